@@ -1,0 +1,10 @@
+/**
+ * Every CLI command: path, one-line summary, and a lazy import of its module.
+ * Keep entries sorted by group; each group lives in its own folder under src/cli/.
+ */
+import type { Command } from './command.ts';
+
+export type Entry = { name: string; summary: string; load: () => Promise<{ default: Command }> };
+
+export const COMMANDS: Entry[] = [
+];

@@ -1,0 +1,130 @@
+/**
+ * Every stable error code Ferry emits, with the CLI exit code it maps to.
+ *
+ * Codes are contracts: scripts match on them. Add new codes; never rename or remove one.
+ * Exit codes (STYLE.md): 1 failure, 2 usage or configuration, 3 verification failed,
+ * 4 network or peer unavailable (retryable), 70 internal bug.
+ */
+export const EXIT = {
+  ok: 0,
+  failure: 1,
+  usage: 2,
+  verification: 3,
+  unavailable: 4,
+  internal: 70,
+} as const;
+
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+const u = EXIT.usage;
+const f = EXIT.failure;
+const v = EXIT.verification;
+const n = EXIT.unavailable;
+const i = EXIT.internal;
+
+export const ERROR_CODES = {
+  // --- kernel / general -------------------------------------------------------------
+  INTERNAL: i,
+  USAGE: u,
+  USAGE_UNKNOWN_COMMAND: u,
+  USAGE_UNKNOWN_OPTION: u,
+  USAGE_MISSING_ARGUMENT: u,
+  USAGE_INVALID_ARGUMENT: u,
+  CONFIG_INVALID: u,
+  CONFIG_FILE_UNREADABLE: u,
+  INVALID_ARGUMENT: u,
+  INVALID_HEX: u,
+  IO_READ_FAILED: f,
+  IO_WRITE_FAILED: f,
+  ABORTED: f,
+  TIMEOUT: n,
+  CBOR_NOT_CANONICAL: v,
+  CBOR_MALFORMED: v,
+  CBOR_UNSUPPORTED_TYPE: u,
+  CBOR_WRONG_DOMAIN: v,
+
+  // --- crypto: VRF (RFC 9381) ---------------------------------------------------------
+  VRF_INVALID_SECRET_KEY: u,
+  VRF_INVALID_PUBLIC_KEY: v,
+  VRF_PUBLIC_KEY_SMALL_ORDER: v,
+  VRF_PUBLIC_KEY_NON_CANONICAL: v,
+  VRF_PROOF_WRONG_LENGTH: v,
+  VRF_PROOF_INVALID_GAMMA: v,
+  VRF_PROOF_C_OUT_OF_RANGE: v,
+  VRF_PROOF_S_OUT_OF_RANGE: v,
+  VRF_PROOF_INVALID: v,
+
+  // --- crypto: age --------------------------------------------------------------------
+  AGE_NO_MATCH: v,
+  AGE_HEADER_INVALID: v,
+  AGE_HMAC_INVALID: v,
+  AGE_PAYLOAD_INVALID: v,
+  AGE_PAYLOAD_TRUNCATED: v,
+  AGE_ARMOR_INVALID: v,
+  AGE_VERSION_UNSUPPORTED: v,
+  AGE_STANZA_INVALID: v,
+  AGE_X25519_LOW_ORDER: v,
+  AGE_SCRYPT_WORK_FACTOR: v,
+  AGE_SCRYPT_NOT_ALONE: v,
+  AGE_INVALID_RECIPIENT: u,
+  AGE_INVALID_IDENTITY: u,
+
+  // --- crypto: HPKE, signatures, sortition ---------------------------------------------
+  HPKE_OPEN_FAILED: v,
+  HPKE_INVALID_KEY: u,
+  SIGNATURE_INVALID: v,
+  SIGNATURE_KEY_INVALID: u,
+  SORTITION_INVALID_PARAMETERS: u,
+
+  // --- chain ----------------------------------------------------------------------------
+  CHAIN_UNAVAILABLE: n,
+  CHAIN_REVERTED: f,
+  CHAIN_NOT_DEPLOYED: u,
+  CHAIN_KEY_MISSING: u,
+  CHAIN_ANVIL_FAILED: f,
+  CHAIN_COMPILE_FAILED: i,
+
+  // --- attestation ------------------------------------------------------------------------
+  ATTESTATION_MALFORMED: v,
+  ATTESTATION_SIGNATURE_INVALID: v,
+  ATTESTATION_CHAIN_INVALID: v,
+  ATTESTATION_COLLATERAL_EXPIRED: v,
+  ATTESTATION_TCB_OUT_OF_DATE: v,
+  ATTESTATION_DEBUG_ENABLED: v,
+  ATTESTATION_SIMULATION_NOT_ALLOWED: v,
+  ATTESTATION_KIND_NOT_ALLOWED: v,
+  ATTESTATION_MEASUREMENT_MISMATCH: v,
+  ATTESTATION_REPORT_DATA_MISMATCH: v,
+  ATTESTATION_NONCE_MISMATCH: v,
+  ATTESTATION_PCR_MISMATCH: v,
+  ATTESTATION_STALE: v,
+  ATTESTATION_POLICY_INVALID: u,
+  ATTESTATION_BACKEND_UNAVAILABLE: n,
+
+  // --- enclave ---------------------------------------------------------------------------
+  ENCLAVE_MEASUREMENT_MISMATCH: v,
+  ENCLAVE_KEY_UNSEAL_FAILED: v,
+  ENCLAVE_APP_INVALID: f,
+  ENCLAVE_APP_FAILED: f,
+  ENCLAVE_LIMIT_TIME: f,
+  ENCLAVE_LIMIT_MEMORY: f,
+  ENCLAVE_LIMIT_OUTPUT: f,
+  ENCLAVE_PROTOCOL: i,
+  ENCLAVE_CRASHED: f,
+  ENCLAVE_DATA_UNAVAILABLE: n,
+
+  // --- node, agent, network -----------------------------------------------------------------
+  PEER_UNAVAILABLE: n,
+  PEER_UNAUTHORIZED: v,
+  POLICY_DENIED: v,
+  TASK_FAILED: f,
+  TASK_NOT_FOUND: u,
+  RECEIPT_INVALID: v,
+} as const satisfies Record<string, ExitCode>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** The CLI exit code for an error code; unknown codes are internal bugs. */
+export function exitCodeFor(code: string): ExitCode {
+  return (ERROR_CODES as Record<string, ExitCode>)[code] ?? EXIT.internal;
+}
