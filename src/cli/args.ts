@@ -6,7 +6,9 @@ import type { CommandContext } from './command.ts';
 export function requireString(ctx: CommandContext, name: string): string {
   const v = ctx.values[name];
   if (typeof v !== 'string' || v.length === 0) {
-    throw new FerryError('USAGE_MISSING_ARGUMENT', `missing --${name}`, { hints: [`run with --help for usage`] });
+    throw new FerryError('USAGE_MISSING_ARGUMENT', `missing --${name}`, {
+      hints: [`run with --help for usage`],
+    });
   }
   return v;
 }
@@ -42,7 +44,9 @@ export function intOption(ctx: CommandContext, name: string, dflt?: number, min 
   }
   const n = Number(v);
   if (typeof v !== 'string' || !/^-?[0-9]+$/.test(v) || !Number.isSafeInteger(n) || n < min) {
-    throw new FerryError('USAGE_INVALID_ARGUMENT', `--${name} must be an integer >= ${min}`, { hints: [`got: ${String(v)}`] });
+    throw new FerryError('USAGE_INVALID_ARGUMENT', `--${name} must be an integer >= ${min}`, {
+      hints: [`got: ${String(v)}`],
+    });
   }
   return n;
 }
@@ -56,7 +60,9 @@ export function numberOption(ctx: CommandContext, name: string, dflt?: number): 
   }
   const n = Number(v);
   if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n)) {
-    throw new FerryError('USAGE_INVALID_ARGUMENT', `--${name} must be a number`, { hints: [`got: ${String(v)}`] });
+    throw new FerryError('USAGE_INVALID_ARGUMENT', `--${name} must be a number`, {
+      hints: [`got: ${String(v)}`],
+    });
   }
   return n;
 }

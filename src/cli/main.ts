@@ -74,8 +74,15 @@ export async function main(argv: string[]): Promise<number> {
   const first = argv.filter((a) => !a.startsWith('-'));
   const found = findEntry(argv);
   if (!found) {
-    const prefix = first.length > 0 && COMMANDS.some((e) => e.name.split(' ')[0] === first[0]) ? [first[0]] : [];
-    if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help' || (prefix.length > 0 && (argv.length === 1 || argv.includes('--help') || argv.includes('-h')))) {
+    const prefix =
+      first.length > 0 && COMMANDS.some((e) => e.name.split(' ')[0] === first[0]) ? [first[0]] : [];
+    if (
+      argv.length === 0 ||
+      argv[0] === '--help' ||
+      argv[0] === '-h' ||
+      argv[0] === 'help' ||
+      (prefix.length > 0 && (argv.length === 1 || argv.includes('--help') || argv.includes('-h')))
+    ) {
       process.stdout.write(groupHelp(prefix) + '\n');
       return argv.length === 0 ? EXIT.usage : EXIT.ok;
     }
@@ -150,7 +157,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     const err = toFerryError(e);
     printError(err, json);
-    if (err.code === 'INTERNAL' && process.env.FERRY_DEBUG) process.stderr.write(String((e as Error).stack) + '\n');
+    if (err.code === 'INTERNAL' && process.env.FERRY_DEBUG)
+      process.stderr.write(String((e as Error).stack) + '\n');
     return err.exitCode;
   } finally {
     process.off('SIGINT', onSignal);

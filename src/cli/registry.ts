@@ -6,5 +6,4 @@ import type { Command } from './command.ts';
 
 export type Entry = { name: string; summary: string; load: () => Promise<{ default: Command }> };
 
-export const COMMANDS: Entry[] = [
-];
+export const COMMANDS: Entry[] = [];

@@ -27,21 +27,34 @@ test('RFC 8949 Appendix A examples in preferred serialization', () => {
 
 test('refuses floats, undefined and non-plain objects', () => {
   for (const bad of [1.5, Number.NaN, 2 ** 60, { x: undefined }, new Map(), new Date(0)]) {
-    assert.throws(() => encodeCanonical(bad as never), (e) => isFerryError(e, 'CBOR_UNSUPPORTED_TYPE'));
+    assert.throws(
+      () => encodeCanonical(bad as never),
+      (e) => isFerryError(e, 'CBOR_UNSUPPORTED_TYPE'),
+    );
   }
 });
 
 test('decode rejects non-canonical encodings', () => {
   // 0x18 0x01 is a non-preferred encoding of 1.
-  assert.throws(() => decodeCanonical(Uint8Array.from([0x18, 0x01])), (e) => isFerryError(e) && /CBOR_/.test(e.code));
+  assert.throws(
+    () => decodeCanonical(Uint8Array.from([0x18, 0x01])),
+    (e) => isFerryError(e) && /CBOR_/.test(e.code),
+  );
   // Unsorted map {"b":1,"a":2}.
-  assert.throws(() => decodeCanonical(Uint8Array.from([0xa2, 0x61, 0x62, 0x01, 0x61, 0x61, 0x02])), (e) =>
-    isFerryError(e, 'CBOR_NOT_CANONICAL'),
+  assert.throws(
+    () => decodeCanonical(Uint8Array.from([0xa2, 0x61, 0x62, 0x01, 0x61, 0x61, 0x02])),
+    (e) => isFerryError(e, 'CBOR_NOT_CANONICAL'),
   );
   // Truncated.
-  assert.throws(() => decodeCanonical(Uint8Array.from([0x82, 0x01])), (e) => isFerryError(e, 'CBOR_MALFORMED'));
+  assert.throws(
+    () => decodeCanonical(Uint8Array.from([0x82, 0x01])),
+    (e) => isFerryError(e, 'CBOR_MALFORMED'),
+  );
   // Indefinite-length array.
-  assert.throws(() => decodeCanonical(Uint8Array.from([0x9f, 0x01, 0xff])), (e) => isFerryError(e) && /CBOR_/.test(e.code));
+  assert.throws(
+    () => decodeCanonical(Uint8Array.from([0x9f, 0x01, 0xff])),
+    (e) => isFerryError(e) && /CBOR_/.test(e.code),
+  );
 });
 
 test('tagged objects round-trip and check their domain', () => {
@@ -50,7 +63,13 @@ test('tagged objects round-trip and check their domain', () => {
   const back = decodeTagged('ferry/test/v1', bytes) as Record<string, unknown>;
   assert.equal(back.ok, true);
   assert.deepEqual(back.hash, body.hash);
-  assert.throws(() => decodeTagged('ferry/other/v1', bytes), (e) => isFerryError(e, 'CBOR_WRONG_DOMAIN'));
+  assert.throws(
+    () => decodeTagged('ferry/other/v1', bytes),
+    (e) => isFerryError(e, 'CBOR_WRONG_DOMAIN'),
+  );
   assert.notEqual(toHex(hashTagged('ferry/test/v1', body)), toHex(hashTagged('ferry/other/v1', body)));
-  assert.throws(() => encodeTagged('Bad Tag', body), (e) => isFerryError(e, 'INVALID_ARGUMENT'));
+  assert.throws(
+    () => encodeTagged('Bad Tag', body),
+    (e) => isFerryError(e, 'INVALID_ARGUMENT'),
+  );
 });

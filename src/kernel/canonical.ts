@@ -41,7 +41,7 @@ function check(value: unknown, path: string): void {
     case 'object': {
       if (value === null || value instanceof Uint8Array) return;
       if (Array.isArray(value)) {
-        value.forEach((v, i) => check(v, `${path}[${i}]`));
+        for (let i = 0; i < value.length; i++) check(value[i], `${path}[${i}]`);
         return;
       }
       const proto = Object.getPrototypeOf(value);
@@ -78,7 +78,12 @@ export function encodeCanonical(value: CanonicalValue): Uint8Array {
 export function decodeCanonical(bytes: Uint8Array): CanonicalValue {
   let value: CanonicalValue;
   try {
-    value = decode(bytes, { strict: true, rejectDuplicateMapKeys: true, useMaps: false, allowUndefined: false }) as CanonicalValue;
+    value = decode(bytes, {
+      strict: true,
+      rejectDuplicateMapKeys: true,
+      useMaps: false,
+      allowUndefined: false,
+    }) as CanonicalValue;
   } catch (e) {
     throw new FerryError('CBOR_MALFORMED', 'malformed CBOR', { cause: e, hints: [(e as Error).message] });
   }
@@ -99,7 +104,9 @@ const TAG_RE = /^ferry\/[a-z0-9-]+(?:\/[a-z0-9-]+)*\/v[0-9]+$/;
 /** Encodes `[tag, body]` canonically. `tag` names the object type, e.g. `ferry/receipt/v1`. */
 export function encodeTagged(tag: string, body: CanonicalValue): Uint8Array {
   if (!TAG_RE.test(tag)) {
-    throw new FerryError('INVALID_ARGUMENT', `bad domain tag`, { hints: ['expected: ferry/<name>/v<N>', `got: ${tag}`] });
+    throw new FerryError('INVALID_ARGUMENT', `bad domain tag`, {
+      hints: ['expected: ferry/<name>/v<N>', `got: ${tag}`],
+    });
   }
   return encodeCanonical([tag, body]);
 }
@@ -108,7 +115,9 @@ export function encodeTagged(tag: string, body: CanonicalValue): Uint8Array {
 export function decodeTagged(expectedTag: string, bytes: Uint8Array): CanonicalValue {
   const v = decodeCanonical(bytes);
   if (!Array.isArray(v) || v.length !== 2 || typeof v[0] !== 'string') {
-    throw new FerryError('CBOR_MALFORMED', 'not a tagged protocol object', { hints: ['expected: [tag, body]'] });
+    throw new FerryError('CBOR_MALFORMED', 'not a tagged protocol object', {
+      hints: ['expected: [tag, body]'],
+    });
   }
   if (v[0] !== expectedTag) {
     throw new FerryError('CBOR_WRONG_DOMAIN', 'protocol object has the wrong domain tag', {

@@ -47,7 +47,10 @@ export function readConfigFile(path: string, required: boolean): Record<string, 
   }
 }
 
-export function loadConfig<S extends z.ZodObject>(schema: S, opts: LoadConfigOptions = {}): Readonly<z.infer<S>> {
+export function loadConfig<S extends z.ZodObject>(
+  schema: S,
+  opts: LoadConfigOptions = {},
+): Readonly<z.infer<S>> {
   const env = opts.env ?? process.env;
   const fromFile = opts.file ? readConfigFile(opts.file, opts.fileRequired ?? false) : {};
   const merged: Record<string, unknown> = { ...(opts.defaults ?? {}) };
@@ -61,7 +64,10 @@ export function loadConfig<S extends z.ZodObject>(schema: S, opts: LoadConfigOpt
   const parsed = schema.safeParse(merged);
   if (!parsed.success) {
     throw new FerryError('CONFIG_INVALID', 'invalid configuration', {
-      hints: parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message} (flag --${String(i.path[0] ?? '')}, env ${envName(String(i.path[0] ?? ''))})`),
+      hints: parsed.error.issues.map(
+        (i) =>
+          `${i.path.join('.') || '(root)'}: ${i.message} (flag --${String(i.path[0] ?? '')}, env ${envName(String(i.path[0] ?? ''))})`,
+      ),
     });
   }
   return Object.freeze(parsed.data) as Readonly<z.infer<S>>;

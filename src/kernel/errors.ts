@@ -49,9 +49,13 @@ export function isFerryError(e: unknown, code?: ErrorCode): e is FerryError {
 /** Wraps anything thrown into a FerryError; non-Ferry errors become INTERNAL. */
 export function toFerryError(e: unknown): FerryError {
   if (e instanceof FerryError) return e;
-  if (e instanceof Error && e.name === 'AbortError') return new FerryError('ABORTED', 'operation aborted', { cause: e });
+  if (e instanceof Error && e.name === 'AbortError')
+    return new FerryError('ABORTED', 'operation aborted', { cause: e });
   const msg = e instanceof Error ? e.message : String(e);
-  return new FerryError('INTERNAL', `internal error: ${msg}`, { cause: e, hints: ['this is a bug in Ferry; please report it'] });
+  return new FerryError('INTERNAL', `internal error: ${msg}`, {
+    cause: e,
+    hints: ['this is a bug in Ferry; please report it'],
+  });
 }
 
 /** Describes a value's type for "expected X, got Y" hints without printing the value. */

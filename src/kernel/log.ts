@@ -6,7 +6,8 @@
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 
-const SECRET_RE = /(^sk$|secret|private|password|passphrase|token|plaintext|identity|fileKey|file_key|seedPhrase|mnemonic|(^|_)key$)/i;
+const SECRET_RE =
+  /(^sk$|secret|private|password|passphrase|token|plaintext|identity|fileKey|file_key|seedPhrase|mnemonic|(^|_)key$)/i;
 
 export function redact(fields: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -35,14 +36,16 @@ export type LoggerOptions = {
 };
 
 export function createLogger(opts: LoggerOptions = {}): Logger {
-  const level = opts.level ?? ((process.env.FERRY_LOG_LEVEL as LogLevel | undefined) ?? 'warn');
+  const level = opts.level ?? (process.env.FERRY_LOG_LEVEL as LogLevel | undefined) ?? 'warn';
   const write = opts.write ?? ((line: string) => process.stderr.write(line + '\n'));
   const min = ORDER[level] ?? ORDER.warn;
   const emit = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < min) return;
     const f = fields ? redact(fields) : {};
     if (opts.json) {
-      write(JSON.stringify({ t: new Date().toISOString(), level: lvl, component: opts.component, msg, ...f }));
+      write(
+        JSON.stringify({ t: new Date().toISOString(), level: lvl, component: opts.component, msg, ...f }),
+      );
     } else {
       const kv = Object.entries(f)
         .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
@@ -55,6 +58,11 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     info: (m, f) => emit('info', m, f),
     warn: (m, f) => emit('warn', m, f),
     error: (m, f) => emit('error', m, f),
-    child: (component) => createLogger({ ...opts, level, component: opts.component ? `${opts.component}/${component}` : component }),
+    child: (component) =>
+      createLogger({
+        ...opts,
+        level,
+        component: opts.component ? `${opts.component}/${component}` : component,
+      }),
   };
 }
