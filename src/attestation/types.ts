@@ -50,3 +50,59 @@ export type Appraisal = {
   /** Kind-specific claims the verdict relied on (hex strings, numbers, booleans). */
   claims: Record<string, string | number | boolean | null>;
 };
+
+/**
+ * The appraisal policy document (docs/protocol.md §9). Its hash (hashTagged
+ * 'ferry/appraisal-policy/v1' over the JSON-shaped object with hex strings) goes on chain
+ * with a dataset's policy. Reference-value lists: a value is allowed when the list is absent
+ * or contains it (lowercase hex). The production default allows every kind but `sim`, no
+ * debug, TCB `UpToDate` only, any measurement.
+ */
+export type AppraisalPolicy = {
+  version: 1;
+  name: string;
+  allowedKinds: EvidenceKind[];
+  allowDebug: boolean;
+  /** TCB statuses accepted as they are (e.g. Intel `UpToDate`; AMD evaluates to the same names). */
+  allowedTcbStatuses: string[];
+  /** Advisory ids tolerated; absent = any advisory tolerated when the TCB status is allowed. */
+  allowedAdvisoryIds?: string[];
+  /** Evidence older than this (by its own timestamp, where the kind has one) is stale. */
+  maxEvidenceAgeSeconds: number;
+  referenceValues: {
+    sim?: { measurement?: string[] };
+    tpm2?: { pcrDigest?: string[]; pcrs?: { [bank: string]: { [index: string]: string[] } } };
+    tdx?: {
+      mrTd?: string[];
+      rtmr0?: string[];
+      rtmr1?: string[];
+      rtmr2?: string[];
+      rtmr3?: string[];
+      mrSeam?: string[];
+    };
+    sgx?: { mrEnclave?: string[]; mrSigner?: string[]; isvProdId?: number[]; minIsvSvn?: number };
+    'sev-snp'?: {
+      measurement?: string[];
+      hostData?: string[];
+      minTcb?: { bootloader: number; tee: number; snp: number; microcode: number };
+      maxVmpl?: number;
+      allowMigrationAgent?: boolean;
+      allowSmt?: boolean;
+    };
+  };
+};
+
+/** Inputs every verifier takes: the policy, the clock, and the binding it must find. */
+export type AppraisalContext = {
+  policy: AppraisalPolicy;
+  /** Injectable clock: collateral, certificates and evidence age are judged at this time. */
+  now: Date;
+  /** The 64-byte report_data the evidence must carry; absent = not checked (CLI use). */
+  expectedReportData?: Uint8Array;
+};
+
+/** One verifier per evidence kind. `appraise` never throws for bad evidence: it reports it. */
+export interface Verifier {
+  readonly kind: EvidenceKind;
+  appraise(evidence: Evidence, ctx: AppraisalContext): Promise<Appraisal>;
+}
