@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { toHex } from '../kernel/index.ts';
+import { isFerryError } from '../kernel/errors.ts';
+import {
+  checkDebug,
+  checkKind,
+  checkReference,
+  checkReportData,
+  checkTcb,
+  developmentPolicy,
+  finishAppraisal,
+  parsePolicy,
+  PRODUCTION_POLICY,
+  policyHash,
+} from './policy.ts';
+
+const base = {
+  version: 1,
+  name: 'p',
+  allowedKinds: ['tdx'],
+  allowDebug: false,
+  allowedTcbStatuses: ['UpToDate'],
+  maxEvidenceAgeSeconds: 60,
+  referenceValues: {},
+};
+
+test('production policy: every kind but sim, no debug, UpToDate only', () => {
+  assert.deepEqual([...PRODUCTION_POLICY.allowedKinds].sort(), ['sev-snp', 'sgx', 'tdx', 'tpm2']);
+  assert.equal(PRODUCTION_POLICY.allowDebug, false);
+  assert.deepEqual(PRODUCTION_POLICY.allowedTcbStatuses, ['UpToDate']);
+  assert.equal(checkKind(PRODUCTION_POLICY, 'sim')?.code, 'ATTESTATION_SIMULATION_NOT_ALLOWED');
+  assert.equal(checkKind(developmentPolicy(), 'sim'), null);
+  assert.ok(Object.isFrozen(PRODUCTION_POLICY));
+});
+
+test('parsePolicy normalizes hex and lists; equal policies hash equally', () => {
+  const a = parsePolicy({
+    ...base,
+    allowedKinds: ['tdx', 'sgx', 'tdx'],
+    referenceValues: { sgx: { mrSigner: ['0x' + 'AB'.repeat(32), '01'.repeat(32)] } },
+  });
+  assert.deepEqual(a.allowedKinds, ['sgx', 'tdx']);
+  assert.deepEqual(a.referenceValues.sgx?.mrSigner, ['01'.repeat(32), 'ab'.repeat(32)]);
+  const b = parsePolicy(
+    JSON.stringify({
+      ...base,
+      allowedKinds: ['sgx', 'tdx'],
+      referenceValues: { sgx: { mrSigner: ['ab'.repeat(32), '01'.repeat(32)] } },
+    }),
+  );
+  assert.equal(toHex(policyHash(a)), toHex(policyHash(b)));
+  assert.notEqual(toHex(policyHash(a)), toHex(policyHash(PRODUCTION_POLICY)));
+  assert.equal(policyHash(a).length, 32);
+});
+
+test('parsePolicy errors name the offending path', () => {
+  const bad: [unknown, RegExp][] = [
+    ['{not json', /JSON/],
+    [{ ...base, version: 2 }, /version/],
+    [{ ...base, allowedKinds: ['bogus'] }, /allowedKinds\.0/],
+    [{ ...base, allowedTcbStatuses: ['Fine'] }, /allowedTcbStatuses\.0/],
+    [{ ...base, extra: 1 }, /extra|root/],
+    [{ ...base, referenceValues: { tdx: { mrTd: ['abcd'] } } }, /referenceValues\.tdx\.mrTd\.0/],
+    [{ ...base, referenceValues: { 'sev-snp': { maxVmpl: 4 } } }, /maxVmpl/],
+    [{ ...base, maxEvidenceAgeSeconds: -1 }, /maxEvidenceAgeSeconds/],
+    [null, /root/],
+  ];
+  for (const [input, re] of bad) {
+    assert.throws(
+      () => parsePolicy(input),
+      (e) => isFerryError(e, 'ATTESTATION_POLICY_INVALID') && re.test([e.message, ...e.hints].join('\n')),
+      String(JSON.stringify(input)),
+    );
+  }
+});
+
+test('policy checks', () => {
+  const p = parsePolicy({ ...base, allowedAdvisoryIds: ['INTEL-SA-00289'] });
+  assert.equal(checkDebug(p, true)?.code, 'ATTESTATION_DEBUG_ENABLED');
+  assert.equal(checkDebug(p, null)?.code, 'ATTESTATION_DEBUG_ENABLED');
+  assert.equal(checkDebug(p, false), null);
+  assert.equal(checkTcb(p, 'UpToDate', []).length, 0);
+  assert.equal(checkTcb(p, 'OutOfDate', [])[0].code, 'ATTESTATION_TCB_OUT_OF_DATE');
+  assert.equal(checkTcb(p, null, []).length, 1);
+  assert.equal(checkTcb(p, 'UpToDate', ['INTEL-SA-00289']).length, 0);
+  assert.equal(checkTcb(p, 'UpToDate', ['INTEL-SA-00615']).length, 1);
+  assert.equal(checkReference('mr_td', undefined, 'aa'), null);
+  assert.equal(checkReference('mr_td', ['aa'], 'aa'), null);
+  assert.equal(checkReference('mr_td', ['aa'], 'bb')?.code, 'ATTESTATION_MEASUREMENT_MISMATCH');
+  assert.equal(checkReportData(undefined, new Uint8Array(64)), null);
+  assert.equal(checkReportData(new Uint8Array(64), new Uint8Array(64)), null);
+  assert.equal(
+    checkReportData(new Uint8Array(64).fill(1), new Uint8Array(64))?.code,
+    'ATTESTATION_REPORT_DATA_MISMATCH',
+  );
+});
+
+test('finishAppraisal: valid / accepted / status', () => {
+  const facts = {
+    kind: 'tdx' as const,
+    tcbStatus: 'UpToDate',
+    advisoryIds: [],
+    measurement: 'aa',
+    reportData: 'bb',
+    debug: false,
+    reasons: [],
+    claims: {},
+  };
+  const ok = finishAppraisal(facts);
+  assert.deepEqual([ok.valid, ok.accepted, ok.status], [true, true, 'affirming']);
+  const warn = finishAppraisal({ ...facts, tcbStatus: 'SWHardeningNeeded' });
+  assert.deepEqual([warn.valid, warn.accepted, warn.status], [true, true, 'warning']);
+  const rej = finishAppraisal({ ...facts, reasons: [{ code: 'ATTESTATION_DEBUG_ENABLED', message: 'x' }] });
+  assert.deepEqual([rej.valid, rej.accepted, rej.status], [true, false, 'contraindicated']);
+  const inv = finishAppraisal({
+    ...facts,
+    validityReasons: [{ code: 'ATTESTATION_SIGNATURE_INVALID', message: 'y' }],
+    reasons: [{ code: 'ATTESTATION_DEBUG_ENABLED', message: 'x' }],
+  });
+  assert.deepEqual([inv.valid, inv.accepted, inv.status], [false, false, 'contraindicated']);
+  assert.deepEqual(
+    inv.reasons.map((r) => r.code),
+    ['ATTESTATION_SIGNATURE_INVALID', 'ATTESTATION_DEBUG_ENABLED'],
+  );
+});

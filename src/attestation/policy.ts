@@ -1,0 +1,358 @@
+/**
+ * The appraisal policy document (docs/protocol.md §9): what a verifier accepts beyond "the
+ * evidence is cryptographically valid". A policy is a JSON document validated by
+ * `POLICY_SCHEMA`; `policyHash` identifies it on chain; the `check*` helpers and
+ * `finishAppraisal` are the shared steps every verifier applies, so all evidence kinds judge
+ * debug, TCB status, reference values and the report_data binding the same way.
+ */
+import { z } from 'zod';
+import { type CanonicalValue, equalBytes, FerryError, hashTagged, toHex } from '../kernel/index.ts';
+import {
+  type Appraisal,
+  type AppraisalPolicy,
+  type AppraisalReason,
+  type AppraisalStatus,
+  EVIDENCE_KINDS,
+  type EvidenceKind,
+} from './types.ts';
+
+/** Domain tag of the policy hash. */
+export const POLICY_TAG = 'ferry/appraisal-policy/v1';
+
+/** Every TCB status name a verifier may report (Intel's names; AMD evaluates to the same). */
+export const TCB_STATUSES = [
+  'UpToDate',
+  'SWHardeningNeeded',
+  'ConfigurationNeeded',
+  'ConfigurationAndSWHardeningNeeded',
+  'OutOfDate',
+  'OutOfDateConfigurationNeeded',
+  'Revoked',
+] as const;
+
+const hexOf = (bytes: number) =>
+  z
+    .string()
+    .regex(new RegExp(`^(?:0x)?[0-9a-fA-F]{${bytes * 2}}$`), `expected ${bytes} bytes of hex`)
+    .transform((s) => s.replace(/^0x/, '').toLowerCase());
+const hexList = (bytes: number) => z.array(hexOf(bytes));
+const anyHex = z
+  .string()
+  .regex(/^(?:0x)?(?:[0-9a-fA-F]{2})+$/, 'expected hex')
+  .transform((s) => s.replace(/^0x/, '').toLowerCase());
+const u8 = z.number().int().min(0).max(255);
+const u16 = z.number().int().min(0).max(65535);
+
+const kindSchema = z.enum(EVIDENCE_KINDS as unknown as [EvidenceKind, ...EvidenceKind[]]);
+
+/** The zod schema of a policy document. Unknown keys are refused at every level. */
+export const POLICY_SCHEMA = z.strictObject({
+  version: z.literal(1),
+  name: z.string().min(1).max(128),
+  allowedKinds: z.array(kindSchema).min(1),
+  allowDebug: z.boolean(),
+  allowedTcbStatuses: z.array(z.enum(TCB_STATUSES)),
+  allowedAdvisoryIds: z.array(z.string().regex(/^[A-Za-z0-9._-]{1,64}$/)).optional(),
+  maxEvidenceAgeSeconds: z.number().int().min(0),
+  referenceValues: z.strictObject({
+    sim: z.strictObject({ measurement: z.array(anyHex).optional() }).optional(),
+    tpm2: z
+      .strictObject({
+        pcrDigest: z.array(anyHex).optional(),
+        pcrs: z
+          .partialRecord(
+            z.enum(['sha1', 'sha256', 'sha384', 'sha512']),
+            z.record(
+              z.string().regex(/^(?:[0-9]|1[0-9]|2[0-3])$/, 'expected a PCR index 0-23'),
+              z.array(anyHex),
+            ),
+          )
+          .optional(),
+      })
+      .optional(),
+    tdx: z
+      .strictObject({
+        mrTd: hexList(48).optional(),
+        rtmr0: hexList(48).optional(),
+        rtmr1: hexList(48).optional(),
+        rtmr2: hexList(48).optional(),
+        rtmr3: hexList(48).optional(),
+        mrSeam: hexList(48).optional(),
+      })
+      .optional(),
+    sgx: z
+      .strictObject({
+        mrEnclave: hexList(32).optional(),
+        mrSigner: hexList(32).optional(),
+        isvProdId: z.array(u16).optional(),
+        minIsvSvn: u16.optional(),
+      })
+      .optional(),
+    'sev-snp': z
+      .strictObject({
+        measurement: hexList(48).optional(),
+        hostData: hexList(32).optional(),
+        minTcb: z.strictObject({ bootloader: u8, tee: u8, snp: u8, microcode: u8 }).optional(),
+        maxVmpl: z.number().int().min(0).max(3).optional(),
+        allowMigrationAgent: z.boolean().optional(),
+        allowSmt: z.boolean().optional(),
+      })
+      .optional(),
+  }),
+});
+
+const sortedUnique = <T extends string | number>(xs: readonly T[]): T[] =>
+  [...new Set(xs)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+
+/**
+ * Normalizes a schema-checked policy: hex lowercase without 0x, every list sorted ascending
+ * (strings by UTF-16 code units, numbers numerically) without duplicates, absent optional
+ * fields omitted. Two policies that allow the same things normalize to the same object.
+ */
+function normalize(p: z.infer<typeof POLICY_SCHEMA>): AppraisalPolicy {
+  const rv: AppraisalPolicy['referenceValues'] = {};
+  const lists = <O extends Record<string, unknown>>(o: O): O => {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(o)) {
+      if (v === undefined) continue;
+      out[k] = Array.isArray(v) ? sortedUnique(v as (string | number)[]) : v;
+    }
+    return out as O;
+  };
+  const r = p.referenceValues;
+  if (r.sim) rv.sim = lists(r.sim);
+  if (r.tpm2) {
+    const t: NonNullable<AppraisalPolicy['referenceValues']['tpm2']> = {};
+    if (r.tpm2.pcrDigest) t.pcrDigest = sortedUnique(r.tpm2.pcrDigest);
+    if (r.tpm2.pcrs) {
+      const banks: { [bank: string]: { [index: string]: string[] } } = {};
+      for (const [bank, idx] of Object.entries(r.tpm2.pcrs)) {
+        if (idx === undefined) continue;
+        const m: { [index: string]: string[] } = {};
+        for (const [i, vals] of Object.entries(idx)) m[i] = sortedUnique(vals);
+        banks[bank] = m;
+      }
+      t.pcrs = banks;
+    }
+    rv.tpm2 = t;
+  }
+  if (r.tdx) rv.tdx = lists(r.tdx);
+  if (r.sgx) rv.sgx = lists(r.sgx);
+  if (r['sev-snp']) rv['sev-snp'] = lists(r['sev-snp']);
+  const out: AppraisalPolicy = {
+    version: 1,
+    name: p.name,
+    allowedKinds: sortedUnique(p.allowedKinds),
+    allowDebug: p.allowDebug,
+    allowedTcbStatuses: sortedUnique(p.allowedTcbStatuses),
+    maxEvidenceAgeSeconds: p.maxEvidenceAgeSeconds,
+    referenceValues: rv,
+  };
+  if (p.allowedAdvisoryIds !== undefined) out.allowedAdvisoryIds = sortedUnique(p.allowedAdvisoryIds);
+  return out;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o !== null && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+/**
+ * Parses a policy document: a JSON text or an already-parsed value. Returns the normalized,
+ * frozen policy. Throws ATTESTATION_POLICY_INVALID naming every offending path.
+ */
+export function parsePolicy(input: string | unknown): AppraisalPolicy {
+  let value: unknown = input;
+  if (typeof input === 'string') {
+    try {
+      value = JSON.parse(input);
+    } catch (e) {
+      throw new FerryError('ATTESTATION_POLICY_INVALID', 'policy is not valid JSON', {
+        cause: e,
+        hints: [(e as Error).message],
+      });
+    }
+  }
+  const parsed = POLICY_SCHEMA.safeParse(value);
+  if (!parsed.success) {
+    throw new FerryError('ATTESTATION_POLICY_INVALID', 'invalid appraisal policy', {
+      hints: parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
+    });
+  }
+  return deepFreeze(normalize(parsed.data));
+}
+
+/**
+ * The production default: every kind but `sim`, no debug, TCB `UpToDate` only, any
+ * advisory list (none can occur with UpToDate at Intel), any measurement, evidence at most
+ * 10 minutes old where the kind carries a timestamp.
+ */
+export const PRODUCTION_POLICY: AppraisalPolicy = parsePolicy({
+  version: 1,
+  name: 'production',
+  allowedKinds: ['tpm2', 'tdx', 'sev-snp', 'sgx'],
+  allowDebug: false,
+  allowedTcbStatuses: ['UpToDate'],
+  maxEvidenceAgeSeconds: 600,
+  referenceValues: {},
+});
+
+/**
+ * A development policy: every kind including `sim`, debug allowed, every TCB status but
+ * `Revoked`, any measurement, evidence at most one hour old. Never use it in production.
+ */
+export function developmentPolicy(): AppraisalPolicy {
+  return parsePolicy({
+    version: 1,
+    name: 'development',
+    allowedKinds: [...EVIDENCE_KINDS],
+    allowDebug: true,
+    allowedTcbStatuses: TCB_STATUSES.filter((s) => s !== 'Revoked'),
+    maxEvidenceAgeSeconds: 3600,
+    referenceValues: {},
+  });
+}
+
+/** The policy as a canonical value: the normalized JSON object (docs/protocol.md §9). */
+export function policyCanonicalValue(policy: AppraisalPolicy): CanonicalValue {
+  // Re-validate and normalize so a hand-built object hashes like its parsed form.
+  return normalize(POLICY_SCHEMA.parse(policy)) as unknown as CanonicalValue;
+}
+
+/** hashTagged('ferry/appraisal-policy/v1', canonical policy): 32 bytes. */
+export function policyHash(policy: AppraisalPolicy): Uint8Array {
+  let canonical: CanonicalValue;
+  try {
+    canonical = policyCanonicalValue(policy);
+  } catch (e) {
+    throw new FerryError('ATTESTATION_POLICY_INVALID', 'policy: not a valid appraisal policy', { cause: e });
+  }
+  return hashTagged(POLICY_TAG, canonical);
+}
+
+// --- shared policy steps ------------------------------------------------------------------
+
+/** The kind is allowed; `sim` outside the list gets its own code. */
+export function checkKind(policy: AppraisalPolicy, kind: EvidenceKind): AppraisalReason | null {
+  if (policy.allowedKinds.includes(kind)) return null;
+  if (kind === 'sim') {
+    return {
+      code: 'ATTESTATION_SIMULATION_NOT_ALLOWED',
+      message: `policy "${policy.name}" does not allow simulated evidence`,
+    };
+  }
+  return { code: 'ATTESTATION_KIND_NOT_ALLOWED', message: `policy "${policy.name}" does not allow ${kind}` };
+}
+
+/** Debug is refused unless the policy allows it; `null` (unknown) is refused too. */
+export function checkDebug(policy: AppraisalPolicy, debug: boolean | null): AppraisalReason | null {
+  if (debug === false || policy.allowDebug) return null;
+  return {
+    code: 'ATTESTATION_DEBUG_ENABLED',
+    message:
+      debug === null
+        ? 'debug state unknown and the policy forbids debug'
+        : `the TEE allows debugging and policy "${policy.name}" forbids it`,
+  };
+}
+
+/**
+ * The TCB status must be listed in `allowedTcbStatuses` (null = unknown = refused), and
+ * every advisory must be in `allowedAdvisoryIds` when that list is present.
+ */
+export function checkTcb(
+  policy: AppraisalPolicy,
+  tcbStatus: string | null,
+  advisoryIds: readonly string[],
+): AppraisalReason[] {
+  const out: AppraisalReason[] = [];
+  if (tcbStatus === null || !policy.allowedTcbStatuses.includes(tcbStatus)) {
+    out.push({
+      code: 'ATTESTATION_TCB_OUT_OF_DATE',
+      message: `TCB status ${tcbStatus ?? 'unknown'} is not allowed by policy "${policy.name}" (allowed: ${policy.allowedTcbStatuses.join(', ') || 'none'})`,
+    });
+  }
+  if (policy.allowedAdvisoryIds !== undefined) {
+    const bad = advisoryIds.filter((a) => !policy.allowedAdvisoryIds?.includes(a));
+    if (bad.length > 0) {
+      out.push({
+        code: 'ATTESTATION_TCB_OUT_OF_DATE',
+        message: `advisories not tolerated by policy "${policy.name}": ${bad.join(', ')}`,
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * A reference-value check: allowed when `allowed` is absent or contains `actual`
+ * (lowercase hex, or numbers). `what` names the field in the message.
+ */
+export function checkReference<T extends string | number>(
+  what: string,
+  allowed: readonly T[] | undefined,
+  actual: T,
+): AppraisalReason | null {
+  if (allowed === undefined || allowed.includes(actual)) return null;
+  return {
+    code: 'ATTESTATION_MEASUREMENT_MISMATCH',
+    message: `${what} ${String(actual)} is not among the ${allowed.length} allowed reference value(s)`,
+  };
+}
+
+/** The evidence's report_data equals the expected binding (skipped when none is expected). */
+export function checkReportData(
+  expected: Uint8Array | undefined,
+  actual: Uint8Array,
+): AppraisalReason | null {
+  if (expected === undefined || equalBytes(expected, actual)) return null;
+  return {
+    code: 'ATTESTATION_REPORT_DATA_MISMATCH',
+    message: `report_data ${toHex(actual).slice(0, 16)}... does not equal the expected binding ${toHex(expected).slice(0, 16)}...`,
+  };
+}
+
+/** Inputs of `finishAppraisal`: what the verifier established, before the verdict. */
+export type AppraisalFacts = Omit<Appraisal, 'accepted' | 'status' | 'valid'> & {
+  /** Reasons the evidence is not valid (signature, chain, collateral, format). */
+  validityReasons?: AppraisalReason[];
+};
+
+/**
+ * Turns facts and reasons into the verdict: `valid` when there is no validity reason,
+ * `accepted` when valid with no reason at all. Status (EAR): `contraindicated` when not
+ * accepted; `warning` when accepted with a TCB status other than `UpToDate` or with
+ * advisories; `affirming` otherwise. Validity reasons come first in `reasons`.
+ */
+export function finishAppraisal(facts: AppraisalFacts): Appraisal {
+  const { validityReasons = [], ...rest } = facts;
+  const reasons = [...validityReasons, ...facts.reasons];
+  const valid = validityReasons.length === 0;
+  const accepted = valid && reasons.length === 0;
+  let status: AppraisalStatus = 'contraindicated';
+  if (accepted) {
+    status =
+      (facts.tcbStatus !== null && facts.tcbStatus !== 'UpToDate') || facts.advisoryIds.length > 0
+        ? 'warning'
+        : 'affirming';
+  }
+  return { ...rest, valid, accepted, status, reasons };
+}
+
+/** The appraisal of evidence that could not be judged at all (malformed, wrong kind...). */
+export function invalidAppraisal(kind: EvidenceKind, reason: AppraisalReason, reportData = ''): Appraisal {
+  return finishAppraisal({
+    kind,
+    tcbStatus: null,
+    advisoryIds: [],
+    measurement: '',
+    reportData,
+    debug: null,
+    reasons: [],
+    claims: {},
+    validityReasons: [reason],
+  });
+}
