@@ -6,4 +6,10 @@ import type { Command } from './command.ts';
 
 export type Entry = { name: string; summary: string; load: () => Promise<{ default: Command }> };
 
-export const COMMANDS: Entry[] = [];
+export const COMMANDS: Entry[] = [
+  {
+    name: 'attest verify tpm2',
+    summary: 'verify a TPM 2.0 quote (tpm2-tools files) and appraise it against a policy',
+    load: () => import('./attest/verify-tpm2.ts'),
+  },
+];
