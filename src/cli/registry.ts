@@ -12,4 +12,19 @@ export const COMMANDS: Entry[] = [
     summary: 'verify a TPM 2.0 quote (tpm2-tools files) and appraise it against a policy',
     load: () => import('./attest/verify-tpm2.ts'),
   },
+  {
+    name: 'vrf keygen',
+    summary: 'generate an RFC 9381 VRF key pair',
+    load: () => import('./vrf/keygen.ts'),
+  },
+  {
+    name: 'vrf prove',
+    summary: 'prove a VRF output for an input with a secret key',
+    load: () => import('./vrf/prove.ts'),
+  },
+  {
+    name: 'vrf verify',
+    summary: 'verify a VRF proof under a public key and print its output',
+    load: () => import('./vrf/verify.ts'),
+  },
 ];
