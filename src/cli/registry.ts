@@ -8,9 +8,39 @@ export type Entry = { name: string; summary: string; load: () => Promise<{ defau
 
 export const COMMANDS: Entry[] = [
   {
+    name: 'attest verify sev-snp',
+    summary: 'verify an AMD SEV-SNP attestation report with its VCEK and appraise it against a policy',
+    load: () => import('./attest/verify-sev-snp.ts'),
+  },
+  {
+    name: 'attest verify sgx',
+    summary: 'verify an Intel SGX DCAP quote with its collateral and appraise it against a policy',
+    load: () => import('./attest/verify-sgx.ts'),
+  },
+  {
+    name: 'attest verify tdx',
+    summary: 'verify an Intel TDX DCAP quote with its collateral and appraise it against a policy',
+    load: () => import('./attest/verify-tdx.ts'),
+  },
+  {
     name: 'attest verify tpm2',
     summary: 'verify a TPM 2.0 quote (tpm2-tools files) and appraise it against a policy',
     load: () => import('./attest/verify-tpm2.ts'),
+  },
+  {
+    name: 'decrypt',
+    summary: 'decrypt an age file with identity files (like age -d)',
+    load: () => import('./age/decrypt.ts'),
+  },
+  {
+    name: 'encrypt',
+    summary: 'encrypt a file to age recipients (like age -e)',
+    load: () => import('./age/encrypt.ts'),
+  },
+  {
+    name: 'keygen',
+    summary: 'generate an age X25519 identity (like age-keygen)',
+    load: () => import('./age/keygen.ts'),
   },
   {
     name: 'vrf keygen',
