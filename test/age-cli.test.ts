@@ -1,0 +1,178 @@
+/**
+ * `ferry keygen / encrypt / decrypt` as processes, and interoperability with Debian's age
+ * CLI (/usr/bin/age, age-keygen) in both directions: binary and armored files, keys made by
+ * each side used by the other, multi-chunk payloads. Also the CLI's failure behaviour: exit
+ * codes, error codes in --json, and no partial plaintext left behind with -o.
+ */
+import assert from 'node:assert/strict';
+import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { requireTool } from './helpers/tools.ts';
+
+const FERRY = join(import.meta.dirname, '../bin/ferry');
+const dir = mkdtempSync(join(tmpdir(), 'ferry-age-cli-'));
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+type Run = SpawnSyncReturns<Buffer>;
+function ferry(args: string[], input?: Uint8Array): Run {
+  return spawnSync(FERRY, args, { cwd: dir, input, maxBuffer: 1 << 28 });
+}
+function tool(cmd: string, args: string[], input?: Uint8Array): Run {
+  return spawnSync(cmd, args, { cwd: dir, input, maxBuffer: 1 << 28 });
+}
+function ok(r: Run, what: string): Buffer {
+  assert.equal(r.status, 0, `${what} failed (${r.status}): ${r.stderr.toString()}`);
+  return r.stdout;
+}
+function json(r: Run): Record<string, unknown> {
+  const lines = r.stdout.toString().trim().split('\n');
+  assert.equal(lines.length, 1, 'exactly one JSON line');
+  return JSON.parse(lines[0]);
+}
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+function ferryKey(name: string): { path: string; recipient: string } {
+  const r = ferry(['keygen', '-o', name, '--json']);
+  const out = json(r);
+  assert.equal(r.status, 0);
+  assert.deepEqual(Object.keys(out).sort(), ['output', 'recipient']);
+  return { path: name, recipient: out.recipient as string };
+}
+
+function ageKey(name: string): { path: string; recipient: string } {
+  ok(tool('age-keygen', ['-o', name]), 'age-keygen');
+  const recipient = ok(tool('age-keygen', ['-y', name]), 'age-keygen -y')
+    .toString()
+    .trim();
+  return { path: name, recipient };
+}
+
+const plaintext = randomBytes(3 * 65536 + 1234);
+writeFileSync(join(dir, 'plain.bin'), plaintext);
+
+test('keygen prints an age-keygen style identity file', () => {
+  const r = ferry(['keygen']);
+  const text = ok(r, 'keygen').toString();
+  assert.match(
+    text,
+    /^# created: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)\n# public key: (age1[a-z0-9]{58})\nAGE-SECRET-KEY-1[A-Z0-9]{58}\n$/,
+  );
+  const recipient = text.split('\n')[1].slice('# public key: '.length);
+  assert.equal(r.stderr.toString(), `Public key: ${recipient}\n`);
+  // -o with --json never prints the secret key.
+  const j = ferry(['keygen', '-o', 'k-json.txt', '--json']);
+  assert.equal(j.status, 0);
+  assert.ok(!j.stdout.toString().includes('AGE-SECRET-KEY'));
+  assert.ok(readFileSync(join(dir, 'k-json.txt'), 'utf8').includes('AGE-SECRET-KEY-1'));
+  // Never overwrites an identity.
+  const again = ferry(['keygen', '-o', 'k-json.txt', '--json']);
+  assert.equal(again.status, 2);
+  // -y converts to the recipient.
+  assert.equal(
+    ok(ferry(['keygen', '-y', 'k-json.txt']), '-y')
+      .toString()
+      .trim(),
+    json(j).recipient,
+  );
+});
+
+test('interop: age encrypts to a ferry key, ferry decrypts (binary and armored)', (t) => {
+  if (!requireTool(t, 'age')) return;
+  const k = ferryKey('ferry-key-1.txt');
+  const bin = ok(tool('age', ['-e', '-r', k.recipient, 'plain.bin']), 'age -e');
+  assert.deepEqual(ok(ferry(['decrypt', '-i', k.path], bin), 'ferry decrypt'), plaintext);
+  const armored = ok(tool('age', ['-e', '-a', '-r', k.recipient, 'plain.bin']), 'age -e -a');
+  assert.match(armored.toString('latin1'), /^-----BEGIN AGE ENCRYPTED FILE-----/);
+  assert.deepEqual(ok(ferry(['decrypt', '-i', k.path], armored), 'ferry decrypt armored'), plaintext);
+  // age's own identity file, read by ferry.
+  const a = ageKey('age-key-1.txt');
+  const bin2 = ok(tool('age', ['-e', '-r', a.recipient, '-r', k.recipient, 'plain.bin']), 'age -e');
+  assert.deepEqual(
+    ok(ferry(['decrypt', '-i', a.path], bin2), 'ferry decrypt with an age-keygen key'),
+    plaintext,
+  );
+});
+
+test('interop: ferry encrypts, age decrypts (binary, armored, -R file, age-keygen keys)', (t) => {
+  if (!requireTool(t, 'age')) return;
+  const a = ageKey('age-key-2.txt');
+  const k = ferryKey('ferry-key-2.txt');
+  writeFileSync(join(dir, 'recips.txt'), `# recipients\n${a.recipient}\n\n${k.recipient}\n`);
+  const r = ferry(['encrypt', '-R', 'recips.txt', '-o', 'out.age', '--json', 'plain.bin']);
+  const j = json(r);
+  assert.equal(r.status, 0);
+  const file = readFileSync(join(dir, 'out.age'));
+  assert.equal(j.bytes, file.length);
+  assert.equal(j.sha256, sha256(file));
+  assert.deepEqual(ok(tool('age', ['-d', '-i', a.path, 'out.age']), 'age -d'), plaintext);
+  assert.deepEqual(ok(tool('age', ['-d', '-i', k.path, 'out.age']), 'age -d ferry key'), plaintext);
+  const armored = ok(ferry(['encrypt', '-a', '-r', a.recipient], plaintext), 'ferry encrypt -a');
+  assert.match(armored.toString('latin1'), /^-----BEGIN AGE ENCRYPTED FILE-----\n/);
+  assert.deepEqual(ok(tool('age', ['-d', '-i', a.path], armored), 'age -d armored'), plaintext);
+  // Empty input.
+  const empty = ok(ferry(['encrypt', '-r', a.recipient], new Uint8Array(0)), 'encrypt empty');
+  assert.equal(ok(tool('age', ['-d', '-i', a.path], empty), 'age -d empty').length, 0);
+});
+
+test('decrypt failures: exit 3 with the failure code, and no file left with -o', () => {
+  const k = ferryKey('ferry-key-3.txt');
+  const other = ferryKey('ferry-key-4.txt');
+  const ct = ok(ferry(['encrypt', '-r', k.recipient, 'plain.bin']), 'encrypt');
+  const before = readdirSync(dir).sort();
+  const cases: [string, Uint8Array, string][] = [
+    ['no match', ct, 'ferry-key-4.txt'],
+    ['payload', Buffer.concat([ct.subarray(0, ct.length - 10), Buffer.from('0123456789')]), k.path],
+    ['truncated', ct.subarray(0, ct.length - 2000), k.path],
+    [
+      'header',
+      Buffer.from(ct.toString('latin1').replace('age-encryption.org/v1', 'age-encryption.org/v2'), 'latin1'),
+      k.path,
+    ],
+    ['armor', Buffer.from('-----BEGIN AGE ENCRYPTED FILE-----\nnot base64!\n'), k.path],
+  ];
+  const expected: Record<string, string[]> = {
+    'no match': ['AGE_NO_MATCH'],
+    payload: ['AGE_PAYLOAD_INVALID'],
+    truncated: ['AGE_PAYLOAD_INVALID', 'AGE_PAYLOAD_TRUNCATED'],
+    header: ['AGE_VERSION_UNSUPPORTED'],
+    armor: ['AGE_ARMOR_INVALID'],
+  };
+  for (const [name, input, id] of cases) {
+    const r = ferry(['decrypt', '-i', id, '-o', 'plain.out', '--json'], input);
+    assert.equal(r.status, 3, `${name}: exit code`);
+    const err = json(r).error as { code: string };
+    assert.ok(expected[name].includes(err.code), `${name}: got ${err.code}`);
+    assert.deepEqual(readdirSync(dir).sort(), before, `${name}: no output or temp file left`);
+  }
+  // Without --json the code is on stderr.
+  const r = ferry(['decrypt', '-i', other.path], ct);
+  assert.equal(r.status, 3);
+  assert.match(r.stderr.toString(), /\[AGE_NO_MATCH\]/);
+});
+
+test('usage errors: bad recipient or identity exit 2; missing input exits 1', () => {
+  const bad = ferry(['encrypt', '-r', 'age1notarecipient', '--json', '-o', 'x.age'], Buffer.from('x'));
+  assert.equal(bad.status, 2);
+  assert.equal((json(bad).error as { code: string }).code, 'AGE_INVALID_RECIPIENT');
+  writeFileSync(join(dir, 'bad-id.txt'), '# comment\nAGE-SECRET-KEY-1NOTAKEY\n');
+  const badId = ferry(['decrypt', '-i', 'bad-id.txt', '--json', '-o', 'x.out'], Buffer.from('x'));
+  assert.equal(badId.status, 2);
+  const e = json(badId).error as { code: string; message: string };
+  assert.equal(e.code, 'AGE_INVALID_IDENTITY');
+  assert.ok(!JSON.stringify(e).includes('NOTAKEY'), 'the identity text is not echoed');
+  const noR = ferry(['encrypt', '--json', '-o', 'x.age'], Buffer.from('x'));
+  assert.equal(noR.status, 2);
+  assert.equal((json(noR).error as { code: string }).code, 'USAGE_MISSING_ARGUMENT');
+  const k = ferryKey('ferry-key-5.txt');
+  const jsonNoOut = ferry(['encrypt', '-r', k.recipient, '--json'], Buffer.from('x'));
+  assert.equal(jsonNoOut.status, 2);
+  const missing = ferry(['encrypt', '-r', k.recipient, '--json', '-o', 'y.age', 'does-not-exist']);
+  assert.equal(missing.status, 1);
+  assert.equal((json(missing).error as { code: string }).code, 'IO_READ_FAILED');
+  const noI = ferry(['decrypt'], Buffer.from('x'));
+  assert.equal(noI.status, 2);
+});
