@@ -551,3 +551,16 @@ test('proving leaves the caller-visible inputs untouched and is deterministic', 
   assert.deepEqual(vrfProve(sk, alpha), a);
   assert.deepEqual(alpha, Uint8Array.of(1, 2, 3));
 });
+
+test('useVrfBackend validates its argument and reports the backend in use', () => {
+  assert.equal(
+    code(() => useVrfBackend('fast' as never)),
+    'INVALID_ARGUMENT',
+  );
+  try {
+    assert.equal(useVrfBackend('js'), 'js');
+    assert.equal(useVrfBackend('auto'), HAS_NATIVE ? 'sodium-native' : 'js');
+  } finally {
+    useVrfBackend('auto');
+  }
+});
