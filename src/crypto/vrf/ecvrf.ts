@@ -156,8 +156,8 @@ export function vrfValidatePublicKey(pk: Uint8Array): void {
 type ProofParts = { gamma: Uint8Array; cBytes: Uint8Array; sBytes: Uint8Array; c: bigint; s: bigint };
 
 /**
- * The cheap half of ECVRF_decode_proof (section 5.4.4): length, canonical Gamma encoding and
- * s < q. Whether Gamma lies on the curve is established by the caller.
+ * The cheap half of ECVRF_decode_proof (section 5.4.4): the length and a canonical Gamma
+ * encoding. The callers establish that Gamma lies on the curve and that s < q, Gamma first.
  */
 function splitProof(pi: unknown): ProofParts {
   const b = requireBytes(pi, 'pi');
