@@ -1,0 +1,239 @@
+/**
+ * Runs one WASI app under limits: compiles the memory-limited module, starts it in a worker
+ * thread, feeds its inputs through shared rings, enforces the wall-time limit by terminating
+ * the worker, and collects stdout/stderr from shared buffers.
+ *
+ * Inputs are async iterables of *authenticated* plaintext chunks (the age stream emits a
+ * chunk only after its tag verified). When an input fails, the app is stopped at its next
+ * read, having seen only the bytes before the failure, and `runApp` rethrows that error.
+ * After a normal exit, the inputs the app did not read to the end are drained (decrypted and
+ * discarded) so every ciphertext is authenticated and hashed whole; a failure there fails the
+ * run too.
+ */
+import { Worker } from 'node:worker_threads';
+import { describe, FerryError } from '../kernel/index.ts';
+import { checkLimits, type LimitHit, type Limits, limitMemory } from './limits.ts';
+import { createRing, RingWriter } from './ring.ts';
+import { STDERR_CAP } from './wasi.ts';
+import { C_PAGES, C_STDERR, C_STDOUT, type WorkerDone, type WorkerInput } from './worker.ts';
+
+export type AppInput = { name: string; chunks: AsyncIterable<Uint8Array> };
+
+export type RunAppOptions = {
+  /** The plaintext WASI module. */
+  module: Uint8Array;
+  /** argv[1..] of the app. */
+  args?: string[];
+  /** Fed to stdin; null/absent = empty stdin. */
+  stdin?: AsyncIterable<Uint8Array> | null;
+  /** Files under /data/ (read-only, sequential, each opened once). */
+  files?: AppInput[];
+  limits?: Partial<Limits>;
+  /** Bytes per input ring (power of two). */
+  ringBytes?: number;
+};
+
+export type AppOutcome = 'exit' | 'trap' | 'limit';
+
+export type RunAppResult = {
+  outcome: AppOutcome;
+  /** The app's exit status (proc_exit or 0 when `_start` returned); null if it did not exit. */
+  exitCode: number | null;
+  limitHit: LimitHit;
+  /** The trap message, when the app trapped. */
+  trap: string | null;
+  stdout: Uint8Array;
+  stderr: Uint8Array;
+  stderrTruncated: boolean;
+  /** Wall time from instantiation to the end of the app, in milliseconds. */
+  durationMs: number;
+  /** Linear memory pages of the app when it ended. */
+  memoryPages: number;
+};
+
+/** Pages below the limit within which an abnormal end is attributed to the memory limit. */
+const MEMORY_SLACK_PAGES = 16;
+
+/** Compiles the module with the memory limit applied; ENCLAVE_APP_INVALID if it is not WASM. */
+export async function compileLimited(
+  bytes: Uint8Array,
+  memoryMb: number,
+): Promise<{ module: WebAssembly.Module; limited: ReturnType<typeof limitMemory> }> {
+  const limited = limitMemory(bytes, memoryMb);
+  try {
+    return { module: await WebAssembly.compile(limited.bytes), limited };
+  } catch (e) {
+    throw new FerryError('ENCLAVE_APP_INVALID', 'the app does not compile as WebAssembly', {
+      cause: e,
+      hints: [(e as Error).message],
+    });
+  }
+}
+
+type Pump = { writer: RingWriter; done: Promise<void>; cancel: () => void; error: () => unknown };
+
+function pump(chunks: AsyncIterable<Uint8Array>, ring: SharedArrayBuffer): Pump {
+  const writer = new RingWriter(ring);
+  let cancelled = false;
+  let failure: unknown;
+  const done = (async () => {
+    try {
+      for await (const chunk of chunks) {
+        if (cancelled) break;
+        await writer.write(chunk);
+      }
+      writer.close();
+    } catch (e) {
+      failure = e;
+      writer.close(true);
+    }
+  })();
+  return {
+    writer,
+    done,
+    cancel: () => {
+      cancelled = true;
+      writer.stop();
+    },
+    error: () => failure,
+  };
+}
+
+/**
+ * Runs the app to its end or to a limit. Returns the outcome; throws ENCLAVE_APP_INVALID
+ * (not WASM, non-WASI imports, no `_start`), ENCLAVE_LIMIT_MEMORY when the initial memory
+ * is above the limit, or the error of a failed input (e.g. AGE_PAYLOAD_TRUNCATED).
+ */
+export async function runApp(opts: RunAppOptions): Promise<RunAppResult> {
+  const limits = checkLimits(opts.limits);
+  const args = opts.args ?? [];
+  if (!Array.isArray(args) || args.some((a) => typeof a !== 'string' || a.includes('\0'))) {
+    throw new FerryError('INVALID_ARGUMENT', 'args must be strings without NUL', {
+      hints: [`got: ${describe(args)}`],
+    });
+  }
+  const { module, limited } = await compileLimited(opts.module, limits.memoryMb);
+  const ringBytes = opts.ringBytes ?? 1 << 20;
+  const pumps: Pump[] = [];
+  const stdinRing = opts.stdin ? createRing(ringBytes) : null;
+  if (opts.stdin && stdinRing) pumps.push(pump(opts.stdin, stdinRing));
+  const files = (opts.files ?? []).map((f) => {
+    const ring = createRing(ringBytes);
+    pumps.push(pump(f.chunks, ring));
+    return { name: f.name, ring };
+  });
+  const counters = new SharedArrayBuffer(16);
+  const stdout = new SharedArrayBuffer(0, { maxByteLength: limits.maxOutputBytes });
+  const stderr = new SharedArrayBuffer(0, { maxByteLength: STDERR_CAP });
+  const input: WorkerInput = {
+    module,
+    importedMemories: limited.importedMemories,
+    args,
+    stdin: stdinRing,
+    files,
+    counters,
+    stdout,
+    stderr,
+    maxOutputBytes: limits.maxOutputBytes,
+    stderrCap: STDERR_CAP,
+  };
+  const started = performance.now();
+  const worker = new Worker(new URL('./worker.ts', import.meta.url), {
+    workerData: input,
+    env: {},
+    stdout: true,
+    stderr: true,
+    resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 },
+  });
+  worker.stdout?.resume();
+  worker.stderr?.resume();
+  let timedOut = false;
+  const finished = await new Promise<{ done?: WorkerDone; crash?: Error }>((resolve) => {
+    let done: WorkerDone | undefined;
+    let crash: Error | undefined;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      void worker.terminate();
+    }, limits.timeoutMs);
+    worker.on('message', (m: WorkerDone) => {
+      done = m;
+    });
+    worker.on('error', (e) => {
+      crash = e;
+    });
+    worker.on('exit', () => {
+      clearTimeout(timer);
+      resolve({ done, crash });
+    });
+  });
+  const durationMs = performance.now() - started;
+  const c = new Int32Array(counters);
+  const memoryPages = finished.done?.pages ?? Atomics.load(c, C_PAGES);
+  const take = (sab: SharedArrayBuffer, n: number) => {
+    const view = new Uint8Array(sab, 0, n);
+    const copy = view.slice();
+    new Uint8Array(sab).fill(0);
+    return copy;
+  };
+  const result: RunAppResult = {
+    outcome: 'exit',
+    exitCode: null,
+    limitHit: null,
+    trap: null,
+    stdout: take(stdout, Atomics.load(c, C_STDOUT)),
+    stderr: take(stderr, Atomics.load(c, C_STDERR)),
+    stderrTruncated: finished.done?.stderrTruncated ?? false,
+    durationMs,
+    memoryPages,
+  };
+  const d = finished.done;
+  const nearMemoryLimit = memoryPages >= limited.maxPages - MEMORY_SLACK_PAGES;
+  if (timedOut && (!d || d.type === 'input')) {
+    result.outcome = 'limit';
+    result.limitHit = 'time';
+  } else if (!d) {
+    const code = (finished.crash as NodeJS.ErrnoException | undefined)?.code;
+    if (code === 'ERR_WORKER_OUT_OF_MEMORY') {
+      result.outcome = 'limit';
+      result.limitHit = 'memory';
+    } else {
+      for (const p of pumps) p.cancel();
+      throw new FerryError('ENCLAVE_CRASHED', 'the app thread ended without an outcome', {
+        cause: finished.crash,
+        hints: [finished.crash?.message ?? 'no error reported'],
+      });
+    }
+  } else if (d.type === 'invalid') {
+    for (const p of pumps) p.cancel();
+    throw new FerryError('ENCLAVE_APP_INVALID', d.message);
+  } else if (d.type === 'output') {
+    result.outcome = 'limit';
+    result.limitHit = 'output';
+  } else if (d.type === 'input') {
+    for (const p of pumps) p.cancel();
+    await Promise.all(pumps.map((p) => p.done));
+    const failed = pumps.find((p) => p.error() !== undefined);
+    throw failed?.error() ?? new FerryError('ENCLAVE_DATA_UNAVAILABLE', 'an input stream failed');
+  } else if (d.type === 'trap') {
+    result.outcome = nearMemoryLimit ? 'limit' : 'trap';
+    result.limitHit = nearMemoryLimit ? 'memory' : null;
+    result.trap = d.message;
+  } else {
+    result.exitCode = d.code;
+    if (d.code !== 0 && nearMemoryLimit) result.limitHit = 'memory';
+  }
+  // Drain after a normal exit (authenticate and hash every input whole); cancel otherwise.
+  for (const p of pumps) {
+    if (result.outcome === 'exit') p.writer.stop();
+    else p.cancel();
+  }
+  await Promise.all(pumps.map((p) => p.done));
+  if (result.outcome === 'exit') {
+    const failed = pumps.find((p) => p.error() !== undefined);
+    if (failed) {
+      result.stdout.fill(0);
+      throw failed.error();
+    }
+  }
+  return result;
+}

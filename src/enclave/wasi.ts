@@ -1,0 +1,309 @@
+/**
+ * Ferry's WASI preview 1 host (`wasi_snapshot_preview1`), run inside the app's worker thread.
+ *
+ * What an app gets: argv (argv[0] is `app`), an empty environment, stdin (fd 0) fed from a
+ * ring of authenticated plaintext (or empty), stdout (fd 1) counted against the output limit,
+ * stderr (fd 2) kept up to STDERR_CAP bytes, and with several datasets a read-only preopened
+ * directory `/data` (fd 3) whose files are the datasets by id, each readable once,
+ * sequentially. Clocks and random numbers come from the host. Everything else (network,
+ * host files, sockets, writes to files, poll_oneoff) is refused: ENOSYS for functions we do
+ * not provide, EBADF for unknown descriptors, ENOTCAPABLE for disallowed operations.
+ * docs/protocol.md §10 lists the exact behaviour of each call.
+ */
+import { getRandomValues } from 'node:crypto';
+import { RingReader } from './ring.ts';
+
+export const E = {
+  SUCCESS: 0,
+  ACCES: 2,
+  BADF: 8,
+  BUSY: 10,
+  FAULT: 21,
+  INVAL: 28,
+  IO: 29,
+  ISDIR: 31,
+  NOENT: 44,
+  NOSYS: 52,
+  NOTDIR: 54,
+  SPIPE: 70,
+  NOTCAPABLE: 76,
+} as const;
+
+/** Bytes of stderr kept; the rest is dropped and `stderrTruncated` set. */
+export const STDERR_CAP = 1 << 20;
+
+const FILETYPE_CHAR = 2;
+const FILETYPE_DIR = 3;
+const FILETYPE_FILE = 4;
+const ALL_RIGHTS = 0x1fffffffn;
+const DATA_DIR_FD = 3;
+
+/** Thrown by proc_exit to unwind the app. */
+export class ProcExit {
+  readonly code: number;
+  constructor(code: number) {
+    this.code = code;
+  }
+}
+
+/** Thrown when stdout passes the limit: the app is stopped. */
+export class OutputLimit {}
+
+/** Thrown when an input stream failed (authentication, truncation, I/O): the app is stopped. */
+export class InputFailed {}
+
+export type OutputSink = {
+  sab: SharedArrayBuffer;
+  /** Int32 counter slot (in `counters`) holding the bytes kept so far. */
+  slot: number;
+  cap: number;
+};
+
+export type WasiHostOptions = {
+  args: string[];
+  stdin: SharedArrayBuffer | null;
+  files: { name: string; ring: SharedArrayBuffer }[];
+  counters: Int32Array;
+  stdout: OutputSink;
+  stderr: OutputSink;
+};
+
+type OpenFile = { reader: RingReader; pos: bigint; isStdin: boolean };
+
+export class WasiHost {
+  memory: WebAssembly.Memory | undefined;
+  stderrTruncated = false;
+  readonly #args: Uint8Array[];
+  readonly #fds = new Map<number, OpenFile>();
+  readonly #files: Map<string, SharedArrayBuffer>;
+  readonly #opened = new Set<string>();
+  readonly #counters: Int32Array;
+  readonly #stdout: OutputSink;
+  readonly #stderr: OutputSink;
+  readonly #hasDataDir: boolean;
+  #nextFd = 4;
+
+  constructor(o: WasiHostOptions) {
+    const enc = new TextEncoder();
+    this.#args = ['app', ...o.args].map((a) => enc.encode(`${a}\0`));
+    if (o.stdin) this.#fds.set(0, { reader: new RingReader(o.stdin), pos: 0n, isStdin: true });
+    this.#files = new Map(o.files.map((f) => [f.name, f.ring]));
+    this.#hasDataDir = o.files.length > 0;
+    this.#counters = o.counters;
+    this.#stdout = o.stdout;
+    this.#stderr = o.stderr;
+  }
+
+  #view(): DataView {
+    return new DataView(this.memory!.buffer);
+  }
+
+  #bytes(): Uint8Array {
+    return new Uint8Array(this.memory!.buffer);
+  }
+
+  #write(sink: OutputSink, data: Uint8Array, isStdout: boolean): void {
+    const kept = Atomics.load(this.#counters, sink.slot);
+    const room = sink.cap - kept;
+    const n = Math.min(room, data.length);
+    if (n > 0) {
+      if (sink.sab.byteLength < kept + n) {
+        sink.sab.grow(Math.min(sink.cap, Math.max(kept + n, sink.sab.byteLength * 2, 65536)));
+      }
+      new Uint8Array(sink.sab).set(data.subarray(0, n), kept);
+      Atomics.store(this.#counters, sink.slot, kept + n);
+    }
+    if (n < data.length) {
+      if (isStdout) throw new OutputLimit();
+      this.stderrTruncated = true;
+    }
+  }
+
+  /** The import object `{wasi_snapshot_preview1: {...}}` for `WebAssembly.instantiate`. */
+  imports(needed: string[]): Record<string, (...a: never[]) => number | undefined> {
+    const impl: Record<string, (...a: never[]) => number | undefined> = {
+      args_sizes_get: (argc: number, size: number) => {
+        const v = this.#view();
+        v.setUint32(argc, this.#args.length, true);
+        v.setUint32(
+          size,
+          this.#args.reduce((s, a) => s + a.length, 0),
+          true,
+        );
+        return E.SUCCESS;
+      },
+      args_get: (argv: number, buf: number) => {
+        const v = this.#view();
+        const m = this.#bytes();
+        for (const a of this.#args) {
+          v.setUint32(argv, buf, true);
+          m.set(a, buf);
+          argv += 4;
+          buf += a.length;
+        }
+        return E.SUCCESS;
+      },
+      environ_sizes_get: (count: number, size: number) => {
+        const v = this.#view();
+        v.setUint32(count, 0, true);
+        v.setUint32(size, 0, true);
+        return E.SUCCESS;
+      },
+      environ_get: () => E.SUCCESS,
+      clock_res_get: (id: number, out: number) => {
+        if (id < 0 || id > 3) return E.INVAL;
+        this.#view().setBigUint64(out, 1000n, true);
+        return E.SUCCESS;
+      },
+      clock_time_get: (id: number, _precision: bigint, out: number) => {
+        let t: bigint;
+        if (id === 0) t = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
+        else if (id >= 1 && id <= 3) t = process.hrtime.bigint();
+        else return E.INVAL;
+        this.#view().setBigUint64(out, t, true);
+        return E.SUCCESS;
+      },
+      random_get: (buf: number, len: number) => {
+        const m = this.#bytes();
+        for (let o = 0; o < len; o += 65536)
+          getRandomValues(m.subarray(buf + o, buf + Math.min(len, o + 65536)));
+        return E.SUCCESS;
+      },
+      sched_yield: () => E.SUCCESS,
+      proc_exit: (code: number) => {
+        throw new ProcExit(code >>> 0);
+      },
+      fd_write: (fd: number, iovs: number, iovsLen: number, nwritten: number) => {
+        if (fd !== 1 && fd !== 2) return this.#fds.has(fd) || fd === DATA_DIR_FD ? E.NOTCAPABLE : E.BADF;
+        const v = this.#view();
+        const m = this.#bytes();
+        let total = 0;
+        for (let i = 0; i < iovsLen; i++) {
+          const ptr = v.getUint32(iovs + i * 8, true);
+          const len = v.getUint32(iovs + i * 8 + 4, true);
+          if (ptr + len > m.length) return E.FAULT;
+          this.#write(fd === 1 ? this.#stdout : this.#stderr, m.subarray(ptr, ptr + len), fd === 1);
+          total += len;
+        }
+        v.setUint32(nwritten, total, true);
+        return E.SUCCESS;
+      },
+      fd_read: (fd: number, iovs: number, iovsLen: number, nread: number) => {
+        const v = this.#view();
+        if (fd === 0 && !this.#fds.has(0)) {
+          v.setUint32(nread, 0, true);
+          return E.SUCCESS;
+        }
+        if (fd === 1 || fd === 2 || fd === DATA_DIR_FD) return E.NOTCAPABLE;
+        const f = this.#fds.get(fd);
+        if (!f) return E.BADF;
+        const m = this.#bytes();
+        let total = 0;
+        for (let i = 0; i < iovsLen; i++) {
+          const ptr = v.getUint32(iovs + i * 8, true);
+          const len = v.getUint32(iovs + i * 8 + 4, true);
+          if (ptr + len > m.length) return E.FAULT;
+          if (len === 0) continue;
+          const n = f.reader.read(m.subarray(ptr, ptr + len), total === 0);
+          if (n < 0) throw new InputFailed();
+          total += n;
+          if (n < len) break;
+        }
+        f.pos += BigInt(total);
+        v.setUint32(nread, total, true);
+        return E.SUCCESS;
+      },
+      fd_close: (fd: number) => {
+        if (fd <= DATA_DIR_FD) return fd === DATA_DIR_FD && !this.#hasDataDir ? E.BADF : E.SUCCESS;
+        return this.#fds.delete(fd) ? E.SUCCESS : E.BADF;
+      },
+      fd_fdstat_get: (fd: number, out: number) => {
+        let type: number;
+        if (fd <= 2) type = FILETYPE_CHAR;
+        else if (fd === DATA_DIR_FD && this.#hasDataDir) type = FILETYPE_DIR;
+        else if (this.#fds.has(fd)) type = FILETYPE_FILE;
+        else return E.BADF;
+        const v = this.#view();
+        v.setUint8(out, type);
+        v.setUint16(out + 2, 0, true);
+        v.setBigUint64(out + 8, ALL_RIGHTS, true);
+        v.setBigUint64(out + 16, ALL_RIGHTS, true);
+        return E.SUCCESS;
+      },
+      fd_fdstat_set_flags: (fd: number) => (fd <= 2 || this.#fds.has(fd) ? E.NOTCAPABLE : E.BADF),
+      fd_filestat_get: (fd: number, out: number) => {
+        let type: number;
+        if (fd <= 2) type = FILETYPE_CHAR;
+        else if (fd === DATA_DIR_FD && this.#hasDataDir) type = FILETYPE_DIR;
+        else if (this.#fds.has(fd)) type = FILETYPE_FILE;
+        else return E.BADF;
+        const m = this.#bytes();
+        m.fill(0, out, out + 64);
+        this.#view().setUint8(out + 16, type);
+        this.#view().setBigUint64(out + 24, 1n, true);
+        return E.SUCCESS;
+      },
+      fd_seek: (fd: number, offset: bigint, whence: number, out: number) => {
+        const f = this.#fds.get(fd);
+        if (fd <= 2 && !f) return E.SPIPE;
+        if (!f) return fd === DATA_DIR_FD ? E.ISDIR : E.BADF;
+        if (offset !== 0n || whence !== 1) return E.SPIPE;
+        this.#view().setBigUint64(out, f.pos, true);
+        return E.SUCCESS;
+      },
+      fd_tell: (fd: number, out: number) => {
+        const f = this.#fds.get(fd);
+        if (!f) return fd <= 2 ? E.SPIPE : E.BADF;
+        this.#view().setBigUint64(out, f.pos, true);
+        return E.SUCCESS;
+      },
+      fd_prestat_get: (fd: number, out: number) => {
+        if (fd !== DATA_DIR_FD || !this.#hasDataDir) return E.BADF;
+        const v = this.#view();
+        v.setUint8(out, 0);
+        v.setUint32(out + 4, 5, true);
+        return E.SUCCESS;
+      },
+      fd_prestat_dir_name: (fd: number, buf: number, len: number) => {
+        if (fd !== DATA_DIR_FD || !this.#hasDataDir) return E.BADF;
+        if (len < 5) return E.INVAL;
+        this.#bytes().set(new TextEncoder().encode('/data'), buf);
+        return E.SUCCESS;
+      },
+      path_open: (
+        dirfd: number,
+        _dirflags: number,
+        pathPtr: number,
+        pathLen: number,
+        oflags: number,
+        rightsBase: bigint,
+        _rightsInheriting: bigint,
+        fdflags: number,
+        out: number,
+      ) => {
+        if (dirfd !== DATA_DIR_FD || !this.#hasDataDir) return this.#fds.has(dirfd) ? E.NOTDIR : E.BADF;
+        // Writes, creation, truncation, append: refused.
+        if ((oflags & (1 | 4 | 8)) !== 0 || (fdflags & 1) !== 0) return E.NOTCAPABLE;
+        // fd_write (1<<6) or fd_allocate, fd_filestat_set_size.
+        if ((rightsBase & ((1n << 6n) | (1n << 8n) | (1n << 22n))) !== 0n) return E.NOTCAPABLE;
+        const m = this.#bytes();
+        if (pathPtr + pathLen > m.length) return E.FAULT;
+        let name = new TextDecoder().decode(m.subarray(pathPtr, pathPtr + pathLen));
+        while (name.startsWith('./')) name = name.slice(2);
+        if (name === '.' || name === '') return (oflags & 2) !== 0 ? E.NOTCAPABLE : E.ISDIR;
+        const ring = this.#files.get(name);
+        if (!ring) return E.NOENT;
+        if ((oflags & 2) !== 0) return E.NOTDIR;
+        if (this.#opened.has(name)) return E.BUSY;
+        this.#opened.add(name);
+        const fd = this.#nextFd++;
+        this.#fds.set(fd, { reader: new RingReader(ring), pos: 0n, isStdin: false });
+        this.#view().setUint32(out, fd, true);
+        return E.SUCCESS;
+      },
+    };
+    const out: Record<string, (...a: never[]) => number | undefined> = {};
+    for (const name of needed) out[name] = impl[name] ?? (() => E.NOSYS);
+    return out;
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * The app's thread: instantiates the (already compiled, memory-limited) WASI module with
+ * Ferry's WASI host and calls `_start`. It reports its outcome in the shared counters and
+ * one `done` message; the parent thread owns every limit but memory (see runner.ts).
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { ImportedMemory } from './limits.ts';
+import { InputFailed, OutputLimit, ProcExit, WasiHost } from './wasi.ts';
+
+export type WorkerInput = {
+  module: WebAssembly.Module;
+  importedMemories: ImportedMemory[];
+  args: string[];
+  stdin: SharedArrayBuffer | null;
+  files: { name: string; ring: SharedArrayBuffer }[];
+  counters: SharedArrayBuffer;
+  stdout: SharedArrayBuffer;
+  stderr: SharedArrayBuffer;
+  maxOutputBytes: number;
+  stderrCap: number;
+};
+
+/** Slots of the Int32 `counters` array. */
+export const C_STDOUT = 0;
+export const C_STDERR = 1;
+export const C_PAGES = 2;
+
+export type WorkerDone =
+  | { type: 'exit'; code: number; pages: number; stderrTruncated: boolean }
+  | { type: 'trap'; message: string; pages: number; stderrTruncated: boolean }
+  | { type: 'output'; pages: number; stderrTruncated: boolean }
+  | { type: 'input'; pages: number; stderrTruncated: boolean }
+  | { type: 'invalid'; message: string; pages: number; stderrTruncated: boolean };
+
+function run(input: WorkerInput): WorkerDone {
+  const counters = new Int32Array(input.counters);
+  const host = new WasiHost({
+    args: input.args,
+    stdin: input.stdin,
+    files: input.files,
+    counters,
+    stdout: { sab: input.stdout, slot: C_STDOUT, cap: input.maxOutputBytes },
+    stderr: { sab: input.stderr, slot: C_STDERR, cap: input.stderrCap },
+  });
+  const pages = () => (host.memory ? host.memory.buffer.byteLength / 65536 : 0);
+  const done = <T extends object>(o: T) => ({ ...o, pages: pages(), stderrTruncated: host.stderrTruncated });
+  const imports: WebAssembly.Imports = {};
+  const wasiNeeded: string[] = [];
+  for (const imp of WebAssembly.Module.imports(input.module)) {
+    if (imp.module === 'wasi_snapshot_preview1' && imp.kind === 'function') {
+      wasiNeeded.push(imp.name);
+      continue;
+    }
+    const mem = input.importedMemories.find((m) => m.module === imp.module && m.name === imp.name);
+    if (imp.kind === 'memory' && mem) {
+      host.memory = new WebAssembly.Memory({ initial: mem.initial, maximum: mem.maximum });
+      imports[imp.module] ??= {};
+      imports[imp.module][imp.name] = host.memory;
+      continue;
+    }
+    return done({
+      type: 'invalid' as const,
+      message: `the app imports ${imp.module}.${imp.name} (${imp.kind}); only WASI preview 1 is provided`,
+    });
+  }
+  imports.wasi_snapshot_preview1 = host.imports(wasiNeeded);
+  let instance: WebAssembly.Instance;
+  try {
+    instance = new WebAssembly.Instance(input.module, imports);
+  } catch (e) {
+    if (e instanceof ProcExit) return done({ type: 'exit' as const, code: e.code });
+    return done({ type: 'invalid' as const, message: `cannot instantiate the app: ${(e as Error).message}` });
+  }
+  const exported = instance.exports.memory;
+  if (!host.memory && exported instanceof WebAssembly.Memory) host.memory = exported;
+  const start = instance.exports._start;
+  if (typeof start !== 'function' || !host.memory) {
+    return done({
+      type: 'invalid' as const,
+      message: 'the app must export _start and a memory (WASI command)',
+    });
+  }
+  try {
+    (start as () => void)();
+    return done({ type: 'exit' as const, code: 0 });
+  } catch (e) {
+    if (e instanceof ProcExit) return done({ type: 'exit' as const, code: e.code });
+    if (e instanceof OutputLimit) return done({ type: 'output' as const });
+    if (e instanceof InputFailed) return done({ type: 'input' as const });
+    const message = e instanceof Error ? `${e.name}: ${e.message}` : 'unknown trap';
+    return done({ type: 'trap' as const, message });
+  } finally {
+    Atomics.store(counters, C_PAGES, pages());
+  }
+}
+
+if (parentPort) {
+  const result = run(workerData as WorkerInput);
+  parentPort.postMessage(result);
+}
