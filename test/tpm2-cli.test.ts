@@ -1,0 +1,228 @@
+/**
+ * `ferry attest verify tpm2` as a process: --json output shape and exit codes 0 / 3 / 2, on the
+ * captured quote sets in test/vectors/tpm2 (no swtpm needed).
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+
+const ROOT = join(import.meta.dirname, '..');
+const V = join(ROOT, 'test/vectors/tpm2');
+const NONCE = readFileSync(join(V, 'nonce.hex'), 'utf8').trim();
+const tmp = mkdtempSync(join(tmpdir(), 'ferry-tpm2-cli-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+function ferry(args: string[]): { code: number | null; out: string; err: string } {
+  const r = spawnSync(join(ROOT, 'bin/ferry'), ['attest', 'verify', 'tpm2', ...args], { encoding: 'utf8' });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+function base(set: string, ak = 'ak.tpm2b'): string[] {
+  return [
+    '--quote',
+    join(V, set, 'quote.msg'),
+    '--signature',
+    join(V, set, 'quote.sig'),
+    '--ak',
+    join(V, set, ak),
+  ];
+}
+const KEYS = [
+  'kind',
+  'valid',
+  'accepted',
+  'status',
+  'tcbStatus',
+  'advisoryIds',
+  'measurement',
+  'reportData',
+  'debug',
+  'reasons',
+];
+
+describe('ferry attest verify tpm2', () => {
+  test('accepted: exit 0 and the documented JSON fields, in order', () => {
+    const r = ferry([
+      ...base('rsa-sha256'),
+      '--nonce',
+      NONCE,
+      '--pcrs',
+      join(V, 'rsa-sha256/pcrs.bin'),
+      '--json',
+    ]);
+    assert.equal(r.code, 0, r.out + r.err);
+    const j = JSON.parse(r.out);
+    assert.deepEqual(Object.keys(j), KEYS);
+    assert.equal(j.kind, 'tpm2');
+    assert.equal(j.valid, true);
+    assert.equal(j.accepted, true);
+    assert.equal(j.status, 'affirming');
+    assert.equal(j.tcbStatus, null);
+    assert.deepEqual(j.advisoryIds, []);
+    assert.equal(j.debug, null);
+    assert.equal(j.reportData, NONCE);
+    assert.match(j.measurement, /^[0-9a-f]{64}$/);
+    assert.deepEqual(j.reasons, []);
+  });
+  test('ECC AK as PEM, JSON PCRs, SHA-384 over a SHA-1 bank: exit 0', () => {
+    const e = ferry([
+      ...base('ecc-sha256', 'ak.pem'),
+      '--nonce',
+      NONCE,
+      '--pcrs',
+      join(V, 'ecc-sha256/pcrs.json'),
+      '--json',
+    ]);
+    assert.equal(e.code, 0, e.out);
+    const s = ferry([
+      ...base('rsa-sha384-sha1bank'),
+      '--nonce',
+      NONCE,
+      '--pcrs',
+      join(V, 'rsa-sha384-sha1bank/pcrs.bin'),
+    ]);
+    assert.equal(s.code, 0, s.out);
+    assert.match(s.out, /ACCEPTED/);
+    assert.equal(
+      JSON.parse(ferry([...base('rsa-sha384-sha1bank'), '--nonce', NONCE, '--json']).out).measurement.length,
+      96,
+    );
+  });
+  test('wrong nonce, wrong PCRs, another AK, a flipped bit: exit 3 with reasons', () => {
+    const wrong = `${NONCE.slice(0, -2)}00`;
+    const n = ferry([...base('rsa-sha256'), '--nonce', wrong, '--json']);
+    assert.equal(n.code, 3);
+    assert.deepEqual(
+      JSON.parse(n.out).reasons.map((x: { code: string }) => x.code),
+      ['ATTESTATION_NONCE_MISMATCH'],
+    );
+    const pcrs = JSON.parse(readFileSync(join(V, 'ecc-sha256/pcrs.json'), 'utf8'));
+    pcrs.sha256['23'] = `01${pcrs.sha256['23'].slice(2)}`;
+    writeFileSync(join(tmp, 'pcrs.json'), JSON.stringify(pcrs));
+    const p = ferry([...base('ecc-sha256'), '--nonce', NONCE, '--pcrs', join(tmp, 'pcrs.json'), '--json']);
+    assert.equal(p.code, 3);
+    assert.equal(JSON.parse(p.out).reasons[0].code, 'ATTESTATION_PCR_MISMATCH');
+    const o = ferry([
+      ...base('rsa-sha256').slice(0, 4),
+      '--ak',
+      join(V, 'other-ak.tpm2b'),
+      '--nonce',
+      NONCE,
+      '--json',
+    ]);
+    assert.equal(o.code, 3);
+    assert.equal(JSON.parse(o.out).reasons[0].code, 'ATTESTATION_SIGNATURE_INVALID');
+    const q = new Uint8Array(readFileSync(join(V, 'rsapss-sha256/quote.msg')));
+    q[q.length - 3] ^= 4;
+    writeFileSync(join(tmp, 'flipped.msg'), q);
+    const f = ferry([
+      '--quote',
+      join(tmp, 'flipped.msg'),
+      ...base('rsapss-sha256').slice(2),
+      '--nonce',
+      NONCE,
+      '--json',
+    ]);
+    assert.equal(f.code, 3);
+    assert.equal(JSON.parse(f.out).valid, false);
+    writeFileSync(join(tmp, 'junk'), 'junk');
+    const m = ferry([
+      '--quote',
+      join(tmp, 'junk'),
+      ...base('rsa-sha256').slice(2),
+      '--nonce',
+      NONCE,
+      '--json',
+    ]);
+    assert.equal(m.code, 3);
+    assert.equal(JSON.parse(m.out).reasons[0].code, 'ATTESTATION_MALFORMED');
+  });
+  test('EK certificate: trusted chain is valid but does not bind the AK (exit 3); untrusted CA is invalid', () => {
+    const bundle = join(tmp, 'ek-bundle.pem');
+    const ekPem = `-----BEGIN CERTIFICATE-----\n${readFileSync(join(V, 'ek-cert.der')).toString('base64')}\n-----END CERTIFICATE-----\n`;
+    writeFileSync(bundle, ekPem + readFileSync(join(V, 'ca-issuer.pem'), 'utf8'));
+    const ok = ferry([
+      ...base('rsa-sha256'),
+      '--nonce',
+      NONCE,
+      '--ek-cert',
+      bundle,
+      '--ca',
+      join(V, 'ca-root.pem'),
+      '--json',
+    ]);
+    assert.equal(ok.code, 3);
+    const j = JSON.parse(ok.out);
+    assert.equal(j.valid, true);
+    assert.equal(j.accepted, false);
+    assert.deepEqual(
+      j.reasons.map((x: { code: string }) => x.code),
+      ['ATTESTATION_AK_NOT_PROVEN'],
+    );
+    const bad = ferry([
+      ...base('rsa-sha256'),
+      '--nonce',
+      NONCE,
+      '--ek-cert',
+      bundle,
+      '--ca',
+      join(V, 'other-ca-root.pem'),
+      '--json',
+    ]);
+    assert.equal(bad.code, 3);
+    assert.equal(JSON.parse(bad.out).valid, false);
+    assert.equal(JSON.parse(bad.out).reasons[0].code, 'ATTESTATION_CHAIN_INVALID');
+    const old = ferry([
+      ...base('rsa-sha256'),
+      '--nonce',
+      NONCE,
+      '--ek-cert',
+      bundle,
+      '--ca',
+      join(V, 'ca-root.pem'),
+      '--now',
+      '2001-01-01T00:00:00Z',
+      '--json',
+    ]);
+    assert.equal(old.code, 3);
+    assert.match(JSON.parse(old.out).reasons[0].message, /not valid at/);
+  });
+  test('a policy pinning another PCR digest: valid, not accepted (exit 3)', () => {
+    const pol = join(tmp, 'policy.json');
+    writeFileSync(
+      pol,
+      JSON.stringify({
+        version: 1,
+        name: 'pinned',
+        allowedKinds: ['tpm2'],
+        allowDebug: false,
+        allowedTcbStatuses: ['UpToDate'],
+        maxEvidenceAgeSeconds: 600,
+        referenceValues: { tpm2: { pcrDigest: ['ab'.repeat(32)] } },
+      }),
+    );
+    const r = ferry([...base('ecc-sha256'), '--nonce', NONCE, '--policy', pol, '--json']);
+    assert.equal(r.code, 3);
+    const j = JSON.parse(r.out);
+    assert.equal(j.valid, true);
+    assert.equal(j.reasons[0].code, 'ATTESTATION_MEASUREMENT_MISMATCH');
+  });
+  test('usage errors: exit 2', () => {
+    const cases: string[][] = [
+      [...base('rsa-sha256'), '--json'],
+      [...base('rsa-sha256'), '--nonce', 'xyz', '--json'],
+      [...base('rsa-sha256'), '--nonce', NONCE, '--ek-cert', join(V, 'ek-cert.der'), '--json'],
+      [...base('rsa-sha256'), '--nonce', NONCE, '--ca', join(V, 'ca-root.pem'), '--json'],
+      [...base('rsa-sha256'), '--nonce', NONCE, '--now', 'yesterday', '--json'],
+      [...base('rsa-sha256'), '--nonce', NONCE, '--bogus', '--json'],
+      ['--quote', join(tmp, 'does-not-exist'), ...base('rsa-sha256').slice(2), '--nonce', NONCE, '--json'],
+    ];
+    for (const c of cases) {
+      const r = ferry(c);
+      assert.equal(r.code, 2, `${c.join(' ')}\n${r.out}${r.err}`);
+      assert.ok(JSON.parse(r.out).error.code.startsWith('USAGE'), r.out);
+    }
+  });
+});
