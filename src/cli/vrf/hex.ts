@@ -1,12 +1,6 @@
-/** Hex option parsing shared by the `ferry vrf` commands. */
+/** The `--alpha` option shared by `ferry vrf prove` and `ferry vrf verify`. */
 import { FerryError, fromHex } from '../../kernel/index.ts';
-import { requireHex } from '../args.ts';
 import type { CommandContext } from '../command.ts';
-
-/** A required hex option of exactly `length` bytes; USAGE_* errors (exit 2) otherwise. */
-export function hexOption(ctx: CommandContext, name: string, length?: number): Uint8Array {
-  return requireHex(ctx, name, length);
-}
 
 /**
  * `--alpha HEX`: required, but may be empty (`--alpha ''` is the empty string, a valid VRF

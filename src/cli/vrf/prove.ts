@@ -1,8 +1,9 @@
 /** `ferry vrf prove`: an RFC 9381 proof and its output for one input. */
 import { vrfProofToHash, vrfProve } from '../../crypto/vrf/index.ts';
 import { toHex } from '../../kernel/index.ts';
+import { requireHex } from '../args.ts';
 import { defineCommand } from '../command.ts';
-import { alphaOption, hexOption } from './hex.ts';
+import { alphaOption } from './hex.ts';
 
 export default defineCommand({
   name: 'vrf prove',
@@ -17,7 +18,7 @@ JSON: {"pi": hex, "beta": hex}`,
     alpha: { type: 'string', value: 'HEX', description: "input bytes, hex ('' for the empty input)" },
   },
   async run(ctx) {
-    const sk = hexOption(ctx, 'sk', 32);
+    const sk = requireHex(ctx, 'sk', 32);
     const alpha = alphaOption(ctx);
     const pi = vrfProve(sk, alpha);
     sk.fill(0);

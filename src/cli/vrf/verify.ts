@@ -1,8 +1,9 @@
 /** `ferry vrf verify`: checks an RFC 9381 proof and prints its output. */
 import { vrfVerify } from '../../crypto/vrf/index.ts';
 import { EXIT, FerryError, toHex } from '../../kernel/index.ts';
+import { requireHex } from '../args.ts';
 import { defineCommand } from '../command.ts';
-import { alphaOption, hexOption } from './hex.ts';
+import { alphaOption } from './hex.ts';
 
 export default defineCommand({
   name: 'vrf verify',
@@ -22,9 +23,9 @@ JSON: {"valid": true, "beta": hex} or {"valid": false, "error": {"code", "messag
     pi: { type: 'string', value: 'HEX', description: '80-byte proof, hex' },
   },
   async run(ctx) {
-    const pk = hexOption(ctx, 'pk', 32);
+    const pk = requireHex(ctx, 'pk', 32);
     const alpha = alphaOption(ctx);
-    const pi = hexOption(ctx, 'pi');
+    const pi = requireHex(ctx, 'pi');
     let beta: Uint8Array;
     try {
       beta = vrfVerify(pk, alpha, pi);
