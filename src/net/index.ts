@@ -1,0 +1,37 @@
+export {
+  type PeerClientOptions,
+  type CallOptions,
+  createPeerClient,
+  PeerClient,
+  type StreamResponse,
+} from './client.ts';
+export { Ed25519Signer, type RequestSigner, verifyEd25519 } from './ed25519.ts';
+export {
+  DEFAULT_FRESHNESS_MS,
+  envelopeBytes,
+  HEADER_KEY,
+  HEADER_NONCE,
+  HEADER_SIGNATURE,
+  HEADER_TIMESTAMP,
+  NONCE_BYTES,
+  REQUEST_TAG,
+  type RequestEnvelope,
+  ReplayCache,
+  sha256,
+  signRequest,
+  type VerifiedCaller,
+  type VerifyRequestOptions,
+  verifyRequest,
+} from './envelope.ts';
+export { type ByteRange, formatRange, parseContentRange, parseRange } from './range.ts';
+export {
+  createHttpServer,
+  type HttpMethod,
+  HttpServer,
+  type HttpServerOptions,
+  parseJsonBody,
+  type Route,
+  type RouteRequest,
+  type RouteResponse,
+  statusForCode,
+} from './server.ts';
