@@ -1,0 +1,108 @@
+/**
+ * Attestation verification throughput (verifications per second, one core): TDX and SGX
+ * (full appraisal vs dcap-qvl's raw verify, which it wraps), SEV-SNP (full appraisal vs the
+ * raw node:crypto checks it is made of: one ECDSA P-384 verify and three RSA-PSS certificate
+ * verifies), and a raw node:crypto ECDSA P-256 verify as the floor of a DCAP quote.
+ * Samples from test/vectors, judged at 2025-07-01 (the Intel collateral's validity).
+ */
+import {
+  createPublicKey,
+  createVerify,
+  generateKeyPairSync,
+  sign,
+  verify,
+  X509Certificate,
+} from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { QuoteVerifier } from '@phala/dcap-qvl';
+import { SgxVerifier, TdxVerifier } from '../src/attestation/dcap/verify.ts';
+import { intelSgxRootCaDer } from '../src/attestation/dcap/roots.ts';
+import { PRODUCTION_POLICY } from '../src/attestation/policy.ts';
+import { parsePemCertificates } from '../src/attestation/sev-snp/roots.ts';
+import { SevSnpVerifier } from '../src/attestation/sev-snp/verify.ts';
+import type { Evidence } from '../src/attestation/types.ts';
+import { type Bench, type BenchRow, opsPerSecond } from './harness.ts';
+
+const V = new URL('../test/vectors/', import.meta.url);
+const read = (p: string) => new Uint8Array(readFileSync(new URL(p, V)));
+const AT = new Date('2025-07-01T00:00:00Z');
+
+const bench: Bench = async ({ quick, log }) => {
+  const ms = quick ? 300 : 1500;
+  const rows: BenchRow[] = [];
+  const ctx = { policy: PRODUCTION_POLICY, now: AT };
+  const qvl = QuoteVerifier.newWithRootCa(intelSgxRootCaDer());
+
+  for (const kind of ['tdx', 'sgx'] as const) {
+    const quote = read(`intel-dcap/${kind}_quote`);
+    const collateralText = new TextDecoder().decode(read(`intel-dcap/${kind}_quote_collateral.json`));
+    const collateral = JSON.parse(collateralText);
+    const ev: Evidence = {
+      kind,
+      reportData: new Uint8Array(64),
+      body: { quote, collateral: collateralText },
+    };
+    const verifier = kind === 'tdx' ? new TdxVerifier() : new SgxVerifier();
+    const raw = await opsPerSecond(() => qvl.verify(quote, collateral, AT.getTime() / 1000), ms, 5);
+    const full = await opsPerSecond(() => verifier.appraise(ev, ctx), ms, 5);
+    log(`${kind}: dcap-qvl ${raw.toFixed(0)}/s, Ferry appraisal ${full.toFixed(0)}/s`);
+    rows.push({ group: kind, name: 'dcap-qvl verify (raw)', value: raw, unit: 'verif/s' });
+    rows.push({
+      group: kind,
+      name: 'Ferry appraisal',
+      value: full,
+      unit: 'verif/s',
+      baseline: 'dcap-qvl verify (raw)',
+    });
+  }
+
+  const report = read('sev-snp-milan/attestation.bin');
+  const vcekDer = read('sev-snp-milan/vcek.der');
+  const snp = new SevSnpVerifier();
+  const snpEv: Evidence = {
+    kind: 'sev-snp',
+    reportData: report.slice(0x50, 0x90),
+    body: { report, vcek: vcekDer },
+  };
+  const vcek = new X509Certificate(Buffer.from(vcekDer));
+  const [ask, ark] = parsePemCertificates(read('sev-snp-milan/ask_ark_milan.pem'), 'chain');
+  const sig = new Uint8Array(96);
+  sig.set(Uint8Array.from(report.subarray(0x2a0, 0x2a0 + 48)).reverse(), 0);
+  sig.set(Uint8Array.from(report.subarray(0x2a0 + 72, 0x2a0 + 120)).reverse(), 48);
+  const signed = report.subarray(0, 0x2a0);
+  const rawSnp = await opsPerSecond(
+    () =>
+      ark.verify(ark.publicKey) &&
+      ask.verify(ark.publicKey) &&
+      vcek.verify(ask.publicKey) &&
+      verify('sha384', signed, { key: vcek.publicKey, dsaEncoding: 'ieee-p1363' }, sig),
+    ms,
+    5,
+  );
+  const fullSnp = await opsPerSecond(() => snp.appraise(snpEv, ctx), ms, 5);
+  log(`sev-snp: raw node:crypto ${rawSnp.toFixed(0)}/s, Ferry appraisal ${fullSnp.toFixed(0)}/s`);
+  rows.push({
+    group: 'sev-snp',
+    name: 'node:crypto chain + ECDSA P-384 (raw)',
+    value: rawSnp,
+    unit: 'verif/s',
+  });
+  rows.push({
+    group: 'sev-snp',
+    name: 'Ferry appraisal',
+    value: fullSnp,
+    unit: 'verif/s',
+    baseline: 'node:crypto chain + ECDSA P-384 (raw)',
+  });
+
+  // Floor: one raw ECDSA P-256 / SHA-256 verification (a DCAP quote needs several).
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const msg = Buffer.alloc(632, 7);
+  const s = sign('sha256', msg, privateKey);
+  const pk = createPublicKey(publicKey.export({ format: 'pem', type: 'spki' }));
+  const floor = await opsPerSecond(() => createVerify('sha256').update(msg).verify(pk, s), ms, 5);
+  rows.push({ group: 'floor', name: 'node:crypto ECDSA P-256 verify', value: floor, unit: 'verif/s' });
+  return rows;
+};
+
+export default bench;
