@@ -17,6 +17,7 @@ import {
   encrypt,
   FileKeyIdentity,
   generateX25519Identity,
+  HybridIdentity,
   parseHeader,
   parseIdentity,
   parseIdentityFile,
@@ -234,4 +235,22 @@ test('a 64 MiB stream decrypts with bounded buffering', async () => {
   assert.equal(h2.digest('hex'), h.digest('hex'));
   // The streams hold a few MiB at most, far below the 64 MiB a buffering implementation would.
   assert.ok(peak < 8 * 1024 * 1024, `streams buffered ${peak} bytes`);
+});
+
+test('hybrid ML-KEM-768 + X25519: round trip, key encodings, mixed with X25519 recipients', async () => {
+  const id = new HybridIdentity(new Uint8Array(randomBytes(32)));
+  const recipient = id.recipient.toString();
+  assert.match(recipient, /^age1pq1[02-9ac-hj-np-z]+$/);
+  assert.match(id.toString(), /^AGE-SECRET-KEY-PQ-1[02-9AC-HJ-NP-Z]{58}$/);
+  const back = parseIdentity(id.toString());
+  assert.ok(back instanceof HybridIdentity);
+  const x = generateX25519Identity();
+  const pt = randomBytes(70_000);
+  const ct = await encrypt([parseRecipient(recipient), parseRecipient(x.recipient)], pt);
+  assert.deepEqual(Buffer.from(await decrypt([back], ct)), pt);
+  assert.deepEqual(Buffer.from(await decrypt([parseIdentity(x.identity)], ct)), pt);
+  const stranger = new HybridIdentity(new Uint8Array(randomBytes(32)));
+  await assert.rejects(decrypt([stranger], ct), code('AGE_NO_MATCH'));
+  assert.throws(() => parseRecipient(recipient.slice(0, -1) + 'q'), code('AGE_INVALID_RECIPIENT'));
+  assert.throws(() => new HybridIdentity(new Uint8Array(31)), code('AGE_INVALID_IDENTITY'));
 });

@@ -8,6 +8,7 @@ export { bech32Decode, bech32Encode } from './bech32.ts';
 export { createDecryptStream, Decryptor, decrypt, readFileKey } from './decrypt.ts';
 export { ciphertextSize, createEncryptStream, type EncryptStreamOptions, encrypt } from './encrypt.ts';
 export { encodeHeader, type Header, HeaderParser, parseHeader, type Stanza } from './format.ts';
+export { HybridIdentity, HybridRecipient } from './hybrid.ts';
 export { parseIdentity, parseIdentityFile, parseRecipient, parseRecipientsFile } from './keys.ts';
 export { FILE_KEY_SIZE, FileKeyIdentity, type Identity, type Recipient } from './recipients.ts';
 export {

@@ -4,23 +4,28 @@
  * Errors never echo the secret text.
  */
 import { describe, FerryError } from '../../kernel/index.ts';
+import { HybridIdentity, HybridRecipient } from './hybrid.ts';
 import type { Identity, Recipient } from './recipients.ts';
 import { X25519Identity, X25519Recipient } from './x25519.ts';
 
-/** Parses `age1...`. Throws AGE_INVALID_RECIPIENT. */
+/** Parses `age1...` or `age1pq1...`. Throws AGE_INVALID_RECIPIENT. */
 export function parseRecipient(s: string): Recipient {
   if (typeof s !== 'string') {
     throw new FerryError('AGE_INVALID_RECIPIENT', 'recipient must be a string', {
       hints: [`got: ${describe(s)}`],
     });
   }
+  if (s.startsWith('age1pq1')) return new HybridRecipient(s);
   if (s.startsWith('age1')) return new X25519Recipient(s);
   throw new FerryError('AGE_INVALID_RECIPIENT', 'unknown recipient type', {
-    hints: ['expected: age1... (X25519)', `got: ${JSON.stringify(s.slice(0, 12))}...`],
+    hints: [
+      'expected: age1... (X25519) or age1pq1... (ML-KEM-768 + X25519)',
+      `got: ${JSON.stringify(s.slice(0, 12))}...`,
+    ],
   });
 }
 
-/** Parses `AGE-SECRET-KEY-1...`. Throws AGE_INVALID_IDENTITY (without echoing the input). */
+/** Parses `AGE-SECRET-KEY-1...` or `AGE-SECRET-KEY-PQ-1...`. Throws AGE_INVALID_IDENTITY (without echoing the input). */
 export function parseIdentity(s: string): Identity {
   if (typeof s !== 'string') {
     throw new FerryError('AGE_INVALID_IDENTITY', 'identity must be a string', {
@@ -28,8 +33,9 @@ export function parseIdentity(s: string): Identity {
     });
   }
   if (s.startsWith('AGE-SECRET-KEY-1')) return new X25519Identity(s);
+  if (s.startsWith('AGE-SECRET-KEY-PQ-1')) return new HybridIdentity(s);
   throw new FerryError('AGE_INVALID_IDENTITY', 'unknown identity type', {
-    hints: ['expected: AGE-SECRET-KEY-1... (X25519)'],
+    hints: ['expected: AGE-SECRET-KEY-1... (X25519) or AGE-SECRET-KEY-PQ-1... (hybrid)'],
   });
 }
 
