@@ -1,0 +1,571 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import "./Errors.sol";
+import {NodeRegistry} from "./NodeRegistry.sol";
+import {Assets} from "./Assets.sol";
+
+/// @title Ferry tasks: escrow, seeds, claims, evidence, votes, key releases, receipts
+/// @notice The task state machine of docs/protocol.md section 12. VRF outputs and proofs are
+/// recorded (events) but not verified here: ed25519 VRF verification is too expensive on the
+/// EVM. The contract trusts a claimed output only for ordering and counts claimed seats; every
+/// relying party verifies every proof and seat count off chain and refuses to act on a wrong one.
+/// Payments are credited and withdrawn by their owners (pull payments) behind a re-entrancy guard.
+contract Tasks {
+    // Task status, in this order; the lowercase names are the protocol's state names.
+    uint8 internal constant CREATED = 0;
+    uint8 internal constant SEEDED = 1;
+    uint8 internal constant CLAIMED = 2;
+    uint8 internal constant ATTESTING = 3;
+    uint8 internal constant ATTESTED = 4;
+    uint8 internal constant RUNNING = 5;
+    uint8 internal constant COMPLETED = 6;
+    uint8 internal constant REJECTED = 7;
+    uint8 internal constant FAILED = 8;
+    uint8 internal constant EXPIRED = 9;
+
+    // Why an attempt ended (AttemptEnded.reason).
+    uint8 internal constant END_NO_CLAIM = 1;
+    uint8 internal constant END_EVIDENCE_MISSED = 2;
+    uint8 internal constant END_EVIDENCE_REJECTED = 3;
+    uint8 internal constant END_VOTES_MISSED = 4;
+    uint8 internal constant END_RECEIPT_MISSED = 5;
+
+    uint8 internal constant ROLE_EXECUTOR = 1;
+    uint8 internal constant ROLE_VERIFIER = 2;
+    uint8 internal constant NODE_ACTIVE = 1;
+    uint256 internal constant MAX_DATASETS = 7;
+    uint8 internal constant VOTE_FAIL = 1;
+    uint8 internal constant VOTE_PASS = 2;
+
+    struct CreateParams {
+        uint256 appId;
+        uint256[] datasetIds; // 1..7 datasets
+        bytes32 inputHash; // SHA-256 of the task input
+        bytes32 resultRecipient; // requester's X25519 (age) public key
+        string inputLocation; // where the executor fetches the input
+        uint40 expiresAt; // the task expires (refund) if not completed by then
+        uint32 claimWindow; // seconds, from the seed
+        uint32 evidenceWindow; // seconds, after the claim window
+        uint32 voteWindow; // seconds, after the evidence commitment
+        uint32 runWindow; // seconds, after attestation: key releases and receipt
+    }
+
+    struct Task {
+        address requester;
+        uint8 status;
+        uint8 attempt;
+        uint8 assetCount; // 1 + number of datasets
+        uint8 releasedMask; // bit 0 app, bit i dataset i-1
+        uint16 tau;
+        uint16 threshold;
+        bool keysEverReleased;
+        uint16 teeKinds; // TEE kinds allowed by every dataset
+        address executor; // best claimant while claiming, then the attempt's executor
+        uint40 deadline; // the current stage's deadline (see protocol.md section 12)
+        uint16 passSeats;
+        uint16 failSeats;
+        uint8 passVoters;
+        uint64 appId;
+        uint64 anchorBlock; // seed source: blockhash(anchorBlock + 1)
+        uint128 fee;
+        uint40 expiresAt;
+        uint32 claimWindow;
+        uint32 evidenceWindow;
+        uint32 voteWindow;
+        uint32 runWindow;
+        uint64 createdBlock;
+        uint128 totalVerifierStake;
+        uint128 totalExecutorStake;
+        bytes32 inputHash;
+        bytes32 seed;
+        bytes32 bestOutput; // first 32 bytes of the best claim's VRF output
+        bytes32 evidenceHash;
+        bytes32 receiptHash;
+        uint256[] datasetIds;
+    }
+
+    NodeRegistry public immutable registry;
+    Assets public immutable assets;
+    uint256 public immutable maxAttempts;
+    uint256 public immutable verifierShareBps;
+
+    uint256 public taskCount;
+    mapping(uint256 => Task) internal tasks;
+    /// keccak256(taskId, attempt, verifier) => VOTE_FAIL / VOTE_PASS
+    mapping(bytes32 => uint8) internal votes;
+    /// keccak256(taskId, node) => excluded from later attempts
+    mapping(bytes32 => bool) internal excluded;
+    mapping(address => uint256) public credits;
+    uint256 internal transient locked;
+
+    event TaskCreated(
+        uint256 indexed taskId,
+        address indexed requester,
+        uint256 indexed appId,
+        uint256[] datasetIds,
+        bytes32 inputHash,
+        bytes32 resultRecipient,
+        string inputLocation,
+        uint256 fee,
+        uint16 tau,
+        uint16 threshold,
+        uint16 teeKinds,
+        uint256 totalVerifierStake,
+        uint256 totalExecutorStake,
+        uint256 expiresAt
+    );
+    event StatusChanged(uint256 indexed taskId, uint256 indexed attempt, uint8 status);
+    event TaskSeeded(uint256 indexed taskId, uint256 indexed attempt, bytes32 seed, uint256 claimDeadline);
+    event SeedReanchored(uint256 indexed taskId, uint256 indexed attempt, uint256 anchorBlock);
+    event TaskClaimed(
+        uint256 indexed taskId, uint256 indexed attempt, address indexed executor, bytes vrfOutput, bytes vrfProof, bool best
+    );
+    event EvidenceCommitted(
+        uint256 indexed taskId,
+        uint256 indexed attempt,
+        address indexed executor,
+        bytes32 evidenceHash,
+        string evidenceLocation,
+        uint256 voteDeadline
+    );
+    event VoteCast(
+        uint256 indexed taskId,
+        uint256 indexed attempt,
+        address indexed verifier,
+        bool pass,
+        bytes32 resultHash,
+        uint16 seats,
+        bytes vrfOutput,
+        bytes vrfProof
+    );
+    event TaskAttested(
+        uint256 indexed taskId, uint256 indexed attempt, uint16 passSeats, uint16 failSeats, uint256 runDeadline
+    );
+    event AttemptEnded(
+        uint256 indexed taskId, uint256 indexed attempt, address indexed executor, uint8 reason, uint256 slashed
+    );
+    event KeyReleased(
+        uint256 indexed taskId, uint256 indexed attempt, uint256 assetIndex, address owner, bytes32 releaseHash
+    );
+    event TaskCompleted(
+        uint256 indexed taskId,
+        uint256 indexed attempt,
+        address indexed executor,
+        bytes32 receiptHash,
+        bytes receipt,
+        bytes signature,
+        bytes32 resultHash,
+        string resultLocation
+    );
+    event TaskFailed(uint256 indexed taskId, uint256 attempts, uint256 refund);
+    event TaskExpired(uint256 indexed taskId, uint256 attempt, uint256 refund);
+    event Credited(address indexed account, uint256 indexed taskId, uint256 amount);
+    event Withdrawn(address indexed account, uint256 amount);
+
+    constructor(NodeRegistry registry_, Assets assets_, uint256 maxAttempts_, uint256 verifierShareBps_) {
+        if (address(registry_) == address(0)) revert InvalidParameter("registry");
+        if (address(assets_) == address(0)) revert InvalidParameter("assets");
+        if (maxAttempts_ == 0 || maxAttempts_ > 255) revert InvalidParameter("maxAttempts");
+        if (verifierShareBps_ > 10_000) revert InvalidParameter("verifierShareBps");
+        registry = registry_;
+        assets = assets_;
+        maxAttempts = maxAttempts_;
+        verifierShareBps = verifierShareBps_;
+    }
+
+    modifier nonReentrant() {
+        if (locked != 0) revert Reentrancy();
+        locked = 1;
+        _;
+        locked = 0;
+    }
+
+    /// Receives slashed stake from the registry only.
+    receive() external payable {
+        if (msg.sender != address(registry)) revert OnlyTasks(msg.sender);
+    }
+
+    // ------------------------------------------------------------------ create and seed
+
+    /// Creates a task with msg.value as escrow (>= app price + dataset prices). Refuses what a
+    /// policy forbids (see Assets.useForTask). Snapshots the active executor and verifier stake.
+    function createTask(CreateParams calldata p) external payable nonReentrant returns (uint256 taskId) {
+        uint256 nd = p.datasetIds.length;
+        if (nd == 0 || nd > MAX_DATASETS) revert InvalidParameter("datasetIds");
+        if (p.appId == 0 || p.appId > type(uint64).max) revert InvalidParameter("appId");
+        if (p.expiresAt <= block.timestamp) revert InvalidParameter("expiresAt");
+        if (p.claimWindow == 0) revert InvalidParameter("claimWindow");
+        if (p.evidenceWindow == 0) revert InvalidParameter("evidenceWindow");
+        if (p.voteWindow == 0) revert InvalidParameter("voteWindow");
+        if (p.runWindow == 0) revert InvalidParameter("runWindow");
+        if (p.resultRecipient == bytes32(0)) revert InvalidParameter("resultRecipient");
+        if (msg.value > type(uint128).max) revert InvalidParameter("value");
+        for (uint256 i = 1; i < nd; i++) {
+            if (p.datasetIds[i] <= p.datasetIds[i - 1]) revert InvalidParameter("datasetIds");
+        }
+        taskId = ++taskCount;
+        Assets.Use memory u = assets.useForTask(taskId, p.appId, p.datasetIds, msg.sender);
+        uint256 required = u.appPrice + u.datasetsPrice;
+        if (msg.value < required) revert InsufficientFee(required, msg.value);
+        (uint256 execStake, uint256 verStake) = registry.totals();
+        Task storage t = tasks[taskId];
+        t.requester = msg.sender;
+        t.attempt = 1;
+        t.assetCount = uint8(nd + 1);
+        t.tau = u.tau;
+        t.threshold = u.threshold;
+        t.appId = uint64(p.appId);
+        t.anchorBlock = uint64(block.number);
+        t.fee = uint128(msg.value);
+        t.expiresAt = p.expiresAt;
+        t.claimWindow = p.claimWindow;
+        t.evidenceWindow = p.evidenceWindow;
+        t.voteWindow = p.voteWindow;
+        t.runWindow = p.runWindow;
+        t.createdBlock = uint64(block.number);
+        t.totalVerifierStake = uint128(verStake);
+        t.totalExecutorStake = uint128(execStake);
+        t.inputHash = p.inputHash;
+        t.datasetIds = p.datasetIds;
+        t.teeKinds = u.teeKinds;
+        emit TaskCreated(
+            taskId,
+            msg.sender,
+            p.appId,
+            p.datasetIds,
+            p.inputHash,
+            p.resultRecipient,
+            p.inputLocation,
+            msg.value,
+            u.tau,
+            u.threshold,
+            u.teeKinds,
+            verStake,
+            execStake,
+            p.expiresAt
+        );
+        emit StatusChanged(taskId, 1, CREATED);
+    }
+
+    /// Fixes the current attempt's seed: keccak256(abi.encode(blockhash(anchorBlock + 1),
+    /// chainid, taskId, attempt)). Callable by anyone once block anchorBlock + 1 exists, in
+    /// status created or rejected. If that block hash is no longer available (256 blocks),
+    /// re-anchors at the current block instead (SeedReanchored) and returns bytes32(0).
+    function seed(uint256 taskId) external returns (bytes32 s) {
+        Task storage t = _task(taskId);
+        uint8 st = t.status;
+        if (st != CREATED && st != REJECTED) revert WrongState(taskId, st);
+        if (_expireIfDue(taskId, t)) return bytes32(0);
+        uint256 source = uint256(t.anchorBlock) + 1;
+        if (block.number <= source) revert TooEarly(source + 1, block.number);
+        bytes32 h = blockhash(source);
+        if (h == bytes32(0)) {
+            t.anchorBlock = uint64(block.number);
+            emit SeedReanchored(taskId, t.attempt, block.number);
+            return bytes32(0);
+        }
+        s = keccak256(abi.encode(h, block.chainid, taskId, uint256(t.attempt)));
+        t.seed = s;
+        uint256 claimDeadline = block.timestamp + t.claimWindow;
+        t.deadline = uint40(claimDeadline);
+        _setStatus(taskId, t, SEEDED);
+        emit TaskSeeded(taskId, t.attempt, s, claimDeadline);
+    }
+
+    // ------------------------------------------------------------------ claims
+
+    /// An eligible executor claims the current attempt with its VRF output (64 bytes) and
+    /// proof (80 bytes) over the claim alpha (protocol.md section 3). Accepted until the claim
+    /// deadline; the lowest first 32 bytes of the output win (ties: the first).
+    function claim(uint256 taskId, uint256 attempt, bytes calldata vrfOutput, bytes calldata vrfProof) external {
+        Task storage t = _task(taskId);
+        uint8 st = t.status;
+        if (st != SEEDED && st != CLAIMED) revert WrongState(taskId, st);
+        if (attempt != t.attempt) revert WrongAttempt(taskId, t.attempt, attempt);
+        if (block.timestamp > t.deadline) revert DeadlinePassed(t.deadline, block.timestamp);
+        if (vrfOutput.length != 64) revert InvalidParameter("vrfOutput");
+        if (vrfProof.length != 80) revert InvalidParameter("vrfProof");
+        (uint8 roles, uint8 nst, uint16 tee, bytes2 region, uint64 changed) = registry.nodeCore(msg.sender);
+        if (nst == 0) revert NotEligible(msg.sender, 1);
+        if (roles & ROLE_EXECUTOR == 0) revert NotEligible(msg.sender, 2);
+        if (nst != NODE_ACTIVE) revert NotEligible(msg.sender, 3);
+        if (changed >= t.createdBlock) revert NotEligible(msg.sender, 4);
+        if (!assets.regionAllowed(t.datasetIds, region)) revert NotEligible(msg.sender, 5);
+        if (tee & t.teeKinds == 0) revert NotEligible(msg.sender, 6);
+        if (excluded[keccak256(abi.encode(taskId, msg.sender))]) revert NotEligible(msg.sender, 7);
+        bytes32 out = bytes32(vrfOutput[0:32]);
+        bool best = st == SEEDED || uint256(out) < uint256(t.bestOutput);
+        if (best) {
+            t.bestOutput = out;
+            t.executor = msg.sender;
+            if (st == SEEDED) _setStatus(taskId, t, CLAIMED);
+        }
+        emit TaskClaimed(taskId, attempt, msg.sender, vrfOutput, vrfProof, best);
+    }
+
+    // ------------------------------------------------------------------ evidence and votes
+
+    /// The winning claimant commits the SHA-256 of its `ferry/evidence/v1` evidence and where
+    /// to fetch it, after the claim deadline and within evidenceWindow of it. Opens the vote.
+    function commitEvidence(uint256 taskId, uint256 attempt, bytes32 evidenceHash, string calldata location)
+        external
+    {
+        Task storage t = _task(taskId);
+        if (t.status != CLAIMED) revert WrongState(taskId, t.status);
+        if (attempt != t.attempt) revert WrongAttempt(taskId, t.attempt, attempt);
+        if (msg.sender != t.executor) revert NotExecutor(taskId, msg.sender);
+        if (block.timestamp <= t.deadline) revert TooEarly(uint256(t.deadline) + 1, block.timestamp);
+        uint256 evDeadline = uint256(t.deadline) + t.evidenceWindow;
+        if (block.timestamp > evDeadline) revert DeadlinePassed(evDeadline, block.timestamp);
+        if (evidenceHash == bytes32(0)) revert InvalidParameter("evidenceHash");
+        t.evidenceHash = evidenceHash;
+        uint256 voteDeadline = block.timestamp + t.voteWindow;
+        t.deadline = uint40(voteDeadline);
+        _setStatus(taskId, t, ATTESTING);
+        emit EvidenceCommitted(taskId, attempt, msg.sender, evidenceHash, location, voteDeadline);
+    }
+
+    /// A verifier's vote: verdict, SHA-256 of its `ferry/attestation-result/v1`, its seat count
+    /// and VRF output/proof over the verifier-selection alpha. One vote per verifier per
+    /// attempt, from active verifiers (frozen before the task) other than the executor, until
+    /// the vote deadline. Attested when pass seats >= threshold; the attempt is rejected (the
+    /// executor excluded and slashed) when fail seats >= tau - threshold + 1.
+    function vote(
+        uint256 taskId,
+        uint256 attempt,
+        bool pass,
+        bytes32 resultHash,
+        uint16 seats,
+        bytes calldata vrfOutput,
+        bytes calldata vrfProof
+    ) external {
+        Task storage t = _task(taskId);
+        if (t.status != ATTESTING) revert WrongState(taskId, t.status);
+        if (attempt != t.attempt) revert WrongAttempt(taskId, t.attempt, attempt);
+        if (block.timestamp > t.deadline) revert DeadlinePassed(t.deadline, block.timestamp);
+        if (seats == 0) revert InvalidParameter("seats");
+        if (resultHash == bytes32(0)) revert InvalidParameter("resultHash");
+        if (vrfOutput.length != 64) revert InvalidParameter("vrfOutput");
+        if (vrfProof.length != 80) revert InvalidParameter("vrfProof");
+        (uint8 roles, uint8 nst,,, uint64 changed) = registry.nodeCore(msg.sender);
+        if (nst == 0) revert NotEligible(msg.sender, 1);
+        if (roles & ROLE_VERIFIER == 0) revert NotEligible(msg.sender, 2);
+        if (nst != NODE_ACTIVE) revert NotEligible(msg.sender, 3);
+        if (changed >= t.createdBlock) revert NotEligible(msg.sender, 4);
+        if (msg.sender == t.executor) revert NotEligible(msg.sender, 8);
+        bytes32 key = keccak256(abi.encode(taskId, attempt, msg.sender));
+        if (votes[key] != 0) revert AlreadyVoted(taskId, attempt, msg.sender);
+        votes[key] = pass ? VOTE_PASS : VOTE_FAIL;
+        emit VoteCast(taskId, attempt, msg.sender, pass, resultHash, seats, vrfOutput, vrfProof);
+        if (pass) {
+            t.passSeats = _addSeats(t.passSeats, seats);
+            t.passVoters += 1;
+            if (t.passSeats >= t.threshold) {
+                uint256 runDeadline = block.timestamp + t.runWindow;
+                t.deadline = uint40(runDeadline);
+                _setStatus(taskId, t, ATTESTED);
+                emit TaskAttested(taskId, attempt, t.passSeats, t.failSeats, runDeadline);
+            }
+        } else {
+            t.failSeats = _addSeats(t.failSeats, seats);
+            if (uint256(t.failSeats) + t.threshold > t.tau) _endAttempt(taskId, t, END_EVIDENCE_REJECTED, true, true);
+        }
+    }
+
+    // ------------------------------------------------------------------ key releases and receipt
+
+    /// The owner of asset `assetIndex` (0: the app, i: dataset i-1) records that it released
+    /// its key for this attempt; `releaseHash` identifies the sealed key it delivered. The task
+    /// is running once every asset's key is recorded.
+    function recordKeyRelease(uint256 taskId, uint256 attempt, uint256 assetIndex, bytes32 releaseHash) external {
+        Task storage t = _task(taskId);
+        if (t.status != ATTESTED) revert WrongState(taskId, t.status);
+        if (attempt != t.attempt) revert WrongAttempt(taskId, t.attempt, attempt);
+        if (block.timestamp > t.deadline) revert DeadlinePassed(t.deadline, block.timestamp);
+        if (assetIndex >= t.assetCount) revert InvalidParameter("assetIndex");
+        if (releaseHash == bytes32(0)) revert InvalidParameter("releaseHash");
+        address owner =
+            assetIndex == 0 ? assets.appOwner(t.appId) : assets.datasetOwner(t.datasetIds[assetIndex - 1]);
+        if (msg.sender != owner) revert NotOwner(msg.sender, owner);
+        uint8 bit = uint8(1 << assetIndex);
+        if (t.releasedMask & bit != 0) revert AlreadyReleased(taskId, assetIndex);
+        t.releasedMask |= bit;
+        t.keysEverReleased = true;
+        emit KeyReleased(taskId, attempt, assetIndex, msg.sender, releaseHash);
+        if (t.releasedMask == (1 << t.assetCount) - 1) _setStatus(taskId, t, RUNNING);
+    }
+
+    /// The executor posts the enclave's receipt (tagged canonical `ferry/receipt/v1` bytes)
+    /// and its 64-byte Ed25519 signature, with the result ciphertext hash and location, and
+    /// lists the attempt's pass voters in strictly ascending address order (all of them).
+    /// Stores SHA-256(receipt), completes the task and credits: app price to the app owner,
+    /// each dataset's price to its owner, verifierShareBps of the rest split equally among
+    /// the pass voters, the remainder to the executor.
+    function submitReceipt(
+        uint256 taskId,
+        uint256 attempt,
+        bytes calldata receipt,
+        bytes calldata signature,
+        bytes32 resultHash,
+        string calldata resultLocation,
+        address[] calldata passVoters
+    ) external nonReentrant {
+        Task storage t = _task(taskId);
+        if (t.status != RUNNING) revert WrongState(taskId, t.status);
+        if (attempt != t.attempt) revert WrongAttempt(taskId, t.attempt, attempt);
+        if (msg.sender != t.executor) revert NotExecutor(taskId, msg.sender);
+        if (block.timestamp > t.deadline) revert DeadlinePassed(t.deadline, block.timestamp);
+        if (receipt.length == 0) revert InvalidParameter("receipt");
+        if (signature.length != 64) revert InvalidParameter("signature");
+        if (resultHash == bytes32(0)) revert InvalidParameter("resultHash");
+        if (passVoters.length != t.passVoters) revert InvalidVoters(taskId);
+        address prev = address(0);
+        for (uint256 i = 0; i < passVoters.length; i++) {
+            address v = passVoters[i];
+            if (v <= prev || votes[keccak256(abi.encode(taskId, attempt, v))] != VOTE_PASS) {
+                revert InvalidVoters(taskId);
+            }
+            prev = v;
+        }
+        bytes32 rh = sha256(receipt);
+        t.receiptHash = rh;
+        _setStatus(taskId, t, COMPLETED);
+        emit TaskCompleted(taskId, attempt, msg.sender, rh, receipt, signature, resultHash, resultLocation);
+        _settle(taskId, t, passVoters);
+    }
+
+    // ------------------------------------------------------------------ deadlines
+
+    /// Anyone may call once the current stage's deadline (or the task's expiry) has passed.
+    /// Expiry: status expired, escrow refunded. Otherwise the attempt ends: no claim (no
+    /// penalty); evidence not committed (executor excluded and slashed); vote deadline passed
+    /// (executor excluded; slashed only if fail seats > pass seats); receipt not posted by the
+    /// run deadline (executor excluded and slashed). The next attempt waits in `rejected` for
+    /// its seed, or the task fails and is refunded after maxAttempts.
+    function timeout(uint256 taskId) external nonReentrant {
+        Task storage t = _task(taskId);
+        uint8 st = t.status;
+        if (st == COMPLETED || st == FAILED || st == EXPIRED) revert WrongState(taskId, st);
+        if (_expireIfDue(taskId, t)) return;
+        if (st == CREATED || st == REJECTED) revert TooEarly(uint256(t.expiresAt) + 1, block.timestamp);
+        uint256 due = t.deadline;
+        if (st == CLAIMED) due += t.evidenceWindow;
+        if (block.timestamp <= due) revert TooEarly(due + 1, block.timestamp);
+        if (st == SEEDED) _endAttempt(taskId, t, END_NO_CLAIM, false, false);
+        else if (st == CLAIMED) _endAttempt(taskId, t, END_EVIDENCE_MISSED, true, true);
+        else if (st == ATTESTING) _endAttempt(taskId, t, END_VOTES_MISSED, true, t.failSeats > t.passSeats);
+        else _endAttempt(taskId, t, END_RECEIPT_MISSED, true, true);
+    }
+
+    // ------------------------------------------------------------------ payments
+
+    /// Pays msg.sender everything credited to it.
+    function withdraw() external nonReentrant {
+        uint256 amount = credits[msg.sender];
+        if (amount == 0) revert NothingToWithdraw(msg.sender);
+        credits[msg.sender] = 0;
+        emit Withdrawn(msg.sender, amount);
+        (bool ok,) = msg.sender.call{value: amount}("");
+        if (!ok) revert TransferFailed(msg.sender, amount);
+    }
+
+    // ------------------------------------------------------------------ readers
+
+    function getTask(uint256 taskId) external view returns (Task memory) {
+        return tasks[taskId];
+    }
+
+    /// 0: no vote, 1: fail, 2: pass.
+    function voteOf(uint256 taskId, uint256 attempt, address verifier) external view returns (uint8) {
+        return votes[keccak256(abi.encode(taskId, attempt, verifier))];
+    }
+
+    function isExcluded(uint256 taskId, address node) external view returns (bool) {
+        return excluded[keccak256(abi.encode(taskId, node))];
+    }
+
+    // ------------------------------------------------------------------ internals
+
+    function _task(uint256 taskId) internal view returns (Task storage t) {
+        t = tasks[taskId];
+        if (t.requester == address(0)) revert UnknownTask(taskId);
+    }
+
+    function _setStatus(uint256 taskId, Task storage t, uint8 st) internal {
+        t.status = st;
+        emit StatusChanged(taskId, t.attempt, st);
+    }
+
+    function _addSeats(uint16 a, uint16 b) internal pure returns (uint16) {
+        uint256 s = uint256(a) + b;
+        return s > type(uint16).max ? type(uint16).max : uint16(s);
+    }
+
+    function _expireIfDue(uint256 taskId, Task storage t) internal returns (bool) {
+        if (block.timestamp <= t.expiresAt) return false;
+        _setStatus(taskId, t, EXPIRED);
+        uint256 refund = _refund(taskId, t);
+        emit TaskExpired(taskId, t.attempt, refund);
+        return true;
+    }
+
+    function _endAttempt(uint256 taskId, Task storage t, uint8 reason, bool exclude, bool penalize) internal {
+        address ex = t.executor;
+        uint256 slashed = 0;
+        if (exclude && ex != address(0)) excluded[keccak256(abi.encode(taskId, ex))] = true;
+        if (penalize && ex != address(0)) {
+            slashed = registry.slash(ex, taskId);
+            if (slashed != 0) _credit(t.requester, taskId, slashed);
+        }
+        emit AttemptEnded(taskId, t.attempt, ex, reason, slashed);
+        if (t.attempt >= maxAttempts) {
+            _setStatus(taskId, t, FAILED);
+            uint256 refund = _refund(taskId, t);
+            emit TaskFailed(taskId, t.attempt, refund);
+            return;
+        }
+        t.executor = address(0);
+        t.passSeats = 0;
+        t.failSeats = 0;
+        t.passVoters = 0;
+        t.releasedMask = 0;
+        t.anchorBlock = uint64(block.number);
+        _setStatus(taskId, t, REJECTED);
+        t.attempt += 1;
+    }
+
+    function _refund(uint256 taskId, Task storage t) internal returns (uint256 fee) {
+        fee = t.fee;
+        t.fee = 0;
+        if (fee != 0) _credit(t.requester, taskId, fee);
+        if (!t.keysEverReleased) assets.returnUses(taskId, t.datasetIds);
+    }
+
+    function _settle(uint256 taskId, Task storage t, address[] calldata passVoters) internal {
+        uint256 rest = t.fee;
+        t.fee = 0;
+        (address appOwner, uint256 appPrice) = assets.appPayee(t.appId);
+        if (appPrice != 0) _credit(appOwner, taskId, appPrice);
+        rest -= appPrice;
+        uint256[] storage ds = t.datasetIds;
+        for (uint256 i = 0; i < ds.length; i++) {
+            (address owner, uint256 price) = assets.datasetPayee(ds[i]);
+            if (price != 0) _credit(owner, taskId, price);
+            rest -= price;
+        }
+        uint256 each = (rest * verifierShareBps) / 10_000 / passVoters.length;
+        if (each != 0) {
+            for (uint256 i = 0; i < passVoters.length; i++) {
+                _credit(passVoters[i], taskId, each);
+            }
+        }
+        uint256 toExecutor = rest - each * passVoters.length;
+        if (toExecutor != 0) _credit(t.executor, taskId, toExecutor);
+    }
+
+    function _credit(address to, uint256 taskId, uint256 amount) internal {
+        credits[to] += amount;
+        emit Credited(to, taskId, amount);
+    }
+}
