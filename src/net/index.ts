@@ -23,6 +23,15 @@ export {
   type VerifyRequestOptions,
   verifyRequest,
 } from './envelope.ts';
+export {
+  attemptNumber,
+  type Migration,
+  openStateDb,
+  type StateDb,
+  schemaVersion,
+  taskKey,
+  transaction,
+} from './sqlite.ts';
 export { type ByteRange, formatRange, parseContentRange, parseRange } from './range.ts';
 export {
   createHttpServer,

@@ -1,0 +1,639 @@
+/**
+ * The node daemon's local state (SQLite, docs/protocol.md §13.6). It makes a node that is
+ * killed at any moment and restarted resume without double-claiming, double-voting or losing
+ * a result.
+ *
+ * Every on-chain action the node takes at most once per (task, attempt) follows the same
+ * pattern:
+ * 1. `begin*` writes an *intent* row before the transaction is sent. The row's key is
+ *    UNIQUE(task, attempt), so a second `begin*` for the same attempt returns the existing
+ *    row with `fresh: false` instead of creating another: the caller must not send again.
+ * 2. `mark*Sent(txHash)` records the transaction hash once it is known.
+ * 3. `mark*Outcome` records the final fate: `confirmed` (mined, succeeded), `reverted`,
+ *    `lost` (someone else won) or `failed` (not sent; it may be retried by `retry*`).
+ * After a restart, rows in `intent` have an unknown fate (the process may have died after
+ * sending but before recording the hash): the daemon must look the action up on chain before
+ * it ever sends again. Rows in `sent` are awaited by hash.
+ *
+ * Task ids are uint256 stored as decimal text; attempts are integers from 1.
+ */
+import type { DatabaseSync } from 'node:sqlite';
+import { FerryError } from '../kernel/index.ts';
+import { attemptNumber, type Migration, openStateDb, taskKey, transaction } from '../net/sqlite.ts';
+
+export type ActionStatus = 'intent' | 'sent' | 'confirmed' | 'reverted' | 'lost' | 'failed';
+export type Outcome = 'confirmed' | 'reverted' | 'lost' | 'failed';
+
+const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE registration (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        chain_id INTEGER NOT NULL,
+        registry TEXT NOT NULL,
+        address TEXT NOT NULL,
+        params TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('intent','sent','confirmed','reverted','lost','failed')),
+        tx_hash TEXT,
+        detail TEXT,
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE TABLE cursor (
+        name TEXT PRIMARY KEY,
+        block INTEGER NOT NULL,
+        block_hash TEXT,
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE TABLE claims (
+        task TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        vrf_output BLOB NOT NULL,
+        vrf_proof BLOB NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('intent','sent','confirmed','reverted','lost','failed')),
+        tx_hash TEXT,
+        detail TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        UNIQUE (task, attempt)
+      ) STRICT;
+      CREATE TABLE votes (
+        task TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        verdict TEXT NOT NULL CHECK (verdict IN ('pass','fail')),
+        result_hash BLOB NOT NULL,
+        vrf_proof BLOB NOT NULL,
+        seats INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('intent','sent','confirmed','reverted','lost','failed')),
+        tx_hash TEXT,
+        detail TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        UNIQUE (task, attempt)
+      ) STRICT;
+      CREATE TABLE attempts (
+        task TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        evidence BLOB,
+        evidence_hash BLOB,
+        result_path TEXT,
+        result_hash BLOB,
+        receipt BLOB,
+        receipt_status TEXT CHECK (receipt_status IN ('intent','sent','confirmed','reverted','lost','failed')),
+        receipt_tx TEXT,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (task, attempt)
+      ) STRICT;
+      CREATE TABLE key_deliveries (
+        task TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        asset TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        sealed BLOB NOT NULL,
+        received_at INTEGER NOT NULL,
+        PRIMARY KEY (task, attempt, asset)
+      ) STRICT;
+    `,
+  },
+];
+
+export type Registration = {
+  chainId: number;
+  registry: string;
+  address: string;
+  /** Registration parameters (stake, region, roles, TEE kinds, endpoint...), JSON. */
+  params: Record<string, unknown>;
+  status: ActionStatus;
+  txHash: string | null;
+  detail: string | null;
+};
+
+export type Claim = {
+  task: string;
+  attempt: number;
+  vrfOutput: Uint8Array;
+  vrfProof: Uint8Array;
+  status: ActionStatus;
+  txHash: string | null;
+  detail: string | null;
+};
+
+export type Vote = {
+  task: string;
+  attempt: number;
+  verdict: 'pass' | 'fail';
+  resultHash: Uint8Array;
+  vrfProof: Uint8Array;
+  seats: number;
+  status: ActionStatus;
+  txHash: string | null;
+  detail: string | null;
+};
+
+export type AttemptRecord = {
+  task: string;
+  attempt: number;
+  evidence: Uint8Array | null;
+  evidenceHash: Uint8Array | null;
+  resultPath: string | null;
+  resultHash: Uint8Array | null;
+  receipt: Uint8Array | null;
+  receiptStatus: ActionStatus | null;
+  receiptTx: string | null;
+};
+
+export type KeyDelivery = {
+  task: string;
+  attempt: number;
+  asset: string;
+  /** Hex Ed25519 key of the agent that delivered it. */
+  sender: string;
+  sealed: Uint8Array;
+};
+
+type Row = Record<string, unknown>;
+const bytes = (v: unknown): Uint8Array | null => (v == null ? null : new Uint8Array(v as Uint8Array));
+const str = (v: unknown): string | null => (v == null ? null : String(v));
+
+function toClaim(r: Row): Claim {
+  return {
+    task: String(r.task),
+    attempt: Number(r.attempt),
+    vrfOutput: bytes(r.vrf_output)!,
+    vrfProof: bytes(r.vrf_proof)!,
+    status: r.status as ActionStatus,
+    txHash: str(r.tx_hash),
+    detail: str(r.detail),
+  };
+}
+
+function toVote(r: Row): Vote {
+  return {
+    task: String(r.task),
+    attempt: Number(r.attempt),
+    verdict: r.verdict as 'pass' | 'fail',
+    resultHash: bytes(r.result_hash)!,
+    vrfProof: bytes(r.vrf_proof)!,
+    seats: Number(r.seats),
+    status: r.status as ActionStatus,
+    txHash: str(r.tx_hash),
+    detail: str(r.detail),
+  };
+}
+
+const TX_RE = /^0x[0-9a-f]{64}$/;
+
+function checkTx(txHash: string): string {
+  if (typeof txHash !== 'string' || !TX_RE.test(txHash.toLowerCase())) {
+    throw new FerryError('INVALID_ARGUMENT', 'transaction hash must be 0x and 64 hex digits', {
+      hints: [`got: ${String(txHash).slice(0, 80)}`],
+    });
+  }
+  return txHash.toLowerCase();
+}
+
+function conflict(what: string, hints: string[]): FerryError {
+  return new FerryError('STATE_CONFLICT', what, { hints });
+}
+
+/** One table's intent → sent → outcome transitions, shared by claims, votes and registration. */
+function markSent(
+  db: DatabaseSync,
+  table: string,
+  where: string,
+  args: (string | number)[],
+  txHash: string,
+): void {
+  const tx = checkTx(txHash);
+  transaction(db, () => {
+    const r = db.prepare(`SELECT status, tx_hash FROM ${table} WHERE ${where}`).get(...args) as
+      | Row
+      | undefined;
+    if (!r) throw conflict(`no ${table} intent to mark sent`, [`key: ${args.join('/')}`]);
+    if (r.status === 'sent' && r.tx_hash === tx) return;
+    if (r.status !== 'intent' && r.status !== 'failed') {
+      throw conflict(`${table} row is already ${String(r.status)}`, [`key: ${args.join('/')}`]);
+    }
+    db.prepare(`UPDATE ${table} SET status = 'sent', tx_hash = ?, updated_at = ? WHERE ${where}`).run(
+      tx,
+      Date.now(),
+      ...args,
+    );
+  });
+}
+
+function markOutcome(
+  db: DatabaseSync,
+  table: string,
+  where: string,
+  args: (string | number)[],
+  outcome: Outcome,
+  detail?: string,
+): void {
+  transaction(db, () => {
+    const r = db.prepare(`SELECT status FROM ${table} WHERE ${where}`).get(...args) as Row | undefined;
+    if (!r) throw conflict(`no ${table} row to settle`, [`key: ${args.join('/')}`]);
+    if (r.status === outcome) return;
+    if (r.status !== 'intent' && r.status !== 'sent') {
+      throw conflict(`${table} row is already ${String(r.status)}`, [
+        `key: ${args.join('/')}`,
+        `wanted: ${outcome}`,
+      ]);
+    }
+    db.prepare(`UPDATE ${table} SET status = ?, detail = ?, updated_at = ? WHERE ${where}`).run(
+      outcome,
+      detail ?? null,
+      Date.now(),
+      ...args,
+    );
+  });
+}
+
+export class NodeState {
+  readonly db: DatabaseSync;
+
+  private constructor(db: DatabaseSync) {
+    this.db = db;
+  }
+
+  /** Opens (creating and migrating) the node's database at `path` (`:memory:` for tests). */
+  static open(path: string): NodeState {
+    return new NodeState(openStateDb(path, 'node', MIGRATIONS));
+  }
+
+  close(): void {
+    if (this.db.isOpen) this.db.close();
+  }
+
+  // --- registration -------------------------------------------------------------------
+
+  getRegistration(): Registration | null {
+    const r = this.db.prepare('SELECT * FROM registration WHERE id = 1').get() as Row | undefined;
+    if (!r) return null;
+    return {
+      chainId: Number(r.chain_id),
+      registry: String(r.registry),
+      address: String(r.address),
+      params: JSON.parse(String(r.params)) as Record<string, unknown>,
+      status: r.status as ActionStatus,
+      txHash: str(r.tx_hash),
+      detail: str(r.detail),
+    };
+  }
+
+  /**
+   * Writes the registration intent. When one exists for the same chain, registry and address
+   * it is returned with `fresh: false` (resume, do not register again); a different chain,
+   * registry or address is STATE_CONFLICT (use a separate node home).
+   */
+  beginRegistration(r: {
+    chainId: number;
+    registry: string;
+    address: string;
+    params: Record<string, unknown>;
+  }): { fresh: boolean; registration: Registration } {
+    return transaction(this.db, () => {
+      const existing = this.getRegistration();
+      if (existing) {
+        if (
+          existing.chainId !== r.chainId ||
+          existing.registry.toLowerCase() !== r.registry.toLowerCase() ||
+          existing.address.toLowerCase() !== r.address.toLowerCase()
+        ) {
+          throw conflict('this node home is registered elsewhere', [
+            `recorded: chain ${existing.chainId}, registry ${existing.registry}, address ${existing.address}`,
+            `requested: chain ${r.chainId}, registry ${r.registry}, address ${r.address}`,
+          ]);
+        }
+        return { fresh: false, registration: existing };
+      }
+      this.db
+        .prepare(
+          `INSERT INTO registration (id, chain_id, registry, address, params, status, updated_at)
+           VALUES (1, ?, ?, ?, ?, 'intent', ?)`,
+        )
+        .run(r.chainId, r.registry, r.address, JSON.stringify(r.params), Date.now());
+      return { fresh: true, registration: this.getRegistration()! };
+    });
+  }
+
+  markRegistrationSent(txHash: string): void {
+    markSent(this.db, 'registration', 'id = ?', [1], txHash);
+  }
+
+  markRegistrationOutcome(outcome: Outcome, detail?: string): void {
+    markOutcome(this.db, 'registration', 'id = ?', [1], outcome, detail);
+  }
+
+  // --- chain cursor -------------------------------------------------------------------
+
+  /** The last block fully processed by the watcher named `name`. */
+  getCursor(name = 'chain'): { block: number; blockHash: string | null } | null {
+    const r = this.db.prepare('SELECT block, block_hash FROM cursor WHERE name = ?').get(name) as
+      | Row
+      | undefined;
+    return r ? { block: Number(r.block), blockHash: str(r.block_hash) } : null;
+  }
+
+  /** Moves the cursor; it never moves backwards unless `allowRewind` (reorg handling). */
+  setCursor(name: string, block: number, blockHash: string | null = null, allowRewind = false): void {
+    if (!Number.isSafeInteger(block) || block < 0) {
+      throw new FerryError('INVALID_ARGUMENT', 'block number must be a non-negative integer', {
+        hints: [`got: ${block}`],
+      });
+    }
+    transaction(this.db, () => {
+      const cur = this.getCursor(name);
+      if (cur && block < cur.block && !allowRewind) {
+        throw conflict('cursor would move backwards', [`at: ${cur.block}`, `requested: ${block}`]);
+      }
+      this.db
+        .prepare(
+          `INSERT INTO cursor (name, block, block_hash, updated_at) VALUES (?, ?, ?, ?)
+           ON CONFLICT (name) DO UPDATE SET block = excluded.block, block_hash = excluded.block_hash,
+           updated_at = excluded.updated_at`,
+        )
+        .run(name, block, blockHash, Date.now());
+    });
+  }
+
+  // --- claims -------------------------------------------------------------------------
+
+  /** Writes a claim intent, or returns the existing claim for this attempt (`fresh: false`). */
+  beginClaim(c: {
+    task: bigint | number | string;
+    attempt: number;
+    vrfOutput: Uint8Array;
+    vrfProof: Uint8Array;
+  }): { fresh: boolean; claim: Claim } {
+    const task = taskKey(c.task);
+    const attempt = attemptNumber(c.attempt);
+    const now = Date.now();
+    const info = this.db
+      .prepare(
+        `INSERT INTO claims (task, attempt, vrf_output, vrf_proof, status, created_at, updated_at)
+         VALUES (?, ?, ?, ?, 'intent', ?, ?) ON CONFLICT (task, attempt) DO NOTHING`,
+      )
+      .run(task, attempt, c.vrfOutput, c.vrfProof, now, now);
+    return { fresh: Number(info.changes) === 1, claim: this.getClaim(task, attempt)! };
+  }
+
+  getClaim(task: bigint | number | string, attempt: number): Claim | null {
+    const r = this.db
+      .prepare('SELECT * FROM claims WHERE task = ? AND attempt = ?')
+      .get(taskKey(task), attemptNumber(attempt)) as Row | undefined;
+    return r ? toClaim(r) : null;
+  }
+
+  listClaims(status?: ActionStatus): Claim[] {
+    const rows = (
+      status
+        ? this.db
+            .prepare('SELECT * FROM claims WHERE status = ? ORDER BY created_at, task, attempt')
+            .all(status)
+        : this.db.prepare('SELECT * FROM claims ORDER BY created_at, task, attempt').all()
+    ) as Row[];
+    return rows.map(toClaim);
+  }
+
+  markClaimSent(task: bigint | number | string, attempt: number, txHash: string): void {
+    markSent(this.db, 'claims', 'task = ? AND attempt = ?', [taskKey(task), attemptNumber(attempt)], txHash);
+  }
+
+  markClaimOutcome(task: bigint | number | string, attempt: number, outcome: Outcome, detail?: string): void {
+    markOutcome(
+      this.db,
+      'claims',
+      'task = ? AND attempt = ?',
+      [taskKey(task), attemptNumber(attempt)],
+      outcome,
+      detail,
+    );
+  }
+
+  // --- votes --------------------------------------------------------------------------
+
+  /** Writes a vote intent, or returns the existing vote for this attempt (`fresh: false`). */
+  beginVote(v: {
+    task: bigint | number | string;
+    attempt: number;
+    verdict: 'pass' | 'fail';
+    resultHash: Uint8Array;
+    vrfProof: Uint8Array;
+    seats: number;
+  }): { fresh: boolean; vote: Vote } {
+    const task = taskKey(v.task);
+    const attempt = attemptNumber(v.attempt);
+    if (v.verdict !== 'pass' && v.verdict !== 'fail') {
+      throw new FerryError('INVALID_ARGUMENT', 'verdict must be pass or fail', {
+        hints: [`got: ${String(v.verdict)}`],
+      });
+    }
+    const now = Date.now();
+    const info = this.db
+      .prepare(
+        `INSERT INTO votes (task, attempt, verdict, result_hash, vrf_proof, seats, status, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, 'intent', ?, ?) ON CONFLICT (task, attempt) DO NOTHING`,
+      )
+      .run(task, attempt, v.verdict, v.resultHash, v.vrfProof, v.seats, now, now);
+    return { fresh: Number(info.changes) === 1, vote: this.getVote(task, attempt)! };
+  }
+
+  getVote(task: bigint | number | string, attempt: number): Vote | null {
+    const r = this.db
+      .prepare('SELECT * FROM votes WHERE task = ? AND attempt = ?')
+      .get(taskKey(task), attemptNumber(attempt)) as Row | undefined;
+    return r ? toVote(r) : null;
+  }
+
+  listVotes(status?: ActionStatus): Vote[] {
+    const rows = (
+      status
+        ? this.db
+            .prepare('SELECT * FROM votes WHERE status = ? ORDER BY created_at, task, attempt')
+            .all(status)
+        : this.db.prepare('SELECT * FROM votes ORDER BY created_at, task, attempt').all()
+    ) as Row[];
+    return rows.map(toVote);
+  }
+
+  markVoteSent(task: bigint | number | string, attempt: number, txHash: string): void {
+    markSent(this.db, 'votes', 'task = ? AND attempt = ?', [taskKey(task), attemptNumber(attempt)], txHash);
+  }
+
+  markVoteOutcome(task: bigint | number | string, attempt: number, outcome: Outcome, detail?: string): void {
+    markOutcome(
+      this.db,
+      'votes',
+      'task = ? AND attempt = ?',
+      [taskKey(task), attemptNumber(attempt)],
+      outcome,
+      detail,
+    );
+  }
+
+  // --- executor attempts: evidence, result, receipt -----------------------------------
+
+  #upsertAttempt(task: string, attempt: number, set: Record<string, unknown>): void {
+    const cols = Object.keys(set);
+    const now = Date.now();
+    this.db
+      .prepare(
+        `INSERT INTO attempts (task, attempt, ${cols.join(', ')}, updated_at) VALUES (?, ?, ${cols.map(() => '?').join(', ')}, ?)
+         ON CONFLICT (task, attempt) DO UPDATE SET ${cols.map((c) => `${c} = excluded.${c}`).join(', ')},
+         updated_at = excluded.updated_at`,
+      )
+      .run(task, attempt, ...(Object.values(set) as (string | Uint8Array | null)[]), now);
+  }
+
+  getAttempt(task: bigint | number | string, attempt: number): AttemptRecord | null {
+    const r = this.db
+      .prepare('SELECT * FROM attempts WHERE task = ? AND attempt = ?')
+      .get(taskKey(task), attemptNumber(attempt)) as Row | undefined;
+    if (!r) return null;
+    return {
+      task: String(r.task),
+      attempt: Number(r.attempt),
+      evidence: bytes(r.evidence),
+      evidenceHash: bytes(r.evidence_hash),
+      resultPath: str(r.result_path),
+      resultHash: bytes(r.result_hash),
+      receipt: bytes(r.receipt),
+      receiptStatus: (r.receipt_status as ActionStatus | null) ?? null,
+      receiptTx: str(r.receipt_tx),
+    };
+  }
+
+  /**
+   * Stores the attempt's encoded evidence and its hash. Evidence is written once: the same
+   * bytes again are a no-op, different bytes are STATE_CONFLICT (the hash is committed on chain).
+   */
+  saveEvidence(
+    task: bigint | number | string,
+    attempt: number,
+    evidence: Uint8Array,
+    evidenceHash: Uint8Array,
+  ): void {
+    const t = taskKey(task);
+    const a = attemptNumber(attempt);
+    transaction(this.db, () => {
+      const cur = this.getAttempt(t, a);
+      if (cur?.evidence) {
+        if (Buffer.compare(Buffer.from(cur.evidence), Buffer.from(evidence)) === 0) return;
+        throw conflict('evidence for this attempt is already stored', [`task ${t} attempt ${a}`]);
+      }
+      this.#upsertAttempt(t, a, { evidence, evidence_hash: evidenceHash });
+    });
+  }
+
+  /**
+   * Stores where the result ciphertext is, its hash and the signed receipt, with the receipt
+   * marked `intent` (to be posted). Written once, like evidence.
+   */
+  saveResult(
+    task: bigint | number | string,
+    attempt: number,
+    r: { resultPath: string; resultHash: Uint8Array; receipt: Uint8Array },
+  ): void {
+    const t = taskKey(task);
+    const a = attemptNumber(attempt);
+    transaction(this.db, () => {
+      const cur = this.getAttempt(t, a);
+      if (cur?.receipt) {
+        if (Buffer.compare(Buffer.from(cur.receipt), Buffer.from(r.receipt)) === 0) return;
+        throw conflict('a result for this attempt is already stored', [`task ${t} attempt ${a}`]);
+      }
+      this.#upsertAttempt(t, a, {
+        result_path: r.resultPath,
+        result_hash: r.resultHash,
+        receipt: r.receipt,
+        receipt_status: 'intent',
+      });
+    });
+  }
+
+  markReceiptSent(task: bigint | number | string, attempt: number, txHash: string): void {
+    const t = taskKey(task);
+    const a = attemptNumber(attempt);
+    const tx = checkTx(txHash);
+    transaction(this.db, () => {
+      const cur = this.getAttempt(t, a);
+      if (!cur?.receipt) throw conflict('no receipt to mark sent', [`task ${t} attempt ${a}`]);
+      if (cur.receiptStatus === 'sent' && cur.receiptTx === tx) return;
+      if (cur.receiptStatus !== 'intent' && cur.receiptStatus !== 'failed') {
+        throw conflict(`receipt is already ${cur.receiptStatus}`, [`task ${t} attempt ${a}`]);
+      }
+      this.db
+        .prepare(
+          `UPDATE attempts SET receipt_status = 'sent', receipt_tx = ?, updated_at = ? WHERE task = ? AND attempt = ?`,
+        )
+        .run(tx, Date.now(), t, a);
+    });
+  }
+
+  markReceiptOutcome(task: bigint | number | string, attempt: number, outcome: Outcome): void {
+    const t = taskKey(task);
+    const a = attemptNumber(attempt);
+    transaction(this.db, () => {
+      const cur = this.getAttempt(t, a);
+      if (!cur?.receipt) throw conflict('no receipt to settle', [`task ${t} attempt ${a}`]);
+      if (cur.receiptStatus === outcome) return;
+      if (cur.receiptStatus !== 'intent' && cur.receiptStatus !== 'sent') {
+        throw conflict(`receipt is already ${cur.receiptStatus}`, [`task ${t} attempt ${a}`]);
+      }
+      this.db
+        .prepare('UPDATE attempts SET receipt_status = ?, updated_at = ? WHERE task = ? AND attempt = ?')
+        .run(outcome, Date.now(), t, a);
+    });
+  }
+
+  /** Attempts whose receipt still has to be posted or awaited. */
+  pendingReceipts(): AttemptRecord[] {
+    const rows = this.db
+      .prepare(
+        `SELECT task, attempt FROM attempts WHERE receipt_status IN ('intent', 'sent') ORDER BY updated_at`,
+      )
+      .all() as Row[];
+    return rows.map((r) => this.getAttempt(String(r.task), Number(r.attempt))!);
+  }
+
+  // --- sealed key deliveries from owner agents -----------------------------------------
+
+  /**
+   * Stores a sealed file key delivered by an agent. One delivery per (task, attempt, asset):
+   * the same bytes again are a no-op (`fresh: false`), different bytes are STATE_CONFLICT.
+   */
+  saveKeyDelivery(d: KeyDelivery): { fresh: boolean } {
+    const t = taskKey(d.task);
+    const a = attemptNumber(d.attempt);
+    return transaction(this.db, () => {
+      const cur = this.db
+        .prepare('SELECT sealed FROM key_deliveries WHERE task = ? AND attempt = ? AND asset = ?')
+        .get(t, a, d.asset) as Row | undefined;
+      if (cur) {
+        if (Buffer.compare(Buffer.from(cur.sealed as Uint8Array), Buffer.from(d.sealed)) === 0)
+          return { fresh: false };
+        throw conflict('a different key was already delivered for this asset', [`task ${t} attempt ${a}`]);
+      }
+      this.db
+        .prepare(
+          'INSERT INTO key_deliveries (task, attempt, asset, sender, sealed, received_at) VALUES (?, ?, ?, ?, ?, ?)',
+        )
+        .run(t, a, d.asset, d.sender, d.sealed, Date.now());
+      return { fresh: true };
+    });
+  }
+
+  listKeyDeliveries(task: bigint | number | string, attempt: number): KeyDelivery[] {
+    const rows = this.db
+      .prepare('SELECT * FROM key_deliveries WHERE task = ? AND attempt = ? ORDER BY asset')
+      .all(taskKey(task), attemptNumber(attempt)) as Row[];
+    return rows.map((r) => ({
+      task: String(r.task),
+      attempt: Number(r.attempt),
+      asset: String(r.asset),
+      sender: String(r.sender),
+      sealed: bytes(r.sealed)!,
+    }));
+  }
+}
