@@ -3,14 +3,14 @@
  * vector (draft-ietf-rats-ar4si): what a verifier concluded about one piece of evidence, under
  * which policy, signed with the verifier's Ed25519 key over the canonical CBOR of the tagged
  * object `ferry/attestation-result/v1` (docs/protocol.md §9). Its hash (hashTagged) is what a
- * verifier's vote carries on chain.
+ * verifier's vote carries on chain. Signing uses crypto/sign.ts (Ed25519 on node:crypto).
  */
-import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
+import { signingPublicKey, signTagged, verifyTagged } from '../crypto/sign.ts';
 import {
   type CanonicalValue,
   decodeCanonical,
   encodeCanonical,
-  encodeTagged,
+  equalBytes,
   FerryError,
   hashTagged,
   isFerryError,
@@ -220,46 +220,32 @@ export function attestationResultHash(result: AttestationResult): Uint8Array {
   return hashTagged(RESULT_TAG, result as unknown as CanonicalValue);
 }
 
-const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex');
-const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
-
-/** The Ed25519 public key (32 bytes) of a 32-byte secret key (seed). */
+/** The Ed25519 public key (32 bytes) of a 32-byte secret key (seed); crypto/sign.ts signingPublicKey. */
 export function ed25519PublicKey(secretKey: Uint8Array): Uint8Array {
-  const sk = createPrivateKey({
-    key: Buffer.concat([PKCS8_ED25519, bytes32(secretKey, 'secretKey')]),
-    format: 'der',
-    type: 'pkcs8',
-  });
-  return new Uint8Array(
-    createPublicKey(sk).export({ format: 'der', type: 'spki' }).subarray(SPKI_ED25519.length),
-  );
+  return signingPublicKey(bytes32(secretKey, 'secretKey'));
 }
 
 /**
  * Signs a result with the verifier's Ed25519 secret key (32-byte seed) over
- * encodeTagged('ferry/attestation-result/v1', result). The key must match `verifierKey`.
+ * encodeTagged('ferry/attestation-result/v1', result) (crypto/sign.ts signTagged). The key
+ * must match `verifierKey` (else SIGNATURE_KEY_INVALID).
  */
 export function signAttestationResult(
   result: AttestationResult,
   secretKey: Uint8Array,
 ): SignedAttestationResult {
   const pub = ed25519PublicKey(secretKey);
-  if (!Buffer.from(pub).equals(Buffer.from(result.verifierKey))) {
+  if (!equalBytes(pub, bytes32(result.verifierKey, 'result.verifierKey'))) {
     throw new FerryError('SIGNATURE_KEY_INVALID', "secretKey does not match the result's verifierKey");
   }
-  const sk = createPrivateKey({
-    key: Buffer.concat([PKCS8_ED25519, secretKey]),
-    format: 'der',
-    type: 'pkcs8',
-  });
-  const msg = encodeTagged(RESULT_TAG, result as unknown as CanonicalValue);
-  return { result, signature: new Uint8Array(sign(null, msg, sk)) };
+  return { result, signature: signTagged(secretKey, RESULT_TAG, result as unknown as CanonicalValue) };
 }
 
 /**
  * Verifies a signed result: the Ed25519 signature under `result.verifierKey` and, when given,
- * that this key is `expectedKey`. Returns the result; throws SIGNATURE_INVALID otherwise (or
- * CBOR_UNSUPPORTED_TYPE when the result holds values outside the canonical subset).
+ * that this key is `expectedKey`. Returns the result; throws SIGNATURE_INVALID otherwise
+ * (also for a verifierKey that is not a valid Ed25519 point), or CBOR_UNSUPPORTED_TYPE when
+ * the result holds values outside the canonical subset.
  */
 export function verifyAttestationResult(
   signed: SignedAttestationResult,
@@ -269,18 +255,24 @@ export function verifyAttestationResult(
   if (!result || !(signature instanceof Uint8Array) || signature.length !== 64) {
     throw new FerryError('SIGNATURE_INVALID', 'signed result: expected {result, signature: 64 bytes}');
   }
-  const key = bytes32(result.verifierKey, 'result.verifierKey');
-  if (
-    expectedKey !== undefined &&
-    !Buffer.from(bytes32(expectedKey, 'expectedKey')).equals(Buffer.from(key))
-  ) {
+  if (!(result.verifierKey instanceof Uint8Array) || result.verifierKey.length !== 32) {
+    throw new FerryError('SIGNATURE_INVALID', 'signed result: verifierKey must be 32 bytes');
+  }
+  if (expectedKey !== undefined && !equalBytes(bytes32(expectedKey, 'expectedKey'), result.verifierKey)) {
     throw new FerryError('SIGNATURE_INVALID', 'the result is signed by another verifier key');
   }
-  const pk = createPublicKey({ key: Buffer.concat([SPKI_ED25519, key]), format: 'der', type: 'spki' });
-  const msg = encodeTagged(RESULT_TAG, result as unknown as CanonicalValue);
-  if (!verify(null, msg, pk, signature)) {
-    throw new FerryError('SIGNATURE_INVALID', 'the attestation result signature does not verify');
+  let ok: boolean;
+  try {
+    ok = verifyTagged(result.verifierKey, RESULT_TAG, result as unknown as CanonicalValue, signature);
+  } catch (e) {
+    if (isFerryError(e, 'SIGNATURE_KEY_INVALID')) {
+      throw new FerryError('SIGNATURE_INVALID', 'signed result: verifierKey is not an Ed25519 public key', {
+        cause: e,
+      });
+    }
+    throw e;
   }
+  if (!ok) throw new FerryError('SIGNATURE_INVALID', 'the attestation result signature does not verify');
   return result;
 }
 
