@@ -50,7 +50,13 @@ const codes = (a: { reasons: { code: string }[] }) => a.reasons.map((r) => r.cod
 /** Provisions a backend the way node registration does: EK cert, MakeCredential, activation, record. */
 async function register(
   t: Tpm,
-  opts: { akAlg: 'rsa' | 'ecc' | 'rsapss'; akHandle: number; pcrSelection?: string },
+  opts: {
+    akAlg: 'rsa' | 'ecc' | 'rsapss';
+    akHandle: number;
+    pcrSelection?: string;
+    ekHandle?: number;
+    ekCertIndex?: number;
+  },
 ) {
   const be = await Tpm2Backend.open({ tools: t.tools, ...opts, recreateAk: true });
   const ek = new X509Certificate(Buffer.from(await be.readEkCertificate()));
@@ -205,6 +211,25 @@ describe('tpm2 on swtpm', () => {
     assert.deepEqual(codes(await v.appraise(ev, { ...ctx, policy: noTpm })), [
       'ATTESTATION_KIND_NOT_ALLOWED',
     ]);
+  });
+
+  test('ECC P-384 EK (swtpm 0x81010016, certificate 0x1c00016): MakeCredential with SHA-384 and AES-256', async (t) => {
+    if (!(await tpms(t))) return;
+    const { be, ek } = await register(a, {
+      akAlg: 'ecc',
+      akHandle: 0x81010014,
+      ekHandle: 0x81010016,
+      ekCertIndex: 0x1c00016,
+    });
+    assert.equal(ek.publicKey.asymmetricKeyDetails?.namedCurve, 'secp384r1');
+    const reportData = rd();
+    const ap = await verifier(a).appraise(await be.collect(reportData), {
+      policy: PRODUCTION_POLICY,
+      now: now(),
+      expectedReportData: reportData,
+    });
+    assert.equal(ap.accepted, true, JSON.stringify(ap.reasons));
+    assert.equal(ap.claims.akProof, 'activation');
   });
 
   test('credential activation fails for another EK and for another AK name', async (t) => {

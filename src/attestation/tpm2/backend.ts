@@ -27,7 +27,7 @@ import {
   type MadeCredential,
 } from './activation.ts';
 import { type PcrValues, parseSelection, pcrValuesFromSerialized, selectionToString } from './pcrs.ts';
-import { parseTpm2bPublic, TPM_ALG, type TpmPublic } from './structures.ts';
+import { parseTpm2bPublic, TPM_ALG, TPMA_OBJECT, type TpmPublic } from './structures.ts';
 import type { Tpm2Tools } from './tools.ts';
 
 /** The resettable PCR Ferry measures the executor runtime into (PC Client: PCR 23, application support). */
@@ -125,6 +125,8 @@ export class Tpm2Backend implements TeeBackend {
   /** The AK's TPM2B_PUBLIC bytes and parsed form. */
   readonly akPublicBytes: Uint8Array;
   readonly akPublic: TpmPublic;
+  /** The EK's TPM2B_PUBLIC, parsed. */
+  readonly ekPublic: TpmPublic;
   #ekCert: Uint8Array | null = null;
   #ekChain: Uint8Array[] = [];
   #akCert: Uint8Array | null = null;
@@ -133,6 +135,7 @@ export class Tpm2Backend implements TeeBackend {
   private constructor(
     opts: Required<Omit<Tpm2BackendOptions, 'signal' | 'akAlg' | 'recreateAk'>>,
     ak: Uint8Array,
+    ek: Uint8Array,
   ) {
     this.tools = opts.tools;
     this.ekHandle = opts.ekHandle;
@@ -142,6 +145,7 @@ export class Tpm2Backend implements TeeBackend {
     this.akHash = opts.akHash;
     this.akPublicBytes = ak;
     this.akPublic = parseTpm2bPublic(ak);
+    this.ekPublic = parseTpm2bPublic(ek);
   }
 
   /** Opens the TPM: ensures the persistent EK and AK (see the module comment). */
@@ -156,7 +160,7 @@ export class Tpm2Backend implements TeeBackend {
     };
     parseSelection(full.pcrSelection);
     const alg = opts.akAlg ?? 'rsa';
-    const ak = await full.tools.session((run) =>
+    const [ak, ekPub] = await full.tools.session((run) =>
       withTmp(async (dir) => {
         const ek = hexHandle(full.ekHandle);
         const akh = hexHandle(full.akHandle);
@@ -210,10 +214,12 @@ export class Tpm2Backend implements TeeBackend {
         }
         const pub = join(dir, 'ak.pub');
         await run('tpm2_readpublic', ['-c', akh, '-f', 'tss', '-o', pub], opts.signal);
-        return new Uint8Array(await readFile(pub));
+        const ekPubFile = join(dir, 'ek.pub');
+        await run('tpm2_readpublic', ['-c', ek, '-f', 'tss', '-o', ekPubFile], opts.signal);
+        return [new Uint8Array(await readFile(pub)), new Uint8Array(await readFile(ekPubFile))];
       }),
     );
-    return new Tpm2Backend(full, ak);
+    return new Tpm2Backend(full, ak, ekPub);
   }
 
   /** The AK's TPM name (u16 nameAlg || H(TPMT_PUBLIC)), what MakeCredential binds to. */
@@ -259,38 +265,40 @@ export class Tpm2Backend implements TeeBackend {
   }
 
   /**
-   * TPM2_ActivateCredential with the EK (policy: PolicySecret(TPM_RH_ENDORSEMENT)) and the AK:
-   * returns the secret the activator sealed. Fails with ATTESTATION_TPM2_COMMAND_FAILED when the
-   * blob was not made for this EK and AK name.
+   * TPM2_ActivateCredential with the EK and the AK: returns the secret the activator sealed.
+   * The EK is authorised by its (empty) password when its template sets userWithAuth (the
+   * high-range templates, e.g. swtpm's ECC P-384 EK), else by a policy session satisfying
+   * PolicySecret(TPM_RH_ENDORSEMENT) (the default RSA and P-256 templates). Fails with
+   * ATTESTATION_TPM2_COMMAND_FAILED when the blob was not made for this EK and AK name.
    */
   async activateCredential(made: MadeCredential, signal?: AbortSignal): Promise<Uint8Array> {
+    const userWithAuth = (this.ekPublic.objectAttributes & TPMA_OBJECT.userWithAuth) !== 0;
     return this.tools.session((run) =>
       withTmp(async (dir) => {
         const inFile = join(dir, 'cred.in');
         const outFile = join(dir, 'cred.out');
         const s = join(dir, 'session.ctx');
         await writeFile(inFile, credentialFile(made));
-        await run('tpm2_startauthsession', ['--policy-session', '-S', s], signal);
-        try {
-          await run('tpm2_policysecret', ['-S', s, '-c', 'e'], signal);
-          await run(
-            'tpm2_activatecredential',
-            [
-              '-c',
-              hexHandle(this.akHandle),
-              '-C',
-              hexHandle(this.ekHandle),
-              '-i',
-              inFile,
-              '-o',
-              outFile,
-              '-P',
-              `session:${s}`,
-            ],
-            signal,
-          );
-        } finally {
-          await run('tpm2_flushcontext', [s]).catch(() => undefined);
+        const args = [
+          '-c',
+          hexHandle(this.akHandle),
+          '-C',
+          hexHandle(this.ekHandle),
+          '-i',
+          inFile,
+          '-o',
+          outFile,
+        ];
+        if (userWithAuth) {
+          await run('tpm2_activatecredential', args, signal);
+        } else {
+          await run('tpm2_startauthsession', ['--policy-session', '-S', s], signal);
+          try {
+            await run('tpm2_policysecret', ['-S', s, '-c', 'e'], signal);
+            await run('tpm2_activatecredential', [...args, '-P', `session:${s}`], signal);
+          } finally {
+            await run('tpm2_flushcontext', [s]).catch(() => undefined);
+          }
         }
         return new Uint8Array(await readFile(outFile));
       }),

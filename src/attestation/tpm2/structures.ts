@@ -45,6 +45,8 @@ export const TPMA_OBJECT = {
   fixedTPM: 1 << 1,
   fixedParent: 1 << 4,
   sensitiveDataOrigin: 1 << 5,
+  userWithAuth: 1 << 6,
+  adminWithPolicy: 1 << 7,
   restricted: 1 << 16,
   decrypt: 1 << 17,
   sign: 1 << 18,
