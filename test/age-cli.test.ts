@@ -176,3 +176,26 @@ test('usage errors: bad recipient or identity exit 2; missing input exits 1', ()
   const noI = ferry(['decrypt'], Buffer.from('x'));
   assert.equal(noI.status, 2);
 });
+
+test('binary ciphertext is refused on a terminal; armor is allowed; -o /dev/null works', (t) => {
+  const k = ferryKey('ferry-key-6.txt');
+  const toNull = ferry(
+    ['decrypt', '-i', k.path, '-o', '/dev/null', '--json'],
+    ok(ferry(['encrypt', '-r', k.recipient], plaintext), 'enc'),
+  );
+  assert.equal(toNull.status, 0);
+  assert.equal(json(toNull).bytes, plaintext.length);
+  assert.equal(json(toNull).sha256, sha256(plaintext));
+  if (!requireTool(t, 'script')) return;
+  // script(1) gives the command a pseudo-terminal as stdout.
+  const tty = tool('script', ['-qec', `${FERRY} encrypt -r ${k.recipient} plain.bin`, '/dev/null']);
+  assert.equal(tty.status, 2);
+  assert.match(tty.stdout.toString(), /refusing to write binary ciphertext to a terminal/);
+  const armored = tool('script', [
+    '-qec',
+    `${FERRY} encrypt -a -r ${k.recipient} ferry-key-6.txt`,
+    '/dev/null',
+  ]);
+  assert.equal(armored.status, 0);
+  assert.match(armored.stdout.toString(), /-----BEGIN AGE ENCRYPTED FILE-----/);
+});
