@@ -3,11 +3,12 @@
  * captured quote sets in test/vectors/tpm2 (no swtpm needed).
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { requireTool } from './helpers/tools.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const V = join(ROOT, 'test/vectors/tpm2');
@@ -188,6 +189,92 @@ describe('ferry attest verify tpm2', () => {
     ]);
     assert.equal(old.code, 3);
     assert.match(JSON.parse(old.out).reasons[0].message, /not valid at/);
+  });
+  test('AK certificate (issued by a test CA with openssl): accepted; other CA, other AK or expired: not', (t) => {
+    if (!requireTool(t, 'openssl')) return;
+    const ossl = (args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
+    const ca = (name: string) => {
+      ossl([
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        join(tmp, `${name}.key`),
+        '-out',
+        join(tmp, `${name}.pem`),
+        '-subj',
+        `/CN=${name}`,
+        '-days',
+        '30',
+      ]);
+      return join(tmp, `${name}.pem`);
+    };
+    const caA = ca('ak-ca');
+    const caB = ca('other-ca');
+    const akCert = join(tmp, 'ak-cert.pem');
+    ossl([
+      'x509',
+      '-new',
+      '-subj',
+      '/CN=ak',
+      '-force_pubkey',
+      join(V, 'rsa-sha256/ak.pem'),
+      '-CA',
+      caA,
+      '-CAkey',
+      join(tmp, 'ak-ca.key'),
+      '-days',
+      '30',
+      '-out',
+      akCert,
+    ]);
+    const ok = ferry([...base('rsa-sha256'), '--nonce', NONCE, '--ak-cert', akCert, '--ca', caA, '--json']);
+    assert.equal(ok.code, 0, ok.out);
+    assert.equal(JSON.parse(ok.out).accepted, true);
+    const other = ferry([
+      ...base('rsa-sha256'),
+      '--nonce',
+      NONCE,
+      '--ak-cert',
+      akCert,
+      '--ca',
+      caB,
+      '--json',
+    ]);
+    assert.equal(other.code, 3);
+    assert.equal(JSON.parse(other.out).reasons[0].code, 'ATTESTATION_CHAIN_INVALID');
+    const later = new Date(Date.now() + 60 * 86400_000).toISOString();
+    const expired = ferry([
+      ...base('rsa-sha256'),
+      '--nonce',
+      NONCE,
+      '--ak-cert',
+      akCert,
+      '--ca',
+      caA,
+      '--now',
+      later,
+      '--json',
+    ]);
+    assert.equal(expired.code, 3);
+    assert.match(JSON.parse(expired.out).reasons[0].message, /not valid at/);
+    // The certificate is for the rsa-sha256 AK, not the ECC one.
+    const wrong = ferry([
+      ...base('ecc-sha256'),
+      '--nonce',
+      NONCE,
+      '--ak-cert',
+      akCert,
+      '--ca',
+      caA,
+      '--json',
+    ]);
+    assert.equal(wrong.code, 3);
+    assert.equal(JSON.parse(wrong.out).reasons[0].code, 'ATTESTATION_AK_NOT_PROVEN');
   });
   test('a policy pinning another PCR digest: valid, not accepted (exit 3)', () => {
     const pol = join(tmp, 'policy.json');
