@@ -1,0 +1,400 @@
+/**
+ * The owner agent's local state (SQLite, docs/protocol.md §13.6): the assets it stores and
+ * serves, the key releases it made, and the chain cursor.
+ *
+ * A key release is done at most once per (task, attempt, asset), with the same
+ * intent-before-send pattern as the node (src/node/state.ts):
+ *   `beginRelease` (intent, UNIQUE) -> `markReleaseDelivered` (the sealed key was accepted by
+ *   the executor) -> `markReleaseRecorded(txHash)` (the release transaction was sent) ->
+ *   `markReleaseOutcome('confirmed' | 'reverted' | 'failed')`.
+ * After a restart, a release in `intent` may or may not have reached the executor: delivering
+ * the same sealed bytes again is safe (the executor keeps one delivery per asset), so the
+ * agent stores the sealed key with the intent and re-sends exactly those bytes.
+ */
+import type { DatabaseSync } from 'node:sqlite';
+import { FerryError } from '../kernel/index.ts';
+import { attemptNumber, type Migration, openStateDb, taskKey, transaction } from '../net/sqlite.ts';
+
+export type AssetKind = 'dataset' | 'app';
+export type AssetStatus = 'local' | 'registered' | 'revoked';
+export type ReleaseStatus = 'intent' | 'delivered' | 'recorded' | 'confirmed' | 'reverted' | 'failed';
+
+const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE assets (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('dataset','app')),
+        name TEXT NOT NULL,
+        path TEXT NOT NULL,
+        ciphertext_sha256 BLOB NOT NULL,
+        size INTEGER NOT NULL,
+        identity_ref TEXT NOT NULL,
+        measurement BLOB,
+        chain_id TEXT,
+        status TEXT NOT NULL CHECK (status IN ('local','registered','revoked')),
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE UNIQUE INDEX assets_chain_id ON assets (chain_id) WHERE chain_id IS NOT NULL;
+      CREATE TABLE releases (
+        task TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        asset TEXT NOT NULL REFERENCES assets (id),
+        executor TEXT NOT NULL,
+        sealed BLOB NOT NULL,
+        release_hash BLOB NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('intent','delivered','recorded','confirmed','reverted','failed')),
+        tx_hash TEXT,
+        detail TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        UNIQUE (task, attempt, asset)
+      ) STRICT;
+      CREATE TABLE cursor (
+        name TEXT PRIMARY KEY,
+        block INTEGER NOT NULL,
+        block_hash TEXT,
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
+];
+
+export type Asset = {
+  /** Local id (lowercase hex); the ciphertext lives at `path`. */
+  id: string;
+  kind: AssetKind;
+  name: string;
+  path: string;
+  ciphertextSha256: Uint8Array;
+  size: number;
+  /** Which identity of the profile encrypts it (e.g. `age` for the profile's age identity). */
+  identityRef: string;
+  /** Apps: SHA-256 of the plaintext module. */
+  measurement: Uint8Array | null;
+  /** The asset's id on chain once registered (decimal uint256). */
+  chainId: string | null;
+  status: AssetStatus;
+};
+
+export type Release = {
+  task: string;
+  attempt: number;
+  asset: string;
+  /** Executor node key (hex) the key was delivered to. */
+  executor: string;
+  sealed: Uint8Array;
+  releaseHash: Uint8Array;
+  status: ReleaseStatus;
+  txHash: string | null;
+  detail: string | null;
+};
+
+type Row = Record<string, unknown>;
+const bytes = (v: unknown): Uint8Array | null => (v == null ? null : new Uint8Array(v as Uint8Array));
+const str = (v: unknown): string | null => (v == null ? null : String(v));
+
+function toAsset(r: Row): Asset {
+  return {
+    id: String(r.id),
+    kind: r.kind as AssetKind,
+    name: String(r.name),
+    path: String(r.path),
+    ciphertextSha256: bytes(r.ciphertext_sha256)!,
+    size: Number(r.size),
+    identityRef: String(r.identity_ref),
+    measurement: bytes(r.measurement),
+    chainId: str(r.chain_id),
+    status: r.status as AssetStatus,
+  };
+}
+
+function toRelease(r: Row): Release {
+  return {
+    task: String(r.task),
+    attempt: Number(r.attempt),
+    asset: String(r.asset),
+    executor: String(r.executor),
+    sealed: bytes(r.sealed)!,
+    releaseHash: bytes(r.release_hash)!,
+    status: r.status as ReleaseStatus,
+    txHash: str(r.tx_hash),
+    detail: str(r.detail),
+  };
+}
+
+const ID_RE = /^[0-9a-f]{8,64}$/;
+const TX_RE = /^0x[0-9a-f]{64}$/;
+
+function conflict(what: string, hints: string[]): FerryError {
+  return new FerryError('STATE_CONFLICT', what, { hints });
+}
+
+/** Allowed release transitions: from -> to. */
+const NEXT: Record<ReleaseStatus, ReleaseStatus[]> = {
+  intent: ['delivered', 'failed'],
+  delivered: ['recorded', 'failed'],
+  recorded: ['confirmed', 'reverted'],
+  confirmed: [],
+  reverted: [],
+  failed: [],
+};
+
+export class AgentState {
+  readonly db: DatabaseSync;
+
+  private constructor(db: DatabaseSync) {
+    this.db = db;
+  }
+
+  static open(path: string): AgentState {
+    return new AgentState(openStateDb(path, 'agent', MIGRATIONS));
+  }
+
+  close(): void {
+    if (this.db.isOpen) this.db.close();
+  }
+
+  // --- assets -------------------------------------------------------------------------
+
+  addAsset(a: Omit<Asset, 'chainId' | 'status'>): Asset {
+    if (!ID_RE.test(a.id)) {
+      throw new FerryError('INVALID_ARGUMENT', 'asset id must be 8 to 64 lowercase hex digits', {
+        hints: [`got: ${a.id.slice(0, 80)}`],
+      });
+    }
+    if (a.kind !== 'dataset' && a.kind !== 'app') {
+      throw new FerryError('INVALID_ARGUMENT', 'asset kind must be dataset or app', {
+        hints: [`got: ${a.kind}`],
+      });
+    }
+    const now = Date.now();
+    try {
+      this.db
+        .prepare(
+          `INSERT INTO assets (id, kind, name, path, ciphertext_sha256, size, identity_ref, measurement, status, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'local', ?, ?)`,
+        )
+        .run(
+          a.id,
+          a.kind,
+          a.name,
+          a.path,
+          a.ciphertextSha256,
+          a.size,
+          a.identityRef,
+          a.measurement,
+          now,
+          now,
+        );
+    } catch (e) {
+      throw conflict('an asset with this id already exists', [`id: ${a.id}`, (e as Error).message]);
+    }
+    return this.getAsset(a.id)!;
+  }
+
+  getAsset(id: string): Asset | null {
+    const r = this.db.prepare('SELECT * FROM assets WHERE id = ?').get(id) as Row | undefined;
+    return r ? toAsset(r) : null;
+  }
+
+  /** The asset registered on chain under `chainId`. */
+  getAssetByChainId(chainId: bigint | string): Asset | null {
+    const r = this.db.prepare('SELECT * FROM assets WHERE chain_id = ?').get(taskKey(chainId)) as
+      | Row
+      | undefined;
+    return r ? toAsset(r) : null;
+  }
+
+  listAssets(kind?: AssetKind): Asset[] {
+    const rows = (
+      kind
+        ? this.db.prepare('SELECT * FROM assets WHERE kind = ? ORDER BY created_at, id').all(kind)
+        : this.db.prepare('SELECT * FROM assets ORDER BY created_at, id').all()
+    ) as Row[];
+    return rows.map(toAsset);
+  }
+
+  /** Records the on-chain id of a local asset (once; the same id again is a no-op). */
+  markAssetRegistered(id: string, chainId: bigint | string): void {
+    const cid = taskKey(chainId);
+    transaction(this.db, () => {
+      const a = this.getAsset(id);
+      if (!a) throw new FerryError('ASSET_NOT_FOUND', 'no such asset', { hints: [`id: ${id}`] });
+      if (a.chainId === cid) return;
+      if (a.chainId !== null) throw conflict('asset is already registered under another id', [`id: ${id}`]);
+      const other = this.getAssetByChainId(cid);
+      if (other) throw conflict('another asset is registered under this on-chain id', [`id: ${other.id}`]);
+      this.db
+        .prepare(`UPDATE assets SET chain_id = ?, status = 'registered', updated_at = ? WHERE id = ?`)
+        .run(cid, Date.now(), id);
+    });
+  }
+
+  markAssetRevoked(id: string): void {
+    const info = this.db
+      .prepare(`UPDATE assets SET status = 'revoked', updated_at = ? WHERE id = ?`)
+      .run(Date.now(), id);
+    if (Number(info.changes) !== 1)
+      throw new FerryError('ASSET_NOT_FOUND', 'no such asset', { hints: [`id: ${id}`] });
+  }
+
+  /** Deletes a local asset row (the store removes the file); refused once releases exist. */
+  removeAsset(id: string): void {
+    transaction(this.db, () => {
+      const n = this.db.prepare('SELECT COUNT(*) AS n FROM releases WHERE asset = ?').get(id) as {
+        n: number;
+      };
+      if (n.n > 0) {
+        throw conflict('asset has key releases on record; revoke it instead of removing it', [`id: ${id}`]);
+      }
+      const info = this.db.prepare('DELETE FROM assets WHERE id = ?').run(id);
+      if (Number(info.changes) !== 1)
+        throw new FerryError('ASSET_NOT_FOUND', 'no such asset', { hints: [`id: ${id}`] });
+    });
+  }
+
+  // --- releases -----------------------------------------------------------------------
+
+  /**
+   * Writes a release intent with the sealed key, or returns the existing release for this
+   * (task, attempt, asset) with `fresh: false` (the caller re-sends the stored bytes, never
+   * new ones).
+   */
+  beginRelease(r: {
+    task: bigint | number | string;
+    attempt: number;
+    asset: string;
+    executor: string;
+    sealed: Uint8Array;
+    releaseHash: Uint8Array;
+  }): { fresh: boolean; release: Release } {
+    const task = taskKey(r.task);
+    const attempt = attemptNumber(r.attempt);
+    if (!this.getAsset(r.asset))
+      throw new FerryError('ASSET_NOT_FOUND', 'no such asset', { hints: [`id: ${r.asset}`] });
+    const now = Date.now();
+    const info = this.db
+      .prepare(
+        `INSERT INTO releases (task, attempt, asset, executor, sealed, release_hash, status, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, 'intent', ?, ?) ON CONFLICT (task, attempt, asset) DO NOTHING`,
+      )
+      .run(task, attempt, r.asset, r.executor, r.sealed, r.releaseHash, now, now);
+    return { fresh: Number(info.changes) === 1, release: this.getRelease(task, attempt, r.asset)! };
+  }
+
+  getRelease(task: bigint | number | string, attempt: number, asset: string): Release | null {
+    const r = this.db
+      .prepare('SELECT * FROM releases WHERE task = ? AND attempt = ? AND asset = ?')
+      .get(taskKey(task), attemptNumber(attempt), asset) as Row | undefined;
+    return r ? toRelease(r) : null;
+  }
+
+  listReleases(status?: ReleaseStatus): Release[] {
+    const rows = (
+      status
+        ? this.db.prepare('SELECT * FROM releases WHERE status = ? ORDER BY created_at').all(status)
+        : this.db.prepare('SELECT * FROM releases ORDER BY created_at').all()
+    ) as Row[];
+    return rows.map(toRelease);
+  }
+
+  /** How many releases (not failed) an asset has had: for a policy's "uses left". */
+  countReleases(asset: string): number {
+    const r = this.db
+      .prepare(`SELECT COUNT(DISTINCT task) AS n FROM releases WHERE asset = ? AND status NOT IN ('failed')`)
+      .get(asset) as { n: number };
+    return Number(r.n);
+  }
+
+  #move(
+    task: bigint | number | string,
+    attempt: number,
+    asset: string,
+    to: ReleaseStatus,
+    set: Record<string, string | null> = {},
+  ): void {
+    const t = taskKey(task);
+    const a = attemptNumber(attempt);
+    transaction(this.db, () => {
+      const cur = this.getRelease(t, a, asset);
+      if (!cur) throw conflict('no such release', [`task ${t} attempt ${a} asset ${asset}`]);
+      if (cur.status === to) {
+        if (set.tx_hash !== undefined && cur.txHash !== set.tx_hash) {
+          throw conflict('release was recorded with another transaction', [
+            `task ${t} attempt ${a} asset ${asset}`,
+          ]);
+        }
+        return;
+      }
+      if (!NEXT[cur.status].includes(to)) {
+        throw conflict(`release is ${cur.status}, cannot become ${to}`, [
+          `task ${t} attempt ${a} asset ${asset}`,
+        ]);
+      }
+      const cols = Object.keys(set);
+      this.db
+        .prepare(
+          `UPDATE releases SET status = ?, ${cols.map((c) => `${c} = ?, `).join('')}updated_at = ?
+           WHERE task = ? AND attempt = ? AND asset = ?`,
+        )
+        .run(to, ...Object.values(set), Date.now(), t, a, asset);
+    });
+  }
+
+  markReleaseDelivered(task: bigint | number | string, attempt: number, asset: string): void {
+    this.#move(task, attempt, asset, 'delivered');
+  }
+
+  markReleaseRecorded(task: bigint | number | string, attempt: number, asset: string, txHash: string): void {
+    const tx = String(txHash).toLowerCase();
+    if (!TX_RE.test(tx)) {
+      throw new FerryError('INVALID_ARGUMENT', 'transaction hash must be 0x and 64 hex digits', {
+        hints: [`got: ${String(txHash).slice(0, 80)}`],
+      });
+    }
+    this.#move(task, attempt, asset, 'recorded', { tx_hash: tx });
+  }
+
+  markReleaseOutcome(
+    task: bigint | number | string,
+    attempt: number,
+    asset: string,
+    outcome: 'confirmed' | 'reverted' | 'failed',
+    detail?: string,
+  ): void {
+    this.#move(task, attempt, asset, outcome, { detail: detail ?? null });
+  }
+
+  // --- chain cursor -------------------------------------------------------------------
+
+  getCursor(name = 'chain'): { block: number; blockHash: string | null } | null {
+    const r = this.db.prepare('SELECT block, block_hash FROM cursor WHERE name = ?').get(name) as
+      | Row
+      | undefined;
+    return r ? { block: Number(r.block), blockHash: str(r.block_hash) } : null;
+  }
+
+  setCursor(name: string, block: number, blockHash: string | null = null, allowRewind = false): void {
+    if (!Number.isSafeInteger(block) || block < 0) {
+      throw new FerryError('INVALID_ARGUMENT', 'block number must be a non-negative integer', {
+        hints: [`got: ${block}`],
+      });
+    }
+    transaction(this.db, () => {
+      const cur = this.getCursor(name);
+      if (cur && block < cur.block && !allowRewind) {
+        throw conflict('cursor would move backwards', [`at: ${cur.block}`, `requested: ${block}`]);
+      }
+      this.db
+        .prepare(
+          `INSERT INTO cursor (name, block, block_hash, updated_at) VALUES (?, ?, ?, ?)
+           ON CONFLICT (name) DO UPDATE SET block = excluded.block, block_hash = excluded.block_hash,
+           updated_at = excluded.updated_at`,
+        )
+        .run(name, block, blockHash, Date.now());
+    });
+  }
+}
