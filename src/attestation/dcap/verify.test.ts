@@ -7,7 +7,14 @@ import { isFerryError, toHex } from '../../kernel/index.ts';
 import { developmentPolicy, parsePolicy, PRODUCTION_POLICY } from '../policy.ts';
 import type { AppraisalPolicy, Evidence } from '../types.ts';
 import { INTEL_SGX_ROOT_CA_PEM, intelSgxRootCaDer } from './roots.ts';
-import { classifyDcapError, parseCollateral, SgxVerifier, TdxVerifier, verifyDcapQuote } from './verify.ts';
+import {
+  classifyDcapError,
+  parseCollateral,
+  postSignatureRefusal,
+  SgxVerifier,
+  TdxVerifier,
+  verifyDcapQuote,
+} from './verify.ts';
 
 const V = new URL('../../../test/vectors/intel-dcap/', import.meta.url);
 const TDX_QUOTE = new Uint8Array(readFileSync(new URL('tdx_quote', V)));
@@ -228,4 +235,16 @@ test('a flipped byte in the signed collateral (tcb_info) is rejected', async () 
     now: AT,
   });
   assert.equal(a.valid, false);
+});
+
+test('refusals after the signatures: debug report vs debug QE, TD attributes', () => {
+  assert.equal(postSignatureRefusal('Debug mode is enabled', true, false)?.code, 'ATTESTATION_DEBUG_ENABLED');
+  // The QE's own debug flag fails before the quote signature is checked: not valid.
+  assert.equal(postSignatureRefusal('Debug mode is enabled', true, true), null);
+  assert.equal(postSignatureRefusal('Debug mode is enabled', false, false), null);
+  assert.equal(
+    postSignatureRefusal('SEPT_VE_DISABLE is not enabled', false, false)?.code,
+    'ATTESTATION_CONFIGURATION_REJECTED',
+  );
+  assert.equal(postSignatureRefusal('ISV enclave report signature is invalid', true, false), null);
 });

@@ -78,6 +78,37 @@ export function classifyDcapError(message: string): ErrorCode {
   return 'ATTESTATION_MALFORMED';
 }
 
+/**
+ * dcap-qvl refuses some quotes only after every signature verified: a debug TD or enclave
+ * ("Debug mode is enabled"), and TD attributes with reserved bits, without SEPT_VE_DISABLE,
+ * or a non-zero mr_servicetd. The QE report's own debug check throws the same debug message
+ * before the quote signature is checked, so that message counts only when the quote's report
+ * is debug and the QE report (its ATTRIBUTES at byte 48 of the REPORT_BODY) is not. Returns
+ * the policy reason for such a refusal, or null when `message` means the quote is invalid.
+ */
+export function postSignatureRefusal(
+  message: string,
+  reportDebug: boolean,
+  qeDebug: boolean,
+): AppraisalReason | null {
+  if (message === 'Debug mode is enabled') {
+    return reportDebug && !qeDebug
+      ? {
+          code: 'ATTESTATION_DEBUG_ENABLED',
+          message: 'the quote comes from a debug TEE; dcap-qvl evaluates no TCB status for it',
+        }
+      : null;
+  }
+  if (
+    /^(SEPT_VE_DISABLE is not enabled|Reserved bits in TD attributes are set|Invalid mr service td)$/.test(
+      message,
+    )
+  ) {
+    return { code: 'ATTESTATION_CONFIGURATION_REJECTED', message: `TD attributes refused: ${message}` };
+  }
+  return null;
+}
+
 /** Fields of a TD report (TD 1.0 layout; TD 1.5 adds mr_servicetd). */
 export type TdxClaims = {
   teeTcbSvn: string;
@@ -215,39 +246,10 @@ export function verifyDcapQuote(
     return { ...base, tcbStatus: r.status, advisoryIds: [...r.advisory_ids], postReasons: [] };
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
-    // dcap-qvl checks the attributes after every signature; the QE report's debug check
-    // (same message) comes before, so it only counts here when the QE itself is not debug.
-    // The QE report is an SGX REPORT_BODY: ATTRIBUTES start at byte 48 (cpu_svn 16,
-    // misc_select 4, reserved 28).
     const qeReport = parsed.authData.intoV3().qeReport;
     const qeDebug = qeReport.length < 49 || (qeReport[48] & 0x02) !== 0;
-    if (message === 'Debug mode is enabled' && debug && !qeDebug) {
-      return {
-        ...base,
-        tcbStatus: null,
-        advisoryIds: [],
-        postReasons: [
-          {
-            code: 'ATTESTATION_DEBUG_ENABLED',
-            message: 'the quote comes from a debug TEE; dcap-qvl evaluates no TCB status for it',
-          },
-        ],
-      };
-    }
-    if (
-      /^(SEPT_VE_DISABLE is not enabled|Reserved bits in TD attributes are set|Invalid mr service td)$/.test(
-        message,
-      )
-    ) {
-      return {
-        ...base,
-        tcbStatus: null,
-        advisoryIds: [],
-        postReasons: [
-          { code: 'ATTESTATION_CONFIGURATION_REJECTED', message: `TD attributes refused: ${message}` },
-        ],
-      };
-    }
+    const post = postSignatureRefusal(message, debug, qeDebug);
+    if (post) return { ...base, tcbStatus: null, advisoryIds: [], postReasons: [post] };
     const code = classifyDcapError(message);
     const status = /TCB status is invalid: (\w+)/.exec(message)?.[1];
     throw new FerryError(code, `${tee} quote: ${message}`, {

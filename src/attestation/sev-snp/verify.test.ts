@@ -256,3 +256,28 @@ test('malformed bodies are reported, not thrown', () => {
   const garbage = appraise(PRODUCTION_POLICY, REPORT, new Uint8Array([1, 2, 3]));
   assert.equal(garbage.reasons[0].code, 'ATTESTATION_MALFORMED');
 });
+
+test('synthetic chain: a VLEK-signed report (signing_key 1) needs no hwID; a VLEK report is not checked against a VCEK chain', () => {
+  const b = Uint8Array.from(REPORT);
+  b[0x48] = 1 << 2; // signing_key = 1 (VLEK)
+  const report = resign(b);
+  const v = verifySnpReport({
+    report,
+    vcek: read(`${SYN}vcek-badhwid.der`),
+    chain: testChain,
+    now: SYN_NOW,
+    trustAnchors: [testArk],
+  });
+  assert.equal(v.keyKind, 'vlek');
+  // Without a chain only the built-in VLEK chains are tried, and none signs this key.
+  assert.throws(
+    () => verifySnpReport({ report, vcek: read(`${SYN}vcek-good.der`), now: SYN_NOW }),
+    (e) => isFerryError(e, 'ATTESTATION_CHAIN_INVALID') && /VLEK/.test(e.message),
+  );
+  const none = Uint8Array.from(REPORT);
+  none[0x48] = 7 << 2;
+  assert.throws(
+    () => verifySnpReport({ report: none, vcek: VCEK, now: NOW }),
+    (e) => isFerryError(e, 'ATTESTATION_MALFORMED'),
+  );
+});
