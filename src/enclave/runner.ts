@@ -15,6 +15,7 @@ import { describe, FerryError } from '../kernel/index.ts';
 import { checkLimits, type LimitHit, type Limits, limitMemory } from './limits.ts';
 import { createRing, RingWriter } from './ring.ts';
 import { STDERR_CAP } from './wasi.ts';
+import { Wasm, type WasmModule } from './wasm.ts';
 import { C_PAGES, C_STDERR, C_STDOUT, type WorkerDone, type WorkerInput } from './worker.ts';
 
 export type AppInput = { name: string; chunks: AsyncIterable<Uint8Array> };
@@ -58,10 +59,10 @@ const MEMORY_SLACK_PAGES = 16;
 export async function compileLimited(
   bytes: Uint8Array,
   memoryMb: number,
-): Promise<{ module: WebAssembly.Module; limited: ReturnType<typeof limitMemory> }> {
+): Promise<{ module: WasmModule; limited: ReturnType<typeof limitMemory> }> {
   const limited = limitMemory(bytes, memoryMb);
   try {
-    return { module: await WebAssembly.compile(limited.bytes), limited };
+    return { module: await Wasm.compile(limited.bytes), limited };
   } catch (e) {
     throw new FerryError('ENCLAVE_APP_INVALID', 'the app does not compile as WebAssembly', {
       cause: e,
@@ -148,9 +149,9 @@ export async function runApp(opts: RunAppOptions): Promise<RunAppResult> {
   worker.stdout?.resume();
   worker.stderr?.resume();
   let timedOut = false;
-  const finished = await new Promise<{ done?: WorkerDone; crash?: Error }>((resolve) => {
+  const finished = await new Promise<{ done?: WorkerDone; crash?: unknown }>((resolve) => {
     let done: WorkerDone | undefined;
-    let crash: Error | undefined;
+    let crash: unknown;
     const timer = setTimeout(() => {
       timedOut = true;
       void worker.terminate();
@@ -200,7 +201,7 @@ export async function runApp(opts: RunAppOptions): Promise<RunAppResult> {
       for (const p of pumps) p.cancel();
       throw new FerryError('ENCLAVE_CRASHED', 'the app thread ended without an outcome', {
         cause: finished.crash,
-        hints: [finished.crash?.message ?? 'no error reported'],
+        hints: [(finished.crash as Error | undefined)?.message ?? 'no error reported'],
       });
     }
   } else if (d.type === 'invalid') {

@@ -12,6 +12,7 @@
  */
 import { getRandomValues } from 'node:crypto';
 import { RingReader } from './ring.ts';
+import type { WasmMemory } from './wasm.ts';
 
 export const E = {
   SUCCESS: 0,
@@ -71,7 +72,7 @@ export type WasiHostOptions = {
 type OpenFile = { reader: RingReader; pos: bigint; isStdin: boolean };
 
 export class WasiHost {
-  memory: WebAssembly.Memory | undefined;
+  memory: WasmMemory | undefined;
   stderrTruncated = false;
   readonly #args: Uint8Array[];
   readonly #fds = new Map<number, OpenFile>();
@@ -98,7 +99,7 @@ export class WasiHost {
     return new DataView(this.memory!.buffer);
   }
 
-  #bytes(): Uint8Array {
+  #bytes(): Uint8Array<ArrayBuffer> {
     return new Uint8Array(this.memory!.buffer);
   }
 

@@ -5,10 +5,11 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ImportedMemory } from './limits.ts';
+import { isMemory, Wasm, type WasmImports, type WasmInstance, type WasmModule } from './wasm.ts';
 import { InputFailed, OutputLimit, ProcExit, WasiHost } from './wasi.ts';
 
 export type WorkerInput = {
-  module: WebAssembly.Module;
+  module: WasmModule;
   importedMemories: ImportedMemory[];
   args: string[];
   stdin: SharedArrayBuffer | null;
@@ -44,16 +45,16 @@ function run(input: WorkerInput): WorkerDone {
   });
   const pages = () => (host.memory ? host.memory.buffer.byteLength / 65536 : 0);
   const done = <T extends object>(o: T) => ({ ...o, pages: pages(), stderrTruncated: host.stderrTruncated });
-  const imports: WebAssembly.Imports = {};
+  const imports: WasmImports = {};
   const wasiNeeded: string[] = [];
-  for (const imp of WebAssembly.Module.imports(input.module)) {
+  for (const imp of Wasm.Module.imports(input.module)) {
     if (imp.module === 'wasi_snapshot_preview1' && imp.kind === 'function') {
       wasiNeeded.push(imp.name);
       continue;
     }
     const mem = input.importedMemories.find((m) => m.module === imp.module && m.name === imp.name);
     if (imp.kind === 'memory' && mem) {
-      host.memory = new WebAssembly.Memory({ initial: mem.initial, maximum: mem.maximum });
+      host.memory = new Wasm.Memory({ initial: mem.initial, maximum: mem.maximum });
       imports[imp.module] ??= {};
       imports[imp.module][imp.name] = host.memory;
       continue;
@@ -64,15 +65,15 @@ function run(input: WorkerInput): WorkerDone {
     });
   }
   imports.wasi_snapshot_preview1 = host.imports(wasiNeeded);
-  let instance: WebAssembly.Instance;
+  let instance: WasmInstance;
   try {
-    instance = new WebAssembly.Instance(input.module, imports);
+    instance = new Wasm.Instance(input.module, imports);
   } catch (e) {
     if (e instanceof ProcExit) return done({ type: 'exit' as const, code: e.code });
     return done({ type: 'invalid' as const, message: `cannot instantiate the app: ${(e as Error).message}` });
   }
   const exported = instance.exports.memory;
-  if (!host.memory && exported instanceof WebAssembly.Memory) host.memory = exported;
+  if (!host.memory && isMemory(exported)) host.memory = exported;
   const start = instance.exports._start;
   if (typeof start !== 'function' || !host.memory) {
     return done({

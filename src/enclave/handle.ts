@@ -1,0 +1,344 @@
+/**
+ * Executor side of an enclave: spawns the enclave process (process.ts) with its pipe on fd 3,
+ * speaks the request/answer protocol (protocol.ts), and confirms its exit on destroy.
+ *
+ * Lifecycle: `createEnclave` (spawn + init: keys generated inside, evidence returned) ->
+ * `deliverKeys` (HPKE-sealed file keys) -> `run` (once) -> `destroy` (the enclave wipes its
+ * keys and exits; the handle waits for the exit and kills it with SIGKILL if it does not
+ * exit within `exitTimeoutMs`). Any request after destroy fails with ENCLAVE_PROTOCOL; a
+ * process that dies unexpectedly fails the pending request with ENCLAVE_CRASHED.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import type { Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { Evidence, EvidenceKind } from '../attestation/types.ts';
+import { type CanonicalValue, decodeTagged, describe, FerryError } from '../kernel/index.ts';
+import type { LimitHit, Limits } from './limits.ts';
+import type { Source } from './process.ts';
+import { errorFromMessage, type Message, readFrames, writeFrame } from './protocol.ts';
+
+export type { Source };
+
+export type BackendSpec = { kind: 'sim'; attesterFile: string };
+
+export type CreateEnclaveOptions = {
+  chainId: bigint;
+  taskId: bigint;
+  attempt: number;
+  seed: Uint8Array;
+  backend: BackendSpec;
+  /** Allow plaintext sources (`ferry app run` only). */
+  devPlaintext?: boolean;
+  /** Time allowed for spawn + init (key generation, evidence). Default 15 s. */
+  startTimeoutMs?: number;
+  /** Time allowed for the process to exit after `destroy` before SIGKILL. Default 2 s. */
+  exitTimeoutMs?: number;
+  /** Receives the enclave's stderr lines (public facts only). Default: dropped. */
+  onLog?: (line: string) => void;
+};
+
+export type SealedKey = {
+  assetId: bigint;
+  assetKind: 'app' | 'dataset';
+  enc: Uint8Array;
+  ciphertext: Uint8Array;
+};
+
+export type RunJob = {
+  app: { assetId?: bigint; measurement: Uint8Array; source: Source };
+  datasets: { id: string; assetId?: bigint; source: Source }[];
+  args: string[];
+  /** The requester's age recipient (`age1...`): result and log are encrypted to it. */
+  recipient: string;
+  limits?: Partial<Limits>;
+};
+
+export type RunOutcome = {
+  /** stdout, age-encrypted to the requester. */
+  result: Uint8Array;
+  /** stderr, age-encrypted to the requester. */
+  log: Uint8Array;
+  /** `ferry/receipt/v1` bytes and the enclave's Ed25519 signature over them. */
+  receipt: Uint8Array;
+  signature: Uint8Array;
+  outcome: 'exit' | 'trap' | 'limit';
+  exitCode: number | null;
+  limitHit: LimitHit;
+  trap: string | null;
+  stderrTruncated: boolean;
+  outputBytes: number;
+  durationMs: number;
+};
+
+export type DestroyReport = { exitCode: number | null; signal: string | null; killed: boolean };
+
+const PROCESS_FILE = fileURLToPath(new URL('./process.ts', import.meta.url));
+
+export class EnclaveHandle {
+  readonly x25519Pub: Uint8Array;
+  readonly ed25519Pub: Uint8Array;
+  /** The encoded `ferry/evidence/v1` object and its SHA-256. */
+  readonly evidenceBytes: Uint8Array;
+  readonly evidenceHash: Uint8Array;
+  readonly #child: ChildProcess;
+  readonly #rpc: Rpc;
+  readonly #exitTimeoutMs: number;
+  #destroyed: Promise<DestroyReport> | undefined;
+
+  /** @internal use createEnclave */
+  constructor(child: ChildProcess, rpc: Rpc, ready: Message, exitTimeoutMs: number) {
+    this.#child = child;
+    this.#rpc = rpc;
+    this.#exitTimeoutMs = exitTimeoutMs;
+    this.x25519Pub = ready.x25519Pub as Uint8Array;
+    this.ed25519Pub = ready.ed25519Pub as Uint8Array;
+    this.evidenceBytes = ready.evidence as Uint8Array;
+    this.evidenceHash = ready.evidenceHash as Uint8Array;
+  }
+
+  get pid(): number | undefined {
+    return this.#child.pid;
+  }
+
+  /** True once the process has exited. */
+  get exited(): boolean {
+    return this.#child.exitCode !== null || this.#child.signalCode !== null;
+  }
+
+  /** The evidence the enclave produced at start. */
+  evidence(): Evidence {
+    const v = decodeTagged('ferry/evidence/v1', this.evidenceBytes) as Record<string, CanonicalValue>;
+    return {
+      kind: v.kind as EvidenceKind,
+      reportData: v.reportData as Uint8Array,
+      body: v.body as Evidence['body'],
+    };
+  }
+
+  /** Hands over HPKE-sealed file keys; the enclave opens them (ENCLAVE_KEY_UNSEAL_FAILED otherwise). */
+  async deliverKeys(sealed: SealedKey[]): Promise<void> {
+    if (!Array.isArray(sealed)) {
+      throw new FerryError('INVALID_ARGUMENT', 'sealed must be an array', {
+        hints: [`got: ${describe(sealed)}`],
+      });
+    }
+    await this.#rpc.call(
+      {
+        type: 'keys',
+        keys: sealed.map((k) => ({
+          assetId: k.assetId,
+          assetKind: k.assetKind,
+          enc: k.enc,
+          ciphertext: k.ciphertext,
+        })),
+      },
+      'keys-ok',
+    );
+  }
+
+  /** Runs the app once. Throws the enclave's error (e.g. ENCLAVE_MEASUREMENT_MISMATCH, AGE_*). */
+  async run(job: RunJob, signal?: AbortSignal): Promise<RunOutcome> {
+    const onAbort = () => this.#child.kill('SIGKILL');
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const src = (s: Source) => ({ kind: s.kind, location: s.location, encrypted: s.encrypted });
+      const limits: Record<string, number> = {};
+      for (const [k, v] of Object.entries(job.limits ?? {})) if (v !== undefined) limits[k] = v;
+      const m = await this.#rpc.call(
+        {
+          type: 'run',
+          app: {
+            assetId: job.app.assetId ?? 0n,
+            measurement: job.app.measurement,
+            source: src(job.app.source),
+          },
+          datasets: job.datasets.map((d) => ({ id: d.id, assetId: d.assetId ?? 0n, source: src(d.source) })),
+          args: job.args,
+          recipient: job.recipient,
+          limits,
+        },
+        'result',
+      );
+      return {
+        result: m.result as Uint8Array,
+        log: m.log as Uint8Array,
+        receipt: m.receipt as Uint8Array,
+        signature: m.signature as Uint8Array,
+        outcome: m.outcome as RunOutcome['outcome'],
+        exitCode: m.exitCode as number | null,
+        limitHit: m.limitHit as LimitHit,
+        trap: m.trap as string | null,
+        stderrTruncated: m.stderrTruncated === true,
+        outputBytes: m.outputBytes as number,
+        durationMs: m.durationMs as number,
+      };
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /**
+   * Asks the enclave to wipe its keys and exit, then confirms the exit (SIGKILL after
+   * `exitTimeoutMs`). Idempotent: later calls return the same report.
+   */
+  destroy(): Promise<DestroyReport> {
+    this.#destroyed ??= (async () => {
+      const exited = new Promise<DestroyReport>((resolve) => {
+        if (this.exited) {
+          resolve({ exitCode: this.#child.exitCode, signal: this.#child.signalCode, killed: false });
+          return;
+        }
+        this.#child.once('exit', (code, sig) => resolve({ exitCode: code, signal: sig, killed: false }));
+      });
+      if (!this.exited) {
+        try {
+          await Promise.race([
+            this.#rpc.call({ type: 'destroy' }, 'destroyed'),
+            new Promise((r) => setTimeout(r, this.#exitTimeoutMs)),
+          ]);
+        } catch {
+          // The process is gone or answered badly: the exit wait below decides.
+        }
+      }
+      this.#rpc.close();
+      let timer: NodeJS.Timeout | undefined;
+      const killed = new Promise<DestroyReport>((resolve) => {
+        timer = setTimeout(() => {
+          this.#child.kill('SIGKILL');
+          this.#child.once('exit', (code, sig) => resolve({ exitCode: code, signal: sig, killed: true }));
+        }, this.#exitTimeoutMs);
+      });
+      const report = await Promise.race([exited, killed]);
+      clearTimeout(timer);
+      return report;
+    })();
+    return this.#destroyed;
+  }
+}
+
+/** One request at a time over the pipe. */
+class Rpc {
+  readonly #pipe: Socket;
+  #pending: { resolve: (m: Message) => void; reject: (e: FerryError) => void } | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  #dead: FerryError | undefined;
+
+  constructor(pipe: Socket) {
+    this.#pipe = pipe;
+    readFrames(
+      pipe,
+      (m) => {
+        const p = this.#pending;
+        this.#pending = undefined;
+        if (!p) {
+          this.fail(new FerryError('ENCLAVE_PROTOCOL', `unexpected enclave message ${m.type}`));
+          return;
+        }
+        p.resolve(m);
+      },
+      (e) => this.fail(e),
+    );
+  }
+
+  fail(e: FerryError): void {
+    this.#dead ??= e;
+    const p = this.#pending;
+    this.#pending = undefined;
+    p?.reject(e);
+  }
+
+  close(): void {
+    this.fail(new FerryError('ENCLAVE_PROTOCOL', 'the enclave was destroyed'));
+    this.#pipe.destroy();
+  }
+
+  call(msg: Message, expect: string): Promise<Message> {
+    const run = async () => {
+      if (this.#dead) throw this.#dead;
+      const answer = new Promise<Message>((resolve, reject) => {
+        this.#pending = { resolve, reject };
+      });
+      await writeFrame(this.#pipe, msg).catch((e) => {
+        this.fail(new FerryError('ENCLAVE_CRASHED', 'cannot write to the enclave', { cause: e }));
+      });
+      const m = await answer;
+      if (m.type === 'error') throw errorFromMessage(m);
+      if (m.type !== expect) {
+        throw new FerryError('ENCLAVE_PROTOCOL', `expected ${expect} from the enclave, got ${m.type}`);
+      }
+      return m;
+    };
+    const p = this.#queue.then(run, run);
+    this.#queue = p.catch(() => {});
+    return p;
+  }
+}
+
+/**
+ * Spawns an enclave process for one attempt and initialises it: it generates its X25519 and
+ * Ed25519 keys inside and collects evidence bound to them (docs/protocol.md §8, §10).
+ */
+export async function createEnclave(opts: CreateEnclaveOptions): Promise<EnclaveHandle> {
+  if (!(opts?.seed instanceof Uint8Array) || opts.seed.length !== 32) {
+    throw new FerryError('INVALID_ARGUMENT', 'seed must be 32 bytes', {
+      hints: [`got: ${describe(opts?.seed)}`],
+    });
+  }
+  if (opts.backend?.kind !== 'sim' || typeof opts.backend.attesterFile !== 'string') {
+    throw new FerryError('INVALID_ARGUMENT', 'backend must be {kind: "sim", attesterFile}', {
+      hints: [`got: ${describe(opts.backend)}`],
+    });
+  }
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', PROCESS_FILE], {
+    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+    env: {},
+  });
+  const pipe = child.stdio[3] as Socket;
+  const rpc = new Rpc(pipe);
+  let stderrTail = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (s: string) => {
+    stderrTail = (stderrTail + s).slice(-4000);
+    if (opts.onLog) for (const line of s.split('\n')) if (line) opts.onLog(line);
+  });
+  child.on('exit', (code, sig) => {
+    rpc.fail(
+      new FerryError('ENCLAVE_CRASHED', `the enclave process exited (code ${code}, signal ${sig})`, {
+        hints: stderrTail ? [stderrTail.trim().split('\n').slice(-3).join(' | ')] : [],
+      }),
+    );
+  });
+  child.on('error', (e) =>
+    rpc.fail(new FerryError('ENCLAVE_CRASHED', 'cannot start the enclave process', { cause: e })),
+  );
+  const startTimeout = opts.startTimeoutMs ?? 15_000;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const ready = await Promise.race([
+      rpc.call(
+        {
+          type: 'init',
+          chainId: opts.chainId,
+          taskId: opts.taskId,
+          attempt: opts.attempt,
+          seed: opts.seed,
+          backend: { kind: opts.backend.kind, attesterFile: opts.backend.attesterFile },
+          devPlaintext: opts.devPlaintext === true,
+        },
+        'ready',
+      ),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new FerryError('ENCLAVE_CRASHED', 'the enclave did not start in time')),
+          startTimeout,
+        );
+      }),
+    ]);
+    return new EnclaveHandle(child, rpc, ready, opts.exitTimeoutMs ?? 2000);
+  } catch (e) {
+    child.kill('SIGKILL');
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+}
