@@ -3,6 +3,10 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { requireTool } from '../../../test/helpers/tools.ts';
 import { fromHex } from '../../kernel/index.ts';
 import { pcrValuesFromSerialized } from './pcrs.ts';
 import { checkChain, parseAkPublic, parseCertificates, verifyQuote } from './verify.ts';
@@ -94,6 +98,7 @@ describe('verifyQuote on captured quotes', () => {
     assert.match(checkChain(ek, issuer, other, now) ?? '', /does not chain/);
     assert.match(checkChain(ek, issuer, root, new Date('2020-01-01T00:00:00Z')) ?? '', /not valid at/);
     assert.match(checkChain(ek, issuer, [], now) ?? '', /no trusted CA/);
+
     const i = input('rsa-sha256');
     const ok = verifyQuote({ ...i, proof: { ekCert: ek, intermediates: issuer, trustedCas: root } });
     assert.equal(ok.valid, true);
@@ -106,6 +111,75 @@ describe('verifyQuote on captured quotes', () => {
     assert.deepEqual(codes(bad), ['ATTESTATION_CHAIN_INVALID']);
     const req = verifyQuote({ ...i, requireAkProof: true });
     assert.deepEqual(codes(req), ['ATTESTATION_AK_NOT_PROVEN']);
+  });
+  test('a certificate issued by a non-CA leaf does not chain through it', (t) => {
+    if (!requireTool(t, 'openssl')) return;
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-chain-'));
+    try {
+      const o = (args: string[]) => execFileSync('openssl', args, { stdio: 'pipe', cwd: dir });
+      const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+      o(['req', '-x509', ...key, '-keyout', 'ca.key', '-out', 'ca.pem', '-subj', '/CN=ca', '-days', '30']);
+      o(['req', ...key, '-keyout', 'mid.key', '-out', 'mid.csr', '-subj', '/CN=mid']);
+      // Issued twice by the CA: once as a CA, once as a leaf (basicConstraints cA = false).
+      writeFileSync(join(dir, 'ca.ext'), 'basicConstraints=critical,CA:TRUE\n');
+      writeFileSync(join(dir, 'leaf.ext'), 'basicConstraints=critical,CA:FALSE\n');
+      o([
+        'x509',
+        '-req',
+        '-in',
+        'mid.csr',
+        '-CA',
+        'ca.pem',
+        '-CAkey',
+        'ca.key',
+        '-days',
+        '30',
+        '-out',
+        'mid-ca.pem',
+        '-extfile',
+        'ca.ext',
+      ]);
+      o([
+        'x509',
+        '-req',
+        '-in',
+        'mid.csr',
+        '-CA',
+        'ca.pem',
+        '-CAkey',
+        'ca.key',
+        '-days',
+        '30',
+        '-out',
+        'mid-leaf.pem',
+        '-extfile',
+        'leaf.ext',
+      ]);
+      o(['req', ...key, '-keyout', 'end.key', '-out', 'end.csr', '-subj', '/CN=end']);
+      o([
+        'x509',
+        '-req',
+        '-in',
+        'end.csr',
+        '-CA',
+        'mid-ca.pem',
+        '-CAkey',
+        'mid.key',
+        '-days',
+        '30',
+        '-out',
+        'end.pem',
+      ]);
+      const cert = (f: string) => new X509Certificate(readFileSync(join(dir, f)));
+      const at = new Date();
+      assert.equal(checkChain(cert('end.pem'), [cert('mid-ca.pem')], [cert('ca.pem')], at), null);
+      assert.match(
+        checkChain(cert('end.pem'), [cert('mid-leaf.pem')], [cert('ca.pem')], at) ?? '',
+        /does not chain/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
   test('an AK certificate for another key is refused', () => {
     const ek = new X509Certificate(read('ek-cert.der'));

@@ -89,7 +89,8 @@ export function parseCertificates(bytes: Uint8Array, what: string): X509Certific
 /**
  * Verifies that `leaf` chains to one of `trusted` through `intermediates`, every certificate
  * valid at `now`. Returns null when it does, else a message. A trusted certificate is a trust
- * anchor whatever its own issuer (its validity period is still checked).
+ * anchor whatever its own issuer (its validity period is still checked); an intermediate must
+ * be a CA certificate (basicConstraints cA = true).
  */
 export function checkChain(
   leaf: X509Certificate,
@@ -110,7 +111,7 @@ export function checkChain(
     if (anchor) return inTime(anchor) ? null : `CA "${anchor.subject}" is not valid at ${now.toISOString()}`;
     seen.add(cur.fingerprint256);
     const next = intermediates.find(
-      (c) => !seen.has(c.fingerprint256) && cur.checkIssued(c) && cur.verify(c.publicKey),
+      (c) => c.ca && !seen.has(c.fingerprint256) && cur.checkIssued(c) && cur.verify(c.publicKey),
     );
     if (!next) return `certificate "${cur.subject}" (issuer "${cur.issuer}") does not chain to a trusted CA`;
     cur = next;
