@@ -84,6 +84,7 @@ export {
   appraiseSevSnp,
   SevSnpVerifier,
   type SevSnpEvidenceBody,
+  type SevSnpVerifierOptions,
   SNP_OIDS,
   type SnpInput,
   type SnpVerified,

@@ -7,7 +7,7 @@ import { developmentPolicy, parsePolicy, PRODUCTION_POLICY } from '../policy.ts'
 import type { AppraisalPolicy } from '../types.ts';
 import { parseSnpReport, SIGNED_LENGTH } from './report.ts';
 import { AMD_ROOT_CHAINS, builtInChains, parsePemCertificates } from './roots.ts';
-import { appraiseSevSnp, verifySnpReport } from './verify.ts';
+import { appraiseSevSnp, SevSnpVerifier, verifySnpReport } from './verify.ts';
 
 const V = new URL('../../../test/vectors/', import.meta.url);
 const read = (p: string) => new Uint8Array(readFileSync(new URL(p, V)));
@@ -280,4 +280,47 @@ test('synthetic chain: a VLEK-signed report (signing_key 1) needs no hwID; a VLE
     () => verifySnpReport({ report: none, vcek: VCEK, now: NOW }),
     (e) => isFerryError(e, 'ATTESTATION_MALFORMED'),
   );
+});
+
+test('guest policy: migration agent and VMPL against the appraisal policy (synthetic chain)', async () => {
+  const b = Uint8Array.from(REPORT);
+  b[0x0a] |= 0x04; // policy bit 18: MIGRATE_MA
+  b[0x30] = 2; // VMPL 2
+  const report = resign(b);
+  const verifier = new SevSnpVerifier({ trustAnchors: [testArk] });
+  const ev = {
+    kind: 'sev-snp' as const,
+    reportData: report.slice(0x50, 0x90),
+    body: { report, vcek: read(`${SYN}vcek-good.der`), chain: testChain },
+  };
+  const p = (rv: object) =>
+    parsePolicy({ ...developmentPolicy(), name: 'x', referenceValues: { 'sev-snp': rv } });
+  const dflt = await verifier.appraise(ev, { policy: p({}), now: SYN_NOW });
+  assert.equal(dflt.valid, true);
+  assert.deepEqual(
+    dflt.reasons.map((r) => r.code),
+    ['ATTESTATION_CONFIGURATION_REJECTED'],
+  );
+  assert.equal(dflt.claims.migrationAgent, true);
+  assert.equal(dflt.claims.vmpl, 2);
+  const ok = await verifier.appraise(ev, {
+    policy: p({ allowMigrationAgent: true, maxVmpl: 2 }),
+    now: SYN_NOW,
+  });
+  assert.equal(ok.accepted, true, JSON.stringify(ok.reasons));
+  const vmpl = await verifier.appraise(ev, {
+    policy: p({ allowMigrationAgent: true, maxVmpl: 1 }),
+    now: SYN_NOW,
+  });
+  assert.deepEqual(
+    vmpl.reasons.map((r) => r.code),
+    ['ATTESTATION_CONFIGURATION_REJECTED'],
+  );
+  assert.match(vmpl.reasons[0].message, /VMPL 2/);
+  // The default verifier trusts only AMD: the same evidence is invalid there.
+  const amdOnly = await new SevSnpVerifier().appraise(ev, {
+    policy: p({ allowMigrationAgent: true }),
+    now: SYN_NOW,
+  });
+  assert.equal(amdOnly.valid, false);
 });

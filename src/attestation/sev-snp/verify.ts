@@ -249,14 +249,34 @@ function tcbAtLeast(
 /** Appraises `sev-snp` evidence: `verifySnpReport`, then the policy. Never throws for bad evidence. */
 export class SevSnpVerifier implements Verifier {
   readonly kind = 'sev-snp' as const;
+  readonly #opts: SevSnpVerifierOptions;
+
+  constructor(opts: SevSnpVerifierOptions = {}) {
+    if (opts.trustAnchors !== undefined && !opts.trustAnchors.every((a) => a instanceof X509Certificate)) {
+      throw new FerryError('INVALID_ARGUMENT', 'trustAnchors: expected X509Certificate[]');
+    }
+    this.#opts = { ...opts };
+  }
 
   async appraise(evidence: Evidence, ctx: AppraisalContext): Promise<Appraisal> {
-    return appraiseSevSnp(evidence, ctx);
+    return appraiseSevSnp(evidence, ctx, this.#opts);
   }
 }
 
+export type SevSnpVerifierOptions = {
+  /**
+   * ARKs trusted instead of the built-in AMD roots (a private PKI, tests); evidence must then
+   * carry its chain. Absent = the built-in Milan, Genoa and Turin ARKs.
+   */
+  trustAnchors?: readonly X509Certificate[];
+};
+
 /** The function behind SevSnpVerifier.appraise. */
-export function appraiseSevSnp(evidence: Evidence, ctx: AppraisalContext): Appraisal {
+export function appraiseSevSnp(
+  evidence: Evidence,
+  ctx: AppraisalContext,
+  opts: SevSnpVerifierOptions = {},
+): Appraisal {
   const body = evidence.body as Partial<Record<string, unknown>>;
   const envelopeRd = evidence.reportData instanceof Uint8Array ? toHex(evidence.reportData) : '';
   if (!(body.report instanceof Uint8Array)) {
@@ -287,6 +307,7 @@ export function appraiseSevSnp(evidence: Evidence, ctx: AppraisalContext): Appra
       vcek: body.vcek,
       chain: body.chain as Uint8Array | undefined,
       now: ctx.now,
+      trustAnchors: opts.trustAnchors,
     });
   } catch (e) {
     if (!isFerryError(e)) throw e;
