@@ -48,6 +48,21 @@ export const COMMANDS: Entry[] = [
     load: () => import('./vrf/keygen.ts'),
   },
   {
+    name: 'profile create',
+    summary: 'create a profile: an EVM account, an Ed25519 signing key and an age identity',
+    load: () => import('./profile/create.ts'),
+  },
+  {
+    name: 'profile ls',
+    summary: 'list profiles',
+    load: () => import('./profile/ls.ts'),
+  },
+  {
+    name: 'profile show',
+    summary: 'show the public parts of a profile',
+    load: () => import('./profile/show.ts'),
+  },
+  {
     name: 'vrf prove',
     summary: 'prove a VRF output for an input with a secret key',
     load: () => import('./vrf/prove.ts'),
