@@ -14,7 +14,7 @@ import { Tpm2Tools } from '../src/attestation/tpm2/tools.ts';
 import { Tpm2Verifier } from '../src/attestation/tpm2/verifier.ts';
 import { developmentPolicy, parsePolicy, PRODUCTION_POLICY } from '../src/attestation/policy.ts';
 import type { AppraisalPolicy, Evidence } from '../src/attestation/types.ts';
-import { isFerryError, toHex } from '../src/kernel/index.ts';
+import { type CanonicalValue, decodeTagged, encodeTagged, isFerryError, toHex } from '../src/kernel/index.ts';
 import { requireTool } from './helpers/tools.ts';
 
 /** Skips (or in CI fails) the test unless swtpm and tpm2-tools are installed. */
@@ -132,7 +132,14 @@ describe('tpm2 on swtpm', () => {
       akHandle: 0x81010011,
       pcrSelection: 'sha1:0,16,23+sha256:23+sha384:0,23',
     });
-    const ev = await be.collect(rd());
+    const collected = await be.collect(rd());
+    // Through the canonical encoding, as evidence travels (docs/protocol.md §8).
+    const decoded = decodeTagged(
+      'ferry/evidence/v1',
+      encodeTagged('ferry/evidence/v1', collected as unknown as CanonicalValue),
+    ) as unknown as Evidence;
+    const ev = decoded;
+    assert.equal(toHex(ev.body.quote as Uint8Array), toHex(collected.body.quote as Uint8Array));
     const ap = await verifier(a).appraise(ev, { policy: PRODUCTION_POLICY, now: now() });
     assert.equal(ap.accepted, true, JSON.stringify(ap.reasons));
     assert.equal(ap.claims.pcrSelection, 'sha1:0,16,23+sha256:23+sha384:0,23');
