@@ -43,11 +43,6 @@ export const COMMANDS: Entry[] = [
     load: () => import('./age/keygen.ts'),
   },
   {
-    name: 'vrf keygen',
-    summary: 'generate an RFC 9381 VRF key pair',
-    load: () => import('./vrf/keygen.ts'),
-  },
-  {
     name: 'profile create',
     summary: 'create a profile: an EVM account, an Ed25519 signing key and an age identity',
     load: () => import('./profile/create.ts'),
@@ -61,6 +56,11 @@ export const COMMANDS: Entry[] = [
     name: 'profile show',
     summary: 'show the public parts of a profile',
     load: () => import('./profile/show.ts'),
+  },
+  {
+    name: 'vrf keygen',
+    summary: 'generate an RFC 9381 VRF key pair',
+    load: () => import('./vrf/keygen.ts'),
   },
   {
     name: 'vrf prove',
