@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { FerryError } from '../kernel/index.ts';
 import { appraiseEvidence, defaultVerifiers, VerifierRegistry } from './appraise.ts';
 import { developmentPolicy, PRODUCTION_POLICY } from './policy.ts';
+import { createSimRoot, issueSimAttester, SimBackend } from './sim/index.ts';
 import type { Evidence, Verifier } from './types.ts';
 
 const V = new URL('../../test/vectors/', import.meta.url);
@@ -79,4 +80,25 @@ test('a registered verifier is used; its FerryErrors become reasons', async () =
       reg,
     ),
   );
+});
+
+test('sim evidence: verified when a sim root is configured, accepted only by a policy that allows sim', async () => {
+  const root = createSimRoot();
+  const now = new Date();
+  const backend = new SimBackend({
+    attester: issueSimAttester(root, { now }),
+    measurement: new Uint8Array(32).fill(3),
+    now: () => now,
+  });
+  const rd = new Uint8Array(64).fill(9);
+  const ev = await backend.collect(rd);
+  const reg = defaultVerifiers({ sim: { roots: [root.publicKey] } });
+  assert.deepEqual(reg.kinds().sort(), ['sev-snp', 'sgx', 'sim', 'tdx']);
+  const dev = await appraiseEvidence(ev, { policy: developmentPolicy(), now, expectedReportData: rd }, reg);
+  assert.deepEqual([dev.valid, dev.accepted, dev.status], [true, true, 'warning']);
+  const prod = await appraiseEvidence(ev, { policy: PRODUCTION_POLICY, now }, reg);
+  assert.equal(prod.accepted, false);
+  assert.ok(prod.reasons.some((r) => r.code === 'ATTESTATION_SIMULATION_NOT_ALLOWED'));
+  const otherRoot = defaultVerifiers({ sim: { roots: [createSimRoot().publicKey] } });
+  assert.equal((await appraiseEvidence(ev, { policy: developmentPolicy(), now }, otherRoot)).valid, false);
 });

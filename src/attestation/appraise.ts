@@ -8,6 +8,7 @@ import { FerryError, isFerryError } from '../kernel/index.ts';
 import { type DcapVerifierOptions, SgxVerifier, TdxVerifier } from './dcap/verify.ts';
 import { invalidAppraisal } from './policy.ts';
 import { SevSnpVerifier } from './sev-snp/verify.ts';
+import { SimVerifier } from './sim/verifier.ts';
 import { Tpm2Verifier, type Tpm2VerifierOptions } from './tpm2/verifier.ts';
 import {
   type Appraisal,
@@ -52,11 +53,16 @@ export type DefaultVerifiersOptions = {
   dcap?: DcapVerifierOptions;
   /** TPM trust configuration; without it tpm2 evidence has no verifier. */
   tpm2?: Tpm2VerifierOptions;
+  /** Trusted simulation roots (Ed25519 public keys); without it sim evidence has no verifier. */
+  sim?: { roots: Uint8Array[] };
   /** Extra verifiers (e.g. the `sim` verifier in development); they replace defaults of their kind. */
   extra?: readonly Verifier[];
 };
 
-/** A registry with the tdx, sgx and sev-snp verifiers, tpm2 when configured, and `extra`. */
+/**
+ * A registry with the tdx, sgx and sev-snp verifiers, tpm2 and sim when configured, and
+ * `extra`. Registering sim does not allow it: the policy's `allowedKinds` still decides.
+ */
 export function defaultVerifiers(opts: DefaultVerifiersOptions = {}): VerifierRegistry {
   const r = new VerifierRegistry([
     new TdxVerifier(opts.dcap),
@@ -64,6 +70,7 @@ export function defaultVerifiers(opts: DefaultVerifiersOptions = {}): VerifierRe
     new SevSnpVerifier(),
   ]);
   if (opts.tpm2) r.register(new Tpm2Verifier(opts.tpm2));
+  if (opts.sim) r.register(new SimVerifier(opts.sim));
   for (const v of opts.extra ?? []) r.register(v);
   return r;
 }

@@ -1,6 +1,6 @@
 /**
  * Attestation (Proof of Trust): public face. Evidence kinds tdx and sgx (Intel DCAP),
- * sev-snp (Ferry's own verifier), tpm2 (re-exported from ./tpm2/index.ts); evidence
+ * sev-snp (Ferry's own verifier), tpm2 and sim (re-exported from their index.ts); evidence
  * collection through configfs-tsm; the appraisal policy, the dispatcher and signed
  * EAR-shaped attestation results. docs/protocol.md §8 and §9.
  */
@@ -102,6 +102,7 @@ export {
   type TsmFs,
   type TsmKind,
 } from './tsm/backend.ts';
+export * from './sim/index.ts';
 export * from './tpm2/index.ts';
 export {
   type Appraisal,
