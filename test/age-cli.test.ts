@@ -199,3 +199,18 @@ test('binary ciphertext is refused on a terminal; armor is allowed; -o /dev/null
   assert.equal(armored.status, 0);
   assert.match(armored.stdout.toString(), /-----BEGIN AGE ENCRYPTED FILE-----/);
 });
+
+test('keygen --pq: a hybrid identity whose recipient round-trips through encrypt/decrypt', () => {
+  const r = ferry(['keygen', '--pq', '-o', 'pq-key.txt', '--json']);
+  assert.equal(r.status, 0);
+  const recipient = json(r).recipient as string;
+  assert.match(recipient, /^age1pq1/);
+  assert.equal(
+    ok(ferry(['keygen', '-y', 'pq-key.txt']), '-y')
+      .toString()
+      .trim(),
+    recipient,
+  );
+  const ct = ok(ferry(['encrypt', '-r', recipient], plaintext), 'encrypt to age1pq1');
+  assert.deepEqual(ok(ferry(['decrypt', '-i', 'pq-key.txt'], ct), 'decrypt with PQ identity'), plaintext);
+});

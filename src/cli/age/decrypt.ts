@@ -12,7 +12,7 @@ export default defineCommand({
   usage: 'decrypt -i PATH... [-o OUTPUT] [INPUT]',
   description: `
 Decrypts INPUT (default stdin; binary or ASCII-armored, detected) with the identities in the
-files given by -i (AGE-SECRET-KEY-1... lines, # comments). Streams in constant memory and
+files given by -i (AGE-SECRET-KEY-1... or AGE-SECRET-KEY-PQ-1... lines, # comments). Streams in constant memory and
 releases only authenticated plaintext. With -o the plaintext goes to a temporary file that is
 renamed into place only on success and removed on failure. A failed decryption exits 3 with
 its code: AGE_NO_MATCH, AGE_HMAC_INVALID, AGE_HEADER_INVALID (and other header codes),

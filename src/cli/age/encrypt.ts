@@ -16,7 +16,7 @@ export default defineCommand({
   summary: 'Encrypt a file to age recipients (age v1 format, like age -e)',
   usage: 'encrypt (-r RECIPIENT | -R PATH)... [-a] [-o OUTPUT] [INPUT]',
   description: `
-Encrypts INPUT (default stdin) to every recipient given with -r (age1...) or listed in a
+Encrypts INPUT (default stdin) to every recipient given with -r (age1... or age1pq1...) or listed in a
 recipients file given with -R (one per line, # comments). Output goes to -o or stdout; binary
 output is refused on a terminal (use -a or -o). The file is streamed in constant memory; with
 -o it is written to a temporary file and renamed into place when complete.

@@ -1,7 +1,13 @@
 /** `ferry keygen`: a new age X25519 identity, like age-keygen. */
+import { randomBytes } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { generateX25519Identity, parseIdentityFile, X25519Identity } from '../../crypto/age/index.ts';
+import {
+  generateX25519Identity,
+  HybridIdentity,
+  parseIdentityFile,
+  X25519Identity,
+} from '../../crypto/age/index.ts';
 import { FerryError } from '../../kernel/index.ts';
 import { optionalString, readInputFile } from '../args.ts';
 import { type CommandContext, type CommandResult, defineCommand } from '../command.ts';
@@ -23,12 +29,13 @@ function rfc3339(d: Date): string {
 export default defineCommand({
   name: 'keygen',
   summary: 'Generate an age X25519 identity (like age-keygen)',
-  usage: 'keygen [-o OUTPUT] [--json]\n       ferry keygen -y [-o OUTPUT] [INPUT]',
+  usage: 'keygen [--pq] [-o OUTPUT] [--json]\n       ferry keygen -y [-o OUTPUT] [INPUT]',
   description: `
 Writes a new identity file: "# created:" and "# public key:" comments, then the
 AGE-SECRET-KEY-1... line. With -o the file is created with mode 0600 and must not exist yet,
-and the public key is also printed on stderr. With -y, reads an identity file (INPUT or stdin)
-and prints the recipient of each identity instead.
+and the public key is also printed on stderr. --pq makes a post-quantum hybrid identity
+(AGE-SECRET-KEY-PQ-1..., recipient age1pq1...) like age-keygen -pq. With -y, reads an
+identity file (INPUT or stdin) and prints the recipient of each identity instead.
 JSON: {"identity", "recipient"} without -o; {"recipient", "output"} with -o (the secret key is
 never printed with -o); with -y {"recipients": [...]}.`,
   options: {
@@ -39,6 +46,7 @@ never printed with -o); with -y {"recipients": [...]}.`,
       description: 'write the identity to this new file',
     },
     y: { type: 'boolean', short: 'y', description: 'convert an identity file to recipients' },
+    pq: { type: 'boolean', description: 'generate a post-quantum hybrid (ML-KEM-768 + X25519) identity' },
   },
   positionals: { max: 1 },
   async run(ctx) {
@@ -49,7 +57,17 @@ never printed with -o); with -y {"recipients": [...]}.`,
         hints: ['usage: ferry keygen [-o OUTPUT]'],
       });
     }
-    const { identity, recipient } = generateX25519Identity();
+    let identity: string;
+    let recipient: string;
+    if (ctx.values.pq === true) {
+      const seed = new Uint8Array(randomBytes(32));
+      const id = new HybridIdentity(seed);
+      seed.fill(0);
+      identity = id.toString();
+      recipient = id.recipient.toString();
+    } else {
+      ({ identity, recipient } = generateX25519Identity());
+    }
     const text = `# created: ${rfc3339(new Date())}\n# public key: ${recipient}\n${identity}\n`;
     if (outPath === undefined) {
       if (!ctx.json && ctx.stdout.isTTY !== true) ctx.stderr.write(`Public key: ${recipient}\n`);
@@ -92,9 +110,8 @@ async function convert(ctx: CommandContext, outPath: string | undefined): Promis
     text = Buffer.from(await readInputFile(resolve(ctx.cwd, path), 'identity')).toString('utf8');
   }
   const recipients = parseIdentityFile(text).map((id) => {
-    if (!(id instanceof X25519Identity))
-      throw new FerryError('AGE_INVALID_IDENTITY', 'unsupported identity type');
-    return id.recipient.toString();
+    if (id instanceof X25519Identity || id instanceof HybridIdentity) return id.recipient.toString();
+    throw new FerryError('AGE_INVALID_IDENTITY', 'unsupported identity type');
   });
   const out = recipients.join('\n') + '\n';
   if (outPath !== undefined) {
