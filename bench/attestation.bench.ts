@@ -2,7 +2,8 @@
  * Attestation verification throughput (verifications per second, one core): TDX and SGX
  * (full appraisal vs dcap-qvl's raw verify, which it wraps), SEV-SNP (full appraisal vs the
  * raw node:crypto checks it is made of: one ECDSA P-384 verify and three RSA-PSS certificate
- * verifies), and a raw node:crypto ECDSA P-256 verify as the floor of a DCAP quote.
+ * verifies), sim (vs one raw Ed25519 verify), and a raw node:crypto ECDSA P-256 verify as
+ * the floor of a DCAP quote.
  * Samples from test/vectors, judged at 2025-07-01 (the Intel collateral's validity).
  */
 import {
@@ -17,9 +18,10 @@ import { readFileSync } from 'node:fs';
 import { QuoteVerifier } from '@phala/dcap-qvl';
 import { SgxVerifier, TdxVerifier } from '../src/attestation/dcap/verify.ts';
 import { intelSgxRootCaDer } from '../src/attestation/dcap/roots.ts';
-import { PRODUCTION_POLICY } from '../src/attestation/policy.ts';
+import { developmentPolicy, PRODUCTION_POLICY } from '../src/attestation/policy.ts';
 import { parsePemCertificates } from '../src/attestation/sev-snp/roots.ts';
 import { SevSnpVerifier } from '../src/attestation/sev-snp/verify.ts';
+import { createSimRoot, issueSimAttester, SimBackend, SimVerifier } from '../src/attestation/sim/index.ts';
 import type { Evidence } from '../src/attestation/types.ts';
 import { type Bench, type BenchRow, opsPerSecond } from './harness.ts';
 
@@ -111,6 +113,33 @@ const bench: Bench = async ({ quick, log }) => {
     value: fullSnp,
     unit: 'verif/s',
     baseline: 'node:crypto chain + ECDSA P-384 (raw)',
+  });
+
+  // sim (development only): Ed25519 certificate + evidence signature, vs one raw Ed25519 verify.
+  const root = createSimRoot();
+  const simNow = new Date();
+  const simEv = await new SimBackend({
+    attester: issueSimAttester(root, { now: simNow }),
+    measurement: new Uint8Array(32),
+    now: () => simNow,
+  }).collect(new Uint8Array(64));
+  const simVerifier = new SimVerifier({ roots: [root.publicKey] });
+  const simCtx = { policy: developmentPolicy(), now: simNow };
+  const ed = generateKeyPairSync('ed25519');
+  const edMsg = Buffer.alloc(200, 1);
+  const edSig = sign(null, edMsg, ed.privateKey);
+  const [rawEd, fullSim] = await bestOf(
+    [() => verify(null, edMsg, ed.publicKey, edSig), () => simVerifier.appraise(simEv, simCtx)],
+    ms,
+    rounds,
+  );
+  rows.push({ group: 'sim', name: 'node:crypto Ed25519 verify (raw)', value: rawEd, unit: 'verif/s' });
+  rows.push({
+    group: 'sim',
+    name: 'Ferry appraisal',
+    value: fullSim,
+    unit: 'verif/s',
+    baseline: 'node:crypto Ed25519 verify (raw)',
   });
 
   // Floor: one raw ECDSA P-256 / SHA-256 verification (a DCAP quote needs several).
