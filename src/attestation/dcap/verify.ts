@@ -273,8 +273,20 @@ async function appraiseDcap(
   ctx: AppraisalContext,
   opts: DcapVerifierOptions,
 ): Promise<Appraisal> {
-  const body = evidence.body as Partial<Record<string, unknown>>;
-  const envelopeRd = evidence.reportData instanceof Uint8Array ? toHex(evidence.reportData) : '';
+  const body = (evidence?.body ?? {}) as Partial<Record<string, unknown>>;
+  const envelopeRd = evidence?.reportData instanceof Uint8Array ? toHex(evidence.reportData) : '';
+  if (evidence?.kind !== kind) {
+    return invalidAppraisal(kind, {
+      code: 'ATTESTATION_MALFORMED',
+      message: `not ${kind} evidence (kind ${String(evidence?.kind)})`,
+    });
+  }
+  if (!(evidence.reportData instanceof Uint8Array) || evidence.reportData.length !== 64) {
+    return invalidAppraisal(kind, {
+      code: 'ATTESTATION_MALFORMED',
+      message: 'evidence reportData must be 64 bytes',
+    });
+  }
   if (!(body.quote instanceof Uint8Array)) {
     return invalidAppraisal(
       kind,
@@ -347,7 +359,7 @@ async function appraiseDcap(
   } else {
     throw new FerryError('INTERNAL', 'DCAP verification returned no report');
   }
-  if (evidence.reportData instanceof Uint8Array && !equalBytes(evidence.reportData, v.reportData)) {
+  if (!equalBytes(evidence.reportData, v.reportData)) {
     reasons.push({
       code: 'ATTESTATION_REPORT_DATA_MISMATCH',
       message: "the evidence's reportData differs from the quote's report_data",

@@ -253,6 +253,16 @@ test('malformed bodies are reported, not thrown', () => {
     { policy: PRODUCTION_POLICY, now: NOW },
   );
   assert.equal(noVcek.reasons[0].code, 'ATTESTATION_MALFORMED');
+  const wrongKind = appraiseSevSnp(
+    { kind: 'tdx', reportData: new Uint8Array(64), body: { report: REPORT, vcek: VCEK } },
+    { policy: PRODUCTION_POLICY, now: NOW },
+  );
+  assert.equal(wrongKind.reasons[0].code, 'ATTESTATION_MALFORMED');
+  const shortRd = appraiseSevSnp(
+    { kind: 'sev-snp', reportData: new Uint8Array(8), body: { report: REPORT, vcek: VCEK } },
+    { policy: PRODUCTION_POLICY, now: NOW },
+  );
+  assert.equal(shortRd.reasons[0].code, 'ATTESTATION_MALFORMED');
   const garbage = appraise(PRODUCTION_POLICY, REPORT, new Uint8Array([1, 2, 3]));
   assert.equal(garbage.reasons[0].code, 'ATTESTATION_MALFORMED');
 });

@@ -277,8 +277,20 @@ export function appraiseSevSnp(
   ctx: AppraisalContext,
   opts: SevSnpVerifierOptions = {},
 ): Appraisal {
-  const body = evidence.body as Partial<Record<string, unknown>>;
-  const envelopeRd = evidence.reportData instanceof Uint8Array ? toHex(evidence.reportData) : '';
+  const body = (evidence?.body ?? {}) as Partial<Record<string, unknown>>;
+  const envelopeRd = evidence?.reportData instanceof Uint8Array ? toHex(evidence.reportData) : '';
+  if (evidence?.kind !== 'sev-snp') {
+    return invalidAppraisal('sev-snp', {
+      code: 'ATTESTATION_MALFORMED',
+      message: `not sev-snp evidence (kind ${String(evidence?.kind)})`,
+    });
+  }
+  if (!(evidence.reportData instanceof Uint8Array) || evidence.reportData.length !== 64) {
+    return invalidAppraisal('sev-snp', {
+      code: 'ATTESTATION_MALFORMED',
+      message: 'evidence reportData must be 64 bytes',
+    });
+  }
   if (!(body.report instanceof Uint8Array)) {
     return invalidAppraisal(
       'sev-snp',
@@ -358,7 +370,7 @@ export function appraiseSevSnp(
       message: 'guest policy allows SMT and the appraisal policy does not',
     });
   }
-  if (evidence.reportData instanceof Uint8Array && !equalBytes(evidence.reportData, rep.reportData)) {
+  if (!equalBytes(evidence.reportData, rep.reportData)) {
     reasons.push({
       code: 'ATTESTATION_REPORT_DATA_MISMATCH',
       message: "the evidence's reportData differs from the report's report_data",
