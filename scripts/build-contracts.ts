@@ -31,7 +31,10 @@ type SolcOutput = {
   errors?: { severity: string; formattedMessage: string }[];
   contracts: Record<
     string,
-    Record<string, { abi: unknown[]; evm: { bytecode: { object: string }; deployedBytecode: { object: string } } }>
+    Record<
+      string,
+      { abi: unknown[]; evm: { bytecode: { object: string }; deployedBytecode: { object: string } } }
+    >
   >;
 };
 
@@ -40,7 +43,8 @@ function sources(): Record<string, { content: string }> {
   const dir = join(ROOT, 'contracts');
   for (const sub of ['', 'test']) {
     for (const f of readdirSync(join(dir, sub)).sort()) {
-      if (f.endsWith('.sol')) out[sub ? `${sub}/${f}` : f] = { content: readFileSync(join(dir, sub, f), 'utf8') };
+      if (f.endsWith('.sol'))
+        out[sub ? `${sub}/${f}` : f] = { content: readFileSync(join(dir, sub, f), 'utf8') };
     }
   }
   return out;

@@ -1,0 +1,312 @@
+/**
+ * Asset actions: datasets and apps (protocol.md section 11.2). Writes resolve once mined;
+ * refusals are FerryErrors with CHAIN_* codes.
+ */
+import { type Address, decodeEventLog, type Hex } from 'viem';
+import { FerryError } from '../kernel/index.ts';
+import { assetsAbi } from './abi.ts';
+import { sendTx } from './client.ts';
+import { address, hexBytes, smallUint, text, uint } from './encode.ts';
+import { toChainError } from './errors.ts';
+import {
+  type ChainReader,
+  type ChainWriter,
+  hexToRegion,
+  maskToTeeKinds,
+  regionToHex,
+  type TeeKind,
+  teeKindsToMask,
+  type TxResult,
+} from './types.ts';
+
+export type DatasetPolicy = {
+  /** Allowed app measurements (32-byte SHA-256 of the WASM module), or "any". */
+  allowedApps: (Uint8Array | Hex)[] | 'any';
+  /** Allowed executor regions (ISO 3166-1 alpha-2); empty: any region. At most 64. */
+  allowedRegions: string[];
+  teeKinds: TeeKind[];
+  /** Expected committee size. */
+  tau: number;
+  /** Pass seats needed (1..tau). */
+  threshold: number;
+  /** 0: unlimited. */
+  maxUses: number;
+  /** Unix seconds; 0: never. */
+  expiresAt: number;
+  /** Requester allow-list; empty: anyone. */
+  requesters: Address[];
+  /** SHA-256 of the appraisal policy (section 9), 32 bytes. */
+  appraisalPolicyHash: Uint8Array | Hex;
+};
+
+function encodePolicy(p: DatasetPolicy) {
+  const anyApp = p.allowedApps === 'any';
+  if (!anyApp && (!Array.isArray(p.allowedApps) || p.allowedApps.length === 0)) {
+    throw new FerryError(
+      'INVALID_ARGUMENT',
+      'policy.allowedApps: expected "any" or at least one measurement',
+    );
+  }
+  return {
+    anyApp,
+    allowedApps: anyApp
+      ? []
+      : (p.allowedApps as (Uint8Array | Hex)[]).map((m, i) => hexBytes(m, `policy.allowedApps[${i}]`, 32)),
+    allowedRegions: p.allowedRegions.map((r, i) => regionToHex(r, `policy.allowedRegions[${i}]`)),
+    teeKinds: teeKindsToMask(p.teeKinds, 'policy.teeKinds'),
+    tau: smallUint(p.tau, 'policy.tau', 65535),
+    threshold: smallUint(p.threshold, 'policy.threshold', 65535),
+    maxUses: smallUint(p.maxUses, 'policy.maxUses', 2 ** 32 - 1),
+    expiresAt: smallUint(p.expiresAt, 'policy.expiresAt', 2 ** 40 - 1),
+    requesters: p.requesters.map((a, i) => address(a, `policy.requesters[${i}]`)),
+    appraisalPolicyHash: hexBytes(p.appraisalPolicyHash, 'policy.appraisalPolicyHash', 32),
+  };
+}
+
+function idFromLogs(logs: readonly { topics: readonly Hex[]; data: Hex }[], eventName: string): bigint {
+  for (const log of logs) {
+    try {
+      const ev = decodeEventLog({ abi: assetsAbi, data: log.data, topics: log.topics as [Hex, ...Hex[]] });
+      if (ev.eventName === eventName) {
+        const args = ev.args as { datasetId?: bigint; appId?: bigint };
+        return (args.datasetId ?? args.appId) as bigint;
+      }
+    } catch {
+      // another contract's log
+    }
+  }
+  throw new FerryError('INTERNAL', `${eventName} event missing from the receipt`);
+}
+
+/** Registers a dataset; resolves with its id. `price` (wei per use) is fixed forever. */
+export async function createDataset(
+  c: ChainWriter,
+  p: { ciphertextHash: Uint8Array | Hex; endpoint: string; price: bigint; policy: DatasetPolicy },
+): Promise<TxResult & { datasetId: bigint }> {
+  const r = await sendTx(c, {
+    address: c.contracts.Assets,
+    abi: assetsAbi,
+    functionName: 'registerDataset',
+    args: [
+      hexBytes(p.ciphertextHash, 'ciphertextHash', 32),
+      text(p.endpoint, 'endpoint'),
+      uint(p.price, 'price', 2n ** 128n - 1n),
+      encodePolicy(p.policy),
+    ],
+  });
+  return {
+    hash: r.hash,
+    blockNumber: r.blockNumber,
+    gasUsed: r.gasUsed,
+    datasetId: idFromLogs(r.logs, 'DatasetRegistered'),
+  };
+}
+
+/** Replaces a dataset's ciphertext hash and endpoint (owner only). */
+export function updateDataset(
+  c: ChainWriter,
+  p: { datasetId: bigint; ciphertextHash: Uint8Array | Hex; endpoint: string },
+): Promise<TxResult> {
+  return sendTx(c, {
+    address: c.contracts.Assets,
+    abi: assetsAbi,
+    functionName: 'updateDataset',
+    args: [
+      uint(p.datasetId, 'datasetId'),
+      hexBytes(p.ciphertextHash, 'ciphertextHash', 32),
+      text(p.endpoint, 'endpoint'),
+    ],
+  });
+}
+
+/** Replaces a dataset's whole policy (owner only). */
+export function updateDatasetPolicy(
+  c: ChainWriter,
+  p: { datasetId: bigint; policy: DatasetPolicy },
+): Promise<TxResult> {
+  return sendTx(c, {
+    address: c.contracts.Assets,
+    abi: assetsAbi,
+    functionName: 'updateDatasetPolicy',
+    args: [uint(p.datasetId, 'datasetId'), encodePolicy(p.policy)],
+  });
+}
+
+export function revokeDataset(c: ChainWriter, datasetId: bigint): Promise<TxResult> {
+  return sendTx(c, {
+    address: c.contracts.Assets,
+    abi: assetsAbi,
+    functionName: 'revokeDataset',
+    args: [uint(datasetId, 'datasetId')],
+  });
+}
+
+/** Registers an app; resolves with its id. `price` (wei per task) is fixed forever. */
+export async function createApp(
+  c: ChainWriter,
+  p: { measurement: Uint8Array | Hex; ciphertextHash: Uint8Array | Hex; endpoint: string; price: bigint },
+): Promise<TxResult & { appId: bigint }> {
+  const r = await sendTx(c, {
+    address: c.contracts.Assets,
+    abi: assetsAbi,
+    functionName: 'registerApp',
+    args: [
+      hexBytes(p.measurement, 'measurement', 32),
+      hexBytes(p.ciphertextHash, 'ciphertextHash', 32),
+      text(p.endpoint, 'endpoint'),
+      uint(p.price, 'price', 2n ** 88n - 1n),
+    ],
+  });
+  return {
+    hash: r.hash,
+    blockNumber: r.blockNumber,
+    gasUsed: r.gasUsed,
+    appId: idFromLogs(r.logs, 'AppRegistered'),
+  };
+}
+
+export function updateApp(
+  c: ChainWriter,
+  p: { appId: bigint; ciphertextHash: Uint8Array | Hex; endpoint: string },
+): Promise<TxResult> {
+  return sendTx(c, {
+    address: c.contracts.Assets,
+    abi: assetsAbi,
+    functionName: 'updateApp',
+    args: [
+      uint(p.appId, 'appId'),
+      hexBytes(p.ciphertextHash, 'ciphertextHash', 32),
+      text(p.endpoint, 'endpoint'),
+    ],
+  });
+}
+
+export function revokeApp(c: ChainWriter, appId: bigint): Promise<TxResult> {
+  return sendTx(c, {
+    address: c.contracts.Assets,
+    abi: assetsAbi,
+    functionName: 'revokeApp',
+    args: [uint(appId, 'appId')],
+  });
+}
+
+export type DatasetInfo = {
+  datasetId: bigint;
+  owner: Address;
+  ciphertextHash: Hex;
+  endpoint: string;
+  price: bigint;
+  revoked: boolean;
+  uses: number;
+  policyEpoch: number;
+  policy: {
+    anyApp: boolean;
+    allowedRegions: string[];
+    teeKinds: TeeKind[];
+    tau: number;
+    threshold: number;
+    maxUses: number;
+    expiresAt: number;
+    restrictRequesters: boolean;
+    appraisalPolicyHash: Hex;
+  };
+};
+
+/** The dataset, or null when no dataset has this id. */
+export async function getDataset(c: ChainReader, datasetId: bigint): Promise<DatasetInfo | null> {
+  try {
+    const d = await c.public.readContract({
+      address: c.contracts.Assets,
+      abi: assetsAbi,
+      functionName: 'getDataset',
+      args: [uint(datasetId, 'datasetId')],
+    });
+    if (d.owner === '0x0000000000000000000000000000000000000000') return null;
+    return {
+      datasetId,
+      owner: d.owner,
+      ciphertextHash: d.ciphertextHash,
+      endpoint: d.endpoint,
+      price: d.price,
+      revoked: d.revoked,
+      uses: d.uses,
+      policyEpoch: d.policyEpoch,
+      policy: {
+        anyApp: d.anyApp,
+        allowedRegions: d.allowedRegions.map(hexToRegion),
+        teeKinds: maskToTeeKinds(d.teeKinds),
+        tau: d.tau,
+        threshold: d.threshold,
+        maxUses: d.maxUses,
+        expiresAt: d.expiresAt,
+        restrictRequesters: d.restrictRequesters,
+        appraisalPolicyHash: d.appraisalPolicyHash,
+      },
+    };
+  } catch (e) {
+    throw toChainError(e, 'getDataset');
+  }
+}
+
+/** Whether the dataset's current policy allows an app measurement / a requester. */
+export async function isAllowed(
+  c: ChainReader,
+  p: { datasetId: bigint; measurement?: Uint8Array | Hex; requester?: Address },
+): Promise<{ app?: boolean; requester?: boolean }> {
+  try {
+    const out: { app?: boolean; requester?: boolean } = {};
+    if (p.measurement !== undefined) {
+      out.app = await c.public.readContract({
+        address: c.contracts.Assets,
+        abi: assetsAbi,
+        functionName: 'isAppAllowed',
+        args: [uint(p.datasetId, 'datasetId'), hexBytes(p.measurement, 'measurement', 32)],
+      });
+    }
+    if (p.requester !== undefined) {
+      out.requester = await c.public.readContract({
+        address: c.contracts.Assets,
+        abi: assetsAbi,
+        functionName: 'isRequesterAllowed',
+        args: [uint(p.datasetId, 'datasetId'), address(p.requester, 'requester')],
+      });
+    }
+    return out;
+  } catch (e) {
+    throw toChainError(e, 'isAllowed');
+  }
+}
+
+export type AppInfo = {
+  appId: bigint;
+  owner: Address;
+  measurement: Hex;
+  ciphertextHash: Hex;
+  endpoint: string;
+  price: bigint;
+  revoked: boolean;
+};
+
+/** The app, or null when no app has this id. */
+export async function getApp(c: ChainReader, appId: bigint): Promise<AppInfo | null> {
+  try {
+    const a = await c.public.readContract({
+      address: c.contracts.Assets,
+      abi: assetsAbi,
+      functionName: 'getApp',
+      args: [uint(appId, 'appId')],
+    });
+    if (a.owner === '0x0000000000000000000000000000000000000000') return null;
+    return {
+      appId,
+      owner: a.owner,
+      measurement: a.measurement,
+      ciphertextHash: a.ciphertextHash,
+      endpoint: a.endpoint,
+      price: a.price,
+      revoked: a.revoked,
+    };
+  } catch (e) {
+    throw toChainError(e, 'getApp');
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * Client construction and the one transaction path every action uses: send, wait for the
+ * receipt, decode any revert into a FerryError.
+ */
+import {
+  type Abi,
+  type Account,
+  type Chain,
+  type ContractFunctionArgs,
+  type ContractFunctionName,
+  createPublicClient,
+  createWalletClient,
+  defineChain,
+  type Hex,
+  http,
+  type PublicClient,
+  type Transport,
+  type WalletClient,
+} from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { FerryError } from '../kernel/index.ts';
+import { toChainError } from './errors.ts';
+import type { ChainReader, ChainWriter, FerryContracts, TxResult } from './types.ts';
+
+/** A viem chain definition for any EVM endpoint. */
+export function chainFor(chainId: number, rpcUrl: string): Chain {
+  return defineChain({
+    id: chainId,
+    name: chainId === 31337 ? 'anvil' : `chain-${chainId}`,
+    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
+    rpcUrls: { default: { http: [rpcUrl] } },
+  });
+}
+
+export type ConnectOptions = {
+  rpcUrl: string;
+  /** Needed for transactions; omit for read-only use. Never logged. */
+  privateKey?: Hex;
+  /** Known chain id (saves one request); fetched otherwise. */
+  chainId?: number;
+  /** Poll interval for receipts and watchers, ms; default 100. */
+  pollingInterval?: number;
+};
+
+export type Clients = {
+  public: PublicClient;
+  wallet?: WalletClient<Transport, Chain, Account>;
+  chain: Chain;
+};
+
+/** Creates the public (and, with a key, wallet) client for an RPC URL. */
+export async function connect(options: ConnectOptions): Promise<Clients> {
+  const { rpcUrl, privateKey, pollingInterval = 100 } = options;
+  if (typeof rpcUrl !== 'string' || !/^https?:\/\//.test(rpcUrl)) {
+    throw new FerryError('INVALID_ARGUMENT', 'rpcUrl: expected an http(s) URL', {
+      hints: [`got: ${JSON.stringify(rpcUrl)}`],
+    });
+  }
+  let chainId = options.chainId;
+  if (chainId === undefined) {
+    const probe = createPublicClient({ transport: http(rpcUrl) });
+    try {
+      chainId = await probe.getChainId();
+    } catch (e) {
+      throw toChainError(e, 'eth_chainId');
+    }
+  }
+  const chain = chainFor(chainId, rpcUrl);
+  const transport = http(rpcUrl, { batch: false, retryCount: 1 });
+  const pub = createPublicClient({ chain, transport, pollingInterval }) as PublicClient;
+  if (privateKey === undefined) return { public: pub, chain };
+  if (!/^0x[0-9a-fA-F]{64}$/.test(privateKey)) {
+    throw new FerryError('CHAIN_KEY_MISSING', 'the private key is malformed', {
+      hints: ['expected: 0x followed by 64 hex digits'],
+    });
+  }
+  const account = privateKeyToAccount(privateKey);
+  const wallet = createWalletClient({ account, chain, transport, pollingInterval });
+  return { public: pub, wallet, chain };
+}
+
+/** A ChainWriter from clients and deployed addresses. */
+export function writer(clients: Clients, contracts: FerryContracts): ChainWriter {
+  if (!clients.wallet) {
+    throw new FerryError('CHAIN_KEY_MISSING', 'a private key is needed to send transactions');
+  }
+  return { public: clients.public, wallet: clients.wallet, contracts };
+}
+
+export function reader(clients: { public: PublicClient }, contracts: FerryContracts): ChainReader {
+  return { public: clients.public, contracts };
+}
+
+/** Parameters of one contract write (typed by the ABI). */
+export type WriteRequest<abi extends Abi, fn extends ContractFunctionName<abi, 'nonpayable' | 'payable'>> = {
+  address: Hex;
+  abi: abi;
+  functionName: fn;
+  args: ContractFunctionArgs<abi, 'nonpayable' | 'payable', fn>;
+  value?: bigint;
+};
+
+/**
+ * Sends a contract transaction from the writer's account, waits for its receipt and returns
+ * it; a revert (at estimation or on chain) becomes the matching FerryError.
+ */
+export async function sendTx<abi extends Abi, fn extends ContractFunctionName<abi, 'nonpayable' | 'payable'>>(
+  c: ChainWriter,
+  req: WriteRequest<abi, fn>,
+): Promise<TxResult & { logs: readonly { address: Hex; topics: readonly Hex[]; data: Hex }[] }> {
+  let hash: Hex;
+  try {
+    // viem's generic write parameters are too wide to spell here; WriteRequest is checked above.
+    const params = { ...req, account: c.wallet.account, chain: c.wallet.chain } as unknown as Parameters<
+      ChainWriter['wallet']['writeContract']
+    >[0];
+    hash = await c.wallet.writeContract(params);
+  } catch (e) {
+    throw toChainError(e, req.functionName);
+  }
+  let receipt: Awaited<ReturnType<PublicClient['waitForTransactionReceipt']>>;
+  try {
+    receipt = await c.public.waitForTransactionReceipt({ hash, pollingInterval: 50 });
+  } catch (e) {
+    throw toChainError(e, req.functionName);
+  }
+  if (receipt.status !== 'success') {
+    throw new FerryError('CHAIN_REVERTED', `${req.functionName} reverted on chain`, {
+      hints: [`transaction: ${hash}`],
+    });
+  }
+  return {
+    hash,
+    blockNumber: receipt.blockNumber,
+    gasUsed: receipt.gasUsed,
+    logs: receipt.logs as readonly { address: Hex; topics: readonly Hex[]; data: Hex }[],
+  };
+}

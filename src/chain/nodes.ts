@@ -1,0 +1,203 @@
+/**
+ * Node registry actions (protocol.md section 11.1). Each write takes a ChainWriter, resolves
+ * to a TxResult once mined, and throws a FerryError (CHAIN_* code) when the contract refuses.
+ */
+import type { Address, Hex } from 'viem';
+import { nodeRegistryAbi } from './abi.ts';
+import { sendTx } from './client.ts';
+import { toChainError } from './errors.ts';
+import { address, hexBytes, text, uint } from './encode.ts';
+import {
+  type ChainReader,
+  type ChainWriter,
+  hexToRegion,
+  maskToRoles,
+  maskToTeeKinds,
+  NODE_STATUSES,
+  type NodeStatus,
+  type Role,
+  regionToHex,
+  rolesToMask,
+  type TeeKind,
+  teeKindsToMask,
+  type TxResult,
+} from './types.ts';
+
+export type NodeParams = {
+  roles: Role[];
+  /** ISO 3166-1 alpha-2, e.g. "DE". */
+  region: string;
+  teeKinds: TeeKind[];
+  /** 32-byte RFC 9381 ECVRF-EDWARDS25519 public key. */
+  vrfPublicKey: Uint8Array | Hex;
+  /** 32-byte Ed25519 node signing key. */
+  signingKey: Uint8Array | Hex;
+  /** How peers reach the node (http(s) URL), at most 256 bytes. */
+  endpoint: string;
+};
+
+function encodeNodeParams(p: NodeParams) {
+  return {
+    roles: rolesToMask(p.roles),
+    region: regionToHex(p.region),
+    teeKinds: teeKindsToMask(p.teeKinds),
+    vrfPublicKey: hexBytes(p.vrfPublicKey, 'vrfPublicKey', 32),
+    signingKey: hexBytes(p.signingKey, 'signingKey', 32),
+    endpoint: text(p.endpoint, 'endpoint'),
+  };
+}
+
+/** Registers the writer's account as a node with `stake` wei (>= the registry's minStake). */
+export function registerNode(c: ChainWriter, p: NodeParams & { stake: bigint }): Promise<TxResult> {
+  return sendTx(c, {
+    address: c.contracts.NodeRegistry,
+    abi: nodeRegistryAbi,
+    functionName: 'register',
+    args: [encodeNodeParams(p)],
+    value: uint(p.stake, 'stake'),
+  });
+}
+
+/** Replaces roles, region, TEE kinds, keys and endpoint (eligibility restarts, see 11.1). */
+export function updateNode(c: ChainWriter, p: NodeParams): Promise<TxResult> {
+  return sendTx(c, {
+    address: c.contracts.NodeRegistry,
+    abi: nodeRegistryAbi,
+    functionName: 'update',
+    args: [encodeNodeParams(p)],
+  });
+}
+
+export function setNodeEndpoint(c: ChainWriter, endpoint: string): Promise<TxResult> {
+  return sendTx(c, {
+    address: c.contracts.NodeRegistry,
+    abi: nodeRegistryAbi,
+    functionName: 'setEndpoint',
+    args: [text(endpoint, 'endpoint')],
+  });
+}
+
+export function addStake(c: ChainWriter, amount: bigint): Promise<TxResult> {
+  return sendTx(c, {
+    address: c.contracts.NodeRegistry,
+    abi: nodeRegistryAbi,
+    functionName: 'addStake',
+    args: [],
+    value: uint(amount, 'amount'),
+  });
+}
+
+export function requestUnbond(c: ChainWriter, amount: bigint): Promise<TxResult> {
+  return sendTx(c, {
+    address: c.contracts.NodeRegistry,
+    abi: nodeRegistryAbi,
+    functionName: 'requestUnbond',
+    args: [uint(amount, 'amount', 2n ** 128n - 1n)],
+  });
+}
+
+export function withdrawUnbonded(c: ChainWriter): Promise<TxResult> {
+  return sendTx(c, {
+    address: c.contracts.NodeRegistry,
+    abi: nodeRegistryAbi,
+    functionName: 'withdrawUnbonded',
+    args: [],
+  });
+}
+
+export function setNodeActive(c: ChainWriter, active: boolean): Promise<TxResult> {
+  return sendTx(c, {
+    address: c.contracts.NodeRegistry,
+    abi: nodeRegistryAbi,
+    functionName: 'setActive',
+    args: [active === true],
+  });
+}
+
+export function heartbeat(c: ChainWriter): Promise<TxResult> {
+  return sendTx(c, {
+    address: c.contracts.NodeRegistry,
+    abi: nodeRegistryAbi,
+    functionName: 'heartbeat',
+    args: [],
+  });
+}
+
+/** Marks another node inactive once its heartbeat is older than the registry's TTL. */
+export function markStale(c: ChainWriter, node: Address): Promise<TxResult> {
+  return sendTx(c, {
+    address: c.contracts.NodeRegistry,
+    abi: nodeRegistryAbi,
+    functionName: 'markStale',
+    args: [address(node, 'node')],
+  });
+}
+
+export type NodeInfo = {
+  address: Address;
+  roles: Role[];
+  status: NodeStatus;
+  teeKinds: TeeKind[];
+  region: string;
+  changedBlock: bigint;
+  lastHeartbeat: number;
+  jailedUntil: number;
+  stake: bigint;
+  unbonding: bigint;
+  unbondingAt: number;
+  vrfPublicKey: Hex;
+  signingKey: Hex;
+  endpoint: string;
+};
+
+/** The node registered at `node`, or null when it is not registered. */
+export async function getNode(c: ChainReader, node: Address): Promise<NodeInfo | null> {
+  let n: Awaited<ReturnType<typeof readNode>>;
+  try {
+    n = await readNode(c, address(node, 'node'));
+  } catch (e) {
+    throw toChainError(e, 'getNode');
+  }
+  if (n.status === 0) return null;
+  return {
+    address: node,
+    roles: maskToRoles(n.roles),
+    status: NODE_STATUSES[n.status] ?? 'none',
+    teeKinds: maskToTeeKinds(n.teeKinds),
+    region: hexToRegion(n.region),
+    changedBlock: n.changedBlock,
+    lastHeartbeat: n.lastHeartbeat,
+    jailedUntil: n.jailedUntil,
+    stake: n.stake,
+    unbonding: n.unbonding,
+    unbondingAt: n.unbondingAt,
+    vrfPublicKey: n.vrfPublicKey,
+    signingKey: n.signingKey,
+    endpoint: n.endpoint,
+  };
+}
+
+function readNode(c: ChainReader, node: Address) {
+  return c.public.readContract({
+    address: c.contracts.NodeRegistry,
+    abi: nodeRegistryAbi,
+    functionName: 'getNode',
+    args: [node],
+  });
+}
+
+/** Total stake of active executors and of active verifiers, wei. */
+export async function getStakeTotals(
+  c: ChainReader,
+): Promise<{ executorStake: bigint; verifierStake: bigint }> {
+  try {
+    const [executorStake, verifierStake] = await c.public.readContract({
+      address: c.contracts.NodeRegistry,
+      abi: nodeRegistryAbi,
+      functionName: 'totals',
+    });
+    return { executorStake, verifierStake };
+  } catch (e) {
+    throw toChainError(e, 'getStakeTotals');
+  }
+}

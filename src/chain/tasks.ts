@@ -1,0 +1,424 @@
+/**
+ * Task actions (protocol.md sections 11.3 and 12): create, seed, claim, evidence, vote, key
+ * release, receipt, timeout, withdraw, and readers. Writes resolve once mined; refusals are
+ * FerryErrors with CHAIN_* codes (e.g. CHAIN_WRONG_STATE, CHAIN_NOT_ELIGIBLE).
+ *
+ * The contract does not verify VRF proofs or seat counts; callers relying on a claim or a
+ * vote must verify them off chain (section 11, "What the contracts do not check").
+ */
+import { type Address, decodeEventLog, type Hex } from 'viem';
+import { FerryError } from '../kernel/index.ts';
+import { tasksAbi } from './abi.ts';
+import { sendTx } from './client.ts';
+import { address, hexBytes, smallUint, text, uint } from './encode.ts';
+import { toChainError } from './errors.ts';
+import {
+  type ChainReader,
+  type ChainWriter,
+  maskToTeeKinds,
+  TASK_STATES,
+  type TaskState,
+  type TeeKind,
+  type TxResult,
+} from './types.ts';
+
+export type CreateTaskParams = {
+  appId: bigint;
+  /** 1 to 7 dataset ids, strictly ascending. */
+  datasetIds: bigint[];
+  /** SHA-256 of the task input, 32 bytes. */
+  inputHash: Uint8Array | Hex;
+  /** The requester's X25519 (age) public key, 32 bytes: results are sealed to it. */
+  resultRecipient: Uint8Array | Hex;
+  /** Where the executor fetches the input (may be empty). */
+  inputLocation: string;
+  /** Escrowed fee, wei (>= app price + dataset prices). */
+  fee: bigint;
+  /** Unix seconds; the task expires (refund) if not completed by then. */
+  expiresAt: number;
+  /** Stage windows, seconds (section 12). */
+  claimWindow: number;
+  evidenceWindow: number;
+  voteWindow: number;
+  runWindow: number;
+};
+
+function taskEvent(logs: readonly { topics: readonly Hex[]; data: Hex }[], eventName: string) {
+  for (const log of logs) {
+    try {
+      const ev = decodeEventLog({ abi: tasksAbi, data: log.data, topics: log.topics as [Hex, ...Hex[]] });
+      if (ev.eventName === eventName) return ev.args as Record<string, unknown>;
+    } catch {
+      // a log of another contract or event
+    }
+  }
+  return undefined;
+}
+
+function tx(r: TxResult): TxResult {
+  return { hash: r.hash, blockNumber: r.blockNumber, gasUsed: r.gasUsed };
+}
+
+/** Creates a task with `fee` in escrow; resolves with its id. */
+export async function createTask(
+  c: ChainWriter,
+  p: CreateTaskParams,
+): Promise<TxResult & { taskId: bigint }> {
+  if (!Array.isArray(p.datasetIds) || p.datasetIds.length === 0) {
+    throw new FerryError('INVALID_ARGUMENT', 'datasetIds: expected at least one dataset id');
+  }
+  const r = await sendTx(c, {
+    address: c.contracts.Tasks,
+    abi: tasksAbi,
+    functionName: 'createTask',
+    args: [
+      {
+        appId: uint(p.appId, 'appId'),
+        datasetIds: p.datasetIds.map((d, i) => uint(d, `datasetIds[${i}]`)),
+        inputHash: hexBytes(p.inputHash, 'inputHash', 32),
+        resultRecipient: hexBytes(p.resultRecipient, 'resultRecipient', 32),
+        inputLocation: text(p.inputLocation, 'inputLocation', 1024, true),
+        expiresAt: smallUint(p.expiresAt, 'expiresAt', 2 ** 40 - 1),
+        claimWindow: smallUint(p.claimWindow, 'claimWindow', 2 ** 32 - 1),
+        evidenceWindow: smallUint(p.evidenceWindow, 'evidenceWindow', 2 ** 32 - 1),
+        voteWindow: smallUint(p.voteWindow, 'voteWindow', 2 ** 32 - 1),
+        runWindow: smallUint(p.runWindow, 'runWindow', 2 ** 32 - 1),
+      },
+    ],
+    value: uint(p.fee, 'fee', 2n ** 128n - 1n),
+  });
+  const ev = taskEvent(r.logs, 'TaskCreated');
+  if (!ev) throw new FerryError('INTERNAL', 'TaskCreated event missing from the receipt');
+  return { ...tx(r), taskId: ev.taskId as bigint };
+}
+
+/**
+ * Fixes the current attempt's seed (anyone; once the block after the anchor exists). Resolves
+ * with the seed, or null when the anchor block hash had expired and the task was re-anchored
+ * (call again in the next block).
+ */
+export async function seedTask(c: ChainWriter, taskId: bigint): Promise<TxResult & { seed: Hex | null }> {
+  const r = await sendTx(c, {
+    address: c.contracts.Tasks,
+    abi: tasksAbi,
+    functionName: 'seed',
+    args: [uint(taskId, 'taskId')],
+  });
+  const ev = taskEvent(r.logs, 'TaskSeeded');
+  return { ...tx(r), seed: ev ? (ev.seed as Hex) : null };
+}
+
+/** Claims an attempt with the node's VRF output (64 bytes) and proof (80 bytes). */
+export async function claimTask(
+  c: ChainWriter,
+  p: { taskId: bigint; attempt: number; vrfOutput: Uint8Array | Hex; vrfProof: Uint8Array | Hex },
+): Promise<TxResult & { best: boolean }> {
+  const r = await sendTx(c, {
+    address: c.contracts.Tasks,
+    abi: tasksAbi,
+    functionName: 'claim',
+    args: [
+      uint(p.taskId, 'taskId'),
+      uint(p.attempt, 'attempt'),
+      hexBytes(p.vrfOutput, 'vrfOutput', 64),
+      hexBytes(p.vrfProof, 'vrfProof', 80),
+    ],
+  });
+  return { ...tx(r), best: taskEvent(r.logs, 'TaskClaimed')?.best === true };
+}
+
+/** The winning executor commits its evidence hash and where to fetch the evidence. */
+export async function commitEvidence(
+  c: ChainWriter,
+  p: { taskId: bigint; attempt: number; evidenceHash: Uint8Array | Hex; location: string },
+): Promise<TxResult> {
+  return tx(
+    await sendTx(c, {
+      address: c.contracts.Tasks,
+      abi: tasksAbi,
+      functionName: 'commitEvidence',
+      args: [
+        uint(p.taskId, 'taskId'),
+        uint(p.attempt, 'attempt'),
+        hexBytes(p.evidenceHash, 'evidenceHash', 32),
+        text(p.location, 'location', 1024),
+      ],
+    }),
+  );
+}
+
+export type VoteParams = {
+  taskId: bigint;
+  attempt: number;
+  pass: boolean;
+  /** SHA-256 of the verifier's `ferry/attestation-result/v1`. */
+  resultHash: Uint8Array | Hex;
+  /** Seats won by sortition, >= 1. */
+  seats: number;
+  vrfOutput: Uint8Array | Hex;
+  vrfProof: Uint8Array | Hex;
+};
+
+/** Casts a verifier's vote; resolves with the task status after it. */
+export async function vote(c: ChainWriter, p: VoteParams): Promise<TxResult & { status: TaskState }> {
+  const r = await sendTx(c, {
+    address: c.contracts.Tasks,
+    abi: tasksAbi,
+    functionName: 'vote',
+    args: [
+      uint(p.taskId, 'taskId'),
+      uint(p.attempt, 'attempt'),
+      p.pass === true,
+      hexBytes(p.resultHash, 'resultHash', 32),
+      smallUint(p.seats, 'seats', 65535),
+      hexBytes(p.vrfOutput, 'vrfOutput', 64),
+      hexBytes(p.vrfProof, 'vrfProof', 80),
+    ],
+  });
+  const changed = taskEvent(r.logs, 'StatusChanged');
+  return { ...tx(r), status: changed ? TASK_STATES[Number(changed.status)] : 'attesting' };
+}
+
+/**
+ * The owner of asset `assetIndex` (0: the app, i: the i-th dataset) records its key release;
+ * `releaseHash` identifies the sealed key it delivered (32 bytes).
+ */
+export async function recordKeyRelease(
+  c: ChainWriter,
+  p: { taskId: bigint; attempt: number; assetIndex: number; releaseHash: Uint8Array | Hex },
+): Promise<TxResult> {
+  return tx(
+    await sendTx(c, {
+      address: c.contracts.Tasks,
+      abi: tasksAbi,
+      functionName: 'recordKeyRelease',
+      args: [
+        uint(p.taskId, 'taskId'),
+        uint(p.attempt, 'attempt'),
+        uint(p.assetIndex, 'assetIndex', 7n),
+        hexBytes(p.releaseHash, 'releaseHash', 32),
+      ],
+    }),
+  );
+}
+
+/**
+ * Posts the enclave's receipt and completes the task (executor only). `passVoters` defaults
+ * to the attempt's pass voters read from VoteCast events.
+ */
+export async function submitReceipt(
+  c: ChainWriter,
+  p: {
+    taskId: bigint;
+    attempt: number;
+    receipt: Uint8Array | Hex;
+    signature: Uint8Array | Hex;
+    resultHash: Uint8Array | Hex;
+    resultLocation: string;
+    passVoters?: Address[];
+  },
+): Promise<TxResult & { receiptHash: Hex }> {
+  const voters = p.passVoters ?? (await getPassVoters(c, p.taskId, p.attempt));
+  const sorted = [...voters]
+    .map((v, i) => address(v, `passVoters[${i}]`))
+    .sort((a, b) => {
+      const x = BigInt(a);
+      const y = BigInt(b);
+      return x < y ? -1 : x > y ? 1 : 0;
+    });
+  const r = await sendTx(c, {
+    address: c.contracts.Tasks,
+    abi: tasksAbi,
+    functionName: 'submitReceipt',
+    args: [
+      uint(p.taskId, 'taskId'),
+      uint(p.attempt, 'attempt'),
+      hexBytes(p.receipt, 'receipt'),
+      hexBytes(p.signature, 'signature', 64),
+      hexBytes(p.resultHash, 'resultHash', 32),
+      text(p.resultLocation, 'resultLocation', 1024, true),
+      sorted,
+    ],
+  });
+  const ev = taskEvent(r.logs, 'TaskCompleted');
+  return { ...tx(r), receiptHash: ev?.receiptHash as Hex };
+}
+
+/** Ends the current stage after its deadline (anyone); resolves with the new status. */
+export async function timeoutTask(c: ChainWriter, taskId: bigint): Promise<TxResult & { status: TaskState }> {
+  const r = await sendTx(c, {
+    address: c.contracts.Tasks,
+    abi: tasksAbi,
+    functionName: 'timeout',
+    args: [uint(taskId, 'taskId')],
+  });
+  let status: TaskState = 'rejected';
+  for (const log of r.logs) {
+    try {
+      const ev = decodeEventLog({ abi: tasksAbi, data: log.data, topics: log.topics as [Hex, ...Hex[]] });
+      if (ev.eventName === 'StatusChanged') status = TASK_STATES[Number(ev.args.status)];
+    } catch {
+      // not ours
+    }
+  }
+  return { ...tx(r), status };
+}
+
+/** Withdraws everything credited to the writer's account; resolves with the amount. */
+export async function withdraw(c: ChainWriter): Promise<TxResult & { amount: bigint }> {
+  const r = await sendTx(c, {
+    address: c.contracts.Tasks,
+    abi: tasksAbi,
+    functionName: 'withdraw',
+    args: [],
+  });
+  return { ...tx(r), amount: (taskEvent(r.logs, 'Withdrawn')?.amount as bigint) ?? 0n };
+}
+
+export type TaskInfo = {
+  taskId: bigint;
+  requester: Address;
+  status: TaskState;
+  attempt: number;
+  appId: bigint;
+  datasetIds: bigint[];
+  tau: number;
+  threshold: number;
+  teeKinds: TeeKind[];
+  executor: Address | null;
+  /** The current stage's deadline, unix seconds (0 before the seed). */
+  deadline: number;
+  passSeats: number;
+  failSeats: number;
+  passVoters: number;
+  releasedMask: number;
+  keysEverReleased: boolean;
+  anchorBlock: bigint;
+  createdBlock: bigint;
+  fee: bigint;
+  expiresAt: number;
+  windows: { claim: number; evidence: number; vote: number; run: number };
+  totalVerifierStake: bigint;
+  totalExecutorStake: bigint;
+  inputHash: Hex;
+  seed: Hex;
+  bestOutput: Hex;
+  evidenceHash: Hex;
+  receiptHash: Hex;
+};
+
+const ZERO_ADDRESS = '0x0000000000000000000000000000000000000000';
+
+/** The task, or null when no task has this id. */
+export async function getTask(c: ChainReader, taskId: bigint): Promise<TaskInfo | null> {
+  let t: Awaited<ReturnType<typeof readTask>>;
+  try {
+    t = await readTask(c, uint(taskId, 'taskId'));
+  } catch (e) {
+    throw toChainError(e, 'getTask');
+  }
+  if (t.requester === ZERO_ADDRESS) return null;
+  return {
+    taskId,
+    requester: t.requester,
+    status: TASK_STATES[t.status],
+    attempt: t.attempt,
+    appId: t.appId,
+    datasetIds: [...t.datasetIds],
+    tau: t.tau,
+    threshold: t.threshold,
+    teeKinds: maskToTeeKinds(t.teeKinds),
+    executor: t.executor === ZERO_ADDRESS ? null : t.executor,
+    deadline: t.deadline,
+    passSeats: t.passSeats,
+    failSeats: t.failSeats,
+    passVoters: t.passVoters,
+    releasedMask: t.releasedMask,
+    keysEverReleased: t.keysEverReleased,
+    anchorBlock: t.anchorBlock,
+    createdBlock: t.createdBlock,
+    fee: t.fee,
+    expiresAt: t.expiresAt,
+    windows: { claim: t.claimWindow, evidence: t.evidenceWindow, vote: t.voteWindow, run: t.runWindow },
+    totalVerifierStake: t.totalVerifierStake,
+    totalExecutorStake: t.totalExecutorStake,
+    inputHash: t.inputHash,
+    seed: t.seed,
+    bestOutput: t.bestOutput,
+    evidenceHash: t.evidenceHash,
+    receiptHash: t.receiptHash,
+  };
+}
+
+function readTask(c: ChainReader, taskId: bigint) {
+  return c.public.readContract({
+    address: c.contracts.Tasks,
+    abi: tasksAbi,
+    functionName: 'getTask',
+    args: [taskId],
+  });
+}
+
+/** Wei credited to an account and not yet withdrawn. */
+export async function getCredits(c: ChainReader, account: Address): Promise<bigint> {
+  try {
+    return await c.public.readContract({
+      address: c.contracts.Tasks,
+      abi: tasksAbi,
+      functionName: 'credits',
+      args: [address(account, 'account')],
+    });
+  } catch (e) {
+    throw toChainError(e, 'getCredits');
+  }
+}
+
+/** A verifier's recorded vote for an attempt: null (none), 'fail' or 'pass'. */
+export async function getVote(
+  c: ChainReader,
+  p: { taskId: bigint; attempt: number; verifier: Address },
+): Promise<'pass' | 'fail' | null> {
+  try {
+    const v = await c.public.readContract({
+      address: c.contracts.Tasks,
+      abi: tasksAbi,
+      functionName: 'voteOf',
+      args: [uint(p.taskId, 'taskId'), uint(p.attempt, 'attempt'), address(p.verifier, 'verifier')],
+    });
+    return v === 2 ? 'pass' : v === 1 ? 'fail' : null;
+  } catch (e) {
+    throw toChainError(e, 'getVote');
+  }
+}
+
+export async function isExcluded(c: ChainReader, p: { taskId: bigint; node: Address }): Promise<boolean> {
+  try {
+    return await c.public.readContract({
+      address: c.contracts.Tasks,
+      abi: tasksAbi,
+      functionName: 'isExcluded',
+      args: [uint(p.taskId, 'taskId'), address(p.node, 'node')],
+    });
+  } catch (e) {
+    throw toChainError(e, 'isExcluded');
+  }
+}
+
+/** The pass voters of an attempt, from VoteCast events since the task's creation block. */
+export async function getPassVoters(c: ChainReader, taskId: bigint, attempt: number): Promise<Address[]> {
+  const task = await getTask(c, taskId);
+  if (!task) throw new FerryError('CHAIN_NOT_FOUND', `task ${taskId} does not exist`);
+  try {
+    const logs = await c.public.getContractEvents({
+      address: c.contracts.Tasks,
+      abi: tasksAbi,
+      eventName: 'VoteCast',
+      args: { taskId, attempt: BigInt(attempt) },
+      fromBlock: task.createdBlock,
+      toBlock: 'latest',
+    });
+    return logs.filter((l) => l.args.pass === true).map((l) => l.args.verifier as Address);
+  } catch (e) {
+    throw toChainError(e, 'getPassVoters');
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * Watching Ferry's events with a confirmation depth, resumable from a stored block.
+ *
+ * A block is processed only once `confirmations` blocks sit on top of it (its number <= head -
+ * confirmations), so a reorganisation of fewer than `confirmations` blocks never changes what
+ * was delivered. The watcher remembers the hash
+ * of the last block it delivered and checks it before every poll: if it changed, a deeper
+ * reorganisation happened and it stops with CHAIN_REORG_TOO_DEEP (resume from an earlier block).
+ */
+import { type Address, decodeEventLog, type Hex, type Log } from 'viem';
+import { FerryError } from '../kernel/index.ts';
+import { ferryEventsAbi } from './abi.ts';
+import { toChainError } from './errors.ts';
+import type { ChainReader } from './types.ts';
+
+export type FerryEvent = {
+  /** Event name, e.g. "TaskCreated", "VoteCast". */
+  eventName: string;
+  /** Decoded arguments by name. */
+  args: Record<string, unknown>;
+  /** Which contract emitted it. */
+  contract: 'NodeRegistry' | 'Assets' | 'Tasks';
+  address: Address;
+  blockNumber: bigint;
+  blockHash: Hex;
+  transactionHash: Hex;
+  logIndex: number;
+};
+
+export type WatchOptions = {
+  /** First block to process (the stored resume point); default: the current head. */
+  fromBlock?: bigint;
+  /** Blocks that must be built on top before a block is processed; default 2. */
+  confirmations?: number;
+  /** Poll interval, ms; default 500. */
+  pollIntervalMs?: number;
+  /** Largest block range per eth_getLogs; default 2000. */
+  maxRange?: bigint;
+  /**
+   * Called with the events of each processed range, in chain order, then `nextBlock` (the
+   * block to resume from: store it once this resolves). Called for empty ranges too.
+   */
+  onEvents: (events: FerryEvent[], nextBlock: bigint) => void | Promise<void>;
+  /** Called when the watcher stops with an error (the watcher does not retry it). */
+  onError?: (error: FerryError) => void;
+  signal?: AbortSignal;
+};
+
+/** Decodes raw logs of Ferry's contracts; logs of other contracts are skipped. */
+export function decodeFerryLogs(c: Pick<ChainReader, 'contracts'>, logs: readonly Log[]): FerryEvent[] {
+  const byAddress = new Map<string, FerryEvent['contract']>(
+    Object.entries(c.contracts).map(([name, a]) => [a.toLowerCase(), name as FerryEvent['contract']]),
+  );
+  const out: FerryEvent[] = [];
+  for (const log of logs) {
+    const contract = byAddress.get(log.address.toLowerCase());
+    if (!contract) continue;
+    try {
+      const ev = decodeEventLog({
+        abi: ferryEventsAbi,
+        data: log.data,
+        topics: log.topics as [Hex, ...Hex[]],
+      });
+      out.push({
+        eventName: ev.eventName as string,
+        args: (ev.args ?? {}) as Record<string, unknown>,
+        contract,
+        address: log.address,
+        blockNumber: log.blockNumber as bigint,
+        blockHash: log.blockHash as Hex,
+        transactionHash: log.transactionHash as Hex,
+        logIndex: log.logIndex as number,
+      });
+    } catch {
+      // an event this version does not know: skipped
+    }
+  }
+  return out;
+}
+
+/** Fetches and decodes Ferry's events in [fromBlock, toBlock]. */
+export async function getFerryEvents(
+  c: ChainReader,
+  fromBlock: bigint,
+  toBlock: bigint,
+): Promise<FerryEvent[]> {
+  try {
+    const logs = await c.public.getLogs({
+      address: [c.contracts.NodeRegistry, c.contracts.Assets, c.contracts.Tasks],
+      fromBlock,
+      toBlock,
+    });
+    return decodeFerryLogs(c, logs);
+  } catch (e) {
+    throw toChainError(e, 'eth_getLogs');
+  }
+}
+
+export type Watcher = {
+  /** Stops polling; resolves when the current poll is done. Idempotent. */
+  stop(): Promise<void>;
+  /** Resolves when the watcher stops (stop(), abort, or error). */
+  done: Promise<void>;
+};
+
+/** Starts watching; see the module comment for the guarantees. */
+export function watchFerryEvents(c: ChainReader, options: WatchOptions): Watcher {
+  const confirmations = options.confirmations ?? 2;
+  if (!Number.isInteger(confirmations) || confirmations < 0) {
+    throw new FerryError('INVALID_ARGUMENT', 'confirmations: expected an integer >= 0', {
+      hints: [`got: ${String(options.confirmations)}`],
+    });
+  }
+  const pollIntervalMs = options.pollIntervalMs ?? 500;
+  const maxRange = options.maxRange ?? 2000n;
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  const stop = () => {
+    stopped = true;
+    wake?.();
+  };
+  options.signal?.addEventListener('abort', stop, { once: true });
+  let next = options.fromBlock;
+  let last: { number: bigint; hash: Hex } | undefined;
+
+  const loop = async () => {
+    while (!stopped) {
+      const head = await c.public.getBlockNumber({ cacheTime: 0 });
+      let from: bigint = next ?? head + 1n;
+      next = from;
+      if (last) {
+        const b = await c.public.getBlock({ blockNumber: last.number });
+        if (b.hash !== last.hash) {
+          throw new FerryError(
+            'CHAIN_REORG_TOO_DEEP',
+            `block ${last.number} changed after it was confirmed`,
+            {
+              hints: [
+                `confirmations: ${confirmations}`,
+                'resume from an earlier block, or use a larger confirmation depth',
+              ],
+            },
+          );
+        }
+      }
+      const safe = head - BigInt(confirmations);
+      while (!stopped && from <= safe) {
+        const to: bigint = from + maxRange - 1n < safe ? from + maxRange - 1n : safe;
+        const [events, toBlock] = await Promise.all([
+          getFerryEvents(c, from, to),
+          c.public.getBlock({ blockNumber: to }),
+        ]);
+        from = to + 1n;
+        next = from;
+        last = { number: to, hash: toBlock.hash as Hex };
+        await options.onEvents(events, next);
+      }
+      if (stopped) break;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, pollIntervalMs);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  };
+  const done = loop().then(
+    () => undefined,
+    (e) => {
+      stopped = true;
+      const err = e instanceof FerryError ? e : toChainError(e, 'watch');
+      if (options.onError) options.onError(err);
+    },
+  );
+  return {
+    stop: async () => {
+      stop();
+      await done;
+    },
+    done,
+  };
+}
