@@ -1,0 +1,206 @@
+/**
+ * The node daemon's HTTP API (docs/protocol.md §13.4):
+ *
+ *   GET  /v1/health                               public
+ *   GET  /v1/tasks/:id/attempts/:n/evidence       public: the encoded ferry/evidence/v1 object
+ *   GET  /v1/tasks/:id/attempts/:n/result         public: the result ciphertext (age, to the
+ *                                                 requester), with HTTP Range
+ *   POST /v1/tasks/:id/attempts/:n/keys           signed by an owner agent: a sealed file key
+ *
+ * Evidence and results are public because they protect themselves: evidence is checked
+ * against its hash on chain, the result is encrypted to the requester and its hash is in the
+ * signed receipt. A key delivery is accepted only from a caller the injected `authorizeKeys`
+ * accepts (the daemon's check: the agent key of an asset the task uses); it is stored once per
+ * (task, attempt, asset) before it is acknowledged, then handed to `onKeys`.
+ */
+import { z } from 'zod';
+import { FerryError, fromHex, type Logger, toHex } from '../kernel/index.ts';
+import {
+  attemptNumber,
+  HttpServer,
+  parseJsonBody,
+  type ReplayCache,
+  type Route,
+  taskKey,
+  type VerifiedCaller,
+} from '../net/index.ts';
+import type { KeyDelivery, NodeState } from './state.ts';
+
+/** Body of POST /v1/tasks/:id/attempts/:n/keys. */
+export const KeyDeliverySchema = z.object({
+  /** On-chain asset id, decimal. */
+  assetId: z.string().regex(/^[0-9]{1,78}$/),
+  assetKind: z.enum(['dataset', 'app']),
+  /** HPKE encapsulated key, 32 bytes hex. */
+  enc: z.string().regex(/^[0-9a-f]{64}$/),
+  /** HPKE ciphertext of the 16-byte file key (with its 16-byte tag), hex. */
+  ciphertext: z.string().regex(/^[0-9a-f]{64}$/),
+});
+
+export type KeyDeliveryBody = z.infer<typeof KeyDeliverySchema>;
+
+export type SealedKeyDelivery = {
+  task: string;
+  attempt: number;
+  assetId: bigint;
+  assetKind: 'dataset' | 'app';
+  enc: Uint8Array;
+  ciphertext: Uint8Array;
+  sender: string;
+};
+
+/** The stored form of a sealed key: assetKind byte (0 dataset, 1 app) || enc(32) || ciphertext. */
+export function encodeSealed(d: {
+  assetKind: 'dataset' | 'app';
+  enc: Uint8Array;
+  ciphertext: Uint8Array;
+}): Uint8Array {
+  const out = new Uint8Array(1 + d.enc.length + d.ciphertext.length);
+  out[0] = d.assetKind === 'app' ? 1 : 0;
+  out.set(d.enc, 1);
+  out.set(d.ciphertext, 1 + d.enc.length);
+  return out;
+}
+
+export function decodeSealed(k: KeyDelivery): SealedKeyDelivery {
+  const b = k.sealed;
+  if (b.length !== 1 + 32 + 32 || b[0] > 1) {
+    throw new FerryError('STATE_UNAVAILABLE', 'stored sealed key is malformed', {
+      hints: [`task ${k.task} attempt ${k.attempt}`],
+    });
+  }
+  return {
+    task: k.task,
+    attempt: k.attempt,
+    assetId: BigInt(k.asset),
+    assetKind: b[0] === 1 ? 'app' : 'dataset',
+    enc: b.subarray(1, 33),
+    ciphertext: b.subarray(33),
+    sender: k.sender,
+  };
+}
+
+export type NodeServerOptions = {
+  state: NodeState;
+  /** Whether a verified caller may deliver a key for this asset of this attempt. */
+  authorizeKeys: (req: {
+    caller: VerifiedCaller;
+    task: string;
+    attempt: number;
+    body: KeyDeliveryBody;
+  }) => Promise<boolean>;
+  /** Called after a new delivery is stored (not for repeats). Errors are logged, not returned. */
+  onKeys?: (d: SealedKeyDelivery) => void | Promise<void>;
+  /** The node's public request-signing key (hex), reported by /v1/health. */
+  keyId?: string;
+  host?: string;
+  port?: number;
+  log?: Logger;
+  freshnessMs?: number;
+  replay?: ReplayCache;
+};
+
+function params(p: Record<string, string>): { task: string; attempt: number } {
+  try {
+    return { task: taskKey(p.id), attempt: attemptNumber(p.n) };
+  } catch (e) {
+    throw new FerryError('PEER_BAD_REQUEST', 'bad task id or attempt in the path', { cause: e });
+  }
+}
+
+export function nodeRoutes(opts: NodeServerOptions): Route[] {
+  return [
+    {
+      method: 'GET',
+      path: '/v1/health',
+      auth: 'public',
+      handler: () => ({ json: { ok: true, role: 'node', keyId: opts.keyId ?? null } }),
+    },
+    {
+      method: 'GET',
+      path: '/v1/tasks/:id/attempts/:n/evidence',
+      auth: 'public',
+      handler: (req) => {
+        const { task, attempt } = params(req.params);
+        const a = opts.state.getAttempt(task, attempt);
+        if (!a?.evidence) {
+          throw new FerryError('PEER_NOT_FOUND', 'no evidence for this attempt here', {
+            hints: [`task ${task} attempt ${attempt}`],
+          });
+        }
+        return {
+          bytes: a.evidence,
+          contentType: 'application/cbor',
+          headers: a.evidenceHash ? { 'ferry-evidence-hash': toHex(a.evidenceHash) } : undefined,
+        };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/tasks/:id/attempts/:n/result',
+      auth: 'public',
+      handler: (req) => {
+        const { task, attempt } = params(req.params);
+        const a = opts.state.getAttempt(task, attempt);
+        if (!a?.resultPath) {
+          throw new FerryError('PEER_NOT_FOUND', 'no result for this attempt here', {
+            hints: [`task ${task} attempt ${attempt}`],
+          });
+        }
+        return { file: a.resultPath, etag: a.resultHash ? toHex(a.resultHash) : undefined };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/tasks/:id/attempts/:n/keys',
+      auth: 'signed',
+      maxBodyBytes: 4096,
+      authorize: async (caller, req) => {
+        const { task, attempt } = params(req.params);
+        const body = parseJsonBody(req, KeyDeliverySchema);
+        return opts.authorizeKeys({ caller, task, attempt, body });
+      },
+      handler: async (req) => {
+        const { task, attempt } = params(req.params);
+        const body = parseJsonBody(req, KeyDeliverySchema);
+        const sender = req.caller!.keyIdHex;
+        const enc = fromHex(body.enc, 'enc', 32);
+        const ciphertext = fromHex(body.ciphertext, 'ciphertext', 32);
+        const { fresh } = opts.state.saveKeyDelivery({
+          task,
+          attempt,
+          asset: BigInt(body.assetId).toString(),
+          sender,
+          sealed: encodeSealed({ assetKind: body.assetKind, enc, ciphertext }),
+        });
+        if (fresh && opts.onKeys) {
+          try {
+            await opts.onKeys({
+              task,
+              attempt,
+              assetId: BigInt(body.assetId),
+              assetKind: body.assetKind,
+              enc,
+              ciphertext,
+              sender,
+            });
+          } catch (e) {
+            opts.log?.warn('key delivery handler failed', { task, attempt, error: e as Error });
+          }
+        }
+        return { json: { accepted: true, fresh } };
+      },
+    },
+  ];
+}
+
+export function createNodeServer(opts: NodeServerOptions): HttpServer {
+  return new HttpServer({
+    routes: nodeRoutes(opts),
+    host: opts.host,
+    port: opts.port,
+    log: opts.log,
+    freshnessMs: opts.freshnessMs,
+    replay: opts.replay,
+  });
+}
