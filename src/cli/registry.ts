@@ -8,6 +8,11 @@ export type Entry = { name: string; summary: string; load: () => Promise<{ defau
 
 export const COMMANDS: Entry[] = [
   {
+    name: 'app run',
+    summary: 'run a WASI app locally in the enclave runtime (sim backend, plaintext data)',
+    load: () => import('./app/run.ts'),
+  },
+  {
     name: 'attest verify sev-snp',
     summary: 'verify an AMD SEV-SNP attestation report with its VCEK and appraise it against a policy',
     load: () => import('./attest/verify-sev-snp.ts'),

@@ -191,13 +191,18 @@ export class EnclaveHandle {
         this.#child.once('exit', (code, sig) => resolve({ exitCode: code, signal: sig, killed: false }));
       });
       if (!this.exited) {
+        let wait: NodeJS.Timeout | undefined;
         try {
           await Promise.race([
             this.#rpc.call({ type: 'destroy' }, 'destroyed'),
-            new Promise((r) => setTimeout(r, this.#exitTimeoutMs)),
+            new Promise((r) => {
+              wait = setTimeout(r, this.#exitTimeoutMs);
+            }),
           ]);
         } catch {
           // The process is gone or answered badly: the exit wait below decides.
+        } finally {
+          clearTimeout(wait);
         }
       }
       this.#rpc.close();

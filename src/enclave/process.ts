@@ -222,7 +222,11 @@ function parseSource(v: CanonicalValue, what: string): Source {
 }
 
 /** The raw bytes of a source, as they arrive, hashed on the way. */
-async function* rawChunks(src: Source, hash: ReturnType<typeof createHash>): AsyncGenerator<Uint8Array> {
+async function* rawChunks(
+  src: Source,
+  hash: ReturnType<typeof createHash>,
+  progress: { complete: boolean },
+): AsyncGenerator<Uint8Array> {
   if (src.kind === 'file') {
     let stream: AsyncIterable<Buffer>;
     try {
@@ -231,6 +235,7 @@ async function* rawChunks(src: Source, hash: ReturnType<typeof createHash>): Asy
         hash.update(chunk);
         yield chunk;
       }
+      progress.complete = true;
     } catch (e) {
       if (e instanceof FerryError) throw e;
       throw new FerryError('ENCLAVE_DATA_UNAVAILABLE', 'cannot read an input file', {
@@ -253,6 +258,7 @@ async function* rawChunks(src: Source, hash: ReturnType<typeof createHash>): Asy
     hash.update(chunk);
     yield chunk;
   }
+  progress.complete = true;
 }
 
 /** Authenticated plaintext chunks of an age source; each chunk is wiped once consumed. */
@@ -279,8 +285,14 @@ async function* decrypted(
   }
 }
 
-function plaintextOf(s: State, src: Source, key: string, hash: ReturnType<typeof createHash>) {
-  const raw = rawChunks(src, hash);
+function plaintextOf(
+  s: State,
+  src: Source,
+  key: string,
+  hash: ReturnType<typeof createHash>,
+  progress: { complete: boolean } = { complete: false },
+) {
+  const raw = rawChunks(src, hash, progress);
   if (!src.encrypted) {
     if (!s.devPlaintext) {
       throw new FerryError(
@@ -387,8 +399,10 @@ async function onRun(m: Message): Promise<Message> {
       throw new FerryError('ENCLAVE_PROTOCOL', `run: datasets[${i}].id must match [A-Za-z0-9._-]{1,128}`);
     }
     const hash = createHash('sha256');
+    const progress = { complete: false };
     const key = `dataset:${isBig(o.assetId) ? big(o.assetId) : ''}`;
-    return { id: o.id, hash, chunks: plaintextOf(s, parseSource(o.source, `datasets[${i}]`), key, hash) };
+    const source = parseSource(o.source, `datasets[${i}]`);
+    return { id: o.id, hash, progress, chunks: plaintextOf(s, source, key, hash, progress) };
   });
   if (new Set(datasets.map((d) => d.id)).size !== datasets.length) {
     throw new FerryError('ENCLAVE_PROTOCOL', 'run: dataset ids must be distinct');
@@ -413,7 +427,11 @@ async function onRun(m: Message): Promise<Message> {
     taskId: s.taskId,
     attempt: s.attempt,
     appMeasurement: measurement,
-    datasets: datasets.map((d) => ({ id: d.id, ciphertextHash: new Uint8Array(d.hash.digest()) })),
+    datasets: datasets.map((d) => ({
+      id: d.id,
+      ciphertextHash: new Uint8Array(d.hash.digest()),
+      complete: d.progress.complete,
+    })),
     inputHash: sha256(encodeCanonical(args)),
     resultHash: sha256(resultCt),
     logHash: sha256(logCt),

@@ -20,8 +20,12 @@ export type Receipt = {
   attempt: number;
   /** SHA-256 of the plaintext app (its registered measurement). */
   appMeasurement: Uint8Array;
-  /** Each dataset: its id and the SHA-256 of the bytes read (the ciphertext). */
-  datasets: { id: string; ciphertextHash: Uint8Array }[];
+  /**
+   * Each dataset: its id, the SHA-256 of the bytes read (the ciphertext), and whether they were
+   * read to the end (false when a limit or trap stopped the app before; the hash then covers
+   * only the bytes read).
+   */
+  datasets: { id: string; ciphertextHash: Uint8Array; complete: boolean }[];
   /** SHA-256 of the canonical CBOR array of the app's arguments. */
   inputHash: Uint8Array;
   /** SHA-256 of the result ciphertext (stdout, age-encrypted to the requester). */
@@ -46,7 +50,7 @@ function toCanonical(r: Receipt): CanonicalValue {
     taskId: r.taskId,
     attempt: r.attempt,
     appMeasurement: r.appMeasurement,
-    datasets: r.datasets.map((d) => ({ id: d.id, ciphertextHash: d.ciphertextHash })),
+    datasets: r.datasets.map((d) => ({ id: d.id, ciphertextHash: d.ciphertextHash, complete: d.complete })),
     inputHash: r.inputHash,
     resultHash: r.resultHash,
     logHash: r.logHash,
@@ -60,9 +64,22 @@ function toCanonical(r: Receipt): CanonicalValue {
   };
 }
 
-/** The receipt's tagged canonical encoding (what is signed and hashed). */
+const U64 = (1n << 64n) - 1n;
+
+/**
+ * The receipt's tagged canonical encoding (what is signed and hashed). chainId and taskId are
+ * CBOR unsigned integers, so each must be below 2^64 (INVALID_ARGUMENT otherwise).
+ */
 export function encodeReceipt(r: Receipt): Uint8Array {
-  return encodeTagged(RECEIPT_TAG, toCanonical(r));
+  for (const f of ['chainId', 'taskId'] as const) {
+    const v = r?.[f];
+    if (typeof v !== 'bigint' || v < 0n || v > U64) {
+      throw new FerryError('INVALID_ARGUMENT', `receipt ${f} must be a bigint in [0, 2^64)`, {
+        hints: [`got: ${typeof v === 'bigint' ? v.toString() : describe(v)}`],
+      });
+    }
+  }
+  return Uint8Array.from(encodeTagged(RECEIPT_TAG, toCanonical(r)));
 }
 
 /** Encodes and signs; returns the receipt bytes and the 64-byte signature. */
@@ -106,8 +123,11 @@ export function decodeReceipt(bytes: Uint8Array): Receipt {
   if (!Array.isArray(o.datasets)) throw bad('datasets');
   const datasets = (o.datasets as CanonicalValue[]).map((d) => {
     const x = d as Record<string, CanonicalValue>;
-    if (typeof x?.id !== 'string' || !h32(x.ciphertextHash)) throw bad('datasets');
-    return { id: x.id, ciphertextHash: x.ciphertextHash };
+    if (typeof x?.id !== 'string' || !h32(x.ciphertextHash) || typeof x.complete !== 'boolean') {
+      throw bad('datasets');
+    }
+    if (Object.keys(x).length !== 3) throw bad('datasets');
+    return { id: x.id, ciphertextHash: x.ciphertextHash, complete: x.complete };
   });
   if (o.outcome !== 'exit' && o.outcome !== 'trap' && o.outcome !== 'limit') throw bad('outcome');
   if (o.exitCode !== null && typeof o.exitCode !== 'number') throw bad('exitCode');
@@ -173,7 +193,11 @@ export function receiptToJson(r: Receipt): Record<string, unknown> {
     taskId: r.taskId.toString(),
     attempt: r.attempt,
     appMeasurement: toHex(r.appMeasurement),
-    datasets: r.datasets.map((d) => ({ id: d.id, ciphertextHash: toHex(d.ciphertextHash) })),
+    datasets: r.datasets.map((d) => ({
+      id: d.id,
+      ciphertextHash: toHex(d.ciphertextHash),
+      complete: d.complete,
+    })),
     inputHash: toHex(r.inputHash),
     resultHash: toHex(r.resultHash),
     logHash: toHex(r.logHash),

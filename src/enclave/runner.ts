@@ -211,8 +211,8 @@ export async function runApp(opts: RunAppOptions): Promise<RunAppResult> {
     result.outcome = 'limit';
     result.limitHit = 'output';
   } else if (d.type === 'input') {
+    // The failing pump recorded its error before marking its ring failed.
     for (const p of pumps) p.cancel();
-    await Promise.all(pumps.map((p) => p.done));
     const failed = pumps.find((p) => p.error() !== undefined);
     throw failed?.error() ?? new FerryError('ENCLAVE_DATA_UNAVAILABLE', 'an input stream failed');
   } else if (d.type === 'trap') {
@@ -224,12 +224,13 @@ export async function runApp(opts: RunAppOptions): Promise<RunAppResult> {
     if (d.code !== 0 && nearMemoryLimit) result.limitHit = 'memory';
   }
   // Drain after a normal exit (authenticate and hash every input whole); cancel otherwise.
+  // A cancelled pump stops at its next chunk; it is not awaited (its source may be slow).
   for (const p of pumps) {
     if (result.outcome === 'exit') p.writer.stop();
     else p.cancel();
   }
-  await Promise.all(pumps.map((p) => p.done));
   if (result.outcome === 'exit') {
+    await Promise.all(pumps.map((p) => p.done));
     const failed = pumps.find((p) => p.error() !== undefined);
     if (failed) {
       result.stdout.fill(0);

@@ -54,13 +54,15 @@ export function issueSimAttester(
   const now = Math.floor((opts.now ?? new Date()).getTime() / 1000);
   const validity = opts.validitySeconds ?? 365 * 86400;
   const kp = ed25519KeyPair();
-  const cert = encodeTagged(SIM_CERT_TAG, {
-    attesterKey: kp.publicKey,
-    rootKey: root.publicKey,
-    notBefore: now - 60,
-    notAfter: now + validity,
-    simulation: true,
-  });
+  const cert = Uint8Array.from(
+    encodeTagged(SIM_CERT_TAG, {
+      attesterKey: kp.publicKey,
+      rootKey: root.publicKey,
+      notBefore: now - 60,
+      notAfter: now + validity,
+      simulation: true,
+    }),
+  );
   return { ...kp, cert, certSignature: signBytesEd25519(root.secretKey, cert) };
 }
 

@@ -1,0 +1,33 @@
+/** The enclave runtime: one sandboxed process per task attempt (docs/protocol.md §10). */
+export { type BindingParams, reportDataFor } from './binding.ts';
+export {
+  type BackendSpec,
+  type CreateEnclaveOptions,
+  createEnclave,
+  type DestroyReport,
+  EnclaveHandle,
+  type RunJob,
+  type RunOutcome,
+  type SealedKey,
+  type Source,
+} from './handle.ts';
+export {
+  checkLimits,
+  DEFAULT_LIMITS,
+  type LimitHit,
+  type Limits,
+  limitMemory,
+  MAX_LIMITS,
+} from './limits.ts';
+export { runtimeMeasurement } from './measure.ts';
+export { ENCLAVE_MSG_TAG, MAX_FRAME } from './protocol.ts';
+export {
+  decodeReceipt,
+  encodeReceipt,
+  RECEIPT_TAG,
+  type Receipt,
+  receiptToJson,
+  signReceipt,
+  verifyReceipt,
+} from './receipt.ts';
+export { type AppInput, type RunAppOptions, type RunAppResult, runApp } from './runner.ts';

@@ -1,0 +1,182 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { before, test } from 'node:test';
+import { type ExampleName, ensureExamplesBuilt, examplePath } from '../../examples/index.ts';
+import { FerryError } from '../kernel/index.ts';
+import { runApp } from './runner.ts';
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+const hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+const apps = new Map<ExampleName, Uint8Array>();
+const app = (n: ExampleName) => apps.get(n)!;
+
+async function* chunks(b: Uint8Array, size = 7000): AsyncGenerator<Uint8Array> {
+  for (let i = 0; i < b.length; i += size) yield b.slice(i, i + size);
+}
+
+before(async () => {
+  await ensureExamplesBuilt();
+  for (const n of [
+    'csv-stats',
+    'wordcount',
+    'sha256',
+    'count-bytes',
+    'cat',
+    'loop',
+    'memory-hog',
+    'output-flood',
+    'trap',
+  ] as const) {
+    apps.set(n, new Uint8Array(await readFile(examplePath(n))));
+  }
+});
+
+test('csv-stats: statistics of the column named by the argument', async () => {
+  const csv = enc('name,value,other\na,1,9\nb,2.5,9\nc,x,9\nd,10,9\n');
+  for (const args of [['value'], ['--column', 'value']]) {
+    const r = await runApp({ module: app('csv-stats'), args, stdin: chunks(csv, 5) });
+    assert.equal(r.exitCode, 0);
+    assert.deepEqual(JSON.parse(dec(r.stdout)), {
+      column: 'value',
+      count: 3,
+      mean: 4.5,
+      min: 1,
+      max: 10,
+      skipped: 1,
+    });
+  }
+  const missing = await runApp({ module: app('csv-stats'), args: ['nope'], stdin: chunks(csv) });
+  assert.equal(missing.exitCode, 1);
+  assert.match(dec(missing.stderr), /no column named nope/);
+});
+
+test('wordcount and sha256 agree with the host on 1 MiB of input', async () => {
+  const data = new Uint8Array(1 << 20);
+  for (let i = 0; i < data.length; i++) data[i] = i % 7 === 0 ? 32 : i % 50 === 0 ? 10 : 97 + (i % 26);
+  const wc = await runApp({ module: app('wordcount'), stdin: chunks(data, 65536 + 3) });
+  const text = dec(data);
+  assert.deepEqual(JSON.parse(dec(wc.stdout)), {
+    lines: text.split('\n').length - 1,
+    words: text.split(/[ \n\t\r\v\f]+/).filter(Boolean).length,
+    bytes: data.length,
+  });
+  const sh = await runApp({ module: app('sha256'), stdin: chunks(data, 100_000) });
+  assert.equal(dec(sh.stdout), `${hex(data)}  -\n`);
+});
+
+test('no stdin: the app reads end of file at once', async () => {
+  const r = await runApp({ module: app('count-bytes') });
+  assert.equal(dec(r.stdout), '0\n');
+});
+
+test('several datasets are read-only files under /data/, each readable once', async () => {
+  const a = enc('first dataset\n');
+  const b = new Uint8Array(300_000).fill(7);
+  const r = await runApp({
+    module: app('sha256'),
+    args: ['a.csv', 'b', 'missing', 'a.csv'],
+    files: [
+      { name: 'a.csv', chunks: chunks(a) },
+      { name: 'b', chunks: chunks(b) },
+    ],
+  });
+  assert.equal(r.exitCode, 1);
+  assert.equal(dec(r.stdout), `${hex(a)}  a.csv\n${hex(b)}  b\n`);
+  // ENOENT (44) for an unknown name, EBUSY (10) for a second open.
+  assert.match(dec(r.stderr), /cannot open \/data\/missing \(errno 44\)/);
+  assert.match(dec(r.stderr), /cannot open \/data\/a.csv \(errno 10\)/);
+});
+
+test('time limit: a runaway loop is stopped within a second of the limit', async () => {
+  const t0 = performance.now();
+  const r = await runApp({ module: app('loop'), limits: { timeoutMs: 200 } });
+  assert.equal(r.limitHit, 'time');
+  assert.equal(r.outcome, 'limit');
+  assert.equal(r.exitCode, null);
+  assert.ok(performance.now() - t0 < 1200, 'stopped within a second');
+});
+
+test('time limit also applies to an app blocked on input', async () => {
+  async function* never(): AsyncGenerator<Uint8Array> {
+    yield enc('x');
+    await new Promise((r) => setTimeout(r, 5000).unref());
+  }
+  const r = await runApp({ module: app('cat'), stdin: never(), limits: { timeoutMs: 200 } });
+  assert.equal(r.limitHit, 'time');
+  assert.equal(dec(r.stdout), 'x');
+});
+
+test('memory limit: growth past --memory-mb is refused even with no declared maximum', async () => {
+  const r = await runApp({ module: app('memory-hog'), limits: { memoryMb: 8 } });
+  assert.equal(r.limitHit, 'memory');
+  assert.ok(r.memoryPages <= 8 * 16, `pages ${r.memoryPages} within the limit`);
+  assert.ok(r.memoryPages > 8 * 16 - 16);
+});
+
+test('output limit: exactly max-output-bytes are kept, then the app is stopped', async () => {
+  const r = await runApp({ module: app('output-flood'), limits: { maxOutputBytes: 100_001 } });
+  assert.equal(r.limitHit, 'output');
+  assert.equal(r.stdout.length, 100_001);
+  assert.ok(r.stdout.every((b) => b === 121));
+});
+
+test('a trap is reported with its message and the stderr written before it', async () => {
+  const r = await runApp({ module: app('trap') });
+  assert.equal(r.outcome, 'trap');
+  assert.equal(r.limitHit, null);
+  assert.equal(r.exitCode, null);
+  assert.match(r.trap ?? '', /unreachable/);
+  assert.equal(dec(r.stderr), 'about to trap\n');
+});
+
+test('a failing input stops the app: it saw only the bytes before the failure', async () => {
+  async function* failing(): AsyncGenerator<Uint8Array> {
+    yield enc('authenticated-1 ');
+    yield enc('authenticated-2 ');
+    throw new FerryError('AGE_PAYLOAD_INVALID', 'chunk 3 failed authentication');
+  }
+  await assert.rejects(
+    runApp({ module: app('cat'), stdin: failing() }),
+    (e: FerryError) => e.code === 'AGE_PAYLOAD_INVALID',
+  );
+  // An app that exits before reading everything: the rest is drained and the failure still fails the run.
+  async function* failingLater(): AsyncGenerator<Uint8Array> {
+    yield enc('name,value\na,1\n');
+    for (let i = 0; i < 40; i++) yield new Uint8Array(65536).fill(10);
+    throw new FerryError('AGE_PAYLOAD_TRUNCATED', 'truncated');
+  }
+  await assert.rejects(
+    runApp({ module: app('csv-stats'), args: ['nope'], stdin: failingLater() }),
+    (e: FerryError) => e.code === 'AGE_PAYLOAD_TRUNCATED',
+  );
+});
+
+test('modules that are not WASI commands are refused before running', async () => {
+  await assert.rejects(runApp({ module: enc('nope') }), (e: FerryError) => e.code === 'ENCLAVE_APP_INVALID');
+  // (module (import "env" "f" (func)) (memory (export "memory") 1) (func (export "_start")))
+  const envImport = Uint8Array.from([
+    0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 2, 9, 1, 3, 101, 110, 118, 1, 102, 0, 0, 3, 2, 1, 0, 5, 3,
+    1, 0, 1, 7, 19, 2, 6, 109, 101, 109, 111, 114, 121, 2, 0, 6, 95, 115, 116, 97, 114, 116, 0, 1, 10, 4, 1,
+    2, 0, 11,
+  ]);
+  await assert.rejects(
+    runApp({ module: envImport }),
+    (e: FerryError) => e.code === 'ENCLAVE_APP_INVALID' && /env\.f/.test(e.message),
+  );
+  await assert.rejects(
+    runApp({ module: app('cat'), args: ['a\0b'] }),
+    (e: FerryError) => e.code === 'INVALID_ARGUMENT',
+  );
+});
+
+test('the host stays healthy after runaway apps', async () => {
+  await Promise.all([
+    runApp({ module: app('loop'), limits: { timeoutMs: 100 } }),
+    runApp({ module: app('memory-hog'), limits: { memoryMb: 16 } }),
+    runApp({ module: app('output-flood'), limits: { maxOutputBytes: 1000 } }),
+  ]);
+  const r = await runApp({ module: app('count-bytes'), stdin: chunks(new Uint8Array(123_457)) });
+  assert.equal(dec(r.stdout), '123457\n');
+});
