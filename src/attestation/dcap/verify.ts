@@ -6,6 +6,7 @@
  * (docs/protocol.md §8 "tdx", "sgx" and §9).
  */
 import { type Collateral, type EnclaveReport, Quote, QuoteVerifier, type TDReport10 } from '@phala/dcap-qvl';
+import { X509Certificate } from 'node:crypto';
 import { z } from 'zod';
 import { equalBytes, FerryError, type ErrorCode, isFerryError, toHex } from '../../kernel/index.ts';
 import {
@@ -18,6 +19,7 @@ import {
   invalidAppraisal,
 } from '../policy.ts';
 import type { Appraisal, AppraisalContext, AppraisalReason, Evidence, Verifier } from '../types.ts';
+import { checkDcapCrls } from './crl.ts';
 import { intelSgxRootCaDer } from './roots.ts';
 
 export type { Collateral as DcapCollateral } from '@phala/dcap-qvl';
@@ -187,9 +189,25 @@ function sgxClaims(r: EnclaveReport): SgxClaims {
 }
 
 let qvl: QuoteVerifier | undefined;
+let rootCert: X509Certificate | undefined;
+
+/** The issuer of the PCK leaf certificate carried in the quote (certification data type 5). */
+function pckLeafIssuer(quote: Quote): string | undefined {
+  try {
+    const cd = quote.authData.intoV3().certificationData;
+    if (cd.certType !== 5) return undefined;
+    const pem = new TextDecoder()
+      .decode(cd.body)
+      .match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/)?.[0];
+    return pem ? new X509Certificate(pem).issuer : undefined;
+  } catch {
+    return undefined; // dcap-qvl reports the malformed chain
+  }
+}
 
 /**
- * Verifies a DCAP quote with its collateral at `now` (dcap-qvl, Intel SGX Root CA built in).
+ * Verifies a DCAP quote with its collateral at `now`: the CRL checks of crl.ts, then dcap-qvl
+ * with the Intel SGX Root CA built in.
  * `expect` is the TEE the caller wants. Throws FerryError with ATTESTATION_MALFORMED,
  * ATTESTATION_SIGNATURE_INVALID, ATTESTATION_CHAIN_INVALID, ATTESTATION_COLLATERAL_EXPIRED or
  * ATTESTATION_TCB_OUT_OF_DATE (revoked or no matching TCB level) when the quote is not valid.
@@ -240,6 +258,8 @@ export function verifyDcapQuote(
     reportData = Uint8Array.from(en.reportData);
   }
   qvl ??= QuoteVerifier.newWithRootCa(intelSgxRootCaDer());
+  rootCert ??= new X509Certificate(intelSgxRootCaDer());
+  checkDcapCrls(collateral, rootCert, now, pckLeafIssuer(parsed));
   const base = { tee, quoteVersion: parsed.header.version, debug, reportData, tdx, sgx } as const;
   try {
     const r = qvl.verify(quote, collateral, Math.floor(now.getTime() / 1000));

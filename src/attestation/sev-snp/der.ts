@@ -5,7 +5,8 @@
  */
 import { FerryError } from '../../kernel/index.ts';
 
-export type Tlv = { tag: number; start: number; end: number; next: number };
+/** One TLV: `off` is where its tag byte is, `start`..`end` its value, `next` the byte after it. */
+export type Tlv = { tag: number; off: number; start: number; end: number; next: number };
 
 function bad(what: string): never {
   throw new FerryError('ATTESTATION_MALFORMED', `certificate DER: ${what}`);
@@ -27,7 +28,7 @@ export function readTlv(buf: Uint8Array, off: number, limit = buf.length): Tlv {
     p += n;
   }
   if (p + len > limit) bad('value runs past its container');
-  return { tag, start: p, end: p + len, next: p + len };
+  return { tag, off, start: p, end: p + len, next: p + len };
 }
 
 /** The children of a constructed TLV. */
