@@ -18,12 +18,14 @@ export {
   type DcapVerified,
   type DcapVerifierOptions,
   parseCollateral,
+  postSignatureRefusal,
   type SgxClaims,
   SgxVerifier,
   type TdxClaims,
   TdxVerifier,
   verifyDcapQuote,
 } from './dcap/verify.ts';
+export { checkDcapCrls, type ParsedCrl, parseCrl } from './dcap/crl.ts';
 export { INTEL_SGX_ROOT_CA_PEM, intelSgxRootCaDer } from './dcap/roots.ts';
 export {
   type AppraisalFacts,
