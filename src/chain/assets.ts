@@ -103,7 +103,7 @@ export async function createDataset(
 }
 
 /** Replaces a dataset's ciphertext hash and endpoint (owner only). */
-export function updateDataset(
+export async function updateDataset(
   c: ChainWriter,
   p: { datasetId: bigint; ciphertextHash: Uint8Array | Hex; endpoint: string },
 ): Promise<TxResult> {
@@ -120,7 +120,7 @@ export function updateDataset(
 }
 
 /** Replaces a dataset's whole policy (owner only). */
-export function updateDatasetPolicy(
+export async function updateDatasetPolicy(
   c: ChainWriter,
   p: { datasetId: bigint; policy: DatasetPolicy },
 ): Promise<TxResult> {
@@ -132,7 +132,7 @@ export function updateDatasetPolicy(
   });
 }
 
-export function revokeDataset(c: ChainWriter, datasetId: bigint): Promise<TxResult> {
+export async function revokeDataset(c: ChainWriter, datasetId: bigint): Promise<TxResult> {
   return sendTx(c, {
     address: c.contracts.Assets,
     abi: assetsAbi,
@@ -165,7 +165,7 @@ export async function createApp(
   };
 }
 
-export function updateApp(
+export async function updateApp(
   c: ChainWriter,
   p: { appId: bigint; ciphertextHash: Uint8Array | Hex; endpoint: string },
 ): Promise<TxResult> {
@@ -181,7 +181,7 @@ export function updateApp(
   });
 }
 
-export function revokeApp(c: ChainWriter, appId: bigint): Promise<TxResult> {
+export async function revokeApp(c: ChainWriter, appId: bigint): Promise<TxResult> {
   return sendTx(c, {
     address: c.contracts.Assets,
     abi: assetsAbi,

@@ -48,7 +48,7 @@ function encodeNodeParams(p: NodeParams) {
 }
 
 /** Registers the writer's account as a node with `stake` wei (>= the registry's minStake). */
-export function registerNode(c: ChainWriter, p: NodeParams & { stake: bigint }): Promise<TxResult> {
+export async function registerNode(c: ChainWriter, p: NodeParams & { stake: bigint }): Promise<TxResult> {
   return sendTx(c, {
     address: c.contracts.NodeRegistry,
     abi: nodeRegistryAbi,
@@ -59,7 +59,7 @@ export function registerNode(c: ChainWriter, p: NodeParams & { stake: bigint }):
 }
 
 /** Replaces roles, region, TEE kinds, keys and endpoint (eligibility restarts, see 11.1). */
-export function updateNode(c: ChainWriter, p: NodeParams): Promise<TxResult> {
+export async function updateNode(c: ChainWriter, p: NodeParams): Promise<TxResult> {
   return sendTx(c, {
     address: c.contracts.NodeRegistry,
     abi: nodeRegistryAbi,
@@ -68,7 +68,7 @@ export function updateNode(c: ChainWriter, p: NodeParams): Promise<TxResult> {
   });
 }
 
-export function setNodeEndpoint(c: ChainWriter, endpoint: string): Promise<TxResult> {
+export async function setNodeEndpoint(c: ChainWriter, endpoint: string): Promise<TxResult> {
   return sendTx(c, {
     address: c.contracts.NodeRegistry,
     abi: nodeRegistryAbi,
@@ -77,7 +77,7 @@ export function setNodeEndpoint(c: ChainWriter, endpoint: string): Promise<TxRes
   });
 }
 
-export function addStake(c: ChainWriter, amount: bigint): Promise<TxResult> {
+export async function addStake(c: ChainWriter, amount: bigint): Promise<TxResult> {
   return sendTx(c, {
     address: c.contracts.NodeRegistry,
     abi: nodeRegistryAbi,
@@ -87,7 +87,7 @@ export function addStake(c: ChainWriter, amount: bigint): Promise<TxResult> {
   });
 }
 
-export function requestUnbond(c: ChainWriter, amount: bigint): Promise<TxResult> {
+export async function requestUnbond(c: ChainWriter, amount: bigint): Promise<TxResult> {
   return sendTx(c, {
     address: c.contracts.NodeRegistry,
     abi: nodeRegistryAbi,
@@ -96,7 +96,7 @@ export function requestUnbond(c: ChainWriter, amount: bigint): Promise<TxResult>
   });
 }
 
-export function withdrawUnbonded(c: ChainWriter): Promise<TxResult> {
+export async function withdrawUnbonded(c: ChainWriter): Promise<TxResult> {
   return sendTx(c, {
     address: c.contracts.NodeRegistry,
     abi: nodeRegistryAbi,
@@ -105,7 +105,7 @@ export function withdrawUnbonded(c: ChainWriter): Promise<TxResult> {
   });
 }
 
-export function setNodeActive(c: ChainWriter, active: boolean): Promise<TxResult> {
+export async function setNodeActive(c: ChainWriter, active: boolean): Promise<TxResult> {
   return sendTx(c, {
     address: c.contracts.NodeRegistry,
     abi: nodeRegistryAbi,
@@ -114,7 +114,7 @@ export function setNodeActive(c: ChainWriter, active: boolean): Promise<TxResult
   });
 }
 
-export function heartbeat(c: ChainWriter): Promise<TxResult> {
+export async function heartbeat(c: ChainWriter): Promise<TxResult> {
   return sendTx(c, {
     address: c.contracts.NodeRegistry,
     abi: nodeRegistryAbi,
@@ -124,7 +124,7 @@ export function heartbeat(c: ChainWriter): Promise<TxResult> {
 }
 
 /** Marks another node inactive once its heartbeat is older than the registry's TTL. */
-export function markStale(c: ChainWriter, node: Address): Promise<TxResult> {
+export async function markStale(c: ChainWriter, node: Address): Promise<TxResult> {
   return sendTx(c, {
     address: c.contracts.NodeRegistry,
     abi: nodeRegistryAbi,

@@ -1,0 +1,811 @@
+/**
+ * The contracts against a real anvil: one chain per file, evm_snapshot / evm_revert around
+ * every test. Covers every call and the attacks of the issue (double votes, claimant votes,
+ * unregistered and inactive nodes, late votes, replays across tasks and attempts, ineligible
+ * claims, non-owner updates, re-entrant payouts, double settlement, refunds, revoked assets,
+ * exhausted uses). VRF outputs and proofs are opaque to the contract (it only orders outputs),
+ * so random bytes with a chosen first byte stand in for them here.
+ */
+import assert from 'node:assert/strict';
+import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
+import { type Address, encodeFunctionData, type Hex, sha256 } from 'viem';
+import { isFerryError } from '../kernel/index.ts';
+import {
+  claimTask,
+  commitEvidence,
+  createApp,
+  createDataset,
+  createTask,
+  type DatasetPolicy,
+  getApp,
+  getCredits,
+  getDataset,
+  getNode,
+  getStakeTotals,
+  getTask,
+  getVote,
+  heartbeat,
+  isAllowed,
+  isExcluded,
+  markStale,
+  recordKeyRelease,
+  registerNode,
+  requestUnbond,
+  revokeApp,
+  revokeDataset,
+  seedTask,
+  setNodeActive,
+  setNodeEndpoint,
+  submitReceipt,
+  timeoutTask,
+  updateApp,
+  updateDataset,
+  updateDatasetPolicy,
+  updateNode,
+  vote,
+  withdraw,
+  withdrawUnbonded,
+  addStake,
+  sendTx,
+  type ChainWriter,
+} from './index.ts';
+import { reentrantReceiverAbi, reentrantReceiverBytecode } from './generated/ReentrantReceiver.ts';
+import { tasksAbi } from './abi.ts';
+import { outputWithPrefix, randomHex, startTestChain, type TestChain } from './testing.ts';
+
+const ETH = 10n ** 18n;
+const MEASUREMENT = sha256(new TextEncoder().encode('app module'));
+const CLAIM = 10;
+const EVIDENCE = 10;
+const VOTE = 10;
+const RUN = 20;
+
+let tc: TestChain;
+let requester: ChainWriter;
+let appOwner: ChainWriter;
+let dataOwner: ChainWriter;
+let execDE: ChainWriter; // executor + verifier, DE, tpm2
+let execUS: ChainWriter; // executor, US, tpm2
+let execSim: ChainWriter; // executor, DE, sim only
+let verifiers: ChainWriter[]; // 5 verifiers
+let outsider: ChainWriter; // not registered
+let appId: bigint;
+let datasetId: bigint;
+let snap: string;
+
+const addr = (c: ChainWriter): Address => c.wallet.account.address;
+
+function policy(over: Partial<DatasetPolicy> = {}): DatasetPolicy {
+  return {
+    allowedApps: [MEASUREMENT],
+    allowedRegions: ['DE', 'FR'],
+    teeKinds: ['tpm2', 'tdx'],
+    tau: 5,
+    threshold: 3,
+    maxUses: 0,
+    expiresAt: 0,
+    requesters: [],
+    appraisalPolicyHash: randomHex(32),
+    ...over,
+  };
+}
+
+async function nodeParams(region: string, roles: ('executor' | 'verifier')[], teeKinds: ('tpm2' | 'sim')[]) {
+  return {
+    roles,
+    region,
+    teeKinds,
+    vrfPublicKey: randomHex(32),
+    signingKey: randomHex(32),
+    endpoint: 'http://127.0.0.1:1/node',
+  };
+}
+
+async function expectCode(p: Promise<unknown>, code: string, detail?: (d: Record<string, unknown>) => void) {
+  await assert.rejects(p, (e: unknown) => {
+    assert.ok(isFerryError(e), `expected a FerryError, got ${String(e)}`);
+    assert.equal(e.code, code, `${e.code}: ${e.message} ${e.hints.join(' / ')}`);
+    if (detail) detail(e.details ?? {});
+    return true;
+  });
+}
+
+async function now(): Promise<number> {
+  const b = await tc.deployer.public.getBlock();
+  return Number(b.timestamp);
+}
+
+async function newTask(
+  over: { fee?: bigint; datasetIds?: bigint[]; expiresIn?: number; by?: ChainWriter } = {},
+) {
+  const r = await createTask(over.by ?? requester, {
+    appId,
+    datasetIds: over.datasetIds ?? [datasetId],
+    inputHash: randomHex(32),
+    resultRecipient: randomHex(32),
+    inputLocation: 'http://127.0.0.1:1/input',
+    fee: over.fee ?? 10n * ETH,
+    expiresAt: (await now()) + (over.expiresIn ?? 3600),
+    claimWindow: CLAIM,
+    evidenceWindow: EVIDENCE,
+    voteWindow: VOTE,
+    runWindow: RUN,
+  });
+  return r.taskId;
+}
+
+async function seeded(taskId: bigint) {
+  await tc.mine(1);
+  return seedTask(requester, taskId);
+}
+
+/** Seeds, claims with `executor`, closes the window and commits evidence. */
+async function toAttesting(taskId: bigint, executor = execDE, attempt = 1) {
+  await seeded(taskId);
+  await claimTask(executor, { taskId, attempt, vrfOutput: outputWithPrefix(5), vrfProof: randomHex(80) });
+  await tc.advance(CLAIM + 1);
+  await commitEvidence(executor, { taskId, attempt, evidenceHash: randomHex(32), location: 'http://e/1' });
+}
+
+function castVote(v: ChainWriter, taskId: bigint, pass: boolean, attempt = 1, seats = 1) {
+  return vote(v, {
+    taskId,
+    attempt,
+    pass,
+    resultHash: randomHex(32),
+    seats,
+    vrfOutput: randomHex(64),
+    vrfProof: randomHex(80),
+  });
+}
+
+before(async () => {
+  tc = await startTestChain({
+    deploy: { minStake: ETH, unbondingDelay: 100n, heartbeatTtl: 1000n, slashBps: 1000n, jailDuration: 100n },
+  });
+  [requester, appOwner, dataOwner, execDE, execUS, execSim, outsider] = await Promise.all(
+    Array.from({ length: 7 }, () => tc.account()),
+  );
+  verifiers = await Promise.all(Array.from({ length: 5 }, () => tc.account()));
+  await registerNode(execDE, {
+    ...(await nodeParams('DE', ['executor', 'verifier'], ['tpm2'])),
+    stake: 10n * ETH,
+  });
+  await registerNode(execUS, { ...(await nodeParams('US', ['executor'], ['tpm2'])), stake: 10n * ETH });
+  await registerNode(execSim, { ...(await nodeParams('DE', ['executor'], ['sim'])), stake: 10n * ETH });
+  for (const v of verifiers)
+    await registerNode(v, { ...(await nodeParams('FR', ['verifier'], ['tpm2'])), stake: 2n * ETH });
+  appId = (
+    await createApp(appOwner, {
+      measurement: MEASUREMENT,
+      ciphertextHash: randomHex(32),
+      endpoint: 'http://a',
+      price: ETH,
+    })
+  ).appId;
+  datasetId = (
+    await createDataset(dataOwner, {
+      ciphertextHash: randomHex(32),
+      endpoint: 'http://d',
+      price: 2n * ETH,
+      policy: policy(),
+    })
+  ).datasetId;
+  await tc.mine(1);
+});
+
+after(async () => {
+  await tc?.stop();
+});
+
+beforeEach(async () => {
+  snap = await tc.snapshot();
+});
+
+afterEach(async () => {
+  await tc.revert(snap);
+});
+
+describe('node registry', () => {
+  test('register, read, totals, update, endpoint, stake, heartbeat', async () => {
+    const n = await getNode(tc.deployer, addr(execDE));
+    assert.ok(n);
+    assert.deepEqual(n.roles, ['executor', 'verifier']);
+    assert.equal(n.status, 'active');
+    assert.equal(n.region, 'DE');
+    assert.deepEqual(n.teeKinds, ['tpm2']);
+    assert.equal(n.stake, 10n * ETH);
+    assert.equal(await getNode(tc.deployer, addr(outsider)), null);
+    const totals = await getStakeTotals(tc.deployer);
+    assert.equal(totals.executorStake, 30n * ETH);
+    assert.equal(totals.verifierStake, 20n * ETH);
+    await updateNode(execUS, await nodeParams('FR', ['executor', 'verifier'], ['tpm2', 'sim']));
+    const u = await getNode(tc.deployer, addr(execUS));
+    assert.equal(u?.region, 'FR');
+    assert.deepEqual(u?.teeKinds, ['sim', 'tpm2']);
+    assert.equal((await getStakeTotals(tc.deployer)).verifierStake, 30n * ETH);
+    await setNodeEndpoint(execUS, 'https://node.example/x');
+    assert.equal((await getNode(tc.deployer, addr(execUS)))?.endpoint, 'https://node.example/x');
+    await addStake(execUS, ETH);
+    assert.equal((await getNode(tc.deployer, addr(execUS)))?.stake, 11n * ETH);
+    await heartbeat(execUS);
+  });
+
+  test('refuses duplicates, low stake, bad parameters, unknown nodes', async () => {
+    await expectCode(
+      registerNode(execDE, { ...(await nodeParams('DE', ['executor'], ['tpm2'])), stake: ETH }),
+      'CHAIN_ALREADY_REGISTERED',
+    );
+    await expectCode(
+      registerNode(outsider, { ...(await nodeParams('DE', ['executor'], ['tpm2'])), stake: ETH / 2n }),
+      'CHAIN_INSUFFICIENT_STAKE',
+    );
+    await assert.rejects(
+      registerNode(outsider, { ...(await nodeParams('de', ['executor'], ['tpm2'])), stake: ETH }),
+      (e) => isFerryError(e, 'INVALID_ARGUMENT'),
+    );
+    await expectCode(heartbeat(outsider), 'CHAIN_NOT_FOUND');
+  });
+
+  test('unbonding waits for the delay; inactive and stale nodes leave the totals', async () => {
+    await requestUnbond(execUS, 10n * ETH);
+    assert.equal((await getNode(tc.deployer, addr(execUS)))?.status, 'inactive');
+    assert.equal((await getStakeTotals(tc.deployer)).executorStake, 20n * ETH);
+    await expectCode(withdrawUnbonded(execUS), 'CHAIN_TOO_EARLY');
+    await tc.advance(101);
+    const before = await execUS.public.getBalance({ address: addr(execUS) });
+    const r = await withdrawUnbonded(execUS);
+    const afterBal = await execUS.public.getBalance({ address: addr(execUS) });
+    const receipt = await execUS.public.getTransactionReceipt({ hash: r.hash });
+    assert.equal(afterBal - before + receipt.gasUsed * receipt.effectiveGasPrice, 10n * ETH);
+    await expectCode(withdrawUnbonded(execUS), 'CHAIN_NOTHING_TO_WITHDRAW');
+    await expectCode(requestUnbond(execSim, 9n * ETH + 1n), 'CHAIN_INSUFFICIENT_STAKE');
+
+    await setNodeActive(execSim, false);
+    assert.equal((await getNode(tc.deployer, addr(execSim)))?.status, 'inactive');
+    await setNodeActive(execSim, true);
+    assert.equal((await getNode(tc.deployer, addr(execSim)))?.status, 'active');
+
+    await expectCode(markStale(outsider, addr(execDE)), 'CHAIN_TOO_EARLY');
+    await tc.advance(1001);
+    await markStale(outsider, addr(execDE));
+    assert.equal((await getNode(tc.deployer, addr(execDE)))?.status, 'inactive');
+  });
+});
+
+describe('assets', () => {
+  test('register, read, update and revoke; only the owner may change', async () => {
+    const d = await getDataset(tc.deployer, datasetId);
+    assert.ok(d);
+    assert.equal(d.owner, addr(dataOwner));
+    assert.equal(d.price, 2n * ETH);
+    assert.deepEqual(d.policy.allowedRegions, ['DE', 'FR']);
+    assert.equal(d.policy.tau, 5);
+    const a = await getApp(tc.deployer, appId);
+    assert.equal(a?.measurement, MEASUREMENT);
+    assert.equal(await getApp(tc.deployer, 999n), null);
+    assert.equal(await getDataset(tc.deployer, 999n), null);
+
+    await expectCode(
+      updateDataset(outsider, { datasetId, ciphertextHash: randomHex(32), endpoint: 'http://x' }),
+      'CHAIN_NOT_OWNER',
+    );
+    await expectCode(updateDatasetPolicy(outsider, { datasetId, policy: policy() }), 'CHAIN_NOT_OWNER');
+    await expectCode(revokeDataset(outsider, datasetId), 'CHAIN_NOT_OWNER');
+    await expectCode(
+      updateApp(outsider, { appId, ciphertextHash: randomHex(32), endpoint: 'http://x' }),
+      'CHAIN_NOT_OWNER',
+    );
+    await expectCode(revokeApp(outsider, appId), 'CHAIN_NOT_OWNER');
+
+    const h = randomHex(32);
+    await updateDataset(dataOwner, { datasetId, ciphertextHash: h, endpoint: 'http://d2' });
+    assert.equal((await getDataset(tc.deployer, datasetId))?.ciphertextHash, h);
+    await updateApp(appOwner, { appId, ciphertextHash: h, endpoint: 'http://a2' });
+    assert.equal((await getApp(tc.deployer, appId))?.endpoint, 'http://a2');
+
+    const other = randomHex(32);
+    await updateDatasetPolicy(dataOwner, { datasetId, policy: policy({ allowedApps: [other] }) });
+    assert.deepEqual(await isAllowed(tc.deployer, { datasetId, measurement: MEASUREMENT }), { app: false });
+    assert.deepEqual(await isAllowed(tc.deployer, { datasetId, measurement: other }), { app: true });
+
+    await revokeDataset(dataOwner, datasetId);
+    assert.equal((await getDataset(tc.deployer, datasetId))?.revoked, true);
+    await expectCode(revokeDataset(dataOwner, datasetId), 'CHAIN_ASSET_REVOKED');
+    await expectCode(updateDatasetPolicy(dataOwner, { datasetId, policy: policy() }), 'CHAIN_ASSET_REVOKED');
+  });
+
+  test('refuses invalid policies', async () => {
+    await expectCode(
+      createDataset(dataOwner, {
+        ciphertextHash: randomHex(32),
+        endpoint: 'http://d',
+        price: 0n,
+        policy: policy({ threshold: 6 }),
+      }),
+      'CHAIN_INVALID_PARAMETER',
+      (d) => assert.deepEqual(d.args, ['threshold']),
+    );
+    await expectCode(
+      createDataset(dataOwner, {
+        ciphertextHash: randomHex(32),
+        endpoint: 'http://d',
+        price: 0n,
+        policy: policy({ expiresAt: 1 }),
+      }),
+      'CHAIN_INVALID_PARAMETER',
+    );
+  });
+});
+
+describe('task creation refuses what a policy forbids', () => {
+  test('revoked app or dataset', async () => {
+    await revokeApp(appOwner, appId);
+    await expectCode(newTask(), 'CHAIN_ASSET_REVOKED');
+    await tc.revert(snap);
+    snap = await tc.snapshot();
+    await revokeDataset(dataOwner, datasetId);
+    await expectCode(newTask(), 'CHAIN_ASSET_REVOKED');
+  });
+
+  test('exhausted uses; a use comes back when the task fails before any key release', async () => {
+    await updateDatasetPolicy(dataOwner, { datasetId, policy: policy({ maxUses: 1 }) });
+    const t1 = await newTask({ expiresIn: 50 });
+    assert.equal((await getDataset(tc.deployer, datasetId))?.uses, 1);
+    await expectCode(newTask(), 'CHAIN_USES_EXHAUSTED');
+    await tc.advance(51);
+    assert.equal((await timeoutTask(outsider, t1)).status, 'expired');
+    assert.equal((await getDataset(tc.deployer, datasetId))?.uses, 0);
+    await newTask();
+  });
+
+  test('app not allowed, requester not allowed, expired dataset, no common TEE kind, low fee, unknown ids', async () => {
+    const other = await createApp(appOwner, {
+      measurement: randomHex(32),
+      ciphertextHash: randomHex(32),
+      endpoint: 'http://a',
+      price: 0n,
+    });
+    await expectCode(
+      createTask(requester, {
+        appId: other.appId,
+        datasetIds: [datasetId],
+        inputHash: randomHex(32),
+        resultRecipient: randomHex(32),
+        inputLocation: '',
+        fee: 10n * ETH,
+        expiresAt: (await now()) + 100,
+        claimWindow: 1,
+        evidenceWindow: 1,
+        voteWindow: 1,
+        runWindow: 1,
+      }),
+      'CHAIN_POLICY_FORBIDS',
+    );
+    await updateDatasetPolicy(dataOwner, { datasetId, policy: policy({ requesters: [addr(outsider)] }) });
+    await expectCode(newTask(), 'CHAIN_POLICY_FORBIDS');
+    await newTask({ by: outsider });
+    const exp = await createDataset(dataOwner, {
+      ciphertextHash: randomHex(32),
+      endpoint: 'http://d',
+      price: 0n,
+      policy: policy({ expiresAt: (await now()) + 20 }),
+    });
+    await tc.advance(21);
+    await expectCode(newTask({ datasetIds: [exp.datasetId] }), 'CHAIN_ASSET_EXPIRED');
+    const simOnly = await createDataset(dataOwner, {
+      ciphertextHash: randomHex(32),
+      endpoint: 'http://d',
+      price: 0n,
+      policy: policy({ teeKinds: ['sim'], requesters: [] }),
+    });
+    await updateDatasetPolicy(dataOwner, { datasetId, policy: policy() });
+    await expectCode(newTask({ datasetIds: [datasetId, simOnly.datasetId] }), 'CHAIN_POLICY_FORBIDS');
+    await expectCode(newTask({ fee: 3n * ETH - 1n }), 'CHAIN_INSUFFICIENT_FUNDS');
+    await expectCode(newTask({ datasetIds: [777n] }), 'CHAIN_NOT_FOUND');
+  });
+});
+
+describe('lifecycle', () => {
+  test('create, seed, claims (lowest wins), evidence, votes, key releases, receipt, settlement, withdrawals', async () => {
+    const taskId = await newTask({ fee: 10n * ETH });
+    let t = await getTask(tc.deployer, taskId);
+    assert.equal(t?.status, 'created');
+    assert.equal(t?.tau, 5);
+    assert.equal(t?.threshold, 3);
+    assert.equal(t?.totalVerifierStake, 20n * ETH);
+    await expectCode(seedTask(requester, taskId), 'CHAIN_TOO_EARLY');
+    await expectCode(
+      claimTask(execDE, { taskId, attempt: 1, vrfOutput: randomHex(64), vrfProof: randomHex(80) }),
+      'CHAIN_WRONG_STATE',
+    );
+    const s = await seeded(taskId);
+    assert.match(s.seed ?? '', /^0x[0-9a-f]{64}$/);
+    await expectCode(seedTask(requester, taskId), 'CHAIN_WRONG_STATE');
+    assert.equal((await getTask(tc.deployer, taskId))?.seed, s.seed);
+
+    const late = await claimTask(execDE, {
+      taskId,
+      attempt: 1,
+      vrfOutput: outputWithPrefix(200),
+      vrfProof: randomHex(80),
+    });
+    assert.equal(late.best, true);
+    const worse = await claimTask(execSim, {
+      taskId,
+      attempt: 1,
+      vrfOutput: outputWithPrefix(250),
+      vrfProof: randomHex(80),
+    }).catch((e) => e);
+    assert.ok(isFerryError(worse, 'CHAIN_NOT_ELIGIBLE'), 'sim-only executor is not eligible (TEE kind)');
+    await expectCode(
+      claimTask(execUS, { taskId, attempt: 1, vrfOutput: outputWithPrefix(1), vrfProof: randomHex(80) }),
+      'CHAIN_NOT_ELIGIBLE',
+      (d) => assert.equal((d.args as unknown[])[1], 5),
+    );
+    // A new executor in an allowed region with a lower output takes over.
+    const execFR = verifiers[0];
+    await expectCode(
+      claimTask(execFR, { taskId, attempt: 1, vrfOutput: outputWithPrefix(1), vrfProof: randomHex(80) }),
+      'CHAIN_NOT_ELIGIBLE',
+      (d) => assert.equal((d.args as unknown[])[1], 2),
+    );
+    const low = await claimTask(execDE, {
+      taskId,
+      attempt: 1,
+      vrfOutput: outputWithPrefix(100),
+      vrfProof: randomHex(80),
+    });
+    assert.equal(low.best, true);
+    const high = await claimTask(execDE, {
+      taskId,
+      attempt: 1,
+      vrfOutput: outputWithPrefix(150),
+      vrfProof: randomHex(80),
+    });
+    assert.equal(high.best, false);
+    t = await getTask(tc.deployer, taskId);
+    assert.equal(t?.status, 'claimed');
+    assert.equal(t?.executor, addr(execDE));
+
+    await expectCode(
+      commitEvidence(execDE, { taskId, attempt: 1, evidenceHash: randomHex(32), location: 'http://e' }),
+      'CHAIN_TOO_EARLY',
+    );
+    await tc.advance(CLAIM + 1);
+    await expectCode(
+      claimTask(execDE, { taskId, attempt: 1, vrfOutput: outputWithPrefix(0), vrfProof: randomHex(80) }),
+      'CHAIN_DEADLINE_PASSED',
+    );
+    await expectCode(
+      commitEvidence(execUS, { taskId, attempt: 1, evidenceHash: randomHex(32), location: 'http://e' }),
+      'CHAIN_NOT_EXECUTOR',
+    );
+    const evidenceHash = randomHex(32);
+    await commitEvidence(execDE, { taskId, attempt: 1, evidenceHash, location: 'http://e' });
+    t = await getTask(tc.deployer, taskId);
+    assert.equal(t?.status, 'attesting');
+    assert.equal(t?.evidenceHash, evidenceHash);
+
+    // Attacks on the vote.
+    await expectCode(castVote(execDE, taskId, true), 'CHAIN_NOT_ELIGIBLE', (d) =>
+      assert.equal((d.args as unknown[])[1], 8),
+    );
+    await expectCode(castVote(outsider, taskId, true), 'CHAIN_NOT_ELIGIBLE', (d) =>
+      assert.equal((d.args as unknown[])[1], 1),
+    );
+    await expectCode(castVote(verifiers[0], taskId, true, 2), 'CHAIN_WRONG_ATTEMPT');
+    await castVote(verifiers[0], taskId, false);
+    await expectCode(castVote(verifiers[0], taskId, true), 'CHAIN_ALREADY_VOTED');
+    await castVote(verifiers[1], taskId, true);
+    await castVote(verifiers[2], taskId, true);
+    assert.equal(await getVote(tc.deployer, { taskId, attempt: 1, verifier: addr(verifiers[0]) }), 'fail');
+    assert.equal(await getVote(tc.deployer, { taskId, attempt: 1, verifier: addr(verifiers[1]) }), 'pass');
+    const last = await castVote(verifiers[3], taskId, true);
+    assert.equal(last.status, 'attested');
+    await expectCode(castVote(verifiers[4], taskId, true), 'CHAIN_WRONG_STATE');
+
+    // Key releases: only each asset's owner, once.
+    await expectCode(
+      recordKeyRelease(outsider, { taskId, attempt: 1, assetIndex: 1, releaseHash: randomHex(32) }),
+      'CHAIN_NOT_OWNER',
+    );
+    await expectCode(
+      recordKeyRelease(appOwner, { taskId, attempt: 1, assetIndex: 2, releaseHash: randomHex(32) }),
+      'CHAIN_INVALID_PARAMETER',
+    );
+    await recordKeyRelease(dataOwner, { taskId, attempt: 1, assetIndex: 1, releaseHash: randomHex(32) });
+    await expectCode(
+      recordKeyRelease(dataOwner, { taskId, attempt: 1, assetIndex: 1, releaseHash: randomHex(32) }),
+      'CHAIN_ALREADY_RELEASED',
+    );
+    assert.equal((await getTask(tc.deployer, taskId))?.status, 'attested');
+    const receipt = randomHex(300);
+    await expectCode(
+      submitReceipt(execDE, {
+        taskId,
+        attempt: 1,
+        receipt,
+        signature: randomHex(64),
+        resultHash: randomHex(32),
+        resultLocation: 'r',
+      }),
+      'CHAIN_WRONG_STATE',
+    );
+    await recordKeyRelease(appOwner, { taskId, attempt: 1, assetIndex: 0, releaseHash: randomHex(32) });
+    assert.equal((await getTask(tc.deployer, taskId))?.status, 'running');
+
+    // Receipt: wrong voter lists are refused, the executor only.
+    const receiptArgs = {
+      taskId,
+      attempt: 1,
+      receipt,
+      signature: randomHex(64),
+      resultHash: randomHex(32),
+      resultLocation: 'http://r',
+    };
+    await expectCode(
+      submitReceipt(execDE, { ...receiptArgs, passVoters: [addr(verifiers[1]), addr(verifiers[2])] }),
+      'CHAIN_INVALID_VOTERS',
+    );
+    await expectCode(
+      submitReceipt(execDE, {
+        ...receiptArgs,
+        passVoters: [addr(verifiers[0]), addr(verifiers[1]), addr(verifiers[2])],
+      }),
+      'CHAIN_INVALID_VOTERS',
+    );
+    await expectCode(submitReceipt(execUS, receiptArgs), 'CHAIN_NOT_EXECUTOR');
+    const done = await submitReceipt(execDE, receiptArgs);
+    assert.equal(done.receiptHash, sha256(receipt));
+    t = await getTask(tc.deployer, taskId);
+    assert.equal(t?.status, 'completed');
+    assert.equal(t?.receiptHash, sha256(receipt));
+    assert.equal(t?.fee, 0n);
+    // Settlement twice is refused.
+    await expectCode(submitReceipt(execDE, receiptArgs), 'CHAIN_WRONG_STATE');
+    await expectCode(timeoutTask(outsider, taskId), 'CHAIN_WRONG_STATE');
+
+    // fee 10: app 1, dataset 2, rest 7: verifiers 30 % = 2.1 split by 3 = 0.7 each, executor 4.9.
+    assert.equal(await getCredits(tc.deployer, addr(appOwner)), ETH);
+    assert.equal(await getCredits(tc.deployer, addr(dataOwner)), 2n * ETH);
+    for (const v of [1, 2, 3])
+      assert.equal(await getCredits(tc.deployer, addr(verifiers[v])), (7n * ETH) / 10n);
+    assert.equal(await getCredits(tc.deployer, addr(verifiers[0])), 0n);
+    assert.equal(await getCredits(tc.deployer, addr(execDE)), (49n * ETH) / 10n);
+
+    const w = await withdraw(dataOwner);
+    assert.equal(w.amount, 2n * ETH);
+    await expectCode(withdraw(dataOwner), 'CHAIN_NOTHING_TO_WITHDRAW');
+    await expectCode(withdraw(verifiers[0]), 'CHAIN_NOTHING_TO_WITHDRAW');
+  });
+
+  test('a rejected attempt excludes and slashes the executor; the next attempt re-seeds; replays are refused', async () => {
+    const taskId = await newTask();
+    const other = await newTask();
+    await tc.mine(1);
+    for (const id of [taskId, other]) {
+      await seedTask(requester, id);
+      await claimTask(execDE, { taskId: id, attempt: 1, vrfOutput: randomHex(64), vrfProof: randomHex(80) });
+    }
+    await tc.advance(CLAIM + 1);
+    for (const id of [taskId, other]) {
+      await commitEvidence(execDE, {
+        taskId: id,
+        attempt: 1,
+        evidenceHash: randomHex(32),
+        location: 'http://e',
+      });
+    }
+    // threshold 3 of tau 5: rejected at 5 - 3 + 1 = 3 fail seats; one verifier with 2 seats.
+    await castVote(verifiers[0], taskId, false, 1, 2);
+    const r = await castVote(verifiers[1], taskId, false);
+    assert.equal(r.status, 'rejected');
+    const t = await getTask(tc.deployer, taskId);
+    assert.equal(t?.status, 'rejected');
+    assert.equal(t?.attempt, 2);
+    assert.equal(t?.executor, null);
+    assert.equal(await isExcluded(tc.deployer, { taskId, node: addr(execDE) }), true);
+    assert.equal(await isExcluded(tc.deployer, { taskId: other, node: addr(execDE) }), false);
+    const n = await getNode(tc.deployer, addr(execDE));
+    assert.equal(n?.status, 'jailed');
+    assert.equal(n?.stake, 9n * ETH);
+    assert.equal(await getCredits(tc.deployer, addr(requester)), ETH);
+    // The same votes cannot be replayed into the other task: it counted nothing.
+    const o = await getTask(tc.deployer, other);
+    assert.equal(o?.failSeats, 0);
+    assert.equal(o?.status, 'attesting');
+    // Attempt-1 votes and claims cannot be replayed into attempt 2.
+    await expectCode(castVote(verifiers[2], taskId, false, 1), 'CHAIN_WRONG_STATE');
+    await seeded(taskId);
+    const seed2 = (await getTask(tc.deployer, taskId))?.seed;
+    assert.notEqual(seed2, t?.seed);
+    await expectCode(
+      claimTask(execDE, { taskId, attempt: 1, vrfOutput: randomHex(64), vrfProof: randomHex(80) }),
+      'CHAIN_WRONG_ATTEMPT',
+    );
+    // Jailed executors are not eligible anywhere; excluded ones not in this task even when active.
+    await expectCode(
+      claimTask(execDE, { taskId, attempt: 2, vrfOutput: randomHex(64), vrfProof: randomHex(80) }),
+      'CHAIN_NOT_ELIGIBLE',
+    );
+    // An inactive verifier cannot vote on the other task.
+    await setNodeActive(verifiers[3], false);
+    await expectCode(castVote(verifiers[3], other, true), 'CHAIN_NOT_ELIGIBLE', (d) =>
+      assert.equal((d.args as unknown[])[1], 3),
+    );
+    // The jailed executor (also a verifier) is inactive: its votes are refused too.
+    await expectCode(castVote(execDE, other, true), 'CHAIN_NOT_ELIGIBLE');
+  });
+
+  test('nodes that changed after task creation are not eligible (frozen keys and stake)', async () => {
+    const taskId = await newTask();
+    await updateNode(execDE, await nodeParams('DE', ['executor', 'verifier'], ['tpm2']));
+    await seeded(taskId);
+    await expectCode(
+      claimTask(execDE, { taskId, attempt: 1, vrfOutput: randomHex(64), vrfProof: randomHex(80) }),
+      'CHAIN_NOT_ELIGIBLE',
+      (d) => assert.equal((d.args as unknown[])[1], 4),
+    );
+  });
+
+  test('votes after the deadline are refused; timeouts at every stage; bounded attempts then refund', async () => {
+    const third = await freshExecutor('FR');
+    const taskId = await newTask({ fee: 5n * ETH });
+    // Refund before the deadline: refused.
+    await expectCode(timeoutTask(outsider, taskId), 'CHAIN_TOO_EARLY');
+    // Attempt 1: attesting, votes missed (1 pass, 0 fail): excluded, not slashed.
+    await toAttesting(taskId, execDE, 1);
+    await castVote(verifiers[0], taskId, true);
+    await expectCode(timeoutTask(outsider, taskId), 'CHAIN_TOO_EARLY');
+    await tc.advance(VOTE + 1);
+    await expectCode(castVote(verifiers[1], taskId, true), 'CHAIN_DEADLINE_PASSED');
+    assert.equal((await timeoutTask(outsider, taskId)).status, 'rejected');
+    assert.equal((await getNode(tc.deployer, addr(execDE)))?.stake, 10n * ETH);
+    // Attempt 2: nobody claims.
+    await seeded(taskId);
+    await tc.advance(CLAIM + 1);
+    assert.equal((await timeoutTask(outsider, taskId)).status, 'rejected');
+    // Attempt 3: a claim without evidence: slashed, then the task fails and is refunded.
+    await seeded(taskId);
+    const fr = await tc.account();
+    await expectCode(
+      claimTask(fr, { taskId, attempt: 3, vrfOutput: randomHex(64), vrfProof: randomHex(80) }),
+      'CHAIN_NOT_ELIGIBLE',
+    );
+    await expectCode(
+      claimTask(execDE, { taskId, attempt: 3, vrfOutput: randomHex(64), vrfProof: randomHex(80) }),
+      'CHAIN_NOT_ELIGIBLE',
+      (d) => assert.equal((d.args as unknown[])[1], 7),
+    );
+    await claimTask(third, { taskId, attempt: 3, vrfOutput: randomHex(64), vrfProof: randomHex(80) });
+    await tc.advance(CLAIM + EVIDENCE + 1);
+    const end = await timeoutTask(outsider, taskId);
+    assert.equal((await getNode(tc.deployer, addr(third)))?.status, 'jailed');
+    // The slashed 10 % of 5 ether goes to the requester, with the refund.
+    const slashed = ETH / 2n;
+    assert.equal(end.status, 'failed');
+    assert.equal((await getTask(tc.deployer, taskId))?.status, 'failed');
+    assert.equal(await getCredits(tc.deployer, addr(requester)), 5n * ETH + slashed);
+    await expectCode(timeoutTask(outsider, taskId), 'CHAIN_WRONG_STATE');
+    const before = await requester.public.getBalance({ address: addr(requester) });
+    const w = await withdraw(requester);
+    assert.equal(w.amount, 5n * ETH + slashed);
+    assert.ok((await requester.public.getBalance({ address: addr(requester) })) > before);
+  });
+
+  test('missed evidence and missed receipt slash the executor', async () => {
+    const taskId = await newTask();
+    await seeded(taskId);
+    await claimTask(execDE, { taskId, attempt: 1, vrfOutput: randomHex(64), vrfProof: randomHex(80) });
+    await tc.advance(CLAIM + 1);
+    await expectCode(timeoutTask(outsider, taskId), 'CHAIN_TOO_EARLY');
+    await tc.advance(EVIDENCE);
+    await expectCode(
+      commitEvidence(execDE, { taskId, attempt: 1, evidenceHash: randomHex(32), location: 'x' }),
+      'CHAIN_DEADLINE_PASSED',
+    );
+    await timeoutTask(outsider, taskId);
+    assert.equal((await getNode(tc.deployer, addr(execDE)))?.status, 'jailed');
+
+    const fresh = await freshExecutor('DE');
+    const t2 = await newTask();
+    await toAttesting(t2, fresh);
+    for (const v of verifiers.slice(0, 3)) await castVote(v, t2, true);
+    await recordKeyRelease(dataOwner, { taskId: t2, attempt: 1, assetIndex: 1, releaseHash: randomHex(32) });
+    await tc.advance(RUN + 1);
+    const ex = (await getTask(tc.deployer, t2))?.executor as Address;
+    await timeoutTask(outsider, t2);
+    assert.equal((await getNode(tc.deployer, ex))?.status, 'jailed');
+    const after2 = await getTask(tc.deployer, t2);
+    assert.equal(after2?.status, 'rejected');
+    // A key was released in that attempt: the dataset use is not given back if the task fails.
+    assert.equal(after2?.keysEverReleased, true);
+  });
+
+  test('expiry refunds the escrow in any non-final state', async () => {
+    const taskId = await newTask({ fee: 4n * ETH, expiresIn: 100 });
+    await toAttesting(taskId);
+    await tc.advance(101);
+    assert.equal((await timeoutTask(outsider, taskId)).status, 'expired');
+    assert.equal(await getCredits(tc.deployer, addr(requester)), 4n * ETH);
+  });
+});
+
+/** A new executor registered now (for tasks created later). */
+async function freshExecutor(region: string): Promise<ChainWriter> {
+  const c = await tc.account();
+  await registerNode(c, { ...(await nodeParams(region, ['executor'], ['tpm2'])), stake: 5n * ETH });
+  return c;
+}
+
+describe('re-entrancy on payouts', () => {
+  test('a receiver that re-enters withdraw cannot take more than its credit', async () => {
+    const hash = await tc.deployer.wallet.deployContract({
+      abi: reentrantReceiverAbi,
+      bytecode: reentrantReceiverBytecode as Hex,
+      account: tc.deployer.wallet.account,
+      chain: tc.deployer.wallet.chain,
+    });
+    const attacker = (await tc.deployer.public.waitForTransactionReceipt({ hash }))
+      .contractAddress as Address;
+    const call = (data: Hex, value = 0n) =>
+      sendTx(requester, {
+        address: attacker,
+        abi: reentrantReceiverAbi,
+        functionName: 'exec',
+        args: [tc.contracts.Tasks, value, data],
+        value,
+      });
+    // The attacker requests a task that expires: its refund is credited to it.
+    await call(
+      encodeFunctionData({
+        abi: tasksAbi,
+        functionName: 'createTask',
+        args: [
+          {
+            appId,
+            datasetIds: [datasetId],
+            inputHash: randomHex(32),
+            resultRecipient: randomHex(32),
+            inputLocation: '',
+            expiresAt: (await now()) + 20,
+            claimWindow: 5,
+            evidenceWindow: 5,
+            voteWindow: 5,
+            runWindow: 5,
+          },
+        ],
+      }),
+      3n * ETH,
+    );
+    await tc.advance(21);
+    await timeoutTask(outsider, 1n);
+    assert.equal(await getCredits(tc.deployer, attacker), 3n * ETH);
+    const withdrawData = encodeFunctionData({ abi: tasksAbi, functionName: 'withdraw' });
+    await sendTx(requester, {
+      address: attacker,
+      abi: reentrantReceiverAbi,
+      functionName: 'configure',
+      args: [tc.contracts.Tasks, withdrawData, false],
+    });
+    // Re-entry refused -> the payment fails -> the withdrawal reverts; the credit stays.
+    await expectCode(call(withdrawData), 'CHAIN_TRANSFER_FAILED');
+    assert.equal(await getCredits(tc.deployer, attacker), 3n * ETH);
+    // Swallowing the refused re-entry: paid exactly once.
+    await sendTx(requester, {
+      address: attacker,
+      abi: reentrantReceiverAbi,
+      functionName: 'configure',
+      args: [tc.contracts.Tasks, withdrawData, true],
+    });
+    await call(withdrawData);
+    assert.equal(await getCredits(tc.deployer, attacker), 0n);
+    assert.equal(await tc.deployer.public.getBalance({ address: attacker }), 3n * ETH);
+    const read = (fn: 'reentrySucceeded' | 'reentryFailed' | 'received') =>
+      tc.deployer.public.readContract({ address: attacker, abi: reentrantReceiverAbi, functionName: fn });
+    assert.equal(await read('reentrySucceeded'), 0n);
+    assert.equal(await read('reentryFailed'), 1n);
+    assert.equal(await read('received'), 3n * ETH);
+  });
+});
