@@ -62,6 +62,8 @@ export function decodeOid(bytes: Uint8Array): string {
 export type CertificateFields = {
   /** OID of the outer signatureAlgorithm. */
   signatureAlgorithm: string;
+  /** For RSASSA-PSS: the OID of the hashAlgorithm parameter ([0]); null otherwise or absent (SHA-1). */
+  pssHash: string | null;
   /** Extension OID -> the content of its extnValue OCTET STRING. */
   extensions: Map<string, Uint8Array>;
 };
@@ -89,7 +91,17 @@ export function certificateFields(der: Uint8Array): CertificateFields {
       extensions.set(id, der.slice(value.start, value.end));
     }
   }
-  return { signatureAlgorithm: decodeOid(der.subarray(algOid.start, algOid.end)), extensions };
+  let pssHash: string | null = null;
+  const params = children(der, sigAlg)[1];
+  if (params?.tag === 0x30) {
+    const hashField = children(der, params).find((t) => t.tag === 0xa0);
+    if (hashField) {
+      const hashAlg = readTlv(der, hashField.start, hashField.end);
+      const hashOid = hashAlg.tag === 0x30 ? children(der, hashAlg)[0] : undefined;
+      if (hashOid?.tag === 0x06) pssHash = decodeOid(der.subarray(hashOid.start, hashOid.end));
+    }
+  }
+  return { signatureAlgorithm: decodeOid(der.subarray(algOid.start, algOid.end)), pssHash, extensions };
 }
 
 /** A DER INTEGER (non-negative, at most 6 bytes of value) from an extension value. */

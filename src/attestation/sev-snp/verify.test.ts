@@ -334,3 +334,19 @@ test('guest policy: migration agent and VMPL against the appraisal policy (synth
   });
   assert.equal(amdOnly.valid, false);
 });
+
+test('synthetic chain signed with PKCS#1 v1.5 instead of RSASSA-PSS is refused', () => {
+  const chain = read(`${SYN}ask_ark_test_pkcs1.pem`);
+  const ark = parsePemCertificates(chain, 'pkcs1 chain')[1];
+  assert.throws(
+    () =>
+      verifySnpReport({
+        report: resign(REPORT),
+        vcek: read(`${SYN}vcek-pkcs1.der`),
+        chain,
+        now: SYN_NOW,
+        trustAnchors: [ark],
+      }),
+    (e) => isFerryError(e, 'ATTESTATION_CHAIN_INVALID'),
+  );
+});

@@ -29,6 +29,7 @@ import {
 } from './roots.ts';
 
 const OID_RSASSA_PSS = '1.2.840.113549.1.1.10';
+const OID_SHA384 = '2.16.840.1.101.3.4.2.2';
 const AMD = '1.3.6.1.4.1.3704.1';
 /** VCEK / VLEK extension OIDs (AMD "Versioned Chip Endorsement Key" specification). */
 export const SNP_OIDS = {
@@ -96,10 +97,11 @@ function checkValidity(cert: X509Certificate, what: string, now: Date): void {
 }
 
 function isPss(cert: X509Certificate): boolean {
-  return certificateFields(new Uint8Array(cert.raw)).signatureAlgorithm === OID_RSASSA_PSS;
+  const f = certificateFields(new Uint8Array(cert.raw));
+  return f.signatureAlgorithm === OID_RSASSA_PSS && f.pssHash === OID_SHA384;
 }
 
-/** ARK self-signed, ASK by ARK, leaf by ASK; all RSASSA-PSS; names chain. */
+/** ARK self-signed, ASK by ARK, leaf by ASK; all RSASSA-PSS with SHA-384; names chain. */
 function chainVerifies(chain: AmdChain, leaf: X509Certificate): boolean {
   const { ask, ark } = chain;
   return (
