@@ -12,7 +12,12 @@ import { z } from 'zod';
 import { hpkeGenerateKeyPair, hpkeOpen, hpkeSeal, keyReleaseInfo } from '../src/crypto/hpke.ts';
 import { isFerryError, toHex } from '../src/kernel/index.ts';
 import { createPeerClient, Ed25519Signer } from '../src/net/index.ts';
-import { createNodeServer, decodeSealed, type SealedKeyDelivery } from '../src/node/server.ts';
+import {
+  createNodeServer,
+  decodeSealed,
+  EnclaveKeysSchema,
+  type SealedKeyDelivery,
+} from '../src/node/server.ts';
 import { NodeState } from '../src/node/state.ts';
 
 const quiet = {
@@ -60,8 +65,18 @@ test('node server: evidence and result are public; sealed keys only from authori
 
     const evidence = randomBytes(700);
     const evidenceHash = new Uint8Array(createHash('sha256').update(evidence).digest());
-    state.saveEvidence(1n, 1, evidence, evidenceHash);
+    const x25519Pub = randomBytes(32);
+    const ed25519Pub = randomBytes(32);
+    state.saveEvidence(1n, 1, evidence, evidenceHash, { x25519Pub, ed25519Pub, seed: randomBytes(32) });
     assert.ok(Buffer.from(await pub.bytes('GET', '/v1/tasks/1/attempts/1/evidence')).equals(evidence));
+    assert.deepEqual(await pub.json('GET', '/v1/tasks/1/attempts/1/enclave', EnclaveKeysSchema), {
+      x25519Pub: toHex(x25519Pub),
+      ed25519Pub: toHex(ed25519Pub),
+      evidenceHash: toHex(evidenceHash),
+    });
+    await assert.rejects(pub.json('GET', '/v1/tasks/2/attempts/1/enclave', EnclaveKeysSchema), (e) =>
+      isFerryError(e, 'PEER_NOT_FOUND'),
+    );
 
     const result = randomBytes(200_000);
     const resultPath = join(dir, 'result.age');

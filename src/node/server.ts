@@ -3,6 +3,8 @@
  *
  *   GET  /v1/health                               public
  *   GET  /v1/tasks/:id/attempts/:n/evidence       public: the encoded ferry/evidence/v1 object
+ *   GET  /v1/tasks/:id/attempts/:n/enclave        public: {x25519Pub, ed25519Pub, evidenceHash} (hex),
+ *                                                 the keys bound into the evidence's report_data
  *   GET  /v1/tasks/:id/attempts/:n/result         public: the result ciphertext (age, to the
  *                                                 requester), with HTTP Range
  *   POST /v1/tasks/:id/attempts/:n/keys           signed by an owner agent: a sealed file key
@@ -25,6 +27,13 @@ import {
   type VerifiedCaller,
 } from '../net/index.ts';
 import type { KeyDelivery, NodeState } from './state.ts';
+
+/** Answer of GET /v1/tasks/:id/attempts/:n/enclave. */
+export const EnclaveKeysSchema = z.object({
+  x25519Pub: z.string().regex(/^[0-9a-f]{64}$/),
+  ed25519Pub: z.string().regex(/^[0-9a-f]{64}$/),
+  evidenceHash: z.string().regex(/^[0-9a-f]{64}$/),
+});
 
 /** Body of POST /v1/tasks/:id/attempts/:n/keys. */
 export const KeyDeliverySchema = z.object({
@@ -132,6 +141,27 @@ export function nodeRoutes(opts: NodeServerOptions): Route[] {
           bytes: a.evidence,
           contentType: 'application/cbor',
           headers: a.evidenceHash ? { 'ferry-evidence-hash': toHex(a.evidenceHash) } : undefined,
+        };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/tasks/:id/attempts/:n/enclave',
+      auth: 'public',
+      handler: (req) => {
+        const { task, attempt } = params(req.params);
+        const a = opts.state.getAttempt(task, attempt);
+        if (!a?.evidence || !a.enclaveX25519 || !a.enclaveEd25519 || !a.evidenceHash) {
+          throw new FerryError('PEER_NOT_FOUND', 'no enclave for this attempt here', {
+            hints: [`task ${task} attempt ${attempt}`],
+          });
+        }
+        return {
+          json: {
+            x25519Pub: toHex(a.enclaveX25519),
+            ed25519Pub: toHex(a.enclaveEd25519),
+            evidenceHash: toHex(a.evidenceHash),
+          },
         };
       },
     },

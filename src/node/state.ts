@@ -95,6 +95,14 @@ const MIGRATIONS: Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 2,
+    sql: `
+      ALTER TABLE attempts ADD COLUMN enclave_x25519 BLOB;
+      ALTER TABLE attempts ADD COLUMN enclave_ed25519 BLOB;
+      ALTER TABLE attempts ADD COLUMN seed BLOB;
+    `,
+  },
 ];
 
 export type Registration = {
@@ -140,6 +148,10 @@ export type AttemptRecord = {
   receipt: Uint8Array | null;
   receiptStatus: ActionStatus | null;
   receiptTx: string | null;
+  /** The enclave's public keys (key release / result sealing, receipts) and the attempt seed. */
+  enclaveX25519: Uint8Array | null;
+  enclaveEd25519: Uint8Array | null;
+  seed: Uint8Array | null;
 };
 
 export type KeyDelivery = {
@@ -501,6 +513,9 @@ export class NodeState {
       receipt: bytes(r.receipt),
       receiptStatus: (r.receipt_status as ActionStatus | null) ?? null,
       receiptTx: str(r.receipt_tx),
+      enclaveX25519: bytes(r.enclave_x25519),
+      enclaveEd25519: bytes(r.enclave_ed25519),
+      seed: bytes(r.seed),
     };
   }
 
@@ -513,6 +528,7 @@ export class NodeState {
     attempt: number,
     evidence: Uint8Array,
     evidenceHash: Uint8Array,
+    enclave?: { x25519Pub: Uint8Array; ed25519Pub: Uint8Array; seed: Uint8Array },
   ): void {
     const t = taskKey(task);
     const a = attemptNumber(attempt);
@@ -522,7 +538,13 @@ export class NodeState {
         if (Buffer.compare(Buffer.from(cur.evidence), Buffer.from(evidence)) === 0) return;
         throw conflict('evidence for this attempt is already stored', [`task ${t} attempt ${a}`]);
       }
-      this.#upsertAttempt(t, a, { evidence, evidence_hash: evidenceHash });
+      this.#upsertAttempt(t, a, {
+        evidence,
+        evidence_hash: evidenceHash,
+        enclave_x25519: enclave?.x25519Pub ?? null,
+        enclave_ed25519: enclave?.ed25519Pub ?? null,
+        seed: enclave?.seed ?? null,
+      });
     });
   }
 
