@@ -5,7 +5,7 @@
  * the VCEK's TCB and hwID extensions equal to the report's reported_tcb and chip_id. The
  * `SevSnpVerifier` then applies the appraisal policy (docs/protocol.md §8 "sev-snp", §9).
  */
-import { verify as cryptoVerify, X509Certificate } from 'node:crypto';
+import { createHash, verify as cryptoVerify, X509Certificate } from 'node:crypto';
 import { equalBytes, FerryError, isFerryError, toHex } from '../../kernel/index.ts';
 import {
   checkDebug,
@@ -104,7 +104,11 @@ function isPss(cert: X509Certificate): boolean {
 /** ARK self-signed, ASK by ARK, leaf by ASK; all RSASSA-PSS with SHA-384; names chain. */
 function chainVerifies(chain: AmdChain, leaf: X509Certificate): boolean {
   const { ask, ark } = chain;
-  return (
+  // Only successes are cached, keyed by the exact bytes of all three certificates: the same
+  // bytes verify the same way every time. Validity at `now` is checked on every call.
+  const key = createHash('sha256').update(ark.raw).update(ask.raw).update(leaf.raw).digest('hex');
+  if (VERIFIED_CHAINS.has(key)) return true;
+  const ok =
     isPss(ark) &&
     isPss(ask) &&
     isPss(leaf) &&
@@ -113,9 +117,18 @@ function chainVerifies(chain: AmdChain, leaf: X509Certificate): boolean {
     ask.checkIssued(ark) &&
     ask.verify(ark.publicKey) &&
     leaf.checkIssued(ask) &&
-    leaf.verify(ask.publicKey)
-  );
+    leaf.verify(ask.publicKey);
+  if (ok) {
+    if (VERIFIED_CHAINS.size >= VERIFIED_CHAINS_MAX)
+      VERIFIED_CHAINS.delete(VERIFIED_CHAINS.values().next().value as string);
+    VERIFIED_CHAINS.add(key);
+  }
+  return ok;
 }
+
+/** Chains (ARK, ASK, leaf bytes) whose signatures verified; oldest evicted first. */
+const VERIFIED_CHAINS = new Set<string>();
+const VERIFIED_CHAINS_MAX = 1024;
 
 /**
  * Verifies a report against its VCEK/VLEK and an AMD chain. Returns what it established, or
