@@ -33,6 +33,21 @@ export const COMMANDS: Entry[] = [
     load: () => import('./attest/verify-tpm2.ts'),
   },
   {
+    name: 'chain deploy',
+    summary: "deploy Ferry's contracts to an EVM chain (key from FERRY_DEPLOYER_KEY or --key-file)",
+    load: () => import('./chain/deploy.ts'),
+  },
+  {
+    name: 'chain up',
+    summary: 'start a local chain (anvil on 127.0.0.1) with Ferry deployed; runs until interrupted',
+    load: () => import('./chain/up.ts'),
+  },
+  {
+    name: 'committee',
+    summary: 'capture and liveness-failure probabilities of a verifier committee (Poisson model)',
+    load: () => import('./committee.ts'),
+  },
+  {
     name: 'decrypt',
     summary: 'decrypt an age file with identity files (like age -d)',
     load: () => import('./age/decrypt.ts'),
