@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { toHex } from '../kernel/index.ts';
+import { createHash } from 'node:crypto';
+import { encodeTagged, toHex } from '../kernel/index.ts';
 import { isFerryError } from '../kernel/errors.ts';
 import {
   checkDebug,
@@ -123,4 +124,37 @@ test('finishAppraisal: valid / accepted / status', () => {
     inv.reasons.map((r) => r.code),
     ['ATTESTATION_SIGNATURE_INVALID', 'ATTESTATION_DEBUG_ENABLED'],
   );
+});
+
+test('policyHash is SHA-256 of the tagged canonical CBOR of the normal form (docs/protocol.md §9)', () => {
+  // The production policy's normal form written out by hand: lists sorted, no optional keys.
+  const normal = {
+    version: 1,
+    name: 'production',
+    allowedKinds: ['sev-snp', 'sgx', 'tdx', 'tpm2'],
+    allowDebug: false,
+    allowedTcbStatuses: ['UpToDate'],
+    maxEvidenceAgeSeconds: 600,
+    referenceValues: {},
+  };
+  const expected = createHash('sha256')
+    .update(encodeTagged('ferry/appraisal-policy/v1', normal))
+    .digest('hex');
+  assert.equal(toHex(policyHash(PRODUCTION_POLICY)), expected);
+  // Optional lists appear only when present, sorted and deduplicated.
+  const p = parsePolicy({
+    ...normal,
+    allowedAdvisoryIds: ['B', 'A', 'B'],
+    referenceValues: { sgx: { isvProdId: [3, 1] } },
+  });
+  const expected2 = createHash('sha256')
+    .update(
+      encodeTagged('ferry/appraisal-policy/v1', {
+        ...normal,
+        allowedAdvisoryIds: ['A', 'B'],
+        referenceValues: { sgx: { isvProdId: [1, 3] } },
+      }),
+    )
+    .digest('hex');
+  assert.equal(toHex(policyHash(p)), expected2);
 });
