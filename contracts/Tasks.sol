@@ -328,9 +328,11 @@ contract Tasks {
 
     /// A verifier's vote: verdict, SHA-256 of its `ferry/attestation-result/v1`, its seat count
     /// and VRF output/proof over the verifier-selection alpha. One vote per verifier per
-    /// attempt, from active verifiers (frozen before the task) other than the executor, until
-    /// the vote deadline. Attested when pass seats >= threshold; the attempt is rejected (the
-    /// executor excluded and slashed) when fail seats >= tau - threshold + 1.
+    /// attempt, from active verifiers (frozen before the task) other than the executor, while
+    /// the task is attesting (until the vote deadline) or attested (until the run deadline;
+    /// late votes are recorded and paid but change nothing). While attesting: attested when
+    /// pass seats >= threshold; the attempt is rejected (the executor excluded and slashed)
+    /// when fail seats >= tau - threshold + 1.
     function vote(
         uint256 taskId,
         uint256 attempt,
@@ -341,7 +343,8 @@ contract Tasks {
         bytes calldata vrfProof
     ) external {
         Task storage t = _task(taskId);
-        if (t.status != ATTESTING) revert WrongState(taskId, t.status);
+        uint8 st = t.status;
+        if (st != ATTESTING && st != ATTESTED) revert WrongState(taskId, st);
         if (attempt != t.attempt) revert WrongAttempt(taskId, t.attempt, attempt);
         if (block.timestamp > t.deadline) revert DeadlinePassed(t.deadline, block.timestamp);
         if (seats == 0) revert InvalidParameter("seats");
@@ -361,7 +364,7 @@ contract Tasks {
         if (pass) {
             t.passSeats = _addSeats(t.passSeats, seats);
             t.passVoters += 1;
-            if (t.passSeats >= t.threshold) {
+            if (st == ATTESTING && t.passSeats >= t.threshold) {
                 uint256 runDeadline = block.timestamp + t.runWindow;
                 t.deadline = uint40(runDeadline);
                 _setStatus(taskId, t, ATTESTED);
@@ -369,7 +372,9 @@ contract Tasks {
             }
         } else {
             t.failSeats = _addSeats(t.failSeats, seats);
-            if (uint256(t.failSeats) + t.threshold > t.tau) _endAttempt(taskId, t, END_EVIDENCE_REJECTED, true, true);
+            if (st == ATTESTING && uint256(t.failSeats) + t.threshold > t.tau) {
+                _endAttempt(taskId, t, END_EVIDENCE_REJECTED, true, true);
+            }
         }
     }
 

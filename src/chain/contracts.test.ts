@@ -503,7 +503,11 @@ describe('lifecycle', () => {
     assert.equal(await getVote(tc.deployer, { taskId, attempt: 1, verifier: addr(verifiers[1]) }), 'pass');
     const last = await castVote(verifiers[3], taskId, true);
     assert.equal(last.status, 'attested');
-    await expectCode(castVote(verifiers[4], taskId, true), 'CHAIN_WRONG_STATE');
+    // A late vote while attested is recorded (and paid) but changes nothing.
+    const late5 = await castVote(verifiers[4], taskId, true);
+    assert.equal(late5.status, 'attesting', 'no status change event');
+    assert.equal((await getTask(tc.deployer, taskId))?.status, 'attested');
+    assert.equal((await getTask(tc.deployer, taskId))?.passVoters, 4);
 
     // Key releases: only each asset's owner, once.
     await expectCode(
@@ -534,6 +538,7 @@ describe('lifecycle', () => {
     );
     await recordKeyRelease(appOwner, { taskId, attempt: 1, assetIndex: 0, releaseHash: randomHex(32) });
     assert.equal((await getTask(tc.deployer, taskId))?.status, 'running');
+    await expectCode(castVote(outsider, taskId, true), 'CHAIN_WRONG_STATE');
 
     // Receipt: wrong voter lists are refused, the executor only.
     const receiptArgs = {
@@ -545,13 +550,16 @@ describe('lifecycle', () => {
       resultLocation: 'http://r',
     };
     await expectCode(
-      submitReceipt(execDE, { ...receiptArgs, passVoters: [addr(verifiers[1]), addr(verifiers[2])] }),
+      submitReceipt(execDE, {
+        ...receiptArgs,
+        passVoters: [addr(verifiers[1]), addr(verifiers[2]), addr(verifiers[3])],
+      }),
       'CHAIN_INVALID_VOTERS',
     );
     await expectCode(
       submitReceipt(execDE, {
         ...receiptArgs,
-        passVoters: [addr(verifiers[0]), addr(verifiers[1]), addr(verifiers[2])],
+        passVoters: [addr(verifiers[0]), addr(verifiers[1]), addr(verifiers[2]), addr(verifiers[3])],
       }),
       'CHAIN_INVALID_VOTERS',
     );
@@ -566,11 +574,12 @@ describe('lifecycle', () => {
     await expectCode(submitReceipt(execDE, receiptArgs), 'CHAIN_WRONG_STATE');
     await expectCode(timeoutTask(outsider, taskId), 'CHAIN_WRONG_STATE');
 
-    // fee 10: app 1, dataset 2, rest 7: verifiers 30 % = 2.1 split by 3 = 0.7 each, executor 4.9.
+    // fee 10: app 1, dataset 2, rest 7: verifiers 30 % = 2.1 split by 4 = 0.525 each, executor 4.9.
     assert.equal(await getCredits(tc.deployer, addr(appOwner)), ETH);
     assert.equal(await getCredits(tc.deployer, addr(dataOwner)), 2n * ETH);
-    for (const v of [1, 2, 3])
-      assert.equal(await getCredits(tc.deployer, addr(verifiers[v])), (7n * ETH) / 10n);
+    for (const v of [1, 2, 3, 4]) {
+      assert.equal(await getCredits(tc.deployer, addr(verifiers[v])), (525n * ETH) / 1000n);
+    }
     assert.equal(await getCredits(tc.deployer, addr(verifiers[0])), 0n);
     assert.equal(await getCredits(tc.deployer, addr(execDE)), (49n * ETH) / 10n);
 
