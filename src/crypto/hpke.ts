@@ -22,6 +22,7 @@ import {
   createPublicKey,
   diffieHellman,
   generateKeyPairSync,
+  hkdfSync,
   type KeyObject,
 } from 'node:crypto';
 import { concatBytes, describe, encodeTagged, FerryError, wipe } from '../kernel/index.ts';
@@ -115,6 +116,10 @@ function labeledExtract(suiteId: Uint8Array, salt: Uint8Array, label: string, ik
   return hkdfExtract(salt, concatBytes(HPKE_V1, suiteId, enc8(label), ikm));
 }
 
+function labeledInfo(suiteId: Uint8Array, label: string, info: Uint8Array, len: number): Uint8Array {
+  return concatBytes(i2osp(len, 2), HPKE_V1, suiteId, enc8(label), info);
+}
+
 function labeledExpand(
   suiteId: Uint8Array,
   prk: Uint8Array,
@@ -122,7 +127,32 @@ function labeledExpand(
   info: Uint8Array,
   len: number,
 ): Uint8Array {
-  return hkdfExpand(prk, concatBytes(i2osp(len, 2), HPKE_V1, suiteId, enc8(label), info), len);
+  return hkdfExpand(prk, labeledInfo(suiteId, label, info, len), len);
+}
+
+/**
+ * LabeledExpand(LabeledExtract(salt, extractLabel, ikm), expandLabel, info, len) in one native
+ * HKDF call (node:crypto hkdfSync is extract-then-expand; an empty salt is HashLen zeros in
+ * both). Faster than two HMAC objects; the intermediate PRK never reaches JS.
+ */
+function labeledExtractExpand(
+  suiteId: Uint8Array,
+  salt: Uint8Array,
+  extractLabel: string,
+  ikm: Uint8Array,
+  expandLabel: string,
+  info: Uint8Array,
+  len: number,
+): Uint8Array {
+  return new Uint8Array(
+    hkdfSync(
+      'sha256',
+      concatBytes(HPKE_V1, suiteId, enc8(extractLabel), ikm),
+      salt,
+      labeledInfo(suiteId, expandLabel, info, len),
+      len,
+    ),
+  );
 }
 
 // --- X25519 on node:crypto -------------------------------------------------------------------
@@ -143,16 +173,19 @@ function publicKeyObject(pk: Uint8Array): KeyObject {
   });
 }
 
+/** The raw 32-byte public key of a public KeyObject, or of a private one (derived). */
 function rawPublicKey(key: KeyObject): Uint8Array {
-  const der = key.export({ format: 'der', type: 'spki' });
-  return new Uint8Array(der.subarray(der.length - N_PK));
+  const pub = key.type === 'private' ? createPublicKey(key) : key;
+  // The JWK export is several times cheaper than a DER export in node:crypto.
+  const jwk = pub.export({ format: 'jwk' });
+  return new Uint8Array(Buffer.from(jwk.x as string, 'base64url'));
 }
 
 /** X25519(sk, pk); null when the output is all zero (pk of low order) or OpenSSL refuses it. */
-function dh(sk: Uint8Array, pk: Uint8Array): Uint8Array | null {
+function dh(sk: KeyObject, pk: Uint8Array): Uint8Array | null {
   let out: Uint8Array;
   try {
-    out = new Uint8Array(diffieHellman({ privateKey: privateKeyObject(sk), publicKey: publicKeyObject(pk) }));
+    out = new Uint8Array(diffieHellman({ privateKey: sk, publicKey: publicKeyObject(pk) }));
   } catch {
     return null;
   }
@@ -164,14 +197,16 @@ function dh(sk: Uint8Array, pk: Uint8Array): Uint8Array | null {
 /** The X25519 public key of a 32-byte private key. Throws HPKE_INVALID_KEY on a bad length. */
 export function hpkePublicKey(privateKey: Uint8Array): Uint8Array {
   keyArg(privateKey, 'privateKey', N_SK);
-  return rawPublicKey(createPublicKey(privateKeyObject(privateKey)));
+  return rawPublicKey(privateKeyObject(privateKey));
 }
 
 /** A fresh X25519 key pair (raw 32-byte keys) from the system CSPRNG. */
 export function hpkeGenerateKeyPair(): { privateKey: Uint8Array; publicKey: Uint8Array } {
   const { privateKey, publicKey } = generateKeyPairSync('x25519');
   const der = privateKey.export({ format: 'der', type: 'pkcs8' });
-  return { privateKey: new Uint8Array(der.subarray(der.length - N_SK)), publicKey: rawPublicKey(publicKey) };
+  const sk = new Uint8Array(der.subarray(der.length - N_SK));
+  der.fill(0);
+  return { privateKey: sk, publicKey: rawPublicKey(publicKey) };
 }
 
 /**
@@ -193,10 +228,24 @@ export function hpkeDeriveKeyPair(ikm: Uint8Array): { privateKey: Uint8Array; pu
 }
 
 function extractAndExpand(dhOut: Uint8Array, kemContext: Uint8Array): Uint8Array {
-  const prk = labeledExtract(KEM_SUITE_ID, EMPTY, 'eae_prk', dhOut);
-  const ss = labeledExpand(KEM_SUITE_ID, prk, 'shared_secret', kemContext, N_SECRET);
-  wipe(prk);
-  return ss;
+  return labeledExtractExpand(KEM_SUITE_ID, EMPTY, 'eae_prk', dhOut, 'shared_secret', kemContext, N_SECRET);
+}
+
+/** Encap with an ephemeral KeyObject and its raw public key `enc`. */
+function encap(
+  recipientPublicKey: Uint8Array,
+  ephemeral: KeyObject,
+  enc: Uint8Array,
+): { sharedSecret: Uint8Array; enc: Uint8Array } {
+  const dhOut = dh(ephemeral, recipientPublicKey);
+  if (dhOut === null) {
+    throw new FerryError('HPKE_INVALID_KEY', 'recipientPublicKey is of low order', {
+      hints: ['X25519 with this public key gives the all-zero value; it cannot be sealed to'],
+    });
+  }
+  const sharedSecret = extractAndExpand(dhOut, concatBytes(enc, recipientPublicKey));
+  wipe(dhOut);
+  return { sharedSecret, enc };
 }
 
 /**
@@ -211,16 +260,8 @@ export function kemEncapUnsafe(
 ): { sharedSecret: Uint8Array; enc: Uint8Array } {
   keyArg(recipientPublicKey, 'recipientPublicKey', N_PK);
   keyArg(ephemeralPrivateKey, 'ephemeralPrivateKey', N_SK);
-  const dhOut = dh(ephemeralPrivateKey, recipientPublicKey);
-  if (dhOut === null) {
-    throw new FerryError('HPKE_INVALID_KEY', 'recipientPublicKey is of low order', {
-      hints: ['X25519 with this public key gives the all-zero value; it cannot be sealed to'],
-    });
-  }
-  const enc = hpkePublicKey(ephemeralPrivateKey);
-  const sharedSecret = extractAndExpand(dhOut, concatBytes(enc, recipientPublicKey));
-  wipe(dhOut);
-  return { sharedSecret, enc };
+  const skE = privateKeyObject(ephemeralPrivateKey);
+  return encap(recipientPublicKey, skE, rawPublicKey(skE));
 }
 
 /**
@@ -234,15 +275,19 @@ export function kemDecap(enc: Uint8Array, recipientPrivateKey: Uint8Array): Uint
       hints: [`expected: Uint8Array(${N_PK})`, `got: ${describe(enc)}`],
     });
   }
-  const dhOut = dh(recipientPrivateKey, enc);
+  const skR = privateKeyObject(recipientPrivateKey);
+  const dhOut = dh(skR, enc);
   if (dhOut === null) {
     throw new FerryError('HPKE_OPEN_FAILED', 'cannot open: enc is of low order');
   }
-  const pkR = hpkePublicKey(recipientPrivateKey);
+  const pkR = rawPublicKey(skR);
   const ss = extractAndExpand(dhOut, concatBytes(enc, pkR));
   wipe(dhOut);
   return ss;
 }
+
+/** LabeledExtract("", "psk_id_hash", psk_id = "") — a constant of the suite. */
+const PSK_ID_HASH = labeledExtract(HPKE_SUITE_ID, EMPTY, 'psk_id_hash', EMPTY);
 
 /** The base-mode key schedule's outputs (RFC 9180 section 5.1). Secret: never log them. */
 export type KeySchedule = { key: Uint8Array; baseNonce: Uint8Array; exporterSecret: Uint8Array };
@@ -251,17 +296,17 @@ export type KeySchedule = { key: Uint8Array; baseNonce: Uint8Array; exporterSecr
 export function keyScheduleBase(sharedSecret: Uint8Array, info: Uint8Array): KeySchedule {
   bytesArg(sharedSecret, 'sharedSecret');
   bytesArg(info, 'info');
-  const pskIdHash = labeledExtract(HPKE_SUITE_ID, EMPTY, 'psk_id_hash', EMPTY);
   const infoHash = labeledExtract(HPKE_SUITE_ID, EMPTY, 'info_hash', info);
-  const ctx = concatBytes(Uint8Array.of(MODE_BASE), pskIdHash, infoHash);
-  const secret = labeledExtract(HPKE_SUITE_ID, sharedSecret, 'secret', EMPTY);
-  const out = {
-    key: labeledExpand(HPKE_SUITE_ID, secret, 'key', ctx, N_K),
-    baseNonce: labeledExpand(HPKE_SUITE_ID, secret, 'base_nonce', ctx, N_N),
-    exporterSecret: labeledExpand(HPKE_SUITE_ID, secret, 'exp', ctx, N_H),
+  const ctx = concatBytes(Uint8Array.of(MODE_BASE), PSK_ID_HASH, infoHash);
+  // secret = LabeledExtract(shared_secret, "secret", psk = ""); each output is
+  // LabeledExpand(secret, ...), done as one native extract-then-expand per output.
+  const derive = (label: string, len: number) =>
+    labeledExtractExpand(HPKE_SUITE_ID, sharedSecret, 'secret', EMPTY, label, ctx, len);
+  return {
+    key: derive('key', N_K),
+    baseNonce: derive('base_nonce', N_N),
+    exporterSecret: derive('exp', N_H),
   };
-  wipe(secret);
-  return out;
 }
 
 /** An HPKE context's common part: the sequence number and the secret export interface. */
@@ -376,9 +421,14 @@ export type SenderOptions = {
 export function createSenderContext(opts: SenderOptions): SenderContext {
   keyArg(opts.recipientPublicKey, 'recipientPublicKey', N_PK);
   bytesArg(opts.info, 'info');
-  const skE = opts.ephemeralPrivateKeyUnsafe ?? hpkeGenerateKeyPair().privateKey;
-  const { sharedSecret, enc } = kemEncapUnsafe(opts.recipientPublicKey, skE);
-  if (opts.ephemeralPrivateKeyUnsafe === undefined) wipe(skE);
+  let sharedSecret: Uint8Array;
+  let enc: Uint8Array;
+  if (opts.ephemeralPrivateKeyUnsafe !== undefined) {
+    ({ sharedSecret, enc } = kemEncapUnsafe(opts.recipientPublicKey, opts.ephemeralPrivateKeyUnsafe));
+  } else {
+    const pair = generateKeyPairSync('x25519');
+    ({ sharedSecret, enc } = encap(opts.recipientPublicKey, pair.privateKey, rawPublicKey(pair.publicKey)));
+  }
   const ks = keyScheduleBase(sharedSecret, opts.info);
   wipe(sharedSecret);
   const c = makeContext(ks);
