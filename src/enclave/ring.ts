@@ -9,7 +9,7 @@
  * only the bytes written before); `seq` is bumped on every producer event so the consumer
  * never misses a wake-up.
  */
-import { FerryError } from '../kernel/index.ts';
+import { FerryError } from '../kernel/errors.ts';
 
 const W = 0;
 const R = 1;

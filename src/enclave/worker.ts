@@ -95,7 +95,9 @@ function run(input: WorkerInput): WorkerDone {
   }
 }
 
+// The job comes in workerData, or (for a worker started ahead of time) as the first message.
 if (parentPort) {
-  const result = run(workerData as WorkerInput);
-  parentPort.postMessage(result);
+  const port = parentPort;
+  if (workerData) port.postMessage(run(workerData as WorkerInput));
+  else port.once('message', (job: WorkerInput) => port.postMessage(run(job)));
 }
