@@ -1,0 +1,46 @@
+/**
+ * Owner agent configuration (`ferry agent start`): flags, then FERRY_* variables, then the
+ * JSON file `$FERRY_HOME/agents/<profile>/agent.json` (or --config), then defaults.
+ */
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { FerryContracts } from '../chain/index.ts';
+import { ferryHome, loadConfig } from '../kernel/index.ts';
+import { ContractsSchema } from '../node/config.ts';
+
+const contracts = z.preprocess((v) => {
+  if (typeof v !== 'string') return v;
+  try {
+    return JSON.parse(v);
+  } catch {
+    return v;
+  }
+}, ContractsSchema);
+
+export const AgentConfigSchema = z.object({
+  profile: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/),
+  rpc: z.string().regex(/^https?:\/\//),
+  contracts,
+  host: z.string().default('127.0.0.1'),
+  port: z.coerce.number().int().min(0).max(65535).default(0),
+  confirmations: z.coerce.number().int().min(0).max(64).default(1),
+  pollIntervalMs: z.coerce.number().int().min(20).max(60_000).default(250),
+  /** Trusted simulation root public keys (hex), comma-separated, for re-appraisal. */
+  simRoots: z
+    .preprocess((v) => (typeof v === 'string' ? v.split(',').filter(Boolean) : v), z.array(z.string().regex(/^[0-9a-f]{64}$/)))
+    .default([]),
+  /** Accept sim evidence when re-appraising (development networks only). */
+  allowSim: z.preprocess((v) => v === true || v === 'true' || v === '1', z.boolean()).default(false),
+});
+
+export type AgentConfig = Readonly<Omit<z.infer<typeof AgentConfigSchema>, 'contracts'> & { contracts: FerryContracts }>;
+
+export function agentHome(profile: string, env: NodeJS.ProcessEnv = process.env): string {
+  return join(ferryHome(env), 'agents', profile);
+}
+
+export function loadAgentConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env, file?: string): AgentConfig {
+  const profile = typeof flags.profile === 'string' ? flags.profile : env.FERRY_PROFILE;
+  const path = file ?? (profile && /^[a-z0-9][a-z0-9_-]{0,31}$/.test(profile) ? join(agentHome(profile, env), 'agent.json') : undefined);
+  return loadConfig(AgentConfigSchema, { flags, env, file: path, fileRequired: file !== undefined }) as AgentConfig;
+}

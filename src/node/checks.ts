@@ -1,0 +1,223 @@
+/**
+ * Checks a verifier and an owner agent both make before trusting an attempt: the claimant's
+ * VRF proof, each voter's VRF proof and seat count (the committee threshold), and the evidence
+ * itself (hash, binding to the enclave's keys, appraisal against a policy).
+ *
+ * Stake enters sortition in whole units of 10^15 wei (docs/protocol.md §13.8): a node's stake
+ * and the task's total verifier stake are both divided by STAKE_UNIT and floored.
+ */
+import { createHash } from 'node:crypto';
+import type { Hex } from 'viem';
+import { appraiseEvidence, type VerifierRegistry } from '../attestation/index.ts';
+import type { Appraisal, AppraisalPolicy, Evidence, EvidenceKind } from '../attestation/types.ts';
+import { type ChainReader, getFerryEvents, getNode, type TaskInfo } from '../chain/index.ts';
+import { sortitionSeats } from '../crypto/sortition.ts';
+import { claimAlpha, verifierAlpha, vrfVerify } from '../crypto/vrf/index.ts';
+import { reportDataFor } from '../enclave/index.ts';
+import { type CanonicalValue, decodeTagged, equalBytes, FerryError, fromHex } from '../kernel/index.ts';
+
+export const STAKE_UNIT = 10n ** 15n;
+
+export function stakeUnits(wei: bigint): bigint {
+  return wei / STAKE_UNIT;
+}
+
+export function hexBytes(h: Hex | string): Uint8Array {
+  return fromHex(h, 'hex');
+}
+
+/** True when `proof` is a valid VRF proof by `vrfPublicKey` over `alpha` whose output is `output`. */
+export function vrfProofMatches(
+  vrfPublicKey: Uint8Array,
+  alpha: Uint8Array,
+  proof: Uint8Array,
+  output: Uint8Array,
+): boolean {
+  try {
+    return equalBytes(vrfVerify(vrfPublicKey, alpha, proof), output);
+  } catch {
+    return false;
+  }
+}
+
+/** Seats a verifier holds for a task by sortition (0 when not selected). */
+export function seatsFor(beta: Uint8Array, stakeWei: bigint, task: TaskInfo): number {
+  const W = stakeUnits(task.totalVerifierStake);
+  let w = stakeUnits(stakeWei);
+  if (W <= 0n || w <= 0n) return 0;
+  if (w > W) w = W;
+  return sortitionSeats(beta, w, W, task.tau);
+}
+
+export type ClaimEvent = {
+  executor: string;
+  vrfOutput: Uint8Array;
+  vrfProof: Uint8Array;
+  blockNumber: bigint;
+};
+export type VoteEvent = {
+  verifier: string;
+  pass: boolean;
+  resultHash: Uint8Array;
+  seats: number;
+  vrfOutput: Uint8Array;
+  vrfProof: Uint8Array;
+};
+
+/**
+ * TaskClaimed and VoteCast events of one attempt, and the task's result recipient (from
+ * TaskCreated), read from the task's creation block on.
+ */
+export async function attemptEvents(
+  c: ChainReader,
+  task: TaskInfo,
+  attempt: number,
+): Promise<{ claims: ClaimEvent[]; votes: VoteEvent[]; resultRecipient: Uint8Array | null }> {
+  const head = await c.public.getBlockNumber();
+  const claims: ClaimEvent[] = [];
+  const votes: VoteEvent[] = [];
+  let resultRecipient: Uint8Array | null = null;
+  for (let from = task.createdBlock; from <= head; from += 2000n) {
+    const to = from + 1999n < head ? from + 1999n : head;
+    for (const e of await getFerryEvents(c, from, to)) {
+      const a = e.args;
+      if (e.eventName === 'TaskCreated' && a.taskId === task.taskId) {
+        resultRecipient = hexBytes(a.resultRecipient as Hex);
+        continue;
+      }
+      if (a.taskId !== task.taskId || Number(a.attempt) !== attempt) continue;
+      if (e.eventName === 'TaskClaimed') {
+        claims.push({
+          executor: String(a.executor),
+          vrfOutput: hexBytes(a.vrfOutput as Hex),
+          vrfProof: hexBytes(a.vrfProof as Hex),
+          blockNumber: e.blockNumber,
+        });
+      } else if (e.eventName === 'VoteCast') {
+        votes.push({
+          verifier: String(a.verifier),
+          pass: a.pass === true,
+          resultHash: hexBytes(a.resultHash as Hex),
+          seats: Number(a.seats),
+          vrfOutput: hexBytes(a.vrfOutput as Hex),
+          vrfProof: hexBytes(a.vrfProof as Hex),
+        });
+      }
+    }
+  }
+  return { claims, votes, resultRecipient };
+}
+
+/**
+ * Checks the winning claim of the attempt: the claim by `task.executor` whose output is the
+ * task's best output, with a valid VRF proof under the executor's registered key over the
+ * claim alpha. Throws POLICY_DENIED naming what failed.
+ */
+export async function checkClaim(
+  c: ChainReader,
+  chainId: number,
+  task: TaskInfo,
+  claims: ClaimEvent[],
+): Promise<void> {
+  if (!task.executor) throw new FerryError('POLICY_DENIED', 'the attempt has no executor');
+  const mine = claims.filter((x) => x.executor.toLowerCase() === task.executor!.toLowerCase());
+  const best = hexBytes(task.bestOutput);
+  const claim = mine.find((x) => equalBytes(x.vrfOutput.subarray(0, 32), best));
+  if (!claim) throw new FerryError('POLICY_DENIED', "the executor's winning claim was not found");
+  const node = await getNode(c, task.executor as Hex);
+  if (!node) throw new FerryError('POLICY_DENIED', 'the executor is not registered');
+  const alpha = claimAlpha({
+    chainId: BigInt(chainId),
+    taskId: task.taskId,
+    attempt: task.attempt,
+    seed: hexBytes(task.seed),
+  });
+  if (!vrfProofMatches(hexBytes(node.vrfPublicKey), alpha, claim.vrfProof, claim.vrfOutput)) {
+    throw new FerryError('POLICY_DENIED', "the executor's VRF claim proof does not verify");
+  }
+}
+
+/**
+ * Recomputes every pass vote: the VRF proof under the voter's registered key over the
+ * verifier alpha, and a seat count no larger than sortition gives. Returns the seats of valid
+ * pass votes; POLICY_DENIED when they do not reach the task's threshold.
+ */
+export async function checkVotes(
+  c: ChainReader,
+  chainId: number,
+  task: TaskInfo,
+  votes: VoteEvent[],
+): Promise<{ validPassSeats: number; invalidVoters: string[] }> {
+  const alpha = verifierAlpha({
+    chainId: BigInt(chainId),
+    taskId: task.taskId,
+    attempt: task.attempt,
+    seed: hexBytes(task.seed),
+  });
+  let validPassSeats = 0;
+  const invalidVoters: string[] = [];
+  for (const v of votes.filter((x) => x.pass)) {
+    const node = await getNode(c, v.verifier as Hex);
+    const ok =
+      node !== null &&
+      vrfProofMatches(hexBytes(node.vrfPublicKey), alpha, v.vrfProof, v.vrfOutput) &&
+      v.seats <= seatsFor(v.vrfOutput, node.stake, task);
+    if (ok) validPassSeats += v.seats;
+    else invalidVoters.push(v.verifier);
+  }
+  if (validPassSeats < task.threshold) {
+    throw new FerryError('POLICY_DENIED', 'valid pass votes do not reach the threshold', {
+      hints: [
+        `valid pass seats: ${validPassSeats}`,
+        `threshold: ${task.threshold}`,
+        `invalid voters: ${invalidVoters.length}`,
+      ],
+    });
+  }
+  return { validPassSeats, invalidVoters };
+}
+
+export function decodeEvidence(bytes: Uint8Array): Evidence {
+  const v = decodeTagged('ferry/evidence/v1', bytes) as Record<string, CanonicalValue>;
+  return {
+    kind: v.kind as EvidenceKind,
+    reportData: v.reportData as Uint8Array,
+    body: v.body as Evidence['body'],
+  };
+}
+
+/**
+ * Appraises an attempt's evidence: its SHA-256 must be the hash committed on chain, its
+ * report_data must bind (chainId, task, attempt, the enclave keys, seed), and the policy must
+ * accept it.
+ */
+export async function appraiseAttempt(p: {
+  chainId: number;
+  task: TaskInfo;
+  evidenceBytes: Uint8Array;
+  x25519Pub: Uint8Array;
+  ed25519Pub: Uint8Array;
+  policy: AppraisalPolicy;
+  registry: VerifierRegistry;
+  now?: Date;
+}): Promise<{ evidence: Evidence; appraisal: Appraisal }> {
+  const h = new Uint8Array(createHash('sha256').update(p.evidenceBytes).digest());
+  if (!equalBytes(h, hexBytes(p.task.evidenceHash))) {
+    throw new FerryError('POLICY_DENIED', 'the evidence does not match the hash committed on chain');
+  }
+  const evidence = decodeEvidence(p.evidenceBytes);
+  const expectedReportData = reportDataFor({
+    chainId: BigInt(p.chainId),
+    taskId: p.task.taskId,
+    attempt: p.task.attempt,
+    x25519Pub: p.x25519Pub,
+    ed25519Pub: p.ed25519Pub,
+    seed: hexBytes(p.task.seed),
+  });
+  const appraisal = await appraiseEvidence(
+    evidence,
+    { policy: p.policy, now: p.now ?? new Date(), expectedReportData },
+    p.registry,
+  );
+  return { evidence, appraisal };
+}

@@ -1,0 +1,96 @@
+/**
+ * Node daemon configuration (`ferry node start`): flags, then FERRY_* variables, then the JSON
+ * file `$FERRY_HOME/nodes/<profile>/node.json` (or --config), then defaults. See
+ * src/kernel/config.ts for the precedence rules.
+ */
+import { join } from 'node:path';
+import { z } from 'zod';
+import { type FerryContracts, ROLES, TEE_KINDS } from '../chain/index.ts';
+import { ferryHome, loadConfig } from '../kernel/index.ts';
+
+const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/);
+
+export const ContractsSchema = z.object({ NodeRegistry: address, Assets: address, Tasks: address });
+
+/** Contracts given as a JSON string (env, flag) or an object (config file). */
+const contracts = z.preprocess((v) => {
+  if (typeof v !== 'string') return v;
+  try {
+    return JSON.parse(v);
+  } catch {
+    return v;
+  }
+}, ContractsSchema);
+
+const list = (allowed: readonly string[]) =>
+  z.preprocess(
+    (v) =>
+      typeof v === 'string'
+        ? v
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : v,
+    z.array(z.enum(allowed as [string, ...string[]])).min(1),
+  );
+
+export const NodeConfigSchema = z.object({
+  /** The profile whose EVM account and signing key the node uses. */
+  profile: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/),
+  roles: list(Object.keys(ROLES)),
+  tee: z.enum(Object.keys(TEE_KINDS) as [string, ...string[]]),
+  region: z.string().regex(/^[A-Z]{2}$/),
+  rpc: z.string().regex(/^https?:\/\//),
+  contracts,
+  /** Stake to register with, wei (decimal). */
+  stake: z.coerce
+    .bigint()
+    .positive()
+    .default(10n ** 18n),
+  host: z.string().default('127.0.0.1'),
+  port: z.coerce.number().int().min(0).max(65535).default(0),
+  /** Blocks on top before an event is acted on. */
+  confirmations: z.coerce.number().int().min(0).max(64).default(1),
+  pollIntervalMs: z.coerce.number().int().min(20).max(60_000).default(250),
+  /** sim: the attester file (`ferry/sim-attester/v1`) the enclave signs evidence with. */
+  simAttester: z.string().optional(),
+  /** sim: trusted simulation root public keys (hex), comma-separated, for appraisal. */
+  simRoots: z
+    .preprocess(
+      (v) => (typeof v === 'string' ? v.split(',').filter(Boolean) : v),
+      z.array(z.string().regex(/^[0-9a-f]{64}$/)),
+    )
+    .default([]),
+  /** Allow sim evidence when appraising (development networks only). */
+  allowSim: z.preprocess((v) => v === true || v === 'true' || v === '1', z.boolean()).default(false),
+});
+
+export type NodeConfig = Readonly<
+  Omit<z.infer<typeof NodeConfigSchema>, 'contracts' | 'roles'> & {
+    contracts: FerryContracts;
+    roles: ('executor' | 'verifier')[];
+  }
+>;
+
+export function nodeHome(profile: string, env: NodeJS.ProcessEnv = process.env): string {
+  return join(ferryHome(env), 'nodes', profile);
+}
+
+export function loadNodeConfig(
+  flags: Record<string, unknown>,
+  env: NodeJS.ProcessEnv = process.env,
+  file?: string,
+): NodeConfig {
+  const profile = typeof flags.profile === 'string' ? flags.profile : env.FERRY_PROFILE;
+  const path =
+    file ??
+    (profile && /^[a-z0-9][a-z0-9_-]{0,31}$/.test(profile)
+      ? join(nodeHome(profile, env), 'node.json')
+      : undefined);
+  return loadConfig(NodeConfigSchema, {
+    flags,
+    env,
+    file: path,
+    fileRequired: file !== undefined,
+  }) as NodeConfig;
+}

@@ -1,0 +1,716 @@
+/**
+ * The node daemon (`ferry node start`): components with an explicit lifecycle, assembled in
+ * `start` and taken down in reverse by `stop` (also when `start` fails half-way).
+ *
+ *   state (SQLite) -> HTTP server -> chain clients + registration -> event watcher -> reconciler
+ *
+ * Roles:
+ * - executor: on `TaskSeeded` it self-selects with its VRF key over the claim alpha and claims
+ *   (intent written first, see state.ts); after the claim window, if it won, it creates the
+ *   enclave, stores the evidence and commits its hash; when every asset's sealed key has been
+ *   delivered it downloads the ciphertexts from the owner agents (signed requests), runs the
+ *   enclave, stores the result and, once the task is `running`, posts the receipt.
+ * - verifier: on `EvidenceCommitted` it computes its seats by sortition; when selected it
+ *   fetches the evidence and the enclave keys from the executor, checks the claimant's VRF
+ *   proof, appraises the evidence, signs an EAR-shaped result and votes (intent first).
+ *
+ * Time-driven steps (evidence after the claim window, receipt after the releases) run in a
+ * reconciler that reads the chain every poll, so they also resume after a restart. Enclaves
+ * live in this process: after a restart an attempt whose enclave is gone cannot run; it times
+ * out on chain and the task moves to its next attempt.
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { open, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Hex } from 'viem';
+import { z } from 'zod';
+import {
+  buildAttestationResult,
+  defaultVerifiers,
+  developmentPolicy,
+  PRODUCTION_POLICY,
+  policyHash,
+  signAttestationResult,
+  attestationResultHash,
+  type VerifierRegistry,
+} from '../attestation/index.ts';
+import type { AppraisalPolicy } from '../attestation/types.ts';
+import {
+  type ChainWriter,
+  claimTask,
+  commitEvidence,
+  connect,
+  type FerryEvent,
+  getApp,
+  getDataset,
+  getNode,
+  getTask,
+  getVote as getChainVote,
+  registerNode,
+  setNodeEndpoint,
+  submitReceipt,
+  type TaskInfo,
+  type TeeKind,
+  vote,
+  type Watcher,
+  watchFerryEvents,
+  writer,
+} from '../chain/index.ts';
+import { X25519Recipient } from '../crypto/age/index.ts';
+import {
+  claimAlpha,
+  verifierAlpha,
+  vrfKeygen,
+  vrfProofToHash,
+  vrfProve,
+  vrfPublicKey,
+} from '../crypto/vrf/index.ts';
+import { createEnclave, type EnclaveHandle } from '../enclave/index.ts';
+import { createLogger, FerryError, fromHex, type Logger, toFerryError, toHex } from '../kernel/index.ts';
+import { createPeerClient, type Ed25519Signer, type HttpServer } from '../net/index.ts';
+import { appraiseAttempt, attemptEvents, checkClaim, hexBytes, seatsFor } from './checks.ts';
+import type { NodeConfig } from './config.ts';
+import { createNodeServer, decodeSealed, EnclaveKeysSchema } from './server.ts';
+import { NodeState } from './state.ts';
+
+export type NodeKeys = {
+  evmPrivateKey: Hex;
+  signer: Ed25519Signer;
+  /** Ed25519 seed of the signer, used to sign attestation results. */
+  signingSecretKey: Uint8Array;
+};
+
+export type NodeDaemonOptions = {
+  config: NodeConfig;
+  /** The node's home: state.db, vrf.key, work files. */
+  home: string;
+  keys: NodeKeys;
+  log?: Logger;
+};
+
+export type NodeReady = {
+  ready: true;
+  role: 'node';
+  address: string;
+  endpoint: string;
+  keyId: string;
+  vrfPublicKey: string;
+  roles: string[];
+  region: string;
+  tee: string;
+  chainId: number;
+};
+
+/** Loads `<home>/vrf.key` (hex seed, 0600), creating it on first start. */
+export function loadOrCreateVrfKey(home: string): { sk: Uint8Array; pk: Uint8Array } {
+  const path = join(home, 'vrf.key');
+  try {
+    const sk = fromHex(readFileSync(path, 'utf8').trim(), 'vrf.key', 32);
+    return { sk, pk: vrfPublicKey(sk) };
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  mkdirSync(home, { recursive: true, mode: 0o700 });
+  const { sk, pk } = vrfKeygen();
+  writeFileSync(path, `${toHex(sk)}\n`, { mode: 0o600, flag: 'wx' });
+  return { sk, pk };
+}
+
+/** The appraisal policies a node or agent can apply, by their on-chain hash. */
+export function knownPolicies(allowSim: boolean): Map<string, AppraisalPolicy> {
+  const m = new Map<string, AppraisalPolicy>();
+  m.set(toHex(policyHash(PRODUCTION_POLICY)), PRODUCTION_POLICY);
+  if (allowSim) {
+    const dev = developmentPolicy();
+    m.set(toHex(policyHash(dev)), dev);
+  }
+  return m;
+}
+
+const EnclaveHealthSchema = z.object({ ok: z.literal(true), keyId: z.string().nullable() }).passthrough();
+
+function key(task: bigint | string, attempt: number): string {
+  return `${task}/${attempt}`;
+}
+
+export class NodeDaemon {
+  readonly #opts: NodeDaemonOptions;
+  readonly #log: Logger;
+  #state: NodeState | null = null;
+  #server: HttpServer | null = null;
+  #watcher: Watcher | null = null;
+  #chain: ChainWriter | null = null;
+  #chainId = 0;
+  #vrf: { sk: Uint8Array; pk: Uint8Array } | null = null;
+  #registry: VerifierRegistry | null = null;
+  #policies = new Map<string, AppraisalPolicy>();
+  #enclaves = new Map<string, EnclaveHandle>();
+  #queue: Promise<void> = Promise.resolve();
+  #tick: NodeJS.Timeout | null = null;
+  #stopping = new AbortController();
+  #started: NodeReady | null = null;
+  #running = new Set<string>();
+
+  constructor(opts: NodeDaemonOptions) {
+    this.#opts = opts;
+    this.#log = opts.log ?? createLogger({ component: 'node' });
+  }
+
+  get address(): string {
+    return this.#chain?.wallet.account.address ?? '';
+  }
+
+  /** Starts every component; idempotent; on failure stops what was started and rethrows. */
+  async start(signal?: AbortSignal): Promise<NodeReady> {
+    if (this.#started) return this.#started;
+    const c = this.#opts.config;
+    try {
+      this.#state = NodeState.open(join(this.#opts.home, 'state.db'));
+      this.#vrf = loadOrCreateVrfKey(this.#opts.home);
+      this.#policies = knownPolicies(c.allowSim);
+      this.#registry = defaultVerifiers({
+        sim: c.simRoots.length > 0 ? { roots: c.simRoots.map((h) => fromHex(h, 'simRoots', 32)) } : undefined,
+      });
+      this.#server = createNodeServer({
+        state: this.#state,
+        keyId: toHex(this.#opts.keys.signer.keyId),
+        host: c.host,
+        port: c.port,
+        log: this.#log.child('http'),
+        authorizeKeys: (req) =>
+          this.#authorizeKeys(req.caller.keyIdHex, req.task, req.attempt, req.body.assetId),
+        onKeys: (d) =>
+          this.#enqueue(`keys ${d.task}/${d.attempt}`, () => this.#maybeRun(BigInt(d.task), d.attempt)),
+      });
+      await this.#server.start();
+      signal?.throwIfAborted();
+      const clients = await connect({
+        rpcUrl: c.rpc,
+        privateKey: this.#opts.keys.evmPrivateKey,
+        pollingInterval: 100,
+      });
+      this.#chain = writer(clients, c.contracts);
+      this.#chainId = clients.chain.id;
+      await this.#ensureRegistered();
+      signal?.throwIfAborted();
+      const cursor = this.#state.getCursor('chain');
+      const from = cursor ? BigInt(cursor.block) : await this.#chain.public.getBlockNumber();
+      this.#watcher = watchFerryEvents(this.#chain, {
+        fromBlock: from,
+        confirmations: c.confirmations,
+        pollIntervalMs: c.pollIntervalMs,
+        signal: this.#stopping.signal,
+        onEvents: async (events, next) => {
+          for (const e of events) this.#onEvent(e);
+          await this.#queue;
+          this.#state?.setCursor('chain', Number(next));
+        },
+        onError: (e) => this.#log.error('event watcher stopped', { code: e.code, error: e }),
+      });
+      this.#tick = setInterval(
+        () => this.#enqueue('reconcile', () => this.#reconcile()),
+        Math.max(c.pollIntervalMs, 200),
+      );
+      this.#started = {
+        ready: true,
+        role: 'node',
+        address: this.address,
+        endpoint: this.#server.url,
+        keyId: toHex(this.#opts.keys.signer.keyId),
+        vrfPublicKey: toHex(this.#vrf.pk),
+        roles: [...c.roles],
+        region: c.region,
+        tee: c.tee,
+        chainId: this.#chainId,
+      };
+      return this.#started;
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+  }
+
+  /** Stops the reconciler, the watcher, enclaves, the server and the database; idempotent. */
+  async stop(): Promise<void> {
+    this.#stopping.abort();
+    if (this.#tick) clearInterval(this.#tick);
+    this.#tick = null;
+    await this.#watcher?.stop();
+    this.#watcher = null;
+    await this.#queue.catch(() => {});
+    for (const h of this.#enclaves.values()) await h.destroy().catch(() => {});
+    this.#enclaves.clear();
+    await this.#server?.stop();
+    this.#server = null;
+    this.#state?.close();
+    this.#state = null;
+    this.#started = null;
+  }
+
+  #enqueue(what: string, fn: () => Promise<void>): void {
+    this.#queue = this.#queue.then(async () => {
+      if (this.#stopping.signal.aborted) return;
+      try {
+        await fn();
+      } catch (e) {
+        const fe = toFerryError(e);
+        this.#log.warn(`${what} failed`, { code: fe.code, message: fe.message });
+      }
+    });
+  }
+
+  async #ensureRegistered(): Promise<void> {
+    const c = this.#opts.config;
+    const chain = this.#chain!;
+    const state = this.#state!;
+    const endpoint = this.#server!.url;
+    const params = {
+      roles: c.roles,
+      region: c.region,
+      teeKinds: [c.tee as TeeKind],
+      vrfPublicKey: this.#vrf!.pk,
+      signingKey: this.#opts.keys.signer.keyId,
+      endpoint,
+    };
+    const { registration } = state.beginRegistration({
+      chainId: this.#chainId,
+      registry: c.contracts.NodeRegistry,
+      address: this.address,
+      params: {
+        roles: c.roles,
+        region: c.region,
+        tee: c.tee,
+        stake: c.stake.toString(),
+        vrfPublicKey: toHex(this.#vrf!.pk),
+      },
+    });
+    // Whatever the local row says, the chain decides whether the registration happened.
+    const onChain = await getNode(chain, this.address as Hex);
+    if (onChain) {
+      if (registration.status === 'intent' || registration.status === 'sent')
+        state.markRegistrationOutcome('confirmed', 'found on chain');
+      if (onChain.vrfPublicKey.toLowerCase() !== `0x${toHex(this.#vrf!.pk)}`) {
+        throw new FerryError(
+          'STATE_CONFLICT',
+          'the VRF key registered on chain is not this node home’s key',
+          {
+            hints: [`address: ${this.address}`],
+          },
+        );
+      }
+      if (onChain.endpoint !== endpoint) await setNodeEndpoint(chain, endpoint);
+      return;
+    }
+    if (registration.status === 'confirmed') {
+      throw new FerryError(
+        'STATE_CONFLICT',
+        'the local state says registered but the chain has no such node',
+        {
+          hints: ['the chain was reset? remove the node home to start over'],
+        },
+      );
+    }
+    const r = await registerNode(chain, { ...params, stake: c.stake });
+    state.markRegistrationSent(r.hash);
+    state.markRegistrationOutcome('confirmed');
+    this.#log.info('registered', { address: this.address, tx: r.hash });
+  }
+
+  #onEvent(e: FerryEvent): void {
+    const roles = this.#opts.config.roles;
+    const a = e.args;
+    if (e.eventName === 'TaskSeeded' && roles.includes('executor')) {
+      const taskId = a.taskId as bigint;
+      const attempt = Number(a.attempt);
+      this.#enqueue(`claim ${taskId}/${attempt}`, () => this.#claim(taskId, attempt));
+    } else if (e.eventName === 'EvidenceCommitted' && roles.includes('verifier')) {
+      const taskId = a.taskId as bigint;
+      const attempt = Number(a.attempt);
+      const location = String(a.evidenceLocation);
+      const executor = String(a.executor);
+      this.#enqueue(`vote ${taskId}/${attempt}`, () => this.#vote(taskId, attempt, executor, location));
+    }
+  }
+
+  // --- executor -----------------------------------------------------------------------
+
+  async #claim(taskId: bigint, attempt: number): Promise<void> {
+    const chain = this.#chain!;
+    const state = this.#state!;
+    const task = await getTask(chain, taskId);
+    if (!task || task.attempt !== attempt || (task.status !== 'seeded' && task.status !== 'claimed')) return;
+    if (!task.teeKinds.includes(this.#opts.config.tee as TeeKind)) return;
+    for (const d of task.datasetIds) {
+      const ds = await getDataset(chain, d);
+      if (
+        !ds ||
+        (ds.policy.allowedRegions.length > 0 && !ds.policy.allowedRegions.includes(this.#opts.config.region))
+      )
+        return;
+    }
+    const existing = state.getClaim(taskId, attempt);
+    if (existing && existing.status !== 'intent') return;
+    if (existing?.status === 'intent') {
+      // Unknown fate: did the claim reach the chain before the restart?
+      const { claims } = await attemptEvents(chain, task, attempt);
+      if (claims.some((c) => c.executor.toLowerCase() === this.address.toLowerCase())) {
+        state.markClaimOutcome(taskId, attempt, 'confirmed', 'found on chain after restart');
+        return;
+      }
+    }
+    const alpha = claimAlpha({ chainId: BigInt(this.#chainId), taskId, attempt, seed: hexBytes(task.seed) });
+    const proof = vrfProve(this.#vrf!.sk, alpha);
+    const output = vrfProofToHash(proof);
+    state.beginClaim({ task: taskId, attempt, vrfOutput: output, vrfProof: proof });
+    try {
+      const r = await claimTask(chain, { taskId, attempt, vrfOutput: output, vrfProof: proof });
+      state.markClaimSent(taskId, attempt, r.hash);
+      state.markClaimOutcome(taskId, attempt, 'confirmed', r.best ? 'best so far' : 'not best');
+      this.#log.info('claimed', { task: String(taskId), attempt, best: r.best });
+    } catch (e) {
+      const fe = toFerryError(e);
+      state.markClaimOutcome(
+        taskId,
+        attempt,
+        fe.code === 'CHAIN_REVERTED' ? 'reverted' : 'failed',
+        fe.message,
+      );
+      throw fe;
+    }
+  }
+
+  /** Time-driven steps for claims won, and receipts to post. */
+  async #reconcile(): Promise<void> {
+    const chain = this.#chain;
+    const state = this.#state;
+    if (!chain || !state) return;
+    const now = Number((await chain.public.getBlock()).timestamp);
+    for (const claim of state.listClaims('confirmed')) {
+      const att = state.getAttempt(claim.task, claim.attempt);
+      if (att?.evidence) continue;
+      const task = await getTask(chain, BigInt(claim.task));
+      if (!task || task.attempt !== claim.attempt) continue;
+      if (task.status !== 'claimed' || task.executor?.toLowerCase() !== this.address.toLowerCase()) continue;
+      if (now <= task.deadline) continue;
+      await this.#commitEvidence(task);
+    }
+    for (const att of state.pendingReceipts()) {
+      const task = await getTask(chain, BigInt(att.task));
+      if (!task || task.attempt !== att.attempt) continue;
+      if (task.status === 'running' && att.receiptStatus === 'intent') await this.#postReceipt(task);
+      else if (task.status === 'completed' && att.receiptStatus !== 'confirmed') {
+        if (att.receiptStatus === 'intent') state.markReceiptOutcome(task.taskId, task.attempt, 'confirmed');
+      }
+    }
+  }
+
+  async #commitEvidence(task: TaskInfo): Promise<void> {
+    const c = this.#opts.config;
+    const state = this.#state!;
+    if (c.tee !== 'sim' || !c.simAttester) {
+      throw new FerryError(
+        'ATTESTATION_BACKEND_UNAVAILABLE',
+        `this node cannot create ${c.tee} enclaves yet`,
+        {
+          hints: ['the node daemon drives sim enclaves (--sim-attester FILE)'],
+        },
+      );
+    }
+    const handle = await createEnclave({
+      chainId: BigInt(this.#chainId),
+      taskId: task.taskId,
+      attempt: task.attempt,
+      seed: hexBytes(task.seed),
+      backend: { kind: 'sim', attesterFile: c.simAttester },
+    });
+    this.#enclaves.set(key(task.taskId, task.attempt), handle);
+    state.saveEvidence(task.taskId, task.attempt, handle.evidenceBytes, handle.evidenceHash, {
+      x25519Pub: handle.x25519Pub,
+      ed25519Pub: handle.ed25519Pub,
+      seed: hexBytes(task.seed),
+    });
+    const location = `${this.#server!.url}/v1/tasks/${task.taskId}/attempts/${task.attempt}/evidence`;
+    await commitEvidence(this.#chain!, {
+      taskId: task.taskId,
+      attempt: task.attempt,
+      evidenceHash: handle.evidenceHash,
+      location,
+    });
+    this.#log.info('evidence committed', { task: String(task.taskId), attempt: task.attempt });
+  }
+
+  /** Authorizes a key delivery: the caller must be the owner agent of that asset of this attempt. */
+  async #authorizeKeys(
+    callerKeyId: string,
+    task: string,
+    attempt: number,
+    assetId: string,
+  ): Promise<boolean> {
+    const chain = this.#chain;
+    if (!chain) return false;
+    const t = await getTask(chain, BigInt(task));
+    if (!t || t.attempt !== attempt || t.executor?.toLowerCase() !== this.address.toLowerCase()) return false;
+    if (t.status !== 'attested' && t.status !== 'running') return false;
+    const id = BigInt(assetId);
+    let endpoint: string | null = null;
+    if (id === t.appId) endpoint = (await getApp(chain, id))?.endpoint ?? null;
+    else if (t.datasetIds.includes(id)) endpoint = (await getDataset(chain, id))?.endpoint ?? null;
+    if (!endpoint) return false;
+    // The asset's endpoint on chain is its owner agent; its health names the agent's key.
+    try {
+      const h = await createPeerClient({ baseUrl: endpoint, timeoutMs: 5000 }).json(
+        'GET',
+        '/v1/health',
+        EnclaveHealthSchema,
+      );
+      return h.keyId === callerKeyId;
+    } catch {
+      return false;
+    }
+  }
+
+  async #maybeRun(taskId: bigint, attempt: number): Promise<void> {
+    const k = key(taskId, attempt);
+    if (this.#running.has(k)) return;
+    const handle = this.#enclaves.get(k);
+    const state = this.#state!;
+    const chain = this.#chain!;
+    const task = await getTask(chain, taskId);
+    if (!task || !handle) return;
+    const deliveries = state.listKeyDeliveries(taskId, attempt).map(decodeSealed);
+    const needed = [task.appId, ...task.datasetIds].map(String);
+    if (!needed.every((id) => deliveries.some((d) => d.assetId.toString() === id))) return;
+    this.#running.add(k);
+    await handle.deliverKeys(
+      deliveries.map((d) => ({
+        assetId: d.assetId,
+        assetKind: d.assetKind,
+        enc: d.enc,
+        ciphertext: d.ciphertext,
+      })),
+    );
+    const work = join(this.#opts.home, 'work', `${taskId}-${attempt}`);
+    mkdirSync(work, { recursive: true, mode: 0o700 });
+    const app = await getApp(chain, task.appId);
+    if (!app) throw new FerryError('TASK_FAILED', 'the task app is not registered');
+    const appFile = await this.#download(app.endpoint, task.appId, join(work, 'app.age'));
+    const datasets: {
+      id: string;
+      assetId: bigint;
+      source: { kind: 'file'; location: string; encrypted: boolean };
+    }[] = [];
+    for (const d of task.datasetIds) {
+      const ds = await getDataset(chain, d);
+      if (!ds) throw new FerryError('TASK_FAILED', 'a task dataset is not registered');
+      const file = await this.#download(ds.endpoint, d, join(work, `dataset-${d}.age`));
+      datasets.push({
+        id: d.toString(),
+        assetId: d,
+        source: { kind: 'file', location: file, encrypted: true },
+      });
+    }
+    const { resultRecipient } = await attemptEvents(chain, task, attempt);
+    if (!resultRecipient) throw new FerryError('TASK_FAILED', 'the task creation event was not found');
+    const recipient = new X25519Recipient(resultRecipient).toString();
+    const out = await handle.run(
+      {
+        app: {
+          assetId: task.appId,
+          measurement: hexBytes(app.measurement),
+          source: { kind: 'file', location: appFile, encrypted: true },
+        },
+        datasets,
+        args: [],
+        recipient,
+      },
+      this.#stopping.signal,
+    );
+    await handle.destroy();
+    this.#enclaves.delete(k);
+    const resultPath = join(this.#opts.home, 'results', `${taskId}-${attempt}.age`);
+    mkdirSync(join(this.#opts.home, 'results'), { recursive: true, mode: 0o700 });
+    await writeFile(resultPath, out.result, { mode: 0o600 });
+    await writeFile(`${resultPath}.sig`, out.signature, { mode: 0o600 });
+    const resultHash = new Uint8Array(createHash('sha256').update(out.result).digest());
+    state.saveResult(taskId, attempt, { resultPath, resultHash, receipt: out.receipt });
+    this.#log.info('enclave run finished', { task: String(taskId), attempt, outcome: out.outcome });
+  }
+
+  /** Downloads an asset's ciphertext from its owner agent (signed; resumes with Range). */
+  async #download(endpoint: string, assetId: bigint, dest: string): Promise<string> {
+    const client = createPeerClient({ baseUrl: endpoint, signer: this.#opts.keys.signer });
+    const res = await client.stream(`/v1/assets/${assetId}/ciphertext`, {
+      signed: true,
+      signal: this.#stopping.signal,
+    });
+    const fh = await open(dest, 'w', 0o600);
+    try {
+      await pipeline(res.body, fh.createWriteStream(), { signal: this.#stopping.signal });
+    } finally {
+      await fh.close().catch(() => {});
+    }
+    return dest;
+  }
+
+  async #postReceipt(task: TaskInfo): Promise<void> {
+    const state = this.#state!;
+    const att = state.getAttempt(task.taskId, task.attempt);
+    if (!att?.receipt || !att.resultHash || !att.resultPath) return;
+    const signature = new Uint8Array(readFileSync(`${att.resultPath}.sig`));
+    try {
+      const r = await submitReceipt(this.#chain!, {
+        taskId: task.taskId,
+        attempt: task.attempt,
+        receipt: att.receipt,
+        signature,
+        resultHash: att.resultHash,
+        resultLocation: `${this.#server!.url}/v1/tasks/${task.taskId}/attempts/${task.attempt}/result`,
+      });
+      state.markReceiptSent(task.taskId, task.attempt, r.hash);
+      state.markReceiptOutcome(task.taskId, task.attempt, 'confirmed');
+      this.#log.info('receipt posted', { task: String(task.taskId), attempt: task.attempt });
+    } catch (e) {
+      const fe = toFerryError(e);
+      if (fe.code === 'CHAIN_REVERTED') state.markReceiptOutcome(task.taskId, task.attempt, 'reverted');
+      throw fe;
+    }
+  }
+
+  // --- verifier -----------------------------------------------------------------------
+
+  async #vote(taskId: bigint, attempt: number, executor: string, location: string): Promise<void> {
+    const chain = this.#chain!;
+    const state = this.#state!;
+    if (executor.toLowerCase() === this.address.toLowerCase()) return;
+    const prior = state.getVote(taskId, attempt);
+    if (prior && prior.status !== 'intent') return;
+    const task = await getTask(chain, taskId);
+    if (!task || task.attempt !== attempt || task.status !== 'attesting') return;
+    const me = await getNode(chain, this.address as Hex);
+    if (!me) return;
+    const alpha = verifierAlpha({
+      chainId: BigInt(this.#chainId),
+      taskId,
+      attempt,
+      seed: hexBytes(task.seed),
+    });
+    const proof = vrfProve(this.#vrf!.sk, alpha);
+    const beta = vrfProofToHash(proof);
+    const seats = seatsFor(beta, me.stake, task);
+    if (seats === 0) return;
+    // The policy: every dataset's appraisal policy must be one this node knows and applies.
+    const policies: AppraisalPolicy[] = [];
+    for (const d of task.datasetIds) {
+      const ds = await getDataset(chain, d);
+      const p = ds ? this.#policies.get(ds.policy.appraisalPolicyHash.slice(2).toLowerCase()) : undefined;
+      if (!p) {
+        this.#log.warn('unknown appraisal policy; abstaining', { task: String(taskId) });
+        return;
+      }
+      policies.push(p);
+    }
+    let pass = false;
+    let appraisalDone: Awaited<ReturnType<typeof appraiseAttempt>> | null = null;
+    try {
+      const { claims } = await attemptEvents(chain, task, attempt);
+      await checkClaim(chain, this.#chainId, task, claims);
+      const base = location.replace(/\/v1\/tasks\/.*$/, '');
+      const peer = createPeerClient({ baseUrl: base, timeoutMs: 10_000 });
+      const evidenceBytes = await peer.bytes('GET', `/v1/tasks/${taskId}/attempts/${attempt}/evidence`, {
+        signal: this.#stopping.signal,
+        maxBytes: 1 << 20,
+      });
+      const keys = await peer.json(
+        'GET',
+        `/v1/tasks/${taskId}/attempts/${attempt}/enclave`,
+        EnclaveKeysSchema,
+        {
+          signal: this.#stopping.signal,
+        },
+      );
+      pass = true;
+      for (const policy of policies) {
+        appraisalDone = await appraiseAttempt({
+          chainId: this.#chainId,
+          task,
+          evidenceBytes,
+          x25519Pub: fromHex(keys.x25519Pub, 'x25519Pub', 32),
+          ed25519Pub: fromHex(keys.ed25519Pub, 'ed25519Pub', 32),
+          policy,
+          registry: this.#registry!,
+        });
+        if (!appraisalDone.appraisal.accepted) pass = false;
+      }
+    } catch (e) {
+      const fe = toFerryError(e);
+      if (fe.code === 'PEER_UNAVAILABLE' || fe.code === 'ABORTED') throw fe;
+      this.#log.warn('attempt fails verification', {
+        task: String(taskId),
+        code: fe.code,
+        message: fe.message,
+      });
+      pass = false;
+    }
+    let resultHash: Uint8Array;
+    if (appraisalDone) {
+      const result = buildAttestationResult(appraisalDone.appraisal, {
+        evidence: appraisalDone.evidence,
+        policy: policies[policies.length - 1],
+        verifierId: this.address,
+        verifierKey: this.#opts.keys.signer.keyId,
+        issuedAt: new Date(),
+      });
+      signAttestationResult(result, this.#opts.keys.signingSecretKey);
+      resultHash = attestationResultHash(result);
+    } else {
+      // No appraisal could be made (bad claim or evidence): the result hash commits to the refusal.
+      resultHash = new Uint8Array(
+        createHash('sha256').update(`ferry/refusal/v1:${taskId}:${attempt}:${task.evidenceHash}`).digest(),
+      );
+    }
+    const { fresh, vote: row } = state.beginVote({
+      task: taskId,
+      attempt,
+      verdict: pass ? 'pass' : 'fail',
+      resultHash,
+      vrfProof: proof,
+      seats,
+    });
+    if (!fresh) {
+      // An intent from before a restart: send only if the chain has no vote from us, and then
+      // exactly the recorded verdict and result hash.
+      const onChain = await getChainVote(chain, { taskId, attempt, verifier: this.address as Hex });
+      if (onChain !== null) {
+        state.markVoteOutcome(taskId, attempt, 'confirmed', 'found on chain after restart');
+        return;
+      }
+      pass = row.verdict === 'pass';
+      resultHash = row.resultHash;
+    }
+    try {
+      const r = await vote(chain, {
+        taskId,
+        attempt,
+        pass,
+        resultHash,
+        seats,
+        vrfOutput: beta,
+        vrfProof: proof,
+      });
+      state.markVoteSent(taskId, attempt, r.hash);
+      state.markVoteOutcome(taskId, attempt, 'confirmed');
+      this.#log.info('voted', { task: String(taskId), attempt, pass, seats });
+    } catch (e) {
+      const fe = toFerryError(e);
+      state.markVoteOutcome(
+        taskId,
+        attempt,
+        fe.code === 'CHAIN_REVERTED' ? 'reverted' : 'failed',
+        fe.message,
+      );
+      throw fe;
+    }
+  }
+}
