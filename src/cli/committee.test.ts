@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { committeeCapture } from '../crypto/sortition.ts';
+import { committeeCapture, committeeCaptureForStake } from '../crypto/sortition.ts';
 
 const FERRY = fileURLToPath(new URL('../../bin/ferry', import.meta.url));
 
@@ -52,6 +52,43 @@ test('ferry committee: seat-count and decimal thresholds; human table', async ()
   assert.match(h.stdout, /capture\s+0\.004534/);
   assert.match(h.stdout, /liveness failure\s+0\.3134/);
   assert.match(h.stdout, /threshold \(seats\)\s+7 \(2\/3 of tau\)/);
+});
+
+test('ferry committee --total-stake uses the exact binomial model', async () => {
+  const r = await ferry([
+    'committee',
+    '--tau',
+    '10',
+    '--threshold',
+    '7',
+    '--adversary',
+    '0.2',
+    '--total-stake',
+    '200',
+    '--json',
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  const want = committeeCaptureForStake({ tau: 10, threshold: 7, adversaryStake: 40n, totalStake: 200n });
+  assert.equal(out.model, 'binomial');
+  assert.equal(out.adversaryStake, '40');
+  assert.equal(out.totalStake, '200');
+  assert.equal(out.capture, want.capture);
+  assert.equal(out.livenessFailure, want.livenessFailure);
+  const bad = await ferry([
+    'committee',
+    '--tau',
+    '10',
+    '--threshold',
+    '7',
+    '--adversary',
+    '0.2',
+    '--total-stake',
+    '5',
+    '--json',
+  ]);
+  assert.equal(bad.code, 2);
+  assert.equal(JSON.parse(bad.stdout).error.code, 'SORTITION_INVALID_PARAMETERS');
 });
 
 test('ferry committee: bad input exits 2 with a stable code', async () => {

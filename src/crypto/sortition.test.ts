@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isFerryError } from '../kernel/index.ts';
 import {
+  binomialAtLeast,
+  binomialBelow,
   committeeCapture,
+  committeeCaptureForStake,
   committeeThresholdSeats,
   parseThreshold,
   poissonAtLeast,
@@ -354,4 +357,86 @@ test('thresholds: fractions become seats by exact ceil(fraction * tau)', () => {
   assert.equal(committeeThresholdSeats({ tau: 10, threshold: 0.7 }), 7);
   assert.equal(committeeThresholdSeats({ tau: 30, threshold: 2 / 3 }), 20);
   assert.equal(committeeThresholdSeats({ tau: 10, threshold: 7 }), 7);
+});
+
+// --- exact binomial model ---------------------------------------------------------------------------
+
+/** P[Binomial(n, a/b) >= t] and P[... < t] exactly with BigInt rationals (computed by us). */
+function referenceBinomial(n: number, a: bigint, b: bigint, t: number): { atLeast: number; below: number } {
+  let c = 1n; // C(n, k)
+  let above = 0n;
+  let below = 0n;
+  for (let k = 0; k <= n; k++) {
+    const w = c * a ** BigInt(k) * (b - a) ** BigInt(n - k);
+    if (k >= t) above += w;
+    else below += w;
+    c = (c * BigInt(n - k)) / BigInt(k + 1);
+  }
+  const total = b ** BigInt(n);
+  const toNumber = (part: bigint) => {
+    if (part === 0n) return 0;
+    const shift = BigInt(part.toString().length - total.toString().length) - 30n;
+    const q = shift >= 0n ? part / (total * 10n ** shift) : (part * 10n ** -shift) / total;
+    return Number(`${q}e${shift}`);
+  };
+  return { atLeast: toNumber(above), below: toNumber(below) };
+}
+
+test('binomial tails match exact rational arithmetic to 1e-10 relative', () => {
+  const cases: [number, bigint, bigint, number][] = [
+    [10, 1n, 2n, 5],
+    [200, 1n, 20n, 10],
+    [200, 1n, 20n, 30], // far right, ~1e-9
+    [200, 1n, 20n, 60], // ~1e-22
+    [200, 1n, 20n, 2], // left tail
+    [1000, 1n, 100n, 67],
+    [1000, 1n, 100n, 1],
+    [500, 3n, 7n, 250],
+    [500, 3n, 7n, 150],
+    [50, 99n, 100n, 50],
+  ];
+  for (const [n, a, b, t] of cases) {
+    const p = Number(a) / Number(b);
+    const ref = referenceBinomial(n, a, b, t);
+    closeRel(binomialAtLeast(n, p, t), ref.atLeast, 1e-10, `P[Bin(${n}, ${p}) >= ${t}]`);
+    closeRel(binomialBelow(n, p, t), ref.below, 1e-10, `P[Bin(${n}, ${p}) < ${t}]`);
+  }
+  assert.equal(binomialAtLeast(10, 0.5, 11), 0);
+  assert.equal(binomialBelow(10, 0.5, 11), 1);
+  assert.equal(binomialAtLeast(10, 0, 1), 0);
+  assert.equal(binomialAtLeast(10, 1, 10), 1);
+});
+
+test('committeeCaptureForStake: exact for small stakes, tends to the Poisson model', () => {
+  const small = committeeCaptureForStake({ tau: 10, threshold: 7, adversaryStake: 40n, totalStake: 200n });
+  const ref = referenceBinomial(40, 1n, 20n, 7);
+  closeRel(small.capture, ref.atLeast, 1e-10, 'capture');
+  closeRel(small.livenessFailure, referenceBinomial(160, 1n, 20n, 7).below, 1e-10, 'liveness');
+  const poisson = committeeCapture({ tau: 50, threshold: 34, adversary: 0.2 });
+  const big = committeeCaptureForStake({
+    tau: 50,
+    threshold: 34,
+    adversaryStake: 2n * 10n ** 11n,
+    totalStake: 10n ** 12n,
+  });
+  closeRel(big.capture, poisson.capture, 1e-6, 'large stake vs Poisson');
+  closeRel(big.livenessFailure, poisson.livenessFailure, 1e-6, 'large stake vs Poisson');
+  // Fewer, larger units concentrate less: capture is below the Poisson figure here.
+  const coarse = committeeCaptureForStake({
+    tau: 50,
+    threshold: 34,
+    adversaryStake: 200n,
+    totalStake: 1000n,
+  });
+  assert.ok(coarse.capture < poisson.capture);
+  for (const bad of [
+    { adversaryStake: 200n, totalStake: 200n },
+    { adversaryStake: -1n, totalStake: 200n },
+    { adversaryStake: 1n, totalStake: 5n },
+  ]) {
+    assert.throws(
+      () => committeeCaptureForStake({ tau: 10, threshold: 7, ...bad }),
+      (e) => isFerryError(e, 'SORTITION_INVALID_PARAMETERS'),
+    );
+  }
 });

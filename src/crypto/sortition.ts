@@ -321,3 +321,98 @@ export function committeeCapture(p: CommitteeParams): CommitteeSecurity {
     livenessFailure: poissonBelow((1 - f) * p.tau, t),
   };
 }
+
+// --- exact binomial model for a known total stake --------------------------------------------------
+
+/** P[X = k] for X ~ Binomial(n, p), q = 1 - p, 0 <= k <= n, 0 < p < 1 (Loader's method). */
+function binomialPmf(k: number, n: number, p: number, q: number): number {
+  if (k === 0) return Math.exp(n * Math.log1p(-p));
+  if (k === n) return Math.exp(n * Math.log(p));
+  const lc = stirlerr(n) - stirlerr(k) - stirlerr(n - k) - bd0(k, n * p) - bd0(n - k, n * q);
+  const lf = Math.log(2 * Math.PI) + Math.log(k) + Math.log1p(-k / n);
+  return Math.exp(lc - 0.5 * lf);
+}
+
+/** sum_{i = k..n} P[X = i]; requires k > n p (terms then decrease). */
+function binomialSumUp(n: number, p: number, q: number, k: number): number {
+  let term = binomialPmf(k, n, p, q);
+  let sum = term;
+  const odds = p / q;
+  for (let i = k; i < n && term > 0; i++) {
+    const ratio = ((n - i) / (i + 1)) * odds;
+    term *= ratio;
+    sum += term;
+    if ((term * ratio) / (1 - ratio) <= sum * 1e-17) break;
+  }
+  return sum;
+}
+
+/** sum_{i = 0..k} P[X = i]; requires k < n p (terms decrease going down). */
+function binomialSumDown(n: number, p: number, q: number, k: number): number {
+  let term = binomialPmf(k, n, p, q);
+  let sum = term;
+  const inv = q / p;
+  for (let i = k; i > 0 && term > 0; i--) {
+    const ratio = (i / (n - i + 1)) * inv;
+    term *= ratio;
+    sum += term;
+    const next = ((i - 1) / (n - i + 2)) * inv;
+    if ((term * next) / (1 - next) <= sum * 1e-17) break;
+  }
+  return sum;
+}
+
+/**
+ * P[X >= t] for X ~ Binomial(n, p), summed on the small side like poissonAtLeast. `n` is a
+ * non-negative safe integer, `p` in [0, 1].
+ */
+export function binomialAtLeast(n: number, p: number, t: number): number {
+  if (!Number.isSafeInteger(n) || n < 0) throw bad('n', 'an integer >= 0', n);
+  if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw bad('p', 'a probability in [0, 1]', p);
+  if (!Number.isSafeInteger(t)) throw bad('t', 'an integer', t);
+  if (t <= 0) return 1;
+  if (t > n || p === 0) return 0;
+  if (p === 1) return 1;
+  const q = 1 - p;
+  if (t > n * p) return binomialSumUp(n, p, q, t);
+  return Math.max(0, 1 - binomialSumDown(n, p, q, t - 1));
+}
+
+/** P[X < t] for X ~ Binomial(n, p), summed on the small side. */
+export function binomialBelow(n: number, p: number, t: number): number {
+  if (!Number.isSafeInteger(n) || n < 0) throw bad('n', 'an integer >= 0', n);
+  if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw bad('p', 'a probability in [0, 1]', p);
+  if (!Number.isSafeInteger(t)) throw bad('t', 'an integer', t);
+  if (t <= 0) return 0;
+  if (t > n || p === 0) return 1;
+  if (p === 1) return 0;
+  const q = 1 - p;
+  if (t - 1 < n * p) return binomialSumDown(n, p, q, t - 1);
+  return Math.max(0, 1 - binomialSumUp(n, p, q, t));
+}
+
+/**
+ * Committee security for a known total stake, exact under the sortition rule: every stake unit
+ * is a sub-user selected with p = tau / W, so the adversary's seats are Binomial(A, p) and the
+ * honest seats Binomial(W - A, p), however the stake is split among nodes. capture =
+ * P[Binomial(A, p) >= t], livenessFailure = P[Binomial(W - A, p) < t]. Throws
+ * SORTITION_INVALID_PARAMETERS unless 0 <= adversaryStake < totalStake < 2^53 (bigints) and
+ * tau, threshold are valid as for committeeCapture with tau <= totalStake.
+ */
+export function committeeCaptureForStake(p: {
+  tau: number;
+  threshold: number;
+  adversaryStake: bigint;
+  totalStake: bigint;
+}): CommitteeSecurity {
+  if (p === null || typeof p !== 'object') {
+    throw bad('parameters', 'an object {tau, threshold, adversaryStake, totalStake}', p);
+  }
+  const t = committeeThresholdSeats(p);
+  const W = stakeArg(p.totalStake, 'totalStake');
+  const A = stakeArg(p.adversaryStake, 'adversaryStake');
+  if (A >= W) throw bad('adversaryStake', `less than totalStake (${W})`, p.adversaryStake);
+  if (p.tau > W) throw bad('tau', `at most totalStake (${W})`, p.tau);
+  const prob = p.tau / W;
+  return { capture: binomialAtLeast(A, prob, t), livenessFailure: binomialBelow(W - A, prob, t) };
+}
