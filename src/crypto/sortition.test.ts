@@ -440,3 +440,36 @@ test('committeeCaptureForStake: exact for small stakes, tends to the Poisson mod
     );
   }
 });
+
+test('sortitionSeats agrees with an exact rational binomial CDF on random r', () => {
+  // Exact CDF of Binomial(w, a/b) with BigInt rationals (computed by us), for r away from the
+  // boundaries by more than 1e-12 (double-precision summation is specified, not exact).
+  const rand = prng(4);
+  for (const [w, W, tau] of [
+    [50, 2500, 50],
+    [7, 70, 20],
+    [300, 3000, 100],
+  ] as [number, number, number][]) {
+    const a = BigInt(tau);
+    const b = BigInt(W);
+    const cdf: number[] = [];
+    let c = 1n;
+    let acc = 0n;
+    const total = b ** BigInt(w);
+    for (let k = 0; k <= w; k++) {
+      acc += c * a ** BigInt(k) * (b - a) ** BigInt(w - k);
+      c = (c * BigInt(w - k)) / BigInt(k + 1);
+      cdf.push(Number((acc * 10n ** 30n) / total) / 1e30);
+    }
+    let checked = 0;
+    for (let i = 0; i < 500; i++) {
+      const beta = randomBeta(rand);
+      const r = vrfFraction(beta);
+      if (cdf.some((x) => Math.abs(x - r) < 1e-12)) continue;
+      const want = cdf.findIndex((x) => r < x);
+      assert.equal(sortitionSeats(beta, BigInt(w), BigInt(W), tau), want === -1 ? w : want, `r ${r}`);
+      checked++;
+    }
+    assert.ok(checked > 490);
+  }
+});
