@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isFerryError } from '../kernel/index.ts';
+import { betaFraction } from './vrf/index.ts';
 import {
   binomialAtLeast,
   binomialBelow,
@@ -472,4 +473,13 @@ test('sortitionSeats agrees with an exact rational binomial CDF on random r', ()
     }
     assert.ok(checked > 490);
   }
+});
+
+test("vrfFraction is the same number as the VRF module's betaFraction (protocol sections 3 and 4)", () => {
+  const rand = prng(5);
+  for (let i = 0; i < 200; i++) {
+    const beta = new Uint8Array(64).map(() => Math.floor(rand() * 256));
+    assert.equal(vrfFraction(beta), betaFraction(beta));
+  }
+  assert.equal(vrfFraction(new Uint8Array(64).fill(0xff)), betaFraction(new Uint8Array(64).fill(0xff)));
 });
