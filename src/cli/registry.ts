@@ -13,6 +13,11 @@ export const COMMANDS: Entry[] = [
     load: () => import('./app/run.ts'),
   },
   {
+    name: 'agent start',
+    summary: "run a profile's owner agent until interrupted",
+    load: () => import('./agent/start.ts'),
+  },
+  {
     name: 'attest verify sev-snp',
     summary: 'verify an AMD SEV-SNP attestation report with its VCEK and appraise it against a policy',
     load: () => import('./attest/verify-sev-snp.ts'),
@@ -48,6 +53,16 @@ export const COMMANDS: Entry[] = [
     load: () => import('./committee.ts'),
   },
   {
+    name: 'devnet down',
+    summary: 'stop the running local network',
+    load: () => import('./devnet/down.ts'),
+  },
+  {
+    name: 'devnet up',
+    summary: 'start a local network: chain, contracts, nodes, agents and funded profiles',
+    load: () => import('./devnet/up.ts'),
+  },
+  {
     name: 'decrypt',
     summary: 'decrypt an age file with identity files (like age -d)',
     load: () => import('./age/decrypt.ts'),
@@ -61,6 +76,11 @@ export const COMMANDS: Entry[] = [
     name: 'keygen',
     summary: 'generate an age X25519 identity (like age-keygen)',
     load: () => import('./age/keygen.ts'),
+  },
+  {
+    name: 'node start',
+    summary: 'run a node (executor and/or verifier) until interrupted',
+    load: () => import('./node/start.ts'),
   },
   {
     name: 'profile create',

@@ -1,0 +1,419 @@
+/**
+ * The owner agent daemon (`ferry agent start`): components with an explicit lifecycle,
+ *
+ *   state (SQLite) + ciphertext store -> HTTP server -> chain clients -> event watcher -> reconciler
+ *
+ * On `TaskAttested` for a task that uses one of its registered assets, the agent acts as the
+ * relying party: it checks the claimant's VRF proof, every pass vote's VRF proof and seats
+ * against the threshold, its policy (app allowed, executor region and TEE kind, asset not
+ * revoked), re-appraises the evidence itself, then HPKE-seals the asset's file key to the
+ * enclave's key (info binds task, attempt, evidence hash, asset), writes the release intent
+ * with the sealed bytes, delivers them to the executor (a signed POST), and records the release
+ * on chain. The reconciler resumes releases left in `intent` (re-sends the stored bytes) or
+ * `delivered` (records them) after a restart.
+ *
+ * The ciphertext endpoint serves an asset only to the executor key of an attempt the agent
+ * released that asset's key to, while the task is attested or running.
+ *
+ * releaseHash (on chain) = SHA-256(enc || ciphertext) of the sealed key delivered.
+ */
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import type { Hex } from 'viem';
+import { z } from 'zod';
+import {
+  defaultVerifiers,
+  developmentPolicy,
+  PRODUCTION_POLICY,
+  type VerifierRegistry,
+} from '../attestation/index.ts';
+import type { AppraisalPolicy } from '../attestation/types.ts';
+import {
+  type ChainWriter,
+  connect,
+  type FerryEvent,
+  getApp,
+  getDataset,
+  getNode,
+  getTask,
+  isAllowed,
+  recordKeyRelease,
+  type TaskInfo,
+  type Watcher,
+  watchFerryEvents,
+  writer,
+} from '../chain/index.ts';
+import type { X25519Identity } from '../crypto/age/index.ts';
+import { hpkeSeal, keyReleaseInfo } from '../crypto/hpke.ts';
+import { createLogger, FerryError, fromHex, type Logger, toFerryError, toHex } from '../kernel/index.ts';
+import { createPeerClient, type Ed25519Signer, type HttpServer } from '../net/index.ts';
+import { appraiseAttempt, attemptEvents, checkClaim, checkVotes, hexBytes } from '../node/checks.ts';
+import { knownPolicies } from '../node/daemon.ts';
+import { EnclaveKeysSchema } from '../node/server.ts';
+import type { AgentConfig } from './config.ts';
+import { createAgentServer } from './server.ts';
+import { AgentState, type Asset } from './state.ts';
+import { AssetStore } from './store.ts';
+
+export type AgentKeys = {
+  evmPrivateKey: Hex;
+  signer: Ed25519Signer;
+  ageIdentity: X25519Identity;
+};
+
+export type AgentDaemonOptions = {
+  config: AgentConfig;
+  home: string;
+  keys: AgentKeys;
+  log?: Logger;
+};
+
+export type AgentReady = {
+  ready: true;
+  role: 'agent';
+  profile: string;
+  address: string;
+  endpoint: string;
+  keyId: string;
+  ageRecipient: string;
+  chainId: number;
+};
+
+const KeysAnswer = z.object({ accepted: z.literal(true), fresh: z.boolean() });
+
+export function agentStore(home: string, state: AgentState, identity: X25519Identity): AssetStore {
+  return new AssetStore({
+    dir: join(home, 'assets'),
+    state,
+    recipient: identity.recipient,
+    identityRef: 'age',
+  });
+}
+
+export class AgentDaemon {
+  readonly #opts: AgentDaemonOptions;
+  readonly #log: Logger;
+  #state: AgentState | null = null;
+  #store: AssetStore | null = null;
+  #server: HttpServer | null = null;
+  #chain: ChainWriter | null = null;
+  #chainId = 0;
+  #watcher: Watcher | null = null;
+  #tick: NodeJS.Timeout | null = null;
+  #queue: Promise<void> = Promise.resolve();
+  #policies = new Map<string, AppraisalPolicy>();
+  #registry: VerifierRegistry | null = null;
+  readonly #stopping = new AbortController();
+  #started: AgentReady | null = null;
+
+  constructor(opts: AgentDaemonOptions) {
+    this.#opts = opts;
+    this.#log = opts.log ?? createLogger({ component: 'agent' });
+  }
+
+  get address(): string {
+    return this.#chain?.wallet.account.address ?? '';
+  }
+
+  async start(signal?: AbortSignal): Promise<AgentReady> {
+    if (this.#started) return this.#started;
+    const c = this.#opts.config;
+    try {
+      this.#state = AgentState.open(join(this.#opts.home, 'state.db'));
+      this.#store = agentStore(this.#opts.home, this.#state, this.#opts.keys.ageIdentity);
+      this.#store.sweep();
+      this.#policies = knownPolicies(c.allowSim);
+      this.#registry = defaultVerifiers({
+        sim: c.simRoots.length > 0 ? { roots: c.simRoots.map((h) => fromHex(h, 'simRoots', 32)) } : undefined,
+      });
+      this.#server = createAgentServer({
+        state: this.#state,
+        keyId: toHex(this.#opts.keys.signer.keyId),
+        host: c.host,
+        port: c.port,
+        log: this.#log.child('http'),
+        authorize: ({ caller, asset }) => this.#authorize(caller.keyIdHex, asset),
+      });
+      await this.#server.start();
+      signal?.throwIfAborted();
+      const clients = await connect({
+        rpcUrl: c.rpc,
+        privateKey: this.#opts.keys.evmPrivateKey,
+        pollingInterval: 100,
+      });
+      this.#chain = writer(clients, c.contracts);
+      this.#chainId = clients.chain.id;
+      const cursor = this.#state.getCursor('chain');
+      const from = cursor ? BigInt(cursor.block) : await this.#chain.public.getBlockNumber();
+      this.#watcher = watchFerryEvents(this.#chain, {
+        fromBlock: from,
+        confirmations: c.confirmations,
+        pollIntervalMs: c.pollIntervalMs,
+        signal: this.#stopping.signal,
+        onEvents: async (events, next) => {
+          for (const e of events) this.#onEvent(e);
+          await this.#queue;
+          this.#state?.setCursor('chain', Number(next));
+        },
+        onError: (e) => this.#log.error('event watcher stopped', { code: e.code, error: e }),
+      });
+      this.#tick = setInterval(
+        () => this.#enqueue('reconcile', () => this.#reconcile()),
+        Math.max(c.pollIntervalMs, 200),
+      );
+      this.#started = {
+        ready: true,
+        role: 'agent',
+        profile: c.profile,
+        address: this.address,
+        endpoint: this.#server.url,
+        keyId: toHex(this.#opts.keys.signer.keyId),
+        ageRecipient: this.#opts.keys.ageIdentity.recipient.toString(),
+        chainId: this.#chainId,
+      };
+      return this.#started;
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping.abort();
+    if (this.#tick) clearInterval(this.#tick);
+    this.#tick = null;
+    await this.#watcher?.stop();
+    this.#watcher = null;
+    await this.#queue.catch(() => {});
+    await this.#server?.stop();
+    this.#server = null;
+    this.#state?.close();
+    this.#state = null;
+    this.#started = null;
+  }
+
+  #enqueue(what: string, fn: () => Promise<void>): void {
+    this.#queue = this.#queue.then(async () => {
+      if (this.#stopping.signal.aborted) return;
+      try {
+        await fn();
+      } catch (e) {
+        const fe = toFerryError(e);
+        this.#log.warn(`${what} failed`, { code: fe.code, message: fe.message, hints: fe.hints.join('; ') });
+      }
+    });
+  }
+
+  #onEvent(e: FerryEvent): void {
+    if (e.eventName === 'TaskAttested') {
+      const taskId = e.args.taskId as bigint;
+      const attempt = Number(e.args.attempt);
+      this.#enqueue(`release ${taskId}/${attempt}`, () => this.#release(taskId, attempt));
+    }
+  }
+
+  async #authorize(callerKeyId: string, asset: Asset): Promise<boolean> {
+    const chain = this.#chain;
+    const state = this.#state;
+    if (!chain || !state) return false;
+    for (const r of state.listReleases()) {
+      if (
+        r.asset !== asset.id ||
+        r.executor !== callerKeyId ||
+        r.status === 'failed' ||
+        r.status === 'intent'
+      )
+        continue;
+      const t = await getTask(chain, BigInt(r.task));
+      if (t && t.attempt === r.attempt && (t.status === 'attested' || t.status === 'running')) return true;
+    }
+    return false;
+  }
+
+  /** The assets of a task that this agent owns: [assetIndex, local asset, kind]. */
+  #mine(task: TaskInfo): { index: number; asset: Asset; chainId: bigint }[] {
+    const state = this.#state!;
+    const out: { index: number; asset: Asset; chainId: bigint }[] = [];
+    const ids = [task.appId, ...task.datasetIds];
+    ids.forEach((id, index) => {
+      const a = state.getAssetByChainId(id);
+      if (a && a.kind === (index === 0 ? 'app' : 'dataset') && a.status === 'registered') {
+        out.push({ index, asset: a, chainId: id });
+      }
+    });
+    return out;
+  }
+
+  async #release(taskId: bigint, attempt: number): Promise<void> {
+    const chain = this.#chain!;
+    const state = this.#state!;
+    const task = await getTask(chain, taskId);
+    if (!task || task.attempt !== attempt || task.status !== 'attested' || !task.executor) return;
+    const mine = this.#mine(task).filter((m) => !state.getRelease(taskId, attempt, m.asset.id));
+    if (mine.length === 0) return;
+    // Consensus: the claimant's proof and the votes, recomputed here.
+    const { claims, votes } = await attemptEvents(chain, task, attempt);
+    await checkClaim(chain, this.#chainId, task, claims);
+    await checkVotes(chain, this.#chainId, task, votes);
+    const executor = await getNode(chain, task.executor as Hex);
+    if (!executor) throw new FerryError('POLICY_DENIED', 'the executor is not registered');
+    // Policy per dataset; the app owner applies its own (production, or development with allowSim).
+    const app = await getApp(chain, task.appId);
+    if (!app || app.revoked) throw new FerryError('POLICY_DENIED', 'the app is missing or revoked');
+    const policies: AppraisalPolicy[] = [];
+    for (const m of mine) {
+      if (m.index === 0) {
+        policies.push(this.#opts.config.allowSim ? developmentPolicy() : PRODUCTION_POLICY);
+        continue;
+      }
+      const ds = await getDataset(chain, m.chainId);
+      if (!ds || ds.revoked)
+        throw new FerryError('POLICY_DENIED', 'the dataset is revoked', { hints: [`dataset ${m.chainId}`] });
+      const allowed = await isAllowed(chain, {
+        datasetId: m.chainId,
+        measurement: app.measurement,
+        requester: task.requester,
+      });
+      if (!allowed.app) throw new FerryError('POLICY_DENIED', 'the app is not allowed on this dataset');
+      if (allowed.requester === false)
+        throw new FerryError('POLICY_DENIED', 'the requester is not allowed on this dataset');
+      if (ds.policy.allowedRegions.length > 0 && !ds.policy.allowedRegions.includes(executor.region)) {
+        throw new FerryError('POLICY_DENIED', 'the executor region is not allowed', {
+          hints: [`region: ${executor.region}`],
+        });
+      }
+      if (!executor.teeKinds.some((k) => ds.policy.teeKinds.includes(k))) {
+        throw new FerryError('POLICY_DENIED', 'the executor TEE kind is not allowed');
+      }
+      const p = this.#policies.get(ds.policy.appraisalPolicyHash.slice(2).toLowerCase());
+      if (!p) throw new FerryError('POLICY_DENIED', 'the dataset appraisal policy is unknown to this agent');
+      policies.push(p);
+    }
+    // Re-appraise the evidence ourselves.
+    const peer = createPeerClient({
+      baseUrl: executor.endpoint,
+      signer: this.#opts.keys.signer,
+      timeoutMs: 10_000,
+    });
+    const evidenceBytes = await peer.bytes('GET', `/v1/tasks/${taskId}/attempts/${attempt}/evidence`, {
+      signal: this.#stopping.signal,
+      maxBytes: 1 << 20,
+    });
+    const keys = await peer.json(
+      'GET',
+      `/v1/tasks/${taskId}/attempts/${attempt}/enclave`,
+      EnclaveKeysSchema,
+      {
+        signal: this.#stopping.signal,
+      },
+    );
+    const x25519Pub = fromHex(keys.x25519Pub, 'x25519Pub', 32);
+    const ed25519Pub = fromHex(keys.ed25519Pub, 'ed25519Pub', 32);
+    for (const policy of new Set(policies)) {
+      const { appraisal } = await appraiseAttempt({
+        chainId: this.#chainId,
+        task,
+        evidenceBytes,
+        x25519Pub,
+        ed25519Pub,
+        policy,
+        registry: this.#registry!,
+      });
+      if (!appraisal.accepted) {
+        throw new FerryError('POLICY_DENIED', 'the evidence is not accepted on re-appraisal', {
+          hints: appraisal.reasons.slice(0, 3).map((r) => `${r.code}: ${r.message}`),
+        });
+      }
+    }
+    const executorKey = executor.signingKey.slice(2).toLowerCase();
+    for (const m of mine) {
+      const fileKey = await this.#store!.fileKey(m.asset.id, [this.#opts.keys.ageIdentity]);
+      let sealed: { enc: Uint8Array; ciphertext: Uint8Array };
+      try {
+        const info = keyReleaseInfo({
+          chainId: BigInt(this.#chainId),
+          taskId,
+          attempt,
+          evidenceHash: hexBytes(task.evidenceHash),
+          assetId: m.chainId,
+          assetKind: m.index === 0 ? 'app' : 'dataset',
+        });
+        sealed = await hpkeSeal(x25519Pub, fileKey, info);
+      } finally {
+        fileKey.fill(0);
+      }
+      const bytes = new Uint8Array(64);
+      bytes.set(sealed.enc, 0);
+      bytes.set(sealed.ciphertext, 32);
+      const releaseHash = new Uint8Array(createHash('sha256').update(bytes).digest());
+      state.beginRelease({
+        task: taskId,
+        attempt,
+        asset: m.asset.id,
+        executor: executorKey,
+        sealed: bytes,
+        releaseHash,
+      });
+    }
+    await this.#reconcile();
+  }
+
+  /** Drives releases forward: deliver stored bytes, then record on chain. */
+  async #reconcile(): Promise<void> {
+    const chain = this.#chain;
+    const state = this.#state;
+    if (!chain || !state) return;
+    for (const r of [...state.listReleases('intent'), ...state.listReleases('delivered')]) {
+      const task = await getTask(chain, BigInt(r.task));
+      if (!task || task.attempt !== r.attempt || (task.status !== 'attested' && task.status !== 'running')) {
+        state.markReleaseOutcome(
+          r.task,
+          r.attempt,
+          r.asset,
+          'failed',
+          `task is ${task?.status ?? 'missing'}`,
+        );
+        continue;
+      }
+      const asset = state.getAsset(r.asset);
+      if (!asset?.chainId) continue;
+      const ids = [task.appId, ...task.datasetIds].map(String);
+      const index = ids.findIndex((id, i) => id === asset.chainId && (i === 0) === (asset.kind === 'app'));
+      if (index < 0) continue;
+      if (r.status === 'intent') {
+        const executor = await getNode(chain, task.executor as Hex);
+        if (!executor) continue;
+        const peer = createPeerClient({
+          baseUrl: executor.endpoint,
+          signer: this.#opts.keys.signer,
+          timeoutMs: 10_000,
+        });
+        await peer.json('POST', `/v1/tasks/${r.task}/attempts/${r.attempt}/keys`, KeysAnswer, {
+          signed: true,
+          signal: this.#stopping.signal,
+          body: {
+            assetId: asset.chainId,
+            assetKind: asset.kind,
+            enc: toHex(r.sealed.subarray(0, 32)),
+            ciphertext: toHex(r.sealed.subarray(32)),
+          },
+        });
+        state.markReleaseDelivered(r.task, r.attempt, r.asset);
+      }
+      if ((task.releasedMask & (1 << index)) !== 0) {
+        // Recorded before a restart (the transaction hash was lost): the chain has it; the row
+        // stays `delivered` and ends with the task.
+        continue;
+      }
+      const tx = await recordKeyRelease(chain, {
+        taskId: BigInt(r.task),
+        attempt: r.attempt,
+        assetIndex: index,
+        releaseHash: r.releaseHash,
+      });
+      state.markReleaseRecorded(r.task, r.attempt, r.asset, tx.hash);
+      state.markReleaseOutcome(r.task, r.attempt, r.asset, 'confirmed');
+      this.#log.info('key released', { task: r.task, attempt: r.attempt, asset: asset.chainId });
+    }
+  }
+}

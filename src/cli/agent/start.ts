@@ -1,0 +1,48 @@
+/** `ferry agent start`: runs an owner agent until SIGINT/SIGTERM. */
+import { agentHome, loadAgentConfig } from '../../agent/config.ts';
+import { AgentDaemon } from '../../agent/daemon.ts';
+import { ferryHome } from '../../kernel/index.ts';
+import { optionalString } from '../args.ts';
+import { defineCommand } from '../command.ts';
+import { daemonFlags, runUntilSignal } from '../node/run.ts';
+import { loadProfileSecrets } from '../profile/store.ts';
+
+export default defineCommand({
+  name: 'agent start',
+  summary: "run a profile's owner agent until interrupted",
+  usage: 'agent start --profile NAME --rpc URL --contracts JSON [--port N] [--json]',
+  description: `
+Holds the profile's identities, serves its assets' ciphertext (stored in
+$FERRY_HOME/agents/NAME/) to executors of attested tasks, and on "attested" checks the VRF
+proofs, the vote threshold, its policy and the evidence, then releases file keys sealed to
+the enclave and records the release on chain. A restart resumes from its SQLite state.
+When ready it prints one line: {"ready": true, "address", "endpoint", "keyId", "ageRecipient", ...}.`,
+  options: {
+    profile: { type: 'string', value: 'NAME', description: 'the owner profile' },
+    ...daemonFlags,
+  },
+  async run(ctx) {
+    const flags = {
+      profile: optionalString(ctx, 'profile'),
+      rpc: optionalString(ctx, 'rpc'),
+      contracts: optionalString(ctx, 'contracts'),
+      host: optionalString(ctx, 'host'),
+      port: optionalString(ctx, 'port'),
+      simRoots: optionalString(ctx, 'sim-roots'),
+      allowSim: ctx.values['allow-sim'] === true ? true : undefined,
+    };
+    const config = loadAgentConfig(flags, ctx.env, optionalString(ctx, 'config'));
+    const secrets = loadProfileSecrets(ferryHome(ctx.env), config.profile);
+    const daemon = new AgentDaemon({
+      config,
+      home: agentHome(config.profile, ctx.env),
+      keys: {
+        evmPrivateKey: secrets.evmPrivateKey,
+        signer: secrets.signer,
+        ageIdentity: secrets.ageIdentity,
+      },
+      log: ctx.log,
+    });
+    return runUntilSignal(ctx, daemon, (r) => `agent for ${r.profile} ready at ${r.endpoint}`);
+  },
+});

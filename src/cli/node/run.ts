@@ -1,0 +1,37 @@
+/** Shared by `ferry node start` and `ferry agent start`: flags and the run-until-signal loop. */
+import type { CommandContext, CommandResult, OptionSpec } from '../command.ts';
+
+export const daemonFlags: Record<string, OptionSpec> = {
+  rpc: { type: 'string', value: 'URL', description: 'EVM JSON-RPC endpoint' },
+  contracts: { type: 'string', value: 'JSON', description: '{"NodeRegistry","Assets","Tasks"} addresses' },
+  host: { type: 'string', value: 'HOST', description: 'listen address (default 127.0.0.1)' },
+  port: { type: 'string', value: 'N', description: 'listen port (default: a free port)' },
+  'sim-roots': {
+    type: 'string',
+    value: 'HEX,...',
+    description: 'trusted simulation root keys (development)',
+  },
+  'allow-sim': { type: 'boolean', description: 'accept sim evidence (development networks only)' },
+  config: { type: 'string', value: 'FILE', description: 'JSON config file' },
+};
+
+type Daemon<R> = { start(signal?: AbortSignal): Promise<R>; stop(): Promise<void> };
+
+/** Starts the daemon, prints its readiness line, waits for SIGINT/SIGTERM, stops it. */
+export async function runUntilSignal<R extends Record<string, unknown>>(
+  ctx: CommandContext,
+  daemon: Daemon<R>,
+  text: (r: R) => string,
+): Promise<CommandResult> {
+  const ready = await daemon.start(ctx.signal);
+  ctx.stdout.write(ctx.json ? `${JSON.stringify(ready)}\n` : `${text(ready)}\n`);
+  try {
+    await new Promise<void>((resolve) => {
+      if (ctx.signal.aborted) resolve();
+      ctx.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+  } finally {
+    await daemon.stop();
+  }
+  return {};
+}

@@ -1,0 +1,63 @@
+/** `ferry node start`: runs a node daemon until SIGINT/SIGTERM. */
+import { loadNodeConfig, nodeHome } from '../../node/config.ts';
+import { NodeDaemon } from '../../node/daemon.ts';
+import { optionalString } from '../args.ts';
+import { defineCommand } from '../command.ts';
+import { loadProfileSecrets } from '../profile/store.ts';
+import { ferryHome } from '../../kernel/index.ts';
+import { daemonFlags, runUntilSignal } from './run.ts';
+
+export default defineCommand({
+  name: 'node start',
+  summary: 'run a node (executor and/or verifier) until interrupted',
+  usage:
+    'node start --profile NAME --roles executor,verifier --tee sim|tpm2|tdx|sev-snp --region DE --rpc URL --contracts JSON [--stake WEI] [--port N] [--json]',
+  description: `
+Registers the profile's account as a node with stake (or resumes its registration), serves
+evidence and results over HTTP on 127.0.0.1, watches the chain, claims tasks (executor) and
+votes (verifier). State lives in $FERRY_HOME/nodes/NAME/ (SQLite), so a restart resumes.
+Options may also come from FERRY_* variables or $FERRY_HOME/nodes/NAME/node.json (--config).
+When ready it prints one line: {"ready": true, "address", "endpoint", "keyId", "vrfPublicKey", ...}.`,
+  options: {
+    profile: { type: 'string', value: 'NAME', description: 'profile with the EVM account and signing key' },
+    roles: { type: 'string', value: 'LIST', description: 'executor, verifier or both (comma-separated)' },
+    tee: { type: 'string', value: 'KIND', description: 'sim, tpm2, tdx or sev-snp' },
+    region: { type: 'string', value: 'CC', description: 'ISO 3166-1 alpha-2 region, e.g. DE' },
+    stake: { type: 'string', value: 'WEI', description: 'stake to register with (default 1 ether)' },
+    'sim-attester': { type: 'string', value: 'FILE', description: 'sim: the attester file for enclaves' },
+    ...daemonFlags,
+  },
+  async run(ctx) {
+    const flags = {
+      profile: optionalString(ctx, 'profile'),
+      roles: optionalString(ctx, 'roles'),
+      tee: optionalString(ctx, 'tee'),
+      region: optionalString(ctx, 'region'),
+      rpc: optionalString(ctx, 'rpc'),
+      contracts: optionalString(ctx, 'contracts'),
+      stake: optionalString(ctx, 'stake'),
+      host: optionalString(ctx, 'host'),
+      port: optionalString(ctx, 'port'),
+      simAttester: optionalString(ctx, 'sim-attester'),
+      simRoots: optionalString(ctx, 'sim-roots'),
+      allowSim: ctx.values['allow-sim'] === true ? true : undefined,
+    };
+    const config = loadNodeConfig(flags, ctx.env, optionalString(ctx, 'config'));
+    const secrets = loadProfileSecrets(ferryHome(ctx.env), config.profile);
+    const daemon = new NodeDaemon({
+      config,
+      home: nodeHome(config.profile, ctx.env),
+      keys: {
+        evmPrivateKey: secrets.evmPrivateKey,
+        signer: secrets.signer,
+        signingSecretKey: secrets.signingSecretKey,
+      },
+      log: ctx.log,
+    });
+    return runUntilSignal(
+      ctx,
+      daemon,
+      (r) => `node ${r.address} ready at ${r.endpoint} (${r.roles.join(',')}, ${r.tee}, ${r.region})`,
+    );
+  },
+});

@@ -1,0 +1,257 @@
+/**
+ * `ferry devnet up`: a whole local network under `$FERRY_HOME`, supervised until stopped.
+ *
+ * Order: pid file -> local chain (anvil, one block a second) + contracts -> profiles
+ * (alice: data owner, bob: app owner, carol: requester, and one per node), each funded with
+ * anvil_setBalance -> simulation root and one attester per executor -> agents for alice and
+ * bob -> executor and verifier nodes (regions round-robin) -> `$FERRY_HOME/devnet.json` and
+ * the readiness line. Stop (SIGINT/SIGTERM, `ferry devnet down`, or a child failing for good)
+ * runs the same steps backwards.
+ *
+ * The chain is fresh on every `up`, so the devnet's node and agent homes (state and stored
+ * ciphertext, registered on the previous chain) are reset; profiles are kept.
+ */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Hex } from 'viem';
+import {
+  createSimRoot,
+  encodeSimAttester,
+  encodeSimRoot,
+  issueSimAttester,
+} from '../attestation/sim/index.ts';
+import {
+  ANVIL_DEV_KEYS,
+  connect,
+  deployFerry,
+  type FerryContracts,
+  type LocalChain,
+  startLocalChain,
+} from '../chain/index.ts';
+import { createProfile, loadProfile, type ProfilePublic } from '../cli/profile/store.ts';
+import { createLogger, FerryError, type Logger, toHex } from '../kernel/index.ts';
+import { claimPidFile, releasePidFile } from './pidfile.ts';
+import { Supervisor } from './supervisor.ts';
+
+const MAIN = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
+
+export type DevnetOptions = {
+  home: string;
+  executors?: number;
+  verifiers?: number;
+  tee?: 'sim' | 'tpm2';
+  regions?: string[];
+  /** Seconds between blocks (default 1). */
+  blockTime?: number;
+  log?: Logger;
+  /** Environment for the children (FERRY_HOME is set to `home`). */
+  env?: NodeJS.ProcessEnv;
+  /** A child failed for good: the caller should stop the devnet. */
+  onFatal?: (error: FerryError) => void;
+};
+
+export type DevnetInfo = {
+  rpcUrl: string;
+  chainId: number;
+  contracts: FerryContracts;
+  nodes: {
+    name: string;
+    address: string;
+    roles: string[];
+    region: string;
+    tee: string;
+    endpoint: string;
+    keyId: string;
+  }[];
+  profiles: {
+    name: string;
+    role: string;
+    address: string;
+    ageRecipient: string;
+    signingPublicKey: string;
+    agent: string | null;
+  }[];
+  simRoot: string | null;
+  pid: number;
+  startedAt: string;
+};
+
+export type Devnet = { info: DevnetInfo; stop(): Promise<void> };
+
+const FUND_WEI = 10_000n * 10n ** 18n;
+
+function ensureProfile(home: string, name: string): ProfilePublic {
+  try {
+    return loadProfile(home, name);
+  } catch (e) {
+    if (e instanceof FerryError && e.code === 'PROFILE_NOT_FOUND') return createProfile(home, name);
+    throw e;
+  }
+}
+
+export async function devnetUp(opts: DevnetOptions, signal?: AbortSignal): Promise<Devnet> {
+  const home = opts.home;
+  const log = opts.log ?? createLogger({ component: 'devnet' });
+  const executors = opts.executors ?? 2;
+  const verifiers = opts.verifiers ?? 5;
+  const tee = opts.tee ?? 'sim';
+  const regions = opts.regions && opts.regions.length > 0 ? opts.regions : ['DE'];
+  if (tee !== 'sim') {
+    throw new FerryError('USAGE_INVALID_ARGUMENT', 'the devnet supports --tee sim only for now', {
+      hints: ['tpm2 executors need swtpm per node; not wired yet'],
+    });
+  }
+  mkdirSync(home, { recursive: true, mode: 0o700 });
+  const pidFile = join(home, 'devnet.pid');
+  claimPidFile(pidFile);
+  let chain: LocalChain | null = null;
+  let fatal: ((e: FerryError) => void) | undefined;
+  const supervisor = new Supervisor({ log, onFatal: (_name, e) => fatal?.(e) });
+  const stop = async () => {
+    await supervisor.stopAll();
+    await chain?.stop();
+    chain = null;
+    rmSync(join(home, 'devnet.json'), { force: true });
+    releasePidFile(pidFile);
+  };
+  try {
+    // Not tied to `signal`: the chain must outlive the children when the devnet stops.
+    chain = await startLocalChain({ blockTime: opts.blockTime ?? 1 });
+    signal?.throwIfAborted();
+    const deployer = await connect({
+      rpcUrl: chain.rpcUrl,
+      privateKey: ANVIL_DEV_KEYS[0],
+      chainId: chain.chainId,
+    });
+    const dep = await deployFerry(deployer.wallet!, deployer.public);
+    const contracts = dep.contracts;
+    signal?.throwIfAborted();
+
+    const fund = async (address: string) => {
+      await deployer.public.request({
+        method: 'anvil_setBalance' as never,
+        params: [address, `0x${FUND_WEI.toString(16)}`] as never,
+      });
+    };
+    const people = [
+      { name: 'alice', role: 'data-owner', agent: true },
+      { name: 'bob', role: 'app-owner', agent: true },
+      { name: 'carol', role: 'requester', agent: false },
+    ];
+    const nodeSpecs = [
+      ...Array.from({ length: executors }, (_, i) => ({ name: `executor-${i + 1}`, roles: ['executor'] })),
+      ...Array.from({ length: verifiers }, (_, i) => ({ name: `verifier-${i + 1}`, roles: ['verifier'] })),
+    ].map((n, i) => ({ ...n, region: regions[i % regions.length] }));
+    const profiles = new Map<string, ProfilePublic>();
+    for (const p of [...people.map((x) => x.name), ...nodeSpecs.map((n) => n.name)]) {
+      const pub = ensureProfile(home, p);
+      profiles.set(p, pub);
+      await fund(pub.address);
+      // Fresh chain: reset what the previous devnet registered.
+      rmSync(join(home, 'nodes', p), { recursive: true, force: true });
+      rmSync(join(home, 'agents', p), { recursive: true, force: true });
+    }
+
+    const root = createSimRoot();
+    const simRoot = toHex(root.publicKey);
+    mkdirSync(join(home, 'devnet'), { recursive: true, mode: 0o700 });
+    writeFileSync(join(home, 'devnet', 'sim-root'), encodeSimRoot(root), { mode: 0o600 });
+    const env = { ...(opts.env ?? process.env), FERRY_HOME: home };
+    const common = [
+      '--rpc',
+      chain.rpcUrl,
+      '--contracts',
+      JSON.stringify(contracts),
+      '--sim-roots',
+      simRoot,
+      '--allow-sim',
+      '--json',
+    ];
+    const cli = (args: string[]) => ({
+      command: process.execPath,
+      args: ['--disable-warning=ExperimentalWarning', MAIN, ...args],
+      env,
+    });
+
+    const agents = new Map<string, string>();
+    for (const p of people.filter((x) => x.agent)) {
+      const ready = await supervisor.start(
+        {
+          name: `agent-${p.name}`,
+          ...cli(['agent', 'start', '--profile', p.name, ...common]),
+          logFile: join(home, 'logs', `agent-${p.name}.log`),
+        },
+        signal,
+      );
+      agents.set(p.name, String(ready.endpoint));
+    }
+    const nodes: DevnetInfo['nodes'] = [];
+    for (const n of nodeSpecs) {
+      const args = [
+        'node',
+        'start',
+        '--profile',
+        n.name,
+        '--roles',
+        n.roles.join(','),
+        '--tee',
+        tee,
+        '--region',
+        n.region,
+        ...common,
+      ];
+      if (n.roles.includes('executor')) {
+        const dir = join(home, 'nodes', n.name);
+        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        const file = join(dir, 'sim-attester');
+        writeFileSync(file, encodeSimAttester(issueSimAttester(root)), { mode: 0o600 });
+        args.push('--sim-attester', file);
+      }
+      const ready = await supervisor.start(
+        { name: n.name, ...cli(args), logFile: join(home, 'logs', `${n.name}.log`) },
+        signal,
+      );
+      nodes.push({
+        name: n.name,
+        address: String(ready.address),
+        roles: n.roles,
+        region: n.region,
+        tee,
+        endpoint: String(ready.endpoint),
+        keyId: String(ready.keyId),
+      });
+    }
+    root.secretKey.fill(0);
+    const info: DevnetInfo = {
+      rpcUrl: chain.rpcUrl,
+      chainId: chain.chainId,
+      contracts,
+      nodes,
+      profiles: people.map((p) => {
+        const pub = profiles.get(p.name)!;
+        return {
+          name: p.name,
+          role: p.role,
+          address: pub.address,
+          ageRecipient: pub.ageRecipient,
+          signingPublicKey: pub.signingPublicKey,
+          agent: agents.get(p.name) ?? null,
+        };
+      }),
+      simRoot,
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+    };
+    writeFileSync(join(home, 'devnet.json'), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o644 });
+    fatal = opts.onFatal;
+    log.info('devnet ready', { rpcUrl: info.rpcUrl, nodes: nodes.length });
+    return { info, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+/** Hex address helper for callers that need the deployer's key (tests). */
+export const DEVNET_DEPLOYER_KEY: Hex = ANVIL_DEV_KEYS[0];
