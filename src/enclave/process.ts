@@ -9,8 +9,7 @@
  * (stderr) carry only public facts.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import { SimBackend } from '../attestation/sim/backend.ts';
 import { decodeSimAttester } from '../attestation/sim/root.ts';
@@ -36,15 +35,13 @@ import {
 } from '../kernel/index.ts';
 import { ed25519KeyPair } from '../attestation/sim/ed25519.ts';
 import { reportDataFor } from './binding.ts';
+import { HASH_BUFFER_BYTES, HashThread, type ParallelHash } from './hasher.ts';
 import { checkLimits } from './limits.ts';
 import { runtimeMeasurement } from './measure.ts';
 import { errorMessage, type Message, readFrames, writeFrame } from './protocol.ts';
 import { signReceipt } from './receipt.ts';
 import { runApp, startAppWorker } from './runner.ts';
 import type { Worker } from 'node:worker_threads';
-
-/** Bytes per read from a file source (large reads keep decryption busy; measured in the bench). */
-const READ_BYTES = 8 << 20;
 
 /** Largest app module accepted (the whole plaintext module is held in memory to compile it). */
 export const MAX_APP_BYTES = 64 * 1024 * 1024;
@@ -66,6 +63,8 @@ type State = {
 let state: State | undefined;
 /** The app's worker thread, started with the process so its start-up is off the run. */
 let appWorker: Worker | undefined;
+/** The thread that hashes input ciphertexts beside their decryption. */
+let hashThread: HashThread | undefined;
 
 const sha256 = (b: Uint8Array) => new Uint8Array(createHash('sha256').update(b).digest());
 
@@ -228,27 +227,59 @@ function parseSource(v: CanonicalValue, what: string): Source {
   return { kind: o.kind, location: o.location, encrypted: o.encrypted };
 }
 
-/** The raw bytes of a source, as they arrive, hashed on the way. */
+/**
+ * The raw bytes of a source, as they arrive, hashed on the way by the hashing thread (when
+ * `ph` is given). File sources are read in HASH_BUFFER_BYTES reads, one read ahead, straight
+ * into the pooled buffers that are then handed to the hashing thread; URL bodies are copied
+ * into them. A chunk is handed over only after the consumer asked for the next one.
+ */
 async function* rawChunks(
   src: Source,
-  hash: ReturnType<typeof createHash>,
+  ph: ParallelHash | null,
   progress: { complete: boolean },
 ): AsyncGenerator<Uint8Array> {
+  const unavailable = (e: unknown, what: string) =>
+    e instanceof FerryError
+      ? e
+      : new FerryError('ENCLAVE_DATA_UNAVAILABLE', what, {
+          cause: e,
+          hints: [(e as NodeJS.ErrnoException).code ?? String(e)],
+        });
   if (src.kind === 'file') {
-    let stream: AsyncIterable<Buffer>;
+    let fh: FileHandle;
     try {
-      stream = createReadStream(src.location, { highWaterMark: READ_BYTES });
-      for await (const chunk of stream) {
-        hash.update(chunk);
-        yield chunk;
+      fh = await open(src.location, 'r');
+    } catch (e) {
+      throw unavailable(e, 'cannot open an input file');
+    }
+    const readNext = async (): Promise<{ buf: ArrayBuffer; n: number }> => {
+      const buf = ph ? await ph.take() : new ArrayBuffer(HASH_BUFFER_BYTES);
+      const { bytesRead } = await fh.read(new Uint8Array(buf), 0, buf.byteLength, null);
+      return { buf, n: bytesRead };
+    };
+    let pending: Promise<{ buf: ArrayBuffer; n: number }> | undefined = readNext();
+    try {
+      for (;;) {
+        let got: { buf: ArrayBuffer; n: number };
+        try {
+          got = await pending;
+        } catch (e) {
+          pending = undefined;
+          throw unavailable(e, 'cannot read an input file');
+        }
+        if (got.n === 0) {
+          ph?.release(got.buf);
+          pending = undefined;
+          break;
+        }
+        pending = readNext();
+        yield new Uint8Array(got.buf, 0, got.n);
+        ph?.submit(got.buf, got.n);
       }
       progress.complete = true;
-    } catch (e) {
-      if (e instanceof FerryError) throw e;
-      throw new FerryError('ENCLAVE_DATA_UNAVAILABLE', 'cannot read an input file', {
-        cause: e,
-        hints: [(e as NodeJS.ErrnoException).code ?? String(e)],
-      });
+    } finally {
+      await pending?.catch(() => {});
+      await fh.close();
     }
     return;
   }
@@ -256,15 +287,36 @@ async function* rawChunks(
   try {
     res = await fetch(src.location);
   } catch (e) {
-    throw new FerryError('ENCLAVE_DATA_UNAVAILABLE', 'cannot fetch an input', { cause: e });
+    throw unavailable(e, 'cannot fetch an input');
   }
   if (!res.ok || !res.body) {
     throw new FerryError('ENCLAVE_DATA_UNAVAILABLE', `input source answered HTTP ${res.status}`);
   }
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    hash.update(chunk);
-    yield chunk;
+  let buf: ArrayBuffer | null = null;
+  let fill = 0;
+  try {
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      if (ph) {
+        let off = 0;
+        while (off < chunk.length) {
+          buf ??= await ph.take();
+          const n = Math.min(buf.byteLength - fill, chunk.length - off);
+          new Uint8Array(buf, fill, n).set(chunk.subarray(off, off + n));
+          fill += n;
+          off += n;
+          if (fill === buf.byteLength) {
+            ph.submit(buf, fill);
+            buf = null;
+            fill = 0;
+          }
+        }
+      }
+      yield chunk;
+    }
+  } catch (e) {
+    throw unavailable(e, 'an input download failed');
   }
+  if (buf && ph) ph.submit(buf, fill);
   progress.complete = true;
 }
 
@@ -296,10 +348,10 @@ function plaintextOf(
   s: State,
   src: Source,
   key: string,
-  hash: ReturnType<typeof createHash>,
+  ph: ParallelHash | null,
   progress: { complete: boolean } = { complete: false },
 ) {
-  const raw = rawChunks(src, hash, progress);
+  const raw = rawChunks(src, ph, progress);
   if (!src.encrypted) {
     if (!s.devPlaintext) {
       throw new FerryError(
@@ -370,10 +422,9 @@ async function onRun(m: Message): Promise<Message> {
   const recipient = parseRecipient(recipientText);
 
   // The app: stream, decrypt, measure; nothing runs unless the measurement matches.
-  const appHash = createHash('sha256');
   const parts: Uint8Array[] = [];
   let appLen = 0;
-  for await (const c of plaintextOf(s, appSource, appKey, appHash)) {
+  for await (const c of plaintextOf(s, appSource, appKey, null)) {
     appLen += c.length;
     if (appLen > MAX_APP_BYTES) {
       throw new FerryError('ENCLAVE_APP_INVALID', 'the app module is too large', {
@@ -405,7 +456,7 @@ async function onRun(m: Message): Promise<Message> {
     if (typeof o?.id !== 'string' || !/^[A-Za-z0-9._-]{1,128}$/.test(o.id) || o.id === '.' || o.id === '..') {
       throw new FerryError('ENCLAVE_PROTOCOL', `run: datasets[${i}].id must match [A-Za-z0-9._-]{1,128}`);
     }
-    const hash = createHash('sha256');
+    const hash = hashThread!.stream();
     const progress = { complete: false };
     const key = `dataset:${isBig(o.assetId) ? big(o.assetId) : ''}`;
     const source = parseSource(o.source, `datasets[${i}]`);
@@ -431,14 +482,16 @@ async function onRun(m: Message): Promise<Message> {
   result.stdout.fill(0);
   result.stderr.fill(0);
   const endedAt = Date.now();
+  // Every byte read was submitted before the app's inputs ended; these digests cover them.
+  const digests = await Promise.all(datasets.map((d) => d.hash.digest()));
   const { receipt, signature } = signReceipt(s.ed25519.secretKey, {
     chainId: s.chainId,
     taskId: s.taskId,
     attempt: s.attempt,
     appMeasurement: measurement,
-    datasets: datasets.map((d) => ({
+    datasets: datasets.map((d, i) => ({
       id: d.id,
-      ciphertextHash: new Uint8Array(d.hash.digest()),
+      ciphertextHash: digests[i],
       complete: d.progress.complete,
     })),
     inputHash: sha256(encodeCanonical(args)),
@@ -472,6 +525,8 @@ async function onRun(m: Message): Promise<Message> {
 function wipeAll(): void {
   void appWorker?.terminate();
   appWorker = undefined;
+  void hashThread?.close();
+  hashThread = undefined;
   if (!state) return;
   wipe(state.x25519.privateKey, state.ed25519.secretKey);
   for (const k of state.fileKeys.values()) k.wipe();
@@ -494,6 +549,7 @@ async function handle(m: Message): Promise<Message> {
 
 function main(): void {
   appWorker = startAppWorker();
+  hashThread = new HashThread();
   const pipe = new Socket({ fd: 3, readable: true, writable: true });
   let queue = Promise.resolve();
   const exit = (code: number) => {
