@@ -35,7 +35,6 @@ error NotEligible(address node, uint8 reason);
 error NotExecutor(uint256 taskId, address caller);
 error AlreadyVoted(uint256 taskId, uint256 attempt, address verifier);
 error AlreadyReleased(uint256 taskId, uint256 assetIndex);
-error InvalidVoters(uint256 taskId);
 error NothingToWithdraw(address account);
 error TransferFailed(address to, uint256 amount);
 error Reentrancy();

@@ -37,6 +37,7 @@ contract Tasks {
     uint256 internal constant MAX_DATASETS = 7;
     uint8 internal constant VOTE_FAIL = 1;
     uint8 internal constant VOTE_PASS = 2;
+    uint8 internal constant VOTE_PASS_PAID = 3;
 
     struct CreateParams {
         uint256 appId;
@@ -76,8 +77,7 @@ contract Tasks {
         uint32 runWindow;
         uint64 createdBlock;
         uint128 totalVerifierStake;
-        uint128 totalExecutorStake;
-        bytes32 inputHash;
+        uint128 voterReward; // set at completion: what each pass voter of the final attempt may claim
         bytes32 seed;
         bytes32 bestOutput; // first 32 bytes of the best claim's VRF output
         bytes32 evidenceHash;
@@ -92,7 +92,7 @@ contract Tasks {
 
     uint256 public taskCount;
     mapping(uint256 => Task) internal tasks;
-    /// keccak256(taskId, attempt, verifier) => VOTE_FAIL / VOTE_PASS
+    /// keccak256(taskId, attempt, verifier) => VOTE_FAIL / VOTE_PASS / VOTE_PASS_PAID
     mapping(bytes32 => uint8) internal votes;
     /// keccak256(taskId, node) => excluded from later attempts
     mapping(bytes32 => bool) internal excluded;
@@ -162,6 +162,8 @@ contract Tasks {
     event TaskExpired(uint256 indexed taskId, uint256 attempt, uint256 refund);
     event Credited(address indexed account, uint256 indexed taskId, uint256 amount);
     event Withdrawn(address indexed account, uint256 amount);
+    /// A direct payment: the executor's share at completion, a voter's reward on claim.
+    event Paid(address indexed account, uint256 indexed taskId, uint256 amount);
 
     constructor(NodeRegistry registry_, Assets assets_, uint256 maxAttempts_, uint256 verifierShareBps_) {
         if (address(registry_) == address(0)) revert InvalidParameter("registry");
@@ -225,8 +227,6 @@ contract Tasks {
         t.runWindow = p.runWindow;
         t.createdBlock = uint64(block.number);
         t.totalVerifierStake = uint128(verStake);
-        t.totalExecutorStake = uint128(execStake);
-        t.inputHash = p.inputHash;
         t.datasetIds = p.datasetIds;
         t.teeKinds = u.teeKinds;
         emit TaskCreated(
@@ -402,19 +402,18 @@ contract Tasks {
     }
 
     /// The executor posts the enclave's receipt (tagged canonical `ferry/receipt/v1` bytes)
-    /// and its 64-byte Ed25519 signature, with the result ciphertext hash and location, and
-    /// lists the attempt's pass voters in strictly ascending address order (all of them).
-    /// Stores SHA-256(receipt), completes the task and credits: app price to the app owner,
-    /// each dataset's price to its owner, verifierShareBps of the rest split equally among
-    /// the pass voters, the remainder to the executor.
+    /// and its 64-byte Ed25519 signature, with the result ciphertext hash and location.
+    /// Stores SHA-256(receipt), completes the task and settles the escrow: the app price is
+    /// credited to the app owner and each dataset's price to its owner (withdraw); of the rest,
+    /// verifierShareBps is split equally among the attempt's pass voters (claimVoteReward) and
+    /// the remainder is paid to the executor (msg.sender) at once.
     function submitReceipt(
         uint256 taskId,
         uint256 attempt,
         bytes calldata receipt,
         bytes calldata signature,
         bytes32 resultHash,
-        string calldata resultLocation,
-        address[] calldata passVoters
+        string calldata resultLocation
     ) external nonReentrant {
         Task storage t = _task(taskId);
         if (t.status != RUNNING) revert WrongState(taskId, t.status);
@@ -424,20 +423,32 @@ contract Tasks {
         if (receipt.length == 0) revert InvalidParameter("receipt");
         if (signature.length != 64) revert InvalidParameter("signature");
         if (resultHash == bytes32(0)) revert InvalidParameter("resultHash");
-        if (passVoters.length != t.passVoters) revert InvalidVoters(taskId);
-        address prev = address(0);
-        for (uint256 i = 0; i < passVoters.length; i++) {
-            address v = passVoters[i];
-            if (v <= prev || votes[keccak256(abi.encode(taskId, attempt, v))] != VOTE_PASS) {
-                revert InvalidVoters(taskId);
-            }
-            prev = v;
-        }
         bytes32 rh = sha256(receipt);
         t.receiptHash = rh;
         _setStatus(taskId, t, COMPLETED);
         emit TaskCompleted(taskId, attempt, msg.sender, rh, receipt, signature, resultHash, resultLocation);
-        _settle(taskId, t, passVoters);
+        uint256 toExecutor = _settle(taskId, t);
+        if (toExecutor != 0) {
+            emit Paid(msg.sender, taskId, toExecutor);
+            (bool ok,) = msg.sender.call{value: toExecutor}("");
+            if (!ok) revert TransferFailed(msg.sender, toExecutor);
+        }
+    }
+
+    /// A pass voter of a completed task's final attempt collects its share, paid at once.
+    /// Once per voter and task; NothingToWithdraw for anyone else.
+    function claimVoteReward(uint256 taskId) external nonReentrant {
+        Task storage t = _task(taskId);
+        if (t.status != COMPLETED) revert WrongState(taskId, t.status);
+        bytes32 key = keccak256(abi.encode(taskId, uint256(t.attempt), msg.sender));
+        if (votes[key] != VOTE_PASS) revert NothingToWithdraw(msg.sender);
+        votes[key] = VOTE_PASS_PAID;
+        uint256 amount = t.voterReward;
+        emit Paid(msg.sender, taskId, amount);
+        if (amount != 0) {
+            (bool ok,) = msg.sender.call{value: amount}("");
+            if (!ok) revert TransferFailed(msg.sender, amount);
+        }
     }
 
     // ------------------------------------------------------------------ deadlines
@@ -481,7 +492,7 @@ contract Tasks {
         return tasks[taskId];
     }
 
-    /// 0: no vote, 1: fail, 2: pass.
+    /// 0: no vote, 1: fail, 2: pass, 3: pass and reward claimed.
     function voteOf(uint256 taskId, uint256 attempt, address verifier) external view returns (uint8) {
         return votes[keccak256(abi.encode(taskId, attempt, verifier))];
     }
@@ -547,7 +558,8 @@ contract Tasks {
         if (!t.keysEverReleased) assets.returnUses(taskId, t.datasetIds);
     }
 
-    function _settle(uint256 taskId, Task storage t, address[] calldata passVoters) internal {
+    /// Credits the owners, records the per-voter reward; returns the executor's amount.
+    function _settle(uint256 taskId, Task storage t) internal returns (uint256 toExecutor) {
         uint256 rest = t.fee;
         t.fee = 0;
         (address appOwner, uint256 appPrice) = assets.appPayee(t.appId);
@@ -559,14 +571,10 @@ contract Tasks {
             if (price != 0) _credit(owner, taskId, price);
             rest -= price;
         }
-        uint256 each = (rest * verifierShareBps) / 10_000 / passVoters.length;
-        if (each != 0) {
-            for (uint256 i = 0; i < passVoters.length; i++) {
-                _credit(passVoters[i], taskId, each);
-            }
-        }
-        uint256 toExecutor = rest - each * passVoters.length;
-        if (toExecutor != 0) _credit(t.executor, taskId, toExecutor);
+        uint256 voters = t.passVoters;
+        uint256 each = (rest * verifierShareBps) / 10_000 / voters;
+        t.voterReward = uint128(each);
+        toExecutor = rest - each * voters;
     }
 
     function _credit(address to, uint256 taskId, uint256 amount) internal {

@@ -12,6 +12,7 @@ import { type Address, encodeFunctionData, type Hex, sha256 } from 'viem';
 import { isFerryError } from '../kernel/index.ts';
 import {
   claimTask,
+  claimVoteReward,
   commitEvidence,
   createApp,
   createDataset,
@@ -540,7 +541,7 @@ describe('lifecycle', () => {
     assert.equal((await getTask(tc.deployer, taskId))?.status, 'running');
     await expectCode(castVote(outsider, taskId, true), 'CHAIN_WRONG_STATE');
 
-    // Receipt: wrong voter lists are refused, the executor only.
+    // Receipt: the executor only; it is paid its share at once.
     const receiptArgs = {
       taskId,
       attempt: 1,
@@ -549,44 +550,48 @@ describe('lifecycle', () => {
       resultHash: randomHex(32),
       resultLocation: 'http://r',
     };
-    await expectCode(
-      submitReceipt(execDE, {
-        ...receiptArgs,
-        passVoters: [addr(verifiers[1]), addr(verifiers[2]), addr(verifiers[3])],
-      }),
-      'CHAIN_INVALID_VOTERS',
-    );
-    await expectCode(
-      submitReceipt(execDE, {
-        ...receiptArgs,
-        passVoters: [addr(verifiers[0]), addr(verifiers[1]), addr(verifiers[2]), addr(verifiers[3])],
-      }),
-      'CHAIN_INVALID_VOTERS',
-    );
     await expectCode(submitReceipt(execUS, receiptArgs), 'CHAIN_NOT_EXECUTOR');
+    await expectCode(claimVoteReward(verifiers[1], taskId), 'CHAIN_WRONG_STATE');
+    const execBefore = await execDE.public.getBalance({ address: addr(execDE) });
     const done = await submitReceipt(execDE, receiptArgs);
     assert.equal(done.receiptHash, sha256(receipt));
+    // fee 10: app 1, dataset 2, rest 7: verifiers 30 % = 2.1 split by 4 = 0.525 each, executor 4.9.
+    assert.equal(done.paid, (49n * ETH) / 10n);
+    const execReceipt = await execDE.public.getTransactionReceipt({ hash: done.hash });
+    assert.equal(
+      (await execDE.public.getBalance({ address: addr(execDE) })) - execBefore,
+      done.paid - execReceipt.gasUsed * execReceipt.effectiveGasPrice,
+    );
     t = await getTask(tc.deployer, taskId);
     assert.equal(t?.status, 'completed');
     assert.equal(t?.receiptHash, sha256(receipt));
     assert.equal(t?.fee, 0n);
+    assert.equal(t?.voterReward, (525n * ETH) / 1000n);
     // Settlement twice is refused.
     await expectCode(submitReceipt(execDE, receiptArgs), 'CHAIN_WRONG_STATE');
     await expectCode(timeoutTask(outsider, taskId), 'CHAIN_WRONG_STATE');
 
-    // fee 10: app 1, dataset 2, rest 7: verifiers 30 % = 2.1 split by 4 = 0.525 each, executor 4.9.
     assert.equal(await getCredits(tc.deployer, addr(appOwner)), ETH);
     assert.equal(await getCredits(tc.deployer, addr(dataOwner)), 2n * ETH);
+    assert.equal(await getCredits(tc.deployer, addr(execDE)), 0n);
     for (const v of [1, 2, 3, 4]) {
-      assert.equal(await getCredits(tc.deployer, addr(verifiers[v])), (525n * ETH) / 1000n);
+      assert.equal((await claimVoteReward(verifiers[v], taskId)).amount, (525n * ETH) / 1000n);
     }
-    assert.equal(await getCredits(tc.deployer, addr(verifiers[0])), 0n);
-    assert.equal(await getCredits(tc.deployer, addr(execDE)), (49n * ETH) / 10n);
+    assert.equal(
+      await getVote(tc.deployer, { taskId, attempt: 1, verifier: addr(verifiers[1]) }),
+      'pass-paid',
+    );
+    // Twice, by a fail voter, by a stranger: nothing.
+    await expectCode(claimVoteReward(verifiers[1], taskId), 'CHAIN_NOTHING_TO_WITHDRAW');
+    await expectCode(claimVoteReward(verifiers[0], taskId), 'CHAIN_NOTHING_TO_WITHDRAW');
+    await expectCode(claimVoteReward(outsider, taskId), 'CHAIN_NOTHING_TO_WITHDRAW');
 
     const w = await withdraw(dataOwner);
     assert.equal(w.amount, 2n * ETH);
     await expectCode(withdraw(dataOwner), 'CHAIN_NOTHING_TO_WITHDRAW');
     await expectCode(withdraw(verifiers[0]), 'CHAIN_NOTHING_TO_WITHDRAW');
+    // The contract holds exactly what is still owed: the app owner's credit.
+    assert.equal(await tc.deployer.public.getBalance({ address: tc.contracts.Tasks }), ETH);
   });
 
   test('a rejected attempt excludes and slashes the executor; the next attempt re-seeds; replays are refused', async () => {

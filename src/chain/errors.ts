@@ -139,11 +139,6 @@ export const REVERT_CODES: Record<string, Mapping> = {
     code: 'CHAIN_ALREADY_RELEASED',
     message: (a) => `the key of asset ${s(a[1])} of task ${s(a[0])} is already recorded`,
   },
-  InvalidVoters: {
-    code: 'CHAIN_INVALID_VOTERS',
-    message: (a) => `the pass voters listed for task ${s(a[0])} are wrong`,
-    hints: () => ['list every pass voter of the attempt exactly once, in ascending address order'],
-  },
   NothingToWithdraw: {
     code: 'CHAIN_NOTHING_TO_WITHDRAW',
     message: (a) => `nothing to withdraw for ${s(a[0])}`,

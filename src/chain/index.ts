@@ -56,6 +56,7 @@ export {
 export {
   type CreateTaskParams,
   claimTask,
+  claimVoteReward,
   commitEvidence,
   createTask,
   getCredits,

@@ -203,8 +203,8 @@ export async function recordKeyRelease(
 }
 
 /**
- * Posts the enclave's receipt and completes the task (executor only). `passVoters` defaults
- * to the attempt's pass voters read from VoteCast events.
+ * Posts the enclave's receipt and completes the task (executor only); the executor's share
+ * is paid to it in the same transaction.
  */
 export async function submitReceipt(
   c: ChainWriter,
@@ -215,17 +215,8 @@ export async function submitReceipt(
     signature: Uint8Array | Hex;
     resultHash: Uint8Array | Hex;
     resultLocation: string;
-    passVoters?: Address[];
   },
-): Promise<TxResult & { receiptHash: Hex }> {
-  const voters = p.passVoters ?? (await getPassVoters(c, p.taskId, p.attempt));
-  const sorted = [...voters]
-    .map((v, i) => address(v, `passVoters[${i}]`))
-    .sort((a, b) => {
-      const x = BigInt(a);
-      const y = BigInt(b);
-      return x < y ? -1 : x > y ? 1 : 0;
-    });
+): Promise<TxResult & { receiptHash: Hex; paid: bigint }> {
   const r = await sendTx(c, {
     address: c.contracts.Tasks,
     abi: tasksAbi,
@@ -237,11 +228,28 @@ export async function submitReceipt(
       hexBytes(p.signature, 'signature', 64),
       hexBytes(p.resultHash, 'resultHash', 32),
       text(p.resultLocation, 'resultLocation', 1024, true),
-      sorted,
     ],
   });
   const ev = taskEvent(r.logs, 'TaskCompleted');
-  return { ...tx(r), receiptHash: ev?.receiptHash as Hex };
+  return {
+    ...tx(r),
+    receiptHash: ev?.receiptHash as Hex,
+    paid: (taskEvent(r.logs, 'Paid')?.amount as bigint) ?? 0n,
+  };
+}
+
+/** A pass voter of a completed task collects its reward (paid at once); resolves with the amount. */
+export async function claimVoteReward(
+  c: ChainWriter,
+  taskId: bigint,
+): Promise<TxResult & { amount: bigint }> {
+  const r = await sendTx(c, {
+    address: c.contracts.Tasks,
+    abi: tasksAbi,
+    functionName: 'claimVoteReward',
+    args: [uint(taskId, 'taskId')],
+  });
+  return { ...tx(r), amount: (taskEvent(r.logs, 'Paid')?.amount as bigint) ?? 0n };
 }
 
 /** Ends the current stage after its deadline (anyone); resolves with the new status. */
@@ -299,8 +307,8 @@ export type TaskInfo = {
   expiresAt: number;
   windows: { claim: number; evidence: number; vote: number; run: number };
   totalVerifierStake: bigint;
-  totalExecutorStake: bigint;
-  inputHash: Hex;
+  /** Each pass voter's reward, set when the task completes. */
+  voterReward: bigint;
   seed: Hex;
   bestOutput: Hex;
   evidenceHash: Hex;
@@ -341,8 +349,7 @@ export async function getTask(c: ChainReader, taskId: bigint): Promise<TaskInfo 
     expiresAt: t.expiresAt,
     windows: { claim: t.claimWindow, evidence: t.evidenceWindow, vote: t.voteWindow, run: t.runWindow },
     totalVerifierStake: t.totalVerifierStake,
-    totalExecutorStake: t.totalExecutorStake,
-    inputHash: t.inputHash,
+    voterReward: t.voterReward,
     seed: t.seed,
     bestOutput: t.bestOutput,
     evidenceHash: t.evidenceHash,
@@ -373,11 +380,11 @@ export async function getCredits(c: ChainReader, account: Address): Promise<bigi
   }
 }
 
-/** A verifier's recorded vote for an attempt: null (none), 'fail' or 'pass'. */
+/** A verifier's recorded vote for an attempt: null (none), 'fail', 'pass' or 'pass-paid' (reward claimed). */
 export async function getVote(
   c: ChainReader,
   p: { taskId: bigint; attempt: number; verifier: Address },
-): Promise<'pass' | 'fail' | null> {
+): Promise<'pass' | 'pass-paid' | 'fail' | null> {
   try {
     const v = await c.public.readContract({
       address: c.contracts.Tasks,
@@ -385,7 +392,7 @@ export async function getVote(
       functionName: 'voteOf',
       args: [uint(p.taskId, 'taskId'), uint(p.attempt, 'attempt'), address(p.verifier, 'verifier')],
     });
-    return v === 2 ? 'pass' : v === 1 ? 'fail' : null;
+    return v === 3 ? 'pass-paid' : v === 2 ? 'pass' : v === 1 ? 'fail' : null;
   } catch (e) {
     throw toChainError(e, 'getVote');
   }
