@@ -1,12 +1,12 @@
 /**
  * SHA-256 of input streams on a separate thread, so that hashing the ciphertext (for the
- * receipt) runs beside its decryption instead of after it. Bytes travel in pooled 8 MiB
+ * receipt) runs beside its decryption instead of after it. Bytes travel in pooled 4 MiB
  * ArrayBuffers that are transferred (not copied) to the hashing thread and back; at most
  * POOL_PER_STREAM buffers per stream exist, which bounds memory.
  */
 import { Worker } from 'node:worker_threads';
 
-export const HASH_BUFFER_BYTES = 8 << 20;
+export const HASH_BUFFER_BYTES = 4 << 20;
 const POOL_PER_STREAM = 4;
 
 type Out = { id: number; buf?: ArrayBuffer; digest?: Uint8Array };

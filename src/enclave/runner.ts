@@ -32,7 +32,7 @@ export type RunAppOptions = {
   limits?: Partial<Limits>;
   /** A worker from `startAppWorker()` (started ahead of time); default: a new one. */
   worker?: Worker;
-  /** Bytes per input ring (power of two); default 16 MiB for stdin, 4 MiB per /data file. */
+  /** Bytes per input ring (power of two); default 8 MiB for stdin, 4 MiB per /data file. */
   ringBytes?: number;
 };
 
@@ -133,7 +133,7 @@ export async function runApp(opts: RunAppOptions): Promise<RunAppResult> {
   }
   const { module, limited } = await compileLimited(opts.module, limits.memoryMb);
   const pumps: Pump[] = [];
-  const stdinRing = opts.stdin ? createRing(opts.ringBytes ?? 16 << 20) : null;
+  const stdinRing = opts.stdin ? createRing(opts.ringBytes ?? 8 << 20) : null;
   if (opts.stdin && stdinRing) pumps.push(pump(opts.stdin, stdinRing));
   const files = (opts.files ?? []).map((f) => {
     const ring = createRing(opts.ringBytes ?? 4 << 20);
