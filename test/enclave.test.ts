@@ -247,3 +247,45 @@ test('limits inside the enclave: reported in the result and the receipt; the enc
     assert.deepEqual(await h.destroy(), { exitCode: 0, signal: null, killed: false });
   }
 });
+
+test('createEnclave validates its arguments before spawning anything', async () => {
+  const base = {
+    ...task,
+    seed: randomSeed(),
+    backend: { kind: 'sim' as const, attesterFile: fx.attesterFile },
+  };
+  for (const [patch, name] of [
+    [{ seed: new Uint8Array(8) }, /seed/],
+    [{ taskId: 2n ** 64n }, /taskId/],
+    [{ chainId: 1 }, /chainId/],
+    [{ attempt: 0 }, /attempt/],
+    [{ backend: { kind: 'tdx' } }, /backend/],
+  ] as const) {
+    await assert.rejects(
+      createEnclave({ ...base, ...patch } as never),
+      (e: FerryError) => e.code === 'INVALID_ARGUMENT' && name.test(e.message),
+    );
+  }
+  // A missing attester file: the enclave reports the backend as unavailable and is killed.
+  await assert.rejects(
+    createEnclave({ ...base, backend: { kind: 'sim', attesterFile: join(fx.dir, 'nope') } }),
+    (e: FerryError) => e.code === 'ATTESTATION_BACKEND_UNAVAILABLE',
+  );
+});
+
+test('plaintext sources are refused outside a development enclave', async () => {
+  const h = await enclave();
+  const app = await appAsset('cat');
+  await h.deliverKeys([await sealFor(h, task, 1n, 'app', app.fileKey)]);
+  const j = job(app, [], requester().recipient);
+  j.datasets = [{ id: 'p', source: { kind: 'file', location: app.path, encrypted: false } }];
+  await assert.rejects(
+    h.run(j),
+    (e: FerryError) => e.code === 'ENCLAVE_PROTOCOL' && /plaintext/.test(e.message),
+  );
+  await h.destroy();
+  await assert.rejects(
+    h.run(j),
+    (e: FerryError) => e.code === 'ENCLAVE_PROTOCOL' && /destroyed/.test(e.message),
+  );
+});

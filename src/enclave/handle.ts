@@ -1,5 +1,5 @@
 /**
- * Executor side of an enclave: spawns the enclave process (process.ts) with its pipe on fd 3,
+ * Executor side of an enclave: spawns the enclave process (main.ts, process.ts) with its pipe on fd 3,
  * speaks the request/answer protocol (protocol.ts), and confirms its exit on destroy.
  *
  * Lifecycle: `createEnclave` (spawn + init: keys generated inside, evidence returned) ->
@@ -74,7 +74,7 @@ export type RunOutcome = {
 
 export type DestroyReport = { exitCode: number | null; signal: string | null; killed: boolean };
 
-const PROCESS_FILE = fileURLToPath(new URL('./process.ts', import.meta.url));
+const PROCESS_FILE = fileURLToPath(new URL('./main.ts', import.meta.url));
 const COMPILE_CACHE_DIR = join(tmpdir(), 'ferry-enclave-compile-cache');
 
 export class EnclaveHandle {

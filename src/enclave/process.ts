@@ -40,7 +40,7 @@ import { checkLimits } from './limits.ts';
 import { runtimeMeasurement } from './measure.ts';
 import { errorMessage, type Message, readFrames, writeFrame } from './protocol.ts';
 import { signReceipt } from './receipt.ts';
-import { runApp, startAppWorker } from './runner.ts';
+import { runApp } from './runner.ts';
 import type { Worker } from 'node:worker_threads';
 
 /** Largest app module accepted (the whole plaintext module is held in memory to compile it). */
@@ -547,8 +547,9 @@ async function handle(m: Message): Promise<Message> {
   }
 }
 
-function main(): void {
-  appWorker = startAppWorker();
+/** Serves the executor on fd 3 with the app and hashing threads started by main.ts. */
+export function main(threads: { appWorker: Worker }): void {
+  appWorker = threads.appWorker;
   hashThread = new HashThread();
   const pipe = new Socket({ fd: 3, readable: true, writable: true });
   let queue = Promise.resolve();
@@ -582,5 +583,3 @@ function main(): void {
   pipe.on('end', () => exit(0));
   pipe.on('error', () => exit(2));
 }
-
-if (import.meta.main) main();

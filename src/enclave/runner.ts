@@ -10,8 +10,9 @@
  * discarded) so every ciphertext is authenticated and hashed whole; a failure there fails the
  * run too.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { describe, FerryError } from '../kernel/index.ts';
+import { startAppWorker } from './app-worker.ts';
 import { checkLimits, type LimitHit, type Limits, limitMemory } from './limits.ts';
 import { createRing, RingWriter } from './ring.ts';
 import { STDERR_CAP } from './wasi.ts';
@@ -30,7 +31,7 @@ export type RunAppOptions = {
   /** Files under /data/ (read-only, sequential, each opened once). */
   files?: AppInput[];
   limits?: Partial<Limits>;
-  /** A worker from `startAppWorker()` (started ahead of time); default: a new one. */
+  /** A worker from `startAppWorker()` (app-worker.ts, started ahead of time); default: a new one. */
   worker?: Worker;
   /** Bytes per input ring (power of two); default 8 MiB for stdin, 4 MiB per /data file. */
   ringBytes?: number;
@@ -56,22 +57,6 @@ export type RunAppResult = {
 
 /** Pages below the limit within which an abnormal end is attributed to the memory limit. */
 const MEMORY_SLACK_PAGES = 16;
-
-/**
- * Starts an app worker thread that waits for its job (loading it ahead of time takes its
- * start-up off the run). Give it to exactly one `runApp`, or `terminate()` it.
- */
-export function startAppWorker(): Worker {
-  const worker = new Worker(new URL('./worker.ts', import.meta.url), {
-    env: {},
-    stdout: true,
-    stderr: true,
-    resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 },
-  });
-  worker.stdout?.resume();
-  worker.stderr?.resume();
-  return worker;
-}
 
 /** Compiles the module with the memory limit applied; ENCLAVE_APP_INVALID if it is not WASM. */
 export async function compileLimited(
