@@ -47,6 +47,20 @@ test('csv-stats: statistics of the column named by the argument', async () => {
       skipped: 1,
     });
   }
+  // The column name is JSON-escaped in the output.
+  const odd = await runApp({
+    module: app('csv-stats'),
+    args: ['a"b\\c'],
+    stdin: chunks(enc('x,a"b\\c\n1,2\n3,4\n')),
+  });
+  assert.deepEqual(JSON.parse(dec(odd.stdout)), {
+    column: 'a"b\\c',
+    count: 2,
+    mean: 3,
+    min: 2,
+    max: 4,
+    skipped: 0,
+  });
   const missing = await runApp({ module: app('csv-stats'), args: ['nope'], stdin: chunks(csv) });
   assert.equal(missing.exitCode, 1);
   assert.match(dec(missing.stderr), /no column named nope/);

@@ -81,6 +81,18 @@ function endLine(): void {
   lineLen = 0;
 }
 
+function jsonString(s: string): string {
+  let out = '"';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c == 34) out += '\\"';
+    else if (c == 92) out += '\\\\';
+    else if (c < 32) out += '\\u00' + (c < 16 ? '0' : '') + c.toString(16);
+    else out += s.charAt(i);
+  }
+  return out + '"';
+}
+
 function num(v: f64): string {
   if (!isFinite(v)) return 'null';
   return v.toString();
@@ -117,7 +129,7 @@ export function _start(): void {
   if (lineLen > 0 || header) endLine();
   const mean = count > 0 ? sum / <f64>count : NaN;
   print(
-    '{"column":"' + columnName + '","count":' + count.toString() + ',"mean":' + num(mean) +
+    '{"column":' + jsonString(columnName) + ',"count":' + count.toString() + ',"mean":' + num(mean) +
       ',"min":' + num(count > 0 ? min : NaN) + ',"max":' + num(count > 0 ? max : NaN) +
       ',"skipped":' + skipped.toString() + '}\n',
   );
