@@ -41,7 +41,10 @@ export type WatchOptions = {
    * block to resume from: store it once this resolves). Called for empty ranges too.
    */
   onEvents: (events: FerryEvent[], nextBlock: bigint) => void | Promise<void>;
-  /** Called when the watcher stops with an error (the watcher does not retry it). */
+  /**
+   * Called when the watcher stops with an error: CHAIN_REORG_TOO_DEEP, or an error thrown by
+   * `onEvents`. An unreachable endpoint (CHAIN_UNAVAILABLE) is retried at every poll instead.
+   */
   onError?: (error: FerryError) => void;
   signal?: AbortSignal;
 };
@@ -123,37 +126,49 @@ export function watchFerryEvents(c: ChainReader, options: WatchOptions): Watcher
   let next = options.fromBlock;
   let last: { number: bigint; hash: Hex } | undefined;
 
+  const poll = async () => {
+    const head = await c.public.getBlockNumber({ cacheTime: 0 });
+    let from: bigint = next ?? head + 1n;
+    next = from;
+    // The chain is (momentarily) shorter than what we delivered, e.g. during a reorganisation
+    // or behind a lagging RPC node: wait until it reaches our last block again.
+    let behind = last !== undefined && head < last.number;
+    if (last && !behind) {
+      const b = await c.public.getBlock({ blockNumber: last.number }).catch((e: unknown) => {
+        if ((e as { name?: string }).name === 'BlockNotFoundError') return undefined;
+        throw e;
+      });
+      if (b === undefined) behind = true;
+      else if (b.hash !== last.hash) {
+        throw new FerryError('CHAIN_REORG_TOO_DEEP', `block ${last.number} changed after it was confirmed`, {
+          hints: [
+            `confirmations: ${confirmations}`,
+            'resume from an earlier block, or use a larger confirmation depth',
+          ],
+        });
+      }
+    }
+    const safe = head - BigInt(confirmations);
+    while (!stopped && !behind && from <= safe) {
+      const to: bigint = from + maxRange - 1n < safe ? from + maxRange - 1n : safe;
+      const [events, toBlock] = await Promise.all([
+        getFerryEvents(c, from, to),
+        c.public.getBlock({ blockNumber: to }),
+      ]);
+      from = to + 1n;
+      next = from;
+      last = { number: to, hash: toBlock.hash as Hex };
+      await options.onEvents(events, next);
+    }
+  };
   const loop = async () => {
     while (!stopped) {
-      const head = await c.public.getBlockNumber({ cacheTime: 0 });
-      let from: bigint = next ?? head + 1n;
-      next = from;
-      if (last) {
-        const b = await c.public.getBlock({ blockNumber: last.number });
-        if (b.hash !== last.hash) {
-          throw new FerryError(
-            'CHAIN_REORG_TOO_DEEP',
-            `block ${last.number} changed after it was confirmed`,
-            {
-              hints: [
-                `confirmations: ${confirmations}`,
-                'resume from an earlier block, or use a larger confirmation depth',
-              ],
-            },
-          );
-        }
-      }
-      const safe = head - BigInt(confirmations);
-      while (!stopped && from <= safe) {
-        const to: bigint = from + maxRange - 1n < safe ? from + maxRange - 1n : safe;
-        const [events, toBlock] = await Promise.all([
-          getFerryEvents(c, from, to),
-          c.public.getBlock({ blockNumber: to }),
-        ]);
-        from = to + 1n;
-        next = from;
-        last = { number: to, hash: toBlock.hash as Hex };
-        await options.onEvents(events, next);
+      try {
+        await poll();
+      } catch (e) {
+        // An unreachable endpoint is retried at the next poll; anything else stops the watcher.
+        const err = e instanceof FerryError ? e : toChainError(e, 'watch');
+        if (err.code !== 'CHAIN_UNAVAILABLE') throw err;
       }
       if (stopped) break;
       await new Promise<void>((resolve) => {
