@@ -51,7 +51,7 @@ import {
   type ChainWriter,
 } from './index.ts';
 import { reentrantReceiverAbi, reentrantReceiverBytecode } from './generated/ReentrantReceiver.ts';
-import { tasksAbi } from './abi.ts';
+import { nodeRegistryAbi, tasksAbi } from './abi.ts';
 import { outputWithPrefix, randomHex, startTestChain, type TestChain } from './testing.ts';
 
 const ETH = 10n ** 18n;
@@ -735,6 +735,42 @@ describe('lifecycle', () => {
     assert.equal(after2?.status, 'rejected');
     // A key was released in that attempt: the dataset use is not given back if the task fails.
     assert.equal(after2?.keysEverReleased, true);
+  });
+
+  test('a seed whose anchor block hash expired re-anchors; a jailed node reactivates after jail', async () => {
+    const taskId = await newTask({ expiresIn: 36_000 });
+    await tc.mine(300);
+    const r = await seedTask(requester, taskId);
+    assert.equal(r.seed, null);
+    const t = await getTask(tc.deployer, taskId);
+    assert.equal(t?.status, 'created');
+    assert.equal(t?.anchorBlock, r.blockNumber);
+    await tc.mine(1);
+    assert.match((await seedTask(requester, taskId)).seed ?? '', /^0x[0-9a-f]{64}$/);
+
+    // Jail by a missed evidence deadline, then reactivate after jailDuration.
+    await claimTask(execDE, { taskId, attempt: 1, vrfOutput: randomHex(64), vrfProof: randomHex(80) });
+    await tc.advance(CLAIM + EVIDENCE + 1);
+    await timeoutTask(outsider, taskId);
+    assert.equal((await getNode(tc.deployer, addr(execDE)))?.status, 'jailed');
+    await expectCode(setNodeActive(execDE, true), 'CHAIN_TOO_EARLY');
+    await tc.advance(101);
+    await setNodeActive(execDE, true);
+    const n = await getNode(tc.deployer, addr(execDE));
+    assert.equal(n?.status, 'active');
+    assert.equal(n?.stake, 9n * ETH);
+    // Registry penalties come only from the Tasks contract.
+    await expectCode(
+      sendTx(outsider, {
+        address: tc.contracts.NodeRegistry,
+        abi: nodeRegistryAbi,
+        functionName: 'slash',
+        args: [addr(execUS), 1n],
+      }),
+      'CHAIN_UNAUTHORIZED',
+    );
+    // A node's parameters can only be changed by the node itself.
+    await expectCode(updateNode(outsider, await nodeParams('DE', ['executor'], ['tpm2'])), 'CHAIN_NOT_FOUND');
   });
 
   test('expiry refunds the escrow in any non-final state', async () => {
