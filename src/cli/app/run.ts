@@ -51,7 +51,8 @@ const command: Command = defineCommand({
 Runs APP.wasm (a WASI preview 1 command module) in a fresh enclave process exactly as a task
 would run it, with the sim backend and plaintext inputs. With one --data FILE the file is the
 app's stdin; with several, stdin is empty and each file is readable once, sequentially, as
-/data/<file name>. --arg values are the app's argv[1..]. The app's stdout goes to --out FILE
+/data/<file name>. --arg values are the app's argv[1..] (write --arg=-x for a value that starts
+with a dash). The app's stdout goes to --out FILE
 (default: this terminal; with --json and no --out it is not printed, only measured); its
 stderr is copied to this stderr. Limits: wall time (--timeout-ms, default ${DEFAULT_LIMITS.timeoutMs}), linear
 memory (--memory-mb, default ${DEFAULT_LIMITS.memoryMb}), stdout bytes (--max-output-bytes, default ${DEFAULT_LIMITS.maxOutputBytes}).
