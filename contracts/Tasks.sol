@@ -66,7 +66,7 @@ contract Tasks {
         uint40 deadline; // the current stage's deadline (see protocol.md section 12)
         uint16 passSeats;
         uint16 failSeats;
-        uint8 passVoters;
+        uint16 passVoters;
         uint64 appId;
         uint64 anchorBlock; // seed source: blockhash(anchorBlock + 1)
         uint128 fee;
@@ -393,12 +393,14 @@ contract Tasks {
         address owner =
             assetIndex == 0 ? assets.appOwner(t.appId) : assets.datasetOwner(t.datasetIds[assetIndex - 1]);
         if (msg.sender != owner) revert NotOwner(msg.sender, owner);
-        uint8 bit = uint8(1 << assetIndex);
-        if (t.releasedMask & bit != 0) revert AlreadyReleased(taskId, assetIndex);
-        t.releasedMask |= bit;
+        uint256 mask = t.releasedMask;
+        uint256 bit = uint256(1) << assetIndex;
+        if (mask & bit != 0) revert AlreadyReleased(taskId, assetIndex);
+        mask |= bit;
+        t.releasedMask = uint8(mask);
         t.keysEverReleased = true;
         emit KeyReleased(taskId, attempt, assetIndex, msg.sender, releaseHash);
-        if (t.releasedMask == (1 << t.assetCount) - 1) _setStatus(taskId, t, RUNNING);
+        if (mask == (uint256(1) << t.assetCount) - 1) _setStatus(taskId, t, RUNNING);
     }
 
     /// The executor posts the enclave's receipt (tagged canonical `ferry/receipt/v1` bytes)

@@ -773,6 +773,46 @@ describe('lifecycle', () => {
     await expectCode(updateNode(outsider, await nodeParams('DE', ['executor'], ['tpm2'])), 'CHAIN_NOT_FOUND');
   });
 
+  test('seven datasets: every region must be allowed by every dataset; eight key releases', async () => {
+    const frExec = await freshExecutor('FR');
+    const ids: bigint[] = [datasetId];
+    for (let i = 0; i < 6; i++) {
+      const regions = i === 5 ? ['FR'] : ['FR', 'DE', 'NL'];
+      const d = await createDataset(dataOwner, {
+        ciphertextHash: randomHex(32),
+        endpoint: 'http://d',
+        price: 0n,
+        policy: policy({ allowedRegions: regions }),
+      });
+      ids.push(d.datasetId);
+    }
+    await expectCode(newTask({ datasetIds: [...ids, 99n] }), 'CHAIN_INVALID_PARAMETER');
+    await expectCode(newTask({ datasetIds: [ids[1], ids[0]] }), 'CHAIN_INVALID_PARAMETER');
+    const taskId = await newTask({ datasetIds: ids });
+    await seeded(taskId);
+    await expectCode(
+      claimTask(execDE, { taskId, attempt: 1, vrfOutput: randomHex(64), vrfProof: randomHex(80) }),
+      'CHAIN_NOT_ELIGIBLE',
+      (d) => assert.equal((d.args as unknown[])[1], 5),
+    );
+    await claimTask(frExec, { taskId, attempt: 1, vrfOutput: randomHex(64), vrfProof: randomHex(80) });
+    await tc.advance(CLAIM + 1);
+    await commitEvidence(frExec, { taskId, attempt: 1, evidenceHash: randomHex(32), location: 'x' });
+    for (const v of verifiers.slice(0, 3)) await castVote(v, taskId, true);
+    await recordKeyRelease(appOwner, { taskId, attempt: 1, assetIndex: 0, releaseHash: randomHex(32) });
+    for (let i = 1; i <= 7; i++) {
+      assert.equal((await getTask(tc.deployer, taskId))?.status, 'attested');
+      await recordKeyRelease(dataOwner, { taskId, attempt: 1, assetIndex: i, releaseHash: randomHex(32) });
+    }
+    const t = await getTask(tc.deployer, taskId);
+    assert.equal(t?.status, 'running');
+    assert.equal(t?.releasedMask, 255);
+    await expectCode(
+      recordKeyRelease(dataOwner, { taskId, attempt: 1, assetIndex: 8, releaseHash: randomHex(32) }),
+      'INVALID_ARGUMENT',
+    );
+  });
+
   test('expiry refunds the escrow in any non-final state', async () => {
     const taskId = await newTask({ fee: 4n * ETH, expiresIn: 100 });
     await toAttesting(taskId);
