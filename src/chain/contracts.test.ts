@@ -829,16 +829,92 @@ async function freshExecutor(region: string): Promise<ChainWriter> {
   return c;
 }
 
+async function deployAttacker(): Promise<Address> {
+  const hash = await tc.deployer.wallet.deployContract({
+    abi: reentrantReceiverAbi,
+    bytecode: reentrantReceiverBytecode as Hex,
+    account: tc.deployer.wallet.account,
+    chain: tc.deployer.wallet.chain,
+  });
+  return (await tc.deployer.public.waitForTransactionReceipt({ hash })).contractAddress as Address;
+}
+
 describe('re-entrancy on payouts', () => {
-  test('a receiver that re-enters withdraw cannot take more than its credit', async () => {
-    const hash = await tc.deployer.wallet.deployContract({
-      abi: reentrantReceiverAbi,
-      bytecode: reentrantReceiverBytecode as Hex,
-      account: tc.deployer.wallet.account,
-      chain: tc.deployer.wallet.chain,
+  test('an executor contract that re-enters on its receipt payment gains nothing', async () => {
+    const attacker = await deployAttacker();
+    const exec = (target: Address, data: Hex, value = 0n) =>
+      sendTx(requester, {
+        address: attacker,
+        abi: reentrantReceiverAbi,
+        functionName: 'exec',
+        args: [target, value, data],
+        value,
+      });
+    await exec(
+      tc.contracts.NodeRegistry,
+      encodeFunctionData({
+        abi: nodeRegistryAbi,
+        functionName: 'register',
+        args: [
+          {
+            roles: 1,
+            region: '0x4445',
+            teeKinds: 2,
+            vrfPublicKey: randomHex(32),
+            signingKey: randomHex(32),
+            endpoint: 'http://evil',
+          },
+        ],
+      }),
+      5n * ETH,
+    );
+    const taskId = await newTask({ fee: 10n * ETH });
+    await seeded(taskId);
+    const T = tc.contracts.Tasks;
+    await exec(
+      T,
+      encodeFunctionData({
+        abi: tasksAbi,
+        functionName: 'claim',
+        args: [taskId, 1n, outputWithPrefix(0), randomHex(80)],
+      }),
+    );
+    await tc.advance(CLAIM + 1);
+    await exec(
+      T,
+      encodeFunctionData({
+        abi: tasksAbi,
+        functionName: 'commitEvidence',
+        args: [taskId, 1n, randomHex(32), 'x'],
+      }),
+    );
+    for (const v of verifiers.slice(0, 3)) await castVote(v, taskId, true);
+    await recordKeyRelease(appOwner, { taskId, attempt: 1, assetIndex: 0, releaseHash: randomHex(32) });
+    await recordKeyRelease(dataOwner, { taskId, attempt: 1, assetIndex: 1, releaseHash: randomHex(32) });
+    // On payment it tries to settle again.
+    const again = encodeFunctionData({
+      abi: tasksAbi,
+      functionName: 'submitReceipt',
+      args: [taskId, 1n, randomHex(100), randomHex(64), randomHex(32), 'r'],
     });
-    const attacker = (await tc.deployer.public.waitForTransactionReceipt({ hash }))
-      .contractAddress as Address;
+    await sendTx(requester, {
+      address: attacker,
+      abi: reentrantReceiverAbi,
+      functionName: 'configure',
+      args: [T, again, true],
+    });
+    await exec(T, again);
+    assert.equal((await getTask(tc.deployer, taskId))?.status, 'completed');
+    const read = (fn: 'reentrySucceeded' | 'reentryFailed' | 'received') =>
+      tc.deployer.public.readContract({ address: attacker, abi: reentrantReceiverAbi, functionName: fn });
+    assert.equal(await read('reentrySucceeded'), 0n);
+    assert.equal(await read('reentryFailed'), 1n);
+    // Paid once: 10 - 1 - 2 = 7, 70 % of it.
+    assert.equal(await read('received'), (49n * ETH) / 10n);
+  });
+
+  test('a receiver that re-enters withdraw cannot take more than its credit', async () => {
+    const attacker = await deployAttacker();
     const call = (data: Hex, value = 0n) =>
       sendTx(requester, {
         address: attacker,
