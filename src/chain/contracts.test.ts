@@ -22,6 +22,7 @@ import {
   getCredits,
   getDataset,
   getNode,
+  getPassVoters,
   getStakeTotals,
   getTask,
   getVote,
@@ -386,6 +387,12 @@ describe('task creation refuses what a policy forbids', () => {
     await updateDatasetPolicy(dataOwner, { datasetId, policy: policy({ requesters: [addr(outsider)] }) });
     await expectCode(newTask(), 'CHAIN_POLICY_FORBIDS');
     await newTask({ by: outsider });
+    assert.deepEqual(await isAllowed(tc.deployer, { datasetId, requester: addr(outsider) }), {
+      requester: true,
+    });
+    assert.deepEqual(await isAllowed(tc.deployer, { datasetId, requester: addr(requester) }), {
+      requester: false,
+    });
     const exp = await createDataset(dataOwner, {
       ciphertextHash: randomHex(32),
       endpoint: 'http://d',
@@ -509,6 +516,10 @@ describe('lifecycle', () => {
     assert.equal(late5.status, 'attesting', 'no status change event');
     assert.equal((await getTask(tc.deployer, taskId))?.status, 'attested');
     assert.equal((await getTask(tc.deployer, taskId))?.passVoters, 4);
+    assert.deepEqual(
+      (await getPassVoters(tc.deployer, taskId, 1)).sort(),
+      [1, 2, 3, 4].map((i) => addr(verifiers[i])).sort(),
+    );
 
     // Key releases: only each asset's owner, once.
     await expectCode(
