@@ -8,6 +8,8 @@ pragma solidity ^0.8.28;
 error NotOwner(address caller, address owner);
 /// The caller is not the Tasks contract (registry penalties, asset use accounting).
 error OnlyTasks(address caller);
+/// Only the NodeRegistry may send ether to Tasks (slashed stake).
+error OnlyRegistry(address caller);
 error UnknownNode(address node);
 error UnknownDataset(uint256 datasetId);
 error UnknownApp(uint256 appId);

@@ -277,7 +277,7 @@ contract NodeRegistry {
         return (n.roles, n.status, n.teeKinds, n.region, n.changedBlock);
     }
 
-    /// Stake and VRF key of a node (for sortition checks by relying parties).
+    /// A node's current stake, wei (sortition input for relying parties, section 4).
     function stakeOf(address node) external view returns (uint256) {
         return nodes[node].stake;
     }

@@ -185,7 +185,7 @@ contract Tasks {
 
     /// Receives slashed stake from the registry only.
     receive() external payable {
-        if (msg.sender != address(registry)) revert OnlyTasks(msg.sender);
+        if (msg.sender != address(registry)) revert OnlyRegistry(msg.sender);
     }
 
     // ------------------------------------------------------------------ create and seed

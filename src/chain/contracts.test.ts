@@ -49,6 +49,7 @@ import {
   withdrawUnbonded,
   addStake,
   sendTx,
+  toChainError,
   type ChainWriter,
 } from './index.ts';
 import { reentrantReceiverAbi, reentrantReceiverBytecode } from './generated/ReentrantReceiver.ts';
@@ -778,6 +779,13 @@ describe('lifecycle', () => {
         functionName: 'slash',
         args: [addr(execUS), 1n],
       }),
+      'CHAIN_UNAUTHORIZED',
+    );
+    // Tasks accepts ether only from the registry (slashed stake).
+    await expectCode(
+      outsider.wallet
+        .sendTransaction({ to: tc.contracts.Tasks, value: 1n })
+        .catch((e) => Promise.reject(toChainError(e, 'send'))),
       'CHAIN_UNAUTHORIZED',
     );
     // A node's parameters can only be changed by the node itself.

@@ -38,6 +38,10 @@ export const REVERT_CODES: Record<string, Mapping> = {
     ],
   },
   OnlyTasks: { code: 'CHAIN_UNAUTHORIZED', message: () => 'only the Tasks contract may call this' },
+  OnlyRegistry: {
+    code: 'CHAIN_UNAUTHORIZED',
+    message: () => 'only the NodeRegistry may send ether to Tasks',
+  },
   UnknownNode: {
     code: 'CHAIN_NOT_FOUND',
     message: (a) => `node ${s(a[0])} is not registered`,
