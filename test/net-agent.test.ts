@@ -128,14 +128,14 @@ test('agent server: only authorized executor keys read ciphertext; Range resume;
     const c = createPeerClient({ baseUrl: server.url, signer: executor });
     // By on-chain id: first half, then resume from where it stopped.
     const half = Math.floor(a.size / 2);
-    const first = await c.stream('/v1/assets/12/ciphertext', {
+    const first = await c.stream('/v1/datasets/12/ciphertext', {
       signed: true,
       range: { start: 0, end: half - 1 },
     });
     assert.equal(first.status, 206);
     assert.equal(first.headers.etag, `"${toHex(a.ciphertextSha256)}"`);
     const p1 = await collect(first.body);
-    const rest = await c.stream('/v1/assets/12/ciphertext', {
+    const rest = await c.stream('/v1/datasets/12/ciphertext', {
       signed: true,
       range: { start: half },
       headers: { 'if-range': String(first.headers.etag) },
@@ -152,16 +152,16 @@ test('agent server: only authorized executor keys read ciphertext; Range resume;
     assert.ok((await collect(byLocal.body)).equals(ct.subarray(0, 10)));
 
     const s = createPeerClient({ baseUrl: server.url, signer: stranger });
-    await assert.rejects(s.stream('/v1/assets/12/ciphertext', { signed: true }), (e) =>
+    await assert.rejects(s.stream('/v1/datasets/12/ciphertext', { signed: true }), (e) =>
       isFerryError(e, 'PEER_UNAUTHORIZED'),
     );
-    await assert.rejects(c.stream('/v1/assets/12/ciphertext'), (e) => isFerryError(e, 'PEER_UNAUTHORIZED'));
+    await assert.rejects(c.stream('/v1/datasets/12/ciphertext'), (e) => isFerryError(e, 'PEER_UNAUTHORIZED'));
     // Unknown ids look the same as refused ones to the caller.
-    await assert.rejects(c.stream('/v1/assets/99/ciphertext', { signed: true }), (e) =>
+    await assert.rejects(c.stream('/v1/datasets/99/ciphertext', { signed: true }), (e) =>
       isFerryError(e, 'PEER_UNAUTHORIZED'),
     );
     state.markAssetRevoked(a.id);
-    await assert.rejects(c.stream('/v1/assets/12/ciphertext', { signed: true }), (e) =>
+    await assert.rejects(c.stream('/v1/datasets/12/ciphertext', { signed: true }), (e) =>
       isFerryError(e, 'PEER_UNAUTHORIZED'),
     );
     assert.ok(seen.every((x) => x === a.id));

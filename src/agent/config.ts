@@ -27,20 +27,38 @@ export const AgentConfigSchema = z.object({
   pollIntervalMs: z.coerce.number().int().min(20).max(60_000).default(250),
   /** Trusted simulation root public keys (hex), comma-separated, for re-appraisal. */
   simRoots: z
-    .preprocess((v) => (typeof v === 'string' ? v.split(',').filter(Boolean) : v), z.array(z.string().regex(/^[0-9a-f]{64}$/)))
+    .preprocess(
+      (v) => (typeof v === 'string' ? v.split(',').filter(Boolean) : v),
+      z.array(z.string().regex(/^[0-9a-f]{64}$/)),
+    )
     .default([]),
   /** Accept sim evidence when re-appraising (development networks only). */
   allowSim: z.preprocess((v) => v === true || v === 'true' || v === '1', z.boolean()).default(false),
 });
 
-export type AgentConfig = Readonly<Omit<z.infer<typeof AgentConfigSchema>, 'contracts'> & { contracts: FerryContracts }>;
+export type AgentConfig = Readonly<
+  Omit<z.infer<typeof AgentConfigSchema>, 'contracts'> & { contracts: FerryContracts }
+>;
 
 export function agentHome(profile: string, env: NodeJS.ProcessEnv = process.env): string {
   return join(ferryHome(env), 'agents', profile);
 }
 
-export function loadAgentConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env, file?: string): AgentConfig {
+export function loadAgentConfig(
+  flags: Record<string, unknown>,
+  env: NodeJS.ProcessEnv = process.env,
+  file?: string,
+): AgentConfig {
   const profile = typeof flags.profile === 'string' ? flags.profile : env.FERRY_PROFILE;
-  const path = file ?? (profile && /^[a-z0-9][a-z0-9_-]{0,31}$/.test(profile) ? join(agentHome(profile, env), 'agent.json') : undefined);
-  return loadConfig(AgentConfigSchema, { flags, env, file: path, fileRequired: file !== undefined }) as AgentConfig;
+  const path =
+    file ??
+    (profile && /^[a-z0-9][a-z0-9_-]{0,31}$/.test(profile)
+      ? join(agentHome(profile, env), 'agent.json')
+      : undefined);
+  return loadConfig(AgentConfigSchema, {
+    flags,
+    env,
+    file: path,
+    fileRequired: file !== undefined,
+  }) as AgentConfig;
 }

@@ -236,7 +236,7 @@ export class AgentDaemon {
     const out: { index: number; asset: Asset; chainId: bigint }[] = [];
     const ids = [task.appId, ...task.datasetIds];
     ids.forEach((id, index) => {
-      const a = state.getAssetByChainId(id);
+      const a = state.getAssetByChainId(index === 0 ? 'app' : 'dataset', id);
       if (a && a.kind === (index === 0 ? 'app' : 'dataset') && a.status === 'registered') {
         out.push({ index, asset: a, chainId: id });
       }

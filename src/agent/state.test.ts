@@ -40,12 +40,17 @@ test('assets: add, list, register once, revoke, remove', () => {
     () => s.markAssetRegistered('0123456789abcdef', 6n),
     (e) => isFerryError(e, 'STATE_CONFLICT'),
   );
+  s.addAsset(asset('1111111111aaaaaa'));
   assert.throws(
-    () => s.markAssetRegistered('fedcba9876543210', 5n),
+    () => s.markAssetRegistered('1111111111aaaaaa', 5n),
     (e) => isFerryError(e, 'STATE_CONFLICT'),
-    'two assets cannot share an on-chain id',
+    'two datasets cannot share an on-chain id',
   );
-  assert.equal(s.getAssetByChainId(5n)?.id, '0123456789abcdef');
+  // App and dataset ids are separate sequences on chain.
+  s.markAssetRegistered('fedcba9876543210', 5n);
+  assert.equal(s.getAssetByChainId('app', 5n)?.id, 'fedcba9876543210');
+  assert.equal(s.getAssetByChainId('dataset', 5n)?.id, '0123456789abcdef');
+
   s.markAssetRevoked('0123456789abcdef');
   assert.equal(s.getAsset('0123456789abcdef')?.status, 'revoked');
   s.removeAsset('fedcba9876543210');

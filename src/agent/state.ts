@@ -60,6 +60,14 @@ const MIGRATIONS: Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    // App and dataset ids are separate sequences on chain: an id is unique per kind.
+    version: 2,
+    sql: `
+      DROP INDEX assets_chain_id;
+      CREATE UNIQUE INDEX assets_kind_chain_id ON assets (kind, chain_id) WHERE chain_id IS NOT NULL;
+    `,
+  },
 ];
 
 export type Asset = {
@@ -200,11 +208,11 @@ export class AgentState {
     return r ? toAsset(r) : null;
   }
 
-  /** The asset registered on chain under `chainId`. */
-  getAssetByChainId(chainId: bigint | string): Asset | null {
-    const r = this.db.prepare('SELECT * FROM assets WHERE chain_id = ?').get(taskKey(chainId)) as
-      | Row
-      | undefined;
+  /** The asset of `kind` registered on chain under `chainId` (app and dataset ids are separate). */
+  getAssetByChainId(kind: AssetKind, chainId: bigint | string): Asset | null {
+    const r = this.db
+      .prepare('SELECT * FROM assets WHERE kind = ? AND chain_id = ?')
+      .get(kind, taskKey(chainId)) as Row | undefined;
     return r ? toAsset(r) : null;
   }
 
@@ -225,7 +233,7 @@ export class AgentState {
       if (!a) throw new FerryError('ASSET_NOT_FOUND', 'no such asset', { hints: [`id: ${id}`] });
       if (a.chainId === cid) return;
       if (a.chainId !== null) throw conflict('asset is already registered under another id', [`id: ${id}`]);
-      const other = this.getAssetByChainId(cid);
+      const other = this.getAssetByChainId(a.kind, cid);
       if (other) throw conflict('another asset is registered under this on-chain id', [`id: ${other.id}`]);
       this.db
         .prepare(`UPDATE assets SET chain_id = ?, status = 'registered', updated_at = ? WHERE id = ?`)

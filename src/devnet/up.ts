@@ -77,7 +77,12 @@ export type DevnetInfo = {
   startedAt: string;
 };
 
-export type Devnet = { info: DevnetInfo; stop(): Promise<void> };
+export type Devnet = {
+  info: DevnetInfo;
+  /** The supervised processes (pids, restarts, state). */
+  children(): ReturnType<Supervisor['children']>;
+  stop(): Promise<void>;
+};
 
 const FUND_WEI = 10_000n * 10n ** 18n;
 
@@ -246,7 +251,7 @@ export async function devnetUp(opts: DevnetOptions, signal?: AbortSignal): Promi
     writeFileSync(join(home, 'devnet.json'), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o644 });
     fatal = opts.onFatal;
     log.info('devnet ready', { rpcUrl: info.rpcUrl, nodes: nodes.length });
-    return { info, stop };
+    return { info, stop, children: () => supervisor.children() };
   } catch (e) {
     await stop();
     throw e;

@@ -109,7 +109,14 @@ export class PeerClient {
     return new Promise<IncomingMessage>((resolve, reject) => {
       const req = request(url, { method, headers, signal: opts.signal }, (res) => {
         req.setTimeout(0);
-        res.socket?.setTimeout(this.#timeoutMs, () => res.destroy(new Error('idle timeout')));
+        const socket = res.socket;
+        const onIdle = () => res.destroy(new Error('idle timeout'));
+        socket?.setTimeout(this.#timeoutMs);
+        socket?.on('timeout', onIdle);
+        res.once('close', () => {
+          socket?.off('timeout', onIdle);
+          socket?.setTimeout(0);
+        });
         resolve(res);
       });
       req.setTimeout(this.#timeoutMs, () => {

@@ -49,6 +49,7 @@ import {
   getTask,
   getVote as getChainVote,
   registerNode,
+  seedTask,
   setNodeEndpoint,
   submitReceipt,
   type TaskInfo,
@@ -152,6 +153,8 @@ export class NodeDaemon {
   #stopping = new AbortController();
   #started: NodeReady | null = null;
   #running = new Set<string>();
+  /** Tasks waiting for their seed (anyone may seed; executors do). */
+  #toSeed = new Set<bigint>();
 
   constructor(opts: NodeDaemonOptions) {
     this.#opts = opts;
@@ -180,7 +183,13 @@ export class NodeDaemon {
         port: c.port,
         log: this.#log.child('http'),
         authorizeKeys: (req) =>
-          this.#authorizeKeys(req.caller.keyIdHex, req.task, req.attempt, req.body.assetId),
+          this.#authorizeKeys(
+            req.caller.keyIdHex,
+            req.task,
+            req.attempt,
+            req.body.assetKind,
+            req.body.assetId,
+          ),
         onKeys: (d) =>
           this.#enqueue(`keys ${d.task}/${d.attempt}`, () => this.#maybeRun(BigInt(d.task), d.attempt)),
       });
@@ -321,7 +330,9 @@ export class NodeDaemon {
   #onEvent(e: FerryEvent): void {
     const roles = this.#opts.config.roles;
     const a = e.args;
-    if (e.eventName === 'TaskSeeded' && roles.includes('executor')) {
+    if ((e.eventName === 'TaskCreated' || e.eventName === 'AttemptEnded') && roles.includes('executor')) {
+      this.#toSeed.add(a.taskId as bigint);
+    } else if (e.eventName === 'TaskSeeded' && roles.includes('executor')) {
       const taskId = a.taskId as bigint;
       const attempt = Number(a.attempt);
       this.#enqueue(`claim ${taskId}/${attempt}`, () => this.#claim(taskId, attempt));
@@ -387,6 +398,20 @@ export class NodeDaemon {
     const state = this.#state;
     if (!chain || !state) return;
     const now = Number((await chain.public.getBlock()).timestamp);
+    for (const taskId of [...this.#toSeed]) {
+      const t = await getTask(chain, taskId);
+      if (!t || (t.status !== 'created' && t.status !== 'rejected')) {
+        this.#toSeed.delete(taskId);
+        continue;
+      }
+      try {
+        await seedTask(chain, taskId);
+        this.#toSeed.delete(taskId);
+      } catch (e) {
+        // Too early (the anchor block's successor is not mined yet) or seeded by someone else.
+        this.#log.debug('seed not possible yet', { task: String(taskId), code: toFerryError(e).code });
+      }
+    }
     for (const claim of state.listClaims('confirmed')) {
       const att = state.getAttempt(claim.task, claim.attempt);
       if (att?.evidence) continue;
@@ -446,6 +471,7 @@ export class NodeDaemon {
     callerKeyId: string,
     task: string,
     attempt: number,
+    assetKind: 'app' | 'dataset',
     assetId: string,
   ): Promise<boolean> {
     const chain = this.#chain;
@@ -455,8 +481,10 @@ export class NodeDaemon {
     if (t.status !== 'attested' && t.status !== 'running') return false;
     const id = BigInt(assetId);
     let endpoint: string | null = null;
-    if (id === t.appId) endpoint = (await getApp(chain, id))?.endpoint ?? null;
-    else if (t.datasetIds.includes(id)) endpoint = (await getDataset(chain, id))?.endpoint ?? null;
+    if (assetKind === 'app' && id === t.appId) endpoint = (await getApp(chain, id))?.endpoint ?? null;
+    else if (assetKind === 'dataset' && t.datasetIds.includes(id)) {
+      endpoint = (await getDataset(chain, id))?.endpoint ?? null;
+    }
     if (!endpoint) return false;
     // The asset's endpoint on chain is its owner agent; its health names the agent's key.
     try {
@@ -480,8 +508,8 @@ export class NodeDaemon {
     const task = await getTask(chain, taskId);
     if (!task || !handle) return;
     const deliveries = state.listKeyDeliveries(taskId, attempt).map(decodeSealed);
-    const needed = [task.appId, ...task.datasetIds].map(String);
-    if (!needed.every((id) => deliveries.some((d) => d.assetId.toString() === id))) return;
+    const needed = [`app:${task.appId}`, ...task.datasetIds.map((d) => `dataset:${d}`)];
+    if (!needed.every((n) => deliveries.some((d) => `${d.assetKind}:${d.assetId}` === n))) return;
     this.#running.add(k);
     await handle.deliverKeys(
       deliveries.map((d) => ({
@@ -495,7 +523,7 @@ export class NodeDaemon {
     mkdirSync(work, { recursive: true, mode: 0o700 });
     const app = await getApp(chain, task.appId);
     if (!app) throw new FerryError('TASK_FAILED', 'the task app is not registered');
-    const appFile = await this.#download(app.endpoint, task.appId, join(work, 'app.age'));
+    const appFile = await this.#download(app.endpoint, `apps/${task.appId}`, join(work, 'app.age'));
     const datasets: {
       id: string;
       assetId: bigint;
@@ -504,7 +532,7 @@ export class NodeDaemon {
     for (const d of task.datasetIds) {
       const ds = await getDataset(chain, d);
       if (!ds) throw new FerryError('TASK_FAILED', 'a task dataset is not registered');
-      const file = await this.#download(ds.endpoint, d, join(work, `dataset-${d}.age`));
+      const file = await this.#download(ds.endpoint, `datasets/${d}`, join(work, `dataset-${d}.age`));
       datasets.push({
         id: d.toString(),
         assetId: d,
@@ -539,9 +567,9 @@ export class NodeDaemon {
   }
 
   /** Downloads an asset's ciphertext from its owner agent (signed; resumes with Range). */
-  async #download(endpoint: string, assetId: bigint, dest: string): Promise<string> {
+  async #download(endpoint: string, asset: string, dest: string): Promise<string> {
     const client = createPeerClient({ baseUrl: endpoint, signer: this.#opts.keys.signer });
-    const res = await client.stream(`/v1/assets/${assetId}/ciphertext`, {
+    const res = await client.stream(`/v1/${asset}/ciphertext`, {
       signed: true,
       signal: this.#stopping.signal,
     });

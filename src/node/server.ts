@@ -81,7 +81,7 @@ export function decodeSealed(k: KeyDelivery): SealedKeyDelivery {
   return {
     task: k.task,
     attempt: k.attempt,
-    assetId: BigInt(k.asset),
+    assetId: BigInt(k.asset.slice(k.asset.indexOf(':') + 1)),
     assetKind: b[0] === 1 ? 'app' : 'dataset',
     enc: b.subarray(1, 33),
     ciphertext: b.subarray(33),
@@ -199,7 +199,7 @@ export function nodeRoutes(opts: NodeServerOptions): Route[] {
         const { fresh } = opts.state.saveKeyDelivery({
           task,
           attempt,
-          asset: BigInt(body.assetId).toString(),
+          asset: `${body.assetKind}:${BigInt(body.assetId)}`,
           sender,
           sealed: encodeSealed({ assetKind: body.assetKind, enc, ciphertext }),
         });
