@@ -289,3 +289,29 @@ test('plaintext sources are refused outside a development enclave', async () => 
     (e: FerryError) => e.code === 'ENCLAVE_PROTOCOL' && /destroyed/.test(e.message),
   );
 });
+
+test('an unreachable dataset source fails the run with ENCLAVE_DATA_UNAVAILABLE', async () => {
+  const server = createServer((_req, res) => {
+    res.statusCode = 404;
+    res.end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const h = await enclave();
+    const app = await appAsset('count-bytes');
+    const ds = await asset('u.age', enc('x'));
+    await h.deliverKeys([
+      await sealFor(h, task, 1n, 'app', app.fileKey),
+      await sealFor(h, task, 2n, 'dataset', ds.fileKey),
+    ]);
+    const j = job(app, [], requester().recipient);
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/gone`;
+    j.datasets = [{ id: '2', assetId: 2n, source: { kind: 'url', location: url, encrypted: true } }];
+    await assert.rejects(
+      h.run(j),
+      (e: FerryError) => e.code === 'ENCLAVE_DATA_UNAVAILABLE' && /404/.test(e.message),
+    );
+  } finally {
+    server.close();
+  }
+});
