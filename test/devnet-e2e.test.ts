@@ -1,8 +1,8 @@
 /**
- * The network end to end on a local devnet (1 executor, 2 verifiers, sim TEE): alice stores and
- * registers a dataset, bob an app (csv-stats), carol creates a task; the nodes seed, claim,
- * attest and vote; the agents check and release keys; the enclave runs; carol decrypts the
- * result. Then `ferry devnet down`-style shutdown leaves no process behind.
+ * The network end to end on a local devnet (sim TEE): alice stores and registers a dataset, bob
+ * an app (csv-stats), carol creates a task; the nodes seed, claim, attest and vote; the agents
+ * check and release keys; the enclave runs; carol decrypts the result and verifies the receipt.
+ * A second run kills nodes with SIGKILL and lets the supervisor restart them before the task.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
+import type { Hex } from 'viem';
 import { z } from 'zod';
 import { ensureExamplesBuilt, examplePath } from '../examples/index.ts';
 import { agentHome } from '../src/agent/config.ts';
@@ -18,11 +19,13 @@ import { agentStore } from '../src/agent/daemon.ts';
 import { AgentState } from '../src/agent/state.ts';
 import { developmentPolicy, policyHash } from '../src/attestation/index.ts';
 import {
+  type ChainWriter,
   connect,
   createApp,
   createDataset,
   createTask,
   getFerryEvents,
+  getNode,
   getTask,
   type TaskInfo,
   writer,
@@ -30,8 +33,11 @@ import {
 import { loadProfileSecrets } from '../src/cli/profile/store.ts';
 import { decrypt } from '../src/crypto/age/index.ts';
 import { isAlive } from '../src/devnet/pidfile.ts';
-import { devnetUp } from '../src/devnet/up.ts';
+import { type Devnet, devnetUp } from '../src/devnet/up.ts';
+import { verifyReceipt } from '../src/enclave/receipt.ts';
+import { fromHex, toHex } from '../src/kernel/index.ts';
 import { createPeerClient } from '../src/net/index.ts';
+import { EnclaveKeysSchema } from '../src/node/server.ts';
 
 const quiet = {
   debug() {},
@@ -43,22 +49,141 @@ const quiet = {
   },
 };
 
-test('devnet: a task runs end to end and the devnet stops cleanly', { timeout: 240_000 }, async () => {
+type Net = { devnet: Devnet; home: string; env: NodeJS.ProcessEnv };
+
+async function chainFor(net: Net, name: string): Promise<ChainWriter> {
+  const { info } = net.devnet;
+  return writer(
+    await connect({ rpcUrl: info.rpcUrl, privateKey: loadProfileSecrets(net.home, name).evmPrivateKey }),
+    info.contracts,
+  );
+}
+
+/** alice's dataset and bob's app, stored in their agents and registered on chain. */
+async function registerAssets(net: Net) {
+  const { info } = net.devnet;
+  const agentUrl = (name: string) => info.profiles.find((p) => p.name === name)!.agent!;
+  const alice = loadProfileSecrets(net.home, 'alice');
+  const aliceState = AgentState.open(join(agentHome('alice', net.env), 'state.db'));
+  const csv = 'temp,city\n10,Berlin\n14,Paris\n21,Rome\n';
+  const ds = await agentStore(agentHome('alice', net.env), aliceState, alice.ageIdentity).add(
+    Readable.from([Buffer.from(csv)]),
+    { kind: 'dataset', name: 'cities.csv' },
+  );
+  const { datasetId } = await createDataset(await chainFor(net, 'alice'), {
+    ciphertextHash: ds.ciphertextSha256,
+    endpoint: agentUrl('alice'),
+    price: 0n,
+    policy: {
+      allowedApps: 'any',
+      allowedRegions: ['DE'],
+      teeKinds: ['sim'],
+      // tau above the total stake units: every verifier holds all its units as seats.
+      tau: 60_000,
+      threshold: 1000,
+      maxUses: 0,
+      expiresAt: 0,
+      requesters: [],
+      appraisalPolicyHash: policyHash(developmentPolicy()),
+    },
+  });
+  aliceState.markAssetRegistered(ds.id, datasetId);
+  aliceState.close();
+
+  const bob = loadProfileSecrets(net.home, 'bob');
+  const bobState = AgentState.open(join(agentHome('bob', net.env), 'state.db'));
+  const app = await agentStore(agentHome('bob', net.env), bobState, bob.ageIdentity).add(
+    examplePath('csv-stats'),
+    { kind: 'app', name: 'csv-stats.wasm' },
+  );
+  const { appId } = await createApp(await chainFor(net, 'bob'), {
+    measurement: app.measurement!,
+    ciphertextHash: app.ciphertextSha256,
+    endpoint: agentUrl('bob'),
+    price: 0n,
+  });
+  bobState.markAssetRegistered(app.id, appId);
+  bobState.close();
+  return { datasetId, appId, datasetCiphertextHash: ds.ciphertextSha256, appMeasurement: app.measurement! };
+}
+
+/** carol's task; resolves with the final task state and its TaskCompleted event (if any). */
+async function runTask(net: Net, appId: bigint, datasetId: bigint) {
+  const carol = loadProfileSecrets(net.home, 'carol');
+  const c = await chainFor(net, 'carol');
+  const now = Number((await c.public.getBlock()).timestamp);
+  const { taskId } = await createTask(c, {
+    appId,
+    datasetIds: [datasetId],
+    inputHash: createHash('sha256').update('').digest(),
+    resultRecipient: carol.ageIdentity.publicKey,
+    inputLocation: '',
+    fee: 10n ** 15n,
+    expiresAt: now + 600,
+    claimWindow: 3,
+    evidenceWindow: 30,
+    voteWindow: 30,
+    runWindow: 60,
+  });
+  let task: TaskInfo | null = null;
+  const deadline = Date.now() + 150_000;
+  for (;;) {
+    task = await getTask(c, taskId);
+    if (task?.status === 'completed' || task?.status === 'failed' || task?.status === 'expired') break;
+    if (Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const events = task ? await getFerryEvents(c, task.createdBlock, await c.public.getBlockNumber()) : [];
+  const done = events.find((e) => e.eventName === 'TaskCompleted' && e.args.taskId === taskId);
+  return { taskId, task, done, carol, chain: c };
+}
+
+function dumpLogs(net: Net): void {
+  for (const c of net.devnet.children()) {
+    try {
+      const text = readFileSync(join(net.home, 'logs', `${c.name}.log`), 'utf8');
+      process.stderr.write(`--- ${c.name}\n${text.slice(-2500)}\n`);
+    } catch {
+      // no log
+    }
+  }
+}
+
+async function withDevnet(
+  opts: { executors: number; verifiers: number },
+  fn: (net: Net) => Promise<void>,
+): Promise<void> {
   await ensureExamplesBuilt();
   const home = mkdtempSync(join(tmpdir(), 'ferry-devnet-'));
   const env = { ...process.env, FERRY_HOME: home, FERRY_LOG_LEVEL: 'info' };
-  const devnet = await devnetUp({ home, executors: 1, verifiers: 2, log: quiet, env });
+  const devnet = await devnetUp({ home, ...opts, log: quiet, env });
+  const net = { devnet, home, env };
   const pids: number[] = [];
-  let lastTask: TaskInfo | null = null;
+  let ok = false;
   try {
-    const { info } = devnet;
+    await fn(net);
+    ok = true;
+  } finally {
+    for (const c of devnet.children()) if (c.pid) pids.push(c.pid);
+    if (!ok) dumpLogs(net);
+    await devnet.stop();
+    rmSync(home, { recursive: true, force: true });
+  }
+  assert.ok(
+    pids.every((p) => !isAlive(p)),
+    'every supervised process has exited',
+  );
+}
+
+test('devnet: a task runs end to end; result and receipt check out', { timeout: 240_000 }, async () => {
+  await withDevnet({ executors: 1, verifiers: 2 }, async (net) => {
+    const { info } = net.devnet;
     assert.equal(info.nodes.length, 3);
     assert.deepEqual(
       info.profiles.map((p) => p.name),
       ['alice', 'bob', 'carol'],
     );
-    const devnetJson = JSON.parse(readFileSync(join(home, 'devnet.json'), 'utf8'));
-    assert.equal(devnetJson.rpcUrl, info.rpcUrl);
+    assert.equal(JSON.parse(readFileSync(join(net.home, 'devnet.json'), 'utf8')).rpcUrl, info.rpcUrl);
     for (const n of info.nodes) {
       const h = await createPeerClient({ baseUrl: n.endpoint }).json(
         'GET',
@@ -67,116 +192,63 @@ test('devnet: a task runs end to end and the devnet stops cleanly', { timeout: 2
       );
       assert.equal(h.keyId, n.keyId);
     }
-    const agentUrl = (name: string) => info.profiles.find((p) => p.name === name)!.agent!;
-    const chainFor = async (name: string) =>
-      writer(
-        await connect({ rpcUrl: info.rpcUrl, privateKey: loadProfileSecrets(home, name).evmPrivateKey }),
-        info.contracts,
-      );
-
-    // alice: the dataset, encrypted into her agent's store, registered on chain.
-    const alice = loadProfileSecrets(home, 'alice');
-    const aliceState = AgentState.open(join(agentHome('alice', env), 'state.db'));
-    const csv = 'temp,city\n10,Berlin\n14,Paris\n21,Rome\n';
-    const ds = await agentStore(agentHome('alice', env), aliceState, alice.ageIdentity).add(
-      Readable.from([Buffer.from(csv)]),
-      { kind: 'dataset', name: 'cities.csv' },
-    );
-    const { datasetId } = await createDataset(await chainFor('alice'), {
-      ciphertextHash: ds.ciphertextSha256,
-      endpoint: agentUrl('alice'),
-      price: 0n,
-      policy: {
-        allowedApps: 'any',
-        allowedRegions: ['DE'],
-        teeKinds: ['sim'],
-        // tau above the total stake units: every verifier holds all its units as seats.
-        tau: 60_000,
-        threshold: 1000,
-        maxUses: 0,
-        expiresAt: 0,
-        requesters: [],
-        appraisalPolicyHash: policyHash(developmentPolicy()),
-      },
-    });
-    aliceState.markAssetRegistered(ds.id, datasetId);
-    aliceState.close();
-
-    // bob: the app.
-    const bob = loadProfileSecrets(home, 'bob');
-    const bobState = AgentState.open(join(agentHome('bob', env), 'state.db'));
-    const app = await agentStore(agentHome('bob', env), bobState, bob.ageIdentity).add(
-      examplePath('csv-stats'),
-      {
-        kind: 'app',
-        name: 'csv-stats.wasm',
-      },
-    );
-    const { appId } = await createApp(await chainFor('bob'), {
-      measurement: app.measurement!,
-      ciphertextHash: app.ciphertextSha256,
-      endpoint: agentUrl('bob'),
-      price: 0n,
-    });
-    bobState.markAssetRegistered(app.id, appId);
-    bobState.close();
-
-    // carol: the task.
-    const carol = loadProfileSecrets(home, 'carol');
-    const carolChain = await chainFor('carol');
-    const now = Number((await carolChain.public.getBlock()).timestamp);
-    const { taskId } = await createTask(carolChain, {
-      appId,
-      datasetIds: [datasetId],
-      inputHash: createHash('sha256').update('').digest(),
-      resultRecipient: carol.ageIdentity.publicKey,
-      inputLocation: '',
-      fee: 10n ** 15n,
-      expiresAt: now + 600,
-      claimWindow: 3,
-      evidenceWindow: 30,
-      voteWindow: 30,
-      runWindow: 60,
-    });
-
-    const deadline = Date.now() + 150_000;
-    for (;;) {
-      lastTask = await getTask(carolChain, taskId);
-      if (lastTask?.status === 'completed' || lastTask?.status === 'failed' || lastTask?.status === 'expired')
-        break;
-      if (Date.now() > deadline) break;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    assert.equal(lastTask?.status, 'completed', `task ended as ${lastTask?.status}; logs in ${home}/logs`);
+    const assets = await registerAssets(net);
+    const { taskId, task, done, carol } = await runTask(net, assets.appId, assets.datasetId);
+    assert.equal(task?.status, 'completed', `task ended as ${task?.status}`);
+    assert.ok(done);
 
     // The result: fetched from the executor (public), decrypted by carol only.
-    const events = await getFerryEvents(
-      carolChain,
-      lastTask!.createdBlock,
-      await carolChain.public.getBlockNumber(),
-    );
-    const done = events.find((e) => e.eventName === 'TaskCompleted' && e.args.taskId === taskId)!;
     const loc = String(done.args.resultLocation);
     const base = loc.replace(/\/v1\/tasks\/.*$/, '');
-    const ciphertext = await createPeerClient({ baseUrl: base }).bytes('GET', loc.slice(base.length));
+    const executor = createPeerClient({ baseUrl: base });
+    const ciphertext = await executor.bytes('GET', loc.slice(base.length));
     assert.equal(`0x${createHash('sha256').update(ciphertext).digest('hex')}`, String(done.args.resultHash));
     const out = JSON.parse(Buffer.from(await decrypt([carol.ageIdentity], ciphertext)).toString('utf8'));
-    assert.equal(out.column, 'temp');
-    assert.equal(out.count, 3);
-    assert.equal(out.mean, 15);
-    assert.equal(out.min, 10);
-    assert.equal(out.max, 21);
-  } finally {
-    for (const c of devnet.children()) if (c.pid) pids.push(c.pid);
-    await devnet.stop();
-    if (lastTask?.status !== 'completed') {
-      for (const f of ['executor-1', 'verifier-1', 'verifier-2', 'agent-alice', 'agent-bob']) {
-        process.stderr.write(
-          `--- ${f}\n${readFileSync(join(home, 'logs', `${f}.log`), 'utf8').slice(-3000)}\n`,
-        );
-      }
+    assert.deepEqual([out.column, out.count, out.mean, out.min, out.max], ['temp', 3, 15, 10, 21]);
+
+    // The receipt on chain: signed by the enclave whose key the evidence binds.
+    const keys = await executor.json('GET', `/v1/tasks/${taskId}/attempts/1/enclave`, EnclaveKeysSchema);
+    const receiptBytes = fromHex(String(done.args.receipt), 'receipt');
+    const receipt = verifyReceipt(
+      receiptBytes,
+      fromHex(String(done.args.signature), 'signature', 64),
+      fromHex(keys.ed25519Pub, 'ed25519Pub', 32),
+    );
+    assert.equal(receipt.taskId, taskId);
+    assert.equal(toHex(receipt.resultHash), String(done.args.resultHash).slice(2));
+    assert.equal(toHex(receipt.appMeasurement), toHex(assets.appMeasurement));
+    assert.equal(toHex(receipt.datasets[0].ciphertextHash), toHex(assets.datasetCiphertextHash));
+    assert.equal(`0x${createHash('sha256').update(receiptBytes).digest('hex')}`, task!.receiptHash);
+  });
+});
+
+test('devnet: nodes killed with SIGKILL are restarted, resume their registration, and still serve', {
+  timeout: 240_000,
+}, async () => {
+  await withDevnet({ executors: 1, verifiers: 1 }, async (net) => {
+    const before = net.devnet
+      .children()
+      .filter((c) => c.name.startsWith('executor') || c.name.startsWith('verifier'));
+    assert.equal(before.length, 2);
+    for (const c of before) process.kill(c.pid!, 'SIGKILL');
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const now = net.devnet.children().filter((c) => before.some((b) => b.name === c.name));
+      if (now.every((c) => c.state === 'ready' && c.restarts === 1)) break;
+      assert.ok(Date.now() < deadline, `not restarted: ${JSON.stringify(now)}`);
+      await new Promise((r) => setTimeout(r, 200));
     }
-    rmSync(home, { recursive: true, force: true });
-  }
-  assert.ok(pids.every((p) => !isAlive(p)));
+    // Resumed, not re-registered: one registration row, confirmed, and the chain has the new endpoint.
+    const c = await chainFor(net, 'carol');
+    for (const b of before) {
+      const restarted = net.devnet.children().find((x) => x.name === b.name)!;
+      const ready = restarted.ready as { address: string; endpoint: string };
+      const node = await getNode(c, ready.address as Hex);
+      assert.equal(node?.endpoint, ready.endpoint);
+      assert.equal(node?.stake, 10n ** 18n, 'staked once');
+    }
+    const assets = await registerAssets(net);
+    const { task } = await runTask(net, assets.appId, assets.datasetId);
+    assert.equal(task?.status, 'completed', `task ended as ${task?.status}`);
+  });
 });
