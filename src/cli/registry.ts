@@ -53,6 +53,11 @@ export const COMMANDS: Entry[] = [
     load: () => import('./committee.ts'),
   },
   {
+    name: 'demo',
+    summary: 'run the whole network locally: a CSV-statistics task, verified end to end',
+    load: () => import('./demo.ts'),
+  },
+  {
     name: 'devnet down',
     summary: 'stop the running local network',
     load: () => import('./devnet/down.ts'),

@@ -1,0 +1,92 @@
+/**
+ * The requester's last step: fetch the result of a completed task, audit the task from the
+ * chain (src/audit) including the result ciphertext's hash, and decrypt the result with the
+ * profile's age identity. Also builds the receipt bundle `task run --receipt` saves.
+ */
+import { type AuditReport, type ReceiptBundle, verifyTaskFromChain } from '../../audit/index.ts';
+import type { ChainReader, FerryContracts } from '../../chain/index.ts';
+import { decrypt } from '../../crypto/age/index.ts';
+import { FerryError, toFerryError } from '../../kernel/index.ts';
+import type { ProfileSecrets } from '../profile/store.ts';
+import { fetchResult } from './ops.ts';
+
+export type Finished = {
+  report: AuditReport;
+  /** The decrypted result; null when it could not be fetched or opened. */
+  plaintext: Uint8Array | null;
+  ciphertext: Uint8Array | null;
+  bundle: ReceiptBundle | null;
+  /** Why the result could not be fetched or opened, if so. */
+  resultError: FerryError | null;
+};
+
+export async function finishTask(p: {
+  chain: ChainReader;
+  chainId: number;
+  contracts: FerryContracts;
+  taskId: bigint;
+  secrets: ProfileSecrets;
+  simRoots: Uint8Array[];
+  signal?: AbortSignal;
+}): Promise<Finished> {
+  // First pass finds the result location (and fails fast on a task that did not complete).
+  const first = await verifyTaskFromChain(p.chain, p.taskId, {
+    chainId: p.chainId,
+    simRoots: p.simRoots,
+    signal: p.signal,
+  });
+  let ciphertext: Uint8Array | null = null;
+  let resultError: FerryError | null = null;
+  if (first.resultLocation) {
+    try {
+      ciphertext = await fetchResult(first.resultLocation, p.signal);
+    } catch (e) {
+      resultError = toFerryError(e);
+    }
+  }
+  let report = first;
+  if (ciphertext) {
+    report = await verifyTaskFromChain(p.chain, p.taskId, {
+      chainId: p.chainId,
+      simRoots: p.simRoots,
+      signal: p.signal,
+      resultCiphertext: ciphertext,
+      evidence:
+        first.evidence && first.enclave
+          ? {
+              bytes: first.evidence,
+              x25519Pub: first.enclave.x25519Pub,
+              ed25519Pub: first.enclave.ed25519Pub,
+            }
+          : undefined,
+    });
+  }
+  let plaintext: Uint8Array | null = null;
+  if (ciphertext && report.verified) {
+    try {
+      plaintext = await decrypt([p.secrets.ageIdentity], ciphertext);
+    } catch (e) {
+      resultError = new FerryError('AGE_NO_MATCH', 'the result cannot be opened with this profile', {
+        cause: e,
+        hints: ['the result is sealed to the requester of the task; use its --profile'],
+      });
+    }
+  }
+  const bundle: ReceiptBundle | null =
+    report.receiptBytes && report.signature && report.evidence && report.enclave && report.attempt !== null
+      ? {
+          chainId: p.chainId,
+          contracts: p.contracts,
+          taskId: p.taskId,
+          attempt: report.attempt,
+          receipt: report.receiptBytes,
+          signature: report.signature,
+          evidence: report.evidence,
+          x25519Pub: report.enclave.x25519Pub,
+          ed25519Pub: report.enclave.ed25519Pub,
+          resultHash: report.resultHash!,
+          resultLocation: report.resultLocation ?? '',
+        }
+      : null;
+  return { report, plaintext, ciphertext, bundle, resultError };
+}

@@ -1,0 +1,630 @@
+/**
+ * The user journeys as library calls, shared by the CLI commands and `ferry demo`: add a
+ * dataset (encrypt into the owner's agent store, register), publish an app, create a task,
+ * follow it stage by stage (driving `timeout` when a deadline passes), explain a failure in
+ * words a person can act on, and fetch and open the result.
+ *
+ * The owner agent reads its assets from its SQLite state and ciphertext store when it releases
+ * keys and serves ciphertext, so adding an asset here writes into that same store (WAL mode
+ * lets the running agent and this process share it).
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Address, Hex } from 'viem';
+import { agentHome } from '../../agent/config.ts';
+import { agentStore } from '../../agent/daemon.ts';
+import { AgentState } from '../../agent/state.ts';
+import {
+  appraiseEvidence,
+  defaultVerifiers,
+  developmentPolicy,
+  PRODUCTION_POLICY,
+  policyHash,
+} from '../../attestation/index.ts';
+import type { AppraisalPolicy } from '../../attestation/types.ts';
+import { eventsOfTask, eventsSince } from '../../audit/index.ts';
+import {
+  ATTEMPT_END_REASONS,
+  type ChainReader,
+  type ChainWriter,
+  createApp,
+  createDataset,
+  createTask,
+  type FerryEvent,
+  getDataset,
+  getNode,
+  getStakeTotals,
+  getTask,
+  type NodeInfo,
+  type TaskInfo,
+  type TeeKind,
+  timeoutTask,
+} from '../../chain/index.ts';
+import { committeeCapture, committeeCaptureForStake } from '../../crypto/sortition.ts';
+import { reportDataFor } from '../../enclave/index.ts';
+import {
+  encodeCanonical,
+  FerryError,
+  fromHex,
+  isFerryError,
+  toFerryError,
+  toHex,
+} from '../../kernel/index.ts';
+import { createPeerClient } from '../../net/index.ts';
+import { decodeEvidence, STAKE_UNIT } from '../../node/checks.ts';
+import { EnclaveKeysSchema } from '../../node/server.ts';
+import type { ProfileSecrets } from '../profile/store.ts';
+
+const sha256 = (b: Uint8Array | string) => new Uint8Array(createHash('sha256').update(b).digest());
+
+/** The appraisal policies the network's nodes know, by hash (hex). */
+export function builtInPolicies(): Map<string, AppraisalPolicy> {
+  const m = new Map<string, AppraisalPolicy>();
+  for (const p of [PRODUCTION_POLICY, developmentPolicy()]) m.set(toHex(policyHash(p)), p);
+  return m;
+}
+
+// --- committee --------------------------------------------------------------------------------
+
+export type CommitteeFigures = {
+  tau: number;
+  threshold: number;
+  adversary: number;
+  capture: number;
+  livenessFailure: number;
+  model: 'poisson' | 'binomial';
+  totalStakeUnits?: string;
+};
+
+/**
+ * The capture and liveness-failure probabilities of a committee (tau, threshold seats) against
+ * an adversary with stake fraction `adversary`: the exact binomial model for the network's
+ * current verifier stake when tau fits in it, else the Poisson model.
+ */
+export function committeeFigures(
+  tau: number,
+  threshold: number,
+  adversary: number,
+  verifierStakeWei: bigint | null,
+): CommitteeFigures {
+  const W = verifierStakeWei === null ? 0n : verifierStakeWei / STAKE_UNIT;
+  if (W > 0n && BigInt(tau) <= W && W < 2n ** 53n) {
+    try {
+      const A = BigInt(Math.round(adversary * Number(W)));
+      const s = committeeCaptureForStake({ tau, threshold, adversaryStake: A, totalStake: W });
+      return { tau, threshold, adversary, ...s, model: 'binomial', totalStakeUnits: W.toString() };
+    } catch {
+      // Degenerate binomial (p = 1): the Poisson figures below are the conservative ones.
+    }
+  }
+  return { tau, threshold, adversary, ...committeeCapture({ tau, threshold, adversary }), model: 'poisson' };
+}
+
+// --- assets -------------------------------------------------------------------------------------
+
+export type AddDatasetParams = {
+  env: NodeJS.ProcessEnv;
+  profile: string;
+  secrets: ProfileSecrets;
+  chain: ChainWriter;
+  /** The owner agent's URL (registered as the dataset's endpoint). */
+  endpoint: string;
+  source: string | Readable;
+  name: string;
+  regions: string[];
+  allowApps: Hex[] | 'any';
+  tee: TeeKind[];
+  tau: number;
+  threshold: number;
+  maxUses: number;
+  expiresAt: number;
+  requesters: Address[];
+  policy: AppraisalPolicy;
+  price: bigint;
+  signal?: AbortSignal;
+};
+
+export type AddedDataset = {
+  datasetId: bigint;
+  localId: string;
+  ciphertextHash: string;
+  size: number;
+  appraisalPolicyHash: string;
+  txHash: string;
+};
+
+function openAgentState(env: NodeJS.ProcessEnv, profile: string): { home: string; state: AgentState } {
+  const home = agentHome(profile, env);
+  mkdirSync(home, { recursive: true, mode: 0o700 });
+  return { home, state: AgentState.open(join(home, 'state.db')) };
+}
+
+/** Encrypts a dataset into the owner's agent store and registers it on chain. */
+export async function addDataset(p: AddDatasetParams): Promise<AddedDataset> {
+  const { home, state } = openAgentState(p.env, p.profile);
+  try {
+    const store = agentStore(home, state, p.secrets.ageIdentity);
+    const asset = await store.add(p.source, { kind: 'dataset', name: p.name, signal: p.signal });
+    const ph = policyHash(p.policy);
+    let reg: Awaited<ReturnType<typeof createDataset>>;
+    try {
+      reg = await createDataset(p.chain, {
+        ciphertextHash: asset.ciphertextSha256,
+        endpoint: p.endpoint,
+        price: p.price,
+        policy: {
+          allowedApps: p.allowApps,
+          allowedRegions: p.regions,
+          teeKinds: p.tee,
+          tau: p.tau,
+          threshold: p.threshold,
+          maxUses: p.maxUses,
+          expiresAt: p.expiresAt,
+          requesters: p.requesters,
+          appraisalPolicyHash: ph,
+        },
+      });
+    } catch (e) {
+      await store.remove(asset.id).catch(() => {});
+      throw e;
+    }
+    state.markAssetRegistered(asset.id, reg.datasetId);
+    return {
+      datasetId: reg.datasetId,
+      localId: asset.id,
+      ciphertextHash: toHex(asset.ciphertextSha256),
+      size: asset.size,
+      appraisalPolicyHash: toHex(ph),
+      txHash: reg.hash,
+    };
+  } finally {
+    state.close();
+  }
+}
+
+export type PublishedApp = {
+  appId: bigint;
+  localId: string;
+  measurement: string;
+  ciphertextHash: string;
+  size: number;
+  txHash: string;
+};
+
+/** Encrypts a WASM app into the owner's agent store and registers it (measurement = SHA-256). */
+export async function publishApp(p: {
+  env: NodeJS.ProcessEnv;
+  profile: string;
+  secrets: ProfileSecrets;
+  chain: ChainWriter;
+  endpoint: string;
+  file: string;
+  name: string;
+  price: bigint;
+  signal?: AbortSignal;
+}): Promise<PublishedApp> {
+  const { home, state } = openAgentState(p.env, p.profile);
+  try {
+    const store = agentStore(home, state, p.secrets.ageIdentity);
+    const asset = await store.add(p.file, { kind: 'app', name: p.name, signal: p.signal });
+    let reg: Awaited<ReturnType<typeof createApp>>;
+    try {
+      reg = await createApp(p.chain, {
+        measurement: asset.measurement!,
+        ciphertextHash: asset.ciphertextSha256,
+        endpoint: p.endpoint,
+        price: p.price,
+      });
+    } catch (e) {
+      await store.remove(asset.id).catch(() => {});
+      throw e;
+    }
+    state.markAssetRegistered(asset.id, reg.appId);
+    return {
+      appId: reg.appId,
+      localId: asset.id,
+      measurement: toHex(asset.measurement!),
+      ciphertextHash: toHex(asset.ciphertextSha256),
+      size: asset.size,
+      txHash: reg.hash,
+    };
+  } finally {
+    state.close();
+  }
+}
+
+// --- nodes ----------------------------------------------------------------------------------------
+
+/** Every registered node (from NodeRegistered events), with its current registry entry. */
+export async function listNodes(c: ChainReader): Promise<NodeInfo[]> {
+  const events = await eventsSince(c, 0n);
+  const seen = new Set<string>();
+  const out: NodeInfo[] = [];
+  for (const e of events) {
+    if (e.eventName !== 'NodeRegistered') continue;
+    const a = String(e.args.node);
+    if (seen.has(a.toLowerCase())) continue;
+    seen.add(a.toLowerCase());
+    const n = await getNode(c, a as Address);
+    if (n) out.push(n);
+  }
+  return out;
+}
+
+/**
+ * Refuses a task no executor could run: none active with the executor role, a TEE kind every
+ * dataset allows, and a region every dataset allows. TASK_FAILED naming what is missing.
+ */
+export async function preflightExecutors(c: ChainReader, datasetIds: bigint[]): Promise<number> {
+  const regions: string[][] = [];
+  let kinds: TeeKind[] | null = null;
+  for (const d of datasetIds) {
+    const ds = await getDataset(c, d);
+    if (!ds) {
+      throw new FerryError('CHAIN_NOT_FOUND', `dataset ${d} does not exist`, {
+        hints: ['list datasets with: ferry dataset ls'],
+      });
+    }
+    if (ds.policy.allowedRegions.length > 0) regions.push(ds.policy.allowedRegions);
+    kinds = kinds === null ? ds.policy.teeKinds : kinds.filter((k) => ds.policy.teeKinds.includes(k));
+  }
+  const executors = (await listNodes(c)).filter((n) => n.roles.includes('executor') && n.status === 'active');
+  const inRegion = executors.filter((n) => regions.every((r) => r.includes(n.region)));
+  const eligible = inRegion.filter((n) => n.teeKinds.some((k) => (kinds ?? []).includes(k)));
+  if (eligible.length > 0) return eligible.length;
+  const want = regions.length > 0 ? regions.map((r) => r.join('/')).join(' and ') : 'any region';
+  if (inRegion.length === 0) {
+    throw new FerryError('TASK_FAILED', `no executor in region ${want}`, {
+      hints: [
+        `active executors: ${executors.length ? executors.map((n) => `${n.address.slice(0, 10)}… in ${n.region}`).join(', ') : 'none'}`,
+        "the dataset's policy allows executors only in its regions; ask the data owner, or wait for an executor there",
+      ],
+    });
+  }
+  throw new FerryError(
+    'TASK_FAILED',
+    `no executor with a TEE kind the datasets allow (${(kinds ?? []).join(', ') || 'none'})`,
+    {
+      hints: [`executors in ${want}: ${inRegion.map((n) => n.teeKinds.join('/')).join(', ')}`],
+    },
+  );
+}
+
+// --- tasks -----------------------------------------------------------------------------------------
+
+export type TaskWindows = { claim: number; evidence: number; vote: number; run: number };
+
+export const DEFAULT_WINDOWS: TaskWindows = { claim: 3, evidence: 30, vote: 30, run: 60 };
+
+/** The task's input hash: SHA-256 of the canonical CBOR array of the app's arguments. */
+export function inputHashOf(args: string[]): Uint8Array {
+  return sha256(encodeCanonical(args));
+}
+
+/** Creates a task for the requester; the result is sealed to the profile's age recipient. */
+export async function createTaskFor(p: {
+  chain: ChainWriter;
+  secrets: ProfileSecrets;
+  appId: bigint;
+  datasetIds: bigint[];
+  args: string[];
+  fee: bigint;
+  ttlSeconds: number;
+  windows?: TaskWindows;
+}): Promise<{ taskId: bigint; txHash: string; startedAt: number }> {
+  const startedAt = Date.now();
+  const w = p.windows ?? DEFAULT_WINDOWS;
+  const now = Number((await p.chain.public.getBlock()).timestamp);
+  try {
+    const r = await createTask(p.chain, {
+      appId: p.appId,
+      datasetIds: [...p.datasetIds].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)),
+      inputHash: inputHashOf(p.args),
+      resultRecipient: p.secrets.ageIdentity.publicKey,
+      inputLocation: p.args.length
+        ? `data:application/json,${encodeURIComponent(JSON.stringify(p.args))}`
+        : '',
+      fee: p.fee,
+      expiresAt: now + p.ttlSeconds,
+      claimWindow: w.claim,
+      evidenceWindow: w.evidence,
+      voteWindow: w.vote,
+      runWindow: w.run,
+    });
+    return { taskId: r.taskId, txHash: r.hash, startedAt };
+  } catch (e) {
+    throw explainCreateError(e, p.appId);
+  }
+}
+
+/** A contract refusal at creation, in words (the code stays the CHAIN_* one). */
+export function explainCreateError(e: unknown, appId: bigint): FerryError {
+  const fe = toFerryError(e);
+  const revert = (fe.details?.revert as string | undefined) ?? '';
+  const words: Record<string, string> = {
+    AppNotAllowed: "app not allowed by the dataset's policy",
+    RequesterNotAllowed: "requester not allowed by the dataset's policy",
+    NoCommonTeeKind: 'the datasets share no TEE kind',
+    UsesExhausted: 'the dataset has no uses left',
+    AssetExpired: 'the dataset has expired',
+    AssetRevoked: 'the app or a dataset is revoked',
+    InsufficientFee: 'the fee does not cover the prices',
+    UnknownApp: `app ${appId} does not exist`,
+    UnknownDataset: 'a dataset does not exist',
+  };
+  const w = words[revert];
+  if (!w) return fe;
+  return new FerryError(fe.code, `${w}: ${fe.message}`, { hints: fe.hints, cause: fe, details: fe.details });
+}
+
+/** The stages a task goes through, in order, as `stagesMs` keys. */
+export const STAGES = [
+  'seeded',
+  'claimed',
+  'evidence',
+  'votes',
+  'keysReleased',
+  'running',
+  'receipt',
+  'done',
+] as const;
+export type Stage = (typeof STAGES)[number];
+
+export type StageEvent = {
+  stage: Stage | 'attempt-ended';
+  attempt: number;
+  /** Milliseconds since the task was created (observed by this process). */
+  ms: number;
+  detail: string;
+};
+
+export type WaitResult = {
+  task: TaskInfo;
+  events: FerryEvent[];
+  /** The completing (or last) attempt's stage times, ms since creation. */
+  stagesMs: Partial<Record<Stage, number>>;
+  timeline: StageEvent[];
+};
+
+const FINAL = new Set(['completed', 'failed', 'expired']);
+
+function stageOf(e: FerryEvent, task: TaskInfo): { stage: Stage | 'attempt-ended'; detail: string } | null {
+  const a = e.args;
+  switch (e.eventName) {
+    case 'TaskSeeded':
+      return { stage: 'seeded', detail: `seed ${String(a.seed).slice(0, 12)}…` };
+    case 'TaskClaimed':
+      return { stage: 'claimed', detail: `by ${String(a.executor).slice(0, 10)}…` };
+    case 'EvidenceCommitted':
+      return { stage: 'evidence', detail: `hash ${String(a.evidenceHash).slice(0, 12)}…` };
+    case 'TaskAttested':
+      return {
+        stage: 'votes',
+        detail: `${a.passSeats} of ${task.tau} seats pass (threshold ${task.threshold})`,
+      };
+    case 'KeyReleased':
+      return { stage: 'keysReleased', detail: `asset ${a.assetIndex} by ${String(a.owner).slice(0, 10)}…` };
+    case 'StatusChanged':
+      return Number(a.status) === 5
+        ? { stage: 'running', detail: 'every key released; the enclave runs' }
+        : null;
+    case 'TaskCompleted':
+      return { stage: 'receipt', detail: `result ${String(a.resultHash).slice(0, 12)}…` };
+    case 'AttemptEnded':
+      return {
+        stage: 'attempt-ended',
+        detail: ATTEMPT_END_REASONS[Number(a.reason)] ?? `reason ${a.reason}`,
+      };
+    default:
+      return null;
+  }
+}
+
+/**
+ * Follows a task until it is final: polls its events, reports each stage once per attempt
+ * (`onStage`), and, with a writer, calls `timeout` when the current stage's deadline or the
+ * task's expiry has passed (anyone may), so a stuck task ends instead of hanging.
+ */
+export async function waitForTask(
+  c: ChainReader | ChainWriter,
+  taskId: bigint,
+  opts: {
+    startedAt: number;
+    onStage?: (s: StageEvent) => void;
+    signal?: AbortSignal;
+    pollMs?: number;
+    maxWaitMs?: number;
+  },
+): Promise<WaitResult> {
+  const first = await getTask(c, taskId);
+  if (!first) throw new FerryError('TASK_NOT_FOUND', `task ${taskId} does not exist`);
+  let from = first.createdBlock;
+  const events: FerryEvent[] = [];
+  const timeline: StageEvent[] = [];
+  let stagesMs: Partial<Record<Stage, number>> = {};
+  let stagesAttempt = first.attempt;
+  let lastTimeout = 0;
+  const deadline = Date.now() + (opts.maxWaitMs ?? 30 * 60_000);
+  for (;;) {
+    opts.signal?.throwIfAborted();
+    const head = await c.public.getBlockNumber();
+    if (head >= from) {
+      const fresh = eventsOfTask(await eventsSince(c, from, head), taskId);
+      from = head + 1n;
+      const task = (await getTask(c, taskId))!;
+      for (const e of fresh) {
+        events.push(e);
+        const s = stageOf(e, task);
+        if (!s) continue;
+        const attempt = Number(e.args.attempt);
+        if (attempt !== stagesAttempt) {
+          stagesAttempt = attempt;
+          stagesMs = {};
+        }
+        if (s.stage !== 'attempt-ended' && stagesMs[s.stage] !== undefined) continue;
+        const ms = Date.now() - opts.startedAt;
+        if (s.stage !== 'attempt-ended') stagesMs[s.stage] = ms;
+        const ev = { stage: s.stage, attempt, ms, detail: s.detail };
+        timeline.push(ev);
+        opts.onStage?.(ev);
+      }
+    }
+    const task = (await getTask(c, taskId))!;
+    if (FINAL.has(task.status)) return { task, events, stagesMs, timeline };
+    if (Date.now() > deadline) {
+      throw new FerryError('TIMEOUT', `task ${taskId} is still ${task.status}`, {
+        hints: [`follow it with: ferry task show ${taskId}`],
+      });
+    }
+    if ('wallet' in c && Date.now() - lastTimeout > 2000) {
+      const now = Number((await c.public.getBlock()).timestamp);
+      const stageDeadline =
+        task.status === 'claimed'
+          ? task.deadline + task.windows.evidence
+          : task.status === 'created' || task.status === 'rejected'
+            ? Infinity
+            : task.deadline;
+      if (now > task.expiresAt || (task.deadline > 0 && now > stageDeadline)) {
+        lastTimeout = Date.now();
+        try {
+          await timeoutTask(c, taskId);
+        } catch (e) {
+          // Too early by the chain's clock, or someone else moved the task on: poll again.
+          if (!isFerryError(e)) throw e;
+        }
+      }
+    }
+    await new Promise((r) => setTimeout(r, opts.pollMs ?? 200));
+  }
+}
+
+/**
+ * Why a task did not complete, as a TASK_FAILED error a person can act on: the last attempt's
+ * end reason, with the votes and (for rejected evidence) the dominant reason of our own
+ * re-appraisal of the evidence.
+ */
+export async function explainFailure(
+  c: ChainReader,
+  chainId: number,
+  task: TaskInfo,
+  events: FerryEvent[],
+  opts: { simRoots?: Uint8Array[] } = {},
+): Promise<FerryError> {
+  const ended = events.filter((e) => e.eventName === 'AttemptEnded');
+  const attempts = ended.map(
+    (e) => `attempt ${e.args.attempt}: ${ATTEMPT_END_REASONS[Number(e.args.reason)]}`,
+  );
+  const last = ended.at(-1);
+  const reason = last ? ATTEMPT_END_REASONS[Number(last.args.reason)] : 'none';
+  const hints = [...attempts];
+  let message: string;
+  if (task.status === 'expired' && reason === 'none') {
+    message = `the task expired at ${new Date(task.expiresAt * 1000).toISOString()} before it completed`;
+  } else if (reason === 'no-claim') {
+    try {
+      await preflightExecutors(c, task.datasetIds);
+      message = 'no executor claimed the task in time';
+    } catch (e) {
+      message = toFerryError(e).message;
+      hints.push(...toFerryError(e).hints);
+    }
+  } else if (reason === 'evidence-rejected' || reason === 'votes-missed') {
+    const attempt = Number(last!.args.attempt);
+    const votes = events.filter((e) => e.eventName === 'VoteCast' && Number(e.args.attempt) === attempt);
+    const fails = votes.filter((v) => v.args.pass !== true).length;
+    if (reason === 'evidence-rejected') {
+      message = `evidence rejected by ${fails} of ${votes.length} verifiers`;
+      const why = await reappraise(c, chainId, task, events, attempt, opts.simRoots ?? []);
+      if (why) message += `: ${why}`;
+    } else {
+      message = `not enough verifier votes before the deadline (${votes.length} vote(s), threshold ${task.threshold} seats)`;
+    }
+  } else if (reason === 'evidence-missed') {
+    message = 'the executor did not commit its evidence in time';
+  } else if (reason === 'receipt-missed') {
+    const attempt = Number(last!.args.attempt);
+    const released = events.filter(
+      (e) => e.eventName === 'KeyReleased' && Number(e.args.attempt) === attempt,
+    );
+    const assets = 1 + task.datasetIds.length;
+    message =
+      released.length < assets
+        ? `only ${released.length} of ${assets} keys were released before the run deadline (an owner agent refused or was unreachable)`
+        : 'the enclave did not return a receipt before the run deadline';
+  } else {
+    message = `the task ended ${task.status}`;
+  }
+  return new FerryError('TASK_FAILED', message, {
+    hints,
+    details: { status: task.status, attempts: ended.length },
+  });
+}
+
+/** Our own appraisal of a rejected attempt's evidence: the dominant reason, in words. */
+async function reappraise(
+  c: ChainReader,
+  chainId: number,
+  task: TaskInfo,
+  events: FerryEvent[],
+  attempt: number,
+  simRoots: Uint8Array[],
+): Promise<string | null> {
+  const committed = events.find(
+    (e) => e.eventName === 'EvidenceCommitted' && Number(e.args.attempt) === attempt,
+  );
+  const seeded = events.find((e) => e.eventName === 'TaskSeeded' && Number(e.args.attempt) === attempt);
+  if (!committed || !seeded) return null;
+  try {
+    const base = String(committed.args.evidenceLocation).replace(/\/v1\/tasks\/.*$/, '');
+    const peer = createPeerClient({ baseUrl: base, timeoutMs: 5000 });
+    const bytes = await peer.bytes('GET', `/v1/tasks/${task.taskId}/attempts/${attempt}/evidence`, {
+      maxBytes: 1 << 20,
+    });
+    const keys = await peer.json(
+      'GET',
+      `/v1/tasks/${task.taskId}/attempts/${attempt}/enclave`,
+      EnclaveKeysSchema,
+    );
+    const evidence = decodeEvidence(bytes);
+    const expectedReportData = reportDataFor({
+      chainId: BigInt(chainId),
+      taskId: task.taskId,
+      attempt,
+      x25519Pub: fromHex(keys.x25519Pub, 'x25519Pub', 32),
+      ed25519Pub: fromHex(keys.ed25519Pub, 'ed25519Pub', 32),
+      seed: fromHex(String(seeded.args.seed), 'seed', 32),
+    });
+    const ds = await getDataset(c, task.datasetIds[0]);
+    const policy = ds
+      ? builtInPolicies().get(ds.policy.appraisalPolicyHash.slice(2).toLowerCase())
+      : undefined;
+    if (!policy) return 'the dataset appraisal policy is unknown';
+    const a = await appraiseEvidence(
+      evidence,
+      { policy, now: new Date(), expectedReportData },
+      defaultVerifiers({ sim: simRoots.length ? { roots: simRoots } : undefined }),
+    );
+    const r = a.reasons[0];
+    return r ? `${r.message} (${r.code})` : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Fetches the result ciphertext from the executor (public route), bounded. */
+export async function fetchResult(location: string, signal?: AbortSignal): Promise<Uint8Array> {
+  const base = location.replace(/\/v1\/tasks\/.*$/, '');
+  const peer = createPeerClient({ baseUrl: base, timeoutMs: 30_000 });
+  return peer.bytes('GET', location.slice(base.length), { signal, maxBytes: 64 << 20 });
+}
+
+/** The verifier stake now, for committee figures (null when unreadable). */
+export async function currentVerifierStake(c: ChainReader): Promise<bigint | null> {
+  try {
+    return (await getStakeTotals(c)).verifierStake;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,32 @@
+/** Text output shared by the journey commands: the stage timeline and the audit's checks. */
+import type { AuditCheck } from '../../audit/index.ts';
+import type { StageEvent } from './ops.ts';
+
+const LABELS: Record<StageEvent['stage'], string> = {
+  seeded: 'seeded',
+  claimed: 'claimed',
+  evidence: 'evidence',
+  votes: 'votes',
+  keysReleased: 'keys released',
+  running: 'running',
+  receipt: 'receipt',
+  done: 'done',
+  'attempt-ended': 'attempt ended',
+};
+
+export function formatMs(ms: number): string {
+  return `${(ms / 1000).toFixed(2)}s`;
+}
+
+/** One timeline line: `  +1.23s  claimed        by 0x1234…` (attempt shown after the first). */
+export function formatStage(s: StageEvent): string {
+  const at = `+${formatMs(s.ms)}`.padStart(9);
+  const label = (LABELS[s.stage] + (s.attempt > 1 ? ` (#${s.attempt})` : '')).padEnd(18);
+  return `${at}  ${label} ${s.detail}`;
+}
+
+/** The audit's checks, one line each: `  ok    claim-vrf          detail`. */
+export function formatChecks(checks: readonly AuditCheck[]): string {
+  const w = Math.max(...checks.map((c) => c.name.length));
+  return checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'}  ${c.name.padEnd(w)}  ${c.detail}`).join('\n');
+}
