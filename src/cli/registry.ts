@@ -8,6 +8,16 @@ export type Entry = { name: string; summary: string; load: () => Promise<{ defau
 
 export const COMMANDS: Entry[] = [
   {
+    name: 'app ls',
+    summary: 'list the apps registered on chain',
+    load: () => import('./app/ls.ts'),
+  },
+  {
+    name: 'app publish',
+    summary: "encrypt a WASM app into the profile's agent and register it with its measurement",
+    load: () => import('./app/publish.ts'),
+  },
+  {
     name: 'app run',
     summary: 'run a WASI app locally in the enclave runtime (sim backend, plaintext data)',
     load: () => import('./app/run.ts'),
@@ -53,6 +63,21 @@ export const COMMANDS: Entry[] = [
     load: () => import('./committee.ts'),
   },
   {
+    name: 'dataset add',
+    summary: "encrypt a dataset into the profile's agent and register it with its policy",
+    load: () => import('./dataset/add.ts'),
+  },
+  {
+    name: 'dataset ls',
+    summary: 'list the datasets registered on chain',
+    load: () => import('./dataset/ls.ts'),
+  },
+  {
+    name: 'dataset revoke',
+    summary: 'revoke a dataset (owner only): no new task may use it',
+    load: () => import('./dataset/revoke.ts'),
+  },
+  {
     name: 'demo',
     summary: 'run the whole network locally: a CSV-statistics task, verified end to end',
     load: () => import('./demo.ts'),
@@ -88,6 +113,11 @@ export const COMMANDS: Entry[] = [
     load: () => import('./node/start.ts'),
   },
   {
+    name: 'nodes ls',
+    summary: 'list the nodes in the registry: roles, region, TEE kinds, status, stake',
+    load: () => import('./nodes/ls.ts'),
+  },
+  {
     name: 'profile create',
     summary: 'create a profile: an EVM account, an Ed25519 signing key and an age identity',
     load: () => import('./profile/create.ts'),
@@ -101,6 +131,26 @@ export const COMMANDS: Entry[] = [
     name: 'profile show',
     summary: 'show the public parts of a profile',
     load: () => import('./profile/show.ts'),
+  },
+  {
+    name: 'receipt verify',
+    summary: "verify a completed task's receipt, evidence, votes and VRF proofs from the chain",
+    load: () => import('./receipt/verify.ts'),
+  },
+  {
+    name: 'task ls',
+    summary: 'list the tasks on chain with their status',
+    load: () => import('./task/ls.ts'),
+  },
+  {
+    name: 'task run',
+    summary: 'run an app on datasets; with --wait, follow it, verify the receipt and decrypt the result',
+    load: () => import('./task/run.ts'),
+  },
+  {
+    name: 'task show',
+    summary: "a task's state, timeline and votes from the chain",
+    load: () => import('./task/show.ts'),
   },
   {
     name: 'vrf keygen',

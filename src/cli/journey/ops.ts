@@ -516,7 +516,14 @@ export async function explainFailure(
   const attempts = ended.map(
     (e) => `attempt ${e.args.attempt}: ${ATTEMPT_END_REASONS[Number(e.args.reason)]}`,
   );
-  const last = ended.at(-1);
+  // The most telling attempt: a rejection or a refusal explains more than the missing claims
+  // that follow once the only executor was excluded.
+  const rank = ['evidence-rejected', 'receipt-missed', 'votes-missed', 'evidence-missed', 'no-claim'];
+  const last = [...ended].sort(
+    (a, b) =>
+      rank.indexOf(ATTEMPT_END_REASONS[Number(a.args.reason)]) -
+      rank.indexOf(ATTEMPT_END_REASONS[Number(b.args.reason)]),
+  )[0];
   const reason = last ? ATTEMPT_END_REASONS[Number(last.args.reason)] : 'none';
   const hints = [...attempts];
   let message: string;

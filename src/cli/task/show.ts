@@ -1,0 +1,107 @@
+/** `ferry task show ID`: a task's state, its timeline from the chain, and why it failed if it did. */
+import { eventsOfTask, eventsSince } from '../../audit/index.ts';
+import { ATTEMPT_END_REASONS, type FerryEvent, getTask, TASK_STATES } from '../../chain/index.ts';
+import { FerryError } from '../../kernel/index.ts';
+import { defineCommand } from '../command.ts';
+import { parseId } from '../journey/args.ts';
+import { taskJson } from '../journey/listing.ts';
+import { chainReader, locateNetwork, NETWORK_OPTIONS } from '../journey/network.ts';
+import { explainFailure } from '../journey/ops.ts';
+
+function describeEvent(e: FerryEvent): string {
+  const a = e.args;
+  switch (e.eventName) {
+    case 'TaskCreated':
+      return `created by ${a.requester}, fee ${a.fee} wei`;
+    case 'StatusChanged':
+      return `status ${TASK_STATES[Number(a.status)]}`;
+    case 'TaskSeeded':
+      return `seed ${String(a.seed).slice(0, 18)}…`;
+    case 'TaskClaimed':
+      return `claimed by ${a.executor}${a.best ? ' (best so far)' : ''}`;
+    case 'EvidenceCommitted':
+      return `evidence ${String(a.evidenceHash).slice(0, 18)}… at ${a.evidenceLocation}`;
+    case 'VoteCast':
+      return `${a.pass ? 'pass' : 'fail'} vote by ${a.verifier}, ${a.seats} seat(s)`;
+    case 'TaskAttested':
+      return `attested: ${a.passSeats} pass / ${a.failSeats} fail seats`;
+    case 'KeyReleased':
+      return `key of asset ${a.assetIndex} released by ${a.owner}`;
+    case 'TaskCompleted':
+      return `receipt posted; result at ${a.resultLocation}`;
+    case 'AttemptEnded':
+      return `attempt ended: ${ATTEMPT_END_REASONS[Number(a.reason)]}${a.slashed ? `, executor slashed ${a.slashed} wei` : ''}`;
+    case 'TaskFailed':
+      return `failed after ${a.attempts} attempt(s); refund ${a.refund} wei`;
+    case 'Paid':
+      return `paid ${a.amount} wei to ${a.account}`;
+    case 'Credited':
+      return `credited ${a.amount} wei to ${a.account}`;
+    case 'TaskExpired':
+      return `expired; refund ${a.refund} wei`;
+    default:
+      return e.eventName;
+  }
+}
+
+export default defineCommand({
+  name: 'task show',
+  summary: "a task's state, timeline and votes from the chain",
+  usage: 'task show ID [--json]',
+  description: `
+Reads the task and its events from the chain. --json prints the task's fields ("taskId",
+"status" (created, seeded, claimed, attesting, attested, running, completed, rejected, failed,
+expired), "attempt", "requester", "appId", "datasetIds", "executor", "tau", "threshold",
+"passSeats", "failSeats", ...), "timeline": [{"event", "attempt", "block", "detail"}], "votes",
+"result" ({"location", "hash"} once completed) and, for a failed or expired task, "error":
+{"code", "message", "hints"} saying why.`,
+  options: { ...NETWORK_OPTIONS },
+  positionals: { min: 1, max: 1 },
+  async run(ctx) {
+    const taskId = parseId(ctx.positionals[0], 'task ID');
+    const net = locateNetwork(ctx);
+    const c = await chainReader(net);
+    const task = await getTask(c, taskId);
+    if (!task) {
+      throw new FerryError('TASK_NOT_FOUND', `task ${taskId} does not exist`, {
+        hints: ['list tasks with: ferry task ls'],
+      });
+    }
+    const events = eventsOfTask(await eventsSince(c, task.createdBlock), taskId);
+    const timeline = events.map((e) => ({
+      event: e.eventName,
+      attempt: e.args.attempt === undefined ? null : Number(e.args.attempt),
+      block: e.blockNumber.toString(),
+      detail: describeEvent(e),
+    }));
+    const votes = events
+      .filter((e) => e.eventName === 'VoteCast')
+      .map((e) => ({
+        attempt: Number(e.args.attempt),
+        verifier: String(e.args.verifier),
+        pass: e.args.pass === true,
+        seats: Number(e.args.seats),
+      }));
+    const done = events.find((e) => e.eventName === 'TaskCompleted');
+    const error =
+      task.status === 'failed' || task.status === 'expired'
+        ? (await explainFailure(c, c.chainId, task, events, { simRoots: net.simRoots })).toJSON()
+        : undefined;
+    const out = {
+      ...taskJson(task),
+      timeline,
+      votes,
+      result: done
+        ? { location: String(done.args.resultLocation), hash: String(done.args.resultHash).slice(2) }
+        : null,
+      ...(error ? { error } : {}),
+    };
+    const text = [
+      `task ${taskId}: ${task.status} (attempt ${task.attempt}), app ${task.appId}, datasets ${task.datasetIds.join(', ')}`,
+      `  committee tau ${task.tau}, threshold ${task.threshold}; pass seats ${task.passSeats}, fail seats ${task.failSeats}`,
+      ...timeline.map((t) => `  block ${t.block.padStart(6)}  ${t.event.padEnd(18)} ${t.detail}`),
+      ...(error ? [`  why: ${error.message}`, ...error.hints.map((h) => `    ${h}`)] : []),
+    ].join('\n');
+    return { json: out, text };
+  },
+});
