@@ -1,0 +1,413 @@
+/**
+ * The user journeys through the CLI on one local devnet (sim TEE, 1 executor, 3 verifiers):
+ * bob publishes csv-stats, alice adds datasets with policies, carol runs tasks and waits, an
+ * auditor verifies receipts by id and from a saved bundle (and a tampered one fails), and the
+ * refusals come back in words: no executor in the region, app not allowed, revoked dataset,
+ * evidence rejected by the verifiers. Every command is spawned as `bin/ferry ... --json`.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { ensureExamplesBuilt, examplePath } from '../examples/index.ts';
+import { type Devnet, devnetUp } from '../src/devnet/up.ts';
+
+const FERRY = fileURLToPath(new URL('../bin/ferry', import.meta.url));
+
+// biome-ignore lint/suspicious/noExplicitAny: parsed CLI JSON, checked field by field by the assertions
+type J = any;
+type Run = { code: number; json: J; stdout: string; stderr: string };
+
+function ferry(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(FERRY, [...args, '--json'], { env, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      const code = err ? ((err as { code?: number }).code ?? 1) : 0;
+      let json: J = {};
+      try {
+        json = JSON.parse(stdout);
+      } catch {
+        // asserted by the caller
+      }
+      resolve({ code: typeof code === 'number' ? code : 1, json, stdout, stderr });
+    });
+  });
+}
+
+const quiet = {
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+  child() {
+    return quiet;
+  },
+};
+
+let home = '';
+let env: NodeJS.ProcessEnv = {};
+let devnet: Devnet | null = null;
+let work = '';
+const csv = 'temp,city\n10,Berlin\n14,Paris\n21,Rome\n-3,Oslo\n';
+let appId = '';
+let measurement = '';
+let datasetId = '';
+
+before(async () => {
+  await ensureExamplesBuilt();
+  home = mkdtempSync(join(tmpdir(), 'ferry-journeys-'));
+  work = mkdtempSync(join(tmpdir(), 'ferry-journeys-work-'));
+  env = { ...process.env, FERRY_HOME: home, FERRY_LOG_LEVEL: 'warn' };
+  delete env.FERRY_PROFILE;
+  devnet = await devnetUp({ home, executors: 1, verifiers: 3, log: quiet, env });
+  writeFileSync(join(work, 'cities.csv'), csv);
+});
+
+after(async () => {
+  await devnet?.stop();
+  rmSync(home, { recursive: true, force: true });
+  rmSync(work, { recursive: true, force: true });
+});
+
+test('without a network: DEVNET_NOT_RUNNING, exit 2', async () => {
+  const empty = mkdtempSync(join(tmpdir(), 'ferry-empty-'));
+  try {
+    const r = await ferry(['dataset', 'ls'], { ...env, FERRY_HOME: empty });
+    assert.equal(r.code, 2);
+    assert.equal(r.json.error.code, 'DEVNET_NOT_RUNNING');
+  } finally {
+    rmSync(empty, { recursive: true, force: true });
+  }
+});
+
+test('nodes ls: the registry from the chain', async () => {
+  const r = await ferry(['nodes', 'ls'], env);
+  assert.equal(r.code, 0, r.stdout);
+  assert.equal(r.json.nodes.length, 4);
+  assert.deepEqual(r.json.nodes.map((n: J) => n.roles.join()).sort(), [
+    'executor',
+    'verifier',
+    'verifier',
+    'verifier',
+  ]);
+  for (const n of r.json.nodes) {
+    assert.equal(n.status, 'active');
+    assert.equal(n.region, 'DE');
+    assert.equal(n.stake, (10n ** 18n).toString());
+  }
+});
+
+test('app publish: bob registers csv-stats with its measurement; bad input refused', async () => {
+  const noProfile = await ferry(['app', 'publish', examplePath('csv-stats')], env);
+  assert.equal(noProfile.code, 2);
+  assert.equal(noProfile.json.error.code, 'USAGE_MISSING_ARGUMENT');
+  const notWasm = await ferry(['app', 'publish', join(work, 'cities.csv'), '--profile', 'bob'], env);
+  assert.equal(notWasm.code, 2);
+  assert.equal(notWasm.json.error.code, 'USAGE_INVALID_ARGUMENT');
+  const r = await ferry(['app', 'publish', examplePath('csv-stats'), '--profile', 'bob'], { ...env });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  measurement = createHash('sha256')
+    .update(readFileSync(examplePath('csv-stats')))
+    .digest('hex');
+  assert.equal(r.json.measurement, measurement);
+  assert.match(r.json.appId, /^[0-9]+$/);
+  appId = r.json.appId;
+  const ls = await ferry(['app', 'ls'], env);
+  assert.equal(ls.code, 0);
+  assert.deepEqual(
+    ls.json.apps.map((a: J) => [a.appId, a.measurement]),
+    [[appId, measurement]],
+  );
+});
+
+test('dataset add: alice stores and registers a dataset; committee figures shown; bad input refused', async () => {
+  const file = join(work, 'cities.csv');
+  const noRegion = await ferry(
+    ['dataset', 'add', file, '--allow-app', measurement, '--profile', 'alice'],
+    env,
+  );
+  assert.equal(noRegion.code, 2);
+  assert.equal(noRegion.json.error.code, 'USAGE_MISSING_ARGUMENT');
+  const badRegion = await ferry(
+    ['dataset', 'add', file, '--region', 'Germany', '--allow-app', measurement, '--profile', 'alice'],
+    env,
+  );
+  assert.equal(badRegion.code, 2);
+  const badThreshold = await ferry(
+    [
+      'dataset',
+      'add',
+      file,
+      '--region',
+      'DE',
+      '--allow-app',
+      measurement,
+      '--committee',
+      '5',
+      '--threshold',
+      '9',
+      '--profile',
+      'alice',
+    ],
+    env,
+  );
+  assert.equal(badThreshold.code, 2);
+  const missing = await ferry(
+    ['dataset', 'add', join(work, 'nope.csv'), '--region', 'DE', '--allow-app', 'any', '--profile', 'alice'],
+    env,
+  );
+  assert.equal(missing.code, 1);
+  assert.equal(missing.json.error.code, 'IO_READ_FAILED');
+  // Every verifier holds all its stake as seats (tau = the verifier stake in units): 2 of 3 must pass.
+  const r = await ferry(
+    [
+      'dataset',
+      'add',
+      file,
+      '--region',
+      'DE',
+      '--allow-app',
+      measurement,
+      '--committee',
+      '3000',
+      '--threshold',
+      '2/3',
+      '--profile',
+      'alice',
+    ],
+    env,
+  );
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.json.datasetId, /^[0-9]+$/);
+  assert.deepEqual(r.json.regions, ['DE']);
+  assert.deepEqual(r.json.teeKinds, ['sim']);
+  assert.equal(r.json.threshold, 2000);
+  assert.equal(r.json.appraisalPolicy, 'development');
+  assert.equal(typeof r.json.committee.capture, 'number');
+  assert.equal(typeof r.json.committee.livenessFailure, 'number');
+  datasetId = r.json.datasetId;
+  const ls = await ferry(['dataset', 'ls', '--mine', '--profile', 'alice'], env);
+  assert.equal(ls.code, 0);
+  const d = ls.json.datasets.find((x: J) => x.datasetId === datasetId);
+  assert.equal(d.ciphertextHash, r.json.ciphertextHash);
+  assert.deepEqual(d.policy.regions, ['DE']);
+  assert.equal(d.revoked, false);
+  const bobs = await ferry(['dataset', 'ls', '--mine', '--profile', 'bob'], env);
+  assert.deepEqual(bobs.json.datasets, []);
+});
+
+test('task run --wait: completed, verified, result decrypted; receipt verify by id and from the bundle', {
+  timeout: 120_000,
+}, async () => {
+  const out = join(work, 'result.json');
+  const bundle = join(work, 'receipt.json');
+  const r = await ferry(
+    [
+      'task',
+      'run',
+      '--app',
+      appId,
+      '--dataset',
+      datasetId,
+      '--wait',
+      '--out',
+      out,
+      '--receipt',
+      bundle,
+      '--profile',
+      'carol',
+    ],
+    env,
+  );
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.equal(r.json.status, 'completed');
+  assert.equal(r.json.verified, true);
+  const stages = ['seeded', 'claimed', 'evidence', 'votes', 'keysReleased', 'running', 'receipt', 'done'];
+  assert.deepEqual(Object.keys(r.json.stagesMs), stages);
+  for (let i = 1; i < stages.length; i++) {
+    assert.ok(
+      r.json.stagesMs[stages[i]] >= r.json.stagesMs[stages[i - 1]],
+      `${stages[i]} after ${stages[i - 1]}`,
+    );
+  }
+  const result = JSON.parse(readFileSync(out, 'utf8'));
+  assert.deepEqual(
+    [result.column, result.count, result.mean, result.min, result.max],
+    ['temp', 4, 10.5, -3, 21],
+  );
+  assert.ok(r.json.checks.every((c: J) => c.ok));
+  const taskId = r.json.taskId;
+
+  const byId = await ferry(['receipt', 'verify', taskId], env);
+  assert.equal(byId.code, 0, byId.stdout);
+  assert.equal(byId.json.verified, true);
+  assert.equal(byId.json.taskId, taskId);
+  for (const name of [
+    'claim-vrf',
+    'claim-lowest',
+    'evidence-binding',
+    'evidence-appraisal',
+    'votes-vrf',
+    'votes-seats',
+    'votes-threshold',
+    'receipt-signature',
+  ]) {
+    assert.equal(byId.json.checks.find((c: J) => c.name === name)?.ok, true, name);
+  }
+  const byFile = await ferry(['receipt', 'verify', bundle], env);
+  assert.equal(byFile.code, 0, byFile.stdout);
+  assert.equal(byFile.json.verified, true);
+
+  // A bundle whose evidence was altered, and a result that is not the task's, fail (exit 3).
+  const b = JSON.parse(readFileSync(bundle, 'utf8'));
+  const flipped = b.evidence.slice(0, -2) + (b.evidence.endsWith('00') ? '01' : '00');
+  writeFileSync(join(work, 'tampered.json'), JSON.stringify({ ...b, evidence: flipped }));
+  const tampered = await ferry(['receipt', 'verify', join(work, 'tampered.json')], env);
+  assert.equal(tampered.code, 3, tampered.stdout);
+  assert.equal(tampered.json.verified, false);
+  assert.equal(tampered.json.checks.find((c: J) => c.name === 'evidence-hash').ok, false);
+  const wrongResult = await ferry(['receipt', 'verify', taskId, '--result', out], env);
+  assert.equal(wrongResult.code, 3);
+  assert.equal(wrongResult.json.checks.find((c: J) => c.name === 'result-ciphertext').ok, false);
+  const malformed = await ferry(['receipt', 'verify', out], env);
+  assert.equal(malformed.code, 3);
+  assert.equal(malformed.json.error.code, 'RECEIPT_INVALID');
+
+  const show = await ferry(['task', 'show', taskId], env);
+  assert.equal(show.code, 0);
+  assert.equal(show.json.status, 'completed');
+  assert.ok(show.json.timeline.some((t: J) => t.event === 'TaskCompleted'));
+  assert.equal(show.json.votes.length >= 2, true);
+  const ls = await ferry(['task', 'ls', '--mine', '--profile', 'carol'], env);
+  assert.deepEqual(
+    ls.json.tasks.map((t: J) => [t.taskId, t.status]),
+    [[taskId, 'completed']],
+  );
+  const none = await ferry(['task', 'show', '999'], env);
+  assert.equal(none.code, 2);
+  assert.equal(none.json.error.code, 'TASK_NOT_FOUND');
+});
+
+test('task run refusals in words: no executor in the region, app not allowed, revoked dataset', async () => {
+  const file = join(work, 'cities.csv');
+  const fr = await ferry(
+    [
+      'dataset',
+      'add',
+      file,
+      '--region',
+      'FR',
+      '--allow-app',
+      measurement,
+      '--committee',
+      '3000',
+      '--threshold',
+      '2000',
+      '--profile',
+      'alice',
+    ],
+    env,
+  );
+  assert.equal(fr.code, 0, fr.stdout);
+  const r1 = await ferry(
+    ['task', 'run', '--app', appId, '--dataset', fr.json.datasetId, '--wait', '--profile', 'carol'],
+    env,
+  );
+  assert.equal(r1.code, 1);
+  assert.equal(r1.json.error.code, 'TASK_FAILED');
+  assert.equal(r1.json.error.message, 'no executor in region FR');
+
+  const other = await ferry(
+    [
+      'dataset',
+      'add',
+      file,
+      '--region',
+      'DE',
+      '--allow-app',
+      'ab'.repeat(32),
+      '--committee',
+      '3000',
+      '--threshold',
+      '2000',
+      '--profile',
+      'alice',
+    ],
+    env,
+  );
+  const r2 = await ferry(
+    ['task', 'run', '--app', appId, '--dataset', other.json.datasetId, '--profile', 'carol'],
+    env,
+  );
+  assert.equal(r2.code, 1);
+  assert.equal(r2.json.error.code, 'CHAIN_POLICY_FORBIDS');
+  assert.match(r2.json.error.message, /^app not allowed by the dataset's policy/);
+
+  const rev = await ferry(['dataset', 'revoke', other.json.datasetId, '--profile', 'bob'], env);
+  assert.equal(rev.code, 2, 'only the owner may revoke');
+  assert.equal(rev.json.error.code, 'CHAIN_NOT_OWNER');
+  const ok = await ferry(['dataset', 'revoke', other.json.datasetId, '--profile', 'alice'], env);
+  assert.equal(ok.code, 0, ok.stdout);
+  assert.equal(ok.json.revoked, true);
+  const r3 = await ferry(
+    ['task', 'run', '--app', appId, '--dataset', other.json.datasetId, '--profile', 'carol'],
+    env,
+  );
+  assert.equal(r3.code, 1);
+  assert.equal(r3.json.error.code, 'CHAIN_ASSET_REVOKED');
+
+  const usage = await ferry(['task', 'run', '--app', 'x', '--dataset', datasetId, '--profile', 'carol'], env);
+  assert.equal(usage.code, 2);
+  const noDs = await ferry(['task', 'run', '--app', appId, '--dataset', '999', '--profile', 'carol'], env);
+  assert.equal(noDs.code, 2);
+  assert.equal(noDs.json.error.code, 'ASSET_NOT_FOUND');
+});
+
+// Last: it gets the only executor excluded and jailed.
+test('task run: evidence rejected by the verifiers (sim under the production policy) fails in words', {
+  timeout: 120_000,
+}, async () => {
+  const prod = await ferry(
+    [
+      'dataset',
+      'add',
+      join(work, 'cities.csv'),
+      '--region',
+      'DE',
+      '--allow-app',
+      measurement,
+      '--tee',
+      'sim',
+      '--policy',
+      'production',
+      '--committee',
+      '3000',
+      '--threshold',
+      '2000',
+      '--profile',
+      'alice',
+    ],
+    env,
+  );
+  assert.equal(prod.code, 0, prod.stdout);
+  assert.equal(prod.json.appraisalPolicy, 'production');
+  const r = await ferry(
+    ['task', 'run', '--app', appId, '--dataset', prod.json.datasetId, '--wait', '--profile', 'carol'],
+    env,
+  );
+  assert.equal(r.code, 1, r.stdout);
+  assert.equal(r.json.status, 'failed');
+  assert.equal(r.json.verified, false);
+  assert.equal(r.json.error.code, 'TASK_FAILED');
+  assert.match(
+    r.json.error.message,
+    /^evidence rejected by [0-9] of [0-9] verifiers: .*ATTESTATION_SIMULATION_NOT_ALLOWED/,
+  );
+  assert.equal(r.json.error.hints[0], 'attempt 1: evidence-rejected');
+  const show = await ferry(['task', 'show', r.json.taskId], env);
+  assert.equal(show.json.status, 'failed');
+  assert.equal(show.json.error.message, r.json.error.message);
+});
