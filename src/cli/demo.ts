@@ -25,6 +25,7 @@ import {
   addDataset,
   committeeFigures,
   createTaskFor,
+  explainFailure,
   publishApp,
   type StageEvent,
   waitForTask,
@@ -165,6 +166,24 @@ Exit 0 when the task completed and verified, 3 when verification failed, 1 other
         maxWaitMs: 120_000,
         onStage: (s: StageEvent) => say(formatStage(s)),
       });
+      if (waited.task.status !== 'completed') {
+        const err = await explainFailure(carol.chain, carol.chain.chainId, waited.task, waited.events, {
+          simRoots: net.simRoots,
+        });
+        if (!ctx.json)
+          ctx.stderr.write(`ferry: the demo task ${waited.task.status}: ${err.message} [${err.code}]\n`);
+        return {
+          json: {
+            taskId: created.taskId.toString(),
+            status: waited.task.status,
+            verified: false,
+            result: null,
+            stagesMs: waited.stagesMs,
+            error: err.toJSON(),
+          },
+          exitCode: err.exitCode,
+        };
+      }
       const fin = await finishTask({
         chain: carol.chain,
         chainId: carol.chain.chainId,

@@ -390,7 +390,11 @@ export type WaitResult = {
 
 const FINAL = new Set(['completed', 'failed', 'expired']);
 
-function stageOf(e: FerryEvent, task: TaskInfo): { stage: Stage | 'attempt-ended'; detail: string } | null {
+function stageOf(
+  e: FerryEvent,
+  task: TaskInfo,
+  passVoters: number,
+): { stage: Stage | 'attempt-ended'; detail: string } | null {
   const a = e.args;
   switch (e.eventName) {
     case 'TaskSeeded':
@@ -402,7 +406,7 @@ function stageOf(e: FerryEvent, task: TaskInfo): { stage: Stage | 'attempt-ended
     case 'TaskAttested':
       return {
         stage: 'votes',
-        detail: `${a.passSeats} of ${task.tau} seats pass (threshold ${task.threshold})`,
+        detail: `${passVoters} verifier(s) voted pass: ${a.passSeats} of ${task.tau} seats (threshold ${task.threshold})`,
       };
     case 'KeyReleased':
       return { stage: 'keysReleased', detail: `asset ${a.assetIndex} by ${String(a.owner).slice(0, 10)}…` };
@@ -456,7 +460,10 @@ export async function waitForTask(
       const task = (await getTask(c, taskId))!;
       for (const e of fresh) {
         events.push(e);
-        const s = stageOf(e, task);
+        const passVoters = events.filter(
+          (v) => v.eventName === 'VoteCast' && v.args.pass === true && v.args.attempt === e.args.attempt,
+        ).length;
+        const s = stageOf(e, task, passVoters);
         if (!s) continue;
         const attempt = Number(e.args.attempt);
         if (attempt !== stagesAttempt) {
