@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { ensureExamplesBuilt, examplePath } from '../../examples/index.ts';
+import { buildExample } from '../../examples/index.ts';
 import { developmentPolicy } from '../attestation/index.ts';
 import { getStakeTotals } from '../chain/index.ts';
 import { type Devnet, devnetUp } from '../devnet/up.ts';
@@ -92,8 +92,8 @@ Exit 0 when the task completed and verified, 3 when verification failed, 1 other
     const env = { ...ctx.env, FERRY_HOME: home };
     let devnet: Devnet | null = null;
     try {
-      say('building the example apps...');
-      await ensureExamplesBuilt();
+      say('building the csv-stats example app if needed...');
+      const appFile = await buildExample('csv-stats');
       say('starting a local network: chain, 1 executor, 5 verifiers, agents for alice and bob...');
       devnet = await devnetUp({ home, executors: 1, verifiers: 5, log: quiet, env }, ctx.signal);
       say(`network up in ${formatMs(Date.now() - t0)}: ${devnet.info.rpcUrl}`);
@@ -108,7 +108,7 @@ Exit 0 when the task completed and verified, 3 when verification failed, 1 other
         secrets: bob.secrets,
         chain: bob.chain,
         endpoint: agent('bob'),
-        file: examplePath('csv-stats'),
+        file: appFile,
         name: 'csv-stats.wasm',
         price: 0n,
         signal: ctx.signal,

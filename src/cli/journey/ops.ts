@@ -562,11 +562,17 @@ export async function explainFailure(
     const released = events.filter(
       (e) => e.eventName === 'KeyReleased' && Number(e.args.attempt) === attempt,
     );
-    const assets = 1 + task.datasetIds.length;
+    const assets = [`app ${task.appId}`, ...task.datasetIds.map((d) => `dataset ${d}`)];
+    const missing = assets.filter((_, i) => !released.some((e) => Number(e.args.assetIndex) === i));
     message =
-      released.length < assets
-        ? `only ${released.length} of ${assets} keys were released before the run deadline (an owner agent refused or was unreachable)`
+      missing.length > 0
+        ? `the owner agent did not release the key of ${missing.join(', ')} before the run deadline`
         : 'the enclave did not return a receipt before the run deadline';
+    if (missing.length > 0) {
+      hints.push(
+        "the owner's agent refused (its policy or re-appraisal) or was unreachable; its log says which",
+      );
+    }
   } else {
     message = `the task ended ${task.status}`;
   }
