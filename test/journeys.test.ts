@@ -161,6 +161,85 @@ test('dataset add: alice stores and registers a dataset; committee figures shown
   );
   assert.equal(missing.code, 1);
   assert.equal(missing.json.error.code, 'IO_READ_FAILED');
+  const past = await ferry(
+    [
+      'dataset',
+      'add',
+      file,
+      '--region',
+      'DE',
+      '--allow-app',
+      'any',
+      '--expires',
+      '2001-01-01T00:00:00Z',
+      '--profile',
+      'alice',
+    ],
+    env,
+  );
+  assert.equal(past.code, 2);
+  assert.match(past.json.error.message, /future/);
+  const noPolicy = await ferry(
+    [
+      'dataset',
+      'add',
+      file,
+      '--region',
+      'DE',
+      '--allow-app',
+      'any',
+      '--policy',
+      join(work, 'nope.json'),
+      '--profile',
+      'alice',
+    ],
+    env,
+  );
+  assert.equal(noPolicy.code, 1);
+  assert.equal(noPolicy.json.error.code, 'IO_READ_FAILED');
+  writeFileSync(join(work, 'bad-policy.json'), '{"version": 1}');
+  const badPolicy = await ferry(
+    [
+      'dataset',
+      'add',
+      file,
+      '--region',
+      'DE',
+      '--allow-app',
+      'any',
+      '--policy',
+      join(work, 'bad-policy.json'),
+      '--profile',
+      'alice',
+    ],
+    env,
+  );
+  assert.equal(badPolicy.code, 2);
+  assert.equal(badPolicy.json.error.code, 'ATTESTATION_POLICY_INVALID');
+  const expiring = await ferry(
+    [
+      'dataset',
+      'add',
+      file,
+      '--region',
+      'DE',
+      '--allow-app',
+      'any',
+      '--expires',
+      '+1h',
+      '--max-uses',
+      '3',
+      '--profile',
+      'alice',
+    ],
+    env,
+  );
+  assert.equal(expiring.code, 0, expiring.stdout);
+  assert.ok(expiring.json.expiresAt > Date.now() / 1000 + 3000);
+  assert.equal(expiring.json.maxUses, 3);
+  assert.equal(expiring.json.allowedApps, 'any');
+  assert.equal(expiring.json.tau, 10);
+  assert.equal(expiring.json.threshold, 7);
   // Every verifier holds all its stake as seats (tau = the verifier stake in units): 2 of 3 must pass.
   const r = await ferry(
     [
