@@ -20,7 +20,7 @@ export async function eventsSince(
   fromBlock: bigint,
   toBlock?: bigint,
 ): Promise<FerryEvent[]> {
-  const head = toBlock ?? (await c.public.getBlockNumber());
+  const head = toBlock ?? (await c.public.getBlockNumber({ cacheTime: 0 }));
   const out: FerryEvent[] = [];
   for (let from = fromBlock; from <= head; from += RANGE) {
     const to = from + RANGE - 1n < head ? from + RANGE - 1n : head;

@@ -453,11 +453,12 @@ export async function waitForTask(
   const deadline = Date.now() + (opts.maxWaitMs ?? 30 * 60_000);
   for (;;) {
     opts.signal?.throwIfAborted();
-    const head = await c.public.getBlockNumber();
+    // The task first, then the head (uncached): every event up to the state read is fetched.
+    const task = (await getTask(c, taskId))!;
+    const head = await c.public.getBlockNumber({ cacheTime: 0 });
     if (head >= from) {
       const fresh = eventsOfTask(await eventsSince(c, from, head), taskId);
       from = head + 1n;
-      const task = (await getTask(c, taskId))!;
       for (const e of fresh) {
         events.push(e);
         const passVoters = events.filter(
@@ -478,7 +479,6 @@ export async function waitForTask(
         opts.onStage?.(ev);
       }
     }
-    const task = (await getTask(c, taskId))!;
     if (FINAL.has(task.status)) return { task, events, stagesMs, timeline };
     if (Date.now() > deadline) {
       throw new FerryError('TIMEOUT', `task ${taskId} is still ${task.status}`, {
