@@ -445,6 +445,41 @@ test('task run refusals in words: no executor in the region, app not allowed, re
   assert.equal(noDs.json.error.code, 'ASSET_NOT_FOUND');
 });
 
+test('task run --wait: an app that traps gives a verified receipt but exit 1 (ENCLAVE_APP_FAILED)', {
+  timeout: 120_000,
+}, async () => {
+  const app = await ferry(['app', 'publish', examplePath('trap'), '--profile', 'bob'], env);
+  assert.equal(app.code, 0, app.stdout);
+  const ds = await ferry(
+    [
+      'dataset',
+      'add',
+      join(work, 'cities.csv'),
+      '--region',
+      'DE',
+      '--allow-app',
+      app.json.measurement,
+      '--committee',
+      '3000',
+      '--threshold',
+      '2000',
+      '--profile',
+      'alice',
+    ],
+    env,
+  );
+  assert.equal(ds.code, 0, ds.stdout);
+  const r = await ferry(
+    ['task', 'run', '--app', app.json.appId, '--dataset', ds.json.datasetId, '--wait', '--profile', 'carol'],
+    env,
+  );
+  assert.equal(r.code, 1, r.stdout);
+  assert.equal(r.json.status, 'completed');
+  assert.equal(r.json.verified, true);
+  assert.equal(r.json.outcome.outcome, 'trap');
+  assert.equal(r.json.error.code, 'ENCLAVE_APP_FAILED');
+});
+
 // Last: it gets the only executor excluded and jailed.
 test('task run: evidence rejected by the verifiers (sim under the production policy) fails in words', {
   timeout: 120_000,
