@@ -30,7 +30,7 @@ import {
   type StageEvent,
   waitForTask,
 } from './journey/ops.ts';
-import { formatChecks, formatMs, formatStage } from './journey/timeline.ts';
+import { formatChecks, formatMs, formatProbability, formatStage } from './journey/timeline.ts';
 import { STAKE_UNIT } from '../node/checks.ts';
 
 const SITES = ['berlin', 'hamburg', 'munich', 'cologne', 'leipzig'];
@@ -145,7 +145,7 @@ Exit 0 when the task completed and verified, 3 when verification failed, 1 other
       const committee = committeeFigures(tau, threshold, 0.2, stake);
       say(
         `alice added readings.csv (${rows} rows): dataset ${ds.datasetId}, region DE, only csv-stats, ` +
-          `committee tau ${tau} threshold ${threshold} (capture at 20% adversarial stake: ${committee.capture.toExponential(2)})`,
+          `committee tau ${tau} threshold ${threshold} (capture at 20% adversarial stake: ${formatProbability(committee.capture)})`,
       );
 
       // carol runs the task.

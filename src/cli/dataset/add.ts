@@ -27,13 +27,10 @@ import {
   profileName,
 } from '../journey/network.ts';
 import { addDataset, committeeFigures, currentVerifierStake } from '../journey/ops.ts';
+import { formatProbability } from '../journey/timeline.ts';
 import { basename } from 'node:path';
 import { statSync } from 'node:fs';
 import type { Address } from 'viem';
-
-function fmt(p: number): string {
-  return p === 0 ? '0' : p >= 1e-3 ? p.toPrecision(3) : p.toExponential(2);
-}
 
 export default defineCommand({
   name: 'dataset add',
@@ -237,7 +234,7 @@ capture probability is computed for an adversary holding --adversary of the stak
         `dataset ${out.datasetId} registered (${out.size} bytes of ciphertext in ${profile}'s agent)`,
         `  regions: ${regions.length ? regions.join(', ') : 'any'}; apps: ${allowApps === 'any' ? 'any' : allowApps.length}; TEE: ${tee.join(', ')}; appraisal policy: ${out.appraisalPolicy ?? out.appraisalPolicyHash}`,
         `  committee: tau ${tau}, threshold ${threshold} seats`,
-        `  with ${adversary * 100}% adversarial stake: capture ${fmt(committee.capture)}, liveness failure ${fmt(committee.livenessFailure)} (${committee.model} model)`,
+        `  with ${adversary * 100}% adversarial stake: capture ${formatProbability(committee.capture)}, liveness failure ${formatProbability(committee.livenessFailure)} (${committee.model} model)`,
       ].join('\n'),
     };
   },

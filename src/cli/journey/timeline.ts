@@ -14,6 +14,11 @@ const LABELS: Record<StageEvent['stage'], string> = {
   'attempt-ended': 'attempt ended',
 };
 
+/** A probability for people: 0, three significant digits down to 1e-3, else exponent notation. */
+export function formatProbability(p: number): string {
+  return p === 0 ? '0' : p >= 1e-3 ? p.toPrecision(3) : p.toExponential(2);
+}
+
 export function formatMs(ms: number): string {
   return `${(ms / 1000).toFixed(2)}s`;
 }
