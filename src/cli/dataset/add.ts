@@ -234,7 +234,7 @@ capture probability is computed for an adversary holding --adversary of the stak
         `dataset ${out.datasetId} registered (${out.size} bytes of ciphertext in ${profile}'s agent)`,
         `  regions: ${regions.length ? regions.join(', ') : 'any'}; apps: ${allowApps === 'any' ? 'any' : allowApps.length}; TEE: ${tee.join(', ')}; appraisal policy: ${out.appraisalPolicy ?? out.appraisalPolicyHash}`,
         `  committee: tau ${tau}, threshold ${threshold} seats`,
-        `  with ${adversary * 100}% adversarial stake: capture ${formatProbability(committee.capture)}, liveness failure ${formatProbability(committee.livenessFailure)} (${committee.model} model)`,
+        `  with ${Number((adversary * 100).toPrecision(6))}% adversarial stake: capture ${formatProbability(committee.capture)}, liveness failure ${formatProbability(committee.livenessFailure)} (${committee.model} model)`,
       ].join('\n'),
     };
   },
