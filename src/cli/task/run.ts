@@ -149,6 +149,19 @@ Exit 0 only when the task completed and verified; 1 when it failed, 3 when verif
       signal: ctx.signal,
       maxWaitMs: (ttl + 30) * 1000,
       onStage: (s) => ctx.progress(formatStage(s)),
+    }).catch((e) => {
+      if (!ctx.signal.aborted) throw e;
+      throw new FerryError(
+        'ABORTED',
+        `stopped waiting; task ${created.taskId} goes on without this command`,
+        {
+          cause: e,
+          hints: [
+            `follow it with: ferry task show ${created.taskId}`,
+            `verify it later with: ferry receipt verify ${created.taskId}`,
+          ],
+        },
+      );
     });
     const base = {
       taskId: created.taskId.toString(),
