@@ -142,7 +142,9 @@ function dumpLogs(net: Net): void {
   for (const c of net.devnet.children()) {
     try {
       const text = readFileSync(join(net.home, 'logs', `${c.name}.log`), 'utf8');
-      process.stderr.write(`--- ${c.name}\n${text.slice(-2500)}\n`);
+      process.stderr.write(
+        `--- ${c.name}\n${text.slice(-(Number(process.env.FERRY_TEST_LOG_TAIL) || 2500))}\n`,
+      );
     } catch {
       // no log
     }
@@ -155,7 +157,11 @@ async function withDevnet(
 ): Promise<void> {
   await ensureExamplesBuilt();
   const home = mkdtempSync(join(tmpdir(), 'ferry-devnet-'));
-  const env = { ...process.env, FERRY_HOME: home, FERRY_LOG_LEVEL: 'info' };
+  const env = {
+    ...process.env,
+    FERRY_HOME: home,
+    FERRY_LOG_LEVEL: process.env.FERRY_TEST_LOG_LEVEL ?? 'info',
+  };
   const devnet = await devnetUp({ home, ...opts, log: quiet, env });
   const net = { devnet, home, env };
   const pids: number[] = [];
@@ -248,7 +254,13 @@ test('devnet: nodes killed with SIGKILL are restarted, resume their registration
       assert.equal(node?.stake, 10n ** 18n, 'staked once');
     }
     const assets = await registerAssets(net);
-    const { task } = await runTask(net, assets.appId, assets.datasetId);
+    const { task, chain: cc } = await runTask(net, assets.appId, assets.datasetId);
+    if (task?.status !== 'completed') {
+      const evs = await getFerryEvents(cc, 0n, await cc.public.getBlockNumber());
+      process.stderr.write(
+        `created at block ${task?.createdBlock}; events: ${evs.map((e) => `${e.blockNumber}:${e.eventName}`).join(' ')}\n`,
+      );
+    }
     assert.equal(task?.status, 'completed', `task ended as ${task?.status}`);
   });
 });

@@ -101,10 +101,13 @@ export class AgentDaemon {
   #watcher: Watcher | null = null;
   #tick: NodeJS.Timeout | null = null;
   #queue: Promise<void> = Promise.resolve();
+  #reconcileQueued = false;
   #policies = new Map<string, AppraisalPolicy>();
   #registry: VerifierRegistry | null = null;
   readonly #stopping = new AbortController();
   #started: AgentReady | null = null;
+  /** Attested attempts whose release failed for a retryable reason, retried by the reconciler. */
+  #toRelease = new Map<string, { taskId: bigint; attempt: number }>();
 
   constructor(opts: AgentDaemonOptions) {
     this.#opts = opts;
@@ -143,8 +146,14 @@ export class AgentDaemon {
       });
       this.#chain = writer(clients, c.contracts);
       this.#chainId = clients.chain.id;
-      const cursor = this.#state.getCursor('chain');
-      const from = cursor ? BigInt(cursor.block) : await this.#chain.public.getBlockNumber();
+      // The first start fixes the cursor at the current head and stores it at once, so that a
+      // restart, however soon, resumes from there and misses no event.
+      let cursor = this.#state.getCursor('chain');
+      if (!cursor) {
+        this.#state.setCursor('chain', Number(await this.#chain.public.getBlockNumber()));
+        cursor = this.#state.getCursor('chain')!;
+      }
+      const from = BigInt(cursor.block);
       this.#watcher = watchFerryEvents(this.#chain, {
         fromBlock: from,
         confirmations: c.confirmations,
@@ -157,8 +166,17 @@ export class AgentDaemon {
         },
         onError: (e) => this.#log.error('event watcher stopped', { code: e.code, error: e }),
       });
+      // At most one reconcile waits in the queue: a slow chain must not build a backlog that
+      // the watcher (which waits for the queue) can never catch up with.
       this.#tick = setInterval(
-        () => this.#enqueue('reconcile', () => this.#reconcile()),
+        () => {
+          if (this.#reconcileQueued) return;
+          this.#reconcileQueued = true;
+          this.#enqueue('reconcile', async () => {
+            this.#reconcileQueued = false;
+            await this.#reconcile();
+          });
+        },
         Math.max(c.pollIntervalMs, 200),
       );
       this.#started = {
@@ -208,7 +226,18 @@ export class AgentDaemon {
     if (e.eventName === 'TaskAttested') {
       const taskId = e.args.taskId as bigint;
       const attempt = Number(e.args.attempt);
-      this.#enqueue(`release ${taskId}/${attempt}`, () => this.#release(taskId, attempt));
+      this.#enqueue(`release ${taskId}/${attempt}`, async () => {
+        try {
+          await this.#release(taskId, attempt);
+        } catch (e) {
+          // Peers or the chain may come back within the run window; policy refusals are final.
+          const code = toFerryError(e).code;
+          if (code === 'PEER_UNAVAILABLE' || code === 'CHAIN_UNAVAILABLE' || code === 'TIMEOUT') {
+            this.#toRelease.set(`${taskId}/${attempt}`, { taskId, attempt });
+          }
+          throw e;
+        }
+      });
     }
   }
 
@@ -363,6 +392,17 @@ export class AgentDaemon {
     const chain = this.#chain;
     const state = this.#state;
     if (!chain || !state) return;
+    for (const [k, v] of [...this.#toRelease]) {
+      this.#toRelease.delete(k);
+      try {
+        await this.#release(v.taskId, v.attempt);
+      } catch (e) {
+        const code = toFerryError(e).code;
+        if (code === 'PEER_UNAVAILABLE' || code === 'CHAIN_UNAVAILABLE' || code === 'TIMEOUT')
+          this.#toRelease.set(k, v);
+        throw e;
+      }
+    }
     for (const r of [...state.listReleases('intent'), ...state.listReleases('delivered')]) {
       const task = await getTask(chain, BigInt(r.task));
       if (!task || task.attempt !== r.attempt || (task.status !== 'attested' && task.status !== 'running')) {

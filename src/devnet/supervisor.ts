@@ -200,6 +200,9 @@ export class Supervisor {
     }
     child.restartTimes.push(now);
     child.info.restarts++;
+    child.info.state = 'restarting';
+    child.info.ready = null;
+    child.info.pid = undefined;
     this.#log.warn('child exited; restarting', {
       child: spec.name,
       exit: code ?? sig,

@@ -149,12 +149,15 @@ export class NodeDaemon {
   #policies = new Map<string, AppraisalPolicy>();
   #enclaves = new Map<string, EnclaveHandle>();
   #queue: Promise<void> = Promise.resolve();
+  #reconcileQueued = false;
   #tick: NodeJS.Timeout | null = null;
   #stopping = new AbortController();
   #started: NodeReady | null = null;
   #running = new Set<string>();
   /** Tasks waiting for their seed (anyone may seed; executors do). */
   #toSeed = new Set<bigint>();
+  /** Votes to retry after a retryable failure (peer or chain unavailable), by task/attempt. */
+  #toVote = new Map<string, { taskId: bigint; attempt: number; executor: string; location: string }>();
 
   constructor(opts: NodeDaemonOptions) {
     this.#opts = opts;
@@ -204,22 +207,43 @@ export class NodeDaemon {
       this.#chainId = clients.chain.id;
       await this.#ensureRegistered();
       signal?.throwIfAborted();
-      const cursor = this.#state.getCursor('chain');
-      const from = cursor ? BigInt(cursor.block) : await this.#chain.public.getBlockNumber();
+      // The first start fixes the cursor at the current head and stores it at once, so that a
+      // restart, however soon, resumes from there and misses no event.
+      let cursor = this.#state.getCursor('chain');
+      if (!cursor) {
+        this.#state.setCursor('chain', Number(await this.#chain.public.getBlockNumber()));
+        cursor = this.#state.getCursor('chain')!;
+      }
+      const from = BigInt(cursor.block);
       this.#watcher = watchFerryEvents(this.#chain, {
         fromBlock: from,
         confirmations: c.confirmations,
         pollIntervalMs: c.pollIntervalMs,
         signal: this.#stopping.signal,
         onEvents: async (events, next) => {
+          if (events.length > 0) {
+            this.#log.debug('events', {
+              next: Number(next),
+              names: events.map((e) => e.eventName).join(','),
+            });
+          }
           for (const e of events) this.#onEvent(e);
           await this.#queue;
           this.#state?.setCursor('chain', Number(next));
         },
         onError: (e) => this.#log.error('event watcher stopped', { code: e.code, error: e }),
       });
+      // At most one reconcile waits in the queue: a slow chain must not build a backlog that
+      // the watcher (which waits for the queue) can never catch up with.
       this.#tick = setInterval(
-        () => this.#enqueue('reconcile', () => this.#reconcile()),
+        () => {
+          if (this.#reconcileQueued) return;
+          this.#reconcileQueued = true;
+          this.#enqueue('reconcile', async () => {
+            this.#reconcileQueued = false;
+            await this.#reconcile();
+          });
+        },
         Math.max(c.pollIntervalMs, 200),
       );
       this.#started = {
@@ -262,6 +286,7 @@ export class NodeDaemon {
     this.#queue = this.#queue.then(async () => {
       if (this.#stopping.signal.aborted) return;
       try {
+        if (what !== 'reconcile') this.#log.debug('job', { what });
         await fn();
       } catch (e) {
         const fe = toFerryError(e);
@@ -341,7 +366,11 @@ export class NodeDaemon {
       const attempt = Number(a.attempt);
       const location = String(a.evidenceLocation);
       const executor = String(a.executor);
-      this.#enqueue(`vote ${taskId}/${attempt}`, () => this.#vote(taskId, attempt, executor, location));
+      this.#toVote.set(key(taskId, attempt), { taskId, attempt, executor, location });
+      this.#enqueue(`vote ${taskId}/${attempt}`, async () => {
+        await this.#vote(taskId, attempt, executor, location);
+        this.#toVote.delete(key(taskId, attempt));
+      });
     }
   }
 
@@ -398,6 +427,16 @@ export class NodeDaemon {
     const state = this.#state;
     if (!chain || !state) return;
     const now = Number((await chain.public.getBlock()).timestamp);
+    for (const [k, v] of [...this.#toVote]) {
+      const t = await getTask(chain, v.taskId);
+      const vote = state.getVote(v.taskId, v.attempt);
+      if (!t || t.attempt !== v.attempt || t.status !== 'attesting' || (vote && vote.status !== 'intent')) {
+        this.#toVote.delete(k);
+        continue;
+      }
+      await this.#vote(v.taskId, v.attempt, v.executor, v.location);
+      this.#toVote.delete(k);
+    }
     for (const taskId of [...this.#toSeed]) {
       const t = await getTask(chain, taskId);
       if (!t || (t.status !== 'created' && t.status !== 'rejected')) {
