@@ -108,7 +108,12 @@ async function registerAssets(net: Net) {
 }
 
 /** carol's task; resolves with the final task state and its TaskCompleted event (if any). */
-async function runTask(net: Net, appId: bigint, datasetId: bigint) {
+async function runTask(
+  net: Net,
+  appId: bigint,
+  datasetId: bigint,
+  opts: { claimWindow?: number; onPoll?: (task: TaskInfo) => Promise<void> } = {},
+) {
   const carol = loadProfileSecrets(net.home, 'carol');
   const c = await chainFor(net, 'carol');
   const now = Number((await c.public.getBlock()).timestamp);
@@ -120,7 +125,7 @@ async function runTask(net: Net, appId: bigint, datasetId: bigint) {
     inputLocation: '',
     fee: 10n ** 15n,
     expiresAt: now + 600,
-    claimWindow: 3,
+    claimWindow: opts.claimWindow ?? 3,
     evidenceWindow: 30,
     voteWindow: 30,
     runWindow: 60,
@@ -129,6 +134,7 @@ async function runTask(net: Net, appId: bigint, datasetId: bigint) {
   const deadline = Date.now() + 150_000;
   for (;;) {
     task = await getTask(c, taskId);
+    if (task && opts.onPoll) await opts.onPoll(task);
     if (task?.status === 'completed' || task?.status === 'failed' || task?.status === 'expired') break;
     if (Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 500));
@@ -262,5 +268,37 @@ test('devnet: nodes killed with SIGKILL are restarted, resume their registration
       );
     }
     assert.equal(task?.status, 'completed', `task ended as ${task?.status}`);
+  });
+});
+
+test('devnet: an executor killed right after winning its claim resumes, commits evidence once and completes', {
+  timeout: 240_000,
+}, async () => {
+  await withDevnet({ executors: 1, verifiers: 1 }, async (net) => {
+    const assets = await registerAssets(net);
+    let killed: number | undefined;
+    const {
+      task,
+      chain: c,
+      taskId,
+    } = await runTask(net, assets.appId, assets.datasetId, {
+      claimWindow: 8,
+      onPoll: async (t) => {
+        if (killed === undefined && t.status === 'claimed') {
+          const ex = net.devnet.children().find((x) => x.name === 'executor-1')!;
+          killed = ex.pid!;
+          process.kill(killed, 'SIGKILL');
+        }
+      },
+    });
+    assert.ok(killed !== undefined, 'the executor was killed while its claim stood');
+    assert.equal(task?.status, 'completed', `task ended as ${task?.status}`);
+    assert.equal(net.devnet.children().find((x) => x.name === 'executor-1')!.restarts, 1);
+    const evs = await getFerryEvents(c, task!.createdBlock, await c.public.getBlockNumber());
+    const mine = (name: string) => evs.filter((e) => e.eventName === name && e.args.taskId === taskId);
+    assert.equal(mine('TaskClaimed').length, 1, 'claimed once');
+    assert.equal(mine('EvidenceCommitted').length, 1, 'evidence committed once');
+    assert.equal(mine('VoteCast').length, 1, 'one vote');
+    assert.equal(mine('TaskCompleted').length, 1);
   });
 });
