@@ -112,7 +112,7 @@ async function runTask(
   net: Net,
   appId: bigint,
   datasetId: bigint,
-  opts: { claimWindow?: number; onPoll?: (task: TaskInfo) => Promise<void> } = {},
+  opts: { claimWindow?: number; runWindow?: number; onPoll?: (task: TaskInfo) => Promise<void> } = {},
 ) {
   const carol = loadProfileSecrets(net.home, 'carol');
   const c = await chainFor(net, 'carol');
@@ -128,7 +128,7 @@ async function runTask(
     claimWindow: opts.claimWindow ?? 3,
     evidenceWindow: 30,
     voteWindow: 30,
-    runWindow: 60,
+    runWindow: opts.runWindow ?? 60,
   });
   let task: TaskInfo | null = null;
   const deadline = Date.now() + 150_000;
@@ -300,5 +300,42 @@ test('devnet: an executor killed right after winning its claim resumes, commits 
     assert.equal(mine('EvidenceCommitted').length, 1, 'evidence committed once');
     assert.equal(mine('VoteCast').length, 1, 'one vote');
     assert.equal(mine('TaskCompleted').length, 1);
+  });
+});
+
+test('devnet: an executor that dies with its enclave is timed out; the next attempt completes elsewhere', {
+  timeout: 240_000,
+}, async () => {
+  await withDevnet({ executors: 2, verifiers: 1 }, async (net) => {
+    const assets = await registerAssets(net);
+    let victim: string | undefined;
+    const {
+      task,
+      chain: c,
+      taskId,
+    } = await runTask(net, assets.appId, assets.datasetId, {
+      runWindow: 8,
+      onPoll: async (t) => {
+        if (
+          victim === undefined &&
+          t.attempt === 1 &&
+          (t.status === 'attesting' || t.status === 'attested')
+        ) {
+          const winner = net.devnet.info.nodes.find(
+            (n) => n.address.toLowerCase() === t.executor?.toLowerCase(),
+          )!;
+          victim = winner.address;
+          process.kill(net.devnet.children().find((x) => x.name === winner.name)!.pid!, 'SIGKILL');
+        }
+      },
+    });
+    assert.ok(victim, 'the attempt-1 executor was killed after committing its evidence');
+    assert.equal(task?.status, 'completed', `task ended as ${task?.status}`);
+    assert.equal(task!.attempt, 2);
+    assert.notEqual(task!.executor?.toLowerCase(), victim.toLowerCase());
+    const evs = await getFerryEvents(c, task!.createdBlock, await c.public.getBlockNumber());
+    const ended = evs.filter((e) => e.eventName === 'AttemptEnded' && e.args.taskId === taskId);
+    assert.equal(ended.length, 1);
+    assert.equal(String(ended[0].args.executor).toLowerCase(), victim.toLowerCase());
   });
 });

@@ -52,6 +52,7 @@ import {
   seedTask,
   setNodeEndpoint,
   submitReceipt,
+  timeoutTask,
   type TaskInfo,
   type TeeKind,
   vote,
@@ -156,6 +157,8 @@ export class NodeDaemon {
   #running = new Set<string>();
   /** Tasks waiting for their seed (anyone may seed; executors do). */
   #toSeed = new Set<bigint>();
+  /** Tasks seen created and not final: their stage deadlines are enforced with `timeout`. */
+  #live = new Set<bigint>();
   /** Votes to retry after a retryable failure (peer or chain unavailable), by task/attempt. */
   #toVote = new Map<string, { taskId: bigint; attempt: number; executor: string; location: string }>();
 
@@ -355,6 +358,7 @@ export class NodeDaemon {
   #onEvent(e: FerryEvent): void {
     const roles = this.#opts.config.roles;
     const a = e.args;
+    if (e.eventName === 'TaskCreated') this.#live.add(a.taskId as bigint);
     if ((e.eventName === 'TaskCreated' || e.eventName === 'AttemptEnded') && roles.includes('executor')) {
       this.#toSeed.add(a.taskId as bigint);
     } else if (e.eventName === 'TaskSeeded' && roles.includes('executor')) {
@@ -437,6 +441,7 @@ export class NodeDaemon {
       await this.#vote(v.taskId, v.attempt, v.executor, v.location);
       this.#toVote.delete(k);
     }
+    await this.#enforceDeadlines(now);
     for (const taskId of [...this.#toSeed]) {
       const t = await getTask(chain, taskId);
       if (!t || (t.status !== 'created' && t.status !== 'rejected')) {
@@ -466,6 +471,37 @@ export class NodeDaemon {
       if (task.status === 'running' && att.receiptStatus === 'intent') await this.#postReceipt(task);
       else if (task.status === 'completed' && att.receiptStatus !== 'confirmed') {
         if (att.receiptStatus === 'intent') state.markReceiptOutcome(task.taskId, task.attempt, 'confirmed');
+      }
+    }
+  }
+
+  /**
+   * Ends stages whose deadline passed (anyone may): an attempt without a claim, evidence,
+   * votes or receipt in time ends, and the task moves to its next attempt or fails; a task past
+   * its expiry is refunded. Reverts (someone else was first) are ignored.
+   */
+  async #enforceDeadlines(now: number): Promise<void> {
+    const chain = this.#chain!;
+    for (const taskId of [...this.#live]) {
+      const t = await getTask(chain, taskId);
+      if (!t || t.status === 'completed' || t.status === 'failed' || t.status === 'expired') {
+        this.#live.delete(taskId);
+        continue;
+      }
+      let due: number;
+      if (t.status === 'created' || t.status === 'rejected') due = t.expiresAt;
+      else due = Math.min(t.status === 'claimed' ? t.deadline + t.windows.evidence : t.deadline, t.expiresAt);
+      if (now <= due) continue;
+      try {
+        const r = await timeoutTask(chain, taskId);
+        this.#log.info('stage timed out', {
+          task: String(taskId),
+          attempt: t.attempt,
+          was: t.status,
+          now: r.status,
+        });
+      } catch (e) {
+        this.#log.debug('timeout not possible', { task: String(taskId), code: toFerryError(e).code });
       }
     }
   }
