@@ -339,3 +339,29 @@ test('devnet: an executor that dies with its enclave is timed out; the next atte
     assert.equal(String(ended[0].args.executor).toLowerCase(), victim.toLowerCase());
   });
 });
+
+test('devnet: nodes send a heartbeat once an hour of chain time has passed', {
+  timeout: 120_000,
+}, async () => {
+  await withDevnet({ executors: 1, verifiers: 1 }, async (net) => {
+    const c = await chainFor(net, 'carol');
+    const start = await c.public.getBlockNumber();
+    await c.public.request({ method: 'evm_increaseTime' as never, params: [3601] as never });
+    await c.public.request({ method: 'evm_mine' as never, params: [] as never });
+    const want = new Set(net.devnet.info.nodes.map((n) => n.address.toLowerCase()));
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const evs = await getFerryEvents(c, start, await c.public.getBlockNumber());
+      const beats = new Set(
+        evs.filter((e) => e.eventName === 'Heartbeat').map((e) => String(e.args.node).toLowerCase()),
+      );
+      if ([...want].every((a) => beats.has(a))) break;
+      assert.ok(Date.now() < deadline, `heartbeats seen from ${[...beats].join(', ') || 'nobody'}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    for (const n of net.devnet.info.nodes) {
+      const node = await getNode(c, n.address as Hex);
+      assert.equal(node?.status, 'active');
+    }
+  });
+});

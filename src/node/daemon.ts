@@ -48,6 +48,7 @@ import {
   getNode,
   getTask,
   getVote as getChainVote,
+  heartbeat,
   registerNode,
   seedTask,
   setNodeEndpoint,
@@ -131,6 +132,8 @@ export function knownPolicies(allowSim: boolean): Map<string, AppraisalPolicy> {
   return m;
 }
 
+const HEARTBEAT_EVERY_SECONDS = 3600;
+
 const EnclaveHealthSchema = z.object({ ok: z.literal(true), keyId: z.string().nullable() }).passthrough();
 
 function key(task: bigint | string, attempt: number): string {
@@ -159,6 +162,8 @@ export class NodeDaemon {
   #toSeed = new Set<bigint>();
   /** Tasks seen created and not final: their stage deadlines are enforced with `timeout`. */
   #live = new Set<bigint>();
+  /** Block time of this node's last heartbeat on chain (0: unknown, checked at the next tick). */
+  #lastHeartbeat = 0;
   /** Votes to retry after a retryable failure (peer or chain unavailable), by task/attempt. */
   #toVote = new Map<string, { taskId: bigint; attempt: number; executor: string; location: string }>();
 
@@ -441,6 +446,7 @@ export class NodeDaemon {
       await this.#vote(v.taskId, v.attempt, v.executor, v.location);
       this.#toVote.delete(k);
     }
+    await this.#heartbeat(now);
     await this.#enforceDeadlines(now);
     for (const taskId of [...this.#toSeed]) {
       const t = await getTask(chain, taskId);
@@ -473,6 +479,22 @@ export class NodeDaemon {
         if (att.receiptStatus === 'intent') state.markReceiptOutcome(task.taskId, task.attempt, 'confirmed');
       }
     }
+  }
+
+  /**
+   * Keeps the registration alive: a heartbeat once an hour of chain time (the registry lets
+   * anyone mark a node inactive after its heartbeat TTL, a day by default).
+   */
+  async #heartbeat(now: number): Promise<void> {
+    const chain = this.#chain!;
+    if (this.#lastHeartbeat === 0) {
+      const me = await getNode(chain, this.address as Hex);
+      this.#lastHeartbeat = me ? Math.max(me.lastHeartbeat, 1) : now;
+    }
+    if (now - this.#lastHeartbeat < HEARTBEAT_EVERY_SECONDS) return;
+    await heartbeat(chain);
+    this.#lastHeartbeat = now;
+    this.#log.info('heartbeat', { address: this.address });
   }
 
   /**
