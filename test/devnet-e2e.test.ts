@@ -258,6 +258,14 @@ test('devnet: nodes killed with SIGKILL are restarted, resume their registration
       const node = await getNode(c, ready.address as Hex);
       assert.equal(node?.endpoint, ready.endpoint);
       assert.equal(node?.stake, 10n ** 18n, 'staked once');
+      const file = JSON.parse(readFileSync(join(net.home, 'devnet.json'), 'utf8')) as {
+        nodes: { name: string; endpoint: string }[];
+      };
+      assert.equal(
+        file.nodes.find((n) => n.name === b.name)?.endpoint,
+        ready.endpoint,
+        'devnet.json follows the restart',
+      );
     }
     const assets = await registerAssets(net);
     const { task, chain: cc } = await runTask(net, assets.appId, assets.datasetId);

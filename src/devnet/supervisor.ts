@@ -51,6 +51,8 @@ export type SupervisorOptions = {
   log?: Logger;
   /** A child failed for good (restarts exhausted or never ready on restart). */
   onFatal?: (name: string, error: FerryError) => void;
+  /** A restarted child printed its readiness line again (its endpoint may have changed). */
+  onRestarted?: (name: string, ready: Record<string, unknown>) => void;
   /** Time between SIGTERM and SIGKILL on stop; default 10 s. */
   stopTimeoutMs?: number;
 };
@@ -211,11 +213,14 @@ export class Supervisor {
     const delay = Math.min(200 * 2 ** (child.restartTimes.length - 1), 5000);
     setTimeout(() => {
       if (this.#stopping) return;
-      this.#spawn(child).catch((e: FerryError) => {
-        if (this.#stopping) return;
-        child.info.state = 'failed';
-        this.#opts.onFatal?.(spec.name, e);
-      });
+      this.#spawn(child).then(
+        (ready) => this.#opts.onRestarted?.(spec.name, ready),
+        (e: FerryError) => {
+          if (this.#stopping) return;
+          child.info.state = 'failed';
+          this.#opts.onFatal?.(spec.name, e);
+        },
+      );
     }, delay);
   }
 

@@ -112,7 +112,12 @@ export async function devnetUp(opts: DevnetOptions, signal?: AbortSignal): Promi
   claimPidFile(pidFile);
   let chain: LocalChain | null = null;
   let fatal: ((e: FerryError) => void) | undefined;
-  const supervisor = new Supervisor({ log, onFatal: (_name, e) => fatal?.(e) });
+  let restarted: ((name: string, ready: Record<string, unknown>) => void) | undefined;
+  const supervisor = new Supervisor({
+    log,
+    onFatal: (_name, e) => fatal?.(e),
+    onRestarted: (name, ready) => restarted?.(name, ready),
+  });
   const stop = async () => {
     await supervisor.stopAll();
     await chain?.stop();
@@ -248,8 +253,18 @@ export async function devnetUp(opts: DevnetOptions, signal?: AbortSignal): Promi
       pid: process.pid,
       startedAt: new Date().toISOString(),
     };
-    writeFileSync(join(home, 'devnet.json'), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o644 });
+    const writeInfo = () =>
+      writeFileSync(join(home, 'devnet.json'), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o644 });
+    writeInfo();
     fatal = opts.onFatal;
+    // A restarted node or agent listens on a new port: keep devnet.json current.
+    restarted = (name, ready) => {
+      const node = info.nodes.find((n) => n.name === name);
+      if (node) node.endpoint = String(ready.endpoint);
+      const person = info.profiles.find((p) => `agent-${p.name}` === name);
+      if (person) person.agent = String(ready.endpoint);
+      if (node || person) writeInfo();
+    };
     log.info('devnet ready', { rpcUrl: info.rpcUrl, nodes: nodes.length });
     return { info, stop, children: () => supervisor.children() };
   } catch (e) {
