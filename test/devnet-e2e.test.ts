@@ -17,7 +17,12 @@ import { ensureExamplesBuilt, examplePath } from '../examples/index.ts';
 import { agentHome } from '../src/agent/config.ts';
 import { agentStore } from '../src/agent/daemon.ts';
 import { AgentState } from '../src/agent/state.ts';
-import { developmentPolicy, policyHash } from '../src/attestation/index.ts';
+import {
+  attestationResultHash,
+  decodeSignedResult,
+  developmentPolicy,
+  policyHash,
+} from '../src/attestation/index.ts';
 import {
   type ChainWriter,
   connect,
@@ -231,6 +236,23 @@ test('devnet: a task runs end to end; result and receipt check out', { timeout: 
     assert.equal(toHex(receipt.appMeasurement), toHex(assets.appMeasurement));
     assert.equal(toHex(receipt.datasets[0].ciphertextHash), toHex(assets.datasetCiphertextHash));
     assert.equal(`0x${createHash('sha256').update(receiptBytes).digest('hex')}`, task!.receiptHash);
+
+    // Each vote's attestation result: served by its verifier, signed by its key, hashed on chain.
+    const c = await chainFor(net, 'carol');
+    const votes = (await getFerryEvents(c, task!.createdBlock, await c.public.getBlockNumber())).filter(
+      (e) => e.eventName === 'VoteCast' && e.args.taskId === taskId,
+    );
+    // The first pass vote reaches the threshold (1000 seats); a later one finds the task attested.
+    assert.ok(votes.length >= 1);
+    for (const v of votes) {
+      const n = info.nodes.find((x) => x.address.toLowerCase() === String(v.args.verifier).toLowerCase())!;
+      const bytes = await createPeerClient({ baseUrl: n.endpoint }).bytes(
+        'GET',
+        `/v1/tasks/${taskId}/attempts/1/attestation-result`,
+      );
+      const signed = decodeSignedResult(bytes, fromHex(n.keyId, 'keyId', 32));
+      assert.equal(`0x${toHex(attestationResultHash(signed.result))}`, String(v.args.resultHash));
+    }
   });
 });
 

@@ -30,6 +30,7 @@ import {
   buildAttestationResult,
   defaultVerifiers,
   developmentPolicy,
+  encodeSignedResult,
   PRODUCTION_POLICY,
   policyHash,
   signAttestationResult,
@@ -779,6 +780,7 @@ export class NodeDaemon {
       pass = false;
     }
     let resultHash: Uint8Array;
+    let resultBytes: Uint8Array | null = null;
     if (appraisalDone) {
       const result = buildAttestationResult(appraisalDone.appraisal, {
         evidence: appraisalDone.evidence,
@@ -787,7 +789,7 @@ export class NodeDaemon {
         verifierKey: this.#opts.keys.signer.keyId,
         issuedAt: new Date(),
       });
-      signAttestationResult(result, this.#opts.keys.signingSecretKey);
+      resultBytes = encodeSignedResult(signAttestationResult(result, this.#opts.keys.signingSecretKey));
       resultHash = attestationResultHash(result);
     } else {
       // No appraisal could be made (bad claim or evidence): the result hash commits to the refusal.
@@ -800,6 +802,7 @@ export class NodeDaemon {
       attempt,
       verdict: pass ? 'pass' : 'fail',
       resultHash,
+      result: resultBytes,
       vrfProof: proof,
       seats,
     });

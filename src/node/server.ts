@@ -3,6 +3,7 @@
  *
  *   GET  /v1/health                               public
  *   GET  /v1/tasks/:id/attempts/:n/evidence       public: the encoded ferry/evidence/v1 object
+ *   GET  /v1/tasks/:id/attempts/:n/attestation-result  public: a verifier's signed result (CBOR)
  *   GET  /v1/tasks/:id/attempts/:n/enclave        public: {x25519Pub, ed25519Pub, evidenceHash} (hex),
  *                                                 the keys bound into the evidence's report_data
  *   GET  /v1/tasks/:id/attempts/:n/result         public: the result ciphertext (age, to the
@@ -142,6 +143,21 @@ export function nodeRoutes(opts: NodeServerOptions): Route[] {
           contentType: 'application/cbor',
           headers: a.evidenceHash ? { 'ferry-evidence-hash': toHex(a.evidenceHash) } : undefined,
         };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/tasks/:id/attempts/:n/attestation-result',
+      auth: 'public',
+      handler: (req) => {
+        const { task, attempt } = params(req.params);
+        const v = opts.state.getVote(task, attempt);
+        if (!v?.result) {
+          throw new FerryError('PEER_NOT_FOUND', 'no attestation result for this attempt here', {
+            hints: [`task ${task} attempt ${attempt}`],
+          });
+        }
+        return { bytes: v.result, contentType: 'application/cbor' };
       },
     },
     {

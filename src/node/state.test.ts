@@ -166,7 +166,7 @@ test("schema: versioned, refuses a newer schema and another program's database",
   const { dir, db } = tmp();
   try {
     const s = NodeState.open(db);
-    assert.equal(schemaVersion(s.db), 2);
+    assert.equal(schemaVersion(s.db), 3);
     s.close();
     const raw = new DatabaseSync(db);
     raw.prepare("INSERT INTO schema_version (version, app, applied_at) VALUES (99, 'node', 0)").run();

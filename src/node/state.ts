@@ -103,6 +103,11 @@ const MIGRATIONS: Migration[] = [
       ALTER TABLE attempts ADD COLUMN seed BLOB;
     `,
   },
+  {
+    // The verifier's signed attestation result (canonical CBOR {result, signature}), served to auditors.
+    version: 3,
+    sql: `ALTER TABLE votes ADD COLUMN result BLOB;`,
+  },
 ];
 
 export type Registration = {
@@ -136,6 +141,8 @@ export type Vote = {
   status: ActionStatus;
   txHash: string | null;
   detail: string | null;
+  /** The signed attestation result whose hash is `resultHash` (null for a refusal). */
+  result: Uint8Array | null;
 };
 
 export type AttemptRecord = {
@@ -190,6 +197,7 @@ function toVote(r: Row): Vote {
     status: r.status as ActionStatus,
     txHash: str(r.tx_hash),
     detail: str(r.detail),
+    result: bytes(r.result),
   };
 }
 
@@ -433,6 +441,7 @@ export class NodeState {
     resultHash: Uint8Array;
     vrfProof: Uint8Array;
     seats: number;
+    result?: Uint8Array | null;
   }): { fresh: boolean; vote: Vote } {
     const task = taskKey(v.task);
     const attempt = attemptNumber(v.attempt);
@@ -444,10 +453,10 @@ export class NodeState {
     const now = Date.now();
     const info = this.db
       .prepare(
-        `INSERT INTO votes (task, attempt, verdict, result_hash, vrf_proof, seats, status, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, 'intent', ?, ?) ON CONFLICT (task, attempt) DO NOTHING`,
+        `INSERT INTO votes (task, attempt, verdict, result_hash, vrf_proof, seats, result, status, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'intent', ?, ?) ON CONFLICT (task, attempt) DO NOTHING`,
       )
-      .run(task, attempt, v.verdict, v.resultHash, v.vrfProof, v.seats, now, now);
+      .run(task, attempt, v.verdict, v.resultHash, v.vrfProof, v.seats, v.result ?? null, now, now);
     return { fresh: Number(info.changes) === 1, vote: this.getVote(task, attempt)! };
   }
 
