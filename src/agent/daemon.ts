@@ -47,8 +47,14 @@ import type { X25519Identity } from '../crypto/age/index.ts';
 import { hpkeSeal, keyReleaseInfo } from '../crypto/hpke.ts';
 import { createLogger, FerryError, fromHex, type Logger, toFerryError, toHex } from '../kernel/index.ts';
 import { createPeerClient, type Ed25519Signer, type HttpServer } from '../net/index.ts';
-import { appraiseAttempt, attemptEvents, checkClaim, checkVotes, hexBytes } from '../node/checks.ts';
-import { knownPolicies } from '../node/daemon.ts';
+import {
+  appraiseAttempt,
+  attemptEvents,
+  checkClaim,
+  checkVotes,
+  hexBytes,
+  knownPolicies,
+} from '../node/checks.ts';
 import { EnclaveKeysSchema } from '../node/server.ts';
 import type { AgentConfig } from './config.ts';
 import { createAgentServer } from './server.ts';

@@ -8,13 +8,26 @@
  */
 import { createHash } from 'node:crypto';
 import type { Hex } from 'viem';
-import { appraiseEvidence, type VerifierRegistry } from '../attestation/index.ts';
+import {
+  appraiseEvidence,
+  developmentPolicy,
+  PRODUCTION_POLICY,
+  policyHash,
+  type VerifierRegistry,
+} from '../attestation/index.ts';
 import type { Appraisal, AppraisalPolicy, Evidence, EvidenceKind } from '../attestation/types.ts';
 import { type ChainReader, getFerryEvents, getNode, type TaskInfo } from '../chain/index.ts';
 import { sortitionSeats } from '../crypto/sortition.ts';
 import { claimAlpha, verifierAlpha, vrfVerify } from '../crypto/vrf/index.ts';
 import { reportDataFor } from '../enclave/index.ts';
-import { type CanonicalValue, decodeTagged, equalBytes, FerryError, fromHex } from '../kernel/index.ts';
+import {
+  type CanonicalValue,
+  decodeTagged,
+  equalBytes,
+  FerryError,
+  fromHex,
+  toHex,
+} from '../kernel/index.ts';
 
 export const STAKE_UNIT = 10n ** 15n;
 
@@ -220,4 +233,15 @@ export async function appraiseAttempt(p: {
     p.registry,
   );
   return { evidence, appraisal };
+}
+
+/** The appraisal policies a node or agent can apply, by their on-chain hash. */
+export function knownPolicies(allowSim: boolean): Map<string, AppraisalPolicy> {
+  const m = new Map<string, AppraisalPolicy>();
+  m.set(toHex(policyHash(PRODUCTION_POLICY)), PRODUCTION_POLICY);
+  if (allowSim) {
+    const dev = developmentPolicy();
+    m.set(toHex(policyHash(dev)), dev);
+  }
+  return m;
 }

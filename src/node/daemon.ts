@@ -29,10 +29,7 @@ import { z } from 'zod';
 import {
   buildAttestationResult,
   defaultVerifiers,
-  developmentPolicy,
   encodeSignedResult,
-  PRODUCTION_POLICY,
-  policyHash,
   signAttestationResult,
   attestationResultHash,
   type VerifierRegistry,
@@ -74,7 +71,7 @@ import {
 import { createEnclave, type EnclaveHandle } from '../enclave/index.ts';
 import { createLogger, FerryError, fromHex, type Logger, toFerryError, toHex } from '../kernel/index.ts';
 import { createPeerClient, type Ed25519Signer, type HttpServer } from '../net/index.ts';
-import { appraiseAttempt, attemptEvents, checkClaim, hexBytes, seatsFor } from './checks.ts';
+import { appraiseAttempt, attemptEvents, checkClaim, hexBytes, knownPolicies, seatsFor } from './checks.ts';
 import type { NodeConfig } from './config.ts';
 import { createNodeServer, decodeSealed, EnclaveKeysSchema } from './server.ts';
 import { NodeState } from './state.ts';
@@ -120,17 +117,6 @@ export function loadOrCreateVrfKey(home: string): { sk: Uint8Array; pk: Uint8Arr
   const { sk, pk } = vrfKeygen();
   writeFileSync(path, `${toHex(sk)}\n`, { mode: 0o600, flag: 'wx' });
   return { sk, pk };
-}
-
-/** The appraisal policies a node or agent can apply, by their on-chain hash. */
-export function knownPolicies(allowSim: boolean): Map<string, AppraisalPolicy> {
-  const m = new Map<string, AppraisalPolicy>();
-  m.set(toHex(policyHash(PRODUCTION_POLICY)), PRODUCTION_POLICY);
-  if (allowSim) {
-    const dev = developmentPolicy();
-    m.set(toHex(policyHash(dev)), dev);
-  }
-  return m;
 }
 
 const HEARTBEAT_EVERY_SECONDS = 3600;
