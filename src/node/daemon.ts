@@ -449,6 +449,31 @@ export class NodeDaemon {
         this.#log.debug('seed not possible yet', { task: String(taskId), code: toFerryError(e).code });
       }
     }
+    // Intents left by a crash: their events were consumed before the restart, so they are
+    // resumed from the state (each path checks the chain before it sends anything).
+    for (const claim of state.listClaims('intent')) {
+      const t = await getTask(chain, BigInt(claim.task));
+      if (
+        t &&
+        t.attempt === claim.attempt &&
+        (t.status === 'seeded' || t.status === 'claimed') &&
+        now <= t.deadline
+      ) {
+        await this.#claim(BigInt(claim.task), claim.attempt);
+      } else {
+        state.markClaimOutcome(claim.task, claim.attempt, 'failed', `task is ${t?.status ?? 'missing'}`);
+      }
+    }
+    for (const v of state.listVotes('intent')) {
+      const t = await getTask(chain, BigInt(v.task));
+      const executor = t?.executor ? await getNode(chain, t.executor as Hex) : null;
+      if (t && executor && t.attempt === v.attempt && t.status === 'attesting') {
+        const location = `${executor.endpoint}/v1/tasks/${v.task}/attempts/${v.attempt}/evidence`;
+        await this.#vote(BigInt(v.task), v.attempt, executor.address, location);
+      } else if (!t || t.attempt !== v.attempt || t.status !== 'attesting') {
+        state.markVoteOutcome(v.task, v.attempt, 'failed', `task is ${t?.status ?? 'missing'}`);
+      }
+    }
     for (const claim of state.listClaims('confirmed')) {
       const att = state.getAttempt(claim.task, claim.attempt);
       if (att?.evidence) continue;
