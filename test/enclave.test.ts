@@ -259,14 +259,15 @@ test('createEnclave validates its arguments before spawning anything', async () 
     [{ taskId: 2n ** 64n }, /taskId/],
     [{ chainId: 1 }, /chainId/],
     [{ attempt: 0 }, /attempt/],
-    [{ backend: { kind: 'tdx' } }, /backend/],
+    [{ backend: { kind: 'sgx' } }, /backend/],
+    [{ backend: { kind: 'tpm2' } }, /tcti/],
   ] as const) {
     await assert.rejects(
       createEnclave({ ...base, ...patch } as never),
       (e: FerryError) => e.code === 'INVALID_ARGUMENT' && name.test(e.message),
     );
   }
-  // A missing attester file: the enclave reports the backend as unavailable and is killed.
+  // A missing attester file: the enclave reports the backend as unavailable, then exits.
   await assert.rejects(
     createEnclave({ ...base, backend: { kind: 'sim', attesterFile: join(fx.dir, 'nope') } }),
     (e: FerryError) => e.code === 'ATTESTATION_BACKEND_UNAVAILABLE',

@@ -15,13 +15,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Evidence, EvidenceKind } from '../attestation/types.ts';
 import { type CanonicalValue, decodeTagged, describe, FerryError } from '../kernel/index.ts';
+import { type BackendSpec, backendSpecToWire } from './backends.ts';
 import type { LimitHit, Limits } from './limits.ts';
 import type { Source } from './process.ts';
 import { errorFromMessage, type Message, readFrames, writeFrame } from './protocol.ts';
 
-export type { Source };
-
-export type BackendSpec = { kind: 'sim'; attesterFile: string };
+export type { BackendSpec, Source };
 
 export type CreateEnclaveOptions = {
   chainId: bigint;
@@ -314,11 +313,7 @@ export async function createEnclave(opts: CreateEnclaveOptions): Promise<Enclave
       hints: [`got: ${describe(opts.attempt)}`],
     });
   }
-  if (opts.backend?.kind !== 'sim' || typeof opts.backend.attesterFile !== 'string') {
-    throw new FerryError('INVALID_ARGUMENT', 'backend must be {kind: "sim", attesterFile}', {
-      hints: [`got: ${describe(opts.backend)}`],
-    });
-  }
+  const backend = backendSpecToWire(opts.backend);
   // The environment holds no secrets: Node's compile cache (compiled public code; it cuts the
   // start-up time by about two thirds), and two settings that keep the resident memory of a
   // long stream low (fewer malloc arenas, a small young generation).
@@ -359,7 +354,7 @@ export async function createEnclave(opts: CreateEnclaveOptions): Promise<Enclave
           taskId: opts.taskId,
           attempt: opts.attempt,
           seed: opts.seed,
-          backend: { kind: opts.backend.kind, attesterFile: opts.backend.attesterFile },
+          backend,
           devPlaintext: opts.devPlaintext === true,
         },
         'ready',
@@ -373,9 +368,49 @@ export async function createEnclave(opts: CreateEnclaveOptions): Promise<Enclave
     ]);
     return new EnclaveHandle(child, rpc, ready, opts.exitTimeoutMs ?? 2000);
   } catch (e) {
-    child.kill('SIGKILL');
-    throw e;
+    clearTimeout(timer);
+    throw await endAfterFailedInit(child, rpc, e, opts.exitTimeoutMs ?? 2000);
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * After a failed `init`: an enclave that answered with an error (e.g. its backend is
+ * unavailable) is asked to `destroy` and exits by itself; one that crashed or did not answer
+ * in time is killed. The error gets `details.enclaveExit` = the DestroyReport.
+ */
+async function endAfterFailedInit(
+  child: ChildProcess,
+  rpc: Rpc,
+  e: unknown,
+  exitTimeoutMs: number,
+): Promise<unknown> {
+  const gone = () => child.exitCode !== null || child.signalCode !== null;
+  const exited = new Promise<DestroyReport>((resolve) => {
+    if (gone()) resolve({ exitCode: child.exitCode, signal: child.signalCode, killed: false });
+    else child.once('exit', (code, sig) => resolve({ exitCode: code, signal: sig, killed: false }));
+  });
+  let killed = false;
+  const answered = e instanceof FerryError && e.code !== 'ENCLAVE_CRASHED' && e.code !== 'ENCLAVE_PROTOCOL';
+  let timer: NodeJS.Timeout | undefined;
+  if (answered && !gone()) {
+    void rpc.call({ type: 'destroy' }, 'destroyed').catch(() => {});
+    timer = setTimeout(() => {
+      killed = true;
+      child.kill('SIGKILL');
+    }, exitTimeoutMs);
+  } else if (!gone()) {
+    killed = true;
+    child.kill('SIGKILL');
+  }
+  const report = await exited;
+  clearTimeout(timer);
+  rpc.close();
+  if (!(e instanceof FerryError)) return e;
+  return new FerryError(e.code, e.message, {
+    hints: e.hints,
+    cause: e.cause,
+    details: { ...e.details, enclaveExit: { ...report, killed } },
+  });
 }

@@ -1,7 +1,13 @@
 /** The enclave runtime: one sandboxed process per task attempt (docs/protocol.md §10). */
-export { type BindingParams, reportDataFor } from './binding.ts';
 export {
   type BackendSpec,
+  backendSpecToWire,
+  type SimBackendSpec,
+  type Tpm2BackendSpec,
+  type TsmBackendSpec,
+} from './backends.ts';
+export { type BindingParams, reportDataFor } from './binding.ts';
+export {
   type CreateEnclaveOptions,
   createEnclave,
   type DestroyReport,

@@ -95,9 +95,8 @@ async function backendFor(spec: Record<string, CanonicalValue>): Promise<TeeBack
       measurement: await runtimeMeasurement(),
     });
   }
-  throw new FerryError('ATTESTATION_BACKEND_UNAVAILABLE', 'unknown TEE backend for this enclave', {
-    hints: ['this runtime provides: {kind: "sim", attesterFile}', `got kind: ${String(spec?.kind)}`],
-  });
+  // tpm2, tdx, sev-snp (and the error for anything else): loaded only when configured.
+  return (await import('./backends.ts')).openTeeBackend(spec);
 }
 
 async function onInit(m: Message): Promise<Message> {
