@@ -42,7 +42,11 @@ import { type Devnet, devnetUp } from '../src/devnet/up.ts';
 import { verifyReceipt } from '../src/enclave/receipt.ts';
 import { fromHex, toHex } from '../src/kernel/index.ts';
 import { createPeerClient } from '../src/net/index.ts';
+import { verifierAlpha, vrfProofToHash, vrfProve } from '../src/crypto/vrf/index.ts';
+import { hexBytes, seatsFor } from '../src/node/checks.ts';
+import { loadOrCreateVrfKey } from '../src/node/daemon.ts';
 import { EnclaveKeysSchema } from '../src/node/server.ts';
+import { NodeState } from '../src/node/state.ts';
 
 const quiet = {
   debug() {},
@@ -392,6 +396,76 @@ test('devnet: nodes send a heartbeat once an hour of chain time has passed', {
     for (const n of net.devnet.info.nodes) {
       const node = await getNode(c, n.address as Hex);
       assert.equal(node?.status, 'active');
+    }
+  });
+});
+
+test('devnet: a vote intent left by a crash is sent after the restart exactly as recorded, once', {
+  timeout: 240_000,
+}, async () => {
+  await withDevnet({ executors: 1, verifiers: 1 }, async (net) => {
+    const verifier = net.devnet.children().find((x) => x.name === 'verifier-1')!;
+    const vinfo = net.devnet.info.nodes.find((n) => n.name === 'verifier-1')!;
+    // Frozen, it sees nothing: the evidence event stays ahead of its cursor.
+    process.kill(verifier.pid!, 'SIGSTOP');
+    const assets = await registerAssets(net);
+    const recorded = new Uint8Array(createHash('sha256').update('the recorded attestation result').digest());
+    let written = false;
+    const reader = await chainFor(net, 'carol');
+    const {
+      task,
+      chain: c,
+      taskId,
+    } = await runTask(net, assets.appId, assets.datasetId, {
+      onPoll: async (t) => {
+        if (written || t.status !== 'attesting') return;
+        const home = join(net.home, 'nodes', 'verifier-1');
+        const { sk } = loadOrCreateVrfKey(home);
+        const me = await getNode(reader, vinfo.address as Hex);
+        const alpha = verifierAlpha({
+          chainId: 31337n,
+          taskId: t.taskId,
+          attempt: t.attempt,
+          seed: hexBytes(t.seed),
+        });
+        const proof = vrfProve(sk, alpha);
+        const seats = seatsFor(vrfProofToHash(proof), me!.stake, t);
+        // The crash: killed, with the intent written just before the transaction would have gone
+        // out (synchronously, before the supervisor can restart it).
+        process.kill(verifier.pid!, 'SIGKILL');
+        const state = NodeState.open(join(home, 'state.db'));
+        state.beginVote({
+          task: t.taskId,
+          attempt: t.attempt,
+          verdict: 'pass',
+          resultHash: recorded,
+          vrfProof: proof,
+          seats,
+        });
+        state.close();
+        written = true;
+      },
+    });
+    assert.ok(written);
+    assert.equal(task?.status, 'completed', `task ended as ${task?.status}`);
+    const evs = await getFerryEvents(c, task!.createdBlock, await c.public.getBlockNumber());
+    const votes = evs.filter(
+      (e) =>
+        e.eventName === 'VoteCast' &&
+        e.args.taskId === taskId &&
+        String(e.args.verifier).toLowerCase() === vinfo.address.toLowerCase(),
+    );
+    assert.equal(votes.length, 1, 'voted once');
+    assert.equal(
+      String(votes[0].args.resultHash),
+      `0x${toHex(recorded)}`,
+      'the recorded result hash, not a new one',
+    );
+    const state = NodeState.open(join(net.home, 'nodes', 'verifier-1', 'state.db'));
+    try {
+      assert.equal(state.getVote(taskId, 1)?.status, 'confirmed');
+    } finally {
+      state.close();
     }
   });
 });
