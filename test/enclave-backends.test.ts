@@ -165,6 +165,25 @@ describe('tpm2 backend on swtpm', () => {
   });
 });
 
+test('backend specs are checked before anything is spawned', async () => {
+  for (const [backend, re] of [
+    [{ kind: 'tpm2', tcti: 'tcp:1.2.3.4' }, /bad tcti/],
+    [{ kind: 'tpm2', tcti: 'device:/dev/tpmrm0', akHandle: -1 }, /bad akHandle/],
+    [{ kind: 'tpm2', tcti: 'device:/dev/tpmrm0', ekChainFiles: 'x' }, /bad ekChainFiles/],
+    [{ kind: 'tpm2', tcti: 'device:/dev/tpmrm0', attesterFile: 'x' }, /unknown field attesterFile/],
+    [{ kind: 'tdx', privlevel: 0 }, /bad privlevel/],
+    [{ kind: 'sev-snp', privlevel: 4 }, /bad privlevel/],
+    [{ kind: 'sgx' }, /unknown kind/],
+    [null, /expected a map/],
+  ] as const) {
+    await assert.rejects(
+      createEnclave({ ...task, seed: randomSeed(), backend: backend as never }),
+      (e: FerryError) => e.code === 'INVALID_ARGUMENT' && re.test(e.message),
+      `${JSON.stringify(backend)}`,
+    );
+  }
+});
+
 describe('tdx and sev-snp backends over configfs-tsm', () => {
   for (const kind of ['tdx', 'sev-snp'] as const) {
     test(`${kind}: a missing tree is ATTESTATION_BACKEND_UNAVAILABLE and the enclave exits cleanly`, async () => {

@@ -90,7 +90,7 @@ export function backendSpecToWire(spec: BackendSpec): { [k: string]: CanonicalVa
       ? { attesterFile: (v) => typeof v === 'string' }
       : s.kind === 'tpm2'
         ? {
-            tcti: (v) => typeof v === 'string' && v.length > 0,
+            tcti: (v) => typeof v === 'string' && /^(swtpm|mssim|device|tabrmd):/.test(v),
             akHandle: isHandle,
             ekHandle: isHandle,
             ekCertIndex: isHandle,
