@@ -83,6 +83,7 @@ describe('tpm2 backend on swtpm', () => {
     await writeFile(issuerFile, await sw.issuerCaPem());
     return {
       be,
+      ek,
       root: new X509Certificate(await sw.rootCaPem()),
       spec: {
         kind: 'tpm2' as const,
@@ -135,6 +136,21 @@ describe('tpm2 backend on swtpm', () => {
 
     const report = await h.destroy();
     assert.deepEqual(report, { exitCode: 0, signal: null, killed: false });
+
+    // The EK certificate from a file (PEM) instead of NV: the same certificate in the evidence.
+    const ekCertFile = join(dir, 'ek.pem');
+    await writeFile(ekCertFile, p.ek.toString());
+    const seed2 = randomSeed();
+    const h2 = await enclave({ seed: seed2, backend: { ...p.spec, ekCertFile, ekCertIndex: 0x1c00003 } });
+    const ev2 = h2.evidence();
+    assert.equal(toHex(ev2.body.ekCert as Uint8Array), toHex(new Uint8Array(p.ek.raw)));
+    const ok2 = await verifier.appraise(ev2, {
+      policy,
+      now: new Date(),
+      expectedReportData: bindingOf(h2, seed2),
+    });
+    assert.equal(ok2.accepted, true, JSON.stringify(ok2.reasons));
+    await h2.destroy();
   });
 
   test('no AK at the handle, or a record for another AK: unavailable, and the enclave exits', async (t) => {
