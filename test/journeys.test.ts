@@ -370,6 +370,37 @@ test('task run --wait: completed, verified, result decrypted; receipt verify by 
   assert.equal(none.json.error.code, 'TASK_NOT_FOUND');
 });
 
+test('task run --arg: the arguments reach the app and the receipt binds them (input hash)', {
+  timeout: 120_000,
+}, async () => {
+  const out = join(work, 'result-city.json');
+  const r = await ferry(
+    [
+      'task',
+      'run',
+      '--app',
+      appId,
+      '--dataset',
+      datasetId,
+      '--arg',
+      'city',
+      '--wait',
+      '--out',
+      out,
+      '--profile',
+      'carol',
+    ],
+    env,
+  );
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.equal(r.json.verified, true);
+  assert.equal(r.json.checks.find((c: J) => c.name === 'receipt-input')?.ok, true);
+  // Column "city" holds no numbers: the app was run with the requester's argument, not the default.
+  const result = JSON.parse(readFileSync(out, 'utf8'));
+  assert.equal(result.column, 'city');
+  assert.equal(result.count, 0);
+});
+
 test('task run refusals in words: no executor in the region, app not allowed, revoked dataset', async () => {
   const file = join(work, 'cities.csv');
   const fr = await ferry(

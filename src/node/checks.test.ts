@@ -4,8 +4,15 @@ import { test } from 'node:test';
 import type { TaskInfo } from '../chain/index.ts';
 import { sortitionSeats } from '../crypto/sortition.ts';
 import { claimAlpha, verifierAlpha, vrfKeygen, vrfProofToHash, vrfProve } from '../crypto/vrf/index.ts';
-import { encodeTagged, isFerryError } from '../kernel/index.ts';
-import { decodeEvidence, STAKE_UNIT, seatsFor, stakeUnits, vrfProofMatches } from './checks.ts';
+import { encodeCanonical, encodeTagged, isFerryError } from '../kernel/index.ts';
+import {
+  decodeEvidence,
+  decodeTaskInput,
+  STAKE_UNIT,
+  seatsFor,
+  stakeUnits,
+  vrfProofMatches,
+} from './checks.ts';
 
 const params = { chainId: 31337n, taskId: 5n, attempt: 1, seed: new Uint8Array(32).fill(7) };
 
@@ -65,4 +72,23 @@ test('decodeEvidence: the ferry/evidence/v1 object, and nothing else', () => {
     () => decodeEvidence(createHash('sha256').update('x').digest()),
     (e) => isFerryError(e) && e.code.startsWith('CBOR_'),
   );
+});
+
+test('decodeTaskInput: inline JSON arguments must hash to the task input hash', () => {
+  const hashOf = (args: string[]) =>
+    new Uint8Array(createHash('sha256').update(encodeCanonical(args)).digest());
+  const args = ['reading', 'a,b', 'ü'];
+  const loc = `data:application/json,${encodeURIComponent(JSON.stringify(args))}`;
+  assert.deepEqual(decodeTaskInput(loc, hashOf(args)), args);
+  assert.deepEqual(decodeTaskInput('', hashOf([])), []);
+  const refused = (l: string, h: Uint8Array) =>
+    assert.throws(
+      () => decodeTaskInput(l, h),
+      (e) => isFerryError(e, 'TASK_FAILED'),
+    );
+  refused(loc, hashOf(['reading'])); // committed to other arguments
+  refused('', hashOf(['x'])); // arguments dropped
+  refused('https://example.invalid/input', hashOf([]));
+  refused('data:application/json,%7Bnot-json', hashOf([]));
+  refused(`data:application/json,${encodeURIComponent('[1,2]')}`, hashOf([]));
 });

@@ -23,6 +23,7 @@ import { reportDataFor } from '../enclave/index.ts';
 import {
   type CanonicalValue,
   decodeTagged,
+  encodeCanonical,
   equalBytes,
   FerryError,
   fromHex,
@@ -85,17 +86,24 @@ export async function attemptEvents(
   c: ChainReader,
   task: TaskInfo,
   attempt: number,
-): Promise<{ claims: ClaimEvent[]; votes: VoteEvent[]; resultRecipient: Uint8Array | null }> {
+): Promise<{
+  claims: ClaimEvent[];
+  votes: VoteEvent[];
+  resultRecipient: Uint8Array | null;
+  input: { location: string; hash: Uint8Array } | null;
+}> {
   const head = await c.public.getBlockNumber();
   const claims: ClaimEvent[] = [];
   const votes: VoteEvent[] = [];
   let resultRecipient: Uint8Array | null = null;
+  let input: { location: string; hash: Uint8Array } | null = null;
   for (let from = task.createdBlock; from <= head; from += 2000n) {
     const to = from + 1999n < head ? from + 1999n : head;
     for (const e of await getFerryEvents(c, from, to)) {
       const a = e.args;
       if (e.eventName === 'TaskCreated' && a.taskId === task.taskId) {
         resultRecipient = hexBytes(a.resultRecipient as Hex);
+        input = { location: String(a.inputLocation ?? ''), hash: hexBytes(a.inputHash as Hex) };
         continue;
       }
       if (a.taskId !== task.taskId || Number(a.attempt) !== attempt) continue;
@@ -118,7 +126,48 @@ export async function attemptEvents(
       }
     }
   }
-  return { claims, votes, resultRecipient };
+  return { claims, votes, resultRecipient, input };
+}
+
+const DATA_JSON_PREFIX = 'data:application/json,';
+
+/**
+ * The task's input arguments from its TaskCreated `inputLocation` (docs/protocol.md §15):
+ * empty means no arguments; `data:application/json,<URI-encoded JSON array of strings>`
+ * carries them inline. The arguments must hash to the task's `inputHash`
+ * (SHA-256 of their canonical CBOR array), so an executor never runs an app on an input the
+ * requester did not commit to. Throws TASK_FAILED for another scheme, a malformed array or a
+ * hash mismatch.
+ */
+export function decodeTaskInput(location: string, inputHash: Uint8Array): string[] {
+  let args: string[];
+  if (location === '') args = [];
+  else if (location.startsWith(DATA_JSON_PREFIX)) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(decodeURIComponent(location.slice(DATA_JSON_PREFIX.length)));
+    } catch (e) {
+      throw new FerryError('TASK_FAILED', 'the task input is not valid JSON', { cause: e });
+    }
+    if (!Array.isArray(parsed) || !parsed.every((x) => typeof x === 'string')) {
+      throw new FerryError('TASK_FAILED', 'the task input is not a JSON array of strings');
+    }
+    args = parsed;
+  } else {
+    throw new FerryError('TASK_FAILED', 'the task input location is not supported', {
+      hints: [
+        'expected: empty, or data:application/json,<array of strings>',
+        `got: ${location.slice(0, 32)}`,
+      ],
+    });
+  }
+  const h = new Uint8Array(createHash('sha256').update(encodeCanonical(args)).digest());
+  if (!equalBytes(h, inputHash)) {
+    throw new FerryError('TASK_FAILED', "the task input does not match the task's input hash", {
+      hints: ['the requester committed to another input; the executor refuses to run'],
+    });
+  }
+  return args;
 }
 
 /**

@@ -68,11 +68,30 @@ import {
   vrfProve,
   vrfPublicKey,
 } from '../crypto/vrf/index.ts';
-import { createEnclave, type EnclaveHandle } from '../enclave/index.ts';
+import {
+  RUNTIME_PCR,
+  runtimeMeasurement as tpm2RuntimeMeasurement,
+  Tpm2Tools,
+} from '../attestation/tpm2/index.ts';
+import type { BackendSpec } from '../enclave/backends.ts';
+import {
+  createEnclave,
+  type EnclaveHandle,
+  runtimeMeasurement as enclaveRuntimeMeasurement,
+} from '../enclave/index.ts';
 import { createLogger, FerryError, fromHex, type Logger, toFerryError, toHex } from '../kernel/index.ts';
 import { createPeerClient, type Ed25519Signer, type HttpServer } from '../net/index.ts';
-import { appraiseAttempt, attemptEvents, checkClaim, hexBytes, knownPolicies, seatsFor } from './checks.ts';
+import {
+  appraiseAttempt,
+  attemptEvents,
+  checkClaim,
+  decodeTaskInput,
+  hexBytes,
+  knownPolicies,
+  seatsFor,
+} from './checks.ts';
 import type { NodeConfig } from './config.ts';
+import { trustRegistry } from './trust.ts';
 import { createNodeServer, decodeSealed, EnclaveKeysSchema } from './server.ts';
 import { NodeState } from './state.ts';
 
@@ -171,9 +190,8 @@ export class NodeDaemon {
       this.#state = NodeState.open(join(this.#opts.home, 'state.db'));
       this.#vrf = loadOrCreateVrfKey(this.#opts.home);
       this.#policies = knownPolicies(c.allowSim);
-      this.#registry = defaultVerifiers({
-        sim: c.simRoots.length > 0 ? { roots: c.simRoots.map((h) => fromHex(h, 'simRoots', 32)) } : undefined,
-      });
+      this.#registry = trustRegistry(c);
+      if (c.tee === 'tpm2' && c.roles.includes('executor')) await this.#measureRuntime();
       this.#server = createNodeServer({
         state: this.#state,
         keyId: toHex(this.#opts.keys.signer.keyId),
@@ -543,21 +561,12 @@ export class NodeDaemon {
   async #commitEvidence(task: TaskInfo): Promise<void> {
     const c = this.#opts.config;
     const state = this.#state!;
-    if (c.tee !== 'sim' || !c.simAttester) {
-      throw new FerryError(
-        'ATTESTATION_BACKEND_UNAVAILABLE',
-        `this node cannot create ${c.tee} enclaves yet`,
-        {
-          hints: ['the node daemon drives sim enclaves (--sim-attester FILE)'],
-        },
-      );
-    }
     const handle = await createEnclave({
       chainId: BigInt(this.#chainId),
       taskId: task.taskId,
       attempt: task.attempt,
       seed: hexBytes(task.seed),
-      backend: { kind: 'sim', attesterFile: c.simAttester },
+      backend: this.#backendSpec(),
     });
     this.#enclaves.set(key(task.taskId, task.attempt), handle);
     state.saveEvidence(task.taskId, task.attempt, handle.evidenceBytes, handle.evidenceHash, {
@@ -573,6 +582,44 @@ export class NodeDaemon {
       location,
     });
     this.#log.info('evidence committed', { task: String(task.taskId), attempt: task.attempt });
+  }
+
+  /** The enclave backend of this node's TEE kind, from its configuration. */
+  #backendSpec(): BackendSpec {
+    const c = this.#opts.config;
+    if (c.tee === 'sim' && c.simAttester) return { kind: 'sim', attesterFile: c.simAttester };
+    if (c.tee === 'tpm2' && c.tpm2Tcti) {
+      return {
+        kind: 'tpm2',
+        tcti: c.tpm2Tcti,
+        akHandle: c.tpm2AkHandle,
+        activationRecordFile: c.tpm2Activation,
+        ekCertFile: c.tpm2EkCert,
+        ekChainFiles: c.tpm2EkChain.length > 0 ? [...c.tpm2EkChain] : undefined,
+      };
+    }
+    throw new FerryError('ATTESTATION_BACKEND_UNAVAILABLE', `this node cannot create ${c.tee} enclaves`, {
+      hints: ['sim needs --sim-attester FILE; tpm2 needs --tpm2-tcti TCTI (and a provisioned AK)'],
+    });
+  }
+
+  /**
+   * tpm2 executor start: resets PCR 23 and extends it with
+   * `runtimeMeasurement([["ferry/enclave-runtime", enclave runtime measurement (§10.8)]])`
+   * (§8 tpm2), so that quotes attest the enclave runtime this node runs.
+   */
+  async #measureRuntime(): Promise<void> {
+    const c = this.#opts.config;
+    if (!c.tpm2Tcti) return;
+    // Directly with tpm2-tools: opening a Tpm2Backend would create an AK if none were provisioned.
+    const m = tpm2RuntimeMeasurement([
+      { name: 'ferry/enclave-runtime', content: await enclaveRuntimeMeasurement() },
+    ]);
+    await new Tpm2Tools({ tcti: c.tpm2Tcti }).session(async (run) => {
+      await run('tpm2_pcrreset', [String(RUNTIME_PCR)], this.#stopping.signal);
+      await run('tpm2_pcrextend', [`${RUNTIME_PCR}:sha256=${toHex(m)}`], this.#stopping.signal);
+    });
+    this.#log.info('runtime measured into PCR 23', { measurement: toHex(m) });
   }
 
   /** Authorizes a key delivery: the caller must be the owner agent of that asset of this attempt. */
@@ -648,8 +695,10 @@ export class NodeDaemon {
         source: { kind: 'file', location: file, encrypted: true },
       });
     }
-    const { resultRecipient } = await attemptEvents(chain, task, attempt);
-    if (!resultRecipient) throw new FerryError('TASK_FAILED', 'the task creation event was not found');
+    const { resultRecipient, input } = await attemptEvents(chain, task, attempt);
+    if (!resultRecipient || !input)
+      throw new FerryError('TASK_FAILED', 'the task creation event was not found');
+    const args = decodeTaskInput(input.location, input.hash);
     const recipient = new X25519Recipient(resultRecipient).toString();
     const out = await handle.run(
       {
@@ -659,7 +708,7 @@ export class NodeDaemon {
           source: { kind: 'file', location: appFile, encrypted: true },
         },
         datasets,
-        args: [],
+        args,
         recipient,
       },
       this.#stopping.signal,
