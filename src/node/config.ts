@@ -34,6 +34,28 @@ const list = (allowed: readonly string[]) =>
     z.array(z.enum(allowed as [string, ...string[]])).min(1),
   );
 
+/** A comma-separated list of file paths (env, flag) or an array (config file). */
+export const fileList = z
+  .preprocess(
+    (v) =>
+      typeof v === 'string'
+        ? v
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : v,
+    z.array(z.string().min(1)),
+  )
+  .default([]);
+
+/** A comma-separated list of 32-byte keys in lowercase hex. */
+export const hexKeyList = z
+  .preprocess(
+    (v) => (typeof v === 'string' ? v.split(',').filter(Boolean) : v),
+    z.array(z.string().regex(/^[0-9a-f]{64}$/)),
+  )
+  .default([]);
+
 export const NodeConfigSchema = z.object({
   /** The profile whose EVM account and signing key the node uses. */
   profile: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/),
@@ -63,6 +85,26 @@ export const NodeConfigSchema = z.object({
     .default([]),
   /** Allow sim evidence when appraising (development networks only). */
   allowSim: z.preprocess((v) => v === true || v === 'true' || v === '1', z.boolean()).default(false),
+  /** tpm2 executor: TPM2TOOLS_TCTI of the node's TPM (`swtpm:…`, `device:/dev/tpmrm0`, …). */
+  tpm2Tcti: z
+    .string()
+    .regex(/^(swtpm|mssim|device|tabrmd):/)
+    .optional(),
+  /** tpm2 executor: persistent handle of the registered AK (decimal or 0x-hex); default 0x81010002. */
+  tpm2AkHandle: z.preprocess(
+    (v) => (typeof v === 'string' ? Number(v) : v),
+    z.number().int().positive().max(0xffffffff).optional(),
+  ),
+  /** tpm2 executor: the activator's signed activation record file. */
+  tpm2Activation: z.string().optional(),
+  /** tpm2 executor: the EK certificate file, instead of reading it from NV. */
+  tpm2EkCert: z.string().optional(),
+  /** tpm2 executor: intermediate CA certificate files for the EK certificate, comma-separated. */
+  tpm2EkChain: fileList,
+  /** Appraisal: CA certificate files (PEM or DER) trusted for TPM EK/AK certificates, comma-separated. */
+  tpm2Cas: fileList,
+  /** Appraisal: trusted credential activators' Ed25519 public keys (hex), comma-separated. */
+  tpm2Activators: hexKeyList,
 });
 
 export type NodeConfig = Readonly<
