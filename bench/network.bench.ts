@@ -6,7 +6,9 @@
  *   1. one task: the time of each stage from creation;
  *   2. many tasks created at once (50; --quick: 10): tasks per second, p50/p95 latency from
  *      creation to completion, and the share of that time spent on the chain, on attestation,
- *      in the enclave and in the owner agents' key release.
+ *      in the enclave and in the owner agents' key release, and how many tasks did not
+ *      complete (and why). The single task must complete (else an error); a failed task of
+ *      the batch is reported as a row and logged, so the rest of `npm run bench` still runs.
  * Stage times are this process's local receive times: one watcher polls the chain's head and
  * events every 100 ms and stamps each event when it first sees it (block timestamps, whole
  * seconds on anvil, are given in the notes of the single-task rows).
@@ -487,11 +489,26 @@ const bench: Bench = async ({ quick, log }) => {
       log(
         `${n} tasks: ${done.length} completed in ${wallS.toFixed(1)} s, p50 ${quantile(lat, 0.5).toFixed(0)} ms, p95 ${quantile(lat, 0.95).toFixed(0)} ms`,
       );
-      if (done.length < n) {
-        throw new Error(
-          `${n - done.length} of ${n} tasks did not complete within ${limitMs / 1000} s: ${await failures(w)}`,
-        );
+      // A task of the batch that fails is a measurement, not a crash of the whole bench run:
+      // its count and why are a row of their own, and said loudly.
+      const notDone = n - done.length;
+      const states = new Map<string, number>();
+      for (const t of tracks) {
+        if (t.final === 'completed') continue;
+        const k = t.final ?? `unfinished after ${limitMs / 1000} s`;
+        states.set(k, (states.get(k) ?? 0) + 1);
       }
+      rows.push({
+        group,
+        name: 'tasks not completed',
+        value: notDone,
+        unit: 'tasks',
+        note:
+          notDone === 0
+            ? `all ${n} completed`
+            : `${[...states].map(([k, v]) => `${v} ${k}`).join(', ')}; ended attempts: ${why}; rates and latencies above are over the ${done.length} completed`,
+      });
+      if (notDone > 0) log(`ERROR: ${notDone} of ${n} tasks did not complete: ${await failures(w)}`);
     }
   } finally {
     await devnet?.stop().catch(() => {});
