@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { FerryContracts } from '../chain/index.ts';
 import { ferryHome, loadConfig } from '../kernel/index.ts';
-import { ContractsSchema } from '../node/config.ts';
+import { ContractsSchema, fileList, hexKeyList } from '../node/config.ts';
 
 const contracts = z.preprocess((v) => {
   if (typeof v !== 'string') return v;
@@ -34,6 +34,10 @@ export const AgentConfigSchema = z.object({
     .default([]),
   /** Accept sim evidence when re-appraising (development networks only). */
   allowSim: z.preprocess((v) => v === true || v === 'true' || v === '1', z.boolean()).default(false),
+  /** CA certificate files trusted for TPM EK/AK certificates (re-appraising tpm2 evidence). */
+  tpm2Cas: fileList,
+  /** Trusted tpm2 credential activators' Ed25519 public keys (hex), comma-separated. */
+  tpm2Activators: hexKeyList,
 });
 
 export type AgentConfig = Readonly<

@@ -21,12 +21,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Hex } from 'viem';
 import { z } from 'zod';
-import {
-  defaultVerifiers,
-  developmentPolicy,
-  PRODUCTION_POLICY,
-  type VerifierRegistry,
-} from '../attestation/index.ts';
+import { developmentPolicy, PRODUCTION_POLICY, type VerifierRegistry } from '../attestation/index.ts';
 import type { AppraisalPolicy } from '../attestation/types.ts';
 import {
   type ChainWriter,
@@ -56,6 +51,7 @@ import {
   knownPolicies,
 } from '../node/checks.ts';
 import { EnclaveKeysSchema } from '../node/server.ts';
+import { trustRegistry } from '../node/trust.ts';
 import type { AgentConfig } from './config.ts';
 import { createAgentServer } from './server.ts';
 import { AgentState, type Asset } from './state.ts';
@@ -132,9 +128,7 @@ export class AgentDaemon {
       this.#store = agentStore(this.#opts.home, this.#state, this.#opts.keys.ageIdentity);
       this.#store.sweep();
       this.#policies = knownPolicies(c.allowSim);
-      this.#registry = defaultVerifiers({
-        sim: c.simRoots.length > 0 ? { roots: c.simRoots.map((h) => fromHex(h, 'simRoots', 32)) } : undefined,
-      });
+      this.#registry = trustRegistry(c);
       this.#server = createAgentServer({
         state: this.#state,
         keyId: toHex(this.#opts.keys.signer.keyId),

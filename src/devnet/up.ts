@@ -3,7 +3,8 @@
  *
  * Order: pid file -> local chain (anvil, one block a second) + contracts -> profiles
  * (alice: data owner, bob: app owner, carol: requester, and one per node), each funded with
- * anvil_setBalance -> simulation root and one attester per executor -> agents for alice and
+ * anvil_setBalance -> simulation root and one attester per executor (with --tee tpm2: an
+ * activator key, and per executor a swtpm with an activated AK) -> agents for alice and
  * bob -> executor and verifier nodes (regions round-robin) -> `$FERRY_HOME/devnet.json` and
  * the readiness line. Stop (SIGINT/SIGTERM, `ferry devnet down`, or a child failing for good)
  * runs the same steps backwards.
@@ -11,6 +12,7 @@
  * The chain is fresh on every `up`, so the devnet's node and agent homes (state and stored
  * ciphertext, registered on the previous chain) are reset; profiles are kept.
  */
+import { createPublicKey, generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +24,14 @@ import {
   issueSimAttester,
 } from '../attestation/sim/index.ts';
 import {
+  encodeActivationRecord,
+  makeCredential,
+  Swtpm,
+  signActivationRecord,
+  Tpm2Backend,
+  Tpm2Tools,
+} from '../attestation/tpm2/index.ts';
+import {
   ANVIL_DEV_KEYS,
   connect,
   deployFerry,
@@ -30,7 +40,7 @@ import {
   startLocalChain,
 } from '../chain/index.ts';
 import { createProfile, loadProfile, type ProfilePublic } from '../cli/profile/store.ts';
-import { createLogger, FerryError, type Logger, toHex } from '../kernel/index.ts';
+import { createLogger, equalBytes, FerryError, type Logger, toHex } from '../kernel/index.ts';
 import { claimPidFile, releasePidFile } from './pidfile.ts';
 import { Supervisor } from './supervisor.ts';
 
@@ -73,6 +83,8 @@ export type DevnetInfo = {
     agent: string | null;
   }[];
   simRoot: string | null;
+  /** --tee tpm2: the activator's Ed25519 public key (hex) and the trusted EK CA files. */
+  tpm2: { activator: string; cas: string[] } | null;
   pid: number;
   startedAt: string;
 };
@@ -81,6 +93,8 @@ export type Devnet = {
   info: DevnetInfo;
   /** The supervised processes (pids, restarts, state). */
   children(): ReturnType<Supervisor['children']>;
+  /** --tee tpm2: the executors' swtpms (stopped, and their directories removed, by `stop`). */
+  tpms(): { node: string; tcti: string; dir: string }[];
   stop(): Promise<void>;
 };
 
@@ -102,15 +116,12 @@ export async function devnetUp(opts: DevnetOptions, signal?: AbortSignal): Promi
   const verifiers = opts.verifiers ?? 5;
   const tee = opts.tee ?? 'sim';
   const regions = opts.regions && opts.regions.length > 0 ? opts.regions : ['DE'];
-  if (tee !== 'sim') {
-    throw new FerryError('USAGE_INVALID_ARGUMENT', 'the devnet supports --tee sim only for now', {
-      hints: ['tpm2 executors need swtpm per node; not wired yet'],
-    });
-  }
   mkdirSync(home, { recursive: true, mode: 0o700 });
   const pidFile = join(home, 'devnet.pid');
   claimPidFile(pidFile);
   let chain: LocalChain | null = null;
+  const swtpms: Swtpm[] = [];
+  const tpms: { node: string; tcti: string; dir: string }[] = [];
   let fatal: ((e: FerryError) => void) | undefined;
   let restarted: ((name: string, ready: Record<string, unknown>) => void) | undefined;
   const supervisor = new Supervisor({
@@ -120,6 +131,8 @@ export async function devnetUp(opts: DevnetOptions, signal?: AbortSignal): Promi
   });
   const stop = async () => {
     await supervisor.stopAll();
+    // The TPMs outlive the nodes that use them; stopped in reverse start order.
+    for (const sw of swtpms.splice(0).reverse()) await sw.stop().catch(() => {});
     await chain?.stop();
     chain = null;
     rmSync(join(home, 'devnet.json'), { force: true });
@@ -168,6 +181,70 @@ export async function devnetUp(opts: DevnetOptions, signal?: AbortSignal): Promi
     mkdirSync(join(home, 'devnet'), { recursive: true, mode: 0o700 });
     writeFileSync(join(home, 'devnet', 'sim-root'), encodeSimRoot(root), { mode: 0o600 });
     const env = { ...(opts.env ?? process.env), FERRY_HOME: home };
+    // --tee tpm2: one swtpm per executor, provisioned as node registration does (§13.7).
+    const tpm2Args = new Map<string, string[]>();
+    let tpm2: DevnetInfo['tpm2'] = null;
+    if (tee === 'tpm2') {
+      const activator = generateKeyPairSync('ed25519');
+      writeFileSync(
+        join(home, 'devnet', 'tpm2-activator'),
+        activator.privateKey.export({ format: 'pem', type: 'pkcs8' }),
+        { mode: 0o600 },
+      );
+      const activatorHex = toHex(
+        new Uint8Array(
+          Buffer.from(
+            createPublicKey(activator.privateKey).export({ format: 'jwk' }).x as string,
+            'base64url',
+          ),
+        ),
+      );
+      tpm2 = { activator: activatorHex, cas: [] };
+      for (const n of nodeSpecs.filter((x) => x.roles.includes('executor'))) {
+        const sw = await Swtpm.start({ signal });
+        swtpms.push(sw);
+        tpms.push({ node: n.name, tcti: sw.tcti, dir: sw.dir });
+        const dir = join(home, 'nodes', n.name);
+        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        const ca = join(home, 'devnet', `tpm2-ca-${n.name}.pem`);
+        writeFileSync(ca, await sw.rootCaPem(), { mode: 0o644 });
+        tpm2.cas.push(ca);
+        const chainFile = join(dir, 'tpm2-ek-chain.pem');
+        writeFileSync(chainFile, await sw.issuerCaPem(), { mode: 0o644 });
+        const be = await Tpm2Backend.open({
+          tools: new Tpm2Tools({ tcti: sw.tcti }),
+          recreateAk: true,
+          signal,
+        });
+        const ek = new X509Certificate(Buffer.from(await be.readEkCertificate(signal)));
+        const secret = new Uint8Array(randomBytes(32));
+        const got = await be.activateCredential(makeCredential(ek.publicKey, be.akName, secret), signal);
+        if (!equalBytes(got, secret)) {
+          throw new FerryError('ATTESTATION_AK_NOT_PROVEN', 'credential activation returned another secret', {
+            hints: [`node: ${n.name}`],
+          });
+        }
+        const record = signActivationRecord(activator.privateKey, {
+          akName: be.akName,
+          ekCert: ek,
+          activatedAt: Math.floor(Date.now() / 1000),
+        });
+        const recordFile = join(dir, 'tpm2-activation.cbor');
+        writeFileSync(recordFile, encodeActivationRecord(record), { mode: 0o600 });
+        tpm2Args.set(n.name, [
+          '--tpm2-tcti',
+          sw.tcti,
+          '--tpm2-ak-handle',
+          `0x${be.akHandle.toString(16)}`,
+          '--tpm2-activation',
+          recordFile,
+          '--tpm2-ek-chain',
+          chainFile,
+        ]);
+        log.info('swtpm provisioned', { node: n.name, tcti: sw.tcti, ak: toHex(be.akName) });
+        signal?.throwIfAborted();
+      }
+    }
     const common = [
       '--rpc',
       chain.rpcUrl,
@@ -176,6 +253,7 @@ export async function devnetUp(opts: DevnetOptions, signal?: AbortSignal): Promi
       '--sim-roots',
       simRoot,
       '--allow-sim',
+      ...(tpm2 ? ['--tpm2-cas', tpm2.cas.join(','), '--tpm2-activators', tpm2.activator] : []),
       '--json',
     ];
     const cli = (args: string[]) => ({
@@ -211,7 +289,9 @@ export async function devnetUp(opts: DevnetOptions, signal?: AbortSignal): Promi
         n.region,
         ...common,
       ];
-      if (n.roles.includes('executor')) {
+      if (n.roles.includes('executor') && tee === 'tpm2') {
+        args.push(...(tpm2Args.get(n.name) ?? []));
+      } else if (n.roles.includes('executor')) {
         const dir = join(home, 'nodes', n.name);
         mkdirSync(dir, { recursive: true, mode: 0o700 });
         const file = join(dir, 'sim-attester');
@@ -250,6 +330,7 @@ export async function devnetUp(opts: DevnetOptions, signal?: AbortSignal): Promi
         };
       }),
       simRoot,
+      tpm2,
       pid: process.pid,
       startedAt: new Date().toISOString(),
     };
@@ -266,7 +347,7 @@ export async function devnetUp(opts: DevnetOptions, signal?: AbortSignal): Promi
       if (node || person) writeInfo();
     };
     log.info('devnet ready', { rpcUrl: info.rpcUrl, nodes: nodes.length });
-    return { info, stop, children: () => supervisor.children() };
+    return { info, stop, children: () => supervisor.children(), tpms: () => tpms.map((x) => ({ ...x })) };
   } catch (e) {
     await stop();
     throw e;

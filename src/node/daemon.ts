@@ -28,7 +28,6 @@ import type { Hex } from 'viem';
 import { z } from 'zod';
 import {
   buildAttestationResult,
-  defaultVerifiers,
   encodeSignedResult,
   signAttestationResult,
   attestationResultHash,
@@ -559,7 +558,6 @@ export class NodeDaemon {
   }
 
   async #commitEvidence(task: TaskInfo): Promise<void> {
-    const c = this.#opts.config;
     const state = this.#state!;
     const handle = await createEnclave({
       chainId: BigInt(this.#chainId),

@@ -30,6 +30,8 @@ When ready it prints one line: {"ready": true, "address", "endpoint", "keyId", "
       port: optionalString(ctx, 'port'),
       simRoots: optionalString(ctx, 'sim-roots'),
       allowSim: ctx.values['allow-sim'] === true ? true : undefined,
+      tpm2Cas: optionalString(ctx, 'tpm2-cas'),
+      tpm2Activators: optionalString(ctx, 'tpm2-activators'),
     };
     const config = loadAgentConfig(flags, ctx.env, optionalString(ctx, 'config'));
     const secrets = loadProfileSecrets(ferryHome(ctx.env), config.profile);

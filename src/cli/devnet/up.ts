@@ -7,7 +7,7 @@ import { defineCommand } from '../command.ts';
 export default defineCommand({
   name: 'devnet up',
   summary: 'start a local network: chain, contracts, nodes, agents and funded profiles',
-  usage: 'devnet up [--executors N] [--verifiers M] [--tee sim] [--regions DE,FR] [--json]',
+  usage: 'devnet up [--executors N] [--verifiers M] [--tee sim|tpm2] [--regions DE,FR] [--json]',
   description: `
 Starts, under $FERRY_HOME (default ~/.ferry): a local chain (anvil) with Ferry's contracts,
 N executor and M verifier nodes (default 2 and 5; regions round-robin, default DE), and the
@@ -16,11 +16,14 @@ funded profiles alice (data owner, with an agent), bob (app owner, with an agent
 {"rpcUrl", "chainId", "contracts", "nodes": [...], "profiles": [...]}
 and writes it to $FERRY_HOME/devnet.json. Runs until SIGINT/SIGTERM or "ferry devnet down",
 then stops every process it started. The chain is fresh each time: the devnet's node and
-agent homes are reset (profiles are kept). Logs: $FERRY_HOME/logs/.`,
+agent homes are reset (profiles are kept). Logs: $FERRY_HOME/logs/.
+With --tee tpm2 each executor gets its own swtpm (swtpm, swtpm-tools and tpm2-tools must be
+installed), provisioned with an AK activated by the devnet's activator key; every node and
+agent trusts the swtpm CAs and that key.`,
   options: {
     executors: { type: 'string', value: 'N', description: 'executor nodes (default 2)' },
     verifiers: { type: 'string', value: 'M', description: 'verifier nodes (default 5)' },
-    tee: { type: 'string', value: 'KIND', description: 'TEE kind of the executors (sim)' },
+    tee: { type: 'string', value: 'KIND', description: 'TEE kind of the executors: sim (default) or tpm2' },
     regions: { type: 'string', value: 'LIST', description: 'regions, round-robin (default DE)' },
   },
   async run(ctx) {

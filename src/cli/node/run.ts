@@ -12,6 +12,16 @@ export const daemonFlags: Record<string, OptionSpec> = {
     description: 'trusted simulation root keys (development)',
   },
   'allow-sim': { type: 'boolean', description: 'accept sim evidence (development networks only)' },
+  'tpm2-cas': {
+    type: 'string',
+    value: 'FILE,...',
+    description: 'CA certificates (PEM or DER) trusted for TPM EK/AK certificates',
+  },
+  'tpm2-activators': {
+    type: 'string',
+    value: 'HEX,...',
+    description: 'trusted tpm2 credential activator keys (Ed25519, hex)',
+  },
   config: { type: 'string', value: 'FILE', description: 'JSON config file' },
 };
 

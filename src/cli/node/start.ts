@@ -25,6 +25,15 @@ When ready it prints one line: {"ready": true, "address", "endpoint", "keyId", "
     region: { type: 'string', value: 'CC', description: 'ISO 3166-1 alpha-2 region, e.g. DE' },
     stake: { type: 'string', value: 'WEI', description: 'stake to register with (default 1 ether)' },
     'sim-attester': { type: 'string', value: 'FILE', description: 'sim: the attester file for enclaves' },
+    'tpm2-tcti': {
+      type: 'string',
+      value: 'TCTI',
+      description: 'tpm2: the TPM (swtpm:…, device:/dev/tpmrm0)',
+    },
+    'tpm2-ak-handle': { type: 'string', value: 'HANDLE', description: 'tpm2: persistent AK handle' },
+    'tpm2-activation': { type: 'string', value: 'FILE', description: 'tpm2: the signed activation record' },
+    'tpm2-ek-cert': { type: 'string', value: 'FILE', description: 'tpm2: EK certificate instead of NV' },
+    'tpm2-ek-chain': { type: 'string', value: 'FILE,...', description: 'tpm2: EK intermediate CA files' },
     ...daemonFlags,
   },
   async run(ctx) {
@@ -41,6 +50,13 @@ When ready it prints one line: {"ready": true, "address", "endpoint", "keyId", "
       simAttester: optionalString(ctx, 'sim-attester'),
       simRoots: optionalString(ctx, 'sim-roots'),
       allowSim: ctx.values['allow-sim'] === true ? true : undefined,
+      tpm2Tcti: optionalString(ctx, 'tpm2-tcti'),
+      tpm2AkHandle: optionalString(ctx, 'tpm2-ak-handle'),
+      tpm2Activation: optionalString(ctx, 'tpm2-activation'),
+      tpm2EkCert: optionalString(ctx, 'tpm2-ek-cert'),
+      tpm2EkChain: optionalString(ctx, 'tpm2-ek-chain'),
+      tpm2Cas: optionalString(ctx, 'tpm2-cas'),
+      tpm2Activators: optionalString(ctx, 'tpm2-activators'),
     };
     const config = loadNodeConfig(flags, ctx.env, optionalString(ctx, 'config'));
     const secrets = loadProfileSecrets(ferryHome(ctx.env), config.profile);
