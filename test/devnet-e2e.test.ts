@@ -40,7 +40,7 @@ import { decrypt } from '../src/crypto/age/index.ts';
 import { isAlive } from '../src/devnet/pidfile.ts';
 import { type Devnet, devnetUp } from '../src/devnet/up.ts';
 import { verifyReceipt } from '../src/enclave/receipt.ts';
-import { fromHex, toHex } from '../src/kernel/index.ts';
+import { encodeCanonical, fromHex, toHex } from '../src/kernel/index.ts';
 import { createPeerClient } from '../src/net/index.ts';
 import { verifierAlpha, vrfProofToHash, vrfProve } from '../src/crypto/vrf/index.ts';
 import { hexBytes, seatsFor } from '../src/node/checks.ts';
@@ -129,7 +129,7 @@ async function runTask(
   const { taskId } = await createTask(c, {
     appId,
     datasetIds: [datasetId],
-    inputHash: createHash('sha256').update('').digest(),
+    inputHash: createHash('sha256').update(encodeCanonical([])).digest(),
     resultRecipient: carol.ageIdentity.publicKey,
     inputLocation: '',
     fee: 10n ** 15n,
