@@ -24,8 +24,6 @@ import {
   policyHash,
 } from '../src/attestation/index.ts';
 import {
-  type ChainWriter,
-  connect,
   createApp,
   createDataset,
   createTask,
@@ -33,42 +31,21 @@ import {
   getNode,
   getTask,
   type TaskInfo,
-  writer,
 } from '../src/chain/index.ts';
 import { loadProfileSecrets } from '../src/cli/profile/store.ts';
 import { decrypt } from '../src/crypto/age/index.ts';
 import { isAlive } from '../src/devnet/pidfile.ts';
-import { type Devnet, devnetUp } from '../src/devnet/up.ts';
+import { devnetUp } from '../src/devnet/up.ts';
 import { verifyReceipt } from '../src/enclave/receipt.ts';
 import { encodeCanonical, fromHex, toHex } from '../src/kernel/index.ts';
 import { createPeerClient } from '../src/net/index.ts';
+import { chainFor, dumpLogs, type Net, quiet } from './helpers/devnet.ts';
 import { verifierAlpha, vrfProofToHash, vrfProve } from '../src/crypto/vrf/index.ts';
 import { hexBytes, seatsFor } from '../src/node/checks.ts';
 import { loadOrCreateVrfKey } from '../src/node/daemon.ts';
 import { EnclaveKeysSchema } from '../src/node/server.ts';
 import { NodeState } from '../src/node/state.ts';
 
-const quiet = {
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-  child() {
-    return quiet;
-  },
-};
-
-type Net = { devnet: Devnet; home: string; env: NodeJS.ProcessEnv };
-
-async function chainFor(net: Net, name: string): Promise<ChainWriter> {
-  const { info } = net.devnet;
-  return writer(
-    await connect({ rpcUrl: info.rpcUrl, privateKey: loadProfileSecrets(net.home, name).evmPrivateKey }),
-    info.contracts,
-  );
-}
-
-/** alice's dataset and bob's app, stored in their agents and registered on chain. */
 async function registerAssets(net: Net) {
   const { info } = net.devnet;
   const agentUrl = (name: string) => info.profiles.find((p) => p.name === name)!.agent!;
@@ -151,19 +128,6 @@ async function runTask(
   const events = task ? await getFerryEvents(c, task.createdBlock, await c.public.getBlockNumber()) : [];
   const done = events.find((e) => e.eventName === 'TaskCompleted' && e.args.taskId === taskId);
   return { taskId, task, done, carol, chain: c };
-}
-
-function dumpLogs(net: Net): void {
-  for (const c of net.devnet.children()) {
-    try {
-      const text = readFileSync(join(net.home, 'logs', `${c.name}.log`), 'utf8');
-      process.stderr.write(
-        `--- ${c.name}\n${text.slice(-(Number(process.env.FERRY_TEST_LOG_TAIL) || 2500))}\n`,
-      );
-    } catch {
-      // no log
-    }
-  }
 }
 
 async function withDevnet(

@@ -23,8 +23,6 @@ import {
   runtimeMeasurement as tpm2RuntimeMeasurement,
 } from '../src/attestation/index.ts';
 import {
-  type ChainWriter,
-  connect,
   createApp,
   createDataset,
   createTask,
@@ -32,50 +30,17 @@ import {
   getNode,
   getTask,
   type TaskInfo,
-  writer,
 } from '../src/chain/index.ts';
 import { loadProfileSecrets } from '../src/cli/profile/store.ts';
 import { decrypt } from '../src/crypto/age/index.ts';
 import { isAlive } from '../src/devnet/pidfile.ts';
-import { type Devnet, devnetUp } from '../src/devnet/up.ts';
+import { devnetUp } from '../src/devnet/up.ts';
 import { runtimeMeasurement as enclaveRuntimeMeasurement } from '../src/enclave/index.ts';
 import { encodeCanonical, fromHex, toHex } from '../src/kernel/index.ts';
 import { createPeerClient } from '../src/net/index.ts';
+import { chainFor, dumpLogs, type Net, quiet } from './helpers/devnet.ts';
 import { decodeEvidence } from '../src/node/checks.ts';
 import { requireTool } from './helpers/tools.ts';
-
-const quiet = {
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-  child() {
-    return quiet;
-  },
-};
-
-type Net = { devnet: Devnet; home: string; env: NodeJS.ProcessEnv };
-
-async function chainFor(net: Net, name: string): Promise<ChainWriter> {
-  const { info } = net.devnet;
-  return writer(
-    await connect({ rpcUrl: info.rpcUrl, privateKey: loadProfileSecrets(net.home, name).evmPrivateKey }),
-    info.contracts,
-  );
-}
-
-function dumpLogs(net: Net): void {
-  for (const c of net.devnet.children()) {
-    try {
-      const text = readFileSync(join(net.home, 'logs', `${c.name}.log`), 'utf8');
-      process.stderr.write(
-        `--- ${c.name}\n${text.slice(-(Number(process.env.FERRY_TEST_LOG_TAIL) || 2500))}\n`,
-      );
-    } catch {
-      // no log
-    }
-  }
-}
 
 test('devnet --tee tpm2: each executor has its own swtpm; a task completes with tpm2 evidence', {
   timeout: 120_000,
