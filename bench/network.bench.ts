@@ -37,7 +37,7 @@ import { actAs, type Network } from '../src/cli/journey/network.ts';
 import { addDataset, DEFAULT_WINDOWS, inputHashOf, publishApp } from '../src/cli/journey/ops.ts';
 import { type Devnet, devnetUp } from '../src/devnet/up.ts';
 import { toHex } from '../src/kernel/index.ts';
-import { STAKE_UNIT } from '../src/node/checks.ts';
+import { STAKE_UNIT } from '../src/task/index.ts';
 import type { Bench, BenchRow } from './harness.ts';
 
 const quiet = {

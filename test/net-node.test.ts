@@ -12,13 +12,9 @@ import { z } from 'zod';
 import { hpkeGenerateKeyPair, hpkeOpen, hpkeSeal, keyReleaseInfo } from '../src/crypto/hpke.ts';
 import { isFerryError, toHex } from '../src/kernel/index.ts';
 import { createPeerClient, Ed25519Signer } from '../src/net/index.ts';
-import {
-  createNodeServer,
-  decodeSealed,
-  EnclaveKeysSchema,
-  type SealedKeyDelivery,
-} from '../src/node/server.ts';
+import { createNodeServer, decodeSealed, type SealedKeyDelivery } from '../src/node/server.ts';
 import { NodeState } from '../src/node/state.ts';
+import { EnclaveKeysSchema } from '../src/task/index.ts';
 
 const quiet = {
   debug() {},

@@ -49,9 +49,9 @@ import {
   checkVotes,
   hexBytes,
   knownPolicies,
-} from '../node/checks.ts';
-import { EnclaveKeysSchema } from '../node/server.ts';
-import { trustRegistry } from '../node/trust.ts';
+} from '../task/index.ts';
+import { EnclaveKeysSchema } from '../task/index.ts';
+import { trustRegistry } from '../task/index.ts';
 import type { AgentConfig } from './config.ts';
 import { createAgentServer } from './server.ts';
 import { AgentState, type Asset } from './state.ts';

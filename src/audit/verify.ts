@@ -31,8 +31,8 @@ import { betaScore, claimAlpha, verifierAlpha } from '../crypto/vrf/index.ts';
 import { decodeReceipt, type Receipt, reportDataFor, verifyReceipt } from '../enclave/index.ts';
 import { encodeCanonical, equalBytes, FerryError, fromHex, toFerryError, toHex } from '../kernel/index.ts';
 import { createPeerClient } from '../net/index.ts';
-import { decodeEvidence, seatsFor, vrfProofMatches } from '../node/checks.ts';
-import { EnclaveKeysSchema } from '../node/server.ts';
+import { decodeEvidence, seatsFor, vrfProofMatches } from '../task/index.ts';
+import { EnclaveKeysSchema } from '../task/index.ts';
 import { eventsOfAttempt, eventsOfTask, eventsSince, nodeAt } from './events.ts';
 
 /** One named check of the audit. */

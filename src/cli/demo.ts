@@ -31,7 +31,7 @@ import {
   waitForTask,
 } from './journey/ops.ts';
 import { formatChecks, formatMs, formatProbability, formatStage } from './journey/timeline.ts';
-import { STAKE_UNIT } from '../node/checks.ts';
+import { STAKE_UNIT } from '../task/index.ts';
 
 const SITES = ['berlin', 'hamburg', 'munich', 'cologne', 'leipzig'];
 

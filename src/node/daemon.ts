@@ -88,10 +88,11 @@ import {
   hexBytes,
   knownPolicies,
   seatsFor,
-} from './checks.ts';
+} from '../task/index.ts';
 import type { NodeConfig } from './config.ts';
-import { trustRegistry } from './trust.ts';
-import { createNodeServer, decodeSealed, EnclaveKeysSchema } from './server.ts';
+import { trustRegistry } from '../task/index.ts';
+import { EnclaveKeysSchema } from '../task/index.ts';
+import { createNodeServer, decodeSealed } from './server.ts';
 import { NodeState } from './state.ts';
 
 export type NodeKeys = {

@@ -29,13 +29,6 @@ import {
 } from '../net/index.ts';
 import type { KeyDelivery, NodeState } from './state.ts';
 
-/** Answer of GET /v1/tasks/:id/attempts/:n/enclave. */
-export const EnclaveKeysSchema = z.object({
-  x25519Pub: z.string().regex(/^[0-9a-f]{64}$/),
-  ed25519Pub: z.string().regex(/^[0-9a-f]{64}$/),
-  evidenceHash: z.string().regex(/^[0-9a-f]{64}$/),
-});
-
 /** Body of POST /v1/tasks/:id/attempts/:n/keys. */
 export const KeyDeliverySchema = z.object({
   /** On-chain asset id, decimal. */

@@ -53,8 +53,8 @@ import {
   toHex,
 } from '../../kernel/index.ts';
 import { createPeerClient } from '../../net/index.ts';
-import { decodeEvidence, STAKE_UNIT } from '../../node/checks.ts';
-import { EnclaveKeysSchema } from '../../node/server.ts';
+import { decodeEvidence, STAKE_UNIT } from '../../task/index.ts';
+import { EnclaveKeysSchema } from '../../task/index.ts';
 import type { ProfileSecrets } from '../profile/store.ts';
 
 const sha256 = (b: Uint8Array | string) => new Uint8Array(createHash('sha256').update(b).digest());

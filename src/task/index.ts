@@ -1,0 +1,23 @@
+/**
+ * What every party checks about a task attempt before trusting it — the claimant's VRF proof,
+ * the committee's votes and seats, the evidence and its binding, the task input — shared by
+ * the verifier role of the node daemon, the owner agents (relying parties) and the auditor.
+ */
+export {
+  type ClaimEvent,
+  STAKE_UNIT,
+  stakeUnits,
+  hexBytes,
+  vrfProofMatches,
+  seatsFor,
+  type VoteEvent,
+  attemptEvents,
+  decodeTaskInput,
+  checkClaim,
+  checkVotes,
+  decodeEvidence,
+  appraiseAttempt,
+  knownPolicies,
+} from './checks.ts';
+export { type TrustConfig, trustRegistry } from './trust.ts';
+export { EnclaveKeysSchema } from './wire.ts';
