@@ -12,8 +12,8 @@
  * The chain is fresh on every `up`, so the devnet's node and agent homes (state and stored
  * ciphertext, registered on the previous chain) are reset; profiles are kept.
  */
-import { createPublicKey, generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Hex } from 'viem';
@@ -25,9 +25,8 @@ import {
 } from '../attestation/sim/index.ts';
 import {
   encodeActivationRecord,
-  makeCredential,
+  parseCertificates,
   Swtpm,
-  signActivationRecord,
   Tpm2Backend,
   Tpm2Tools,
 } from '../attestation/tpm2/index.ts';
@@ -40,7 +39,8 @@ import {
   startLocalChain,
 } from '../chain/index.ts';
 import { createProfile, loadProfile, type ProfilePublic } from '../cli/profile/store.ts';
-import { createLogger, equalBytes, FerryError, type Logger, toHex } from '../kernel/index.ts';
+import { createLogger, FerryError, type Logger, toHex } from '../kernel/index.ts';
+import { activateAk } from './activator.ts';
 import { claimPidFile, releasePidFile } from './pidfile.ts';
 import { Supervisor } from './supervisor.ts';
 
@@ -216,18 +216,15 @@ export async function devnetUp(opts: DevnetOptions, signal?: AbortSignal): Promi
           recreateAk: true,
           signal,
         });
-        const ek = new X509Certificate(Buffer.from(await be.readEkCertificate(signal)));
-        const secret = new Uint8Array(randomBytes(32));
-        const got = await be.activateCredential(makeCredential(ek.publicKey, be.akName, secret), signal);
-        if (!equalBytes(got, secret)) {
-          throw new FerryError('ATTESTATION_AK_NOT_PROVEN', 'credential activation returned another secret', {
-            hints: [`node: ${n.name}`],
-          });
-        }
-        const record = signActivationRecord(activator.privateKey, {
-          akName: be.akName,
-          ekCert: ek,
-          activatedAt: Math.floor(Date.now() / 1000),
+        // The EK certificate must chain to the CA the nodes and agents are told to trust
+        // before the activator vouches for the AK (ATTESTATION_CHAIN_INVALID otherwise).
+        const record = await activateAk({
+          backend: be,
+          trustedCas: parseCertificates(readFileSync(ca), ca),
+          intermediates: parseCertificates(readFileSync(chainFile), chainFile),
+          activatorKey: activator.privateKey,
+          label: n.name,
+          signal,
         });
         const recordFile = join(dir, 'tpm2-activation.cbor');
         writeFileSync(recordFile, encodeActivationRecord(record), { mode: 0o600 });
