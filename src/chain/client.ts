@@ -101,8 +101,35 @@ export type WriteRequest<abi extends Abi, fn extends ContractFunctionName<abi, '
 };
 
 /**
+ * Per-account send locks: estimation, nonce (the `pending` transaction count), signing and
+ * submission of one account's transactions happen one at a time, so concurrent callers never
+ * pick the same nonce, and a send that fails (e.g. reverts at estimation) leaves no nonce gap.
+ * Waiting for receipts is not serialized.
+ */
+const sendLocks = new Map<string, Promise<void>>();
+
+async function withSendLock<T>(c: ChainWriter, fn: () => Promise<T>): Promise<T> {
+  const key = `${c.wallet.chain.id}:${c.wallet.account.address.toLowerCase()}`;
+  const before = sendLocks.get(key) ?? Promise.resolve();
+  let release!: () => void;
+  const mine = new Promise<void>((r) => {
+    release = r;
+  });
+  const tail = before.then(() => mine);
+  sendLocks.set(key, tail);
+  await before;
+  try {
+    return await fn();
+  } finally {
+    release();
+    if (sendLocks.get(key) === tail) sendLocks.delete(key);
+  }
+}
+
+/**
  * Sends a contract transaction from the writer's account, waits for its receipt and returns
- * it; a revert (at estimation or on chain) becomes the matching FerryError.
+ * it; a revert (at estimation or on chain) becomes the matching FerryError. Safe to call
+ * concurrently for one account (see `withSendLock`).
  */
 export async function sendTx<abi extends Abi, fn extends ContractFunctionName<abi, 'nonpayable' | 'payable'>>(
   c: ChainWriter,
@@ -114,7 +141,7 @@ export async function sendTx<abi extends Abi, fn extends ContractFunctionName<ab
     const params = { ...req, account: c.wallet.account, chain: c.wallet.chain } as unknown as Parameters<
       ChainWriter['wallet']['writeContract']
     >[0];
-    hash = await c.wallet.writeContract(params);
+    hash = await withSendLock(c, () => c.wallet.writeContract(params));
   } catch (e) {
     throw toChainError(e, req.functionName);
   }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { type FerryError, isFerryError } from '../kernel/index.ts';
 import { ChainDriver, JobLanes } from './driver.ts';
-import { createApp } from './index.ts';
+import { createApp, timeoutTask } from './index.ts';
 import { randomHex, startTestChain, type TestChain } from './testing.ts';
 
 /** A gate a test opens by hand. */
@@ -268,4 +268,24 @@ test('driver: the cursor waits for the range’s jobs to record; reconcile is si
     (e) => isFerryError(e, 'INVALID_ARGUMENT'),
   );
   assert.deepEqual(errors, []);
+});
+
+test('jobs may send from one account concurrently: no nonce clash, a revert at estimation leaves no gap', async () => {
+  const results = await Promise.allSettled([
+    app(),
+    timeoutTask(tc.deployer, 999_999n),
+    app(),
+    app(),
+    timeoutTask(tc.deployer, 999_998n),
+    app(),
+    app(),
+  ]);
+  const codes = results.map((r) => (r.status === 'fulfilled' ? 'ok' : (r.reason as FerryError).code));
+  assert.deepEqual(
+    codes.filter((c) => c === 'ok'),
+    ['ok', 'ok', 'ok', 'ok', 'ok'],
+  );
+  assert.equal(codes.filter((c) => c !== 'ok').length, 2);
+  // The next send is not stuck behind a nonce gap.
+  await app();
 });
