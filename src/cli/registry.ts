@@ -63,6 +63,11 @@ export const COMMANDS: Entry[] = [
     load: () => import('./committee.ts'),
   },
   {
+    name: 'dashboard',
+    summary: 'serve a web page of the network: nodes, tasks with their timelines, votes',
+    load: () => import('./dashboard/start.ts'),
+  },
+  {
     name: 'dataset add',
     summary: "encrypt a dataset into the profile's agent and register it with its policy",
     load: () => import('./dataset/add.ts'),
