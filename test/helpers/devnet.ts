@@ -1,10 +1,29 @@
 /** Shared helpers for the devnet suites (test/devnet-*.test.ts). */
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ChainWriter, connect, writer } from '../../src/chain/index.ts';
+import { fileURLToPath } from 'node:url';
+import type { Hex } from 'viem';
+import { ensureExamplesBuilt } from '../../examples/index.ts';
+import {
+  type ChainReader,
+  type ChainWriter,
+  connect,
+  type FerryEvent,
+  getFerryEvents,
+  getNode,
+  getTask,
+  type TaskInfo,
+  timeoutTask,
+  writer,
+} from '../../src/chain/index.ts';
 import { loadProfileSecrets } from '../../src/cli/profile/store.ts';
-import type { Devnet } from '../../src/devnet/up.ts';
-import type { Logger } from '../../src/kernel/index.ts';
+import { vrfPublicKey } from '../../src/crypto/vrf/index.ts';
+import { type Devnet, devnetUp } from '../../src/devnet/up.ts';
+import { fromHex, type Logger } from '../../src/kernel/index.ts';
+import { createPeerClient, type Ed25519Signer } from '../../src/net/index.ts';
+import { stakeUnits } from '../../src/task/index.ts';
 
 /** A logger that drops everything (the daemons log to files under the devnet home). */
 export const quiet: Logger = {
@@ -40,4 +59,183 @@ export function dumpLogs(net: Net): void {
       // no log
     }
   }
+}
+
+// --- shared by the adversarial and measurement suites ------------------------------------
+
+/** bin/ferry of this checkout. */
+export const FERRY = fileURLToPath(new URL('../../bin/ferry', import.meta.url));
+
+// biome-ignore lint/suspicious/noExplicitAny: parsed CLI JSON, checked field by field by the callers
+export type CliJson = any;
+export type CliRun = { code: number; json: CliJson; stdout: string; stderr: string };
+
+/** Runs `bin/ferry ARGS --json` (or `bin` given) with `env`; never rejects. */
+export function ferry(args: string[], env: NodeJS.ProcessEnv, bin: string = FERRY): Promise<CliRun> {
+  return new Promise((resolve) => {
+    execFile(bin, [...args, '--json'], { env, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      const code = err ? ((err as { code?: number }).code ?? 1) : 0;
+      let json: CliJson = {};
+      try {
+        json = JSON.parse(stdout);
+      } catch {
+        // asserted by the caller
+      }
+      resolve({ code: typeof code === 'number' ? code : 1, json, stdout, stderr });
+    });
+  });
+}
+
+/**
+ * Starts a devnet in a fresh FERRY_HOME, runs `fn`, dumps the children's logs when it throws,
+ * and always stops the devnet (resuming any process the test froze first) and removes the home.
+ */
+export async function withDevnet(
+  opts: { executors: number; verifiers: number; regions?: string[] },
+  fn: (net: Net) => Promise<void>,
+): Promise<void> {
+  await ensureExamplesBuilt();
+  const home = mkdtempSync(join(tmpdir(), 'ferry-devnet-'));
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    FERRY_HOME: home,
+    FERRY_LOG_LEVEL: process.env.FERRY_TEST_LOG_LEVEL ?? 'info',
+  };
+  delete env.FERRY_PROFILE;
+  const devnet = await devnetUp({ home, ...opts, log: quiet, env });
+  const net: Net = { devnet, home, env };
+  let ok = false;
+  try {
+    await fn(net);
+    ok = true;
+  } finally {
+    if (!ok) dumpLogs(net);
+    for (const c of devnet.children()) if (c.pid) signal(c.pid, 'SIGCONT');
+    await devnet.stop();
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+/** Sends `sig` to `pid`, ignoring a process that is already gone. */
+export function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+  }
+}
+
+/** The supervised child `name` (its current pid). */
+export function child(
+  net: Net,
+  name: string,
+): { name: string; pid: number; restarts: number; state: string } {
+  const c = net.devnet.children().find((x) => x.name === name);
+  if (!c?.pid) throw new Error(`no running child ${name}`);
+  return { name: c.name, pid: c.pid, restarts: c.restarts, state: c.state };
+}
+
+/** SIGSTOP / SIGCONT the named children (a frozen node sees nothing and does nothing). */
+export function freeze(net: Net, names: string[]): void {
+  for (const n of names) signal(child(net, n).pid, 'SIGSTOP');
+}
+export function thaw(net: Net, names: string[]): void {
+  for (const n of names) signal(child(net, n).pid, 'SIGCONT');
+}
+
+/** Polls `fn` every `intervalMs` until it returns a truthy value; fails after `timeoutMs`. */
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | null | undefined | false>,
+  timeoutMs = 120_000,
+  intervalMs = 200,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** The Ferry events of one task (all attempts), from its creation block to the head. */
+export async function taskEvents(c: ChainReader, taskId: bigint): Promise<FerryEvent[]> {
+  const t = await getTask(c, taskId);
+  if (!t) throw new Error(`no task ${taskId}`);
+  const evs = await getFerryEvents(c, t.createdBlock, await c.public.getBlockNumber());
+  return evs.filter((e) => (e.args as { taskId?: bigint }).taskId === taskId);
+}
+
+/**
+ * Waits until the task is final (completed, failed, expired). When the chain time is past the
+ * current stage's deadline for a while, it calls `timeout` itself as any party may (reverts,
+ * e.g. a node was first, are ignored), so a stuck task ends even if every node is busy.
+ */
+export async function waitFinal(net: Net, taskId: bigint, timeoutMs = 180_000): Promise<TaskInfo> {
+  const c = await chainFor(net, 'carol');
+  return waitFor(
+    `task ${taskId} to end`,
+    async () => {
+      const t = await getTask(c, taskId);
+      if (!t) return null;
+      if (t.status === 'completed' || t.status === 'failed' || t.status === 'expired') return t;
+      const now = Number((await c.public.getBlock()).timestamp);
+      const deadline = t.status === 'claimed' ? t.deadline + t.windows.evidence : t.deadline;
+      if (t.deadline > 0 && now > deadline + 5 && t.status !== 'created' && t.status !== 'rejected') {
+        await timeoutTask(c, taskId).catch(() => {});
+      }
+      return null;
+    },
+    timeoutMs,
+    300,
+  );
+}
+
+/** A devnet node's secrets as the test (the adversary, or the operator) holds them. */
+export function nodeSecrets(
+  net: Net,
+  name: string,
+): { vrf: { sk: Uint8Array; pk: Uint8Array }; signer: Ed25519Signer; address: string } {
+  const home = join(net.home, 'nodes', name);
+  const sk = fromHex(readFileSync(join(home, 'vrf.key'), 'utf8').trim(), 'vrf.key', 32);
+  const p = loadProfileSecrets(net.home, name);
+  return { vrf: { sk, pk: vrfPublicKey(sk) }, signer: p.signer, address: p.profile.address };
+}
+
+/** An HTTP call answered with its status and error code (never throws for an HTTP error). */
+export async function httpCall(
+  baseUrl: string,
+  method: string,
+  path: string,
+  opts: { signer?: Ed25519Signer; body?: unknown } = {},
+): Promise<{ status: number; code: string | null; body: Buffer }> {
+  const client = createPeerClient({ baseUrl, signer: opts.signer, timeoutMs: 10_000 });
+  const body = opts.body === undefined ? undefined : new TextEncoder().encode(JSON.stringify(opts.body));
+  const res = await client.raw(method, path, {
+    signed: opts.signer !== undefined,
+    body,
+    contentType: 'application/json',
+  });
+  const chunks: Buffer[] = [];
+  for await (const c of res) chunks.push(c as Buffer);
+  const buf = Buffer.concat(chunks);
+  let code: string | null = null;
+  try {
+    code = JSON.parse(buf.toString('utf8'))?.error?.code ?? null;
+  } catch {
+    // not JSON (a file)
+  }
+  return { status: res.statusCode ?? 0, code, body: buf };
+}
+
+/** Stake in sortition units (docs/protocol.md §13.8) of every registered verifier of the devnet. */
+export async function verifierUnits(net: Net): Promise<{ name: string; units: bigint }[]> {
+  const c = await chainFor(net, 'carol');
+  const out: { name: string; units: bigint }[] = [];
+  for (const n of net.devnet.info.nodes.filter((x) => x.roles.includes('verifier'))) {
+    const node = await getNode(c, n.address as Hex);
+    out.push({ name: n.name, units: stakeUnits(node?.stake ?? 0n) });
+  }
+  return out;
 }

@@ -1,0 +1,487 @@
+/**
+ * Adversaries and crashes on a live devnet (several OS processes, a real anvil):
+ *
+ * - a dishonest minority of verifiers cannot finalize a wrong verdict: the test holds the real
+ *   EVM and VRF keys of one devnet verifier (files in its home) and votes with them
+ *   (A) PASS with its true seats on evidence the honest majority rejects, and
+ *   (B) PASS with more seats than sortition gives it, which flips the task to `attested` on
+ *   chain by itself (the contract cannot check VRF, docs/protocol.md §11.5): the owner agents
+ *   must refuse to release;
+ * - an owner agent killed while a task is under way is restarted and releases exactly once;
+ * - a node that was not selected cannot fetch a dataset's ciphertext or deliver keys, and the
+ *   requester's result opens only with the requester's identity.
+ *
+ * Committee numbers are computed from the devnet (stake in units of 10^15 wei, §13.8), never
+ * hard-coded: tau = the total verifier stake in units, so sortition gives every verifier all its
+ * units as seats (p = 1), and the threshold is 2/3 of tau.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { Hex } from 'viem';
+import { examplePath } from '../examples/index.ts';
+import { agentHome } from '../src/agent/config.ts';
+import { AgentState } from '../src/agent/state.ts';
+import { getCredits, getDataset, getNode, getTask, type TaskInfo, vote } from '../src/chain/index.ts';
+import { loadProfileSecrets } from '../src/cli/profile/store.ts';
+import { decrypt } from '../src/crypto/age/index.ts';
+import { verifierAlpha, vrfProofToHash, vrfProve } from '../src/crypto/vrf/index.ts';
+import { toFerryError } from '../src/kernel/index.ts';
+import { createPeerClient } from '../src/net/index.ts';
+import { attemptEvents, checkVotes, hexBytes, seatsFor } from '../src/task/index.ts';
+import {
+  chainFor,
+  child,
+  ferry,
+  freeze,
+  httpCall,
+  type Net,
+  nodeSecrets,
+  signal,
+  taskEvents,
+  thaw,
+  verifierUnits,
+  waitFinal,
+  waitFor,
+  withDevnet,
+} from './helpers/devnet.ts';
+
+const REASON = { noClaim: 1, evidenceMissed: 2, evidenceRejected: 3, votesMissed: 4, receiptMissed: 5 };
+
+/** bob publishes csv-stats; alice adds a CSV with the given appraisal policy, tau = all verifier units. */
+async function assets(net: Net, opts: { policy: 'development' | 'production'; threshold: string }) {
+  const app = await ferry(['app', 'publish', examplePath('csv-stats'), '--profile', 'bob'], net.env);
+  assert.equal(app.code, 0, app.stdout + app.stderr);
+  const units = await verifierUnits(net);
+  const tau = units.reduce((s, v) => s + v.units, 0n);
+  assert.ok(tau >= 1n && tau <= 65535n, `tau (${tau} units) fits the contract's uint16`);
+  const file = join(net.home, 'cities.csv');
+  writeFileSync(file, 'temp,city\n10,Berlin\n14,Paris\n21,Rome\n');
+  const ds = await ferry(
+    [
+      'dataset',
+      'add',
+      file,
+      '--region',
+      'DE',
+      '--allow-app',
+      app.json.measurement,
+      '--tee',
+      'sim',
+      '--policy',
+      opts.policy,
+      '--committee',
+      String(tau),
+      '--threshold',
+      opts.threshold,
+      '--profile',
+      'alice',
+    ],
+    net.env,
+  );
+  assert.equal(ds.code, 0, ds.stdout + ds.stderr);
+  return {
+    appId: BigInt(app.json.appId),
+    datasetId: BigInt(ds.json.datasetId),
+    ciphertextHash: String(ds.json.ciphertextHash),
+    tau: Number(tau),
+    threshold: Number(ds.json.threshold),
+  };
+}
+
+async function createTask(net: Net, a: { appId: bigint; datasetId: bigint }, extra: string[] = []) {
+  const r = await ferry(
+    [
+      'task',
+      'run',
+      '--app',
+      String(a.appId),
+      '--dataset',
+      String(a.datasetId),
+      '--profile',
+      'carol',
+      ...extra,
+    ],
+    net.env,
+  );
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  return BigInt(r.json.taskId);
+}
+
+async function waitStatus(net: Net, taskId: bigint, ok: (t: TaskInfo) => boolean, what: string) {
+  const c = await chainFor(net, 'carol');
+  return waitFor(
+    `task ${taskId}: ${what}`,
+    async () => {
+      const t = await getTask(c, taskId);
+      return t && ok(t) ? t : null;
+    },
+    90_000,
+    100,
+  );
+}
+
+/** The verifier's true VRF proof, output and seats for the task's current attempt (§3, §4). */
+async function sortition(net: Net, name: string, t: TaskInfo) {
+  const c = await chainFor(net, 'carol');
+  const s = nodeSecrets(net, name);
+  const node = await getNode(c, s.address as Hex);
+  assert.ok(node, `${name} is registered`);
+  const alpha = verifierAlpha({
+    chainId: BigInt(net.devnet.info.chainId),
+    taskId: t.taskId,
+    attempt: t.attempt,
+    seed: hexBytes(t.seed),
+  });
+  const proof = vrfProve(s.vrf.sk, alpha);
+  const beta = vrfProofToHash(proof);
+  return { proof, beta, seats: seatsFor(beta, node.stake, t), address: s.address };
+}
+
+function releasesOf(net: Net, profile: string, taskId: bigint) {
+  const st = AgentState.open(join(agentHome(profile, net.env), 'state.db'));
+  try {
+    return st.listReleases().filter((r) => BigInt(r.task) === taskId);
+  } finally {
+    st.close();
+  }
+}
+
+function agentLog(net: Net, profile: string): string {
+  return readFileSync(join(net.home, 'logs', `agent-${profile}.log`), 'utf8');
+}
+
+const verifierNames = (net: Net) =>
+  net.devnet.info.nodes.filter((n) => n.roles.includes('verifier')).map((n) => n.name);
+
+test('adversary A: a dishonest verifier voting PASS with its true seats on evidence the honest majority rejects releases nothing; the task fails and is refunded', {
+  timeout: 300_000,
+}, async () => {
+  await withDevnet({ executors: 1, verifiers: 3 }, async (net) => {
+    // Sim evidence under the production policy: every honest verifier votes fail.
+    const a = await assets(net, { policy: 'production', threshold: '2/3' });
+    const [liar, ...honest] = verifierNames(net);
+    // Frozen, no verifier sees the evidence: the liar's own daemon never votes, and the liar
+    // votes first (deterministically), before the honest ones are thawed.
+    freeze(net, [liar, ...honest]);
+    const taskId = await createTask(net, a);
+    const t = await waitStatus(net, taskId, (x) => x.status === 'attesting' && x.attempt === 1, 'attesting');
+
+    const lie = await sortition(net, liar, t);
+    assert.ok(lie.seats >= 1, 'the liar is on the committee');
+    assert.ok(lie.seats < t.threshold, `the liar alone (${lie.seats}) is below the threshold ${t.threshold}`);
+    let honestSeats = 0;
+    for (const h of honest) honestSeats += (await sortition(net, h, t)).seats;
+    assert.ok(
+      honestSeats >= t.tau - t.threshold + 1,
+      `the honest verifiers (${honestSeats} seats) can reject (${t.tau - t.threshold + 1} needed)`,
+    );
+
+    const r = await vote(await chainFor(net, liar), {
+      taskId,
+      attempt: 1,
+      pass: true,
+      resultHash: createHash('sha256').update('a lie').digest(),
+      seats: lie.seats,
+      vrfOutput: lie.beta,
+      vrfProof: lie.proof,
+    });
+    assert.equal(r.status, 'attesting', 'one minority pass vote decides nothing');
+    thaw(net, honest);
+
+    const final = await waitFinal(net, taskId);
+    assert.equal(final.status, 'failed', `task ended as ${final.status}`);
+    const c = await chainFor(net, 'carol');
+    const evs = await taskEvents(c, taskId);
+    const of = (name: string, attempt?: number) =>
+      evs.filter(
+        (e) => e.eventName === name && (attempt === undefined || Number(e.args.attempt) === attempt),
+      );
+    const votes = of('VoteCast', 1);
+    const liarVote = votes.filter((v) => String(v.args.verifier).toLowerCase() === lie.address.toLowerCase());
+    assert.equal(liarVote.length, 1);
+    assert.equal(liarVote[0].args.pass, true);
+    const fails = votes.filter((v) => v.args.pass !== true);
+    assert.ok(fails.length >= 1, 'honest verifiers voted fail');
+    assert.ok(
+      fails.every((v) =>
+        honest.some(
+          (h) => nodeSecrets(net, h).address.toLowerCase() === String(v.args.verifier).toLowerCase(),
+        ),
+      ),
+      'every fail vote is an honest one',
+    );
+    assert.equal(of('TaskAttested').length, 0, 'never attested');
+    assert.deepEqual(
+      of('AttemptEnded', 1).map((e) => Number(e.args.reason)),
+      [REASON.evidenceRejected],
+    );
+    assert.equal(of('KeyReleased').length, 0, 'no key released');
+    assert.deepEqual(releasesOf(net, 'alice', taskId), []);
+    assert.deepEqual(releasesOf(net, 'bob', taskId), []);
+
+    // Refund: the whole escrow back to carol (credited, withdrawable).
+    const fee = of('TaskCreated')[0].args.fee as bigint;
+    const failed = of('TaskFailed');
+    assert.equal(failed.length, 1);
+    assert.equal(failed[0].args.refund, fee);
+    assert.equal(final.fee, 0n, 'no escrow left');
+    const carol = loadProfileSecrets(net.home, 'carol').profile.address as Hex;
+    assert.ok((await getCredits(c, carol)) >= fee, 'the refund is credited to the requester');
+
+    const show = await ferry(['task', 'show', String(taskId)], net.env);
+    assert.equal(show.json.status, 'failed');
+    assert.match(
+      show.json.error.message,
+      new RegExp(
+        `^evidence rejected by ${fails.length} of ${votes.length} verifiers: .*ATTESTATION_SIMULATION_NOT_ALLOWED`,
+      ),
+    );
+  });
+});
+
+test('adversary B: a verifier claiming more seats than sortition gives flips the task to attested alone; every owner agent refuses, the attempt times out, the audit fails', {
+  timeout: 300_000,
+}, async () => {
+  await withDevnet({ executors: 1, verifiers: 3 }, async (net) => {
+    // Honest evidence (development policy): only the vote check can stop the release.
+    const a = await assets(net, { policy: 'development', threshold: '2/3' });
+    const [liar, ...honest] = verifierNames(net);
+    freeze(net, [liar, ...honest]);
+    const taskId = await createTask(net, a, ['--run-window', '20']);
+    const t = await waitStatus(net, taskId, (x) => x.status === 'attesting' && x.attempt === 1, 'attesting');
+    const lie = await sortition(net, liar, t);
+    assert.ok(lie.seats < t.threshold, `true seats ${lie.seats} below the threshold ${t.threshold}`);
+    const claimed = t.threshold;
+    const r = await vote(await chainFor(net, liar), {
+      taskId,
+      attempt: 1,
+      pass: true,
+      resultHash: createHash('sha256').update('a lie').digest(),
+      seats: claimed,
+      vrfOutput: lie.beta,
+      vrfProof: lie.proof,
+    });
+    assert.equal(r.status, 'attested', 'the contract adds claimed seats as given (§11.5)');
+    const c = await chainFor(net, 'carol');
+    const attested = (await getTask(c, taskId))!;
+    // The relying parties' shared check says no: the seat count is more than sortition gives.
+    const { votes } = await attemptEvents(c, attested, 1);
+    await assert.rejects(checkVotes(c, net.devnet.info.chainId, attested, votes), (e: unknown) => {
+      const fe = toFerryError(e);
+      return fe.code === 'POLICY_DENIED' && fe.hints.includes('invalid voters: 1');
+    });
+
+    // Both owner agents saw TaskAttested and refused (their logs), and the attempt runs out.
+    for (const p of ['alice', 'bob']) {
+      await waitFor(`agent-${p} to refuse`, async () =>
+        agentLog(net, p)
+          .split('\n')
+          .some(
+            (l) =>
+              l.includes(`release ${taskId}/1 failed`) &&
+              l.includes('POLICY_DENIED') &&
+              l.includes('valid pass votes do not reach the threshold'),
+          ),
+      );
+    }
+    const final = await waitFinal(net, taskId);
+    thaw(net, honest);
+    const evs = await taskEvents(c, taskId);
+    const of = (name: string, attempt?: number) =>
+      evs.filter(
+        (e) => e.eventName === name && (attempt === undefined || Number(e.args.attempt) === attempt),
+      );
+    assert.equal(of('TaskAttested', 1).length, 1);
+    assert.equal(of('KeyReleased').length, 0, 'no key released for any attempt');
+    assert.deepEqual(releasesOf(net, 'alice', taskId), [], "alice's agent wrote no release");
+    assert.deepEqual(releasesOf(net, 'bob', taskId), [], "bob's agent wrote no release");
+    assert.deepEqual(
+      of('AttemptEnded', 1).map((e) => Number(e.args.reason)),
+      [REASON.receiptMissed],
+    );
+    assert.notEqual(final.status, 'completed');
+    assert.equal(of('TaskCompleted').length, 0);
+    const show = await ferry(['task', 'show', String(taskId)], net.env);
+    assert.match(
+      show.json.error.message,
+      /^the owner agent did not release the key of app [0-9]+, dataset [0-9]+ before the run deadline/,
+    );
+
+    const audit = await ferry(['receipt', 'verify', String(taskId)], net.env);
+    assert.equal(audit.code, 3, audit.stdout);
+    assert.equal(audit.json.verified, false);
+    assert.ok(audit.json.checks.some((x: { ok: boolean }) => !x.ok));
+  });
+});
+
+test('an owner agent killed (SIGKILL) after the claim and before its key release is restarted and releases exactly once; the task completes and verifies', {
+  timeout: 300_000,
+  // Fails on the current product (reported): the supervisor restarts the agent on a new port,
+  // while the dataset's endpoint on chain still names the old one, so the executor can neither
+  // check alice's key delivery (403) nor download the ciphertext. Remove `todo` once fixed.
+  todo: "product bug: a restarted owner agent is not reachable at its assets' registered endpoint",
+}, async () => {
+  await withDevnet({ executors: 1, verifiers: 2 }, async (net) => {
+    const a = await assets(net, { policy: 'development', threshold: '1/2' });
+    const taskId = await createTask(net, a);
+    // Frozen at `claimed`, the agent cannot release; killed once the task is attested, it has
+    // missed TaskAttested and must pick it up after its restart.
+    const claimed = await waitStatus(
+      net,
+      taskId,
+      (x) => x.status !== 'created' && x.status !== 'seeded',
+      'claimed',
+    );
+    assert.ok(['claimed', 'attesting'].includes(claimed.status), `status ${claimed.status}`);
+    const before = child(net, 'agent-alice');
+    signal(before.pid, 'SIGSTOP');
+    await waitStatus(net, taskId, (x) => x.status === 'attested', 'attested');
+    const c = await chainFor(net, 'carol');
+    assert.equal(
+      (await taskEvents(c, taskId)).filter(
+        (e) => e.eventName === 'KeyReleased' && Number(e.args.assetIndex) === 1,
+      ).length,
+      0,
+      "alice's key not released before the kill",
+    );
+    signal(before.pid, 'SIGKILL');
+    await waitFor('agent-alice restarted', async () => {
+      const now = net.devnet.children().find((x) => x.name === 'agent-alice');
+      return now?.state === 'ready' && now.restarts === before.restarts + 1 && now.pid !== before.pid;
+    });
+
+    // The executor reaches alice's agent at the dataset's endpoint registered on chain (to check
+    // who delivers her key, and to download the ciphertext): it must answer after the restart.
+    const restartedAt = net.devnet.info.profiles.find((p) => p.name === 'alice')!.agent;
+    const registered = (await getDataset(c, a.datasetId))!.endpoint;
+    await waitFor(
+      `alice's agent to answer at the dataset's endpoint on chain (registered ${registered}, agent restarted at ${restartedAt})`,
+      async () => {
+        const endpoint = (await getDataset(c, a.datasetId))!.endpoint;
+        return httpCall(endpoint, 'GET', '/v1/health').then(
+          (r) => r.status === 200,
+          () => false,
+        );
+      },
+      30_000,
+      500,
+    );
+    const final = await waitFinal(net, taskId);
+    assert.equal(final.status, 'completed', `task ended as ${final.status}`);
+    assert.equal(final.attempt, 1);
+    const released = (await taskEvents(c, taskId)).filter((e) => e.eventName === 'KeyReleased');
+    assert.deepEqual(
+      released.map((e) => [Number(e.args.attempt), Number(e.args.assetIndex)]).sort(),
+      [
+        [1, 0],
+        [1, 1],
+      ],
+      'exactly one release per asset',
+    );
+    const rows = releasesOf(net, 'alice', taskId);
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0].status, 'confirmed');
+    const audit = await ferry(['receipt', 'verify', String(taskId)], net.env);
+    assert.equal(audit.code, 0, audit.stdout);
+    assert.equal(audit.json.verified, true);
+  });
+});
+
+test('a node that was not selected cannot fetch the ciphertext or deliver keys; the result opens only for the requester', {
+  timeout: 300_000,
+}, async () => {
+  await withDevnet({ executors: 1, verifiers: 2 }, async (net) => {
+    const a = await assets(net, { policy: 'development', threshold: '1/2' });
+    // bob's agent frozen: alice releases her dataset key, the app key waits, the task stays
+    // `attested` with the executor entitled to the dataset: a stable window to probe.
+    freeze(net, ['agent-bob']);
+    const taskId = await createTask(net, a);
+    const c = await chainFor(net, 'carol');
+    await waitFor('alice releases the dataset key', async () =>
+      (await taskEvents(c, taskId)).some(
+        (e) => e.eventName === 'KeyReleased' && Number(e.args.assetIndex) === 1,
+      ),
+    );
+    const t = (await getTask(c, taskId))!;
+    assert.equal(t.status, 'attested');
+    const executor = net.devnet.info.nodes.find(
+      (n) => n.address.toLowerCase() === t.executor!.toLowerCase(),
+    )!;
+    const stranger = net.devnet.info.nodes.find((n) => n.name !== executor.name)!;
+    const aliceAgent = (await getDataset(c, a.datasetId))!.endpoint;
+    const path = `/v1/datasets/${a.datasetId}/ciphertext`;
+
+    const byExecutor = await httpCall(aliceAgent, 'GET', path, {
+      signer: nodeSecrets(net, executor.name).signer,
+    });
+    assert.equal(byExecutor.status, 200, 'positive control: the executor may fetch');
+    assert.equal(createHash('sha256').update(byExecutor.body).digest('hex'), a.ciphertextHash);
+    const byStranger = await httpCall(aliceAgent, 'GET', path, {
+      signer: nodeSecrets(net, stranger.name).signer,
+    });
+    assert.equal(byStranger.status, 403);
+    assert.equal(byStranger.code, 'PEER_UNAUTHORIZED');
+    const byRequester = await httpCall(aliceAgent, 'GET', path, {
+      signer: loadProfileSecrets(net.home, 'carol').signer,
+    });
+    assert.equal(byRequester.status, 403);
+    const unsigned = await httpCall(aliceAgent, 'GET', path);
+    assert.equal(unsigned.status, 401);
+    assert.equal(unsigned.code, 'PEER_UNAUTHORIZED');
+
+    // Key deliveries to the executor from parties that do not own the asset.
+    const keysPath = `/v1/tasks/${taskId}/attempts/1/keys`;
+    const forged = (kind: 'app' | 'dataset', id: bigint) => ({
+      assetId: String(id),
+      assetKind: kind,
+      enc: createHash('sha256').update(`enc ${kind}`).digest('hex'),
+      ciphertext: createHash('sha256').update(`ct ${kind}`).digest('hex'),
+    });
+    for (const [who, signer] of [
+      [stranger.name, nodeSecrets(net, stranger.name).signer],
+      ['carol', loadProfileSecrets(net.home, 'carol').signer],
+      ['alice (owns the dataset, not the app)', loadProfileSecrets(net.home, 'alice').signer],
+    ] as const) {
+      const r = await httpCall(executor.endpoint, 'POST', keysPath, { signer, body: forged('app', a.appId) });
+      assert.equal(r.status, 403, `app key delivery by ${who}: ${r.status} ${r.code}`);
+      assert.equal(r.code, 'PEER_UNAUTHORIZED');
+    }
+    const ds = await httpCall(executor.endpoint, 'POST', keysPath, {
+      signer: nodeSecrets(net, stranger.name).signer,
+      body: forged('dataset', a.datasetId),
+    });
+    assert.equal(ds.status, 403, `dataset key delivery by ${stranger.name}: ${ds.status} ${ds.code}`);
+    const unsignedKeys = await httpCall(executor.endpoint, 'POST', keysPath, {
+      body: forged('app', a.appId),
+    });
+    assert.equal(unsignedKeys.status, 401);
+
+    // None of that was stored: bob's real delivery is accepted and the task completes.
+    thaw(net, ['agent-bob']);
+    const final = await waitFinal(net, taskId);
+    assert.equal(final.status, 'completed', `task ended as ${final.status}`);
+    // Once completed, nobody (not even the executor) gets the ciphertext any more.
+    const after = await httpCall(aliceAgent, 'GET', path, { signer: nodeSecrets(net, executor.name).signer });
+    assert.equal(after.status, 403);
+
+    const done = (await taskEvents(c, taskId)).find((e) => e.eventName === 'TaskCompleted')!;
+    const loc = String(done.args.resultLocation);
+    const base = loc.replace(/\/v1\/tasks\/.*$/, '');
+    const ciphertext = await createPeerClient({ baseUrl: base }).bytes('GET', loc.slice(base.length));
+    for (const other of ['alice', 'bob', executor.name, stranger.name]) {
+      await assert.rejects(
+        decrypt([loadProfileSecrets(net.home, other).ageIdentity], ciphertext),
+        `${other} cannot decrypt`,
+      );
+    }
+    const out = JSON.parse(
+      Buffer.from(await decrypt([loadProfileSecrets(net.home, 'carol').ageIdentity], ciphertext)).toString(
+        'utf8',
+      ),
+    );
+    assert.deepEqual([out.column, out.count], ['temp', 3]);
+  });
+});
