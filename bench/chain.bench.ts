@@ -69,7 +69,7 @@ const bench: Bench = async ({ quick, log }) => {
         maxUses: 1000,
         expiresAt: 0,
         requesters: [],
-        appraisalPolicyHash: randomHex(32),
+        appraisalPolicyDocument: randomHex(64),
       },
     });
     await tc.mine(1);

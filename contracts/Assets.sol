@@ -12,6 +12,8 @@ contract Assets {
     uint8 internal constant KIND_APP = 2;
     uint16 internal constant TEE_KIND_MASK = 0x1f;
     uint256 internal constant MAX_REGIONS = 64;
+    /// Largest appraisal policy document accepted (tagged canonical CBOR, protocol.md section 9).
+    uint256 internal constant MAX_POLICY_DOCUMENT = 16384;
 
     struct DatasetPolicy {
         bool anyApp; // true: every app measurement is allowed
@@ -80,10 +82,13 @@ contract Assets {
         bytes32 ciphertextHash,
         string endpoint,
         uint256 price,
-        DatasetPolicy policy
+        DatasetPolicy policy,
+        bytes appraisalPolicy
     );
     event DatasetUpdated(uint256 indexed datasetId, bytes32 ciphertextHash, string endpoint);
-    event DatasetPolicyUpdated(uint256 indexed datasetId, uint32 policyEpoch, DatasetPolicy policy);
+    event DatasetPolicyUpdated(
+        uint256 indexed datasetId, uint32 policyEpoch, DatasetPolicy policy, bytes appraisalPolicy
+    );
     event DatasetRevoked(uint256 indexed datasetId);
     event DatasetUsed(uint256 indexed datasetId, uint256 indexed taskId, uint32 uses);
     event DatasetUseReturned(uint256 indexed datasetId, uint256 indexed taskId, uint32 uses);
@@ -105,14 +110,19 @@ contract Assets {
 
     // ------------------------------------------------------------------ datasets
 
+    /// `appraisalPolicy` is the appraisal policy document (tagged canonical CBOR, at most
+    /// MAX_POLICY_DOCUMENT bytes) whose SHA-256 is `policy.appraisalPolicyHash`; it is not stored,
+    /// only emitted, so that every verifier can read it from the event.
     function registerDataset(
         bytes32 ciphertextHash,
         string calldata endpoint,
         uint128 price,
-        DatasetPolicy calldata policy
+        DatasetPolicy calldata policy,
+        bytes calldata appraisalPolicy
     ) external returns (uint256 datasetId) {
         if (ciphertextHash == bytes32(0)) revert InvalidParameter("ciphertextHash");
         _checkEndpoint(endpoint);
+        _checkPolicyDocument(policy.appraisalPolicyHash, appraisalPolicy);
         datasetId = ++datasetCount;
         Dataset storage d = datasets[datasetId];
         d.owner = msg.sender;
@@ -120,7 +130,7 @@ contract Assets {
         d.ciphertextHash = ciphertextHash;
         d.endpoint = endpoint;
         _setPolicy(datasetId, d, policy);
-        emit DatasetRegistered(datasetId, msg.sender, ciphertextHash, endpoint, price, policy);
+        emit DatasetRegistered(datasetId, msg.sender, ciphertextHash, endpoint, price, policy, appraisalPolicy);
     }
 
     /// Replaces the ciphertext hash and endpoint (owner only; not after revocation).
@@ -135,10 +145,16 @@ contract Assets {
 
     /// Replaces the whole policy (owner only). Uses already counted are kept. Tasks created
     /// before keep their committee parameters; claims are checked against the current regions.
-    function updateDatasetPolicy(uint256 datasetId, DatasetPolicy calldata policy) external {
+    /// `appraisalPolicy`: the appraisal policy document, as in registerDataset.
+    function updateDatasetPolicy(uint256 datasetId, DatasetPolicy calldata policy, bytes calldata appraisalPolicy)
+        external
+    {
         Dataset storage d = _ownedDataset(datasetId);
-        d.policyEpoch += 1;
+        _checkPolicyDocument(policy.appraisalPolicyHash, appraisalPolicy);
+        uint32 epoch = d.policyEpoch + 1;
+        d.policyEpoch = epoch;
         _setPolicy(datasetId, d, policy);
+        emit DatasetPolicyUpdated(datasetId, epoch, policy, appraisalPolicy);
     }
 
     function revokeDataset(uint256 datasetId) external {
@@ -344,6 +360,10 @@ contract Assets {
         for (uint256 i = 0; i < p.requesters.length; i++) {
             requesterAllowed[keccak256(abi.encode(id, epoch, p.requesters[i]))] = true;
         }
-        if (epoch != 0) emit DatasetPolicyUpdated(id, epoch, p);
+    }
+
+    function _checkPolicyDocument(bytes32 policyHash, bytes calldata document) internal view {
+        if (document.length == 0 || document.length > MAX_POLICY_DOCUMENT) revert InvalidParameter("appraisalPolicy");
+        if (sha256(document) != policyHash) revert InvalidParameter("appraisalPolicyHash");
     }
 }

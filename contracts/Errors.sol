@@ -32,7 +32,8 @@ error WrongAttempt(uint256 taskId, uint256 expected, uint256 got);
 error TooEarly(uint256 notBefore, uint256 nowValue);
 error DeadlinePassed(uint256 deadline, uint256 nowValue);
 /// reason: 1 unregistered, 2 missing role, 3 not active, 4 changed after the task was created,
-/// 5 region not allowed, 6 TEE kind not allowed, 7 excluded from the task, 8 is the executor.
+/// 5 region not allowed, 6 TEE kind not allowed, 7 excluded from the task, 8 is the executor,
+/// 9 has the executor's operator (NodeRegistry.sameOperator).
 error NotEligible(address node, uint8 reason);
 error NotExecutor(uint256 taskId, address caller);
 error AlreadyVoted(uint256 taskId, uint256 attempt, address verifier);

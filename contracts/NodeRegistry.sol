@@ -5,8 +5,8 @@ import "./Errors.sol";
 
 /// @title Ferry node registry
 /// @notice Executors and verifiers register here with stake, region, TEE kinds, a VRF public
-/// key, a node signing key and an endpoint. A node is identified by its account address.
-/// Any change that affects eligibility (stake, keys, region, TEE kinds, roles, status) records
+/// key, a node signing key, an endpoint and, optionally, its operator. A node is identified by its account address.
+/// Any change that affects eligibility (stake, keys, region, TEE kinds, roles, operator, status) records
 /// `changedBlock`; the Tasks contract treats a node as eligible for a task only if
 /// `changedBlock < task.createdBlock`, so stake and VRF keys are frozen before a seed is known.
 contract NodeRegistry {
@@ -25,6 +25,7 @@ contract NodeRegistry {
         bytes32 vrfPublicKey; // RFC 9381 ECVRF-EDWARDS25519 public key
         bytes32 signingKey; // Ed25519 node signing key
         string endpoint;
+        address operator; // who runs the node (self-declared); zero: the node itself
     }
 
     struct Node {
@@ -38,6 +39,7 @@ contract NodeRegistry {
         uint128 stake;
         uint128 unbonding;
         uint40 unbondingAt;
+        address operator; // zero: the node is its own operator (packed with unbondingAt)
         bytes32 vrfPublicKey;
         bytes32 signingKey;
         string endpoint;
@@ -63,7 +65,8 @@ contract NodeRegistry {
         bytes32 vrfPublicKey,
         bytes32 signingKey,
         string endpoint,
-        uint256 stake
+        uint256 stake,
+        address operator
     );
     event NodeUpdated(
         address indexed node,
@@ -72,7 +75,8 @@ contract NodeRegistry {
         uint16 teeKinds,
         bytes32 vrfPublicKey,
         bytes32 signingKey,
-        string endpoint
+        string endpoint,
+        address operator
     );
     event EndpointUpdated(address indexed node, string endpoint);
     event StakeAdded(address indexed node, uint256 amount, uint256 stake);
@@ -124,12 +128,12 @@ contract NodeRegistry {
         n.changedBlock = uint64(block.number);
         _addTotals(n, true);
         emit NodeRegistered(
-            msg.sender, p.roles, p.region, p.teeKinds, p.vrfPublicKey, p.signingKey, p.endpoint, msg.value
+            msg.sender, p.roles, p.region, p.teeKinds, p.vrfPublicKey, p.signingKey, p.endpoint, msg.value, p.operator
         );
         emit NodeStatusChanged(msg.sender, STATUS_ACTIVE);
     }
 
-    /// Replaces roles, region, TEE kinds, keys and endpoint. Eligibility for tasks created
+    /// Replaces roles, region, TEE kinds, keys, endpoint and operator. Eligibility for tasks created
     /// at or before this block is lost (changedBlock).
     function update(NodeParams calldata p) external {
         Node storage n = _node(msg.sender);
@@ -139,7 +143,9 @@ contract NodeRegistry {
         _apply(n, p);
         if (counted) _addTotals(n, true);
         n.changedBlock = uint64(block.number);
-        emit NodeUpdated(msg.sender, p.roles, p.region, p.teeKinds, p.vrfPublicKey, p.signingKey, p.endpoint);
+        emit NodeUpdated(
+            msg.sender, p.roles, p.region, p.teeKinds, p.vrfPublicKey, p.signingKey, p.endpoint, p.operator
+        );
     }
 
     /// Changes only the endpoint URL; eligibility is unaffected.
@@ -277,6 +283,18 @@ contract NodeRegistry {
         return (n.roles, n.status, n.teeKinds, n.region, n.changedBlock);
     }
 
+    /// The node's operator: the declared one, or the node itself when none was declared.
+    function operatorOf(address node) public view returns (address) {
+        address o = nodes[node].operator;
+        return o == address(0) ? node : o;
+    }
+
+    /// True when two nodes declare the same operator (Tasks.vote: a verifier never judges an
+    /// executor of its own operator). Two distinct nodes without a declaration never share one.
+    function sameOperator(address a, address b) external view returns (bool) {
+        return operatorOf(a) == operatorOf(b);
+    }
+
     /// A node's current stake, wei (sortition input for relying parties, section 4).
     function stakeOf(address node) external view returns (uint256) {
         return nodes[node].stake;
@@ -313,6 +331,7 @@ contract NodeRegistry {
         n.vrfPublicKey = p.vrfPublicKey;
         n.signingKey = p.signingKey;
         n.endpoint = p.endpoint;
+        n.operator = p.operator == msg.sender ? address(0) : p.operator;
     }
 
     function _addTotals(Node storage n, bool add) internal {

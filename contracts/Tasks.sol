@@ -328,7 +328,8 @@ contract Tasks {
 
     /// A verifier's vote: verdict, SHA-256 of its `ferry/attestation-result/v1`, its seat count
     /// and VRF output/proof over the verifier-selection alpha. One vote per verifier per
-    /// attempt, from active verifiers (frozen before the task) other than the executor, while
+    /// attempt, from active verifiers (frozen before the task) other than the executor and not
+    /// of the executor's operator (NodeRegistry.sameOperator), while
     /// the task is attesting (until the vote deadline) or attested (until the run deadline;
     /// late votes are recorded and paid but change nothing). While attesting: attested when
     /// pass seats >= threshold; the attempt is rejected (the executor excluded and slashed)
@@ -357,6 +358,7 @@ contract Tasks {
         if (nst != NODE_ACTIVE) revert NotEligible(msg.sender, 3);
         if (changed >= t.createdBlock) revert NotEligible(msg.sender, 4);
         if (msg.sender == t.executor) revert NotEligible(msg.sender, 8);
+        if (registry.sameOperator(msg.sender, t.executor)) revert NotEligible(msg.sender, 9);
         bytes32 key = keccak256(abi.encode(taskId, attempt, msg.sender));
         if (votes[key] != 0) revert AlreadyVoted(taskId, attempt, msg.sender);
         votes[key] = pass ? VOTE_PASS : VOTE_FAIL;

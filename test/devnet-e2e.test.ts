@@ -21,7 +21,7 @@ import {
   attestationResultHash,
   decodeSignedResult,
   developmentPolicy,
-  policyHash,
+  encodePolicyDocument,
 } from '../src/attestation/index.ts';
 import {
   createApp,
@@ -70,7 +70,7 @@ async function registerAssets(net: Net) {
       maxUses: 0,
       expiresAt: 0,
       requesters: [],
-      appraisalPolicyHash: policyHash(developmentPolicy()),
+      appraisalPolicyDocument: encodePolicyDocument(developmentPolicy()),
     },
   });
   aliceState.markAssetRegistered(ds.id, datasetId);

@@ -19,6 +19,7 @@ import {
   decodeSignedResult,
   expectedRuntimePcr,
   PRODUCTION_POLICY,
+  encodePolicyDocument,
   policyHash,
   runtimeMeasurement as tpm2RuntimeMeasurement,
 } from '../src/attestation/index.ts';
@@ -100,7 +101,7 @@ test('devnet --tee tpm2: each executor has its own swtpm; a task completes with 
         maxUses: 0,
         expiresAt: 0,
         requesters: [],
-        appraisalPolicyHash: policyHash(PRODUCTION_POLICY),
+        appraisalPolicyDocument: encodePolicyDocument(PRODUCTION_POLICY),
       },
     });
     aliceState.markAssetRegistered(ds.id, datasetId);

@@ -158,3 +158,77 @@ test('policyHash is SHA-256 of the tagged canonical CBOR of the normal form (doc
     .digest('hex');
   assert.equal(toHex(policyHash(p)), expected2);
 });
+
+test('policy documents: encode is the hashed bytes; decode round-trips and refuses anything else', async () => {
+  const { createHash: h } = await import('node:crypto');
+  const {
+    decodePolicyDocument,
+    encodePolicyDocument,
+    MAX_POLICY_DOCUMENT,
+    POLICY_TAG,
+    policyCanonicalValue,
+  } = await import('./policy.ts');
+  for (const p of [
+    PRODUCTION_POLICY,
+    developmentPolicy(),
+    parsePolicy({ ...base, referenceValues: { sim: { measurement: ['ab'.repeat(32)] } } }),
+  ]) {
+    const doc = encodePolicyDocument(p);
+    assert.equal(toHex(new Uint8Array(h('sha256').update(doc).digest())), toHex(policyHash(p)));
+    const back = decodePolicyDocument(doc);
+    assert.deepEqual(back, p);
+    assert.ok(Object.isFrozen(back));
+    assert.deepEqual(encodePolicyDocument(back), doc);
+  }
+  const bad = (bytes: Uint8Array, what: string) =>
+    assert.throws(
+      () => decodePolicyDocument(bytes),
+      (e) => isFerryError(e, 'ATTESTATION_POLICY_DOCUMENT_INVALID'),
+      what,
+    );
+  bad(new Uint8Array(0), 'empty');
+  bad(new Uint8Array(MAX_POLICY_DOCUMENT + 1), 'too large');
+  bad(new Uint8Array([0xff, 0x00]), 'not CBOR');
+  bad(encodeTagged('ferry/receipt/v1', policyCanonicalValue(PRODUCTION_POLICY)), 'wrong tag');
+  bad(encodeTagged(POLICY_TAG, { ...base, extra: 1 }), 'schema: unknown key');
+  bad(encodeTagged(POLICY_TAG, { ...base, maxEvidenceAgeSeconds: -1 }), 'schema: negative age');
+  // Valid for the schema but not normalized: unsorted list, upper-case hex, 0x prefix.
+  bad(encodeTagged(POLICY_TAG, { ...base, allowedKinds: ['tdx', 'sgx'] }), 'unsorted');
+  bad(
+    encodeTagged(POLICY_TAG, { ...base, referenceValues: { sim: { measurement: ['AB'.repeat(32)] } } }),
+    'upper-case hex',
+  );
+  bad(
+    encodeTagged(POLICY_TAG, {
+      ...base,
+      referenceValues: { sim: { measurement: [`0x${'ab'.repeat(32)}`] } },
+    }),
+    '0x prefix',
+  );
+  // Non-canonical CBOR of a valid policy: the same map with its keys in another order.
+  const { encode } = await import('cborg');
+  const doc = encodePolicyDocument(PRODUCTION_POLICY);
+  const reordered = encode([POLICY_TAG, Object.fromEntries(Object.entries(PRODUCTION_POLICY).reverse())], {
+    mapSorter: () => 0,
+  });
+  assert.notDeepEqual(new Uint8Array(reordered), doc);
+  bad(new Uint8Array(reordered), 'map keys not in canonical order');
+  assert.throws(
+    () => decodePolicyDocument('x' as unknown as Uint8Array),
+    (e) => isFerryError(e, 'ATTESTATION_POLICY_DOCUMENT_INVALID'),
+  );
+  assert.throws(
+    () => encodePolicyDocument({ ...PRODUCTION_POLICY, allowedKinds: [] }),
+    (e) => isFerryError(e, 'ATTESTATION_POLICY_INVALID'),
+  );
+  const huge = parsePolicy({
+    ...base,
+    referenceValues: {
+      sim: { measurement: Array.from({ length: 300 }, (_, i) => i.toString(16).padStart(64, '0')) },
+    },
+  });
+  assert.throws(
+    () => encodePolicyDocument(huge),
+    (e) => isFerryError(e, 'ATTESTATION_POLICY_INVALID') && /too large/.test(e.message),
+  );
+});

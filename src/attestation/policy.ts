@@ -6,7 +6,15 @@
  * debug, TCB status, reference values and the report_data binding the same way.
  */
 import { z } from 'zod';
-import { type CanonicalValue, equalBytes, FerryError, hashTagged, toHex } from '../kernel/index.ts';
+import {
+  type CanonicalValue,
+  decodeTagged,
+  encodeTagged,
+  equalBytes,
+  FerryError,
+  hashTagged,
+  toHex,
+} from '../kernel/index.ts';
 import {
   type Appraisal,
   type AppraisalPolicy,
@@ -231,6 +239,69 @@ export function policyHash(policy: AppraisalPolicy): Uint8Array {
     throw new FerryError('ATTESTATION_POLICY_INVALID', 'policy: not a valid appraisal policy', { cause: e });
   }
   return hashTagged(POLICY_TAG, canonical);
+}
+
+/** Largest policy document, bytes (the Assets contract refuses larger ones). */
+export const MAX_POLICY_DOCUMENT = 16384;
+
+/**
+ * The policy document published on chain (docs/protocol.md §9): the tagged canonical encoding
+ * `encodeTagged('ferry/appraisal-policy/v1', canonical policy)`, whose SHA-256 is
+ * `policyHash(policy)`. Throws ATTESTATION_POLICY_INVALID for an invalid policy or one whose
+ * document exceeds MAX_POLICY_DOCUMENT bytes.
+ */
+export function encodePolicyDocument(policy: AppraisalPolicy): Uint8Array {
+  let canonical: CanonicalValue;
+  try {
+    canonical = policyCanonicalValue(policy);
+  } catch (e) {
+    throw new FerryError('ATTESTATION_POLICY_INVALID', 'policy: not a valid appraisal policy', { cause: e });
+  }
+  const doc = encodeTagged(POLICY_TAG, canonical);
+  if (doc.length > MAX_POLICY_DOCUMENT) {
+    throw new FerryError('ATTESTATION_POLICY_INVALID', 'policy: the document is too large', {
+      hints: [`expected: at most ${MAX_POLICY_DOCUMENT} bytes`, `got: ${doc.length} bytes`],
+    });
+  }
+  return doc;
+}
+
+/**
+ * Decodes a policy document: canonical CBOR `[tag, policy]` with tag
+ * 'ferry/appraisal-policy/v1', a policy the schema accepts, in its normalized form (the exact
+ * bytes `encodePolicyDocument` produces for it, so the document's SHA-256 is its policyHash).
+ * Returns the frozen policy. Throws ATTESTATION_POLICY_DOCUMENT_INVALID (with the cause and
+ * what failed) for anything else: not bytes, too large, not canonical CBOR, wrong tag, a
+ * schema violation, or a policy not in normalized form (unsorted lists, upper-case hex...).
+ */
+export function decodePolicyDocument(bytes: Uint8Array): AppraisalPolicy {
+  const bad = (message: string, hints: string[] = [], cause?: unknown) =>
+    new FerryError('ATTESTATION_POLICY_DOCUMENT_INVALID', `policy document: ${message}`, { hints, cause });
+  if (!(bytes instanceof Uint8Array)) throw bad('expected bytes', [`got: ${typeof bytes}`]);
+  if (bytes.length === 0 || bytes.length > MAX_POLICY_DOCUMENT) {
+    throw bad('wrong length', [`expected: 1 to ${MAX_POLICY_DOCUMENT} bytes`, `got: ${bytes.length} bytes`]);
+  }
+  let value: CanonicalValue;
+  try {
+    value = decodeTagged(POLICY_TAG, bytes);
+  } catch (e) {
+    const fe = e as FerryError;
+    throw bad('not a tagged canonical appraisal policy', [`${fe.code ?? 'error'}: ${fe.message}`], e);
+  }
+  const parsed = POLICY_SCHEMA.safeParse(value);
+  if (!parsed.success) {
+    throw bad(
+      'invalid appraisal policy',
+      parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
+    );
+  }
+  const policy = deepFreeze(normalize(parsed.data));
+  if (!equalBytes(encodeTagged(POLICY_TAG, policy as unknown as CanonicalValue), bytes)) {
+    throw bad('the policy is not in normalized form', [
+      'expected: hex lower case without 0x, lists sorted without duplicates (encodePolicyDocument)',
+    ]);
+  }
+  return policy;
 }
 
 // --- shared policy steps ------------------------------------------------------------------

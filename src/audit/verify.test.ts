@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { developmentPolicy, policyHash } from '../attestation/index.ts';
+import { developmentPolicy, encodePolicyDocument } from '../attestation/index.ts';
 import { createSimRoot, issueSimAttester, SimBackend } from '../attestation/sim/index.ts';
 import {
   type ChainWriter,
@@ -21,6 +21,9 @@ import {
   registerNode,
   seedTask,
   submitReceipt,
+  updateNode,
+  addStake,
+  requestUnbond,
   vote,
 } from '../chain/index.ts';
 import { startTestChain, type TestChain } from '../chain/testing.ts';
@@ -64,6 +67,19 @@ async function node(roles: ('executor' | 'verifier')[]): Promise<NodeAcct> {
   return { c, vrf };
 }
 
+/** Re-registers a node's parameters (same VRF key) with another operator (undefined: itself). */
+function setOperator(n: NodeAcct, roles: ('executor' | 'verifier')[], operator?: `0x${string}`) {
+  return updateNode(n.c, {
+    roles,
+    region: 'DE',
+    teeKinds: ['sim'],
+    vrfPublicKey: n.vrf.pk,
+    signingKey: new Uint8Array(randomBytes(32)),
+    endpoint: 'http://127.0.0.1:9',
+    operator,
+  });
+}
+
 before(async () => {
   t = await startTestChain();
   executor = await node(['executor']);
@@ -91,7 +107,7 @@ before(async () => {
       maxUses: 0,
       expiresAt: 0,
       requesters: [],
-      appraisalPolicyHash: policyHash(developmentPolicy()),
+      appraisalPolicyDocument: encodePolicyDocument(developmentPolicy()),
     },
   }));
 });
@@ -106,8 +122,13 @@ type Run = {
   result: Uint8Array;
 };
 
-/** Drives one task through every stage; `lie` inflates the second verifier's seats. */
-async function runTask(opts: { lie?: boolean; receiptApp?: Uint8Array } = {}): Promise<Run> {
+/**
+ * Drives one task through every stage; `lie` inflates the second verifier's seats;
+ * `afterClaim` runs once the executor has claimed.
+ */
+async function runTask(
+  opts: { lie?: boolean; receiptApp?: Uint8Array; afterClaim?: () => Promise<void> } = {},
+): Promise<Run> {
   const chainId = BigInt(t.chain.chainId);
   const now = Number((await carol.public.getBlock()).timestamp);
   const { taskId } = await createTask(carol, {
@@ -130,6 +151,7 @@ async function runTask(opts: { lie?: boolean; receiptApp?: Uint8Array } = {}): P
   const alpha = { chainId, taskId, attempt: 1, seed };
   const proof = vrfProve(executor.vrf.sk, claimAlpha(alpha));
   await claimTask(executor.c, { taskId, attempt: 1, vrfOutput: vrfProofToHash(proof), vrfProof: proof });
+  await opts.afterClaim?.();
   await t.advance(11);
 
   const x = hpkeGenerateKeyPair();
@@ -320,4 +342,43 @@ test('unknown task: TASK_NOT_FOUND; bundles are parsed strictly', async () => {
   await assert.rejects(verifyTaskFromChain(t.deployer, 999n), { code: 'TASK_NOT_FOUND' });
   assert.throws(() => parseBundle('{'), { code: 'RECEIPT_INVALID' });
   assert.throws(() => parseBundle('{"format":"ferry/receipt-bundle/v1"}'), { code: 'RECEIPT_INVALID' });
+});
+
+test("a voter of the executor's operator (as registered before the task) fails votes-vrf", {
+  timeout: 60_000,
+}, async () => {
+  // The executor and the first verifier declare one operator; once it has claimed, the
+  // executor switches its operator so that the contract lets that verifier vote.
+  const op = '0x00000000000000000000000000000000000000aa' as const;
+  await setOperator(executor, ['executor'], op);
+  await setOperator(verifiers[0], ['verifier'], op);
+  const run = await runTask({ afterClaim: async () => void (await setOperator(executor, ['executor'])) });
+  await setOperator(verifiers[0], ['verifier']);
+  const r = await verifyTaskFromChain(t.deployer, run.taskId, {
+    evidence: run.evidence,
+    simRoots: [root.publicKey],
+  });
+  assert.deepEqual(failed(r), ['votes-vrf', 'votes-seats']);
+  assert.match(r.checks.find((c) => c.name === 'votes-vrf')!.detail, /^1 of 2 vote/);
+  assert.match(r.checks.find((c) => c.name === 'votes-threshold')!.detail, /valid pass seats 1000 from 1/);
+});
+
+test('stake added or unbonded after the task changes nothing: seats are judged at creation', {
+  timeout: 60_000,
+}, async () => {
+  const lie = await runTask({ lie: true });
+  // The liar's stake now covers the seats it claimed; the honest voter leaves (inactive).
+  await addStake(verifiers[1].c, 10n * 10n ** 18n);
+  await requestUnbond(verifiers[0].c, 10n ** 18n);
+  const r = await verifyTaskFromChain(t.deployer, lie.taskId, {
+    evidence: lie.evidence,
+    simRoots: [root.publicKey],
+  });
+  assert.deepEqual(failed(r), ['votes-seats']);
+  const h = await verifyTaskFromChain(t.deployer, honest.taskId, {
+    evidence: honest.evidence,
+    simRoots: [root.publicKey],
+    resultCiphertext: honest.result,
+  });
+  assert.deepEqual(failed(h), []);
 });

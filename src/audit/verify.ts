@@ -11,13 +11,7 @@
  * receipt bundle; the evidence is then checked against the hash committed on chain.
  */
 import { createHash } from 'node:crypto';
-import {
-  appraiseEvidence,
-  defaultVerifiers,
-  developmentPolicy,
-  PRODUCTION_POLICY,
-  policyHash,
-} from '../attestation/index.ts';
+import { appraiseEvidence, defaultVerifiers } from '../attestation/index.ts';
 import type { AppraisalPolicy } from '../attestation/types.ts';
 import {
   type ChainReader,
@@ -25,15 +19,24 @@ import {
   getApp,
   getDataset,
   getTask,
+  type NodeInfo,
+  sameOperator,
   type TaskState,
 } from '../chain/index.ts';
 import { betaScore, claimAlpha, verifierAlpha } from '../crypto/vrf/index.ts';
 import { decodeReceipt, type Receipt, reportDataFor, verifyReceipt } from '../enclave/index.ts';
 import { encodeCanonical, equalBytes, FerryError, fromHex, toFerryError, toHex } from '../kernel/index.ts';
 import { createPeerClient } from '../net/index.ts';
-import { decodeEvidence, seatsFor, vrfProofMatches } from '../task/index.ts';
-import { EnclaveKeysSchema } from '../task/index.ts';
-import { eventsOfAttempt, eventsOfTask, eventsSince, nodeAt } from './events.ts';
+import {
+  decodeEvidence,
+  EnclaveKeysSchema,
+  eligibleAtCreation,
+  nodeAtCreation,
+  PolicyBook,
+  seatsFor,
+  vrfProofMatches,
+} from '../task/index.ts';
+import { eventsOfAttempt, eventsOfTask, eventsSince } from './events.ts';
 
 /** One named check of the audit. */
 export type AuditCheck = { name: string; ok: boolean; detail: string };
@@ -101,10 +104,22 @@ const bytes = (h: unknown) => fromHex(String(h), 'hex');
 const hex0x = (b: Uint8Array) => `0x${toHex(b)}`;
 const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
-function knownPolicies(extra: AppraisalPolicy[]): Map<string, AppraisalPolicy> {
-  const m = new Map<string, AppraisalPolicy>();
-  for (const p of [PRODUCTION_POLICY, developmentPolicy(), ...extra]) m.set(toHex(policyHash(p)), p);
-  return m;
+/**
+ * The node as frozen for the task (end of block createdBlock - 1); null when it was not
+ * registered then or its state then cannot be read (the reason goes to `unreadable`).
+ */
+async function frozenNode(
+  c: ChainReader,
+  who: string,
+  createdBlock: bigint,
+  unreadable: string[],
+): Promise<NodeInfo | null> {
+  try {
+    return await nodeAtCreation(c, who, { createdBlock });
+  } catch (e) {
+    unreadable.push(`${who}: ${toFerryError(e).code}`);
+    return null;
+  }
 }
 
 function policyName(p: AppraisalPolicy): string {
@@ -175,9 +190,10 @@ export async function verifyTaskFromChain(
   let invalid = 0;
   let winnerOk = false;
   let winnerScore: bigint | null = null;
+  const unreadable: string[] = [];
   for (const cl of claims) {
     const who = String(cl.args.executor);
-    const { node } = await nodeAt(c, who, task.createdBlock);
+    const node = await frozenNode(c, who, task.createdBlock, unreadable);
     const out = bytes(cl.args.vrfOutput);
     const ok =
       node !== null &&
@@ -291,7 +307,7 @@ export async function verifyTaskFromChain(
   let appraisalOk = false;
   let appraisalDetail = 'no evidence to appraise';
   if (evidence && expectedReportData && committed) {
-    const policies = knownPolicies(opts.policies ?? []);
+    const policies = new PolicyBook({ allowSim: true, extra: opts.policies ?? [] });
     const registry = defaultVerifiers({ sim: opts.simRoots?.length ? { roots: opts.simRoots } : undefined });
     const at = new Date(
       Number((await c.public.getBlock({ blockNumber: committed.blockNumber })).timestamp) * 1000,
@@ -301,10 +317,17 @@ export async function verifyTaskFromChain(
     for (const d of task.datasetIds) {
       const ds = await getDataset(c, d);
       const ph = ds ? ds.policy.appraisalPolicyHash.slice(2).toLowerCase() : '';
-      const policy = policies.get(ph);
+      let policy: AppraisalPolicy | null = null;
+      let why = 'is unknown to the auditor';
+      try {
+        policy = ds ? await policies.resolve(c, d, ph) : null;
+      } catch (e) {
+        const fe = toFerryError(e);
+        why = `cannot be resolved: ${fe.code} ${fe.message}`;
+      }
       if (!policy) {
         appraisalOk = false;
-        parts.push(`dataset ${d}: appraisal policy ${ph.slice(0, 16)}… is unknown to the auditor`);
+        parts.push(`dataset ${d}: appraisal policy ${ph.slice(0, 16)}… ${why}`);
         continue;
       }
       const a = await appraiseEvidence(evidence, { policy, now: at, expectedReportData }, registry);
@@ -333,20 +356,25 @@ export async function verifyTaskFromChain(
   let seatsBad = 0;
   let passSeats = 0;
   let passVoters = 0;
+  const executorNode = await frozenNode(c, executor, task.createdBlock, unreadable);
+  const executorOperator = { operator: executorNode?.operator ?? (executor as `0x${string}`) };
   for (const v of votes) {
     const who = String(v.args.verifier);
-    const { node } = await nodeAt(c, who, task.createdBlock);
+    const node = await frozenNode(c, who, task.createdBlock, unreadable);
     const out = bytes(v.args.vrfOutput);
+    // Eligible then (registered, active, verifier), neither the executor nor of its operator,
+    // and the proof verifies under the VRF key registered then.
     const vrfOk =
-      node !== null &&
+      eligibleAtCreation(node, 'verifier') &&
       !same(who, executor) &&
+      !sameOperator(node, executorOperator) &&
       vrfProofMatches(bytes(node.vrfPublicKey), verAlpha, bytes(v.args.vrfProof), out);
     if (!vrfOk) {
       vrfBad++;
       continue;
     }
     const seats = Number(v.args.seats);
-    const entitled = seatsFor(out, node!.stake, task);
+    const entitled = seatsFor(out, node.stake, task);
     if (seats < 1 || seats > entitled) {
       seatsBad++;
       continue;
@@ -359,12 +387,14 @@ export async function verifyTaskFromChain(
   check(
     'votes-vrf',
     votes.length > 0 && vrfBad === 0,
-    `${votes.length - vrfBad} of ${votes.length} vote(s) carry a VRF proof over verifierAlpha that verifies under the voter's registered key`,
+    `${votes.length - vrfBad} of ${votes.length} vote(s) come from verifiers eligible at the task's creation (active, not the executor, not of its operator) with a VRF proof over verifierAlpha that verifies under the key registered then${
+      unreadable.length ? `; registry state unreadable for ${unreadable.join(', ')}` : ''
+    }`,
   );
   check(
     'votes-seats',
     votes.length > 0 && seatsBad === 0 && vrfBad === 0,
-    `${votes.length - vrfBad - seatsBad} of ${votes.length} vote(s) claim no more seats than sortition gives (stake at creation, total ${task.totalVerifierStake} wei, tau ${task.tau})`,
+    `${votes.length - vrfBad - seatsBad} of ${votes.length} vote(s) claim no more seats than sortition gives (stake at block ${task.createdBlock - 1n}, the block before the task's creation; total ${task.totalVerifierStake} wei, tau ${task.tau})`,
   );
   check(
     'votes-threshold',

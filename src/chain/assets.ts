@@ -2,6 +2,7 @@
  * Asset actions: datasets and apps (protocol.md section 11.2). Writes resolve once mined;
  * refusals are FerryErrors with CHAIN_* codes.
  */
+import { createHash } from 'node:crypto';
 import { type Address, decodeEventLog, type Hex } from 'viem';
 import { FerryError } from '../kernel/index.ts';
 import { assetsAbi } from './abi.ts';
@@ -35,9 +36,31 @@ export type DatasetPolicy = {
   expiresAt: number;
   /** Requester allow-list; empty: anyone. */
   requesters: Address[];
-  /** SHA-256 of the appraisal policy (section 9), 32 bytes. */
-  appraisalPolicyHash: Uint8Array | Hex;
+  /**
+   * The appraisal policy document (section 9): tagged canonical CBOR, 1 to 16384 bytes,
+   * published in the DatasetRegistered / DatasetPolicyUpdated event.
+   */
+  appraisalPolicyDocument: Uint8Array | Hex;
+  /**
+   * SHA-256 of the document, 32 bytes. Computed from the document when absent; the contract
+   * refuses a hash that is not the document's (CHAIN_INVALID_PARAMETER).
+   */
+  appraisalPolicyHash?: Uint8Array | Hex;
 };
+
+/** Largest appraisal policy document the Assets contract accepts, bytes. */
+export const MAX_POLICY_DOCUMENT = 16384;
+
+function encodePolicyDocument(p: DatasetPolicy): Hex {
+  const doc = hexBytes(p.appraisalPolicyDocument, 'policy.appraisalPolicyDocument');
+  const n = (doc.length - 2) / 2;
+  if (n === 0 || n > MAX_POLICY_DOCUMENT) {
+    throw new FerryError('INVALID_ARGUMENT', 'policy.appraisalPolicyDocument: wrong length', {
+      hints: [`expected: 1 to ${MAX_POLICY_DOCUMENT} bytes`, `got: ${n} bytes`],
+    });
+  }
+  return doc;
+}
 
 function encodePolicy(p: DatasetPolicy) {
   const anyApp = p.allowedApps === 'any';
@@ -59,7 +82,12 @@ function encodePolicy(p: DatasetPolicy) {
     maxUses: smallUint(p.maxUses, 'policy.maxUses', 2 ** 32 - 1),
     expiresAt: smallUint(p.expiresAt, 'policy.expiresAt', 2 ** 40 - 1),
     requesters: p.requesters.map((a, i) => address(a, `policy.requesters[${i}]`)),
-    appraisalPolicyHash: hexBytes(p.appraisalPolicyHash, 'policy.appraisalPolicyHash', 32),
+    appraisalPolicyHash:
+      p.appraisalPolicyHash === undefined
+        ? (`0x${createHash('sha256')
+            .update(Buffer.from(encodePolicyDocument(p).slice(2), 'hex'))
+            .digest('hex')}` as Hex)
+        : hexBytes(p.appraisalPolicyHash, 'policy.appraisalPolicyHash', 32),
   };
 }
 
@@ -78,7 +106,10 @@ function idFromLogs(logs: readonly { topics: readonly Hex[]; data: Hex }[], even
   throw new FerryError('INTERNAL', `${eventName} event missing from the receipt`);
 }
 
-/** Registers a dataset; resolves with its id. `price` (wei per use) is fixed forever. */
+/**
+ * Registers a dataset with its policy and appraisal policy document; resolves with its id.
+ * `price` (wei per use) is fixed forever.
+ */
 export async function createDataset(
   c: ChainWriter,
   p: { ciphertextHash: Uint8Array | Hex; endpoint: string; price: bigint; policy: DatasetPolicy },
@@ -92,6 +123,7 @@ export async function createDataset(
       text(p.endpoint, 'endpoint'),
       uint(p.price, 'price', 2n ** 128n - 1n),
       encodePolicy(p.policy),
+      encodePolicyDocument(p.policy),
     ],
   });
   return {
@@ -119,7 +151,7 @@ export async function updateDataset(
   });
 }
 
-/** Replaces a dataset's whole policy (owner only). */
+/** Replaces a dataset's whole policy and appraisal policy document (owner only). */
 export async function updateDatasetPolicy(
   c: ChainWriter,
   p: { datasetId: bigint; policy: DatasetPolicy },
@@ -128,7 +160,7 @@ export async function updateDatasetPolicy(
     address: c.contracts.Assets,
     abi: assetsAbi,
     functionName: 'updateDatasetPolicy',
-    args: [uint(p.datasetId, 'datasetId'), encodePolicy(p.policy)],
+    args: [uint(p.datasetId, 'datasetId'), encodePolicy(p.policy), encodePolicyDocument(p.policy)],
   });
 }
 
@@ -308,5 +340,77 @@ export async function getApp(c: ChainReader, appId: bigint): Promise<AppInfo | n
     };
   } catch (e) {
     throw toChainError(e, 'getApp');
+  }
+}
+
+/** One appraisal policy document a dataset published (DatasetRegistered or DatasetPolicyUpdated). */
+export type PolicyDocumentEvent = {
+  datasetId: bigint;
+  /** 0 for the registration, then 1, 2... for each policy update. */
+  policyEpoch: number;
+  appraisalPolicyHash: Hex;
+  document: Uint8Array;
+  blockNumber: bigint;
+};
+
+/**
+ * Every appraisal policy document dataset `datasetId` published, oldest first, read from its
+ * DatasetRegistered and DatasetPolicyUpdated events in [fromBlock (default 0), toBlock
+ * (default latest)]. Empty when the dataset does not exist. CHAIN_UNAVAILABLE when the
+ * endpoint cannot be read.
+ */
+export async function getPolicyDocuments(
+  c: ChainReader,
+  datasetId: bigint,
+  opts: { fromBlock?: bigint; toBlock?: bigint } = {},
+): Promise<PolicyDocumentEvent[]> {
+  const id = uint(datasetId, 'datasetId');
+  const range = { fromBlock: opts.fromBlock ?? 0n, toBlock: opts.toBlock ?? ('latest' as const) };
+  try {
+    const [registered, updated] = await Promise.all([
+      c.public.getContractEvents({
+        address: c.contracts.Assets,
+        abi: assetsAbi,
+        eventName: 'DatasetRegistered',
+        args: { datasetId: id },
+        strict: true,
+        ...range,
+      }),
+      c.public.getContractEvents({
+        address: c.contracts.Assets,
+        abi: assetsAbi,
+        eventName: 'DatasetPolicyUpdated',
+        args: { datasetId: id },
+        strict: true,
+        ...range,
+      }),
+    ]);
+    const out: (PolicyDocumentEvent & { logIndex: number })[] = [];
+    for (const e of registered) {
+      out.push({
+        datasetId: id,
+        policyEpoch: 0,
+        appraisalPolicyHash: e.args.policy.appraisalPolicyHash,
+        document: Buffer.from(e.args.appraisalPolicy.slice(2), 'hex'),
+        blockNumber: e.blockNumber,
+        logIndex: e.logIndex,
+      });
+    }
+    for (const e of updated) {
+      out.push({
+        datasetId: id,
+        policyEpoch: e.args.policyEpoch,
+        appraisalPolicyHash: e.args.policy.appraisalPolicyHash,
+        document: Buffer.from(e.args.appraisalPolicy.slice(2), 'hex'),
+        blockNumber: e.blockNumber,
+        logIndex: e.logIndex,
+      });
+    }
+    out.sort((a, b) =>
+      a.blockNumber === b.blockNumber ? a.logIndex - b.logIndex : a.blockNumber < b.blockNumber ? -1 : 1,
+    );
+    return out.map(({ logIndex: _, ...d }) => ({ ...d, document: new Uint8Array(d.document) }));
+  } catch (e) {
+    throw toChainError(e, 'getPolicyDocuments');
   }
 }

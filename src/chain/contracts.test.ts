@@ -23,6 +23,7 @@ import {
   getDataset,
   getNode,
   getPassVoters,
+  getPolicyDocuments,
   getStakeTotals,
   getTask,
   getVote,
@@ -53,7 +54,7 @@ import {
   type ChainWriter,
 } from './index.ts';
 import { reentrantReceiverAbi, reentrantReceiverBytecode } from './generated/ReentrantReceiver.ts';
-import { nodeRegistryAbi, tasksAbi } from './abi.ts';
+import { assetsAbi, nodeRegistryAbi, tasksAbi } from './abi.ts';
 import { outputWithPrefix, randomHex, startTestChain, type TestChain } from './testing.ts';
 
 const ETH = 10n ** 18n;
@@ -88,7 +89,7 @@ function policy(over: Partial<DatasetPolicy> = {}): DatasetPolicy {
     maxUses: 0,
     expiresAt: 0,
     requesters: [],
-    appraisalPolicyHash: randomHex(32),
+    appraisalPolicyDocument: randomHex(64),
     ...over,
   };
 }
@@ -858,6 +859,180 @@ async function deployAttacker(): Promise<Address> {
   return (await tc.deployer.public.waitForTransactionReceipt({ hash })).contractAddress as Address;
 }
 
+describe('operators', () => {
+  test('a node declares its operator (default itself); getNode returns it, also as of a past block', async () => {
+    const op = addr(outsider);
+    assert.equal(
+      (await getNode(tc.deployer, addr(execUS)))?.operator,
+      addr(execUS),
+      'no declaration: itself',
+    );
+    const before = await tc.deployer.public.getBlockNumber();
+    const r = await updateNode(execUS, { ...(await nodeParams('US', ['executor'], ['tpm2'])), operator: op });
+    assert.equal((await getNode(tc.deployer, addr(execUS)))?.operator, op);
+    assert.equal(
+      (await getNode(tc.deployer, addr(execUS)))?.changedBlock,
+      r.blockNumber,
+      'eligibility restarts',
+    );
+    // The registry as it was before the update (anvil keeps the state history).
+    const then = await getNode(tc.deployer, addr(execUS), { blockNumber: before });
+    assert.equal(then?.operator, addr(execUS));
+    assert.ok(then && then.changedBlock < r.blockNumber);
+    assert.equal(await getNode(tc.deployer, addr(outsider), { blockNumber: before }), null);
+    // Declaring oneself is the same as declaring none.
+    await updateNode(execUS, { ...(await nodeParams('US', ['executor'], ['tpm2'])), operator: addr(execUS) });
+    assert.equal((await getNode(tc.deployer, addr(execUS)))?.operator, addr(execUS));
+    await assert.rejects(
+      updateNode(execUS, {
+        ...(await nodeParams('US', ['executor'], ['tpm2'])),
+        operator: '0x1234' as Address,
+      }),
+      (e) => isFerryError(e, 'INVALID_ARGUMENT'),
+    );
+  });
+
+  test("a verifier of the executor's operator cannot vote (NotEligible 9); others can", async () => {
+    const op = addr(outsider);
+    // execUS (the executor) and verifiers[0] declare the same operator; verifiers[1] declares
+    // execUS itself as its operator, i.e. the executor's own (undeclared) operator would match.
+    await updateNode(execUS, { ...(await nodeParams('US', ['executor'], ['tpm2'])), operator: op });
+    await updateNode(verifiers[0], { ...(await nodeParams('FR', ['verifier'], ['tpm2'])), operator: op });
+    await updateNode(verifiers[1], {
+      ...(await nodeParams('FR', ['verifier'], ['tpm2'])),
+      operator: addr(execSim),
+    });
+    await updateNode(verifiers[2], {
+      ...(await nodeParams('FR', ['verifier'], ['tpm2'])),
+      operator: addr(execDE),
+    });
+    await tc.mine(1);
+    const taskId = await newTask({ datasetIds: [await usDataset()] });
+    await toAttesting(taskId, execUS);
+    await expectCode(castVote(verifiers[0], taskId, true), 'CHAIN_NOT_ELIGIBLE', (d) =>
+      assert.equal((d.args as unknown[])[1], 9),
+    );
+    await castVote(verifiers[1], taskId, true);
+    await castVote(verifiers[3], taskId, true);
+    // A node whose operator is the executor itself.
+    await updateNode(verifiers[4], {
+      ...(await nodeParams('FR', ['verifier'], ['tpm2'])),
+      operator: addr(execSim),
+    });
+    await tc.mine(1);
+    const t3 = await newTask({ datasetIds: [await usDataset(['tpm2', 'sim'])] });
+    await toAttesting(t3, execSim);
+    await expectCode(castVote(verifiers[1], t3, true), 'CHAIN_NOT_ELIGIBLE', (d) =>
+      assert.equal((d.args as unknown[])[1], 9),
+    );
+    await expectCode(castVote(verifiers[4], t3, true), 'CHAIN_NOT_ELIGIBLE', (d) =>
+      assert.equal((d.args as unknown[])[1], 9),
+    );
+    await castVote(verifiers[2], t3, true);
+  });
+});
+
+/** A dataset open to any region (and the given TEE kinds), for executors outside DE/FR. */
+async function usDataset(teeKinds: ('tpm2' | 'sim')[] = ['tpm2']): Promise<bigint> {
+  const r = await createDataset(dataOwner, {
+    ciphertextHash: randomHex(32),
+    endpoint: 'http://d',
+    price: 0n,
+    policy: policy({ allowedRegions: [], teeKinds }),
+  });
+  return r.datasetId;
+}
+
+describe('appraisal policy documents', () => {
+  test('registerDataset and updateDatasetPolicy publish the document; its SHA-256 must be the hash', async () => {
+    const doc1 = randomHex(100);
+    const doc2 = randomHex(16384);
+    const start = await tc.deployer.public.getBlockNumber();
+    const { datasetId: id } = await createDataset(dataOwner, {
+      ciphertextHash: randomHex(32),
+      endpoint: 'http://d',
+      price: 0n,
+      policy: policy({ appraisalPolicyDocument: doc1 }),
+    });
+    assert.equal((await getDataset(tc.deployer, id))?.policy.appraisalPolicyHash, sha256(doc1));
+    await updateDatasetPolicy(dataOwner, {
+      datasetId: id,
+      policy: policy({ appraisalPolicyDocument: doc2 }),
+    });
+    assert.equal((await getDataset(tc.deployer, id))?.policy.appraisalPolicyHash, sha256(doc2));
+    const docs = await getPolicyDocuments(tc.deployer, id, { fromBlock: start });
+    assert.deepEqual(
+      docs.map((d) => [d.policyEpoch, d.appraisalPolicyHash, `0x${Buffer.from(d.document).toString('hex')}`]),
+      [
+        [0, sha256(doc1), doc1],
+        [1, sha256(doc2), doc2],
+      ],
+    );
+    assert.deepEqual(await getPolicyDocuments(tc.deployer, 999n), []);
+    // The contract refuses a hash that is not the document's, an empty and an oversized document.
+    await expectCode(
+      createDataset(dataOwner, {
+        ciphertextHash: randomHex(32),
+        endpoint: 'http://d',
+        price: 0n,
+        policy: policy({ appraisalPolicyDocument: doc1, appraisalPolicyHash: sha256(doc2) }),
+      }),
+      'CHAIN_INVALID_PARAMETER',
+      (d) => assert.deepEqual(d.args, ['appraisalPolicyHash']),
+    );
+    await expectCode(
+      updateDatasetPolicy(dataOwner, {
+        datasetId: id,
+        policy: policy({ appraisalPolicyDocument: doc1, appraisalPolicyHash: randomHex(32) }),
+      }),
+      'CHAIN_INVALID_PARAMETER',
+      (d) => assert.deepEqual(d.args, ['appraisalPolicyHash']),
+    );
+    const raw = (document: Hex) =>
+      sendTx(dataOwner, {
+        address: tc.contracts.Assets,
+        abi: assetsAbi,
+        functionName: 'registerDataset',
+        args: [
+          randomHex(32),
+          'http://d',
+          0n,
+          {
+            anyApp: true,
+            allowedApps: [],
+            allowedRegions: [],
+            teeKinds: 2,
+            tau: 1,
+            threshold: 1,
+            maxUses: 0,
+            expiresAt: 0,
+            requesters: [],
+            appraisalPolicyHash: sha256(document),
+          },
+          document,
+        ],
+      });
+    await expectCode(raw('0x'), 'CHAIN_INVALID_PARAMETER', (d) =>
+      assert.deepEqual(d.args, ['appraisalPolicy']),
+    );
+    await expectCode(raw(randomHex(16385)), 'CHAIN_INVALID_PARAMETER', (d) =>
+      assert.deepEqual(d.args, ['appraisalPolicy']),
+    );
+    // The client refuses them before sending.
+    for (const bad of ['0x', randomHex(16385)] as Hex[]) {
+      await assert.rejects(
+        createDataset(dataOwner, {
+          ciphertextHash: randomHex(32),
+          endpoint: 'http://d',
+          price: 0n,
+          policy: policy({ appraisalPolicyDocument: bad }),
+        }),
+        (e) => isFerryError(e, 'INVALID_ARGUMENT'),
+      );
+    }
+  });
+});
+
 describe('re-entrancy on payouts', () => {
   test('an executor contract that re-enters on its receipt payment gains nothing', async () => {
     const attacker = await deployAttacker();
@@ -882,6 +1057,7 @@ describe('re-entrancy on payouts', () => {
             vrfPublicKey: randomHex(32),
             signingKey: randomHex(32),
             endpoint: 'http://evil',
+            operator: '0x0000000000000000000000000000000000000000',
           },
         ],
       }),

@@ -16,11 +16,12 @@ const ELIGIBILITY_REASONS = [
   'the account is not a registered node',
   'the node lacks the required role',
   'the node is not active (inactive or jailed)',
-  'the node changed (stake, keys, region, TEE kinds, roles or status) at or after the task was created',
+  'the node changed (stake, keys, region, TEE kinds, roles, operator or status) at or after the task was created',
   "the node's region is not allowed by every dataset of the task",
   "none of the node's TEE kinds is allowed by the task",
   'the node was excluded from this task after a failed attempt',
   'the node is the executor of this attempt',
+  "the node has the executor's operator (a verifier never judges its own operator's executor)",
 ];
 
 const s = (v: unknown) => String(v);

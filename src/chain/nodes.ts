@@ -34,7 +34,14 @@ export type NodeParams = {
   signingKey: Uint8Array | Hex;
   /** How peers reach the node (http(s) URL), at most 256 bytes. */
   endpoint: string;
+  /**
+   * Who runs the node (self-declared, protocol.md section 11.1): verifiers never judge an
+   * executor of their own operator. Absent or the zero address: the node is its own operator.
+   */
+  operator?: Address;
 };
+
+const ZERO_ADDRESS: Address = '0x0000000000000000000000000000000000000000';
 
 function encodeNodeParams(p: NodeParams) {
   return {
@@ -44,6 +51,7 @@ function encodeNodeParams(p: NodeParams) {
     vrfPublicKey: hexBytes(p.vrfPublicKey, 'vrfPublicKey', 32),
     signingKey: hexBytes(p.signingKey, 'signingKey', 32),
     endpoint: text(p.endpoint, 'endpoint'),
+    operator: p.operator === undefined ? ZERO_ADDRESS : address(p.operator, 'operator'),
   };
 }
 
@@ -58,7 +66,7 @@ export async function registerNode(c: ChainWriter, p: NodeParams & { stake: bigi
   });
 }
 
-/** Replaces roles, region, TEE kinds, keys and endpoint (eligibility restarts, see 11.1). */
+/** Replaces roles, region, TEE kinds, keys, endpoint and operator (eligibility restarts, see 11.1). */
 export async function updateNode(c: ChainWriter, p: NodeParams): Promise<TxResult> {
   return sendTx(c, {
     address: c.contracts.NodeRegistry,
@@ -148,16 +156,31 @@ export type NodeInfo = {
   vrfPublicKey: Hex;
   signingKey: Hex;
   endpoint: string;
+  /** The node's operator: the declared one, or the node's own address when none was declared. */
+  operator: Address;
 };
 
-/** The node registered at `node`, or null when it is not registered. */
-export async function getNode(c: ChainReader, node: Address): Promise<NodeInfo | null> {
+/**
+ * The node registered at `node`, or null when it is not registered. With `blockNumber`, the
+ * registry entry as it was at the end of that block (the endpoint must keep state history, as
+ * anvil and archive nodes do; otherwise CHAIN_UNAVAILABLE or CHAIN_REVERTED).
+ */
+export async function getNode(
+  c: ChainReader,
+  node: Address,
+  opts: { blockNumber?: bigint } = {},
+): Promise<NodeInfo | null> {
   let n: Awaited<ReturnType<typeof readNode>>;
   try {
-    n = await readNode(c, address(node, 'node'));
+    n = await readNode(c, address(node, 'node'), opts.blockNumber);
   } catch (e) {
     throw toChainError(e, 'getNode');
   }
+  return nodeInfo(node, n);
+}
+
+/** Decodes a getNode result; null when the node is not registered (status none). */
+function nodeInfo(node: Address, n: Awaited<ReturnType<typeof readNode>>): NodeInfo | null {
   if (n.status === 0) return null;
   return {
     address: node,
@@ -174,16 +197,23 @@ export async function getNode(c: ChainReader, node: Address): Promise<NodeInfo |
     vrfPublicKey: n.vrfPublicKey,
     signingKey: n.signingKey,
     endpoint: n.endpoint,
+    operator: n.operator.toLowerCase() === ZERO_ADDRESS ? node : n.operator,
   };
 }
 
-function readNode(c: ChainReader, node: Address) {
+function readNode(c: ChainReader, node: Address, blockNumber?: bigint) {
   return c.public.readContract({
     address: c.contracts.NodeRegistry,
     abi: nodeRegistryAbi,
     functionName: 'getNode',
     args: [node],
+    ...(blockNumber === undefined ? {} : { blockNumber: uint(blockNumber, 'blockNumber', 2n ** 64n - 1n) }),
   });
+}
+
+/** True when the two nodes have the same operator (declared, or self when none is declared). */
+export function sameOperator(a: Pick<NodeInfo, 'operator'>, b: Pick<NodeInfo, 'operator'>): boolean {
+  return a.operator.toLowerCase() === b.operator.toLowerCase();
 }
 
 /** Total stake of active executors and of active verifiers, wei. */

@@ -122,6 +122,8 @@ export const ERROR_CODES = {
   ATTESTATION_PCR_MISMATCH: v,
   ATTESTATION_STALE: v,
   ATTESTATION_POLICY_INVALID: u,
+  ATTESTATION_POLICY_DOCUMENT_INVALID: v,
+  ATTESTATION_POLICY_NOT_FOUND: v,
   ATTESTATION_BACKEND_UNAVAILABLE: n,
   ATTESTATION_CONFIGURATION_REJECTED: v,
   ATTESTATION_AK_NOT_PROVEN: v,
@@ -162,6 +164,12 @@ export const ERROR_CODES = {
   DEVNET_ALREADY_RUNNING: u,
   DEVNET_NOT_RUNNING: u,
   DEVNET_CHILD_FAILED: f,
+  /** A key delivery whose owner signature, task, attempt or executor does not check out. */
+  KEY_DELIVERY_REFUSED: v,
+  /** The loopback relay lost the owner agent's stream and the agent cannot resume it (no Range). */
+  RELAY_RESUME_UNSUPPORTED: n,
+  /** The loopback relay lost the owner agent's stream more often than it resumes. */
+  RELAY_UPSTREAM_FAILED: n,
 } as const satisfies Record<string, ExitCode>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -16,7 +16,7 @@ import {
   type VerifierRegistry,
 } from '../attestation/index.ts';
 import type { Appraisal, AppraisalPolicy, Evidence, EvidenceKind } from '../attestation/types.ts';
-import { type ChainReader, getFerryEvents, getNode, type TaskInfo } from '../chain/index.ts';
+import { type ChainReader, getFerryEvents, sameOperator, type TaskInfo } from '../chain/index.ts';
 import { sortitionSeats } from '../crypto/sortition.ts';
 import { claimAlpha, verifierAlpha, vrfVerify } from '../crypto/vrf/index.ts';
 import { reportDataFor } from '../enclave/index.ts';
@@ -29,6 +29,7 @@ import {
   fromHex,
   toHex,
 } from '../kernel/index.ts';
+import { eligibleAtCreation, nodeAtCreation } from './snapshot.ts';
 
 export const STAKE_UNIT = 10n ** 15n;
 
@@ -172,8 +173,9 @@ export function decodeTaskInput(location: string, inputHash: Uint8Array): string
 
 /**
  * Checks the winning claim of the attempt: the claim by `task.executor` whose output is the
- * task's best output, with a valid VRF proof under the executor's registered key over the
- * claim alpha. Throws POLICY_DENIED naming what failed.
+ * task's best output, with a valid VRF proof over the claim alpha under the VRF key the
+ * executor had registered before the task was created (nodeAtCreation). Throws POLICY_DENIED
+ * naming what failed.
  */
 export async function checkClaim(
   c: ChainReader,
@@ -186,8 +188,8 @@ export async function checkClaim(
   const best = hexBytes(task.bestOutput);
   const claim = mine.find((x) => equalBytes(x.vrfOutput.subarray(0, 32), best));
   if (!claim) throw new FerryError('POLICY_DENIED', "the executor's winning claim was not found");
-  const node = await getNode(c, task.executor as Hex);
-  if (!node) throw new FerryError('POLICY_DENIED', 'the executor is not registered');
+  const node = await nodeAtCreation(c, task.executor, task);
+  if (!node) throw new FerryError('POLICY_DENIED', 'the executor was not registered before the task');
   const alpha = claimAlpha({
     chainId: BigInt(chainId),
     taskId: task.taskId,
@@ -200,9 +202,12 @@ export async function checkClaim(
 }
 
 /**
- * Recomputes every pass vote: the VRF proof under the voter's registered key over the
- * verifier alpha, and a seat count no larger than sortition gives. Returns the seats of valid
- * pass votes; POLICY_DENIED when they do not reach the task's threshold.
+ * Recomputes every pass vote against the registry as it was before the task was created
+ * (nodeAtCreation: stake, VRF key and operator at the end of block createdBlock - 1): the voter
+ * was then an active verifier, is not the executor and does not share the executor's operator,
+ * its VRF proof verifies under its key then over the verifier alpha, and it claims no more
+ * seats than sortition gives its stake then. Returns the seats of valid pass votes;
+ * POLICY_DENIED when they do not reach the task's threshold.
  */
 export async function checkVotes(
   c: ChainReader,
@@ -216,12 +221,16 @@ export async function checkVotes(
     attempt: task.attempt,
     seed: hexBytes(task.seed),
   });
+  const executor = task.executor ? await nodeAtCreation(c, task.executor, task) : null;
+  const executorOperator = { operator: executor?.operator ?? task.executor ?? '0x' };
   let validPassSeats = 0;
   const invalidVoters: string[] = [];
   for (const v of votes.filter((x) => x.pass)) {
-    const node = await getNode(c, v.verifier as Hex);
+    const node = await nodeAtCreation(c, v.verifier, task);
     const ok =
-      node !== null &&
+      eligibleAtCreation(node, 'verifier') &&
+      v.verifier.toLowerCase() !== (task.executor ?? '').toLowerCase() &&
+      !sameOperator(node, executorOperator) &&
       vrfProofMatches(hexBytes(node.vrfPublicKey), alpha, v.vrfProof, v.vrfOutput) &&
       v.seats <= seatsFor(v.vrfOutput, node.stake, task);
     if (ok) validPassSeats += v.seats;
@@ -284,7 +293,10 @@ export async function appraiseAttempt(p: {
   return { evidence, appraisal };
 }
 
-/** The appraisal policies a node or agent can apply, by their on-chain hash. */
+/**
+ * The built-in appraisal policies a node or agent can apply, by their on-chain hash.
+ * Superseded by PolicyBook (policies.ts), which also reads the dataset's published document.
+ */
 export function knownPolicies(allowSim: boolean): Map<string, AppraisalPolicy> {
   const m = new Map<string, AppraisalPolicy>();
   m.set(toHex(policyHash(PRODUCTION_POLICY)), PRODUCTION_POLICY);

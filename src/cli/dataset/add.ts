@@ -41,7 +41,11 @@ export default defineCommand({
 Encrypts FILE with age to the profile's recipient into its owner agent's store (the agent
 serves the ciphertext to attested executors and releases the key), then registers the
 dataset on chain: ciphertext hash, agent endpoint, and the policy (regions, allowed app
-measurements, TEE kinds, committee tau and threshold, uses, expiry, appraisal policy hash).
+measurements, TEE kinds, committee tau and threshold, uses, expiry) with the appraisal
+policy document itself (published in the registration event, so every verifier can apply it;
+its SHA-256 is the appraisalPolicyHash). --policy production|development|pinned|FILE: pinned is
+the development policy with reference values pinned to this checkout's enclave runtime (sim
+measurement and tpm2 PCR 23), so an executor running a modified runtime is rejected.
 Defaults on a devnet: --tee sim, --policy development; elsewhere every hardware kind and the
 production policy. --threshold is a seat count or a fraction of tau (2/3). The committee's
 capture probability is computed for an adversary holding --adversary of the stake (0.2).
@@ -69,7 +73,7 @@ capture probability is computed for an adversary holding --adversary of the stak
     policy: {
       type: 'string',
       value: 'P',
-      description: 'appraisal policy: production, development or a JSON file',
+      description: 'appraisal policy: production, development, pinned or a JSON file',
     },
     requester: {
       type: 'string',
@@ -168,7 +172,7 @@ capture probability is computed for an adversary holding --adversary of the stak
           ? ['sim']
           : ['tpm2', 'tdx', 'sev-snp', 'sgx'],
     );
-    const policy = parsePolicyOption(
+    const policy = await parsePolicyOption(
       optionalString(ctx, 'policy') ?? (isDevnet ? 'development' : 'production'),
     );
     const profile = profileName(ctx);

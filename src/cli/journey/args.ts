@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { developmentPolicy, PRODUCTION_POLICY, parsePolicy } from '../../attestation/index.ts';
 import type { AppraisalPolicy } from '../../attestation/types.ts';
+import { pinnedDevelopmentPolicy } from '../../task/index.ts';
 import { TEE_KINDS, type TeeKind } from '../../chain/index.ts';
 import { FerryError, isFerryError } from '../../kernel/index.ts';
 import { stringList } from '../args.ts';
@@ -73,17 +74,22 @@ export function parseExpires(text: string | undefined, nowSeconds: number): numb
   return s;
 }
 
-/** `--policy`: `production`, `development`, or a policy JSON file (section 9). */
-export function parsePolicyOption(text: string): AppraisalPolicy {
+/**
+ * `--policy`: `production`, `development`, `pinned` (the development policy with reference
+ * values pinned to this checkout's enclave runtime, pinnedDevelopmentPolicy), or a policy JSON
+ * file (section 9).
+ */
+export async function parsePolicyOption(text: string): Promise<AppraisalPolicy> {
   if (text === 'production') return PRODUCTION_POLICY;
   if (text === 'development') return developmentPolicy();
+  if (text === 'pinned') return pinnedDevelopmentPolicy();
   let body: string;
   try {
     body = readFileSync(text, 'utf8');
   } catch (e) {
     throw new FerryError('IO_READ_FAILED', `cannot read --policy file ${text}`, {
       cause: e,
-      hints: ['expected: production, development, or a policy JSON file'],
+      hints: ['expected: production, development, pinned, or a policy JSON file'],
     });
   }
   try {

@@ -1,0 +1,133 @@
+/**
+ * Which appraisal policy applies to a dataset (docs/protocol.md §9): the dataset names it by
+ * `appraisalPolicyHash`; the built-in production and development policies are known by heart,
+ * every other one is read from the chain, where the dataset published the policy document in
+ * its DatasetRegistered or DatasetPolicyUpdated event (the contract checked that the
+ * document's SHA-256 is the hash). Shared by verifiers, owner agents and the auditor.
+ */
+import { createHash } from 'node:crypto';
+import {
+  decodePolicyDocument,
+  developmentPolicy,
+  PRODUCTION_POLICY,
+  parsePolicy,
+  policyHash,
+} from '../attestation/index.ts';
+import {
+  expectedRuntimePcr,
+  runtimeMeasurement as tpm2RuntimeMeasurement,
+} from '../attestation/tpm2/index.ts';
+import type { AppraisalPolicy } from '../attestation/types.ts';
+import { type ChainReader, getPolicyDocuments } from '../chain/index.ts';
+import { runtimeMeasurement as enclaveRuntimeMeasurement } from '../enclave/index.ts';
+import { FerryError, isFerryError, toHex } from '../kernel/index.ts';
+
+const normHash = (h: string): string => {
+  const s = String(h).toLowerCase().replace(/^0x/, '');
+  if (!/^[0-9a-f]{64}$/.test(s)) {
+    throw new FerryError('INVALID_ARGUMENT', 'appraisalPolicyHash: expected 32 bytes of hex', {
+      hints: [`got: ${String(h).slice(0, 80)}`],
+    });
+  }
+  return s;
+};
+
+/**
+ * Resolves appraisal policies by their hash, caching each decoded document by hash (a hash
+ * names one document forever).
+ *
+ * `resolve` returns the policy, or null when this party must not apply it: a party without
+ * `allowSim` never applies a policy that allows evidence kind `sim` (it abstains, as it does
+ * for the built-in development policy). It throws ATTESTATION_POLICY_NOT_FOUND when neither a
+ * built-in policy nor a document published by the dataset has that hash,
+ * ATTESTATION_POLICY_DOCUMENT_INVALID when the published document does not decode to a valid
+ * policy in normalized form, and CHAIN_UNAVAILABLE when the chain cannot be read.
+ */
+export class PolicyBook {
+  readonly allowSim: boolean;
+  readonly #cache = new Map<string, AppraisalPolicy | FerryError>();
+
+  constructor(opts: { allowSim: boolean; extra?: readonly AppraisalPolicy[] }) {
+    this.allowSim = opts.allowSim === true;
+    for (const p of [PRODUCTION_POLICY, developmentPolicy(), ...(opts.extra ?? [])]) {
+      this.#cache.set(toHex(policyHash(p)), p);
+    }
+  }
+
+  /** The policy with this hash if it is already known (built in, extra, or resolved before). */
+  known(appraisalPolicyHashHex: string): AppraisalPolicy | undefined {
+    const p = this.#cache.get(normHash(appraisalPolicyHashHex));
+    return p instanceof FerryError ? undefined : p;
+  }
+
+  async resolve(
+    chain: ChainReader,
+    datasetId: bigint,
+    appraisalPolicyHashHex: string,
+  ): Promise<AppraisalPolicy | null> {
+    const hash = normHash(appraisalPolicyHashHex);
+    let p = this.#cache.get(hash);
+    if (p === undefined) p = await this.#fetch(chain, datasetId, hash);
+    if (p instanceof FerryError) throw p;
+    if (!this.allowSim && p.allowedKinds.includes('sim')) return null;
+    return p;
+  }
+
+  async #fetch(chain: ChainReader, datasetId: bigint, hash: string): Promise<AppraisalPolicy | FerryError> {
+    const docs = await getPolicyDocuments(chain, datasetId);
+    const doc = docs.find(
+      (d) =>
+        d.appraisalPolicyHash.slice(2).toLowerCase() === hash &&
+        createHash('sha256').update(d.document).digest('hex') === hash,
+    );
+    if (!doc) {
+      // Not cached: the document may be in a block this endpoint has not seen yet.
+      throw new FerryError(
+        'ATTESTATION_POLICY_NOT_FOUND',
+        `no appraisal policy document with hash ${hash.slice(0, 16)}… for dataset ${datasetId}`,
+        {
+          hints: [
+            `dataset ${datasetId} published ${docs.length} policy document(s) on this chain`,
+            'the policy must be published with the dataset (registerDataset / updateDatasetPolicy)',
+          ],
+        },
+      );
+    }
+    let out: AppraisalPolicy | FerryError;
+    try {
+      out = decodePolicyDocument(doc.document);
+    } catch (e) {
+      out = isFerryError(e)
+        ? e
+        : new FerryError('ATTESTATION_POLICY_DOCUMENT_INVALID', 'policy document: invalid', { cause: e });
+    }
+    this.#cache.set(hash, out);
+    return out;
+  }
+}
+
+/** The name of the pinned development policy. */
+export const PINNED_POLICY_NAME = 'pinned';
+
+/**
+ * The development policy with reference values pinned to this checkout's enclave runtime:
+ * `sim` evidence must carry the runtime measurement of src/enclave (what the sim backend puts
+ * in its evidence), and `tpm2` evidence must quote PCR 23 (sha256) at the value a node
+ * daemon reaches after resetting it and extending it once with
+ * runtimeMeasurement([{name: 'ferry/enclave-runtime', content: enclave runtime measurement}]).
+ * An executor running a modified enclave runtime is then rejected. Every other field is the
+ * development policy's (sim allowed: never for production).
+ */
+export async function pinnedDevelopmentPolicy(): Promise<AppraisalPolicy> {
+  const m = await enclaveRuntimeMeasurement();
+  const pcr = expectedRuntimePcr(tpm2RuntimeMeasurement([{ name: 'ferry/enclave-runtime', content: m }]));
+  const dev = developmentPolicy();
+  return parsePolicy({
+    ...dev,
+    name: PINNED_POLICY_NAME,
+    referenceValues: {
+      sim: { measurement: [toHex(m)] },
+      tpm2: { pcrs: { sha256: { '23': [toHex(pcr)] } } },
+    },
+  });
+}
