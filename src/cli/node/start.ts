@@ -11,11 +11,13 @@ export default defineCommand({
   name: 'node start',
   summary: 'run a node (executor and/or verifier) until interrupted',
   usage:
-    'node start --profile NAME --roles executor,verifier --tee sim|tpm2|tdx|sev-snp --region DE --rpc URL --contracts JSON [--stake WEI] [--port N] [--json]',
+    'node start --profile NAME --roles executor,verifier --tee sim|tpm2|tdx|sev-snp --region DE --rpc URL --contracts JSON [--stake WEI] [--operator ADDRESS] [--port N] [--json]',
   description: `
 Registers the profile's account as a node with stake (or resumes its registration), serves
 evidence and results over HTTP on 127.0.0.1, watches the chain, claims tasks (executor) and
 votes (verifier). State lives in $FERRY_HOME/nodes/NAME/ (SQLite), so a restart resumes.
+--operator declares who runs the node (an address; default: none, the node is its own operator):
+a verifier never judges an executor of its own operator (protocol.md §11.1).
 Options may also come from FERRY_* variables or $FERRY_HOME/nodes/NAME/node.json (--config).
 When ready it prints one line: {"ready": true, "address", "endpoint", "keyId", "vrfPublicKey", ...}.`,
   options: {
@@ -24,6 +26,11 @@ When ready it prints one line: {"ready": true, "address", "endpoint", "keyId", "
     tee: { type: 'string', value: 'KIND', description: 'sim, tpm2, tdx or sev-snp' },
     region: { type: 'string', value: 'CC', description: 'ISO 3166-1 alpha-2 region, e.g. DE' },
     stake: { type: 'string', value: 'WEI', description: 'stake to register with (default 1 ether)' },
+    operator: {
+      type: 'string',
+      value: 'ADDRESS',
+      description: 'who runs the node (default: none, the node itself)',
+    },
     'sim-attester': { type: 'string', value: 'FILE', description: 'sim: the attester file for enclaves' },
     'tpm2-tcti': {
       type: 'string',
@@ -45,6 +52,7 @@ When ready it prints one line: {"ready": true, "address", "endpoint", "keyId", "
       rpc: optionalString(ctx, 'rpc'),
       contracts: optionalString(ctx, 'contracts'),
       stake: optionalString(ctx, 'stake'),
+      operator: optionalString(ctx, 'operator'),
       host: optionalString(ctx, 'host'),
       port: optionalString(ctx, 'port'),
       simAttester: optionalString(ctx, 'sim-attester'),

@@ -6,21 +6,23 @@ import { listNodes } from '../journey/ops.ts';
 
 export default defineCommand({
   name: 'nodes ls',
-  summary: 'list the nodes in the registry: roles, region, TEE kinds, status, stake',
+  summary: 'list the nodes in the registry: roles, region, TEE kinds, status, stake, operator',
   usage: 'nodes ls [--json]',
   description: `
 Reads every node registered with the network's NodeRegistry (its NodeRegistered events and
-getNode). --json prints {"nodes": [{"address", "roles", "status", "region", "teeKinds",
-"stake" (wei, decimal), "endpoint", "vrfPublicKey", "signingKey", "lastHeartbeat"}]}.`,
+getNode). The operator is the node's declared operator (protocol.md §11.1), "self" in the text
+table when it declared none. --json prints {"nodes": [{"address", "roles", "status", "region",
+"teeKinds", "stake" (wei, decimal), "endpoint", "vrfPublicKey", "signingKey", "lastHeartbeat",
+"operator" (an address; the node's own when it declared none)}]}.`,
   options: { ...NETWORK_OPTIONS },
   async run(ctx) {
     const c = await chainReader(locateNetwork(ctx));
     const nodes = await listNodes(c);
     return {
-      json: { nodes: nodes.map(nodeJson) },
+      json: { nodes: nodes.map((n) => ({ ...nodeJson(n), operator: n.operator })) },
       text: nodes.length
         ? table(
-            ['ADDRESS', 'ROLES', 'REGION', 'TEE', 'STATUS', 'STAKE (wei)', 'ENDPOINT'],
+            ['ADDRESS', 'ROLES', 'REGION', 'TEE', 'STATUS', 'STAKE (wei)', 'OPERATOR', 'ENDPOINT'],
             nodes.map((n) => [
               n.address,
               n.roles.join(','),
@@ -28,6 +30,7 @@ getNode). --json prints {"nodes": [{"address", "roles", "status", "region", "tee
               n.teeKinds.join(','),
               n.status,
               n.stake.toString(),
+              n.operator.toLowerCase() === n.address.toLowerCase() ? 'self' : n.operator,
               n.endpoint,
             ]),
           )
