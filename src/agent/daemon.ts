@@ -8,9 +8,13 @@
  * against the threshold, its policy (app allowed, executor region and TEE kind, asset not
  * revoked), re-appraises the evidence itself, then HPKE-seals the asset's file key to the
  * enclave's key (info binds task, attempt, evidence hash, asset), writes the release intent
- * with the sealed bytes, delivers them to the executor (a signed POST), and records the release
- * on chain. The reconciler resumes releases left in `intent` (re-sends the stored bytes) or
- * `delivered` (records them) after a restart.
+ * with the sealed bytes, delivers them to the executor (a POST carrying the owner account's
+ * EIP-191 signature over the key-release statement, src/task/key-release.ts), and records the
+ * release on chain. The reconciler resumes releases left in `intent` (re-sends the stored bytes,
+ * signed again: the signature is deterministic) or `delivered` (records them) after a restart.
+ *
+ * Jobs run in keyed lanes (src/chain/driver.ts), one lane per task attempt: releases of
+ * different attempts proceed concurrently, those of one attempt in order.
  *
  * The ciphertext endpoint serves an asset only to the executor key of an attempt the agent
  * released that asset's key to, while the task is attested or running.
@@ -23,6 +27,7 @@ import type { Hex } from 'viem';
 import { z } from 'zod';
 import { developmentPolicy, PRODUCTION_POLICY, type VerifierRegistry } from '../attestation/index.ts';
 import type { AppraisalPolicy } from '../attestation/types.ts';
+import { ChainDriver, type JobContext } from '../chain/driver.ts';
 import {
   type ChainWriter,
   connect,
@@ -34,8 +39,6 @@ import {
   isAllowed,
   recordKeyRelease,
   type TaskInfo,
-  type Watcher,
-  watchFerryEvents,
   writer,
 } from '../chain/index.ts';
 import type { X25519Identity } from '../crypto/age/index.ts';
@@ -51,10 +54,11 @@ import {
   knownPolicies,
 } from '../task/index.ts';
 import { EnclaveKeysSchema } from '../task/index.ts';
+import { signKeyRelease } from '../task/key-release.ts';
 import { trustRegistry } from '../task/index.ts';
 import type { AgentConfig } from './config.ts';
 import { createAgentServer } from './server.ts';
-import { AgentState, type Asset } from './state.ts';
+import { AgentState, type Asset, type Release } from './state.ts';
 import { AssetStore } from './store.ts';
 
 export type AgentKeys = {
@@ -100,10 +104,7 @@ export class AgentDaemon {
   #server: HttpServer | null = null;
   #chain: ChainWriter | null = null;
   #chainId = 0;
-  #watcher: Watcher | null = null;
-  #tick: NodeJS.Timeout | null = null;
-  #queue: Promise<void> = Promise.resolve();
-  #reconcileQueued = false;
+  #driver: ChainDriver | null = null;
   #policies = new Map<string, AppraisalPolicy>();
   #registry: VerifierRegistry | null = null;
   readonly #stopping = new AbortController();
@@ -153,32 +154,20 @@ export class AgentDaemon {
         this.#state.setCursor('chain', Number(await this.#chain.public.getBlockNumber()));
         cursor = this.#state.getCursor('chain')!;
       }
-      const from = BigInt(cursor.block);
-      this.#watcher = watchFerryEvents(this.#chain, {
-        fromBlock: from,
+      this.#driver = new ChainDriver({
+        chain: this.#chain,
+        fromBlock: BigInt(cursor.block),
         confirmations: c.confirmations,
         pollIntervalMs: c.pollIntervalMs,
-        signal: this.#stopping.signal,
-        onEvents: async (events, next) => {
-          for (const e of events) this.#onEvent(e);
-          await this.#queue;
-          this.#state?.setCursor('chain', Number(next));
-        },
-        onError: (e) => this.#log.error('event watcher stopped', { code: e.code, error: e }),
+        onCursor: (next) => this.#state?.setCursor('chain', Number(next)),
+        onEvent: (e) => this.#onEvent(e),
+        reconcile: () => this.#reconcile(),
+        reconcileEveryMs: Math.max(c.pollIntervalMs, 200),
+        onError: (what, e) =>
+          this.#log.warn(`${what} failed`, { code: e.code, message: e.message, hints: e.hints.join('; ') }),
+        onWatchError: (e) => this.#log.error('event watcher stopped', { code: e.code, error: e }),
       });
-      // At most one reconcile waits in the queue: a slow chain must not build a backlog that
-      // the watcher (which waits for the queue) can never catch up with.
-      this.#tick = setInterval(
-        () => {
-          if (this.#reconcileQueued) return;
-          this.#reconcileQueued = true;
-          this.#enqueue('reconcile', async () => {
-            this.#reconcileQueued = false;
-            await this.#reconcile();
-          });
-        },
-        Math.max(c.pollIntervalMs, 200),
-      );
+      this.#driver.start();
       this.#started = {
         ready: true,
         role: 'agent',
@@ -196,13 +185,11 @@ export class AgentDaemon {
     }
   }
 
+  /** Stops the driver (watcher, reconciler, jobs: running ones end first), the server, the database; idempotent. */
   async stop(): Promise<void> {
     this.#stopping.abort();
-    if (this.#tick) clearInterval(this.#tick);
-    this.#tick = null;
-    await this.#watcher?.stop();
-    this.#watcher = null;
-    await this.#queue.catch(() => {});
+    await this.#driver?.stop();
+    this.#driver = null;
     await this.#server?.stop();
     this.#server = null;
     this.#state?.close();
@@ -210,35 +197,34 @@ export class AgentDaemon {
     this.#started = null;
   }
 
-  #enqueue(what: string, fn: () => Promise<void>): void {
-    this.#queue = this.#queue.then(async () => {
-      if (this.#stopping.signal.aborted) return;
-      try {
-        await fn();
-      } catch (e) {
-        const fe = toFerryError(e);
-        this.#log.warn(`${what} failed`, { code: fe.code, message: fe.message, hints: fe.hints.join('; ') });
-      }
-    });
-  }
-
   #onEvent(e: FerryEvent): void {
     if (e.eventName === 'TaskAttested') {
-      const taskId = e.args.taskId as bigint;
-      const attempt = Number(e.args.attempt);
-      this.#enqueue(`release ${taskId}/${attempt}`, async () => {
+      this.#enqueueRelease(e.args.taskId as bigint, Number(e.args.attempt));
+    }
+  }
+
+  /** Enqueues the release of an attested attempt in its lane (once while pending). */
+  #enqueueRelease(taskId: bigint, attempt: number): void {
+    const k = `${taskId}/${attempt}`;
+    if (!this.#driver || this.#stopping.signal.aborted) return;
+    this.#driver.lanes.enqueue(
+      k,
+      `release ${k}`,
+      async (ctx) => {
         try {
-          await this.#release(taskId, attempt);
+          await this.#release(taskId, attempt, ctx);
+          this.#toRelease.delete(k);
         } catch (e) {
           // Peers or the chain may come back within the run window; policy refusals are final.
           const code = toFerryError(e).code;
           if (code === 'PEER_UNAVAILABLE' || code === 'CHAIN_UNAVAILABLE' || code === 'TIMEOUT') {
-            this.#toRelease.set(`${taskId}/${attempt}`, { taskId, attempt });
-          }
+            this.#toRelease.set(k, { taskId, attempt });
+          } else this.#toRelease.delete(k);
           throw e;
         }
-      });
-    }
+      },
+      { key: `release ${k}` },
+    );
   }
 
   async #authorize(callerKeyId: string, asset: Asset): Promise<boolean> {
@@ -273,7 +259,7 @@ export class AgentDaemon {
     return out;
   }
 
-  async #release(taskId: bigint, attempt: number): Promise<void> {
+  async #release(taskId: bigint, attempt: number, ctx?: JobContext): Promise<void> {
     const chain = this.#chain!;
     const state = this.#state!;
     const task = await getTask(chain, taskId);
@@ -384,26 +370,43 @@ export class AgentDaemon {
         releaseHash,
       });
     }
-    await this.#reconcile();
+    ctx?.recorded();
+    for (const m of mine) {
+      const r = state.getRelease(taskId, attempt, m.asset.id);
+      if (r) await this.#advance(r);
+    }
   }
 
-  /** Drives releases forward: deliver stored bytes, then record on chain. */
+  /**
+   * Enqueues what is left to do (one job per attempt lane, never twice while pending): retries
+   * of releases that failed for a retryable reason, and releases to deliver or record.
+   */
   async #reconcile(): Promise<void> {
+    const state = this.#state;
+    const driver = this.#driver;
+    if (!state || !driver) return;
+    for (const v of this.#toRelease.values()) this.#enqueueRelease(v.taskId, v.attempt);
+    for (const r of [...state.listReleases('intent'), ...state.listReleases('delivered')]) {
+      const k = `${r.task}/${r.attempt}`;
+      if (driver.lanes.has(`release ${k}`)) continue;
+      driver.lanes.enqueue(
+        k,
+        `advance ${k} ${r.asset}`,
+        async () => {
+          const now = state.getRelease(r.task, r.attempt, r.asset);
+          if (now && (now.status === 'intent' || now.status === 'delivered')) await this.#advance(now);
+        },
+        { key: `advance ${k} ${r.asset}` },
+      );
+    }
+  }
+
+  /** Drives one release forward: deliver the stored bytes (signed by the owner), then record on chain. */
+  async #advance(r: Release): Promise<void> {
     const chain = this.#chain;
     const state = this.#state;
     if (!chain || !state) return;
-    for (const [k, v] of [...this.#toRelease]) {
-      this.#toRelease.delete(k);
-      try {
-        await this.#release(v.taskId, v.attempt);
-      } catch (e) {
-        const code = toFerryError(e).code;
-        if (code === 'PEER_UNAVAILABLE' || code === 'CHAIN_UNAVAILABLE' || code === 'TIMEOUT')
-          this.#toRelease.set(k, v);
-        throw e;
-      }
-    }
-    for (const r of [...state.listReleases('intent'), ...state.listReleases('delivered')]) {
+    {
       const task = await getTask(chain, BigInt(r.task));
       if (!task || task.attempt !== r.attempt || (task.status !== 'attested' && task.status !== 'running')) {
         state.markReleaseOutcome(
@@ -413,16 +416,16 @@ export class AgentDaemon {
           'failed',
           `task is ${task?.status ?? 'missing'}`,
         );
-        continue;
+        return;
       }
       const asset = state.getAsset(r.asset);
-      if (!asset?.chainId) continue;
+      if (!asset?.chainId) return;
       const ids = [task.appId, ...task.datasetIds].map(String);
       const index = ids.findIndex((id, i) => id === asset.chainId && (i === 0) === (asset.kind === 'app'));
-      if (index < 0) continue;
+      if (index < 0) return;
       if (r.status === 'intent') {
         const executor = await getNode(chain, task.executor as Hex);
-        if (!executor) continue;
+        if (!executor) return;
         const peer = createPeerClient({
           baseUrl: executor.endpoint,
           signer: this.#opts.keys.signer,
@@ -436,6 +439,15 @@ export class AgentDaemon {
             assetKind: asset.kind,
             enc: toHex(r.sealed.subarray(0, 32)),
             ciphertext: toHex(r.sealed.subarray(32)),
+            signature: await signKeyRelease(chain.wallet, {
+              chainId: BigInt(this.#chainId),
+              tasks: chain.contracts.Tasks,
+              taskId: BigInt(r.task),
+              attempt: r.attempt,
+              assetKind: asset.kind,
+              assetId: BigInt(asset.chainId),
+              releaseHash: r.releaseHash,
+            }),
           },
         });
         state.markReleaseDelivered(r.task, r.attempt, r.asset);
@@ -443,7 +455,7 @@ export class AgentDaemon {
       if ((task.releasedMask & (1 << index)) !== 0) {
         // Recorded before a restart (the transaction hash was lost): the chain has it; the row
         // stays `delivered` and ends with the task.
-        continue;
+        return;
       }
       const tx = await recordKeyRelease(chain, {
         taskId: BigInt(r.task),

@@ -69,11 +69,17 @@ export const NodeConfigSchema = z.object({
     .bigint()
     .positive()
     .default(10n ** 18n),
+  /** Who runs the node, self-declared (protocol.md §11.1: its verifiers never judge its executors); absent: the node itself. */
+  operator: address.optional(),
   host: z.string().default('127.0.0.1'),
   port: z.coerce.number().int().min(0).max(65535).default(0),
   /** Blocks on top before an event is acted on. */
   confirmations: z.coerce.number().int().min(0).max(64).default(1),
   pollIntervalMs: z.coerce.number().int().min(20).max(60_000).default(250),
+  /** Enclave runs at once (each decrypts and runs an app); default 2, for a 2-core machine. */
+  enclaveSlots: z.coerce.number().int().min(1).max(64).default(2),
+  /** Jobs at once overall (claims, votes, evidence, runs, receipts); more than enclaveSlots. */
+  maxJobs: z.coerce.number().int().min(2).max(256).default(8),
   /** sim: the attester file (`ferry/sim-attester/v1`) the enclave signs evidence with. */
   simAttester: z.string().optional(),
   /** sim: trusted simulation root public keys (hex), comma-separated, for appraisal. */

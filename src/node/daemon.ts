@@ -8,24 +8,26 @@
  * - executor: on `TaskSeeded` it self-selects with its VRF key over the claim alpha and claims
  *   (intent written first, see state.ts); after the claim window, if it won, it creates the
  *   enclave, stores the evidence and commits its hash; when every asset's sealed key has been
- *   delivered it downloads the ciphertexts from the owner agents (signed requests), runs the
- *   enclave, stores the result and, once the task is `running`, posts the receipt.
+ *   delivered (each signed by the asset's on-chain owner) it runs the enclave, which streams the
+ *   ciphertexts through the node's loopback relay (relay.ts) from the owner agents, stores the
+ *   result and, once the task is `running`, posts the receipt.
  * - verifier: on `EvidenceCommitted` it computes its seats by sortition; when selected it
  *   fetches the evidence and the enclave keys from the executor, checks the claimant's VRF
  *   proof, appraises the evidence, signs an EAR-shaped result and votes (intent first).
  *
- * Time-driven steps (evidence after the claim window, receipt after the releases) run in a
- * reconciler that reads the chain every poll, so they also resume after a restart. Enclaves
- * live in this process: after a restart an attempt whose enclave is gone cannot run; it times
- * out on chain and the task moves to its next attempt.
+ * Jobs run in keyed lanes (src/chain/driver.ts): the jobs of one task attempt one after the
+ * other, different attempts concurrently, enclave runs in a bounded pool (`enclaveSlots`), so
+ * claims and votes never wait behind a run. Time-driven steps (seeding, timeouts, evidence after
+ * the claim window, receipts, retries) are found by a reconciler, one at a time, that reads the
+ * chain only for tasks whose cached deadline has passed or that an event changed, and enqueues
+ * them as jobs; they also resume after a restart. Enclaves live in this process: after a restart
+ * an attempt whose enclave is gone cannot run; it times out on chain and the task moves on.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { open, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { Hex } from 'viem';
-import { z } from 'zod';
 import {
   buildAttestationResult,
   encodeSignedResult,
@@ -34,6 +36,7 @@ import {
   type VerifierRegistry,
 } from '../attestation/index.ts';
 import type { AppraisalPolicy } from '../attestation/types.ts';
+import { ChainDriver, type JobContext } from '../chain/driver.ts';
 import {
   type ChainWriter,
   claimTask,
@@ -54,8 +57,6 @@ import {
   type TaskInfo,
   type TeeKind,
   vote,
-  type Watcher,
-  watchFerryEvents,
   writer,
 } from '../chain/index.ts';
 import { X25519Recipient } from '../crypto/age/index.ts';
@@ -92,7 +93,9 @@ import {
 import type { NodeConfig } from './config.ts';
 import { trustRegistry } from '../task/index.ts';
 import { EnclaveKeysSchema } from '../task/index.ts';
-import { createNodeServer, decodeSealed } from './server.ts';
+import { verifyKeyDelivery } from './deliveries.ts';
+import { CiphertextRelay } from './relay.ts';
+import { createNodeServer, decodeSealed, type KeyDeliveryBody } from './server.ts';
 import { NodeState } from './state.ts';
 
 export type NodeKeys = {
@@ -140,10 +143,19 @@ export function loadOrCreateVrfKey(home: string): { sk: Uint8Array; pk: Uint8Arr
 
 const HEARTBEAT_EVERY_SECONDS = 3600;
 
-const EnclaveHealthSchema = z.object({ ok: z.literal(true), keyId: z.string().nullable() }).passthrough();
-
 function key(task: bigint | string, attempt: number): string {
   return `${task}/${attempt}`;
+}
+
+/** A task row as last read, with the chain time after which something is due for it. */
+type CachedTask = { row: TaskInfo | null; due: number };
+
+const FINAL = new Set(['completed', 'failed', 'expired']);
+
+/** The chain time after which the task's current stage may be timed out (§12). */
+function stageDue(t: TaskInfo): number {
+  if (t.status === 'created' || t.status === 'rejected') return t.expiresAt;
+  return Math.min(t.status === 'claimed' ? t.deadline + t.windows.evidence : t.deadline, t.expiresAt);
 }
 
 export class NodeDaemon {
@@ -151,16 +163,14 @@ export class NodeDaemon {
   readonly #log: Logger;
   #state: NodeState | null = null;
   #server: HttpServer | null = null;
-  #watcher: Watcher | null = null;
+  #relay: CiphertextRelay | null = null;
+  #driver: ChainDriver | null = null;
   #chain: ChainWriter | null = null;
   #chainId = 0;
   #vrf: { sk: Uint8Array; pk: Uint8Array } | null = null;
   #registry: VerifierRegistry | null = null;
   #policies = new Map<string, AppraisalPolicy>();
   #enclaves = new Map<string, EnclaveHandle>();
-  #queue: Promise<void> = Promise.resolve();
-  #reconcileQueued = false;
-  #tick: NodeJS.Timeout | null = null;
   #stopping = new AbortController();
   #started: NodeReady | null = null;
   #running = new Set<string>();
@@ -168,6 +178,8 @@ export class NodeDaemon {
   #toSeed = new Set<bigint>();
   /** Tasks seen created and not final: their stage deadlines are enforced with `timeout`. */
   #live = new Set<bigint>();
+  /** Task rows as last read by the reconciler; an event about a task drops its row. */
+  #tasks = new Map<bigint, CachedTask>();
   /** Block time of this node's last heartbeat on chain (0: unknown, checked at the next tick). */
   #lastHeartbeat = 0;
   /** Votes to retry after a retryable failure (peer or chain unavailable), by task/attempt. */
@@ -198,18 +210,14 @@ export class NodeDaemon {
         host: c.host,
         port: c.port,
         log: this.#log.child('http'),
-        authorizeKeys: (req) =>
-          this.#authorizeKeys(
-            req.caller.keyIdHex,
-            req.task,
-            req.attempt,
-            req.body.assetKind,
-            req.body.assetId,
-          ),
-        onKeys: (d) =>
-          this.#enqueue(`keys ${d.task}/${d.attempt}`, () => this.#maybeRun(BigInt(d.task), d.attempt)),
+        verifyDelivery: (req) => this.#verifyDelivery(req.task, req.attempt, req.body),
+        onKeys: (d) => this.#keysArrived(BigInt(d.task), d.attempt),
       });
       await this.#server.start();
+      if (c.roles.includes('executor')) {
+        this.#relay = new CiphertextRelay({ signer: this.#opts.keys.signer, log: this.#log.child('relay') });
+        await this.#relay.start();
+      }
       signal?.throwIfAborted();
       const clients = await connect({
         rpcUrl: c.rpc,
@@ -227,38 +235,21 @@ export class NodeDaemon {
         this.#state.setCursor('chain', Number(await this.#chain.public.getBlockNumber()));
         cursor = this.#state.getCursor('chain')!;
       }
-      const from = BigInt(cursor.block);
-      this.#watcher = watchFerryEvents(this.#chain, {
-        fromBlock: from,
+      this.#driver = new ChainDriver({
+        chain: this.#chain,
+        fromBlock: BigInt(cursor.block),
         confirmations: c.confirmations,
         pollIntervalMs: c.pollIntervalMs,
-        signal: this.#stopping.signal,
-        onEvents: async (events, next) => {
-          if (events.length > 0) {
-            this.#log.debug('events', {
-              next: Number(next),
-              names: events.map((e) => e.eventName).join(','),
-            });
-          }
-          for (const e of events) this.#onEvent(e);
-          await this.#queue;
-          this.#state?.setCursor('chain', Number(next));
-        },
-        onError: (e) => this.#log.error('event watcher stopped', { code: e.code, error: e }),
+        maxJobs: c.maxJobs,
+        pools: { enclave: c.enclaveSlots },
+        onCursor: (next) => this.#state?.setCursor('chain', Number(next)),
+        onEvent: (e) => this.#onEvent(e),
+        reconcile: () => this.#reconcile(),
+        reconcileEveryMs: Math.max(c.pollIntervalMs, 200),
+        onError: (what, e) => this.#log.warn(`${what} failed`, { code: e.code, message: e.message }),
+        onWatchError: (e) => this.#log.error('event watcher stopped', { code: e.code, error: e }),
       });
-      // At most one reconcile waits in the queue: a slow chain must not build a backlog that
-      // the watcher (which waits for the queue) can never catch up with.
-      this.#tick = setInterval(
-        () => {
-          if (this.#reconcileQueued) return;
-          this.#reconcileQueued = true;
-          this.#enqueue('reconcile', async () => {
-            this.#reconcileQueued = false;
-            await this.#reconcile();
-          });
-        },
-        Math.max(c.pollIntervalMs, 200),
-      );
+      this.#driver.start();
       this.#started = {
         ready: true,
         role: 'node',
@@ -278,16 +269,18 @@ export class NodeDaemon {
     }
   }
 
-  /** Stops the reconciler, the watcher, enclaves, the server and the database; idempotent. */
+  /**
+   * Stops the driver (watcher, reconciler, jobs: running ones end first), enclaves, the relay,
+   * the server and the database; idempotent.
+   */
   async stop(): Promise<void> {
     this.#stopping.abort();
-    if (this.#tick) clearInterval(this.#tick);
-    this.#tick = null;
-    await this.#watcher?.stop();
-    this.#watcher = null;
-    await this.#queue.catch(() => {});
+    await this.#driver?.stop();
+    this.#driver = null;
     for (const h of this.#enclaves.values()) await h.destroy().catch(() => {});
     this.#enclaves.clear();
+    await this.#relay?.stop();
+    this.#relay = null;
     await this.#server?.stop();
     this.#server = null;
     this.#state?.close();
@@ -295,17 +288,27 @@ export class NodeDaemon {
     this.#started = null;
   }
 
-  #enqueue(what: string, fn: () => Promise<void>): void {
-    this.#queue = this.#queue.then(async () => {
-      if (this.#stopping.signal.aborted) return;
-      try {
-        if (what !== 'reconcile') this.#log.debug('job', { what });
-        await fn();
-      } catch (e) {
-        const fe = toFerryError(e);
-        this.#log.warn(`${what} failed`, { code: fe.code, message: fe.message });
-      }
-    });
+  /**
+   * Enqueues a job in the lane of its task attempt (or another lane); `key` deduplicates (a
+   * job with the same key waiting or running is not enqueued again).
+   */
+  #enqueue(
+    lane: string,
+    what: string,
+    fn: (ctx: JobContext) => Promise<void>,
+    opts: { pool?: 'enclave'; key?: string } = {},
+  ): void {
+    const d = this.#driver;
+    if (!d || this.#stopping.signal.aborted) return;
+    d.lanes.enqueue(
+      lane,
+      what,
+      async (ctx) => {
+        this.#log.debug('job', { what });
+        await fn(ctx);
+      },
+      opts,
+    );
   }
 
   async #ensureRegistered(): Promise<void> {
@@ -368,29 +371,60 @@ export class NodeDaemon {
   #onEvent(e: FerryEvent): void {
     const roles = this.#opts.config.roles;
     const a = e.args;
+    if (typeof a.taskId === 'bigint') this.#tasks.delete(a.taskId);
     if (e.eventName === 'TaskCreated') this.#live.add(a.taskId as bigint);
     if ((e.eventName === 'TaskCreated' || e.eventName === 'AttemptEnded') && roles.includes('executor')) {
       this.#toSeed.add(a.taskId as bigint);
     } else if (e.eventName === 'TaskSeeded' && roles.includes('executor')) {
       const taskId = a.taskId as bigint;
       const attempt = Number(a.attempt);
-      this.#enqueue(`claim ${taskId}/${attempt}`, () => this.#claim(taskId, attempt));
+      this.#enqueue(
+        key(taskId, attempt),
+        `claim ${taskId}/${attempt}`,
+        (ctx) => this.#claim(taskId, attempt, ctx),
+        {
+          key: `claim ${taskId}/${attempt}`,
+        },
+      );
     } else if (e.eventName === 'EvidenceCommitted' && roles.includes('verifier')) {
       const taskId = a.taskId as bigint;
       const attempt = Number(a.attempt);
       const location = String(a.evidenceLocation);
       const executor = String(a.executor);
       this.#toVote.set(key(taskId, attempt), { taskId, attempt, executor, location });
-      this.#enqueue(`vote ${taskId}/${attempt}`, async () => {
-        await this.#vote(taskId, attempt, executor, location);
-        this.#toVote.delete(key(taskId, attempt));
-      });
+      this.#enqueueVote(taskId, attempt, executor, location);
     }
+  }
+
+  #enqueueVote(taskId: bigint, attempt: number, executor: string, location: string): void {
+    const k = key(taskId, attempt);
+    this.#enqueue(
+      k,
+      `vote ${k}`,
+      async (ctx) => {
+        await this.#vote(taskId, attempt, executor, location, ctx);
+        this.#toVote.delete(k);
+      },
+      { key: `vote ${k}` },
+    );
+  }
+
+  /**
+   * A task row for the reconciler: the cached one unless an event dropped it or its stage is
+   * due (`now` past its deadline), so a tick reads the chain only for tasks that changed or
+   * are due. Jobs read the chain themselves before they act.
+   */
+  async #cachedTask(taskId: bigint, now: number): Promise<TaskInfo | null> {
+    const c = this.#tasks.get(taskId);
+    if (c && (c.row === null || FINAL.has(c.row.status) || now <= c.due)) return c.row;
+    const row = await getTask(this.#chain!, taskId);
+    this.#tasks.set(taskId, { row, due: row ? stageDue(row) : Number.MAX_SAFE_INTEGER });
+    return row;
   }
 
   // --- executor -----------------------------------------------------------------------
 
-  async #claim(taskId: bigint, attempt: number): Promise<void> {
+  async #claim(taskId: bigint, attempt: number, ctx?: JobContext): Promise<void> {
     const chain = this.#chain!;
     const state = this.#state!;
     const task = await getTask(chain, taskId);
@@ -418,6 +452,7 @@ export class NodeDaemon {
     const proof = vrfProve(this.#vrf!.sk, alpha);
     const output = vrfProofToHash(proof);
     state.beginClaim({ task: taskId, attempt, vrfOutput: output, vrfProof: proof });
+    ctx?.recorded();
     try {
       const r = await claimTask(chain, { taskId, attempt, vrfOutput: output, vrfProof: proof });
       state.markClaimSent(taskId, attempt, r.hash);
@@ -435,79 +470,140 @@ export class NodeDaemon {
     }
   }
 
-  /** Time-driven steps for claims won, and receipts to post. */
+  /**
+   * Finds the time-driven steps that are due and enqueues them as jobs in their lanes (one
+   * reconcile at a time, see driver.ts): vote retries, the heartbeat, stage timeouts, seeds,
+   * claim and vote intents left by a crash, evidence for claims won, receipts to post. It reads
+   * the chain only for tasks an event changed or whose cached deadline passed.
+   */
   async #reconcile(): Promise<void> {
     const chain = this.#chain;
     const state = this.#state;
     if (!chain || !state) return;
     const now = Number((await chain.public.getBlock()).timestamp);
     for (const [k, v] of [...this.#toVote]) {
-      const t = await getTask(chain, v.taskId);
+      const t = await this.#cachedTask(v.taskId, now);
       const vote = state.getVote(v.taskId, v.attempt);
       if (!t || t.attempt !== v.attempt || t.status !== 'attesting' || (vote && vote.status !== 'intent')) {
         this.#toVote.delete(k);
         continue;
       }
-      await this.#vote(v.taskId, v.attempt, v.executor, v.location);
-      this.#toVote.delete(k);
+      this.#enqueueVote(v.taskId, v.attempt, v.executor, v.location);
     }
-    await this.#heartbeat(now);
-    await this.#enforceDeadlines(now);
+    this.#enqueue('node', 'heartbeat', () => this.#heartbeat(now), { key: 'heartbeat' });
+    for (const taskId of [...this.#live]) {
+      const t = await this.#cachedTask(taskId, now);
+      if (!t || FINAL.has(t.status)) {
+        this.#live.delete(taskId);
+        this.#tasks.delete(taskId);
+        continue;
+      }
+      if (now > stageDue(t)) {
+        this.#enqueue(`task ${taskId}`, `timeout ${taskId}`, () => this.#timeout(taskId), {
+          key: `timeout ${taskId}`,
+        });
+      }
+    }
     for (const taskId of [...this.#toSeed]) {
-      const t = await getTask(chain, taskId);
+      const t = await this.#cachedTask(taskId, now);
       if (!t || (t.status !== 'created' && t.status !== 'rejected')) {
         this.#toSeed.delete(taskId);
         continue;
       }
-      try {
-        await seedTask(chain, taskId);
-        this.#toSeed.delete(taskId);
-      } catch (e) {
-        // Too early (the anchor block's successor is not mined yet) or seeded by someone else.
-        this.#log.debug('seed not possible yet', { task: String(taskId), code: toFerryError(e).code });
-      }
+      this.#enqueue(`task ${taskId}`, `seed ${taskId}`, () => this.#seed(taskId), { key: `seed ${taskId}` });
     }
     // Intents left by a crash: their events were consumed before the restart, so they are
-    // resumed from the state (each path checks the chain before it sends anything).
+    // resumed from the state (each path checks the chain before it sends anything). An intent
+    // of a job in flight is deduplicated by its key.
     for (const claim of state.listClaims('intent')) {
-      const t = await getTask(chain, BigInt(claim.task));
+      const k = key(claim.task, claim.attempt);
+      if (this.#driver?.lanes.has(`claim ${k}`)) continue;
+      const t = await this.#cachedTask(BigInt(claim.task), now);
       if (
         t &&
         t.attempt === claim.attempt &&
         (t.status === 'seeded' || t.status === 'claimed') &&
         now <= t.deadline
       ) {
-        await this.#claim(BigInt(claim.task), claim.attempt);
-      } else {
-        state.markClaimOutcome(claim.task, claim.attempt, 'failed', `task is ${t?.status ?? 'missing'}`);
+        this.#enqueue(k, `claim ${k}`, (ctx) => this.#claim(BigInt(claim.task), claim.attempt, ctx), {
+          key: `claim ${k}`,
+        });
+      } else if (t) {
+        state.markClaimOutcome(claim.task, claim.attempt, 'failed', `task is ${t.status}`);
       }
     }
     for (const v of state.listVotes('intent')) {
-      const t = await getTask(chain, BigInt(v.task));
-      const executor = t?.executor ? await getNode(chain, t.executor as Hex) : null;
-      if (t && executor && t.attempt === v.attempt && t.status === 'attesting') {
+      const k = key(v.task, v.attempt);
+      if (this.#driver?.lanes.has(`vote ${k}`)) continue;
+      const t = await this.#cachedTask(BigInt(v.task), now);
+      if (t && t.attempt === v.attempt && t.status === 'attesting' && t.executor) {
+        const executor = await getNode(chain, t.executor as Hex);
+        if (!executor) continue;
         const location = `${executor.endpoint}/v1/tasks/${v.task}/attempts/${v.attempt}/evidence`;
-        await this.#vote(BigInt(v.task), v.attempt, executor.address, location);
-      } else if (!t || t.attempt !== v.attempt || t.status !== 'attesting') {
-        state.markVoteOutcome(v.task, v.attempt, 'failed', `task is ${t?.status ?? 'missing'}`);
+        this.#enqueueVote(BigInt(v.task), v.attempt, executor.address, location);
+      } else if (t) {
+        state.markVoteOutcome(v.task, v.attempt, 'failed', `task is ${t.status}`);
       }
     }
-    for (const claim of state.listClaims('confirmed')) {
-      const att = state.getAttempt(claim.task, claim.attempt);
-      if (att?.evidence) continue;
-      const task = await getTask(chain, BigInt(claim.task));
-      if (!task || task.attempt !== claim.attempt) continue;
-      if (task.status !== 'claimed' || task.executor?.toLowerCase() !== this.address.toLowerCase()) continue;
-      if (now <= task.deadline) continue;
-      await this.#commitEvidence(task);
+    const me = this.address.toLowerCase();
+    for (const claim of state.claimsAwaitingEvidence()) {
+      const taskId = BigInt(claim.task);
+      let task = await this.#cachedTask(taskId, now);
+      if (!task) continue;
+      if (task.attempt === claim.attempt && task.status === 'seeded') continue;
+      if (
+        task.attempt === claim.attempt &&
+        task.status === 'claimed' &&
+        task.executor?.toLowerCase() === me
+      ) {
+        if (now <= task.deadline) continue;
+        const k = key(claim.task, claim.attempt);
+        this.#enqueue(k, `evidence ${k}`, () => this.#commitEvidence(taskId, claim.attempt), {
+          key: `evidence ${k}`,
+        });
+        continue;
+      }
+      // It looks lost (another claimant won, or the attempt moved on): confirm with a fresh read
+      // (the cached row may predate this node's claim), then settle it so it is not read again.
+      task = await getTask(chain, taskId);
+      this.#tasks.set(taskId, { row: task, due: task ? stageDue(task) : Number.MAX_SAFE_INTEGER });
+      if (!task) continue;
+      const won = task.executor?.toLowerCase() === me;
+      if (task.attempt === claim.attempt && (task.status === 'seeded' || (task.status === 'claimed' && won)))
+        continue;
+      // Settled without evidence from this node: not the best claim, or its stage closed.
+      state.markClaimLost(claim.task, claim.attempt, `task is ${task.status}, attempt ${task.attempt}`);
     }
     for (const att of state.pendingReceipts()) {
-      const task = await getTask(chain, BigInt(att.task));
+      const task = await this.#cachedTask(BigInt(att.task), now);
       if (!task || task.attempt !== att.attempt) continue;
-      if (task.status === 'running' && att.receiptStatus === 'intent') await this.#postReceipt(task);
-      else if (task.status === 'completed' && att.receiptStatus !== 'confirmed') {
-        if (att.receiptStatus === 'intent') state.markReceiptOutcome(task.taskId, task.attempt, 'confirmed');
+      if (task.status === 'running' && att.receiptStatus === 'intent')
+        this.#enqueueReceipt(task.taskId, task.attempt);
+      else if (task.status === 'completed' && att.receiptStatus === 'intent') {
+        state.markReceiptOutcome(task.taskId, task.attempt, 'confirmed');
       }
+    }
+  }
+
+  #enqueueReceipt(taskId: bigint, attempt: number): void {
+    const k = key(taskId, attempt);
+    this.#enqueue(k, `receipt ${k}`, () => this.#postReceipt(taskId, attempt), { key: `receipt ${k}` });
+  }
+
+  /** Seeds a task's next attempt (anyone may, once the anchor block's successor exists). */
+  async #seed(taskId: bigint): Promise<void> {
+    const t = await getTask(this.#chain!, taskId);
+    if (!t || (t.status !== 'created' && t.status !== 'rejected')) {
+      this.#toSeed.delete(taskId);
+      return;
+    }
+    try {
+      await seedTask(this.#chain!, taskId);
+      this.#toSeed.delete(taskId);
+      this.#tasks.delete(taskId);
+    } catch (e) {
+      // Too early (the anchor block's successor is not mined yet) or seeded by someone else.
+      this.#log.debug('seed not possible yet', { task: String(taskId), code: toFerryError(e).code });
     }
   }
 
@@ -528,38 +624,36 @@ export class NodeDaemon {
   }
 
   /**
-   * Ends stages whose deadline passed (anyone may): an attempt without a claim, evidence,
+   * Ends a stage whose deadline passed (anyone may): an attempt without a claim, evidence,
    * votes or receipt in time ends, and the task moves to its next attempt or fails; a task past
    * its expiry is refunded. Reverts (someone else was first) are ignored.
    */
-  async #enforceDeadlines(now: number): Promise<void> {
+  async #timeout(taskId: bigint): Promise<void> {
     const chain = this.#chain!;
-    for (const taskId of [...this.#live]) {
-      const t = await getTask(chain, taskId);
-      if (!t || t.status === 'completed' || t.status === 'failed' || t.status === 'expired') {
-        this.#live.delete(taskId);
-        continue;
-      }
-      let due: number;
-      if (t.status === 'created' || t.status === 'rejected') due = t.expiresAt;
-      else due = Math.min(t.status === 'claimed' ? t.deadline + t.windows.evidence : t.deadline, t.expiresAt);
-      if (now <= due) continue;
-      try {
-        const r = await timeoutTask(chain, taskId);
-        this.#log.info('stage timed out', {
-          task: String(taskId),
-          attempt: t.attempt,
-          was: t.status,
-          now: r.status,
-        });
-      } catch (e) {
-        this.#log.debug('timeout not possible', { task: String(taskId), code: toFerryError(e).code });
-      }
+    const t = await getTask(chain, taskId);
+    this.#tasks.delete(taskId);
+    if (!t || FINAL.has(t.status)) return;
+    const now = Number((await chain.public.getBlock()).timestamp);
+    if (now <= stageDue(t)) return;
+    try {
+      const r = await timeoutTask(chain, taskId);
+      this.#log.info('stage timed out', {
+        task: String(taskId),
+        attempt: t.attempt,
+        was: t.status,
+        now: r.status,
+      });
+    } catch (e) {
+      this.#log.debug('timeout not possible', { task: String(taskId), code: toFerryError(e).code });
     }
   }
 
-  async #commitEvidence(task: TaskInfo): Promise<void> {
+  async #commitEvidence(taskId: bigint, attempt: number): Promise<void> {
     const state = this.#state!;
+    const task = await getTask(this.#chain!, taskId);
+    if (!task || task.attempt !== attempt || task.status !== 'claimed') return;
+    if (task.executor?.toLowerCase() !== this.address.toLowerCase()) return;
+    if (state.getAttempt(taskId, attempt)?.evidence) return;
     const handle = await createEnclave({
       chainId: BigInt(this.#chainId),
       taskId: task.taskId,
@@ -621,51 +715,60 @@ export class NodeDaemon {
     this.#log.info('runtime measured into PCR 23', { measurement: toHex(m) });
   }
 
-  /** Authorizes a key delivery: the caller must be the owner agent of that asset of this attempt. */
-  async #authorizeKeys(
-    callerKeyId: string,
-    task: string,
-    attempt: number,
-    assetKind: 'app' | 'dataset',
-    assetId: string,
-  ): Promise<boolean> {
+  /** Checks a key delivery against the chain (deliveries.ts) and returns its signer. */
+  async #verifyDelivery(task: string, attempt: number, body: KeyDeliveryBody): Promise<string> {
     const chain = this.#chain;
-    if (!chain) return false;
-    const t = await getTask(chain, BigInt(task));
-    if (!t || t.attempt !== attempt || t.executor?.toLowerCase() !== this.address.toLowerCase()) return false;
-    if (t.status !== 'attested' && t.status !== 'running') return false;
-    const id = BigInt(assetId);
-    let endpoint: string | null = null;
-    if (assetKind === 'app' && id === t.appId) endpoint = (await getApp(chain, id))?.endpoint ?? null;
-    else if (assetKind === 'dataset' && t.datasetIds.includes(id)) {
-      endpoint = (await getDataset(chain, id))?.endpoint ?? null;
-    }
-    if (!endpoint) return false;
-    // The asset's endpoint on chain is its owner agent; its health names the agent's key.
-    try {
-      const h = await createPeerClient({ baseUrl: endpoint, timeoutMs: 5000 }).json(
-        'GET',
-        '/v1/health',
-        EnclaveHealthSchema,
-      );
-      return h.keyId === callerKeyId;
-    } catch {
-      return false;
-    }
+    if (!chain) throw new FerryError('PEER_UNAVAILABLE', 'the node is starting');
+    return verifyKeyDelivery(
+      {
+        chainId: BigInt(this.#chainId),
+        tasks: this.#opts.config.contracts.Tasks as Hex,
+        executor: this.address,
+        task: await getTask(chain, BigInt(task)),
+        ownerOf: async (kind, id) =>
+          ((kind === 'app' ? await getApp(chain, id) : await getDataset(chain, id))?.owner as
+            | string
+            | undefined) ?? null,
+      },
+      attempt,
+      body,
+    );
   }
 
-  async #maybeRun(taskId: bigint, attempt: number): Promise<void> {
+  /** A new sealed key was stored: when every asset's key is there, the run is enqueued. */
+  #keysArrived(taskId: bigint, attempt: number): void {
     const k = key(taskId, attempt);
-    if (this.#running.has(k)) return;
+    this.#enqueue(
+      k,
+      `keys ${k}`,
+      async () => {
+        if (this.#running.has(k) || !this.#enclaves.has(k)) return;
+        const task = await getTask(this.#chain!, taskId);
+        if (!task || task.attempt !== attempt) return;
+        const deliveries = this.#state!.listKeyDeliveries(taskId, attempt).map(decodeSealed);
+        const needed = [`app:${task.appId}`, ...task.datasetIds.map((d) => `dataset:${d}`)];
+        if (!needed.every((n) => deliveries.some((d) => `${d.assetKind}:${d.assetId}` === n))) return;
+        this.#running.add(k);
+        this.#enqueue(k, `run ${k}`, () => this.#run(task), { pool: 'enclave', key: `run ${k}` });
+      },
+      { key: `keys ${k}` },
+    );
+  }
+
+  /**
+   * Runs an attempt's enclave with every delivered key; the enclave streams the ciphertexts
+   * through the loopback relay (one-time URLs). Then stores the result and, once the task is
+   * `running`, enqueues the receipt.
+   */
+  async #run(task: TaskInfo): Promise<void> {
+    const { taskId, attempt } = task;
+    const k = key(taskId, attempt);
     const handle = this.#enclaves.get(k);
     const state = this.#state!;
     const chain = this.#chain!;
-    const task = await getTask(chain, taskId);
-    if (!task || !handle) return;
+    const relay = this.#relay;
+    if (!handle || !relay) return;
     const deliveries = state.listKeyDeliveries(taskId, attempt).map(decodeSealed);
-    const needed = [`app:${task.appId}`, ...task.datasetIds.map((d) => `dataset:${d}`)];
-    if (!needed.every((n) => deliveries.some((d) => `${d.assetKind}:${d.assetId}` === n))) return;
-    this.#running.add(k);
     await handle.deliverKeys(
       deliveries.map((d) => ({
         assetId: d.assetId,
@@ -674,75 +777,71 @@ export class NodeDaemon {
         ciphertext: d.ciphertext,
       })),
     );
-    const work = join(this.#opts.home, 'work', `${taskId}-${attempt}`);
-    mkdirSync(work, { recursive: true, mode: 0o700 });
     const app = await getApp(chain, task.appId);
     if (!app) throw new FerryError('TASK_FAILED', 'the task app is not registered');
-    const appFile = await this.#download(app.endpoint, `apps/${task.appId}`, join(work, 'app.age'));
-    const datasets: {
-      id: string;
-      assetId: bigint;
-      source: { kind: 'file'; location: string; encrypted: boolean };
-    }[] = [];
-    for (const d of task.datasetIds) {
-      const ds = await getDataset(chain, d);
-      if (!ds) throw new FerryError('TASK_FAILED', 'a task dataset is not registered');
-      const file = await this.#download(ds.endpoint, `datasets/${d}`, join(work, `dataset-${d}.age`));
-      datasets.push({
-        id: d.toString(),
-        assetId: d,
-        source: { kind: 'file', location: file, encrypted: true },
-      });
-    }
-    const { resultRecipient, input } = await attemptEvents(chain, task, attempt);
-    if (!resultRecipient || !input)
-      throw new FerryError('TASK_FAILED', 'the task creation event was not found');
-    const args = decodeTaskInput(input.location, input.hash);
-    const recipient = new X25519Recipient(resultRecipient).toString();
-    const out = await handle.run(
-      {
-        app: {
-          assetId: task.appId,
-          measurement: hexBytes(app.measurement),
-          source: { kind: 'file', location: appFile, encrypted: true },
-        },
-        datasets,
-        args,
-        recipient,
-      },
-      this.#stopping.signal,
-    );
-    await handle.destroy();
-    this.#enclaves.delete(k);
-    const resultPath = join(this.#opts.home, 'results', `${taskId}-${attempt}.age`);
-    mkdirSync(join(this.#opts.home, 'results'), { recursive: true, mode: 0o700 });
-    await writeFile(resultPath, out.result, { mode: 0o600 });
-    await writeFile(`${resultPath}.sig`, out.signature, { mode: 0o600 });
-    const resultHash = new Uint8Array(createHash('sha256').update(out.result).digest());
-    state.saveResult(taskId, attempt, { resultPath, resultHash, receipt: out.receipt });
-    this.#log.info('enclave run finished', { task: String(taskId), attempt, outcome: out.outcome });
-  }
-
-  /** Downloads an asset's ciphertext from its owner agent (signed; resumes with Range). */
-  async #download(endpoint: string, asset: string, dest: string): Promise<string> {
-    const client = createPeerClient({ baseUrl: endpoint, signer: this.#opts.keys.signer });
-    const res = await client.stream(`/v1/${asset}/ciphertext`, {
-      signed: true,
-      signal: this.#stopping.signal,
-    });
-    const fh = await open(dest, 'w', 0o600);
+    const tokens: string[] = [];
+    const via = (baseUrl: string, path: string) => {
+      const { url, token } = relay.issue({ baseUrl, path });
+      tokens.push(token);
+      return { kind: 'url' as const, location: url, encrypted: true };
+    };
     try {
-      await pipeline(res.body, fh.createWriteStream(), { signal: this.#stopping.signal });
+      const appSource = via(app.endpoint, `/v1/apps/${task.appId}/ciphertext`);
+      const datasets: { id: string; assetId: bigint; source: ReturnType<typeof via> }[] = [];
+      for (const d of task.datasetIds) {
+        const ds = await getDataset(chain, d);
+        if (!ds) throw new FerryError('TASK_FAILED', 'a task dataset is not registered');
+        datasets.push({
+          id: d.toString(),
+          assetId: d,
+          source: via(ds.endpoint, `/v1/datasets/${d}/ciphertext`),
+        });
+      }
+      const { resultRecipient, input } = await attemptEvents(chain, task, attempt);
+      if (!resultRecipient || !input)
+        throw new FerryError('TASK_FAILED', 'the task creation event was not found');
+      const args = decodeTaskInput(input.location, input.hash);
+      const recipient = new X25519Recipient(resultRecipient).toString();
+      let out: Awaited<ReturnType<EnclaveHandle['run']>>;
+      try {
+        out = await handle.run(
+          {
+            app: { assetId: task.appId, measurement: hexBytes(app.measurement), source: appSource },
+            datasets,
+            args,
+            recipient,
+          },
+          this.#stopping.signal,
+        );
+      } catch (e) {
+        // The relay knows why an input stream failed better than the enclave's fetch does.
+        const cause = tokens.map((t) => relay.failure(t)).find((f) => f !== null);
+        if (cause) throw cause;
+        throw e;
+      }
+      await handle.destroy();
+      this.#enclaves.delete(k);
+      const resultPath = join(this.#opts.home, 'results', `${taskId}-${attempt}.age`);
+      mkdirSync(join(this.#opts.home, 'results'), { recursive: true, mode: 0o700 });
+      await writeFile(resultPath, out.result, { mode: 0o600 });
+      await writeFile(`${resultPath}.sig`, out.signature, { mode: 0o600 });
+      const resultHash = new Uint8Array(createHash('sha256').update(out.result).digest());
+      state.saveResult(taskId, attempt, { resultPath, resultHash, receipt: out.receipt });
+      this.#log.info('enclave run finished', { task: String(taskId), attempt, outcome: out.outcome });
     } finally {
-      await fh.close().catch(() => {});
+      for (const t of tokens) relay.revoke(t);
     }
-    return dest;
+    this.#tasks.delete(taskId);
+    const now = await getTask(chain, taskId);
+    if (now?.attempt === attempt && now.status === 'running') this.#enqueueReceipt(taskId, attempt);
   }
 
-  async #postReceipt(task: TaskInfo): Promise<void> {
+  async #postReceipt(taskId: bigint, attempt: number): Promise<void> {
     const state = this.#state!;
-    const att = state.getAttempt(task.taskId, task.attempt);
-    if (!att?.receipt || !att.resultHash || !att.resultPath) return;
+    const att = state.getAttempt(taskId, attempt);
+    if (!att?.receipt || !att.resultHash || !att.resultPath || att.receiptStatus !== 'intent') return;
+    const task = await getTask(this.#chain!, taskId);
+    if (!task || task.attempt !== attempt || task.status !== 'running') return;
     const signature = new Uint8Array(readFileSync(`${att.resultPath}.sig`));
     try {
       const r = await submitReceipt(this.#chain!, {
@@ -765,7 +864,13 @@ export class NodeDaemon {
 
   // --- verifier -----------------------------------------------------------------------
 
-  async #vote(taskId: bigint, attempt: number, executor: string, location: string): Promise<void> {
+  async #vote(
+    taskId: bigint,
+    attempt: number,
+    executor: string,
+    location: string,
+    ctx?: JobContext,
+  ): Promise<void> {
     const chain = this.#chain!;
     const state = this.#state!;
     if (executor.toLowerCase() === this.address.toLowerCase()) return;
@@ -865,6 +970,7 @@ export class NodeDaemon {
       vrfProof: proof,
       seats,
     });
+    ctx?.recorded();
     if (!fresh) {
       // An intent from before a restart: send only if the chain has no vote from us, and then
       // exactly the recorded verdict and result hash.

@@ -8,16 +8,20 @@
  *                                                 the keys bound into the evidence's report_data
  *   GET  /v1/tasks/:id/attempts/:n/result         public: the result ciphertext (age, to the
  *                                                 requester), with HTTP Range
- *   POST /v1/tasks/:id/attempts/:n/keys           signed by an owner agent: a sealed file key
+ *   POST /v1/tasks/:id/attempts/:n/keys           a sealed file key, signed (in the body) by the
+ *                                                 asset owner's EVM account
  *
  * Evidence and results are public because they protect themselves: evidence is checked
  * against its hash on chain, the result is encrypted to the requester and its hash is in the
- * signed receipt. A key delivery is accepted only from a caller the injected `authorizeKeys`
- * accepts (the daemon's check: the agent key of an asset the task uses); it is stored once per
- * (task, attempt, asset) before it is acknowledged, then handed to `onKeys`.
+ * signed receipt. A key delivery needs no transport authentication: it carries the asset owner's
+ * EIP-191 signature over the key-release statement (src/task/key-release.ts), which the injected
+ * `verifyDelivery` checks (the daemon's check: the signer is the asset's on-chain owner, for an
+ * attested or running attempt this node executes); a refusal is 403 with the stable code
+ * KEY_DELIVERY_REFUSED. An accepted delivery is stored once per (task, attempt, asset) before it
+ * is acknowledged, then handed to `onKeys`.
  */
 import { z } from 'zod';
-import { FerryError, fromHex, type Logger, toHex } from '../kernel/index.ts';
+import { FerryError, fromHex, type Logger, toFerryError, toHex } from '../kernel/index.ts';
 import {
   attemptNumber,
   HttpServer,
@@ -25,7 +29,6 @@ import {
   type ReplayCache,
   type Route,
   taskKey,
-  type VerifiedCaller,
 } from '../net/index.ts';
 import type { KeyDelivery, NodeState } from './state.ts';
 
@@ -38,6 +41,15 @@ export const KeyDeliverySchema = z.object({
   enc: z.string().regex(/^[0-9a-f]{64}$/),
   /** HPKE ciphertext of the 16-byte file key (with its 16-byte tag), hex. */
   ciphertext: z.string().regex(/^[0-9a-f]{64}$/),
+  /**
+   * The asset owner's EIP-191 signature over the key-release statement, 0x + 130 hex. Optional
+   * in the schema only so that an unsigned delivery is refused as such (403
+   * KEY_DELIVERY_REFUSED) rather than as a malformed body.
+   */
+  signature: z
+    .string()
+    .regex(/^0x[0-9a-fA-F]{130}$/)
+    .optional(),
 });
 
 export type KeyDeliveryBody = z.infer<typeof KeyDeliverySchema>;
@@ -49,6 +61,7 @@ export type SealedKeyDelivery = {
   assetKind: 'dataset' | 'app';
   enc: Uint8Array;
   ciphertext: Uint8Array;
+  /** The owner address that signed the delivery. */
   sender: string;
 };
 
@@ -85,13 +98,11 @@ export function decodeSealed(k: KeyDelivery): SealedKeyDelivery {
 
 export type NodeServerOptions = {
   state: NodeState;
-  /** Whether a verified caller may deliver a key for this asset of this attempt. */
-  authorizeKeys: (req: {
-    caller: VerifiedCaller;
-    task: string;
-    attempt: number;
-    body: KeyDeliveryBody;
-  }) => Promise<boolean>;
+  /**
+   * Checks a delivery and returns the signer's address (lowercase 0x-hex); throws
+   * KEY_DELIVERY_REFUSED (or another FerryError) to refuse it.
+   */
+  verifyDelivery: (req: { task: string; attempt: number; body: KeyDeliveryBody }) => Promise<string>;
   /** Called after a new delivery is stored (not for repeats). Errors are logged, not returned. */
   onKeys?: (d: SealedKeyDelivery) => void | Promise<void>;
   /** The node's public request-signing key (hex), reported by /v1/health. */
@@ -192,17 +203,23 @@ export function nodeRoutes(opts: NodeServerOptions): Route[] {
     {
       method: 'POST',
       path: '/v1/tasks/:id/attempts/:n/keys',
-      auth: 'signed',
+      auth: 'public',
       maxBodyBytes: 4096,
-      authorize: async (caller, req) => {
-        const { task, attempt } = params(req.params);
-        const body = parseJsonBody(req, KeyDeliverySchema);
-        return opts.authorizeKeys({ caller, task, attempt, body });
-      },
       handler: async (req) => {
         const { task, attempt } = params(req.params);
         const body = parseJsonBody(req, KeyDeliverySchema);
-        const sender = req.caller!.keyIdHex;
+        let sender: string;
+        try {
+          sender = await opts.verifyDelivery({ task, attempt, body });
+        } catch (e) {
+          const fe = toFerryError(e);
+          if (fe.code !== 'KEY_DELIVERY_REFUSED') throw fe;
+          opts.log?.warn('key delivery refused', { task, attempt, message: fe.message });
+          return {
+            status: 403,
+            json: { error: { code: fe.code, message: fe.message, hints: [...fe.hints] } },
+          };
+        }
         const enc = fromHex(body.enc, 'enc', 32);
         const ciphertext = fromHex(body.ciphertext, 'ciphertext', 32);
         const { fresh } = opts.state.saveKeyDelivery({
@@ -211,6 +228,7 @@ export function nodeRoutes(opts: NodeServerOptions): Route[] {
           asset: `${body.assetKind}:${BigInt(body.assetId)}`,
           sender,
           sealed: encodeSealed({ assetKind: body.assetKind, enc, ciphertext }),
+          signature: body.signature?.toLowerCase() ?? null,
         });
         if (fresh && opts.onKeys) {
           try {

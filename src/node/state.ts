@@ -108,6 +108,12 @@ const MIGRATIONS: Migration[] = [
     version: 3,
     sql: `ALTER TABLE votes ADD COLUMN result BLOB;`,
   },
+  {
+    // Key deliveries are authenticated by the asset owner's EVM signature (§13.4): `sender` is
+    // the recovered owner address, `signature` the 65-byte EIP-191 signature (0x-hex).
+    version: 4,
+    sql: `ALTER TABLE key_deliveries ADD COLUMN signature TEXT;`,
+  },
 ];
 
 export type Registration = {
@@ -165,9 +171,11 @@ export type KeyDelivery = {
   task: string;
   attempt: number;
   asset: string;
-  /** Hex Ed25519 key of the agent that delivered it. */
+  /** The asset owner's EVM address that signed it (lowercase 0x-hex). */
   sender: string;
   sealed: Uint8Array;
+  /** The owner's EIP-191 signature over the key-release statement (0x-hex), §13.4. */
+  signature?: string | null;
 };
 
 type Row = Record<string, unknown>;
@@ -431,6 +439,32 @@ export class NodeState {
     );
   }
 
+  /**
+   * Settles a confirmed claim that did not win the attempt (another executor's output was
+   * lower, or the attempt ended before this node became its executor): `confirmed` → `lost`.
+   */
+  markClaimLost(task: bigint | number | string, attempt: number, detail?: string): void {
+    const r = this.db
+      .prepare(
+        `UPDATE claims SET status = 'lost', detail = ?, updated_at = ? WHERE task = ? AND attempt = ? AND status = 'confirmed'`,
+      )
+      .run(detail ?? null, Date.now(), taskKey(task), attemptNumber(attempt));
+    if (Number(r.changes) !== 1) {
+      throw conflict('no confirmed claim to mark lost', [`key: ${taskKey(task)}/${attemptNumber(attempt)}`]);
+    }
+  }
+
+  /** Confirmed claims whose attempt has no evidence here yet (won, or not settled as lost). */
+  claimsAwaitingEvidence(): Claim[] {
+    const rows = this.db
+      .prepare(
+        `SELECT c.* FROM claims c LEFT JOIN attempts a ON a.task = c.task AND a.attempt = c.attempt
+         WHERE c.status = 'confirmed' AND a.evidence IS NULL ORDER BY c.updated_at`,
+      )
+      .all() as Row[];
+    return rows.map(toClaim);
+  }
+
   // --- votes --------------------------------------------------------------------------
 
   /** Writes a vote intent, or returns the existing vote for this attempt (`fresh: false`). */
@@ -648,9 +682,9 @@ export class NodeState {
       }
       this.db
         .prepare(
-          'INSERT INTO key_deliveries (task, attempt, asset, sender, sealed, received_at) VALUES (?, ?, ?, ?, ?, ?)',
+          'INSERT INTO key_deliveries (task, attempt, asset, sender, sealed, received_at, signature) VALUES (?, ?, ?, ?, ?, ?, ?)',
         )
-        .run(t, a, d.asset, d.sender, d.sealed, Date.now());
+        .run(t, a, d.asset, d.sender, d.sealed, Date.now(), d.signature ?? null);
       return { fresh: true };
     });
   }
@@ -665,6 +699,7 @@ export class NodeState {
       asset: String(r.asset),
       sender: String(r.sender),
       sealed: bytes(r.sealed)!,
+      signature: str(r.signature),
     }));
   }
 }

@@ -1,0 +1,225 @@
+/**
+ * The executor's loopback ciphertext relay (docs/protocol.md §13.8): the enclave fetches each
+ * asset's ciphertext with a plain GET from a one-time URL on 127.0.0.1, and the relay answers by
+ * streaming it from the asset's owner agent with a request signed by the node key (the agents
+ * serve ciphertext only to the executor's key). Nothing is written to disk and memory stays
+ * constant: the relay reads from the agent only as fast as the enclave consumes.
+ *
+ * - `issue(source)` returns `http://127.0.0.1:PORT/relay/TOKEN`, TOKEN 32 random bytes
+ *   (base64url); the first GET consumes it (a second one is 404); `revoke` drops unused ones.
+ * - When the agent's stream drops, the relay resumes it with `Range: bytes=SENT-` and `If-Range:
+ *   ETAG` (at most `maxResumes` times) if the first answer announced `Accept-Ranges: bytes`, an
+ *   ETag and a length; otherwise, or when the agent answers the resume with anything but the
+ *   matching 206, it fails with RELAY_RESUME_UNSUPPORTED (RELAY_UPSTREAM_FAILED after too many
+ *   resumes) and cuts the enclave's connection, so the enclave's fetch fails too.
+ *   `failure(token)` tells the daemon why.
+ *
+ * The relay is untrusted by design: the enclave hashes what it reads (the hash goes into the
+ * receipt, checked against the chain by anyone) and decrypts with age (authenticated), and it
+ * compares the app's plaintext with its registered measurement before anything runs.
+ */
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { FerryError, type Logger, toFerryError } from '../kernel/index.ts';
+import { createPeerClient, type RequestSigner, type StreamResponse } from '../net/index.ts';
+
+export type RelaySource = {
+  /** The owner agent's base URL (the asset's endpoint on chain). */
+  baseUrl: string;
+  /** e.g. `/v1/datasets/7/ciphertext`. */
+  path: string;
+};
+
+export type RelayOptions = {
+  signer: RequestSigner;
+  /** Times a dropped agent stream is resumed with Range; default 5. */
+  maxResumes?: number;
+  /** Idle timeout of agent connections, ms; default 30 s. */
+  timeoutMs?: number;
+  /** Unused tokens expire after this long, ms; default 15 min. */
+  ttlMs?: number;
+  log?: Logger;
+};
+
+type Entry = { source: RelaySource; expires: number };
+
+export class CiphertextRelay {
+  readonly #opts: RelayOptions;
+  readonly #tokens = new Map<string, Entry>();
+  readonly #failures = new Map<string, FerryError>();
+  readonly #streams = new Set<AbortController>();
+  #server: Server | null = null;
+  #url = '';
+
+  constructor(opts: RelayOptions) {
+    this.#opts = opts;
+  }
+
+  get url(): string {
+    return this.#url;
+  }
+
+  /** Listens on 127.0.0.1 (a free port); idempotent. */
+  async start(): Promise<void> {
+    if (this.#server) return;
+    const server = createServer((req, res) => {
+      void this.#handle(req, res);
+    });
+    server.listen(0, '127.0.0.1');
+    try {
+      await once(server, 'listening');
+    } catch (e) {
+      throw new FerryError('PEER_UNAVAILABLE', 'the ciphertext relay cannot listen', { cause: e });
+    }
+    this.#server = server;
+    this.#url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  /** Closes the server and cuts streams in flight; idempotent. */
+  async stop(): Promise<void> {
+    const server = this.#server;
+    this.#server = null;
+    for (const ac of this.#streams) ac.abort();
+    this.#tokens.clear();
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** A one-time URL that streams `source`. */
+  issue(source: RelaySource): { url: string; token: string } {
+    if (!this.#server) throw new FerryError('INVALID_ARGUMENT', 'the relay is not started');
+    const now = Date.now();
+    for (const [t, e] of this.#tokens) if (e.expires < now) this.#tokens.delete(t);
+    const token = randomBytes(32).toString('base64url');
+    this.#tokens.set(token, { source, expires: now + (this.#opts.ttlMs ?? 15 * 60_000) });
+    return { url: `${this.#url}/relay/${token}`, token };
+  }
+
+  /** Drops a token (used or not) and its recorded failure. */
+  revoke(token: string): void {
+    this.#tokens.delete(token);
+    this.#failures.delete(token);
+  }
+
+  /** Why the stream of a token failed, if it did. */
+  failure(token: string): FerryError | null {
+    return this.#failures.get(token) ?? null;
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const m = /^\/relay\/([A-Za-z0-9_-]{43})$/.exec(req.url ?? '');
+    const entry = m && req.method === 'GET' ? this.#tokens.get(m[1]) : undefined;
+    if (!m || !entry || entry.expires < Date.now()) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      return;
+    }
+    const token = m[1];
+    this.#tokens.delete(token);
+    const ac = new AbortController();
+    this.#streams.add(ac);
+    const onClose = () => {
+      if (!res.writableFinished) ac.abort();
+    };
+    res.once('close', onClose);
+    try {
+      await this.#pump(entry.source, res, ac.signal);
+      res.end();
+    } catch (e) {
+      const fe = toFerryError(e);
+      if (!ac.signal.aborted) {
+        this.#failures.set(token, fe);
+        this.#opts.log?.warn('relay failed', { code: fe.code, message: fe.message, path: entry.source.path });
+      }
+      if (!res.headersSent) {
+        res.writeHead(502, { 'content-type': 'text/plain' }).end(`${fe.code}\n`);
+      } else res.destroy();
+    } finally {
+      res.off('close', onClose);
+      this.#streams.delete(ac);
+    }
+  }
+
+  /** Streams the source into `res`, resuming after drops; see the module comment. */
+  async #pump(source: RelaySource, res: ServerResponse, signal: AbortSignal): Promise<void> {
+    const client = createPeerClient({
+      baseUrl: source.baseUrl,
+      signer: this.#opts.signer,
+      timeoutMs: this.#opts.timeoutMs,
+    });
+    const maxResumes = this.#opts.maxResumes ?? 5;
+    const where = `${client.baseUrl} GET ${source.path}`;
+    let up: StreamResponse = await client.stream(source.path, { signed: true, signal });
+    const size = up.size;
+    const etagHeader = up.headers.etag;
+    const etag = typeof etagHeader === 'string' ? etagHeader : null;
+    const resumable = up.headers['accept-ranges'] === 'bytes' && etag !== null && size !== null;
+    res.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      ...(size !== null ? { 'content-length': String(size) } : {}),
+    });
+    let sent = 0;
+    let resumes = 0;
+    for (;;) {
+      try {
+        for await (const chunk of up.body as AsyncIterable<Buffer>) {
+          if (size !== null && sent + chunk.length > size) {
+            throw new FerryError('PEER_PROTOCOL', 'the agent sent more bytes than announced', {
+              hints: [where],
+            });
+          }
+          sent += chunk.length;
+          if (!res.write(chunk)) {
+            await once(res, 'drain', { signal });
+          }
+        }
+        if (size === null || sent === size) return;
+        throw new Error('the agent ended the stream early');
+      } catch (e) {
+        up.body.destroy();
+        if (signal.aborted)
+          throw new FerryError('ABORTED', 'the enclave closed the relay stream', { cause: e });
+        if (e instanceof FerryError && e.code === 'PEER_PROTOCOL') throw e;
+        if (!resumable) {
+          throw new FerryError('RELAY_RESUME_UNSUPPORTED', 'the agent stream dropped and cannot be resumed', {
+            cause: e,
+            hints: [where, `at byte ${sent}`, 'the agent answered without Accept-Ranges, ETag or length'],
+          });
+        }
+        if (resumes >= maxResumes) {
+          throw new FerryError('RELAY_UPSTREAM_FAILED', 'the agent stream dropped too often', {
+            cause: e,
+            hints: [where, `resumes: ${resumes}`, `at byte ${sent}`],
+          });
+        }
+      }
+      resumes++;
+      this.#opts.log?.info('relay resumes', { path: source.path, at: sent, resume: resumes });
+      try {
+        up = await client.stream(source.path, {
+          signed: true,
+          signal,
+          range: { start: sent },
+          headers: { 'if-range': etag! },
+        });
+      } catch (e) {
+        const fe = toFerryError(e);
+        if (fe.code === 'PEER_PROTOCOL') {
+          throw new FerryError('RELAY_RESUME_UNSUPPORTED', 'the agent did not resume the stream', {
+            cause: fe,
+            hints: [where, `at byte ${sent}`, ...fe.hints.slice(1)],
+          });
+        }
+        throw fe;
+      }
+      if (up.status !== 206 || up.headers.etag !== etag || up.size !== size) {
+        up.body.destroy();
+        throw new FerryError('RELAY_RESUME_UNSUPPORTED', 'the agent did not resume the same file', {
+          hints: [where, `status: ${up.status}`, `at byte ${sent}`],
+        });
+      }
+    }
+  }
+}
