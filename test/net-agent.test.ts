@@ -1,6 +1,7 @@
 /**
  * Owner agent store and HTTP API with the transport: an executor key fetches ciphertext
- * (signed, authorized, Range-resumable) and decrypts it with the file key the agent unwraps.
+ * (signed, authorized, Range-resumable) and decrypts it with the file key the agent unwraps;
+ * the key-release statement the agent signs its deliveries with (§13.4).
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -9,13 +10,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { z } from 'zod';
 import { createAgentServer } from '../src/agent/server.ts';
 import { AgentState } from '../src/agent/state.ts';
 import { AssetStore } from '../src/agent/store.ts';
 import { decrypt, FileKeyIdentity, generateX25519Identity, X25519Identity } from '../src/crypto/age/index.ts';
-import { isFerryError, toHex } from '../src/kernel/index.ts';
+import { hashTagged, isFerryError, toHex } from '../src/kernel/index.ts';
 import { createPeerClient, Ed25519Signer } from '../src/net/index.ts';
+import {
+  keyReleaseDigest,
+  recoverKeyReleaseSigner,
+  releaseHashOf,
+  signKeyRelease,
+} from '../src/task/key-release.ts';
 
 const quiet = {
   debug() {},
@@ -170,4 +178,63 @@ test('agent server: only authorized executor keys read ciphertext; Range resume;
     state.close();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('key-release statement: the owner signs deterministically; any changed field recovers another signer', async () => {
+  const owner = privateKeyToAccount(generatePrivateKey());
+  const statement = {
+    chainId: 31337n,
+    tasks: '0x00000000000000000000000000000000000000aa' as const,
+    taskId: 5n,
+    attempt: 2,
+    assetKind: 'dataset' as const,
+    assetId: 12n,
+    releaseHash: releaseHashOf(randomBytes(32), randomBytes(32)),
+  };
+  const sig = await signKeyRelease(owner, statement);
+  // A re-sent delivery after a restart carries the same bytes (the node answers fresh: false).
+  assert.equal(await signKeyRelease(owner, statement), sig);
+  assert.equal(await recoverKeyReleaseSigner(statement, sig), owner.address);
+  // Values computed by us: the digest is SHA-256 of the tagged canonical CBOR.
+  assert.equal(
+    toHex(keyReleaseDigest(statement)),
+    toHex(
+      hashTagged('ferry/key-release/v1', {
+        chainId: 31337n,
+        tasks: new Uint8Array(20).fill(0xaa, 19),
+        taskId: 5n,
+        attempt: 2,
+        assetKind: 'dataset',
+        assetId: 12n,
+        releaseHash: statement.releaseHash,
+      }),
+    ),
+  );
+  const changes = [
+    { chainId: 1n },
+    { tasks: '0x00000000000000000000000000000000000000ab' as const },
+    { taskId: 6n },
+    { attempt: 3 },
+    { assetKind: 'app' as const },
+    { assetId: 13n },
+    { releaseHash: new Uint8Array(32) },
+  ];
+  for (const c of changes) {
+    assert.notEqual(
+      await recoverKeyReleaseSigner({ ...statement, ...c }, sig),
+      owner.address,
+      JSON.stringify(Object.keys(c)),
+    );
+  }
+  await assert.rejects(recoverKeyReleaseSigner(statement, '0x1234'), (e) =>
+    isFerryError(e, 'KEY_DELIVERY_REFUSED'),
+  );
+  assert.throws(
+    () => keyReleaseDigest({ ...statement, attempt: 0 }),
+    (e) => isFerryError(e, 'INVALID_ARGUMENT'),
+  );
+  assert.throws(
+    () => keyReleaseDigest({ ...statement, releaseHash: new Uint8Array(31) }),
+    (e) => isFerryError(e, 'INVALID_ARGUMENT'),
+  );
 });
