@@ -178,10 +178,12 @@ test('ferry dashboard: readiness line, then the indexed task, nodes and assets',
     assert.equal(v.pass, e.args.pass);
     assert.equal(v.seats, Number(e.args.seats));
     assert.equal(v.block, e.blockNumber.toString());
+    assert.equal(v.eligible, true);
     assert.equal(v.vrfProofValid, true);
     assert.equal(v.seatsValid, true);
     assert.ok(v.maxSeats >= v.seats);
     assert.equal(v.valid, true);
+    assert.equal(v.invalidReason, null);
   }
   assert.equal(task.attempts.length, 1);
   const a = task.attempts[0];

@@ -9,11 +9,14 @@
  * index is updated synchronously. A range is therefore either applied completely or not at
  * all, and the cursor moves only after it was applied.
  *
- * Votes and claims are checked as a relying party checks them (src/task): the VRF proof under
- * the voter's registered key over the attempt's verifier alpha, and a seat count no larger
- * than sortition gives for the voter's stake. A vote is `valid` only when both hold; the
- * registry is read when the vote is indexed (as an owner agent reads it when releasing keys).
- * Nothing on the dashboard presents a vote as valid that an owner agent would refuse.
+ * Votes and claims are checked as a relying party checks them (src/task `checkVotes`,
+ * `checkClaim`), against the registry as it was before the task was created
+ * (`nodeAtCreation`): the voter was then an active verifier, is not the attempt's executor and
+ * does not share its operator, its VRF proof verifies under its key then over the attempt's
+ * verifier alpha, and it claims no more seats than sortition gives its stake then. A vote is
+ * `valid` only when all hold. Nothing on the dashboard presents a vote as valid that an owner
+ * agent would refuse; a check that could not be made (e.g. the endpoint keeps no state
+ * history) leaves the vote unchecked and not valid.
  */
 import type { Address, Hex } from 'viem';
 import {
@@ -27,6 +30,7 @@ import {
   getNode,
   getTask,
   type NodeInfo,
+  sameOperator,
   TASK_STATES,
   type TaskInfo,
   type TaskState,
@@ -35,7 +39,14 @@ import {
 } from '../chain/index.ts';
 import { claimAlpha, verifierAlpha } from '../crypto/index.ts';
 import { FerryError, type Logger, toFerryError } from '../kernel/index.ts';
-import { hexBytes, knownPolicies, seatsFor, vrfProofMatches } from '../task/index.ts';
+import {
+  eligibleAtCreation,
+  hexBytes,
+  knownPolicies,
+  nodeAtCreation,
+  seatsFor,
+  vrfProofMatches,
+} from '../task/index.ts';
 
 export type IndexerOptions = {
   chain: ChainReader;
@@ -117,13 +128,20 @@ export type VoteView = {
   pass: boolean;
   seats: number;
   resultHash: string;
-  /** null: could not be checked (the voter is not registered, or the attempt's seed is unknown). */
+  /**
+   * The voter was an active verifier before the task was created, is not the attempt's
+   * executor and does not share its operator; null when unchecked.
+   */
+  eligible: boolean | null;
+  /** null: could not be checked (registry snapshot or the attempt's seed unknown, or not eligible). */
   vrfProofValid: boolean | null;
   /** Seats sortition gives the voter; null when unchecked. */
   maxSeats: number | null;
   seatsValid: boolean | null;
-  /** True only when the VRF proof verifies and the seats are at most `maxSeats`. */
+  /** True only when eligible, the VRF proof verifies and the seats are at most `maxSeats`. */
   valid: boolean;
+  /** Why the vote is not valid: not-eligible, executor-operator, vrf-proof, seats, unchecked; null when valid. */
+  invalidReason: string | null;
   block: string;
   time: number;
 };
@@ -209,10 +227,12 @@ export class Indexer {
   readonly #opts: IndexerOptions;
   readonly #log: Logger;
   readonly #policyNames: Map<string, string>;
-  #nodes = new Map<string, NodeView & { raw: NodeInfo }>();
+  #nodes = new Map<string, NodeView>();
   #datasets = new Map<string, DatasetView>();
   #apps = new Map<string, AppView>();
   #tasks = new Map<string, TaskRec>();
+  /** Registry entries as of each task's creation (`nodeAtCreation`), by task id then address; undefined: unreadable. */
+  #snapshots = new Map<string, Map<string, NodeInfo | null | undefined>>();
   #next: bigint;
   #watcher: Watcher | null = null;
   #stopped = true;
@@ -277,6 +297,7 @@ export class Indexer {
     this.#datasets.clear();
     this.#apps.clear();
     this.#tasks.clear();
+    this.#snapshots.clear();
     this.#next = this.#opts.fromBlock ?? 0n;
   }
 
@@ -292,6 +313,31 @@ export class Indexer {
         await new Promise((r) => setTimeout(r, 500));
       }
     }
+  }
+
+  /**
+   * A read that may be impossible on this endpoint (state history): retried a few times while
+   * unavailable, then undefined; ABORTED once stopped.
+   */
+  async #tryRead<T>(fn: () => Promise<T>): Promise<T | undefined> {
+    for (let i = 0; ; i++) {
+      if (this.#stopped) throw new FerryError('ABORTED', 'indexer stopped');
+      try {
+        return await fn();
+      } catch (e) {
+        const err = toFerryError(e);
+        if (err.code === 'ABORTED' || err.code === 'INTERNAL') throw err;
+        if (i >= 3 || err.code !== 'CHAIN_UNAVAILABLE') {
+          this.#log.warn('registry snapshot unreadable; votes stay unchecked', { code: err.code });
+          return undefined;
+        }
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
+  #snapshot(taskId: bigint, addr: string): NodeInfo | null | undefined {
+    return this.#snapshots.get(taskId.toString())?.get(addr.toLowerCase());
   }
 
   async #onEvents(events: FerryEvent[], next: bigint): Promise<void> {
@@ -336,6 +382,22 @@ export class Indexer {
     for (const id of taskIds) {
       const t = await this.#read(() => getTask(c, id));
       if (t) f.tasks.set(id, t);
+    }
+    for (const e of events) {
+      const a = e.args;
+      if (e.contract !== 'Tasks' || typeof a.taskId !== 'bigint') continue;
+      const info = f.tasks.get(a.taskId);
+      const who =
+        a.verifier ??
+        (e.eventName === 'TaskClaimed' || e.eventName === 'EvidenceCommitted' ? a.executor : undefined);
+      if (!info || typeof who !== 'string') continue;
+      let snaps = this.#snapshots.get(a.taskId.toString());
+      if (!snaps) {
+        snaps = new Map();
+        this.#snapshots.set(a.taskId.toString(), snaps);
+      }
+      if (snaps.has(who.toLowerCase())) continue;
+      snaps.set(who.toLowerCase(), await this.#tryRead(() => nodeAtCreation(c, who, info)));
     }
     for (const addr of nodeAddrs) {
       if (addr === ZERO) continue;
@@ -389,7 +451,6 @@ export class Indexer {
       vrfPublicKey: hex(n.vrfPublicKey),
       registeredBlock: registered ? registered.blockNumber.toString() : (prev?.registeredBlock ?? null),
       updatedBlock: last ? last.blockNumber.toString() : (prev?.updatedBlock ?? '0'),
-      raw: n,
     });
   }
 
@@ -537,10 +598,11 @@ export class Indexer {
         break;
       case 'TaskClaimed': {
         const at = this.#attempt(rec, attemptNo ?? 1);
-        const node = this.#nodes.get(String(a.executor).toLowerCase());
+        const node = this.#snapshot(info.taskId, String(a.executor));
         const seed = this.#seedOf(rec, at);
         let valid: boolean | null = null;
-        if (node && seed) {
+        if (node === null) valid = false;
+        else if (node && seed) {
           const alpha = claimAlpha({
             chainId,
             taskId: info.taskId,
@@ -548,7 +610,7 @@ export class Indexer {
             seed: hexBytes(seed),
           });
           valid = vrfProofMatches(
-            hexBytes(node.raw.vrfPublicKey),
+            hexBytes(node.vrfPublicKey),
             alpha,
             hexBytes(a.vrfProof as Hex),
             hexBytes(a.vrfOutput as Hex),
@@ -679,12 +741,28 @@ export class Indexer {
 
   #checkVote(rec: TaskRec, at: AttemptRec, e: FerryEvent, time: number): VoteView {
     const a = e.args;
-    const node = this.#nodes.get(String(a.verifier).toLowerCase());
+    const verifier = String(a.verifier);
+    const node = this.#snapshot(rec.taskId, verifier);
     const seed = this.#seedOf(rec, at);
     const seats = num(a.seats);
+    // The attempt's executor: the one that committed evidence, else the winning claimant.
+    const executor = at.evidence?.executor ?? at.claims.find((x) => x.winner)?.executor ?? null;
+    const execNode = executor ? this.#snapshot(rec.taskId, executor) : null;
+    let eligible: boolean | null = null;
+    let invalidReason: string | null = null;
+    if (node === null || (node !== undefined && !eligibleAtCreation(node, 'verifier'))) {
+      eligible = false;
+      invalidReason = 'not-eligible';
+    } else if (node !== undefined && executor !== null && execNode !== undefined) {
+      const execOperator = { operator: (execNode?.operator ?? executor) as Address };
+      if (verifier.toLowerCase() === executor.toLowerCase() || sameOperator(node, execOperator)) {
+        eligible = false;
+        invalidReason = 'executor-operator';
+      } else eligible = true;
+    }
     let vrfProofValid: boolean | null = null;
     let maxSeats: number | null = null;
-    if (node && seed) {
+    if (node && seed && invalidReason === null) {
       const alpha = verifierAlpha({
         chainId: BigInt(this.#opts.chainId),
         taskId: rec.taskId,
@@ -693,25 +771,31 @@ export class Indexer {
       });
       const output = hexBytes(a.vrfOutput as Hex);
       vrfProofValid = vrfProofMatches(
-        hexBytes(node.raw.vrfPublicKey),
+        hexBytes(node.vrfPublicKey),
         alpha,
         hexBytes(a.vrfProof as Hex),
         output,
       );
       // Sortition is only meaningful for an output the proof vouches for.
-      maxSeats = vrfProofValid ? seatsFor(output, node.raw.stake, rec.info) : null;
+      maxSeats = vrfProofValid ? seatsFor(output, node.stake, rec.info) : null;
+      if (!vrfProofValid) invalidReason = 'vrf-proof';
     }
     const seatsValid = maxSeats === null ? null : seats <= maxSeats;
+    if (invalidReason === null && seatsValid === false) invalidReason = 'seats';
+    const valid = eligible === true && vrfProofValid === true && seatsValid === true;
+    if (!valid && invalidReason === null) invalidReason = 'unchecked';
     return {
       attempt: at.attempt,
-      verifier: String(a.verifier),
+      verifier,
       pass: a.pass === true,
       seats,
       resultHash: hex(a.resultHash),
+      eligible,
       vrfProofValid,
       maxSeats,
       seatsValid,
-      valid: vrfProofValid === true && seatsValid === true,
+      valid,
+      invalidReason,
       block: e.blockNumber.toString(),
       time,
     };
@@ -720,9 +804,7 @@ export class Indexer {
   // --- queries --------------------------------------------------------------------------
 
   nodes(): NodeView[] {
-    return [...this.#nodes.values()]
-      .map(({ raw: _raw, ...v }) => v)
-      .sort((x, y) => x.address.localeCompare(y.address));
+    return [...this.#nodes.values()].sort((x, y) => x.address.localeCompare(y.address));
   }
 
   datasets(): DatasetView[] {

@@ -211,9 +211,11 @@ const fixtures: Record<string, unknown> = {
             pass: true,
             seats: 2,
             maxSeats: 2,
+            eligible: true,
             vrfProofValid: true,
             seatsValid: true,
             valid: true,
+            invalidReason: null,
             block: '7',
           },
           {
@@ -221,9 +223,11 @@ const fixtures: Record<string, unknown> = {
             pass: true,
             seats: 5,
             maxSeats: 1,
+            eligible: true,
             vrfProofValid: true,
             seatsValid: false,
             valid: false,
+            invalidReason: 'seats',
             block: '8',
           },
         ],
@@ -304,6 +308,7 @@ test('the page renders every view; chain strings stay text', async () => {
   assert.match(text, /valid 2\) of threshold 2/);
   assert.match(text, /INVALID/, 'the over-seated vote is shown as invalid');
   assert.match(text, /1 invalid vote/);
+  assert.match(text, /no: seats/);
   assert.match(text, /\+3000 ms/);
   assert.match(byId.get('summary')?.textContent ?? '', /completed 1/);
 });

@@ -250,15 +250,16 @@ const SCRIPT = `
       }));
       box.appendChild(claims);
       var votes = el('div');
-      table(votes, ['verifier', 'verdict', 'seats', 'max seats', 'VRF proof', 'seats check', 'counted', 'block'], a.votes.map(function (v) {
+      table(votes, ['verifier', 'verdict', 'seats', 'max seats', 'eligible', 'VRF proof', 'seats check', 'counted', 'block'], a.votes.map(function (v) {
         var tr = el('tr');
         cell(tr, mono(v.verifier));
         cell(tr, v.pass ? el('span', 'ok', 'pass') : el('span', 'bad', 'fail'));
         cell(tr, v.seats);
         cell(tr, v.maxSeats == null ? '?' : v.maxSeats);
+        cell(tr, verdict(v.eligible));
         cell(tr, verdict(v.vrfProofValid));
         cell(tr, verdict(v.seatsValid));
-        cell(tr, v.valid ? el('span', 'ok', 'yes') : el('span', 'bad', 'no'));
+        cell(tr, v.valid ? el('span', 'ok', 'yes') : el('span', 'bad', 'no: ' + (v.invalidReason || 'unchecked')));
         cell(tr, v.block);
         return tr;
       }));
