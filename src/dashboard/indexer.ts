@@ -658,6 +658,7 @@ export class Indexer {
           vrfProofValid: v.vrfProofValid,
           seatsValid: v.seatsValid,
           valid: v.valid,
+          invalidReason: v.invalidReason,
         });
         break;
       }
