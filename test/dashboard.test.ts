@@ -15,9 +15,11 @@ import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ensureExamplesBuilt, examplePath } from '../examples/index.ts';
-import { connect, getFerryEvents, getTask, reader } from '../src/chain/index.ts';
+import { connect, getFerryEvents, getNode, getTask, reader, vote } from '../src/chain/index.ts';
+import { verifierAlpha, vrfProofToHash, vrfProve } from '../src/crypto/vrf/index.ts';
 import { type Devnet, devnetUp } from '../src/devnet/up.ts';
-import { quiet } from './helpers/devnet.ts';
+import { hexBytes, seatsFor } from '../src/task/index.ts';
+import { chainFor, freeze, type Net, nodeSecrets, quiet, thaw, waitFor } from './helpers/devnet.ts';
 
 const FERRY = fileURLToPath(new URL('../bin/ferry', import.meta.url));
 
@@ -46,6 +48,8 @@ let devnet: Devnet | null = null;
 let dash: ChildProcess | null = null;
 let url = '';
 let taskId = '';
+let appId = '';
+let datasetId = '';
 
 async function get(path: string): Promise<{ status: number; body: J; res: Response }> {
   const res = await fetch(new URL(path, url));
@@ -104,6 +108,8 @@ test('a task runs to completion through the journey commands', { timeout: 120_00
   assert.equal(run.code, 0, run.out);
   assert.equal(run.json.status, 'completed');
   taskId = run.json.taskId;
+  appId = app.json.appId;
+  datasetId = ds.json.datasetId;
 });
 
 test('ferry dashboard: readiness line, then the indexed task, nodes and assets', {
@@ -297,6 +303,83 @@ test('bad requests: stable codes and statuses', async () => {
   const post = await fetch(new URL('/api/nodes', url), { method: 'POST' });
   assert.equal(post.status, 405);
   await post.body?.cancel();
+});
+
+test('a pass vote claiming more seats than sortition gives: attested on chain, not counted on the dashboard', {
+  timeout: 90_000,
+}, async () => {
+  assert.ok(url && datasetId, 'the dashboard runs');
+  const net: Net = { devnet: devnet!, home, env };
+  const verifiers = devnet!.info.nodes.filter((n) => n.roles.includes('verifier')).map((n) => n.name);
+  const [liar] = verifiers;
+  // Frozen verifiers see nothing: the liar votes alone, with its own key, before anyone else.
+  freeze(net, verifiers);
+  try {
+    const created = await ferry(
+      ['task', 'run', '--app', appId, '--dataset', datasetId, '--profile', 'carol'],
+      env,
+    );
+    assert.equal(created.code, 0, created.out);
+    const id = BigInt(created.json.taskId);
+    const c = await chainFor(net, 'carol');
+    const t = await waitFor('attesting', async () => {
+      const x = await getTask(c, id);
+      return x?.status === 'attesting' ? x : null;
+    });
+    const s = nodeSecrets(net, liar);
+    const proof = vrfProve(
+      s.vrf.sk,
+      verifierAlpha({
+        chainId: BigInt(devnet!.info.chainId),
+        taskId: id,
+        attempt: 1,
+        seed: hexBytes(t.seed),
+      }),
+    );
+    const beta = vrfProofToHash(proof);
+    const node = await getNode(c, s.address as `0x${string}`);
+    const trueSeats = seatsFor(beta, node!.stake, t);
+    assert.ok(trueSeats < t.threshold, `true seats ${trueSeats} below the threshold ${t.threshold}`);
+    const r = await vote(await chainFor(net, liar), {
+      taskId: id,
+      attempt: 1,
+      pass: true,
+      resultHash: new Uint8Array(32).fill(7),
+      seats: t.threshold,
+      vrfOutput: beta,
+      vrfProof: proof,
+    });
+    assert.equal(r.status, 'attested', 'the contract takes the seats as given (§11.5)');
+
+    const shown = await waitFor(
+      'the dashboard to show the vote',
+      async () => {
+        const x = await get(`/api/tasks/${id}`);
+        return x.status === 200 && x.body.votes.length === 1 && x.body.status === 'attested' ? x.body : null;
+      },
+      30_000,
+      250,
+    );
+    const v = shown.votes[0];
+    assert.equal(v.verifier.toLowerCase(), s.address.toLowerCase());
+    assert.equal(v.seats, t.threshold);
+    assert.equal(v.maxSeats, trueSeats);
+    assert.equal(v.eligible, true);
+    assert.equal(v.vrfProofValid, true);
+    assert.equal(v.seatsValid, false);
+    assert.equal(v.valid, false);
+    assert.equal(v.invalidReason, 'seats');
+    const tally = shown.attempts[0].tally;
+    assert.equal(tally.passSeats, t.threshold);
+    assert.equal(tally.validPassSeats, 0);
+    assert.equal(tally.thresholdReached, false);
+    assert.equal(tally.invalidVotes, 1);
+    assert.ok(
+      shown.timeline.some((x: J) => x.stage === 'vote' && x.valid === false && x.invalidReason === 'seats'),
+    );
+  } finally {
+    thaw(net, verifiers);
+  }
 });
 
 test('SIGTERM stops the dashboard cleanly', { timeout: 20_000 }, async () => {
