@@ -12,6 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { appraiseEvidence, defaultVerifiers } from '../attestation/index.ts';
+import type { Tpm2VerifierOptions } from '../attestation/tpm2/index.ts';
 import type { AppraisalPolicy } from '../attestation/types.ts';
 import {
   type ChainReader,
@@ -70,6 +71,8 @@ export type AuditOptions = {
   resultCiphertext?: Uint8Array;
   /** Trusted simulation roots (Ed25519 public keys), needed to appraise `sim` evidence. */
   simRoots?: Uint8Array[];
+  /** TPM trust (EK/AK CAs, activators), needed to appraise `tpm2` evidence. */
+  tpm2?: Tpm2VerifierOptions;
   /** Appraisal policies known besides the built-in production and development ones. */
   policies?: AppraisalPolicy[];
   /** Timeout of each request to the executor, ms (default 10 000). */
@@ -308,7 +311,10 @@ export async function verifyTaskFromChain(
   let appraisalDetail = 'no evidence to appraise';
   if (evidence && expectedReportData && committed) {
     const policies = new PolicyBook({ allowSim: true, extra: opts.policies ?? [] });
-    const registry = defaultVerifiers({ sim: opts.simRoots?.length ? { roots: opts.simRoots } : undefined });
+    const registry = defaultVerifiers({
+      sim: opts.simRoots?.length ? { roots: opts.simRoots } : undefined,
+      tpm2: opts.tpm2,
+    });
     const at = new Date(
       Number((await c.public.getBlock({ blockNumber: committed.blockNumber })).timestamp) * 1000,
     );
