@@ -119,6 +119,14 @@ test('ferry dashboard: readiness line, then the indexed task, nodes and assets',
   const bad = await ferry(['dashboard', '--host', '0.0.0.0'], env);
   assert.equal(bad.code, 2);
   assert.equal(bad.json.error.code, 'USAGE_INVALID_ARGUMENT');
+  const empty = mkdtempSync(join(tmpdir(), 'ferry-dashboard-empty-'));
+  try {
+    const none = await ferry(['dashboard'], { ...env, FERRY_HOME: empty });
+    assert.equal(none.code, 2);
+    assert.equal(none.json.error.code, 'DEVNET_NOT_RUNNING');
+  } finally {
+    rmSync(empty, { recursive: true, force: true });
+  }
 
   dash = spawn(FERRY, ['dashboard', '--json'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   const first = await new Promise<string>((resolve, reject) => {
