@@ -56,7 +56,21 @@ test('ferry demo --json: completed, verified, right statistics', { timeout: 120_
   for (const k of ['seeded', 'claimed', 'evidence', 'votes', 'keysReleased', 'running', 'receipt', 'done']) {
     assert.equal(typeof out.stagesMs[k], 'number', k);
   }
+  // The committee is the five verifiers: each stakes 1000 units of 10^15 wei and sits with all
+  // of them (tau = the verifier stake), so 4000 of 5000 seats is four of the five verifiers.
   assert.equal(out.committee.verifiers, 5);
+  assert.equal(out.committee.tau, 5000);
+  assert.equal(out.committee.threshold, 4000);
+  assert.equal(out.committee.everyVerifierSits, true);
+  assert.equal(out.committee.seatsPerVerifier, 1000);
+  assert.equal(out.committee.thresholdVerifiers, 4);
+  assert.equal(out.committee.model, 'binomial');
+  // Exact for that committee: 20% of the stake is one verifier (1000 seats < 4000), and the
+  // other four always hold 4000.
+  assert.equal(out.committee.capture, 0);
+  assert.equal(out.committee.livenessFailure, 0);
+  assert.match(out.committee.summary, /^all 5 verifiers sit with 1000 seats each/);
+  assert.equal(typeof out.totalMs, 'number');
   assert.ok(out.checks.length >= 18 && out.checks.every((c: { ok: boolean }) => c.ok));
 });
 

@@ -2,7 +2,10 @@
  * The network end to end on a devnet with `--tee tpm2`: the executor has its own swtpm, its AK
  * activated by the devnet's activator; the dataset's appraisal policy is the production policy
  * (tpm2 allowed, sim not); the verifiers and the agents appraise the tpm2 evidence with the
- * swtpm CAs and the activator key; the task completes and carol decrypts the result.
+ * swtpm CAs and the activator key; the task completes and carol decrypts the result; `ferry
+ * receipt verify` re-appraises the tpm2 evidence under the production policy with the devnet's
+ * trust (devnet.json) or trust given by flags or environment, and fails without it; carol's
+ * `ferry task run --wait` completes and verifies a second task.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -39,12 +42,12 @@ import { devnetUp } from '../src/devnet/up.ts';
 import { runtimeMeasurement as enclaveRuntimeMeasurement } from '../src/enclave/index.ts';
 import { encodeCanonical, fromHex, toHex } from '../src/kernel/index.ts';
 import { createPeerClient } from '../src/net/index.ts';
-import { chainFor, dumpLogs, type Net, quiet } from './helpers/devnet.ts';
+import { type CliRun, chainFor, dumpLogs, ferry, type Net, quiet } from './helpers/devnet.ts';
 import { decodeEvidence } from '../src/task/index.ts';
 import { requireTool } from './helpers/tools.ts';
 
 test('devnet --tee tpm2: each executor has its own swtpm; a task completes with tpm2 evidence', {
-  timeout: 120_000,
+  timeout: 180_000,
 }, async (t) => {
   if (!['swtpm', 'swtpm_setup', 'swtpm_ioctl', 'tpm2_quote'].every((n) => requireTool(t, n))) return;
   await ensureExamplesBuilt();
@@ -191,6 +194,84 @@ test('devnet --tee tpm2: each executor has its own swtpm; a task completes with 
     assert.equal(`0x${createHash('sha256').update(ciphertext).digest('hex')}`, String(done.args.resultHash));
     const out = JSON.parse(Buffer.from(await decrypt([carol.ageIdentity], ciphertext)).toString('utf8'));
     assert.deepEqual([out.column, out.count, out.mean, out.min, out.max], ['temp', 3, 15, 10, 21]);
+
+    // The auditor: `ferry receipt verify` and `ferry task run --wait` take the tpm2 trust from
+    // devnet.json (the swtpm CA files and the activator key), or from --tpm2-cas /
+    // --tpm2-activators or FERRY_TPM2_CAS / FERRY_TPM2_ACTIVATORS away from the devnet.
+    const id = String(taskId);
+    const appraisal = (r: CliRun) =>
+      (r.json.checks ?? []).find((x: { name: string }) => x.name === 'evidence-appraisal');
+    const away = { ...env, FERRY_HOME: mkdtempSync(join(tmpdir(), 'ferry-auditor-')) };
+    const where = ['--rpc', info.rpcUrl, '--contracts', JSON.stringify(info.contracts)];
+    const cas = info.tpm2.cas.join(',');
+    try {
+      // Without that trust (a home without devnet.json) the evidence cannot be appraised.
+      const untrusted = await ferry(['receipt', 'verify', id, ...where], away);
+      assert.equal(untrusted.code, 3, untrusted.stdout);
+      assert.equal(untrusted.json.verified, false);
+      assert.equal(appraisal(untrusted).ok, false);
+      // A malformed activator key or an unreadable CA file is a usage error, not a failed audit.
+      const badHex = await ferry(['receipt', 'verify', id, ...where, '--tpm2-activators', 'xyz'], away);
+      assert.equal(badHex.code, 2, badHex.stdout);
+      assert.equal(badHex.json.error.code, 'INVALID_HEX');
+      const noFile = await ferry(
+        ['receipt', 'verify', id, ...where, '--tpm2-cas', join(away.FERRY_HOME, 'missing.pem')],
+        away,
+      );
+      assert.equal(noFile.code, 2, noFile.stdout);
+      assert.equal(noFile.json.error.code, 'CONFIG_INVALID');
+
+      await t.test(
+        'with that trust the audit re-appraises the tpm2 evidence under the production policy',
+        async () => {
+          const onDevnet = await ferry(['receipt', 'verify', id], env);
+          assert.equal(onDevnet.code, 0, onDevnet.stdout + onDevnet.stderr);
+          assert.equal(onDevnet.json.verified, true);
+          assert.equal(appraisal(onDevnet).ok, true);
+          assert.match(appraisal(onDevnet).detail, /accepted under the production policy \(kind tpm2/);
+          const byFlags = await ferry(
+            ['receipt', 'verify', id, ...where, '--tpm2-cas', cas, '--tpm2-activators', info.tpm2!.activator],
+            away,
+          );
+          assert.equal(byFlags.code, 0, byFlags.stdout + byFlags.stderr);
+          assert.match(appraisal(byFlags).detail, /accepted under the production policy \(kind tpm2/);
+          const byEnv = await ferry(['receipt', 'verify', id, ...where], {
+            ...away,
+            FERRY_TPM2_CAS: cas,
+            FERRY_TPM2_ACTIVATORS: info.tpm2!.activator,
+          });
+          assert.equal(byEnv.code, 0, byEnv.stdout + byEnv.stderr);
+          // Another activator: nothing proves the AK (the CA alone does not).
+          const otherActivator = await ferry(
+            ['receipt', 'verify', id, ...where, '--tpm2-cas', cas, '--tpm2-activators', 'ab'.repeat(32)],
+            away,
+          );
+          assert.equal(otherActivator.code, 3, otherActivator.stdout);
+          assert.match(appraisal(otherActivator).detail, /ATTESTATION_AK_NOT_PROVEN/);
+          // carol's `task run --wait` audits a second task with the devnet's tpm2 trust.
+          const run = await ferry(
+            [
+              'task',
+              'run',
+              '--app',
+              String(appId),
+              '--dataset',
+              String(datasetId),
+              '--wait',
+              '--profile',
+              'carol',
+            ],
+            env,
+          );
+          assert.equal(run.json.status, 'completed', run.stdout + run.stderr);
+          assert.equal(run.code, 0, run.stdout + run.stderr);
+          assert.equal(run.json.verified, true);
+          assert.match(appraisal(run).detail, /accepted under the production policy \(kind tpm2/);
+        },
+      );
+    } finally {
+      rmSync(away.FERRY_HOME, { recursive: true, force: true });
+    }
     ok = true;
   } finally {
     for (const ch of devnet.children()) if (ch.pid) pids.push(ch.pid);

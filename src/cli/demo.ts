@@ -3,7 +3,8 @@
  * minute. Starts a devnet in a temporary FERRY_HOME (one executor, five verifiers), generates
  * a CSV dataset from a seed, and walks the three journeys: alice (data owner) encrypts it into
  * her agent and registers it (region DE, only the csv-stats app, a committee of all five
- * verifiers with a 4-of-5 stake threshold); bob (app owner) publishes csv-stats; carol
+ * verifiers, four of which must pass: seats are stake units and every verifier sits with all
+ * of its stake, so tau = 5000 seats, threshold 4000); bob (app owner) publishes csv-stats; carol
  * (requester) runs the task, follows its stages, audits it from the chain and decrypts the
  * result. Everything started is stopped and the home removed, also on failure and SIGINT.
  */
@@ -20,10 +21,12 @@ import { FerryError } from '../kernel/index.ts';
 import { intOption } from './args.ts';
 import { defineCommand } from './command.ts';
 import { finishTask } from './journey/finish.ts';
-import { actAs, locateNetwork, type Network } from './journey/network.ts';
+import { actAs, auditTrust, locateNetwork, type Network } from './journey/network.ts';
 import {
+  activeVerifierStakes,
   addDataset,
   committeeFigures,
+  committeeSeating,
   createTaskFor,
   explainFailure,
   publishApp,
@@ -72,10 +75,13 @@ export default defineCommand({
   description: `
 Starts a local network in a temporary home (chain, 1 executor, 5 verifiers, agents for alice
 and bob), generates a CSV dataset (--rows lines from --seed), and runs the user journeys:
-alice adds the dataset (region DE, only the csv-stats app, committee: every verifier, 4 of 5
-by stake), bob publishes the csv-stats example app, carol runs the task and waits. Prints the
-result, the stage timeline and every check of the audit, then stops everything it started.
---json prints {"taskId", "status", "verified", "result", "stagesMs", "checks", "dataset"}.
+alice adds the dataset (region DE, only the csv-stats app; committee: all 5 verifiers, 4 of
+5 must pass: seats are stake units of 10^15 wei, each verifier stakes 1 ether = 1000 units and
+sits with all of them, so tau is 5000 seats and the threshold 4000), bob publishes the
+csv-stats example app, carol runs the task and waits. Prints the result, the committee, the
+stage timeline and every check of the audit, then stops everything it started.
+--json prints {"taskId", "status", "verified", "result", "stagesMs", "checks", "dataset", "app",
+"committee", "totalMs"}.
 Exit 0 when the task completed and verified, 3 when verification failed, 1 otherwise.`,
   options: {
     seed: { type: 'string', value: 'N', description: 'seed of the generated dataset (default 42)' },
@@ -115,13 +121,16 @@ Exit 0 when the task completed and verified, 3 when verification failed, 1 other
       });
       say(`bob published csv-stats: app ${app.appId}, measurement ${app.measurement.slice(0, 16)}…`);
 
-      // alice adds the dataset: every verifier sits on the committee with all its stake (tau =
-      // the verifier stake in units); 4 of 5 verifiers' stake must pass.
+      // alice adds the dataset. Seats are stake units (10^15 wei) and each devnet verifier
+      // stakes 1 ether (1000 units): with tau = the whole verifier stake in units, p = 1 and
+      // every verifier sits with all its 1000 units as seats, so the committee is exactly the
+      // five verifiers and a threshold of 4/5 of the seats is four of the five.
       const alice = await actAs(net, home, 'alice');
       const csv = generateCsv(seed, rows);
       const stake = (await getStakeTotals(alice.chain)).verifierStake;
       const tau = Number(stake / STAKE_UNIT);
       const threshold = Math.ceil((tau * 4) / 5);
+      const seating = committeeSeating(tau, threshold, await activeVerifierStakes(alice.chain));
       const ds = await addDataset({
         env,
         profile: 'alice',
@@ -144,8 +153,9 @@ Exit 0 when the task completed and verified, 3 when verification failed, 1 other
       });
       const committee = committeeFigures(tau, threshold, 0.2, stake);
       say(
-        `alice added readings.csv (${rows} rows): dataset ${ds.datasetId}, region DE, only csv-stats, ` +
-          `committee tau ${tau} threshold ${threshold} (capture at 20% adversarial stake: ${formatProbability(committee.capture)})`,
+        `alice added readings.csv (${rows} rows): dataset ${ds.datasetId}, region DE, only csv-stats; ` +
+          `committee: ${seating.text}; at 20% adversarial stake capture ${formatProbability(committee.capture)}, ` +
+          `liveness failure ${formatProbability(committee.livenessFailure)}`,
       );
 
       // carol runs the task.
@@ -167,9 +177,13 @@ Exit 0 when the task completed and verified, 3 when verification failed, 1 other
         onStage: (s: StageEvent) => say(formatStage(s)),
       });
       if (waited.task.status !== 'completed') {
-        const err = await explainFailure(carol.chain, carol.chain.chainId, waited.task, waited.events, {
-          simRoots: net.simRoots,
-        });
+        const err = await explainFailure(
+          carol.chain,
+          carol.chain.chainId,
+          waited.task,
+          waited.events,
+          auditTrust(net),
+        );
         if (!ctx.json)
           ctx.stderr.write(`ferry: the demo task ${waited.task.status}: ${err.message} [${err.code}]\n`);
         return {
@@ -190,7 +204,7 @@ Exit 0 when the task completed and verified, 3 when verification failed, 1 other
         contracts: net.contracts,
         taskId: created.taskId,
         secrets: carol.secrets,
-        simRoots: net.simRoots,
+        trust: auditTrust(net),
         signal: ctx.signal,
       });
       const stagesMs = { ...waited.stagesMs, done: Date.now() - created.startedAt };
@@ -228,15 +242,23 @@ Exit 0 when the task completed and verified, 3 when verification failed, 1 other
         committee: {
           tau,
           threshold,
-          verifiers: 5,
+          verifiers: seating.verifiers,
           capture: committee.capture,
           livenessFailure: committee.livenessFailure,
+          adversary: committee.adversary,
+          model: committee.model,
+          stakeUnits: seating.stakeUnits,
+          everyVerifierSits: seating.everyVerifierSits,
+          seatsPerVerifier: seating.seatsPerVerifier,
+          thresholdVerifiers: seating.thresholdVerifiers,
+          summary: seating.text,
         },
         totalMs: Date.now() - t0,
       };
       const text = [
         `task ${out.taskId}: ${out.status}${out.verified ? ', verified' : ', NOT verified'}`,
         `result: ${resultText ?? '(none)'}`,
+        `committee: ${seating.text}; at 20% adversarial stake capture ${formatProbability(committee.capture)}, liveness failure ${formatProbability(committee.livenessFailure)}`,
         '',
         'timeline (since the task was created):',
         ...waited.timeline.map(formatStage),

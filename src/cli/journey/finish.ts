@@ -8,6 +8,7 @@ import type { ChainReader, FerryContracts } from '../../chain/index.ts';
 import { decrypt } from '../../crypto/age/index.ts';
 import { FerryError, toFerryError } from '../../kernel/index.ts';
 import type { ProfileSecrets } from '../profile/store.ts';
+import type { AuditTrust } from './network.ts';
 import { fetchResult } from './ops.ts';
 
 export type Finished = {
@@ -26,13 +27,14 @@ export async function finishTask(p: {
   contracts: FerryContracts;
   taskId: bigint;
   secrets: ProfileSecrets;
-  simRoots: Uint8Array[];
+  /** Whom the audit trusts for evidence (auditTrust of the network). */
+  trust: AuditTrust;
   signal?: AbortSignal;
 }): Promise<Finished> {
   // First pass finds the result location (and fails fast on a task that did not complete).
   const first = await verifyTaskFromChain(p.chain, p.taskId, {
+    ...p.trust,
     chainId: p.chainId,
-    simRoots: p.simRoots,
     signal: p.signal,
   });
   let ciphertext: Uint8Array | null = null;
@@ -47,8 +49,8 @@ export async function finishTask(p: {
   let report = first;
   if (ciphertext) {
     report = await verifyTaskFromChain(p.chain, p.taskId, {
+      ...p.trust,
       chainId: p.chainId,
-      simRoots: p.simRoots,
       signal: p.signal,
       resultCiphertext: ciphertext,
       evidence:

@@ -1,7 +1,8 @@
 /**
  * Shared by the user-journey commands: where the network is (`--rpc` and `--contracts`, or the
  * FERRY_RPC / FERRY_CONTRACTS variables, or the running devnet's `$FERRY_HOME/devnet.json`),
- * which profile acts (`--profile` or FERRY_PROFILE), and the chain clients for them.
+ * whom it trusts for evidence (TRUST_OPTIONS, else the devnet's sim root and tpm2 CAs and
+ * activator), which profile acts (`--profile` or FERRY_PROFILE), and the chain clients for them.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import {
   reader,
   writer,
 } from '../../chain/index.ts';
+import { parseCertificates, type Tpm2VerifierOptions } from '../../attestation/index.ts';
 import { FerryError, ferryHome, fromHex } from '../../kernel/index.ts';
 import type { CommandContext, OptionSpec } from '../command.ts';
 import { loadProfileSecrets, type ProfileSecrets } from '../profile/store.ts';
@@ -29,6 +31,30 @@ export const NETWORK_OPTIONS: Record<string, OptionSpec> = {
     type: 'string',
     value: 'JSON',
     description: 'contract addresses {"NodeRegistry","Assets","Tasks"} (with --rpc)',
+  },
+};
+
+/**
+ * Trust for appraising evidence again (the audit of `receipt verify` and `task run --wait`, the
+ * reason given for a rejected attempt), named as `ferry node start` names it. Each, when given
+ * (flag, else FERRY_SIM_ROOTS / FERRY_TPM2_CAS / FERRY_TPM2_ACTIVATORS), replaces what the
+ * devnet's devnet.json says.
+ */
+export const TRUST_OPTIONS: Record<string, OptionSpec> = {
+  'sim-roots': {
+    type: 'string',
+    value: 'HEX,...',
+    description: "trusted simulation root keys (default: the devnet's)",
+  },
+  'tpm2-cas': {
+    type: 'string',
+    value: 'FILE,...',
+    description: "CA certificates (PEM or DER) trusted for TPM EK/AK certificates (default: the devnet's)",
+  },
+  'tpm2-activators': {
+    type: 'string',
+    value: 'HEX,...',
+    description: "trusted tpm2 credential activator keys (Ed25519, hex; default: the devnet's)",
   },
 };
 
@@ -49,6 +75,11 @@ const DevnetFileSchema = z
       .array(z.object({ name: z.string(), agent: z.string().nullable().optional() }).passthrough())
       .default([]),
     nodes: z.array(z.object({ name: z.string() }).passthrough()).default([]),
+    tpm2: z
+      .object({ activator: z.string(), cas: z.array(z.string()) })
+      .passthrough()
+      .nullable()
+      .optional(),
   })
   .passthrough();
 
@@ -61,9 +92,83 @@ export type Network = {
   contracts: FerryContracts;
   /** The devnet description when the network is the local devnet. */
   devnet: DevnetFile | null;
-  /** Trusted simulation roots (the devnet's), for appraising sim evidence. */
+  /** Trusted simulation roots (the flags', else the devnet's), for appraising sim evidence. */
   simRoots: Uint8Array[];
+  /** Trusted tpm2 EK/AK CA files and credential activator keys (the flags', else the devnet's). */
+  tpm2?: { cas: string[]; activators: Uint8Array[] };
 };
+
+/** What an auditor needs to appraise evidence again: the verifier options of each kind. */
+export type AuditTrust = {
+  simRoots: Uint8Array[];
+  /** Absent when no tpm2 CA is trusted (tpm2 evidence then cannot be appraised). */
+  tpm2?: Tpm2VerifierOptions;
+};
+
+function list(v: string | undefined): string[] | undefined {
+  if (v === undefined) return undefined;
+  return v
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+}
+
+/** The trust given by flags or environment (undefined per item when not given). */
+function givenTrust(ctx: CommandContext): {
+  simRoots?: Uint8Array[];
+  tpm2Cas?: string[];
+  tpm2Activators?: Uint8Array[];
+} {
+  const pick = (flag: string, env: string) => str(ctx, flag) ?? (ctx.env[env] || undefined);
+  const keys = (flag: string, env: string) =>
+    list(pick(flag, env))?.map((h) => fromHex(h, `--${flag} (or ${env})`, 32));
+  return {
+    simRoots: keys('sim-roots', 'FERRY_SIM_ROOTS'),
+    tpm2Cas: list(pick('tpm2-cas', 'FERRY_TPM2_CAS')),
+    tpm2Activators: keys('tpm2-activators', 'FERRY_TPM2_ACTIVATORS'),
+  };
+}
+
+/** The devnet's trust (sim root; with --tee tpm2 the swtpm CA files and the activator key). */
+function devnetTrust(devnet: DevnetFile | null): {
+  simRoots: Uint8Array[];
+  tpm2Cas: string[];
+  tpm2Activators: Uint8Array[];
+} {
+  return {
+    simRoots: devnet?.simRoot ? [fromHex(devnet.simRoot, 'devnet.json simRoot', 32)] : [],
+    tpm2Cas: devnet?.tpm2 ? [...devnet.tpm2.cas] : [],
+    tpm2Activators: devnet?.tpm2 ? [fromHex(devnet.tpm2.activator, 'devnet.json tpm2.activator', 32)] : [],
+  };
+}
+
+/**
+ * The verifier options to appraise evidence with: the sim roots, and the tpm2 CAs (read and
+ * parsed here) with the activator keys. Throws CONFIG_INVALID for an unreadable CA file and
+ * ATTESTATION_MALFORMED for one that holds no X.509 certificate.
+ */
+export function auditTrust(net: Network): AuditTrust {
+  const trustedCas = (net.tpm2?.cas ?? []).flatMap((f) => {
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(readFileSync(f));
+    } catch (e) {
+      throw new FerryError('CONFIG_INVALID', 'cannot read a tpm2 CA file', {
+        hints: [
+          `file: ${f}`,
+          (e as NodeJS.ErrnoException).code ?? String(e),
+          'given by --tpm2-cas, FERRY_TPM2_CAS or devnet.json',
+        ],
+        cause: e,
+      });
+    }
+    return parseCertificates(bytes, f);
+  });
+  return {
+    simRoots: net.simRoots,
+    ...(trustedCas.length > 0 ? { tpm2: { trustedCas, trustedActivators: net.tpm2?.activators ?? [] } } : {}),
+  };
+}
 
 function str(ctx: CommandContext, name: string): string | undefined {
   const v = ctx.values[name];
@@ -98,6 +203,7 @@ export function locateNetwork(ctx: CommandContext): Network {
   const rpc = str(ctx, 'rpc') ?? ctx.env.FERRY_RPC;
   const contractsText = str(ctx, 'contracts') ?? ctx.env.FERRY_CONTRACTS;
   const devnet = readDevnetFile(home);
+  const given = givenTrust(ctx);
   if (rpc) {
     let contracts: FerryContracts | undefined;
     if (contractsText) {
@@ -129,7 +235,7 @@ export function locateNetwork(ctx: CommandContext): Network {
       chainId: same ? devnet.chainId : undefined,
       contracts,
       devnet: same ? devnet : null,
-      simRoots: same && devnet.simRoot ? [fromHex(devnet.simRoot, 'simRoot', 32)] : [],
+      ...trustOf(given, same ? devnet : null),
     };
   }
   if (!devnet) {
@@ -145,7 +251,18 @@ export function locateNetwork(ctx: CommandContext): Network {
     chainId: devnet.chainId,
     contracts: devnet.contracts as FerryContracts,
     devnet,
-    simRoots: devnet.simRoot ? [fromHex(devnet.simRoot, 'simRoot', 32)] : [],
+    ...trustOf(given, devnet),
+  };
+}
+
+function trustOf(
+  given: ReturnType<typeof givenTrust>,
+  devnet: DevnetFile | null,
+): Pick<Network, 'simRoots' | 'tpm2'> {
+  const d = devnetTrust(devnet);
+  return {
+    simRoots: given.simRoots ?? d.simRoots,
+    tpm2: { cas: given.tpm2Cas ?? d.tpm2Cas, activators: given.tpm2Activators ?? d.tpm2Activators },
   };
 }
 

@@ -12,7 +12,15 @@ import { intOption, optionalString, stringList } from '../args.ts';
 import { defineCommand } from '../command.ts';
 import { parseId, parseWei } from '../journey/args.ts';
 import { finishTask } from '../journey/finish.ts';
-import { actAs, locateNetwork, NETWORK_OPTIONS, PROFILE_OPTION, profileName } from '../journey/network.ts';
+import {
+  actAs,
+  auditTrust,
+  locateNetwork,
+  NETWORK_OPTIONS,
+  PROFILE_OPTION,
+  profileName,
+  TRUST_OPTIONS,
+} from '../journey/network.ts';
 import {
   createTaskFor,
   DEFAULT_WINDOWS,
@@ -78,6 +86,7 @@ Exit 0 only when the task completed and verified; 1 when it failed, 3 when verif
       description: `run window, seconds (default ${DEFAULT_WINDOWS.run})`,
     },
     ...NETWORK_OPTIONS,
+    ...TRUST_OPTIONS,
   },
   async run(ctx) {
     const appText = optionalString(ctx, 'app');
@@ -108,6 +117,8 @@ Exit 0 only when the task completed and verified; 1 when it failed, 3 when verif
       run: intOption(ctx, 'run-window', DEFAULT_WINDOWS.run, 1),
     };
     const net = locateNetwork(ctx);
+    // Read before the task exists: a bad trust setting is a usage error, not a lost task.
+    const trust = auditTrust(net);
     const profile = profileName(ctx);
     const { secrets, chain } = await actAs(net, ferryHome(ctx.env), profile);
     const app = await getApp(chain, appId);
@@ -169,9 +180,7 @@ Exit 0 only when the task completed and verified; 1 when it failed, 3 when verif
       attempt: waited.task.attempt,
     };
     if (waited.task.status !== 'completed') {
-      const err = await explainFailure(chain, chain.chainId, waited.task, waited.events, {
-        simRoots: net.simRoots,
-      });
+      const err = await explainFailure(chain, chain.chainId, waited.task, waited.events, trust);
       if (!ctx.json) {
         ctx.stderr.write(
           `ferry: task ${created.taskId} ${waited.task.status}: ${err.message} [${err.code}]\n`,
@@ -189,7 +198,7 @@ Exit 0 only when the task completed and verified; 1 when it failed, 3 when verif
       contracts: net.contracts,
       taskId: created.taskId,
       secrets,
-      simRoots: net.simRoots,
+      trust,
       signal: ctx.signal,
     });
     const stagesMs = { ...waited.stagesMs, done: Date.now() - created.startedAt };

@@ -5,7 +5,15 @@ import { FerryError } from '../../kernel/index.ts';
 import { defineCommand } from '../command.ts';
 import { parseId } from '../journey/args.ts';
 import { taskJson } from '../journey/listing.ts';
-import { chainReader, locateNetwork, NETWORK_OPTIONS } from '../journey/network.ts';
+import {
+  type AuditTrust,
+  auditTrust,
+  chainReader,
+  locateNetwork,
+  type Network,
+  NETWORK_OPTIONS,
+  TRUST_OPTIONS,
+} from '../journey/network.ts';
 import { explainFailure } from '../journey/ops.ts';
 
 function describeEvent(e: FerryEvent): string {
@@ -55,7 +63,7 @@ expired), "attempt", "requester", "appId", "datasetIds", "executor", "tau", "thr
 "passSeats", "failSeats", ...), "timeline": [{"event", "attempt", "block", "detail"}], "votes",
 "result" ({"location", "hash"} once completed) and, for a failed or expired task, "error":
 {"code", "message", "hints"} saying why.`,
-  options: { ...NETWORK_OPTIONS },
+  options: { ...NETWORK_OPTIONS, ...TRUST_OPTIONS },
   positionals: { min: 1, max: 1 },
   async run(ctx) {
     const taskId = parseId(ctx.positionals[0], 'task ID');
@@ -85,7 +93,7 @@ expired), "attempt", "requester", "appId", "datasetIds", "executor", "tau", "thr
     const done = events.find((e) => e.eventName === 'TaskCompleted');
     const error =
       task.status === 'failed' || task.status === 'expired'
-        ? (await explainFailure(c, c.chainId, task, events, { simRoots: net.simRoots })).toJSON()
+        ? (await explainFailure(c, c.chainId, task, events, reappraisalTrust(net))).toJSON()
         : undefined;
     const out = {
       ...taskJson(task),
@@ -105,3 +113,15 @@ expired), "attempt", "requester", "appId", "datasetIds", "executor", "tau", "thr
     return { json: out, text };
   },
 });
+
+/**
+ * The trust for explaining a rejected attempt: best effort, like the explanation itself (an
+ * unreadable tpm2 CA file leaves tpm2 evidence unappraised rather than failing `task show`).
+ */
+function reappraisalTrust(net: Network): AuditTrust {
+  try {
+    return auditTrust(net);
+  } catch {
+    return { simRoots: net.simRoots };
+  }
+}
