@@ -251,6 +251,7 @@ export class Indexer {
     return this.#next - 1n;
   }
 
+  /** Why the watcher last stopped (it restarts by itself); null once a later range was applied. */
   get lastError(): { code: string; message: string } | null {
     return this.#lastError;
   }
@@ -343,6 +344,7 @@ export class Indexer {
   async #onEvents(events: FerryEvent[], next: bigint): Promise<void> {
     if (events.length === 0) {
       this.#next = next;
+      this.#lastError = null;
       return;
     }
     const c = this.#opts.chain;
@@ -407,6 +409,7 @@ export class Indexer {
     for (const id of appIds) f.apps.set(id, await this.#read(() => getApp(c, id)));
     this.#apply(events, f);
     this.#next = next;
+    this.#lastError = null;
   }
 
   #apply(events: FerryEvent[], f: Fetched): void {
