@@ -159,6 +159,8 @@ export class AgentDaemon {
         fromBlock: BigInt(cursor.block),
         confirmations: c.confirmations,
         pollIntervalMs: c.pollIntervalMs,
+        // Releases wait mostly on the chain and the executor, not on this process's CPU.
+        maxJobs: 16,
         onCursor: (next) => this.#state?.setCursor('chain', Number(next)),
         onEvent: (e) => this.#onEvent(e),
         reconcile: () => this.#reconcile(),
@@ -406,66 +408,58 @@ export class AgentDaemon {
     const chain = this.#chain;
     const state = this.#state;
     if (!chain || !state) return;
-    {
-      const task = await getTask(chain, BigInt(r.task));
-      if (!task || task.attempt !== r.attempt || (task.status !== 'attested' && task.status !== 'running')) {
-        state.markReleaseOutcome(
-          r.task,
-          r.attempt,
-          r.asset,
-          'failed',
-          `task is ${task?.status ?? 'missing'}`,
-        );
-        return;
-      }
-      const asset = state.getAsset(r.asset);
-      if (!asset?.chainId) return;
-      const ids = [task.appId, ...task.datasetIds].map(String);
-      const index = ids.findIndex((id, i) => id === asset.chainId && (i === 0) === (asset.kind === 'app'));
-      if (index < 0) return;
-      if (r.status === 'intent') {
-        const executor = await getNode(chain, task.executor as Hex);
-        if (!executor) return;
-        const peer = createPeerClient({
-          baseUrl: executor.endpoint,
-          signer: this.#opts.keys.signer,
-          timeoutMs: 10_000,
-        });
-        await peer.json('POST', `/v1/tasks/${r.task}/attempts/${r.attempt}/keys`, KeysAnswer, {
-          signed: true,
-          signal: this.#stopping.signal,
-          body: {
-            assetId: asset.chainId,
-            assetKind: asset.kind,
-            enc: toHex(r.sealed.subarray(0, 32)),
-            ciphertext: toHex(r.sealed.subarray(32)),
-            signature: await signKeyRelease(chain.wallet, {
-              chainId: BigInt(this.#chainId),
-              tasks: chain.contracts.Tasks,
-              taskId: BigInt(r.task),
-              attempt: r.attempt,
-              assetKind: asset.kind,
-              assetId: BigInt(asset.chainId),
-              releaseHash: r.releaseHash,
-            }),
-          },
-        });
-        state.markReleaseDelivered(r.task, r.attempt, r.asset);
-      }
-      if ((task.releasedMask & (1 << index)) !== 0) {
-        // Recorded before a restart (the transaction hash was lost): the chain has it; the row
-        // stays `delivered` and ends with the task.
-        return;
-      }
-      const tx = await recordKeyRelease(chain, {
-        taskId: BigInt(r.task),
-        attempt: r.attempt,
-        assetIndex: index,
-        releaseHash: r.releaseHash,
-      });
-      state.markReleaseRecorded(r.task, r.attempt, r.asset, tx.hash);
-      state.markReleaseOutcome(r.task, r.attempt, r.asset, 'confirmed');
-      this.#log.info('key released', { task: r.task, attempt: r.attempt, asset: asset.chainId });
+    const task = await getTask(chain, BigInt(r.task));
+    if (!task || task.attempt !== r.attempt || (task.status !== 'attested' && task.status !== 'running')) {
+      state.markReleaseOutcome(r.task, r.attempt, r.asset, 'failed', `task is ${task?.status ?? 'missing'}`);
+      return;
     }
+    const asset = state.getAsset(r.asset);
+    if (!asset?.chainId) return;
+    const ids = [task.appId, ...task.datasetIds].map(String);
+    const index = ids.findIndex((id, i) => id === asset.chainId && (i === 0) === (asset.kind === 'app'));
+    if (index < 0) return;
+    if (r.status === 'intent') {
+      const executor = await getNode(chain, task.executor as Hex);
+      if (!executor) return;
+      const peer = createPeerClient({
+        baseUrl: executor.endpoint,
+        signer: this.#opts.keys.signer,
+        timeoutMs: 10_000,
+      });
+      await peer.json('POST', `/v1/tasks/${r.task}/attempts/${r.attempt}/keys`, KeysAnswer, {
+        signed: true,
+        signal: this.#stopping.signal,
+        body: {
+          assetId: asset.chainId,
+          assetKind: asset.kind,
+          enc: toHex(r.sealed.subarray(0, 32)),
+          ciphertext: toHex(r.sealed.subarray(32)),
+          signature: await signKeyRelease(chain.wallet, {
+            chainId: BigInt(this.#chainId),
+            tasks: chain.contracts.Tasks,
+            taskId: BigInt(r.task),
+            attempt: r.attempt,
+            assetKind: asset.kind,
+            assetId: BigInt(asset.chainId),
+            releaseHash: r.releaseHash,
+          }),
+        },
+      });
+      state.markReleaseDelivered(r.task, r.attempt, r.asset);
+    }
+    if ((task.releasedMask & (1 << index)) !== 0) {
+      // Recorded before a restart (the transaction hash was lost): the chain has it; the row
+      // stays `delivered` and ends with the task.
+      return;
+    }
+    const tx = await recordKeyRelease(chain, {
+      taskId: BigInt(r.task),
+      attempt: r.attempt,
+      assetIndex: index,
+      releaseHash: r.releaseHash,
+    });
+    state.markReleaseRecorded(r.task, r.attempt, r.asset, tx.hash);
+    state.markReleaseOutcome(r.task, r.attempt, r.asset, 'confirmed');
+    this.#log.info('key released', { task: r.task, attempt: r.attempt, asset: asset.chainId });
   }
 }

@@ -76,10 +76,17 @@ export const NodeConfigSchema = z.object({
   /** Blocks on top before an event is acted on. */
   confirmations: z.coerce.number().int().min(0).max(64).default(1),
   pollIntervalMs: z.coerce.number().int().min(20).max(60_000).default(250),
-  /** Enclave runs at once (each decrypts and runs an app); default 2, for a 2-core machine. */
+  /**
+   * Enclave runs at once (each decrypts and runs an app), and enclave creations at once (for
+   * evidence); default 2, for a 2-core machine.
+   */
   enclaveSlots: z.coerce.number().int().min(1).max(64).default(2),
-  /** Jobs at once overall (claims, votes, evidence, runs, receipts); more than enclaveSlots. */
-  maxJobs: z.coerce.number().int().min(2).max(256).default(8),
+  /**
+   * Jobs at once overall (claims, votes, evidence, runs, receipts); at least 2 × enclaveSlots + 2.
+   * Most jobs wait on the chain or a peer (a claim holds its permit until its receipt), so this is
+   * well above the cores; the CPU-heavy ones are bounded by their pools.
+   */
+  maxJobs: z.coerce.number().int().min(2).max(256).default(32),
   /** sim: the attester file (`ferry/sim-attester/v1`) the enclave signs evidence with. */
   simAttester: z.string().optional(),
   /** sim: trusted simulation root public keys (hex), comma-separated, for appraisal. */

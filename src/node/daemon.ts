@@ -240,8 +240,10 @@ export class NodeDaemon {
         fromBlock: BigInt(cursor.block),
         confirmations: c.confirmations,
         pollIntervalMs: c.pollIntervalMs,
-        maxJobs: c.maxJobs,
-        pools: { enclave: c.enclaveSlots },
+        // Long jobs (enclave creation for evidence, enclave runs) each have a bounded pool, so
+        // the other jobs (claims, votes, receipts, seeds, timeouts) always have permits left.
+        maxJobs: Math.max(c.maxJobs, 2 * c.enclaveSlots + 2),
+        pools: { enclave: c.enclaveSlots, evidence: c.enclaveSlots },
         onCursor: (next) => this.#state?.setCursor('chain', Number(next)),
         onEvent: (e) => this.#onEvent(e),
         reconcile: () => this.#reconcile(),
@@ -296,7 +298,7 @@ export class NodeDaemon {
     lane: string,
     what: string,
     fn: (ctx: JobContext) => Promise<void>,
-    opts: { pool?: 'enclave'; key?: string } = {},
+    opts: { pool?: 'enclave' | 'evidence'; key?: string } = {},
   ): void {
     const d = this.#driver;
     if (!d || this.#stopping.signal.aborted) return;
@@ -560,6 +562,7 @@ export class NodeDaemon {
         const k = key(claim.task, claim.attempt);
         this.#enqueue(k, `evidence ${k}`, () => this.#commitEvidence(taskId, claim.attempt), {
           key: `evidence ${k}`,
+          pool: 'evidence',
         });
         continue;
       }
