@@ -7,6 +7,8 @@
  *
  * - `issue(source)` returns `http://127.0.0.1:PORT/relay/TOKEN`, TOKEN 32 random bytes
  *   (base64url); the first GET consumes it (a second one is 404); `revoke` drops unused ones.
+ *   The request to the agent is sent at `issue`, so the agent's answer is already there when the
+ *   enclave asks (its body waits, under TCP flow control, until the enclave reads).
  * - When the agent's stream drops, the relay resumes it with `Range: bytes=SENT-` and `If-Range:
  *   ETAG` (at most `maxResumes` times) if the first answer announced `Accept-Ranges: bytes`, an
  *   ETag and a length; otherwise, or when the agent answers the resume with anything but the
@@ -43,13 +45,30 @@ export type RelayOptions = {
   log?: Logger;
 };
 
-type Entry = { source: RelaySource; expires: number };
+type Entry = {
+  source: RelaySource;
+  expires: number;
+  client: ReturnType<typeof createPeerClient>;
+  /** The agent's first answer, requested at `issue`. */
+  first: Promise<StreamResponse>;
+  /** Aborts the agent requests of this token (revoke, stop, the enclave went away). */
+  ac: AbortController;
+};
+
+/** Drops an entry's agent request and any answer that arrived. */
+function discard(e: Entry): void {
+  e.ac.abort();
+  e.first.then(
+    (r) => r.body.destroy(),
+    () => {},
+  );
+}
 
 export class CiphertextRelay {
   readonly #opts: RelayOptions;
   readonly #tokens = new Map<string, Entry>();
   readonly #failures = new Map<string, FerryError>();
-  readonly #streams = new Set<AbortController>();
+  readonly #streams = new Set<Entry>();
   #server: Server | null = null;
   #url = '';
 
@@ -81,7 +100,8 @@ export class CiphertextRelay {
   async stop(): Promise<void> {
     const server = this.#server;
     this.#server = null;
-    for (const ac of this.#streams) ac.abort();
+    for (const e of this.#streams) e.ac.abort();
+    for (const e of this.#tokens.values()) discard(e);
     this.#tokens.clear();
     if (!server) return;
     server.closeAllConnections();
@@ -92,14 +112,29 @@ export class CiphertextRelay {
   issue(source: RelaySource): { url: string; token: string } {
     if (!this.#server) throw new FerryError('INVALID_ARGUMENT', 'the relay is not started');
     const now = Date.now();
-    for (const [t, e] of this.#tokens) if (e.expires < now) this.#tokens.delete(t);
+    for (const [t, e] of this.#tokens) {
+      if (e.expires < now) {
+        discard(e);
+        this.#tokens.delete(t);
+      }
+    }
     const token = randomBytes(32).toString('base64url');
-    this.#tokens.set(token, { source, expires: now + (this.#opts.ttlMs ?? 15 * 60_000) });
+    const client = createPeerClient({
+      baseUrl: source.baseUrl,
+      signer: this.#opts.signer,
+      timeoutMs: this.#opts.timeoutMs,
+    });
+    const ac = new AbortController();
+    const first = client.stream(source.path, { signed: true, signal: ac.signal });
+    first.catch(() => {});
+    this.#tokens.set(token, { source, expires: now + (this.#opts.ttlMs ?? 15 * 60_000), client, first, ac });
     return { url: `${this.#url}/relay/${token}`, token };
   }
 
   /** Drops a token (used or not) and its recorded failure. */
   revoke(token: string): void {
+    const e = this.#tokens.get(token);
+    if (e) discard(e);
     this.#tokens.delete(token);
     this.#failures.delete(token);
   }
@@ -118,14 +153,14 @@ export class CiphertextRelay {
     }
     const token = m[1];
     this.#tokens.delete(token);
-    const ac = new AbortController();
-    this.#streams.add(ac);
+    const ac = entry.ac;
+    this.#streams.add(entry);
     const onClose = () => {
       if (!res.writableFinished) ac.abort();
     };
     res.once('close', onClose);
     try {
-      await this.#pump(entry.source, res, ac.signal);
+      await this.#pump(entry, res);
       res.end();
     } catch (e) {
       const fe = toFerryError(e);
@@ -138,20 +173,17 @@ export class CiphertextRelay {
       } else res.destroy();
     } finally {
       res.off('close', onClose);
-      this.#streams.delete(ac);
+      this.#streams.delete(entry);
     }
   }
 
   /** Streams the source into `res`, resuming after drops; see the module comment. */
-  async #pump(source: RelaySource, res: ServerResponse, signal: AbortSignal): Promise<void> {
-    const client = createPeerClient({
-      baseUrl: source.baseUrl,
-      signer: this.#opts.signer,
-      timeoutMs: this.#opts.timeoutMs,
-    });
+  async #pump(entry: Entry, res: ServerResponse): Promise<void> {
+    const { client, source } = entry;
+    const signal = entry.ac.signal;
     const maxResumes = this.#opts.maxResumes ?? 5;
     const where = `${client.baseUrl} GET ${source.path}`;
-    let up: StreamResponse = await client.stream(source.path, { signed: true, signal });
+    let up: StreamResponse = await entry.first;
     const size = up.size;
     const etagHeader = up.headers.etag;
     const etag = typeof etagHeader === 'string' ? etagHeader : null;
