@@ -1,8 +1,8 @@
 /** Shared helpers for the devnet suites (test/devnet-*.test.ts). */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Hex } from 'viem';
 import { ensureExamplesBuilt } from '../../examples/index.ts';
@@ -87,7 +87,8 @@ export function ferry(args: string[], env: NodeJS.ProcessEnv, bin: string = FERR
 }
 
 /**
- * Starts a devnet in a fresh FERRY_HOME, runs `fn`, dumps the children's logs when it throws,
+ * Starts a devnet in a fresh FERRY_HOME, runs `fn`, dumps the children's logs when it throws
+ * (and copies the whole logs folder under $FERRY_TEST_KEEP_LOGS when that is set),
  * and always stops the devnet (resuming any process the test froze first) and removes the home.
  */
 export async function withDevnet(
@@ -110,6 +111,8 @@ export async function withDevnet(
     ok = true;
   } finally {
     if (!ok) dumpLogs(net);
+    const keep = process.env.FERRY_TEST_KEEP_LOGS;
+    if (!ok && keep) cpSync(join(home, 'logs'), join(keep, basename(home)), { recursive: true });
     for (const c of devnet.children()) if (c.pid) signal(c.pid, 'SIGCONT');
     await devnet.stop();
     rmSync(home, { recursive: true, force: true });
@@ -236,6 +239,43 @@ export async function verifierUnits(net: Net): Promise<{ name: string; units: bi
   for (const n of net.devnet.info.nodes.filter((x) => x.roles.includes('verifier'))) {
     const node = await getNode(c, n.address as Hex);
     out.push({ name: n.name, units: stakeUnits(node?.stake ?? 0n) });
+  }
+  return out;
+}
+
+/**
+ * Transactions to the Tasks contract mined as reverted since `fromBlock` (sender, gas limit and
+ * gas used, to tell an out-of-gas revert from a logical one): a diagnostic for failure messages.
+ */
+export async function revertedTasksTxs(
+  c: ChainReader,
+  fromBlock: bigint,
+): Promise<{ hash: string; from: string; gas: bigint; gasUsed: bigint; block: bigint; timestamp: bigint }[]> {
+  const out: {
+    hash: string;
+    from: string;
+    gas: bigint;
+    gasUsed: bigint;
+    block: bigint;
+    timestamp: bigint;
+  }[] = [];
+  const head = await c.public.getBlockNumber();
+  for (let n = fromBlock; n <= head; n++) {
+    const b = await c.public.getBlock({ blockNumber: n, includeTransactions: true });
+    for (const tx of b.transactions) {
+      if (typeof tx === 'string' || tx.to?.toLowerCase() !== c.contracts.Tasks.toLowerCase()) continue;
+      const r = await c.public.getTransactionReceipt({ hash: tx.hash });
+      if (r.status !== 'success') {
+        out.push({
+          hash: tx.hash,
+          from: tx.from,
+          gas: tx.gas,
+          gasUsed: r.gasUsed,
+          block: n,
+          timestamp: b.timestamp,
+        });
+      }
+    }
   }
   return out;
 }
