@@ -32,6 +32,7 @@ import { verifierAlpha, vrfProofToHash, vrfProve } from '../src/crypto/vrf/index
 import { toFerryError } from '../src/kernel/index.ts';
 import { createPeerClient } from '../src/net/index.ts';
 import { attemptEvents, checkVotes, hexBytes, seatsFor } from '../src/task/index.ts';
+import { recoverKeyReleaseSigner, releaseHashOf, signKeyRelease } from '../src/task/key-release.ts';
 import {
   chainFor,
   child,
@@ -448,13 +449,12 @@ test('a node that was not selected cannot fetch the ciphertext or deliver keys; 
     assert.equal(unsigned.status, 401);
     assert.equal(unsigned.code, 'PEER_UNAUTHORIZED');
 
-    // Key deliveries to the executor from parties that do not own the asset: each signed as
-    // well as that party can (the request envelope with its Ed25519 key, and an EIP-191
-    // signature of its EVM account in the body), refused all the same. The refusal is a 401/403
-    // with a stable code; which one depends on how deliveries are authenticated (§13.4).
+    // Key deliveries to the executor from parties that do not own the asset, each carrying a
+    // well-formed key-release statement (§13.4) signed by that party's own EVM account (or no
+    // signature): refused with 403 KEY_DELIVERY_REFUSED, and never stored.
     const refusal = (r: { status: number; code: string | null }, what: string) => {
-      assert.ok(r.status === 401 || r.status === 403, `${what}: HTTP ${r.status} ${r.code}`);
-      assert.ok(r.code === 'PEER_UNAUTHORIZED' || r.code === 'KEY_DELIVERY_REFUSED', `${what}: ${r.code}`);
+      assert.equal(r.status, 403, `${what}: HTTP ${r.status} ${r.code}`);
+      assert.equal(r.code, 'KEY_DELIVERY_REFUSED', what);
     };
     const keysPath = `/v1/tasks/${taskId}/attempts/1/keys`;
     const forged = async (kind: 'app' | 'dataset', id: bigint, evmKey?: Hex) => {
@@ -467,8 +467,19 @@ test('a node that was not selected cannot fetch the ciphertext or deliver keys; 
         ciphertext: ciphertext.toString('hex'),
       };
       if (evmKey) {
-        const releaseHash = createHash('sha256').update(enc).update(ciphertext).digest();
-        body.signature = await privateKeyToAccount(evmKey).signMessage({ message: { raw: releaseHash } });
+        const statement = {
+          chainId: BigInt(net.devnet.info.chainId),
+          tasks: net.devnet.info.contracts.Tasks,
+          taskId,
+          attempt: 1,
+          assetKind: kind,
+          assetId: id,
+          releaseHash: releaseHashOf(enc, ciphertext),
+        };
+        const account = privateKeyToAccount(evmKey);
+        body.signature = await signKeyRelease(account, statement);
+        // A valid signature by its signer: only "the signer is not the owner" can refuse it.
+        assert.equal(await recoverKeyReleaseSigner(statement, body.signature), account.address);
       }
       return body;
     };
@@ -481,7 +492,10 @@ test('a node that was not selected cannot fetch the ciphertext or deliver keys; 
           signer: p.signer,
           body: await forged('app', a.appId, evm),
         });
-        refusal(r, `app key delivery by ${who}${evm ? ' (with an EIP-191 signature)' : ''}`);
+        refusal(
+          r,
+          `app key delivery by ${who}${evm ? ' (statement signed by its EVM account)' : ' (no signature)'}`,
+        );
       }
       if (who !== 'alice') {
         const r = await httpCall(executor.endpoint, 'POST', keysPath, {
