@@ -259,6 +259,54 @@ test('adversary A: a dishonest verifier voting PASS with its true seats on evide
   });
 });
 
+test('two honest fail votes sent at the same time both count: the deciding one ends the attempt as rejected', {
+  timeout: 300_000,
+  // Fails on the current product (reported): each vote's gas is estimated on the state before
+  // the other vote is mined; the second one mined is the deciding vote, whose rejection path
+  // (end the attempt, slash) costs more gas than estimated, so it runs out of gas and reverts
+  // (gasUsed == gas limit). The daemons then lose the vote (marked reverted, not re-sent).
+  todo: 'product bug: a deciding vote estimated before a concurrent vote was mined runs out of gas',
+}, async () => {
+  await withDevnet({ executors: 1, verifiers: 3 }, async (net) => {
+    const a = await assets(net, { policy: 'production', threshold: '2/3' });
+    const names = verifierNames(net);
+    freeze(net, names);
+    const taskId = await createTask(net, a);
+    const t = await waitStatus(net, taskId, (x) => x.status === 'attesting' && x.attempt === 1, 'attesting');
+    const [, v2, v3] = names;
+    const s2 = await sortition(net, v2, t);
+    const s3 = await sortition(net, v3, t);
+    assert.ok(s2.seats < t.tau - t.threshold + 1, 'one fail vote alone does not reject');
+    assert.ok(s2.seats + s3.seats >= t.tau - t.threshold + 1, 'two fail votes reject');
+    // Votes as a verifier daemon sends them (src/chain vote: estimate, then send), at once.
+    const send = async (name: string, s: typeof s2) =>
+      vote(await chainFor(net, name), {
+        taskId,
+        attempt: 1,
+        pass: false,
+        resultHash: createHash('sha256').update(`fail by ${name}`).digest(),
+        seats: s.seats,
+        vrfOutput: s.beta,
+        vrfProof: s.proof,
+      }).then(
+        (r) => ({ ok: true as const, status: r.status }),
+        (e) => ({ ok: false as const, code: toFerryError(e).code, hints: toFerryError(e).hints }),
+      );
+    const results = await Promise.all([send(v2, s2), send(v3, s3)]);
+    const c = await chainFor(net, 'carol');
+    const reverted = await revertedTasksTxs(c, t.createdBlock);
+    assert.ok(
+      results.every((r) => r.ok),
+      `both votes mined: ${JSON.stringify(results)}; reverted Tasks transactions ${JSON.stringify(reverted, (_k, x) => (typeof x === 'bigint' ? String(x) : x))}`,
+    );
+    const ended = (await taskEvents(c, taskId)).filter((e) => e.eventName === 'AttemptEnded');
+    assert.deepEqual(
+      ended.map((e) => [Number(e.args.attempt), Number(e.args.reason)]),
+      [[1, REASON.evidenceRejected]],
+    );
+  });
+});
+
 test('adversary B: a verifier claiming more seats than sortition gives flips the task to attested alone; every owner agent refuses, the attempt times out, the audit fails', {
   timeout: 300_000,
 }, async () => {
