@@ -7,6 +7,7 @@
  *   (B) PASS with more seats than sortition gives it, which flips the task to `attested` on
  *   chain by itself (the contract cannot check VRF, docs/protocol.md §11.5): the owner agents
  *   must refuse to release;
+ * - two honest fail votes sent at the same time both count (the deciding one rejects);
  * - an owner agent killed while a task is under way is restarted and releases exactly once;
  * - a node that was not selected cannot fetch a dataset's ciphertext or deliver keys, and the
  *   requester's result opens only with the requester's identity.
