@@ -109,6 +109,8 @@ export class AgentDaemon {
   #registry: VerifierRegistry | null = null;
   readonly #stopping = new AbortController();
   #started: AgentReady | null = null;
+  /** Attempts seen neither attested nor running any more (they never reopen). */
+  #closed = new Set<string>();
   /** Attested attempts whose release failed for a retryable reason, retried by the reconciler. */
   #toRelease = new Map<string, { taskId: bigint; attempt: number }>();
 
@@ -229,22 +231,35 @@ export class AgentDaemon {
     );
   }
 
+  /**
+   * Whether an executor key may read an asset's ciphertext: it received that asset's key for an
+   * attempt that is still `attested` or `running`. Attempts found closed are remembered (an
+   * attempt never reopens), so a request reads the chain only for the open ones, in parallel.
+   */
   async #authorize(callerKeyId: string, asset: Asset): Promise<boolean> {
     const chain = this.#chain;
     const state = this.#state;
     if (!chain || !state) return false;
-    for (const r of state.listReleases()) {
-      if (
-        r.asset !== asset.id ||
-        r.executor !== callerKeyId ||
-        r.status === 'failed' ||
-        r.status === 'intent'
-      )
-        continue;
-      const t = await getTask(chain, BigInt(r.task));
-      if (t && t.attempt === r.attempt && (t.status === 'attested' || t.status === 'running')) return true;
-    }
-    return false;
+    const rows = state
+      .listReleases()
+      .filter(
+        (r) =>
+          r.asset === asset.id &&
+          r.executor === callerKeyId &&
+          r.status !== 'failed' &&
+          r.status !== 'intent' &&
+          !this.#closed.has(`${r.task}/${r.attempt}`),
+      );
+    const open = await Promise.all(
+      rows.map(async (r) => {
+        const t = await getTask(chain, BigInt(r.task));
+        const ok =
+          t !== null && t.attempt === r.attempt && (t.status === 'attested' || t.status === 'running');
+        if (!ok) this.#closed.add(`${r.task}/${r.attempt}`);
+        return ok;
+      }),
+    );
+    return open.some(Boolean);
   }
 
   /** The assets of a task that this agent owns: [assetIndex, local asset, kind]. */

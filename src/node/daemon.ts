@@ -325,6 +325,8 @@ export class NodeDaemon {
       vrfPublicKey: this.#vrf!.pk,
       signingKey: this.#opts.keys.signer.keyId,
       endpoint,
+      // `ferry node start --operator` (config.ts); absent: the node is its own operator.
+      operator: c.operator as Hex | undefined,
     };
     const { registration } = state.beginRegistration({
       chainId: this.#chainId,
