@@ -166,7 +166,7 @@ test("schema: versioned, refuses a newer schema and another program's database",
   const { dir, db } = tmp();
   try {
     const s = NodeState.open(db);
-    assert.equal(schemaVersion(s.db), 3);
+    assert.equal(schemaVersion(s.db), 4);
     s.close();
     const raw = new DatabaseSync(db);
     raw.prepare("INSERT INTO schema_version (version, app, applied_at) VALUES (99, 'node', 0)").run();
@@ -226,4 +226,62 @@ test('a node killed (SIGKILL) right after writing a claim intent finds it on res
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('claims awaiting evidence: confirmed without evidence; a lost claim is settled once', () => {
+  const { dir, db } = tmp();
+  const s = NodeState.open(db);
+  for (const task of [1n, 2n, 3n]) {
+    s.beginClaim({ task, attempt: 1, vrfOutput: out, vrfProof: proof });
+    s.markClaimOutcome(task, 1, 'confirmed');
+  }
+  s.beginClaim({ task: 4n, attempt: 1, vrfOutput: out, vrfProof: proof });
+  s.saveEvidence(2n, 1, new Uint8Array([1]), new Uint8Array(32), {
+    x25519Pub: new Uint8Array(32),
+    ed25519Pub: new Uint8Array(32),
+    seed: new Uint8Array(32),
+  });
+  assert.deepEqual(
+    s.claimsAwaitingEvidence().map((c) => c.task),
+    ['1', '3'],
+  );
+  s.markClaimLost(3n, 1, 'another claimant won');
+  assert.equal(s.getClaim(3n, 1)?.status, 'lost');
+  assert.deepEqual(
+    s.claimsAwaitingEvidence().map((c) => c.task),
+    ['1'],
+  );
+  // Only a confirmed claim can be lost.
+  assert.throws(
+    () => s.markClaimLost(3n, 1),
+    (e) => isFerryError(e, 'STATE_CONFLICT'),
+  );
+  assert.throws(
+    () => s.markClaimLost(4n, 1),
+    (e) => isFerryError(e, 'STATE_CONFLICT'),
+  );
+  s.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('key deliveries keep the owner address and signature they were accepted with', () => {
+  const { dir, db } = tmp();
+  const s = NodeState.open(db);
+  const sealed = new Uint8Array(65).fill(3);
+  sealed[0] = 0;
+  const signature = `0x${'ab'.repeat(65)}`;
+  const sender = `0x${'cd'.repeat(20)}`;
+  assert.equal(
+    s.saveKeyDelivery({ task: 1n as never, attempt: 1, asset: 'dataset:3', sender, sealed, signature }).fresh,
+    true,
+  );
+  assert.equal(
+    s.saveKeyDelivery({ task: '1', attempt: 1, asset: 'dataset:3', sender, sealed, signature }).fresh,
+    false,
+  );
+  const [d] = s.listKeyDeliveries(1n, 1);
+  assert.equal(d.sender, sender);
+  assert.equal(d.signature, signature);
+  s.close();
+  rmSync(dir, { recursive: true, force: true });
 });
