@@ -250,6 +250,10 @@ test('adversary A: a dishonest verifier voting PASS with its true seats on evide
           `reverted Tasks transactions ${JSON.stringify(reverted, (_k, x) => (typeof x === 'bigint' ? String(x) : x))}`,
       );
     }
+    assert.ok(
+      (of('AttemptEnded', 1)[0].args.slashed as bigint) > 0n,
+      'the executor of rejected evidence is slashed',
+    );
     assert.equal(of('KeyReleased').length, 0, 'no key released');
     assert.deepEqual(releasesOf(net, 'alice', taskId), []);
     assert.deepEqual(releasesOf(net, 'bob', taskId), []);
@@ -381,6 +385,10 @@ test('adversary B: a verifier claiming more seats than sortition gives flips the
     assert.deepEqual(
       of('AttemptEnded', 1).map((e) => Number(e.args.reason)),
       [REASON.receiptMissed],
+    );
+    assert.ok(
+      (of('AttemptEnded', 1)[0].args.slashed as bigint) > 0n,
+      'the executor is slashed at the run deadline (§12)',
     );
     assert.notEqual(final.status, 'completed');
     assert.equal(of('TaskCompleted').length, 0);
