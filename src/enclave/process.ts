@@ -480,7 +480,10 @@ async function onRun(m: Message): Promise<Message> {
   result.stdout.fill(0);
   result.stderr.fill(0);
   const endedAt = Date.now();
-  // Every byte read was submitted before the app's inputs ended; these digests cover them.
+  // `complete` is read before the digests: a source marks itself complete only after its last
+  // bytes were submitted, so a dataset said complete is hashed whole (a cancelled source may
+  // still be submitting; its receipt entry then says complete: false over a prefix).
+  const complete = datasets.map((d) => d.progress.complete);
   const digests = await Promise.all(datasets.map((d) => d.hash.digest()));
   const { receipt, signature } = signReceipt(s.ed25519.secretKey, {
     chainId: s.chainId,
@@ -490,7 +493,7 @@ async function onRun(m: Message): Promise<Message> {
     datasets: datasets.map((d, i) => ({
       id: d.id,
       ciphertextHash: digests[i],
-      complete: d.progress.complete,
+      complete: complete[i],
     })),
     inputHash: sha256(encodeCanonical(args)),
     resultHash: sha256(resultCt),

@@ -145,6 +145,30 @@ test('a trap is reported with its message and the stderr written before it', asy
   assert.equal(dec(r.stderr), 'about to trap\n');
 });
 
+test('after a trap the unread input is drained to its end (the receipt hashes it whole)', async () => {
+  let yielded = 0;
+  async function* big(): AsyncGenerator<Uint8Array> {
+    for (let i = 0; i < 64; i++) {
+      yielded++;
+      yield new Uint8Array(65536).fill(10);
+    }
+  }
+  const r = await runApp({ module: app('trap'), stdin: big(), ringBytes: 1 << 16 });
+  assert.equal(r.outcome, 'trap');
+  assert.equal(yielded, 64, 'every chunk was consumed');
+  // After the time limit the input is cancelled instead: a stalled source must not hold the run.
+  let stalled = 0;
+  async function* slow(): AsyncGenerator<Uint8Array> {
+    for (let i = 0; i < 64; i++) {
+      stalled++;
+      yield new Uint8Array(65536);
+    }
+  }
+  const t = await runApp({ module: app('loop'), stdin: slow(), ringBytes: 1 << 16, limits: { timeoutMs: 200 } });
+  assert.equal(t.limitHit, 'time');
+  assert.ok(stalled < 64, `cancelled after ${stalled} chunk(s)`);
+});
+
 test('a failing input stops the app: it saw only the bytes before the failure', async () => {
   async function* failing(): AsyncGenerator<Uint8Array> {
     yield enc('authenticated-1 ');

@@ -6,9 +6,10 @@
  * Inputs are async iterables of *authenticated* plaintext chunks (the age stream emits a
  * chunk only after its tag verified). When an input fails, the app is stopped at its next
  * read, having seen only the bytes before the failure, and `runApp` rethrows that error.
- * After a normal exit, the inputs the app did not read to the end are drained (decrypted and
- * discarded) so every ciphertext is authenticated and hashed whole; a failure there fails the
- * run too.
+ * After the app ends (exit, trap, memory or output limit), the inputs it did not read to the
+ * end are drained (decrypted and discarded) so every ciphertext is authenticated and hashed
+ * whole; a failure there fails the run too. Only after the time limit are they cancelled (the
+ * deadline has passed, and a stalled source must not hold the enclave).
  */
 import type { Worker } from 'node:worker_threads';
 import { describe, FerryError } from '../kernel/index.ts';
@@ -218,13 +219,15 @@ export async function runApp(opts: RunAppOptions): Promise<RunAppResult> {
     result.exitCode = d.code;
     if (d.code !== 0 && nearMemoryLimit) result.limitHit = 'memory';
   }
-  // Drain after a normal exit (authenticate and hash every input whole); cancel otherwise.
-  // A cancelled pump stops at its next chunk; it is not awaited (its source may be slow).
+  // Drain unless the time limit ended the app (authenticate and hash every input whole); cancel
+  // after the time limit. A cancelled pump stops at its next chunk; it is not awaited (its
+  // source may be slow).
+  const drain = result.limitHit !== 'time';
   for (const p of pumps) {
-    if (result.outcome === 'exit') p.writer.stop();
+    if (drain) p.writer.stop();
     else p.cancel();
   }
-  if (result.outcome === 'exit') {
+  if (drain) {
     await Promise.all(pumps.map((p) => p.done));
     const failed = pumps.find((p) => p.error() !== undefined);
     if (failed) {
