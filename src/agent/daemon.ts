@@ -50,12 +50,12 @@ import {
   attemptEvents,
   checkClaim,
   checkVotes,
+  EnclaveKeysSchema,
   hexBytes,
-  knownPolicies,
+  PolicyBook,
+  signKeyRelease,
+  trustRegistry,
 } from '../task/index.ts';
-import { EnclaveKeysSchema } from '../task/index.ts';
-import { signKeyRelease } from '../task/key-release.ts';
-import { trustRegistry } from '../task/index.ts';
 import type { AgentConfig } from './config.ts';
 import { createAgentServer } from './server.ts';
 import { AgentState, type Asset, type Release } from './state.ts';
@@ -105,7 +105,7 @@ export class AgentDaemon {
   #chain: ChainWriter | null = null;
   #chainId = 0;
   #driver: ChainDriver | null = null;
-  #policies = new Map<string, AppraisalPolicy>();
+  #policies: PolicyBook | null = null;
   #registry: VerifierRegistry | null = null;
   readonly #stopping = new AbortController();
   #started: AgentReady | null = null;
@@ -130,7 +130,7 @@ export class AgentDaemon {
       this.#state = AgentState.open(join(this.#opts.home, 'state.db'));
       this.#store = agentStore(this.#opts.home, this.#state, this.#opts.keys.ageIdentity);
       this.#store.sweep();
-      this.#policies = knownPolicies(c.allowSim);
+      this.#policies = new PolicyBook({ allowSim: c.allowSim });
       this.#registry = trustRegistry(c);
       this.#server = createAgentServer({
         state: this.#state,
@@ -221,7 +221,12 @@ export class AgentDaemon {
         } catch (e) {
           // Peers or the chain may come back within the run window; policy refusals are final.
           const code = toFerryError(e).code;
-          if (code === 'PEER_UNAVAILABLE' || code === 'CHAIN_UNAVAILABLE' || code === 'TIMEOUT') {
+          if (
+            code === 'PEER_UNAVAILABLE' ||
+            code === 'CHAIN_UNAVAILABLE' ||
+            code === 'TIMEOUT' ||
+            code === 'ATTESTATION_POLICY_NOT_FOUND'
+          ) {
             this.#toRelease.set(k, { taskId, attempt });
           } else this.#toRelease.delete(k);
           throw e;
@@ -317,8 +322,19 @@ export class AgentDaemon {
       if (!executor.teeKinds.some((k) => ds.policy.teeKinds.includes(k))) {
         throw new FerryError('POLICY_DENIED', 'the executor TEE kind is not allowed');
       }
-      const p = this.#policies.get(ds.policy.appraisalPolicyHash.slice(2).toLowerCase());
-      if (!p) throw new FerryError('POLICY_DENIED', 'the dataset appraisal policy is unknown to this agent');
+      // Built in, or the document the dataset published on chain (§9); a sim-allowing policy
+      // is refused by an agent without allowSim. A document not found may be in a block this
+      // RPC endpoint has not seen yet: that refusal is retried (see #enqueueRelease).
+      const p = await this.#policies!.resolve(chain, m.chainId, ds.policy.appraisalPolicyHash);
+      if (!p) {
+        throw new FerryError(
+          'POLICY_DENIED',
+          'the dataset appraisal policy allows sim evidence; this agent refuses it',
+          {
+            hints: ['start the agent with sim allowed only on a development network'],
+          },
+        );
+      }
       policies.push(p);
     }
     // Re-appraise the evidence ourselves.

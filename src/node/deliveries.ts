@@ -7,7 +7,7 @@
 import type { Address, Hex } from 'viem';
 import type { TaskInfo } from '../chain/index.ts';
 import { FerryError, fromHex } from '../kernel/index.ts';
-import { recoverKeyReleaseSigner, releaseHashOf } from '../task/key-release.ts';
+import { recoverKeyReleaseSigner, releaseHashOf } from '../task/index.ts';
 import type { KeyDeliveryBody } from './server.ts';
 
 export type DeliveryContext = {

@@ -23,3 +23,12 @@ export { PINNED_POLICY_NAME, PolicyBook, pinnedDevelopmentPolicy } from './polic
 export { eligibleAtCreation, nodeAtCreation, stakeAt } from './snapshot.ts';
 export { type TrustConfig, trustRegistry } from './trust.ts';
 export { EnclaveKeysSchema } from './wire.ts';
+export {
+  KEY_RELEASE_TAG,
+  type KeyReleaseStatement,
+  keyReleaseDigest,
+  type MessageSigner,
+  recoverKeyReleaseSigner,
+  releaseHashOf,
+  signKeyRelease,
+} from './key-release.ts';
