@@ -280,11 +280,10 @@ test('adversary A: a dishonest verifier voting PASS with its true seats on evide
 
 test('two honest fail votes sent at the same time both count: the deciding one ends the attempt as rejected', {
   timeout: 300_000,
-  // Fails on the current product (reported): each vote's gas is estimated on the state before
-  // the other vote is mined; the second one mined is the deciding vote, whose rejection path
-  // (end the attempt, slash) costs more gas than estimated, so it runs out of gas and reverts
-  // (gasUsed == gas limit). The daemons then lose the vote (marked reverted, not re-sent).
-  todo: 'product bug: a deciding vote estimated before a concurrent vote was mined runs out of gas',
+  // Each vote's gas is estimated on the state before the other vote is mined; the second one
+  // mined is the deciding vote, whose rejection path (end the attempt, slash) costs more than
+  // that estimate. It used to run out of gas and revert; sendTx now adds headroom to every
+  // estimate (src/chain/client.ts, §11).
 }, async () => {
   await withDevnet({ executors: 1, verifiers: 3 }, async (net) => {
     const a = await assets(net, { policy: 'production', threshold: '2/3' });
@@ -308,7 +307,7 @@ test('two honest fail votes sent at the same time both count: the deciding one e
         vrfOutput: s.beta,
         vrfProof: s.proof,
       }).then(
-        (r) => ({ ok: true as const, status: r.status }),
+        (r) => ({ ok: true as const, status: r.status, gasUsed: Number(r.gasUsed) }),
         (e) => ({ ok: false as const, code: toFerryError(e).code, hints: toFerryError(e).hints }),
       );
     const results = await Promise.all([send(v2, s2), send(v3, s3)]);
@@ -323,6 +322,10 @@ test('two honest fail votes sent at the same time both count: the deciding one e
       ended.map((e) => [Number(e.args.attempt), Number(e.args.reason)]),
       [[1, REASON.evidenceRejected]],
     );
+    // The deciding vote took the costlier rejection path (what an estimate made before the
+    // other vote was mined did not cover).
+    const gas = results.map((r) => (r.ok ? r.gasUsed : 0)).sort((x, y) => x - y);
+    assert.ok(gas[1] > gas[0], `deciding vote gas ${gas[1]} > other vote ${gas[0]}`);
   });
 });
 

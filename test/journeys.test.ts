@@ -264,7 +264,7 @@ test('dataset add: alice stores and registers a dataset; committee figures shown
   assert.deepEqual(r.json.regions, ['DE']);
   assert.deepEqual(r.json.teeKinds, ['sim']);
   assert.equal(r.json.threshold, 2000);
-  assert.equal(r.json.appraisalPolicy, 'development');
+  assert.equal(r.json.appraisalPolicy, 'pinned');
   assert.equal(typeof r.json.committee.capture, 'number');
   assert.equal(typeof r.json.committee.livenessFailure, 'number');
   datasetId = r.json.datasetId;

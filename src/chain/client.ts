@@ -98,7 +98,18 @@ export type WriteRequest<abi extends Abi, fn extends ContractFunctionName<abi, '
   functionName: fn;
   args: ContractFunctionArgs<abi, 'nonpayable' | 'payable', fn>;
   value?: bigint;
+  /**
+   * Gas added to the estimate (default DEFAULT_GAS_HEADROOM; at least a quarter of the
+   * estimate). The estimate is made on the state before the transaction is mined: a concurrent
+   * transaction mined first can send this one down a costlier path (the vote that decides an
+   * attempt, the key release that starts the run), which must not run out of gas. Unused gas
+   * is not paid for.
+   */
+  gasHeadroom?: bigint;
 };
+
+/** Gas added to every estimate (see WriteRequest.gasHeadroom). */
+export const DEFAULT_GAS_HEADROOM = 100_000n;
 
 /**
  * Per-account send locks: estimation, nonce (the `pending` transaction count), signing and
@@ -138,10 +149,18 @@ export async function sendTx<abi extends Abi, fn extends ContractFunctionName<ab
   let hash: Hex;
   try {
     // viem's generic write parameters are too wide to spell here; WriteRequest is checked above.
-    const params = { ...req, account: c.wallet.account, chain: c.wallet.chain } as unknown as Parameters<
+    const { gasHeadroom, ...call } = req;
+    const params = { ...call, account: c.wallet.account, chain: c.wallet.chain } as unknown as Parameters<
       ChainWriter['wallet']['writeContract']
     >[0];
-    hash = await withSendLock(c, () => c.wallet.writeContract(params));
+    hash = await withSendLock(c, async () => {
+      const estimate = await c.public.estimateContractGas(
+        params as unknown as Parameters<PublicClient['estimateContractGas']>[0],
+      );
+      const extra = gasHeadroom ?? DEFAULT_GAS_HEADROOM;
+      const gas = estimate + (extra > estimate / 4n ? extra : estimate / 4n);
+      return c.wallet.writeContract({ ...params, gas });
+    });
   } catch (e) {
     throw toChainError(e, req.functionName);
   }

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { FerryError } from '../kernel/index.ts';
+import { FerryError } from '../kernel/index.ts';
 import { createApp, type FerryEvent, getFerryEvents, watchFerryEvents } from './index.ts';
 import { randomHex, startTestChain, type TestChain } from './testing.ts';
 
@@ -119,6 +119,32 @@ test('a reorganisation deeper than the depth is detected', async () => {
   await tc.mine(2);
   await w.done;
   assert.equal(error?.code, 'CHAIN_REORG_TOO_DEEP');
+});
+
+test('a range whose onEvents failed with CHAIN_UNAVAILABLE is delivered again, not skipped', async () => {
+  const from = (await tc.deployer.public.getBlockNumber({ cacheTime: 0 })) + 1n;
+  const a = await app(5n);
+  await tc.mine(1);
+  let calls = 0;
+  const seen: FerryEvent[] = [];
+  const cursors: bigint[] = [];
+  const w = watchFerryEvents(tc.deployer, {
+    fromBlock: from,
+    confirmations: 0,
+    pollIntervalMs: 10,
+    onEvents: (evs, next) => {
+      calls++;
+      if (calls === 1) throw new FerryError('CHAIN_UNAVAILABLE', 'the store is briefly unreachable');
+      seen.push(...evs);
+      cursors.push(next);
+    },
+  });
+  await until(() => seen.some((e) => e.eventName === 'AppRegistered'));
+  await w.stop();
+  assert.ok(calls >= 2);
+  const registered = seen.filter((e) => e.eventName === 'AppRegistered').map((e) => e.args.appId);
+  assert.deepEqual(registered, [a.appId], 'delivered once after the failure');
+  assert.ok(cursors.every((c) => c > from));
 });
 
 test('stop() and abort end the watcher', async () => {

@@ -155,10 +155,12 @@ export function watchFerryEvents(c: ChainReader, options: WatchOptions): Watcher
         getFerryEvents(c, from, to),
         c.public.getBlock({ blockNumber: to }),
       ]);
+      // The cursor moves only once `onEvents` has taken the range: if it throws (even with a
+      // retryable CHAIN_UNAVAILABLE), the same range is delivered again at the next poll.
+      await options.onEvents(events, to + 1n);
       from = to + 1n;
       next = from;
       last = { number: to, hash: toBlock.hash as Hex };
-      await options.onEvents(events, next);
     }
   };
   const loop = async () => {

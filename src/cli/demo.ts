@@ -14,7 +14,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { buildExample } from '../../examples/index.ts';
-import { developmentPolicy } from '../attestation/index.ts';
 import { getStakeTotals } from '../chain/index.ts';
 import { type Devnet, devnetUp } from '../devnet/up.ts';
 import { FerryError } from '../kernel/index.ts';
@@ -34,7 +33,7 @@ import {
   waitForTask,
 } from './journey/ops.ts';
 import { formatChecks, formatMs, formatProbability, formatStage } from './journey/timeline.ts';
-import { STAKE_UNIT } from '../task/index.ts';
+import { pinnedDevelopmentPolicy, STAKE_UNIT } from '../task/index.ts';
 
 const SITES = ['berlin', 'hamburg', 'munich', 'cologne', 'leipzig'];
 
@@ -147,7 +146,7 @@ Exit 0 when the task completed and verified, 3 when verification failed, 1 other
         maxUses: 0,
         expiresAt: 0,
         requesters: [],
-        policy: developmentPolicy(),
+        policy: await pinnedDevelopmentPolicy(),
         price: 0n,
         signal: ctx.signal,
       });

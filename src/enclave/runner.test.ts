@@ -164,7 +164,12 @@ test('after a trap the unread input is drained to its end (the receipt hashes it
       yield new Uint8Array(65536);
     }
   }
-  const t = await runApp({ module: app('loop'), stdin: slow(), ringBytes: 1 << 16, limits: { timeoutMs: 200 } });
+  const t = await runApp({
+    module: app('loop'),
+    stdin: slow(),
+    ringBytes: 1 << 16,
+    limits: { timeoutMs: 200 },
+  });
   assert.equal(t.limitHit, 'time');
   assert.ok(stalled < 64, `cancelled after ${stalled} chunk(s)`);
 });

@@ -50,6 +50,7 @@ import {
   getVote as getChainVote,
   heartbeat,
   registerNode,
+  sameOperator,
   seedTask,
   setNodeEndpoint,
   submitReceipt,
@@ -86,13 +87,15 @@ import {
   attemptEvents,
   checkClaim,
   decodeTaskInput,
+  EnclaveKeysSchema,
+  eligibleAtCreation,
   hexBytes,
-  knownPolicies,
+  nodeAtCreation,
+  PolicyBook,
   seatsFor,
+  trustRegistry,
 } from '../task/index.ts';
 import type { NodeConfig } from './config.ts';
-import { trustRegistry } from '../task/index.ts';
-import { EnclaveKeysSchema } from '../task/index.ts';
 import { verifyKeyDelivery } from './deliveries.ts';
 import { CiphertextRelay } from './relay.ts';
 import { createNodeServer, decodeSealed, type KeyDeliveryBody } from './server.ts';
@@ -169,7 +172,7 @@ export class NodeDaemon {
   #chainId = 0;
   #vrf: { sk: Uint8Array; pk: Uint8Array } | null = null;
   #registry: VerifierRegistry | null = null;
-  #policies = new Map<string, AppraisalPolicy>();
+  #policies: PolicyBook | null = null;
   #enclaves = new Map<string, EnclaveHandle>();
   #stopping = new AbortController();
   #started: NodeReady | null = null;
@@ -201,7 +204,7 @@ export class NodeDaemon {
     try {
       this.#state = NodeState.open(join(this.#opts.home, 'state.db'));
       this.#vrf = loadOrCreateVrfKey(this.#opts.home);
-      this.#policies = knownPolicies(c.allowSim);
+      this.#policies = new PolicyBook({ allowSim: c.allowSim });
       this.#registry = trustRegistry(c);
       if (c.tee === 'tpm2' && c.roles.includes('executor')) await this.#measureRuntime();
       this.#server = createNodeServer({
@@ -883,8 +886,15 @@ export class NodeDaemon {
     if (prior && prior.status !== 'intent') return;
     const task = await getTask(chain, taskId);
     if (!task || task.attempt !== attempt || task.status !== 'attesting') return;
-    const me = await getNode(chain, this.address as Hex);
-    if (!me) return;
+    // Eligibility and seats as of the task's creation (the contract refuses a vote from a node
+    // changed since, and from the executor's operator): abstain rather than send a doomed vote.
+    const me = await nodeAtCreation(chain, this.address, task);
+    if (!eligibleAtCreation(me, 'verifier')) return;
+    const exec = await getNode(chain, executor as Hex);
+    if (exec && sameOperator(me, exec)) {
+      this.#log.info('the executor is of this node operator; abstaining', { task: String(taskId) });
+      return;
+    }
     const alpha = verifierAlpha({
       chainId: BigInt(this.#chainId),
       taskId,
@@ -895,13 +905,26 @@ export class NodeDaemon {
     const beta = vrfProofToHash(proof);
     const seats = seatsFor(beta, me.stake, task);
     if (seats === 0) return;
-    // The policy: every dataset's appraisal policy must be one this node knows and applies.
+    // The policy: every dataset's appraisal policy, built in or published with the dataset on
+    // chain (§9), must be one this node applies; otherwise it abstains. A document not found
+    // may be in a block this RPC endpoint has not seen yet: that abstention is retried.
     const policies: AppraisalPolicy[] = [];
     for (const d of task.datasetIds) {
       const ds = await getDataset(chain, d);
-      const p = ds ? this.#policies.get(ds.policy.appraisalPolicyHash.slice(2).toLowerCase()) : undefined;
+      let p: AppraisalPolicy | null = null;
+      try {
+        p = ds ? await this.#policies!.resolve(chain, d, ds.policy.appraisalPolicyHash) : null;
+      } catch (e) {
+        const fe = toFerryError(e);
+        if (fe.code === 'CHAIN_UNAVAILABLE' || fe.code === 'ATTESTATION_POLICY_NOT_FOUND') throw fe;
+        this.#log.warn('invalid appraisal policy; abstaining', { task: String(taskId), code: fe.code });
+        return;
+      }
       if (!p) {
-        this.#log.warn('unknown appraisal policy; abstaining', { task: String(taskId) });
+        this.#log.warn('appraisal policy not applied by this node; abstaining', {
+          task: String(taskId),
+          dataset: String(d),
+        });
         return;
       }
       policies.push(p);

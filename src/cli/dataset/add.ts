@@ -46,7 +46,7 @@ policy document itself (published in the registration event, so every verifier c
 its SHA-256 is the appraisalPolicyHash). --policy production|development|pinned|FILE: pinned is
 the development policy with reference values pinned to this checkout's enclave runtime (sim
 measurement and tpm2 PCR 23), so an executor running a modified runtime is rejected.
-Defaults on a devnet: --tee sim, --policy development; elsewhere every hardware kind and the
+Defaults on a devnet: --tee sim, --policy pinned; elsewhere every hardware kind and the
 production policy. --threshold is a seat count or a fraction of tau (2/3). The committee's
 capture probability is computed for an adversary holding --adversary of the stake (0.2).
 --json prints {"datasetId", "localId", "ciphertextHash", "size", "regions", "allowedApps",
@@ -173,7 +173,7 @@ capture probability is computed for an adversary holding --adversary of the stak
           : ['tpm2', 'tdx', 'sev-snp', 'sgx'],
     );
     const policy = await parsePolicyOption(
-      optionalString(ctx, 'policy') ?? (isDevnet ? 'development' : 'production'),
+      optionalString(ctx, 'policy') ?? (isDevnet ? 'pinned' : 'production'),
     );
     const profile = profileName(ctx);
     const endpoint = optionalString(ctx, 'endpoint') ?? devnetAgentUrl(net, profile);

@@ -19,9 +19,7 @@ import { AgentState } from '../../agent/state.ts';
 import {
   appraiseEvidence,
   defaultVerifiers,
-  developmentPolicy,
   encodePolicyDocument,
-  PRODUCTION_POLICY,
   policyHash,
   type Tpm2VerifierOptions,
 } from '../../attestation/index.ts';
@@ -59,18 +57,10 @@ import {
   toHex,
 } from '../../kernel/index.ts';
 import { createPeerClient } from '../../net/index.ts';
-import { decodeEvidence, STAKE_UNIT } from '../../task/index.ts';
-import { EnclaveKeysSchema } from '../../task/index.ts';
+import { decodeEvidence, EnclaveKeysSchema, PolicyBook, STAKE_UNIT } from '../../task/index.ts';
 import type { ProfileSecrets } from '../profile/store.ts';
 
 const sha256 = (b: Uint8Array | string) => new Uint8Array(createHash('sha256').update(b).digest());
-
-/** The appraisal policies the network's nodes know, by hash (hex). */
-export function builtInPolicies(): Map<string, AppraisalPolicy> {
-  const m = new Map<string, AppraisalPolicy>();
-  for (const p of [PRODUCTION_POLICY, developmentPolicy()]) m.set(toHex(policyHash(p)), p);
-  return m;
-}
 
 // --- committee --------------------------------------------------------------------------------
 
@@ -719,9 +709,10 @@ async function reappraise(
       seed: fromHex(String(seeded.args.seed), 'seed', 32),
     });
     const ds = await getDataset(c, task.datasetIds[0]);
+    // The requester explains a rejection; it applies the dataset's policy whatever it allows.
     const policy = ds
-      ? builtInPolicies().get(ds.policy.appraisalPolicyHash.slice(2).toLowerCase())
-      : undefined;
+      ? await new PolicyBook({ allowSim: true }).resolve(c, task.datasetIds[0], ds.policy.appraisalPolicyHash)
+      : null;
     if (!policy) return 'the dataset appraisal policy is unknown';
     const a = await appraiseEvidence(
       evidence,
