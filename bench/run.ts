@@ -54,6 +54,6 @@ mkdirSync(outDir, { recursive: true });
 const out = join(outDir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 writeFileSync(
   out,
-  JSON.stringify({ date: new Date().toISOString(), node: process.version, rows: all }, null, 2),
+  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, rows: all }, null, 2)}\n`,
 );
 console.log(`\nwrote ${out}`);
