@@ -14,7 +14,11 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ensureExamplesBuilt, examplePath } from '../examples/index.ts';
+import { connect, getCredits, getTask, writer } from '../src/chain/index.ts';
+import { createTaskFor } from '../src/cli/journey/ops.ts';
+import { loadProfileSecrets } from '../src/cli/profile/store.ts';
 import { type Devnet, devnetUp } from '../src/devnet/up.ts';
+import { taskEvents } from './helpers/devnet.ts';
 
 const FERRY = fileURLToPath(new URL('../bin/ferry', import.meta.url));
 
@@ -474,6 +478,65 @@ test('task run refusals in words: no executor in the region, app not allowed, re
   const noDs = await ferry(['task', 'run', '--app', appId, '--dataset', '999', '--profile', 'carol'], env);
   assert.equal(noDs.code, 2);
   assert.equal(noDs.json.error.code, 'ASSET_NOT_FOUND');
+});
+
+test('a task created for a region without executors (by a client without the preflight) fails on chain with that reason; the escrow is refunded', {
+  timeout: 120_000,
+}, async () => {
+  const fr = await ferry(
+    [
+      'dataset',
+      'add',
+      join(work, 'cities.csv'),
+      '--region',
+      'FR',
+      '--allow-app',
+      measurement,
+      '--committee',
+      '3000',
+      '--threshold',
+      '2000',
+      '--profile',
+      'alice',
+    ],
+    env,
+  );
+  assert.equal(fr.code, 0, fr.stdout);
+  const secrets = loadProfileSecrets(home, 'carol');
+  const chain = writer(
+    await connect({ rpcUrl: devnet!.info.rpcUrl, privateKey: secrets.evmPrivateKey }),
+    devnet!.info.contracts,
+  );
+  const creditsBefore = await getCredits(chain, secrets.profile.address as `0x${string}`);
+  const fee = 10n ** 16n;
+  const { taskId } = await createTaskFor({
+    chain,
+    secrets,
+    appId: BigInt(appId),
+    datasetIds: [BigInt(fr.json.datasetId)],
+    args: [],
+    fee,
+    ttlSeconds: 600,
+  });
+  // The nodes time out each attempt's claim window; after the last attempt the task fails.
+  let show: Run | null = null;
+  const end = Date.now() + 90_000;
+  while (Date.now() < end) {
+    show = await ferry(['task', 'show', String(taskId)], env);
+    if (show.json.status === 'failed') break;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  assert.equal(show?.json.status, 'failed', show?.stdout ?? 'no output');
+  assert.equal(show!.json.error.code, 'TASK_FAILED');
+  assert.equal(show!.json.error.message, 'no executor in region FR');
+  const events = await taskEvents(chain, taskId);
+  const failed = events.filter((e) => e.eventName === 'TaskFailed');
+  assert.equal(failed.length, 1);
+  assert.equal(failed[0].args.refund, fee, 'the whole escrow is refunded');
+  assert.equal(events.filter((e) => e.eventName === 'TaskClaimed').length, 0, 'never claimed');
+  assert.equal(events.filter((e) => e.eventName === 'KeyReleased').length, 0, 'no key released');
+  assert.equal((await getTask(chain, taskId))!.fee, 0n);
+  assert.equal(await getCredits(chain, secrets.profile.address as `0x${string}`), creditsBefore + fee);
 });
 
 test('task run --wait: an app that traps gives a verified receipt but exit 1 (ENCLAVE_APP_FAILED)', {
