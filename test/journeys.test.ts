@@ -352,6 +352,18 @@ test('task run --wait: completed, verified, result decrypted; receipt verify by 
   assert.equal(tampered.code, 3, tampered.stdout);
   assert.equal(tampered.json.verified, false);
   assert.equal(tampered.json.checks.find((c: J) => c.name === 'evidence-hash').ok, false);
+  // A receipt altered in the bundle no longer hashes to the one posted on chain; an altered
+  // signature does not verify under the attested enclave key.
+  const flip = (h: string, at: number) =>
+    h.slice(0, at) + (h.slice(at, at + 2) === '00' ? '01' : '00') + h.slice(at + 2);
+  writeFileSync(join(work, 'tampered-receipt.json'), JSON.stringify({ ...b, receipt: flip(b.receipt, 40) }));
+  const badReceipt = await ferry(['receipt', 'verify', join(work, 'tampered-receipt.json')], env);
+  assert.equal(badReceipt.code, 3, badReceipt.stdout);
+  assert.equal(badReceipt.json.verified, false);
+  writeFileSync(join(work, 'tampered-sig.json'), JSON.stringify({ ...b, signature: flip(b.signature, 10) }));
+  const badSig = await ferry(['receipt', 'verify', join(work, 'tampered-sig.json')], env);
+  assert.equal(badSig.code, 3, badSig.stdout);
+  assert.equal(badSig.json.checks.find((c: J) => c.name === 'receipt-signature')?.ok, false);
   const wrongResult = await ferry(['receipt', 'verify', taskId, '--result', out], env);
   assert.equal(wrongResult.code, 3);
   assert.equal(wrongResult.json.checks.find((c: J) => c.name === 'result-ciphertext').ok, false);
