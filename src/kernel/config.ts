@@ -16,6 +16,11 @@ export function envName(key: string): string {
   return 'FERRY_' + key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
 }
 
+/** The command-line flag of a config key: `enclaveSlots` -> `enclave-slots`. */
+export function flagName(key: string): string {
+  return key.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
+}
+
 /** FERRY_HOME, default ~/.ferry. */
 export function ferryHome(env: NodeJS.ProcessEnv = process.env): string {
   return env.FERRY_HOME && env.FERRY_HOME.length > 0 ? env.FERRY_HOME : join(homedir(), '.ferry');
@@ -66,7 +71,7 @@ export function loadConfig<S extends z.ZodObject>(
     throw new FerryError('CONFIG_INVALID', 'invalid configuration', {
       hints: parsed.error.issues.map(
         (i) =>
-          `${i.path.join('.') || '(root)'}: ${i.message} (flag --${String(i.path[0] ?? '')}, env ${envName(String(i.path[0] ?? ''))})`,
+          `${i.path.join('.') || '(root)'}: ${i.message} (flag --${flagName(String(i.path[0] ?? ''))}, env ${envName(String(i.path[0] ?? ''))})`,
       ),
     });
   }

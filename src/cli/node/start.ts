@@ -11,13 +11,16 @@ export default defineCommand({
   name: 'node start',
   summary: 'run a node (executor and/or verifier) until interrupted',
   usage:
-    'node start --profile NAME --roles executor,verifier --tee sim|tpm2|tdx|sev-snp --region DE --rpc URL --contracts JSON [--stake WEI] [--operator ADDRESS] [--port N] [--json]',
+    'node start --profile NAME --roles executor,verifier --tee sim|tpm2|tdx|sev-snp --region DE --rpc URL --contracts JSON [--stake WEI] [--operator ADDRESS] [--enclave-slots N] [--max-jobs N] [--port N] [--json]',
   description: `
 Registers the profile's account as a node with stake (or resumes its registration), serves
 evidence and results over HTTP on 127.0.0.1, watches the chain, claims tasks (executor) and
 votes (verifier). State lives in $FERRY_HOME/nodes/NAME/ (SQLite), so a restart resumes.
 --operator declares who runs the node (an address; default: none, the node is its own operator):
 a verifier never judges an executor of its own operator (protocol.md §11.1).
+--enclave-slots bounds the enclaves running at once (each decrypts and runs an app: about one
+per core); --max-jobs bounds all jobs at once (most wait on the chain or a peer), at least
+2 x enclave slots + 2.
 Options may also come from FERRY_* variables or $FERRY_HOME/nodes/NAME/node.json (--config).
 When ready it prints one line: {"ready": true, "address", "endpoint", "keyId", "vrfPublicKey", ...}.`,
   options: {
@@ -41,6 +44,16 @@ When ready it prints one line: {"ready": true, "address", "endpoint", "keyId", "
     'tpm2-activation': { type: 'string', value: 'FILE', description: 'tpm2: the signed activation record' },
     'tpm2-ek-cert': { type: 'string', value: 'FILE', description: 'tpm2: EK certificate instead of NV' },
     'tpm2-ek-chain': { type: 'string', value: 'FILE,...', description: 'tpm2: EK intermediate CA files' },
+    'enclave-slots': {
+      type: 'string',
+      value: 'N',
+      description: 'enclave runs (and enclave creations) at once (default 2; about one per core)',
+    },
+    'max-jobs': {
+      type: 'string',
+      value: 'N',
+      description: 'jobs at once overall: claims, votes, runs, receipts (default 32)',
+    },
     ...daemonFlags,
   },
   async run(ctx) {
@@ -65,6 +78,8 @@ When ready it prints one line: {"ready": true, "address", "endpoint", "keyId", "
       tpm2EkChain: optionalString(ctx, 'tpm2-ek-chain'),
       tpm2Cas: optionalString(ctx, 'tpm2-cas'),
       tpm2Activators: optionalString(ctx, 'tpm2-activators'),
+      enclaveSlots: optionalString(ctx, 'enclave-slots'),
+      maxJobs: optionalString(ctx, 'max-jobs'),
     };
     const config = loadNodeConfig(flags, ctx.env, optionalString(ctx, 'config'));
     const secrets = loadProfileSecrets(ferryHome(ctx.env), config.profile);
