@@ -30,6 +30,7 @@ contract Tasks {
     uint8 internal constant END_EVIDENCE_REJECTED = 3;
     uint8 internal constant END_VOTES_MISSED = 4;
     uint8 internal constant END_RECEIPT_MISSED = 5;
+    uint8 internal constant END_KEYS_MISSED = 6;
 
     uint8 internal constant ROLE_EXECUTOR = 1;
     uint8 internal constant ROLE_VERIFIER = 2;
@@ -460,9 +461,12 @@ contract Tasks {
     /// Anyone may call once the current stage's deadline (or the task's expiry) has passed.
     /// Expiry: status expired, escrow refunded. Otherwise the attempt ends: no claim (no
     /// penalty); evidence not committed (executor excluded and slashed); vote deadline passed
-    /// (executor excluded; slashed only if fail seats > pass seats); receipt not posted by the
-    /// run deadline (executor excluded and slashed). The next attempt waits in `rejected` for
-    /// its seed, or the task fails and is refunded after maxAttempts.
+    /// (executor excluded; slashed only if fail seats > pass seats); keys not all released by
+    /// the run deadline (attested: executor excluded, not slashed — an owner agent refused or
+    /// was away, which the executor cannot cause or prevent, e.g. after a lying voter made the
+    /// attempt attested); receipt not posted by the run deadline once running (executor
+    /// excluded and slashed). The next attempt waits in `rejected` for its seed, or the task
+    /// fails and is refunded after maxAttempts.
     function timeout(uint256 taskId) external nonReentrant {
         Task storage t = _task(taskId);
         uint8 st = t.status;
@@ -475,6 +479,7 @@ contract Tasks {
         if (st == SEEDED) _endAttempt(taskId, t, END_NO_CLAIM, false, false);
         else if (st == CLAIMED) _endAttempt(taskId, t, END_EVIDENCE_MISSED, true, true);
         else if (st == ATTESTING) _endAttempt(taskId, t, END_VOTES_MISSED, true, t.failSeats > t.passSeats);
+        else if (st == ATTESTED) _endAttempt(taskId, t, END_KEYS_MISSED, true, false);
         else _endAttempt(taskId, t, END_RECEIPT_MISSED, true, true);
     }
 

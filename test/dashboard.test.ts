@@ -247,7 +247,7 @@ test('ferry dashboard: readiness line, then the indexed task, nodes and assets',
   assert.equal(assets.body.apps[0].tasks, 1);
   assert.equal(assets.body.datasets.length, 1);
   assert.deepEqual(assets.body.datasets[0].policy.regions, ['DE']);
-  assert.equal(assets.body.datasets[0].policy.appraisalPolicyName, 'development');
+  assert.equal(assets.body.datasets[0].policy.appraisalPolicyName, 'pinned');
 });
 
 test('the page: HTML with a strict CSP; no data in the markup', async () => {

@@ -22,6 +22,7 @@ import {
   getCredits,
   getDataset,
   getNode,
+  getFerryEvents,
   getPassVoters,
   getPolicyDocuments,
   getStakeTotals,
@@ -735,6 +736,9 @@ describe('lifecycle', () => {
     await timeoutTask(outsider, taskId);
     assert.equal((await getNode(tc.deployer, addr(execDE)))?.status, 'jailed');
 
+    // Attested, but one owner never released its key: the executor is excluded, not slashed
+    // (an owner agent refusing — e.g. after a lying voter made the attempt attested — or away
+    // is nothing the executor can cause or prevent).
     const fresh = await freshExecutor('DE');
     const t2 = await newTask();
     await toAttesting(t2, fresh);
@@ -742,12 +746,38 @@ describe('lifecycle', () => {
     await recordKeyRelease(dataOwner, { taskId: t2, attempt: 1, assetIndex: 1, releaseHash: randomHex(32) });
     await tc.advance(RUN + 1);
     const ex = (await getTask(tc.deployer, t2))?.executor as Address;
-    await timeoutTask(outsider, t2);
-    assert.equal((await getNode(tc.deployer, ex))?.status, 'jailed');
+    const stakeBefore = (await getNode(tc.deployer, ex))?.stake;
+    const r2 = await timeoutTask(outsider, t2);
+    const ended2 = (await getFerryEvents(tc.deployer, r2.blockNumber, r2.blockNumber)).find(
+      (e) => e.eventName === 'AttemptEnded',
+    );
+    assert.equal(Number(ended2?.args.reason), 6, 'keys-missed');
+    assert.equal(ended2?.args.slashed, 0n);
+    assert.equal((await getNode(tc.deployer, ex))?.status, 'active');
+    assert.equal((await getNode(tc.deployer, ex))?.stake, stakeBefore);
+    assert.equal(await isExcluded(tc.deployer, { taskId: t2, node: ex }), true);
     const after2 = await getTask(tc.deployer, t2);
     assert.equal(after2?.status, 'rejected');
     // A key was released in that attempt: the dataset use is not given back if the task fails.
     assert.equal(after2?.keysEverReleased, true);
+
+    // Running (every key released) and no receipt by the run deadline: excluded and slashed.
+    const third = await freshExecutor('DE');
+    const t3 = await newTask();
+    await toAttesting(t3, third);
+    for (const v of verifiers.slice(0, 3)) await castVote(v, t3, true);
+    await recordKeyRelease(dataOwner, { taskId: t3, attempt: 1, assetIndex: 1, releaseHash: randomHex(32) });
+    await recordKeyRelease(appOwner, { taskId: t3, attempt: 1, assetIndex: 0, releaseHash: randomHex(32) });
+    assert.equal((await getTask(tc.deployer, t3))?.status, 'running');
+    await tc.advance(RUN + 1);
+    const ex3 = (await getTask(tc.deployer, t3))?.executor as Address;
+    const r3 = await timeoutTask(outsider, t3);
+    const ended3 = (await getFerryEvents(tc.deployer, r3.blockNumber, r3.blockNumber)).find(
+      (e) => e.eventName === 'AttemptEnded',
+    );
+    assert.equal(Number(ended3?.args.reason), 5, 'receipt-missed');
+    assert.ok((ended3?.args.slashed as bigint) > 0n);
+    assert.equal((await getNode(tc.deployer, ex3))?.status, 'jailed');
   });
 
   test('a seed whose anchor block hash expired re-anchors; a jailed node reactivates after jail', async () => {

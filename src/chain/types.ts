@@ -40,6 +40,7 @@ export const ATTEMPT_END_REASONS = [
   'evidence-rejected',
   'votes-missed',
   'receipt-missed',
+  'keys-missed',
 ] as const;
 export type AttemptEndReason = (typeof ATTEMPT_END_REASONS)[number];
 

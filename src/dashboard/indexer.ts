@@ -18,7 +18,9 @@
  * agent would refuse; a check that could not be made (e.g. the endpoint keeps no state
  * history) leaves the vote unchecked and not valid.
  */
+import { createHash } from 'node:crypto';
 import type { Address, Hex } from 'viem';
+import { decodePolicyDocument } from '../attestation/index.ts';
 import {
   type AppInfo,
   ATTEMPT_END_REASONS,
@@ -38,7 +40,7 @@ import {
   watchFerryEvents,
 } from '../chain/index.ts';
 import { claimAlpha, verifierAlpha } from '../crypto/index.ts';
-import { FerryError, type Logger, toFerryError } from '../kernel/index.ts';
+import { FerryError, fromHex, type Logger, toFerryError } from '../kernel/index.ts';
 import {
   eligibleAtCreation,
   hexBytes,
@@ -337,6 +339,21 @@ export class Indexer {
     }
   }
 
+  /**
+   * Names a policy document a dataset published (DatasetRegistered / DatasetPolicyUpdated; the
+   * contract checked its hash): the name inside it, when it decodes (§9). An invalid document
+   * stays unnamed; verifiers abstain on it.
+   */
+  #learnPolicy(documentHex: string): void {
+    try {
+      const doc = fromHex(documentHex, 'appraisalPolicy');
+      const h = createHash('sha256').update(doc).digest('hex');
+      if (!this.#policyNames.has(h)) this.#policyNames.set(h, decodePolicyDocument(doc).name);
+    } catch {
+      // not a valid policy document: no name
+    }
+  }
+
   #snapshot(taskId: bigint, addr: string): NodeInfo | null | undefined {
     return this.#snapshots.get(taskId.toString())?.get(addr.toLowerCase());
   }
@@ -367,6 +384,7 @@ export class Indexer {
       }
       if (e.contract === 'Assets') {
         if (typeof a.datasetId === 'bigint') datasetIds.add(a.datasetId);
+        if (typeof a.appraisalPolicy === 'string') this.#learnPolicy(a.appraisalPolicy);
         if (typeof a.appId === 'bigint') appIds.add(a.appId);
       }
     }

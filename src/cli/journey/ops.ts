@@ -617,7 +617,14 @@ export async function explainFailure(
   );
   // The most telling attempt: a rejection or a refusal explains more than the missing claims
   // that follow once the only executor was excluded.
-  const rank = ['evidence-rejected', 'receipt-missed', 'votes-missed', 'evidence-missed', 'no-claim'];
+  const rank = [
+    'evidence-rejected',
+    'keys-missed',
+    'receipt-missed',
+    'votes-missed',
+    'evidence-missed',
+    'no-claim',
+  ];
   const last = [...ended].sort(
     (a, b) =>
       rank.indexOf(ATTEMPT_END_REASONS[Number(a.args.reason)]) -
@@ -649,7 +656,7 @@ export async function explainFailure(
     }
   } else if (reason === 'evidence-missed') {
     message = 'the executor did not commit its evidence in time';
-  } else if (reason === 'receipt-missed') {
+  } else if (reason === 'receipt-missed' || reason === 'keys-missed') {
     const attempt = Number(last!.args.attempt);
     const released = events.filter(
       (e) => e.eventName === 'KeyReleased' && Number(e.args.attempt) === attempt,
