@@ -60,6 +60,28 @@ let appId = '';
 let measurement = '';
 let datasetId = '';
 
+/** alice adds cities.csv in `region`, allowing one app, with tau 3000 and threshold 2000. */
+function addCities(region: string, allowApp: string): Promise<Run> {
+  return ferry(
+    [
+      'dataset',
+      'add',
+      join(work, 'cities.csv'),
+      '--region',
+      region,
+      '--allow-app',
+      allowApp,
+      '--committee',
+      '3000',
+      '--threshold',
+      '2000',
+      '--profile',
+      'alice',
+    ],
+    env,
+  );
+}
+
 before(async () => {
   await ensureExamplesBuilt();
   home = mkdtempSync(join(tmpdir(), 'ferry-journeys-'));
@@ -418,25 +440,7 @@ test('task run --arg: the arguments reach the app and the receipt binds them (in
 });
 
 test('task run refusals in words: no executor in the region, app not allowed, revoked dataset', async () => {
-  const file = join(work, 'cities.csv');
-  const fr = await ferry(
-    [
-      'dataset',
-      'add',
-      file,
-      '--region',
-      'FR',
-      '--allow-app',
-      measurement,
-      '--committee',
-      '3000',
-      '--threshold',
-      '2000',
-      '--profile',
-      'alice',
-    ],
-    env,
-  );
+  const fr = await addCities('FR', measurement);
   assert.equal(fr.code, 0, fr.stdout);
   const r1 = await ferry(
     ['task', 'run', '--app', appId, '--dataset', fr.json.datasetId, '--wait', '--profile', 'carol'],
@@ -446,24 +450,7 @@ test('task run refusals in words: no executor in the region, app not allowed, re
   assert.equal(r1.json.error.code, 'TASK_FAILED');
   assert.equal(r1.json.error.message, 'no executor in region FR');
 
-  const other = await ferry(
-    [
-      'dataset',
-      'add',
-      file,
-      '--region',
-      'DE',
-      '--allow-app',
-      'ab'.repeat(32),
-      '--committee',
-      '3000',
-      '--threshold',
-      '2000',
-      '--profile',
-      'alice',
-    ],
-    env,
-  );
+  const other = await addCities('DE', 'ab'.repeat(32));
   const r2 = await ferry(
     ['task', 'run', '--app', appId, '--dataset', other.json.datasetId, '--profile', 'carol'],
     env,
@@ -495,24 +482,7 @@ test('task run refusals in words: no executor in the region, app not allowed, re
 test('a task created for a region without executors (by a client without the preflight) fails on chain with that reason; the escrow is refunded', {
   timeout: 120_000,
 }, async () => {
-  const fr = await ferry(
-    [
-      'dataset',
-      'add',
-      join(work, 'cities.csv'),
-      '--region',
-      'FR',
-      '--allow-app',
-      measurement,
-      '--committee',
-      '3000',
-      '--threshold',
-      '2000',
-      '--profile',
-      'alice',
-    ],
-    env,
-  );
+  const fr = await addCities('FR', measurement);
   assert.equal(fr.code, 0, fr.stdout);
   const secrets = loadProfileSecrets(home, 'carol');
   const chain = writer(
@@ -556,24 +526,7 @@ test('task run --wait: an app that traps gives a verified receipt but exit 1 (EN
 }, async () => {
   const app = await ferry(['app', 'publish', examplePath('trap'), '--profile', 'bob'], env);
   assert.equal(app.code, 0, app.stdout);
-  const ds = await ferry(
-    [
-      'dataset',
-      'add',
-      join(work, 'cities.csv'),
-      '--region',
-      'DE',
-      '--allow-app',
-      app.json.measurement,
-      '--committee',
-      '3000',
-      '--threshold',
-      '2000',
-      '--profile',
-      'alice',
-    ],
-    env,
-  );
+  const ds = await addCities('DE', app.json.measurement);
   assert.equal(ds.code, 0, ds.stdout);
   const r = await ferry(
     ['task', 'run', '--app', app.json.appId, '--dataset', ds.json.datasetId, '--wait', '--profile', 'carol'],
