@@ -22,7 +22,21 @@ export const AgentConfigSchema = z.object({
   rpc: z.string().regex(/^https?:\/\//),
   contracts,
   host: z.string().default('127.0.0.1'),
+  /**
+   * 0: any free port, remembered in the agent's state and tried first on the next start (so the
+   * endpoint registered on chain for its assets stays valid across restarts).
+   */
   port: z.coerce.number().int().min(0).max(65535).default(0),
+  /**
+   * The URL executors reach this agent at, kept current on chain for its assets at every start
+   * (default: the listener's `http://HOST:PORT`). Set it when the agent sits behind a proxy.
+   */
+  publicUrl: z
+    .string()
+    .regex(/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/)
+    .max(256)
+    .transform((u) => u.replace(/\/+$/, ''))
+    .optional(),
   confirmations: z.coerce.number().int().min(0).max(64).default(1),
   pollIntervalMs: z.coerce.number().int().min(20).max(60_000).default(250),
   /** Trusted simulation root public keys (hex), comma-separated, for re-appraisal. */

@@ -20,6 +20,12 @@
  * released that asset's key to, while the task is attested or running.
  *
  * releaseHash (on chain) = SHA-256(enc || ciphertext) of the sealed key delivered.
+ *
+ * Its address survives restarts: with port 0 it listens first on the port remembered in its
+ * state (a fresh one only if that is taken), then, before it processes any event, points the
+ * on-chain endpoint of every asset it holds at its URL (`updateDataset` / `updateApp` for those
+ * that differ). A failed update does not stop the agent: it is logged and retried by the
+ * reconciler (backing off to 30 s) until the chain takes it.
  */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -39,6 +45,8 @@ import {
   isAllowed,
   recordKeyRelease,
   type TaskInfo,
+  updateApp,
+  updateDataset,
   writer,
 } from '../chain/index.ts';
 import type { X25519Identity } from '../crypto/age/index.ts';
@@ -113,6 +121,10 @@ export class AgentDaemon {
   #closed = new Set<string>();
   /** Attested attempts whose release failed for a retryable reason, retried by the reconciler. */
   #toRelease = new Map<string, { taskId: bigint; attempt: number }>();
+  /** The URL registered on chain for this agent's assets (the listener's, or `publicUrl`). */
+  #endpoint = '';
+  /** Endpoint refresh still to do (a failure is retried by the reconciler at `at`, backing off). */
+  #endpointRetry: { at: number; delayMs: number } | null = null;
 
   constructor(opts: AgentDaemonOptions) {
     this.#opts = opts;
@@ -132,15 +144,8 @@ export class AgentDaemon {
       this.#store.sweep();
       this.#policies = new PolicyBook({ allowSim: c.allowSim });
       this.#registry = trustRegistry(c);
-      this.#server = createAgentServer({
-        state: this.#state,
-        keyId: toHex(this.#opts.keys.signer.keyId),
-        host: c.host,
-        port: c.port,
-        log: this.#log.child('http'),
-        authorize: ({ caller, asset }) => this.#authorize(caller.keyIdHex, asset),
-      });
-      await this.#server.start();
+      this.#server = await this.#listen();
+      this.#endpoint = c.publicUrl ?? this.#server.url;
       signal?.throwIfAborted();
       const clients = await connect({
         rpcUrl: c.rpc,
@@ -171,13 +176,16 @@ export class AgentDaemon {
           this.#log.warn(`${what} failed`, { code: e.code, message: e.message, hints: e.hints.join('; ') }),
         onWatchError: (e) => this.#log.error('event watcher stopped', { code: e.code, error: e }),
       });
+      // Before any task event: the endpoint on chain of every asset held names this agent.
+      await this.#refreshEndpoints();
+      signal?.throwIfAborted();
       this.#driver.start();
       this.#started = {
         ready: true,
         role: 'agent',
         profile: c.profile,
         address: this.address,
-        endpoint: this.#server.url,
+        endpoint: this.#endpoint,
         keyId: toHex(this.#opts.keys.signer.keyId),
         ageRecipient: this.#opts.keys.ageIdentity.recipient.toString(),
         chainId: this.#chainId,
@@ -187,6 +195,118 @@ export class AgentDaemon {
       await this.stop();
       throw e;
     }
+  }
+
+  /**
+   * Listens on the configured port; with port 0, first on the port remembered from the last
+   * start (so the endpoint on chain stays valid), else on a fresh one, which is remembered.
+   */
+  async #listen(): Promise<HttpServer> {
+    const c = this.#opts.config;
+    const state = this.#state!;
+    const make = (port: number) =>
+      createAgentServer({
+        state,
+        keyId: toHex(this.#opts.keys.signer.keyId),
+        host: c.host,
+        port,
+        log: this.#log.child('http'),
+        authorize: ({ caller, asset }) => this.#authorize(caller.keyIdHex, asset),
+      });
+    if (c.port !== 0) {
+      const server = make(c.port);
+      await server.start();
+      return server;
+    }
+    const remembered = state.getListenPort(c.host);
+    if (remembered !== null) {
+      const server = make(remembered);
+      try {
+        await server.start();
+        return server;
+      } catch (e) {
+        const err = toFerryError(e);
+        this.#log.warn('the remembered port is not available; listening on a new one', {
+          port: remembered,
+          code: err.code,
+          hints: err.hints.join('; '),
+        });
+      }
+    }
+    const server = make(0);
+    await server.start();
+    state.setListenPort(c.host, server.port);
+    return server;
+  }
+
+  /**
+   * Points the on-chain endpoint of every asset this agent holds (registered locally, not revoked
+   * and owned by its account on chain) at `#endpoint`, one transaction per asset that differs.
+   * Never throws: a failure (the chain unavailable, a reverted update) is logged with its code
+   * and the whole step is retried by the reconciler, backing off from 1 s to 30 s.
+   */
+  async #refreshEndpoints(): Promise<void> {
+    const chain = this.#chain;
+    const state = this.#state;
+    if (!chain || !state) return;
+    const endpoint = this.#endpoint;
+    const me = this.address.toLowerCase();
+    // In parallel: the account's sends are serialized by the chain client, receipts are not.
+    const held = state.listAssets().filter((a) => a.status === 'registered' && a.chainId !== null);
+    const errors = await Promise.all(
+      held.map(async (a): Promise<FerryError | null> => {
+        const id = BigInt(a.chainId!);
+        try {
+          const info = a.kind === 'app' ? await getApp(chain, id) : await getDataset(chain, id);
+          if (!info || info.revoked || info.endpoint === endpoint) return null;
+          if (info.owner.toLowerCase() !== me) {
+            this.#log.warn('asset on chain is owned by another account; its endpoint is left as is', {
+              kind: a.kind,
+              id: a.chainId,
+            });
+            return null;
+          }
+          const tx =
+            a.kind === 'app'
+              ? await updateApp(chain, { appId: id, ciphertextHash: info.ciphertextHash, endpoint })
+              : await updateDataset(chain, { datasetId: id, ciphertextHash: info.ciphertextHash, endpoint });
+          this.#log.info('asset endpoint updated', {
+            kind: a.kind,
+            id: a.chainId,
+            from: info.endpoint,
+            to: endpoint,
+            tx: tx.hash,
+          });
+          return null;
+        } catch (e) {
+          const err = toFerryError(e);
+          this.#log.warn('asset endpoint update failed', {
+            kind: a.kind,
+            id: a.chainId,
+            code: err.code,
+            message: err.message,
+            hints: err.hints.join('; '),
+          });
+          return err;
+        }
+      }),
+    );
+    if (this.#stopping.signal.aborted) return;
+    const failures = errors.filter((e): e is FerryError => e !== null);
+    const failed = failures.length;
+    const firstError = failures[0] ?? null;
+    if (failed === 0) {
+      if (this.#endpointRetry) this.#log.info('asset endpoints are current', { endpoint });
+      this.#endpointRetry = null;
+      return;
+    }
+    const delayMs = this.#endpointRetry ? Math.min(this.#endpointRetry.delayMs * 2, 30_000) : 1_000;
+    this.#endpointRetry = { at: Date.now() + delayMs, delayMs };
+    this.#log.warn('asset endpoints not all current; will retry', {
+      failed,
+      code: firstError?.code,
+      retryInMs: delayMs,
+    });
   }
 
   /** Stops the driver (watcher, reconciler, jobs: running ones end first), the server, the database; idempotent. */
@@ -418,6 +538,11 @@ export class AgentDaemon {
     const state = this.#state;
     const driver = this.#driver;
     if (!state || !driver) return;
+    if (this.#endpointRetry && Date.now() >= this.#endpointRetry.at) {
+      driver.lanes.enqueue('endpoints', 'refresh asset endpoints', () => this.#refreshEndpoints(), {
+        key: 'endpoints',
+      });
+    }
     for (const v of this.#toRelease.values()) this.#enqueueRelease(v.taskId, v.attempt);
     for (const r of [...state.listReleases('intent'), ...state.listReleases('delivered')]) {
       const k = `${r.task}/${r.attempt}`;

@@ -119,3 +119,25 @@ test('agent cursor', () => {
   assert.deepEqual(s.getCursor(), { block: 3, blockHash: null });
   s.close();
 });
+
+test('listener port: remembered per host, validated', () => {
+  const s = AgentState.open(':memory:');
+  assert.equal(s.getListenPort('127.0.0.1'), null);
+  s.setListenPort('127.0.0.1', 4100);
+  s.setListenPort('127.0.0.1', 4101);
+  s.setListenPort('::1', 4200);
+  assert.equal(s.getListenPort('127.0.0.1'), 4101);
+  assert.equal(s.getListenPort('::1'), 4200);
+  for (const bad of [0, 65536, 1.5, Number.NaN]) {
+    assert.throws(
+      () => s.setListenPort('127.0.0.1', bad),
+      (e) => isFerryError(e, 'INVALID_ARGUMENT'),
+      `port ${bad}`,
+    );
+  }
+  assert.throws(
+    () => s.setListenPort('', 4100),
+    (e) => isFerryError(e, 'INVALID_ARGUMENT'),
+  );
+  s.close();
+});

@@ -1,6 +1,6 @@
 /**
  * The owner agent's local state (SQLite, docs/protocol.md §13.6): the assets it stores and
- * serves, the key releases it made, and the chain cursor.
+ * serves, the key releases it made, the chain cursor, and the port it last listened on.
  *
  * A key release is done at most once per (task, attempt, asset), with the same
  * intent-before-send pattern as the node (src/node/state.ts):
@@ -66,6 +66,18 @@ const MIGRATIONS: Migration[] = [
     sql: `
       DROP INDEX assets_chain_id;
       CREATE UNIQUE INDEX assets_kind_chain_id ON assets (kind, chain_id) WHERE chain_id IS NOT NULL;
+    `,
+  },
+  {
+    // The port the agent listened on per host when configured with port 0, tried first on the
+    // next start so that the endpoint registered on chain for its assets stays valid.
+    version: 3,
+    sql: `
+      CREATE TABLE listener (
+        host TEXT PRIMARY KEY,
+        port INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),
+        updated_at INTEGER NOT NULL
+      ) STRICT;
     `,
   },
 ];
@@ -374,6 +386,34 @@ export class AgentState {
     detail?: string,
   ): void {
     this.#move(task, attempt, asset, outcome, { detail: detail ?? null });
+  }
+
+  // --- listener -----------------------------------------------------------------------
+
+  /** The port last listened on at `host` (configured port 0), or null when none is remembered. */
+  getListenPort(host: string): number | null {
+    const r = this.db.prepare('SELECT port FROM listener WHERE host = ?').get(host) as Row | undefined;
+    return r ? Number(r.port) : null;
+  }
+
+  /** Remembers the port listened on at `host` (1 to 65535). */
+  setListenPort(host: string, port: number): void {
+    if (typeof host !== 'string' || host.length === 0 || host.length > 255) {
+      throw new FerryError('INVALID_ARGUMENT', 'host must be a non-empty string of at most 255 characters', {
+        hints: [`got: ${String(host).slice(0, 80)}`],
+      });
+    }
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new FerryError('INVALID_ARGUMENT', 'port must be an integer from 1 to 65535', {
+        hints: [`got: ${String(port).slice(0, 80)}`],
+      });
+    }
+    this.db
+      .prepare(
+        `INSERT INTO listener (host, port, updated_at) VALUES (?, ?, ?)
+         ON CONFLICT (host) DO UPDATE SET port = excluded.port, updated_at = excluded.updated_at`,
+      )
+      .run(host, port, Date.now());
   }
 
   // --- chain cursor -------------------------------------------------------------------
