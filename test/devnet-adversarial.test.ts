@@ -418,10 +418,6 @@ test('adversary B: a verifier claiming more seats than sortition gives flips the
 
 test('an owner agent killed (SIGKILL) after the claim and before its key release is restarted and releases exactly once; the task completes and verifies', {
   timeout: 300_000,
-  // Fails on the current product (reported): the supervisor restarts the agent on a new port,
-  // while the dataset's endpoint on chain still names the old one, so the executor can neither
-  // check alice's key delivery (403) nor download the ciphertext. Remove `todo` once fixed.
-  todo: "product bug: a restarted owner agent is not reachable at its assets' registered endpoint",
 }, async () => {
   await withDevnet({ executors: 1, verifiers: 2 }, async (net) => {
     const a = await assets(net, { policy: 'development', threshold: '1/2' });
@@ -436,6 +432,9 @@ test('an owner agent killed (SIGKILL) after the claim and before its key release
     );
     assert.ok(['claimed', 'attesting'].includes(claimed.status), `status ${claimed.status}`);
     const before = child(net, 'agent-alice');
+    const aliceAgent = () => net.devnet.info.profiles.find((p) => p.name === 'alice')!.agent;
+    const addressBefore = aliceAgent();
+    assert.equal((await getDataset(await chainFor(net, 'carol'), a.datasetId))!.endpoint, addressBefore);
     signal(before.pid, 'SIGSTOP');
     await waitStatus(net, taskId, (x) => x.status === 'attested', 'attested');
     const c = await chainFor(net, 'carol');
@@ -452,9 +451,14 @@ test('an owner agent killed (SIGKILL) after the claim and before its key release
       return now?.state === 'ready' && now.restarts === before.restarts + 1 && now.pid !== before.pid;
     });
 
+    // The restarted agent keeps its address (the port remembered in its state, §13.3), so the
+    // endpoint on chain stays valid; devnet.json names it.
+    const restartedAt = aliceAgent();
+    assert.equal(restartedAt, addressBefore, 'the restarted agent listens at its previous address');
+    const onDisk = JSON.parse(readFileSync(join(net.home, 'devnet.json'), 'utf8'));
+    assert.equal(onDisk.profiles.find((p: { name: string }) => p.name === 'alice').agent, restartedAt);
     // The executor reaches alice's agent at the dataset's endpoint registered on chain (to check
     // who delivers her key, and to download the ciphertext): it must answer after the restart.
-    const restartedAt = net.devnet.info.profiles.find((p) => p.name === 'alice')!.agent;
     const registered = (await getDataset(c, a.datasetId))!.endpoint;
     await waitFor(
       `alice's agent to answer at the dataset's endpoint on chain (registered ${registered}, agent restarted at ${restartedAt})`,
