@@ -10,15 +10,22 @@ import { loadProfileSecrets } from '../profile/store.ts';
 export default defineCommand({
   name: 'agent start',
   summary: "run a profile's owner agent until interrupted",
-  usage: 'agent start --profile NAME --rpc URL --contracts JSON [--port N] [--json]',
+  usage: 'agent start --profile NAME --rpc URL --contracts JSON [--port N] [--public-url URL] [--json]',
   description: `
 Holds the profile's identities, serves its assets' ciphertext (stored in
 $FERRY_HOME/agents/NAME/) to executors of attested tasks, and on "attested" checks the VRF
 proofs, the vote threshold, its policy and the evidence, then releases file keys sealed to
-the enclave and records the release on chain. A restart resumes from its SQLite state.
+the enclave and records the release on chain. A restart resumes from its SQLite state, at
+the same port when --port is 0 (remembered); at start it points the on-chain endpoint of every
+asset it holds at its URL (--public-url when it is reached through a proxy).
 When ready it prints one line: {"ready": true, "address", "endpoint", "keyId", "ageRecipient", ...}.`,
   options: {
     profile: { type: 'string', value: 'NAME', description: 'the owner profile' },
+    'public-url': {
+      type: 'string',
+      value: 'URL',
+      description: 'the URL executors reach this agent at (default: its listening address)',
+    },
     ...daemonFlags,
   },
   async run(ctx) {
@@ -28,6 +35,7 @@ When ready it prints one line: {"ready": true, "address", "endpoint", "keyId", "
       contracts: optionalString(ctx, 'contracts'),
       host: optionalString(ctx, 'host'),
       port: optionalString(ctx, 'port'),
+      publicUrl: optionalString(ctx, 'public-url'),
       simRoots: optionalString(ctx, 'sim-roots'),
       allowSim: ctx.values['allow-sim'] === true ? true : undefined,
       tpm2Cas: optionalString(ctx, 'tpm2-cas'),
