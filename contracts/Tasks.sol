@@ -31,6 +31,8 @@ contract Tasks {
     uint8 internal constant END_VOTES_MISSED = 4;
     uint8 internal constant END_RECEIPT_MISSED = 5;
     uint8 internal constant END_KEYS_MISSED = 6;
+    uint8 internal constant END_ABANDONED = 7;
+    uint256 internal constant MAX_ABANDON_CAUSE = 256;
 
     uint8 internal constant ROLE_EXECUTOR = 1;
     uint8 internal constant ROLE_VERIFIER = 2;
@@ -146,6 +148,7 @@ contract Tasks {
     event AttemptEnded(
         uint256 indexed taskId, uint256 indexed attempt, address indexed executor, uint8 reason, uint256 slashed
     );
+    event AttemptAbandoned(uint256 indexed taskId, uint256 indexed attempt, address indexed executor, string cause);
     event KeyReleased(
         uint256 indexed taskId, uint256 indexed attempt, uint256 assetIndex, address owner, bytes32 releaseHash
     );
@@ -438,6 +441,23 @@ contract Tasks {
             (bool ok,) = msg.sender.call{value: toExecutor}("");
             if (!ok) revert TransferFailed(msg.sender, toExecutor);
         }
+    }
+
+    /// The executor of an attested or running attempt gives it up before the run deadline,
+    /// saying why in `cause` (1..256 bytes, "CODE: message", e.g. its enclave could not read
+    /// an input or was lost in a restart). The attempt ends (reason abandoned): the executor is
+    /// excluded from the task, earns nothing and is not slashed (a silent executor is, at the
+    /// run deadline); the task goes on with a new attempt or fails and is refunded.
+    function abandon(uint256 taskId, uint256 attempt, string calldata cause) external nonReentrant {
+        Task storage t = _task(taskId);
+        if (t.status != ATTESTED && t.status != RUNNING) revert WrongState(taskId, t.status);
+        if (attempt != t.attempt) revert WrongAttempt(taskId, t.attempt, attempt);
+        if (msg.sender != t.executor) revert NotExecutor(taskId, msg.sender);
+        if (block.timestamp > t.deadline) revert DeadlinePassed(t.deadline, block.timestamp);
+        uint256 n = bytes(cause).length;
+        if (n == 0 || n > MAX_ABANDON_CAUSE) revert InvalidParameter("cause");
+        emit AttemptAbandoned(taskId, attempt, msg.sender, cause);
+        _endAttempt(taskId, t, END_ABANDONED, true, false);
     }
 
     /// A pass voter of a completed task's final attempt collects its share, paid at once.

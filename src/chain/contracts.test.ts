@@ -41,6 +41,7 @@ import {
   setNodeActive,
   setNodeEndpoint,
   submitReceipt,
+  abandonAttempt,
   timeoutTask,
   updateApp,
   updateDataset,
@@ -778,6 +779,70 @@ describe('lifecycle', () => {
     assert.equal(Number(ended3?.args.reason), 5, 'receipt-missed');
     assert.ok((ended3?.args.slashed as bigint) > 0n);
     assert.equal((await getNode(tc.deployer, ex3))?.status, 'jailed');
+  });
+
+  test('the executor may abandon an attested or running attempt: excluded, not slashed, the task goes on', async () => {
+    const ex = await freshExecutor('DE');
+    const exAddr = addr(ex);
+    const t = await newTask();
+    await toAttesting(t, ex);
+    // Not while the evidence is being judged (it would dodge a rejection's slash), nor by others.
+    await expectCode(abandonAttempt(ex, { taskId: t, attempt: 1, cause: 'X: y' }), 'CHAIN_WRONG_STATE');
+    for (const v of verifiers.slice(0, 3)) await castVote(v, t, true);
+    await expectCode(
+      abandonAttempt(outsider, { taskId: t, attempt: 1, cause: 'X: y' }),
+      'CHAIN_NOT_EXECUTOR',
+    );
+    await expectCode(abandonAttempt(ex, { taskId: t, attempt: 2, cause: 'X: y' }), 'CHAIN_WRONG_ATTEMPT');
+    // The cause is 1..256 bytes: the contract refuses more, abandonAttempt cuts it to fit.
+    await expectCode(
+      sendTx(ex, { address: ex.contracts.Tasks, abi: tasksAbi, functionName: 'abandon', args: [t, 1n, ''] }),
+      'CHAIN_INVALID_PARAMETER',
+    );
+    await expectCode(
+      sendTx(ex, {
+        address: ex.contracts.Tasks,
+        abi: tasksAbi,
+        functionName: 'abandon',
+        args: [t, 1n, 'x'.repeat(257)],
+      }),
+      'CHAIN_INVALID_PARAMETER',
+    );
+    await recordKeyRelease(dataOwner, { taskId: t, attempt: 1, assetIndex: 1, releaseHash: randomHex(32) });
+    await recordKeyRelease(appOwner, { taskId: t, attempt: 1, assetIndex: 0, releaseHash: randomHex(32) });
+    assert.equal((await getTask(tc.deployer, t))?.status, 'running');
+    const stakeBefore = (await getNode(tc.deployer, exAddr))?.stake;
+    const cause = `ENCLAVE_DATA_UNAVAILABLE: ${'é'.repeat(200)}`;
+    const r = await abandonAttempt(ex, { taskId: t, attempt: 1, cause });
+    assert.equal(r.status, 'rejected');
+    const evs = await getFerryEvents(tc.deployer, r.blockNumber, r.blockNumber);
+    const abandoned = evs.find((e) => e.eventName === 'AttemptAbandoned');
+    assert.ok(abandoned, 'AttemptAbandoned emitted');
+    assert.equal((abandoned.args.executor as string).toLowerCase(), exAddr.toLowerCase());
+    const said = abandoned.args.cause as string;
+    assert.ok(
+      cause.startsWith(said) && Buffer.byteLength(said) <= 256 && Buffer.byteLength(said) > 250,
+      said,
+    );
+    const ended = evs.find((e) => e.eventName === 'AttemptEnded');
+    assert.equal(Number(ended?.args.reason), 7, 'abandoned');
+    assert.equal(ended?.args.slashed, 0n);
+    assert.equal((await getNode(tc.deployer, exAddr))?.status, 'active');
+    assert.equal((await getNode(tc.deployer, exAddr))?.stake, stakeBefore);
+    assert.equal(await isExcluded(tc.deployer, { taskId: t, node: exAddr }), true);
+    const after = await getTask(tc.deployer, t);
+    assert.equal(after?.attempt, 2);
+    assert.equal(after?.status, 'rejected');
+    // Once ended, the attempt cannot be abandoned again.
+    await expectCode(abandonAttempt(ex, { taskId: t, attempt: 1, cause: 'X: y' }), 'CHAIN_WRONG_STATE');
+
+    // After the run deadline only `timeout` ends the attempt (an attested one: keys-missed).
+    const ex2 = await freshExecutor('DE');
+    const t2 = await newTask();
+    await toAttesting(t2, ex2);
+    for (const v of verifiers.slice(0, 3)) await castVote(v, t2, true);
+    await tc.advance(RUN + 1);
+    await expectCode(abandonAttempt(ex2, { taskId: t2, attempt: 1, cause: 'X: y' }), 'CHAIN_DEADLINE_PASSED');
   });
 
   test('a seed whose anchor block hash expired re-anchors; a jailed node reactivates after jail', async () => {

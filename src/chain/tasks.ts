@@ -245,6 +245,34 @@ export async function submitReceipt(
   };
 }
 
+/** Longest abandonment cause the contract accepts, in UTF-8 bytes. */
+export const MAX_ABANDON_CAUSE = 256;
+
+/**
+ * The executor gives up its attested or running attempt, saying why ("CODE: message", cut to
+ * 256 bytes on a character boundary); resolves with the task's status after it (rejected or
+ * failed).
+ */
+export async function abandonAttempt(
+  c: ChainWriter,
+  p: { taskId: bigint; attempt: number; cause: string },
+): Promise<TxResult & { status: TaskState }> {
+  const r = await sendTx(c, {
+    address: c.contracts.Tasks,
+    abi: tasksAbi,
+    functionName: 'abandon',
+    args: [uint(p.taskId, 'taskId'), uint(p.attempt, 'attempt'), abandonCause(p.cause)],
+  });
+  return { ...tx(r), status: statusAfter(r.logs, 'rejected') };
+}
+
+/** A cause as the contract takes it: non-empty, at most MAX_ABANDON_CAUSE UTF-8 bytes. */
+export function abandonCause(cause: string): string {
+  let s = cause.trim() || 'ABANDONED: no cause given';
+  while (Buffer.byteLength(s, 'utf8') > MAX_ABANDON_CAUSE) s = [...s].slice(0, -1).join('');
+  return s;
+}
+
 /** A pass voter of a completed task collects its reward (paid at once); resolves with the amount. */
 export async function claimVoteReward(
   c: ChainWriter,
@@ -267,8 +295,13 @@ export async function timeoutTask(c: ChainWriter, taskId: bigint): Promise<TxRes
     functionName: 'timeout',
     args: [uint(taskId, 'taskId')],
   });
-  let status: TaskState = 'rejected';
-  for (const log of r.logs) {
+  return { ...tx(r), status: statusAfter(r.logs, 'rejected') };
+}
+
+/** The last StatusChanged of a transaction's logs, or `fallback`. */
+function statusAfter(logs: readonly { data: Hex; topics: readonly Hex[] }[], fallback: TaskState): TaskState {
+  let status = fallback;
+  for (const log of logs) {
     try {
       const ev = decodeEventLog({ abi: tasksAbi, data: log.data, topics: log.topics as [Hex, ...Hex[]] });
       if (ev.eventName === 'StatusChanged') status = TASK_STATES[Number(ev.args.status)];
@@ -276,7 +309,7 @@ export async function timeoutTask(c: ChainWriter, taskId: bigint): Promise<TxRes
       // not ours
     }
   }
-  return { ...tx(r), status };
+  return status;
 }
 
 /** Withdraws everything credited to the writer's account; resolves with the amount. */

@@ -41,6 +41,7 @@ export const ATTEMPT_END_REASONS = [
   'votes-missed',
   'receipt-missed',
   'keys-missed',
+  'abandoned',
 ] as const;
 export type AttemptEndReason = (typeof ATTEMPT_END_REASONS)[number];
 
