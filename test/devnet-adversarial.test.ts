@@ -18,7 +18,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Hex } from 'viem';
@@ -59,6 +59,7 @@ const REASON = {
   votesMissed: 4,
   receiptMissed: 5,
   keysMissed: 6,
+  abandoned: 7,
 };
 
 /** bob publishes csv-stats; alice adds a CSV with the given appraisal policy, tau = all verifier units. */
@@ -490,6 +491,86 @@ test('an owner agent killed (SIGKILL) after the claim and before its key release
     const audit = await ferry(['receipt', 'verify', String(taskId)], net.env);
     assert.equal(audit.code, 0, audit.stdout);
     assert.equal(audit.json.verified, true);
+  });
+});
+
+test("an owner agent serving tampered ciphertext: each executor's enclave fails to decrypt and abandons its attempt (not slashed); the task fails with that reason and is refunded", {
+  timeout: 300_000,
+}, async () => {
+  await withDevnet({ executors: 2, verifiers: 2 }, async (net) => {
+    const a = await assets(net, { policy: 'development', threshold: '1/2' });
+    // alice's agent keeps her dataset as one age file; one flipped payload byte breaks its
+    // authentication (the header, and so the file key, stay valid).
+    const dir = join(agentHome('alice', net.env), 'assets');
+    const files = readdirSync(dir).filter((f) => f.endsWith('.age'));
+    assert.equal(files.length, 1, `alice's store: ${files.join(', ')}`);
+    const path = join(dir, files[0]);
+    const ct = readFileSync(path);
+    ct[ct.length - 5] ^= 0x01;
+    writeFileSync(path, ct);
+    const c = await chainFor(net, 'carol');
+    const executors = net.devnet.info.nodes.filter((n) => n.roles.includes('executor'));
+    const stakes = new Map<string, bigint>();
+    for (const n of executors)
+      stakes.set(n.address.toLowerCase(), (await getNode(c, n.address as Hex))!.stake);
+    const creditBefore = await getCredits(c, c.wallet.account.address);
+
+    const run = await ferry(
+      [
+        'task',
+        'run',
+        '--app',
+        String(a.appId),
+        '--dataset',
+        String(a.datasetId),
+        '--wait',
+        '--profile',
+        'carol',
+      ],
+      net.env,
+    );
+    assert.notEqual(run.code, 0, run.stdout + run.stderr);
+    assert.equal(run.json.status, 'failed', run.stdout);
+    assert.equal(run.json.verified, false);
+    assert.equal(run.json.error.code, 'TASK_FAILED');
+    assert.match(
+      run.json.error.message,
+      /enclave could not finish \(AGE_[A-Z_]+: dataset \d+: .*as reported by the executor\)/,
+    );
+    assert.ok(
+      run.json.error.hints.some((h: string) => /serves the ciphertext it registered/.test(h)),
+      run.json.error.hints.join('\n'),
+    );
+
+    const taskId = BigInt(run.json.taskId);
+    const evs = await taskEvents(c, taskId);
+    const abandoned = evs.filter((e) => e.eventName === 'AttemptAbandoned');
+    assert.equal(abandoned.length, 2, 'both executors tried once and gave up');
+    assert.deepEqual(
+      new Set(abandoned.map((e) => String(e.args.executor).toLowerCase())),
+      new Set(stakes.keys()),
+    );
+    for (const e of abandoned)
+      assert.match(String(e.args.cause), new RegExp(`^AGE_[A-Z_]+: dataset ${a.datasetId}: `));
+    const ended = evs.filter((e) => e.eventName === 'AttemptEnded');
+    assert.deepEqual(
+      ended.map((e) => Number(e.args.reason)),
+      [REASON.abandoned, REASON.abandoned, REASON.noClaim],
+    );
+    for (const e of ended) assert.equal(e.args.slashed, 0n);
+    for (const n of executors) {
+      const now = (await getNode(c, n.address as Hex))!;
+      assert.equal(now.status, 'active', `${n.name} not jailed`);
+      assert.equal(now.stake, stakes.get(n.address.toLowerCase()), `${n.name} not slashed`);
+    }
+    // Keys were released to each attempt's enclave, and nothing came out of them.
+    assert.equal(evs.filter((e) => e.eventName === 'TaskCompleted').length, 0);
+    const failed = evs.find((e) => e.eventName === 'TaskFailed');
+    assert.ok(failed && (failed.args.refund as bigint) > 0n, 'escrow refunded');
+    assert.equal(
+      await getCredits(c, c.wallet.account.address),
+      creditBefore + (failed.args.refund as bigint),
+    );
   });
 });
 

@@ -232,6 +232,9 @@ test('devnet: nodes killed with SIGKILL are restarted, resume their registration
       .children()
       .filter((c) => c.name.startsWith('executor') || c.name.startsWith('verifier'));
     assert.equal(before.length, 2);
+    const endpointsBefore = new Map(
+      before.map((b) => [b.name, (b.ready as { endpoint: string }).endpoint] as const),
+    );
     for (const c of before) process.kill(c.pid!, 'SIGKILL');
     const deadline = Date.now() + 60_000;
     for (;;) {
@@ -247,6 +250,9 @@ test('devnet: nodes killed with SIGKILL are restarted, resume their registration
       const ready = restarted.ready as { address: string; endpoint: string };
       const node = await getNode(c, ready.address as Hex);
       assert.equal(node?.endpoint, ready.endpoint);
+      // Listening again on its previous port (remembered in its state): the evidence and result
+      // locations it published in events stay valid.
+      assert.equal(ready.endpoint, endpointsBefore.get(b.name), `${b.name} keeps its address`);
       assert.equal(node?.stake, 10n ** 18n, 'staked once');
       const file = JSON.parse(readFileSync(join(net.home, 'devnet.json'), 'utf8')) as {
         nodes: { name: string; endpoint: string }[];
@@ -301,7 +307,7 @@ test('devnet: an executor killed right after winning its claim resumes, commits 
   });
 });
 
-test('devnet: an executor that dies with its enclave is timed out; the next attempt completes elsewhere', {
+test('devnet: an executor that dies with its enclave gives its attempt up once restarted (not slashed); the next attempt completes elsewhere', {
   timeout: 240_000,
 }, async () => {
   await withDevnet({ executors: 2, verifiers: 1 }, async (net) => {
@@ -335,6 +341,15 @@ test('devnet: an executor that dies with its enclave is timed out; the next atte
     const ended = evs.filter((e) => e.eventName === 'AttemptEnded' && e.args.taskId === taskId);
     assert.equal(ended.length, 1);
     assert.equal(String(ended[0].args.executor).toLowerCase(), victim.toLowerCase());
+    // Restarted by the devnet, it finds the attempt's evidence without a result: its enclave
+    // died with it, so it abandons the attempt (§13.8) instead of leaving it to the run
+    // deadline, and is not slashed.
+    assert.equal(Number(ended[0].args.reason), 7, 'abandoned');
+    assert.equal(ended[0].args.slashed, 0n);
+    const abandoned = evs.filter((e) => e.eventName === 'AttemptAbandoned' && e.args.taskId === taskId);
+    assert.equal(abandoned.length, 1);
+    assert.match(String(abandoned[0].args.cause), /^ENCLAVE_LOST: /);
+    assert.equal((await getNode(c, victim as Hex))?.status, 'active');
   });
 });
 

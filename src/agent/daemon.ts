@@ -52,7 +52,7 @@ import {
 import type { X25519Identity } from '../crypto/age/index.ts';
 import { hpkeSeal, keyReleaseInfo } from '../crypto/hpke.ts';
 import { createLogger, FerryError, fromHex, type Logger, toFerryError, toHex } from '../kernel/index.ts';
-import { createPeerClient, type Ed25519Signer, type HttpServer } from '../net/index.ts';
+import { createPeerClient, type Ed25519Signer, type HttpServer, startRemembering } from '../net/index.ts';
 import {
   appraiseAttempt,
   attemptEvents,
@@ -213,30 +213,13 @@ export class AgentDaemon {
         log: this.#log.child('http'),
         authorize: ({ caller, asset }) => this.#authorize(caller.keyIdHex, asset),
       });
-    if (c.port !== 0) {
-      const server = make(c.port);
-      await server.start();
-      return server;
-    }
-    const remembered = state.getListenPort(c.host);
-    if (remembered !== null) {
-      const server = make(remembered);
-      try {
-        await server.start();
-        return server;
-      } catch (e) {
-        const err = toFerryError(e);
-        this.#log.warn('the remembered port is not available; listening on a new one', {
-          port: remembered,
-          code: err.code,
-          hints: err.hints.join('; '),
-        });
-      }
-    }
-    const server = make(0);
-    await server.start();
-    state.setListenPort(c.host, server.port);
-    return server;
+    return startRemembering({
+      port: c.port,
+      make,
+      remembered: () => state.getListenPort(c.host),
+      remember: (port) => state.setListenPort(c.host, port),
+      log: this.#log,
+    });
   }
 
   /**

@@ -13,7 +13,16 @@
  */
 import type { DatabaseSync } from 'node:sqlite';
 import { FerryError } from '../kernel/index.ts';
-import { attemptNumber, type Migration, openStateDb, taskKey, transaction } from '../net/sqlite.ts';
+import {
+  attemptNumber,
+  getListenPort,
+  LISTENER_TABLE_SQL,
+  type Migration,
+  openStateDb,
+  setListenPort,
+  taskKey,
+  transaction,
+} from '../net/sqlite.ts';
 
 export type AssetKind = 'dataset' | 'app';
 export type AssetStatus = 'local' | 'registered' | 'revoked';
@@ -72,13 +81,7 @@ const MIGRATIONS: Migration[] = [
     // The port the agent listened on per host when configured with port 0, tried first on the
     // next start so that the endpoint registered on chain for its assets stays valid.
     version: 3,
-    sql: `
-      CREATE TABLE listener (
-        host TEXT PRIMARY KEY,
-        port INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),
-        updated_at INTEGER NOT NULL
-      ) STRICT;
-    `,
+    sql: LISTENER_TABLE_SQL,
   },
 ];
 
@@ -392,28 +395,12 @@ export class AgentState {
 
   /** The port last listened on at `host` (configured port 0), or null when none is remembered. */
   getListenPort(host: string): number | null {
-    const r = this.db.prepare('SELECT port FROM listener WHERE host = ?').get(host) as Row | undefined;
-    return r ? Number(r.port) : null;
+    return getListenPort(this.db, host);
   }
 
   /** Remembers the port listened on at `host` (1 to 65535). */
   setListenPort(host: string, port: number): void {
-    if (typeof host !== 'string' || host.length === 0 || host.length > 255) {
-      throw new FerryError('INVALID_ARGUMENT', 'host must be a non-empty string of at most 255 characters', {
-        hints: [`got: ${String(host).slice(0, 80)}`],
-      });
-    }
-    if (!Number.isInteger(port) || port < 1 || port > 65535) {
-      throw new FerryError('INVALID_ARGUMENT', 'port must be an integer from 1 to 65535', {
-        hints: [`got: ${String(port).slice(0, 80)}`],
-      });
-    }
-    this.db
-      .prepare(
-        `INSERT INTO listener (host, port, updated_at) VALUES (?, ?, ?)
-         ON CONFLICT (host) DO UPDATE SET port = excluded.port, updated_at = excluded.updated_at`,
-      )
-      .run(host, port, Date.now());
+    setListenPort(this.db, host, port);
   }
 
   // --- chain cursor -------------------------------------------------------------------

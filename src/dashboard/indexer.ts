@@ -168,7 +168,9 @@ type AttemptRec = {
   votes: VoteView[];
   attested: { passSeats: number; failSeats: number; runDeadline: number; block: string } | null;
   keyReleases: { assetIndex: number; owner: string; releaseHash: string; block: string }[];
-  ended: { reason: string; executor: string | null; slashed: string; block: string } | null;
+  ended: { reason: string; executor: string | null; slashed: string; block: string; cause?: string } | null;
+  /** The executor's cause when it abandoned the attempt (AttemptAbandoned, before AttemptEnded). */
+  abandonCause: string | null;
 };
 
 type TaskRec = {
@@ -543,6 +545,7 @@ export class Indexer {
         attested: null,
         keyReleases: [],
         ended: null,
+        abandonCause: null,
       };
       rec.attempts.set(n, a);
     }
@@ -712,13 +715,23 @@ export class Indexer {
         });
         break;
       }
+      case 'AttemptAbandoned': {
+        this.#attempt(rec, attemptNo ?? 1).abandonCause = String(a.cause);
+        break;
+      }
       case 'AttemptEnded': {
         const at = this.#attempt(rec, attemptNo ?? 1);
         const reason = ATTEMPT_END_REASONS[num(a.reason)] ?? `unknown-${num(a.reason)}`;
         const executor = String(a.executor) === ZERO ? null : String(a.executor);
         at.ended = { reason, executor, slashed: String(a.slashed ?? 0n), block: e.blockNumber.toString() };
+        if (at.abandonCause !== null) at.ended.cause = at.abandonCause;
         rec.endReason = reason;
-        stage('attempt-ended', { reason, executor, slashed: at.ended.slashed });
+        stage('attempt-ended', {
+          reason,
+          executor,
+          slashed: at.ended.slashed,
+          ...(at.abandonCause !== null ? { cause: at.abandonCause } : {}),
+        });
         break;
       }
       case 'StatusChanged': {

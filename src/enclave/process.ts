@@ -26,6 +26,7 @@ import {
   encodeTagged,
   equalBytes,
   FerryError,
+  toFerryError,
   hashTagged,
   wipe,
 } from '../kernel/index.ts';
@@ -363,7 +364,17 @@ function plaintextOf(
       `run: no key was delivered for ${key.replace(':', ' ')}`,
     );
   }
-  return decrypted(raw, identity);
+  return naming(decrypted(raw, identity), key.replace(':', ' '));
+}
+
+/** Prefixes an input stream's error with the asset it comes from ("dataset 3: ..."). */
+async function* naming(chunks: AsyncIterable<Uint8Array>, what: string): AsyncGenerator<Uint8Array> {
+  try {
+    yield* chunks;
+  } catch (e) {
+    const fe = toFerryError(e);
+    throw new FerryError(fe.code, `${what}: ${fe.message}`, { hints: fe.hints, cause: e });
+  }
 }
 
 async function sealTo(recipient: Recipient, plaintext: Uint8Array): Promise<Uint8Array> {

@@ -42,5 +42,6 @@ export {
   type Route,
   type RouteRequest,
   type RouteResponse,
+  startRemembering,
   statusForCode,
 } from './server.ts';

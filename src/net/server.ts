@@ -427,3 +427,41 @@ export class HttpServer {
 export function createHttpServer(opts: HttpServerOptions): HttpServer {
   return new HttpServer(opts);
 }
+
+/**
+ * Starts a server on the configured port; with port 0, first on the port remembered from the
+ * last start (so that published endpoints stay valid across restarts), else on a fresh one,
+ * which is then remembered.
+ */
+export async function startRemembering(opts: {
+  port: number;
+  make: (port: number) => HttpServer;
+  remembered: () => number | null;
+  remember: (port: number) => void;
+  log: Logger;
+}): Promise<HttpServer> {
+  if (opts.port !== 0) {
+    const server = opts.make(opts.port);
+    await server.start();
+    return server;
+  }
+  const remembered = opts.remembered();
+  if (remembered !== null) {
+    const server = opts.make(remembered);
+    try {
+      await server.start();
+      return server;
+    } catch (e) {
+      const err = toFerryError(e);
+      opts.log.warn('the remembered port is not available; listening on a new one', {
+        port: remembered,
+        code: err.code,
+        hints: err.hints.join('; '),
+      });
+    }
+  }
+  const server = opts.make(0);
+  await server.start();
+  opts.remember(server.port);
+  return server;
+}

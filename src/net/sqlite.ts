@@ -137,3 +137,40 @@ export function attemptNumber(n: number | string): number {
   }
   return v;
 }
+
+/**
+ * The `listener` table (a migration of each app's schema): the port a daemon configured with
+ * port 0 listened on, per host, tried first on its next start so that the endpoints it
+ * published (on chain, in events) stay valid across restarts.
+ */
+export const LISTENER_TABLE_SQL = `
+  CREATE TABLE listener (
+    host TEXT PRIMARY KEY,
+    port INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),
+    updated_at INTEGER NOT NULL
+  ) STRICT;
+`;
+
+/** The port last listened on at `host`, or null when none is remembered. */
+export function getListenPort(db: DatabaseSync, host: string): number | null {
+  const r = db.prepare('SELECT port FROM listener WHERE host = ?').get(host) as { port: number } | undefined;
+  return r ? Number(r.port) : null;
+}
+
+/** Remembers the port listened on at `host` (1 to 65535). */
+export function setListenPort(db: DatabaseSync, host: string, port: number): void {
+  if (typeof host !== 'string' || host.length === 0 || host.length > 255) {
+    throw new FerryError('INVALID_ARGUMENT', 'host must be a non-empty string of at most 255 characters', {
+      hints: [`got: ${String(host).slice(0, 80)}`],
+    });
+  }
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new FerryError('INVALID_ARGUMENT', 'port must be an integer from 1 to 65535', {
+      hints: [`got: ${String(port).slice(0, 80)}`],
+    });
+  }
+  db.prepare(
+    `INSERT INTO listener (host, port, updated_at) VALUES (?, ?, ?)
+     ON CONFLICT (host) DO UPDATE SET port = excluded.port, updated_at = excluded.updated_at`,
+  ).run(host, port, Date.now());
+}

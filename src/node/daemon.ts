@@ -38,6 +38,7 @@ import {
 import type { AppraisalPolicy } from '../attestation/types.ts';
 import { ChainDriver, type JobContext } from '../chain/driver.ts';
 import {
+  abandonAttempt,
   type ChainWriter,
   claimTask,
   commitEvidence,
@@ -81,7 +82,7 @@ import {
   runtimeMeasurement as enclaveRuntimeMeasurement,
 } from '../enclave/index.ts';
 import { createLogger, FerryError, fromHex, type Logger, toFerryError, toHex } from '../kernel/index.ts';
-import { createPeerClient, type Ed25519Signer, type HttpServer } from '../net/index.ts';
+import { createPeerClient, type Ed25519Signer, type HttpServer, startRemembering } from '../net/index.ts';
 import {
   appraiseAttempt,
   attemptEvents,
@@ -146,6 +147,9 @@ export function loadOrCreateVrfKey(home: string): { sk: Uint8Array; pk: Uint8Arr
 
 const HEARTBEAT_EVERY_SECONDS = 3600;
 
+/** Stages in which an attempt's enclave may still be needed. */
+const ENCLAVE_STAGES: ReadonlySet<string> = new Set(['claimed', 'attesting', 'attested', 'running']);
+
 function key(task: bigint | string, attempt: number): string {
   return `${task}/${attempt}`;
 }
@@ -177,6 +181,11 @@ export class NodeDaemon {
   #stopping = new AbortController();
   #started: NodeReady | null = null;
   #running = new Set<string>();
+  /**
+   * Attempts found at start with evidence from this node but no result: their enclave died with
+   * the previous process, so once attested they are abandoned (§13.8).
+   */
+  #orphans = new Map<string, { taskId: bigint; attempt: number }>();
   /** Tasks waiting for their seed (anyone may seed; executors do). */
   #toSeed = new Set<bigint>();
   /** Tasks seen created and not final: their stage deadlines are enforced with `timeout`. */
@@ -207,16 +216,25 @@ export class NodeDaemon {
       this.#policies = new PolicyBook({ allowSim: c.allowSim });
       this.#registry = trustRegistry(c);
       if (c.tee === 'tpm2' && c.roles.includes('executor')) await this.#measureRuntime();
-      this.#server = createNodeServer({
-        state: this.#state,
-        keyId: toHex(this.#opts.keys.signer.keyId),
-        host: c.host,
+      const state = this.#state;
+      // With port 0, the port of the last start first: evidence and result locations in
+      // events name it, so verifiers, agents and requesters still reach this node after a restart.
+      this.#server = await startRemembering({
         port: c.port,
-        log: this.#log.child('http'),
-        verifyDelivery: (req) => this.#verifyDelivery(req.task, req.attempt, req.body),
-        onKeys: (d) => this.#keysArrived(BigInt(d.task), d.attempt),
+        make: (port) =>
+          createNodeServer({
+            state,
+            keyId: toHex(this.#opts.keys.signer.keyId),
+            host: c.host,
+            port,
+            log: this.#log.child('http'),
+            verifyDelivery: (req) => this.#verifyDelivery(req.task, req.attempt, req.body),
+            onKeys: (d) => this.#keysArrived(BigInt(d.task), d.attempt),
+          }),
+        remembered: () => state.getListenPort(c.host),
+        remember: (port) => state.setListenPort(c.host, port),
+        log: this.#log,
       });
-      await this.#server.start();
       if (c.roles.includes('executor')) {
         this.#relay = new CiphertextRelay({ signer: this.#opts.keys.signer, log: this.#log.child('relay') });
         await this.#relay.start();
@@ -237,6 +255,9 @@ export class NodeDaemon {
       if (!cursor) {
         this.#state.setCursor('chain', Number(await this.#chain.public.getBlockNumber()));
         cursor = this.#state.getCursor('chain')!;
+      }
+      for (const a of this.#state.attemptsWithoutResult()) {
+        this.#orphans.set(key(a.task, a.attempt), { taskId: BigInt(a.task), attempt: a.attempt });
       }
       this.#driver = new ChainDriver({
         chain: this.#chain,
@@ -582,6 +603,7 @@ export class NodeDaemon {
       // Settled without evidence from this node: not the best claim, or its stage closed.
       state.markClaimLost(claim.task, claim.attempt, `task is ${task.status}, attempt ${task.attempt}`);
     }
+    await this.#reconcileEnclaves(now);
     for (const att of state.pendingReceipts()) {
       const task = await this.#cachedTask(BigInt(att.task), now);
       if (!task || task.attempt !== att.attempt) continue;
@@ -590,6 +612,85 @@ export class NodeDaemon {
       else if (task.status === 'completed' && att.receiptStatus === 'intent') {
         state.markReceiptOutcome(task.taskId, task.attempt, 'confirmed');
       }
+    }
+  }
+
+  /**
+   * Enclaves and attempts that cannot finish: an enclave whose attempt ended without running
+   * it (rejected, keys missed, another attempt) is destroyed; an attempt whose enclave is gone
+   * (died with the previous process) is abandoned once attested; abandonments left by a crash
+   * are sent again.
+   */
+  async #reconcileEnclaves(now: number): Promise<void> {
+    const state = this.#state!;
+    const me = this.address.toLowerCase();
+    for (const [k, handle] of [...this.#enclaves]) {
+      if (this.#running.has(k)) continue;
+      const [task, attempt] = k.split('/');
+      const t = await this.#cachedTask(BigInt(task), now);
+      const live = t?.attempt === Number(attempt) && ENCLAVE_STAGES.has(t.status);
+      if (live) continue;
+      this.#enclaves.delete(k);
+      await handle.destroy().catch(() => {});
+      this.#log.info('enclave destroyed: its attempt ended', {
+        task,
+        attempt: Number(attempt),
+        status: t?.status,
+      });
+    }
+    for (const [k, o] of [...this.#orphans]) {
+      const t = await this.#cachedTask(o.taskId, now);
+      if (
+        !t ||
+        t.attempt !== o.attempt ||
+        t.executor?.toLowerCase() !== me ||
+        !ENCLAVE_STAGES.has(t.status)
+      ) {
+        this.#orphans.delete(k);
+        continue;
+      }
+      if (t.status !== 'attested' && t.status !== 'running') continue;
+      this.#orphans.delete(k);
+      state.beginAbandon(
+        o.taskId,
+        o.attempt,
+        'ENCLAVE_LOST: the node restarted and the enclave of this attempt is gone',
+      );
+    }
+    for (const att of state.pendingAbandons()) {
+      const k = key(att.task, att.attempt);
+      this.#enqueue(k, `abandon ${k}`, () => this.#abandon(BigInt(att.task), att.attempt), {
+        key: `abandon ${k}`,
+      });
+    }
+  }
+
+  /**
+   * Gives up an attempt this node's enclave cannot finish (Tasks.abandon, §11.3): excluded from
+   * the task, not slashed. Waits while the attempt is still being judged; settles the intent
+   * as `lost` if the attempt ended otherwise first.
+   */
+  async #abandon(taskId: bigint, attempt: number): Promise<void> {
+    const state = this.#state!;
+    const chain = this.#chain!;
+    const att = state.getAttempt(taskId, attempt);
+    if (!att?.abandonCause || att.abandonStatus !== 'intent') return;
+    const t = await getTask(chain, taskId);
+    const mine = t?.attempt === attempt && t.executor?.toLowerCase() === this.address.toLowerCase();
+    if (mine && (t.status === 'claimed' || t.status === 'attesting')) return;
+    const now = Number((await chain.public.getBlock()).timestamp);
+    if (!t || !mine || (t.status !== 'attested' && t.status !== 'running') || now > t.deadline) {
+      state.markAbandonOutcome(taskId, attempt, 'lost');
+      return;
+    }
+    try {
+      await abandonAttempt(chain, { taskId, attempt, cause: att.abandonCause });
+      state.markAbandonOutcome(taskId, attempt, 'confirmed');
+      this.#log.warn('attempt abandoned', { task: String(taskId), attempt, cause: att.abandonCause });
+    } catch (e) {
+      const fe = toFerryError(e);
+      if (fe.code !== 'CHAIN_UNAVAILABLE') state.markAbandonOutcome(taskId, attempt, 'reverted');
+      throw fe;
     }
   }
 
@@ -772,10 +873,38 @@ export class NodeDaemon {
     const { taskId, attempt } = task;
     const k = key(taskId, attempt);
     const handle = this.#enclaves.get(k);
-    const state = this.#state!;
-    const chain = this.#chain!;
     const relay = this.#relay;
     if (!handle || !relay) return;
+    try {
+      await this.#runEnclave(task, handle, relay);
+    } catch (e) {
+      const fe = toFerryError(e);
+      // Stopping: the enclave dies with this process; the next start abandons the attempt.
+      if (this.#stopping.signal.aborted) throw fe;
+      // The enclave cannot finish (an input unavailable or not decrypting, a key that does not
+      // open, a crash): it is destroyed and the attempt given up rather than left to time out.
+      this.#enclaves.delete(k);
+      await handle.destroy().catch(() => {});
+      this.#state!.beginAbandon(taskId, attempt, `${fe.code}: ${fe.message}`);
+      this.#log.warn('enclave run failed; abandoning the attempt', {
+        task: String(taskId),
+        attempt,
+        code: fe.code,
+        message: fe.message,
+      });
+      this.#enqueue(k, `abandon ${k}`, () => this.#abandon(taskId, attempt), { key: `abandon ${k}` });
+      return;
+    }
+    this.#tasks.delete(taskId);
+    const now = await getTask(this.#chain!, taskId);
+    if (now?.attempt === attempt && now.status === 'running') this.#enqueueReceipt(taskId, attempt);
+  }
+
+  async #runEnclave(task: TaskInfo, handle: EnclaveHandle, relay: CiphertextRelay): Promise<void> {
+    const { taskId, attempt } = task;
+    const k = key(taskId, attempt);
+    const state = this.#state!;
+    const chain = this.#chain!;
     const deliveries = state.listKeyDeliveries(taskId, attempt).map(decodeSealed);
     await handle.deliverKeys(
       deliveries.map((d) => ({
@@ -827,8 +956,6 @@ export class NodeDaemon {
         if (cause) throw cause;
         throw e;
       }
-      await handle.destroy();
-      this.#enclaves.delete(k);
       const resultPath = join(this.#opts.home, 'results', `${taskId}-${attempt}.age`);
       mkdirSync(join(this.#opts.home, 'results'), { recursive: true, mode: 0o700 });
       await writeFile(resultPath, out.result, { mode: 0o600 });
@@ -836,12 +963,11 @@ export class NodeDaemon {
       const resultHash = new Uint8Array(createHash('sha256').update(out.result).digest());
       state.saveResult(taskId, attempt, { resultPath, resultHash, receipt: out.receipt });
       this.#log.info('enclave run finished', { task: String(taskId), attempt, outcome: out.outcome });
+      this.#enclaves.delete(k);
+      await handle.destroy();
     } finally {
       for (const t of tokens) relay.revoke(t);
     }
-    this.#tasks.delete(taskId);
-    const now = await getTask(chain, taskId);
-    if (now?.attempt === attempt && now.status === 'running') this.#enqueueReceipt(taskId, attempt);
   }
 
   async #postReceipt(taskId: bigint, attempt: number): Promise<void> {

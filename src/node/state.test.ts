@@ -162,11 +162,57 @@ test('evidence, results, receipts and key deliveries are written once', () => {
   s.close();
 });
 
+test('abandonments: attempts without a result are listed; the first cause stays; settled once; never with a result', () => {
+  const s = NodeState.open(':memory:');
+  s.saveEvidence(6, 1, new Uint8Array([1]), new Uint8Array(32).fill(1));
+  s.saveEvidence(6, 2, new Uint8Array([2]), new Uint8Array(32).fill(2));
+  s.saveEvidence(7, 1, new Uint8Array([3]), new Uint8Array(32).fill(3));
+  s.saveResult(7, 1, {
+    resultPath: '/r',
+    resultHash: new Uint8Array(32).fill(4),
+    receipt: new Uint8Array([5]),
+  });
+  assert.deepEqual(
+    s.attemptsWithoutResult().map((a) => `${a.task}/${a.attempt}`),
+    ['6/1', '6/2'],
+  );
+  const a = s.beginAbandon(6, 1, 'AGE_HEADER_INVALID: the stream is not age');
+  assert.equal(a.abandonStatus, 'intent');
+  assert.equal(
+    s.beginAbandon(6, 1, 'ENCLAVE_LOST: later').abandonCause,
+    'AGE_HEADER_INVALID: the stream is not age',
+  );
+  assert.deepEqual(
+    s.pendingAbandons().map((x) => `${x.task}/${x.attempt}`),
+    ['6/1'],
+  );
+  assert.deepEqual(
+    s.attemptsWithoutResult().map((x) => `${x.task}/${x.attempt}`),
+    ['6/2'],
+  );
+  s.markAbandonOutcome(6, 1, 'confirmed');
+  s.markAbandonOutcome(6, 1, 'confirmed');
+  assert.equal(s.pendingAbandons().length, 0);
+  assert.throws(
+    () => s.markAbandonOutcome(6, 1, 'reverted'),
+    (e) => isFerryError(e, 'STATE_CONFLICT'),
+  );
+  assert.throws(
+    () => s.markAbandonOutcome(6, 2, 'lost'),
+    (e) => isFerryError(e, 'STATE_CONFLICT'),
+  );
+  assert.throws(
+    () => s.beginAbandon(7, 1, 'X: y'),
+    (e) => isFerryError(e, 'STATE_CONFLICT'),
+  );
+  s.close();
+});
+
 test("schema: versioned, refuses a newer schema and another program's database", () => {
   const { dir, db } = tmp();
   try {
     const s = NodeState.open(db);
-    assert.equal(schemaVersion(s.db), 4);
+    assert.equal(schemaVersion(s.db), 6);
     s.close();
     const raw = new DatabaseSync(db);
     raw.prepare("INSERT INTO schema_version (version, app, applied_at) VALUES (99, 'node', 0)").run();

@@ -19,7 +19,16 @@
  */
 import type { DatabaseSync } from 'node:sqlite';
 import { FerryError } from '../kernel/index.ts';
-import { attemptNumber, type Migration, openStateDb, taskKey, transaction } from '../net/sqlite.ts';
+import {
+  attemptNumber,
+  getListenPort,
+  LISTENER_TABLE_SQL,
+  type Migration,
+  openStateDb,
+  setListenPort,
+  taskKey,
+  transaction,
+} from '../net/sqlite.ts';
 
 export type ActionStatus = 'intent' | 'sent' | 'confirmed' | 'reverted' | 'lost' | 'failed';
 export type Outcome = 'confirmed' | 'reverted' | 'lost' | 'failed';
@@ -114,6 +123,22 @@ const MIGRATIONS: Migration[] = [
     version: 4,
     sql: `ALTER TABLE key_deliveries ADD COLUMN signature TEXT;`,
   },
+  {
+    // The executor gives up an attempt its enclave cannot finish (Tasks.abandon, §11.3): the
+    // intent and its cause are stored before the transaction, so a restart sends it again.
+    version: 5,
+    sql: `
+      ALTER TABLE attempts ADD COLUMN abandon_cause TEXT;
+      ALTER TABLE attempts ADD COLUMN abandon_status TEXT
+        CHECK (abandon_status IN ('intent','sent','confirmed','reverted','lost','failed'));
+    `,
+  },
+  {
+    // The port listened on with port 0, kept across restarts: evidence and result locations
+    // published in events name it (§13.6).
+    version: 6,
+    sql: LISTENER_TABLE_SQL,
+  },
 ];
 
 export type Registration = {
@@ -165,6 +190,9 @@ export type AttemptRecord = {
   enclaveX25519: Uint8Array | null;
   enclaveEd25519: Uint8Array | null;
   seed: Uint8Array | null;
+  /** Why the executor gives the attempt up (Tasks.abandon), and where that stands. */
+  abandonCause: string | null;
+  abandonStatus: ActionStatus | null;
 };
 
 export type KeyDelivery = {
@@ -559,6 +587,8 @@ export class NodeState {
       enclaveX25519: bytes(r.enclave_x25519),
       enclaveEd25519: bytes(r.enclave_ed25519),
       seed: bytes(r.seed),
+      abandonCause: str(r.abandon_cause),
+      abandonStatus: (r.abandon_status as ActionStatus | null) ?? null,
     };
   }
 
@@ -650,6 +680,74 @@ export class NodeState {
         .prepare('UPDATE attempts SET receipt_status = ?, updated_at = ? WHERE task = ? AND attempt = ?')
         .run(outcome, Date.now(), t, a);
     });
+  }
+
+  /**
+   * Records that the executor gives this attempt up (its enclave cannot finish), with the cause
+   * to send: status `intent`. The first cause stays; an attempt with a stored result is never
+   * abandoned (STATE_CONFLICT).
+   */
+  beginAbandon(task: bigint | number | string, attempt: number, cause: string): AttemptRecord {
+    const t = taskKey(task);
+    const a = attemptNumber(attempt);
+    return transaction(this.db, () => {
+      const cur = this.getAttempt(t, a);
+      if (cur?.receipt)
+        throw conflict('this attempt has a result; it is not abandoned', [`task ${t} attempt ${a}`]);
+      if (!cur?.abandonStatus) this.#upsertAttempt(t, a, { abandon_cause: cause, abandon_status: 'intent' });
+      return this.getAttempt(t, a)!;
+    });
+  }
+
+  /** Settles an abandonment: sent on chain (`confirmed`) or refused (`reverted`). */
+  markAbandonOutcome(task: bigint | number | string, attempt: number, outcome: Outcome): void {
+    const t = taskKey(task);
+    const a = attemptNumber(attempt);
+    transaction(this.db, () => {
+      const cur = this.getAttempt(t, a);
+      if (!cur?.abandonStatus) throw conflict('no abandonment to settle', [`task ${t} attempt ${a}`]);
+      if (cur.abandonStatus === outcome) return;
+      if (cur.abandonStatus !== 'intent' && cur.abandonStatus !== 'sent') {
+        throw conflict(`abandonment is already ${cur.abandonStatus}`, [`task ${t} attempt ${a}`]);
+      }
+      this.db
+        .prepare('UPDATE attempts SET abandon_status = ?, updated_at = ? WHERE task = ? AND attempt = ?')
+        .run(outcome, Date.now(), t, a);
+    });
+  }
+
+  /** Attempts this node still has to abandon on chain. */
+  pendingAbandons(): AttemptRecord[] {
+    const rows = this.db
+      .prepare(
+        `SELECT task, attempt FROM attempts WHERE abandon_status IN ('intent', 'sent') ORDER BY updated_at`,
+      )
+      .all() as Row[];
+    return rows.map((r) => this.getAttempt(String(r.task), Number(r.attempt))!);
+  }
+
+  /**
+   * Attempts with evidence from this node but no result and no abandonment: after a restart
+   * their enclave is gone, so each is either still to be judged or to be given up.
+   */
+  attemptsWithoutResult(): AttemptRecord[] {
+    const rows = this.db
+      .prepare(
+        `SELECT task, attempt FROM attempts
+         WHERE evidence IS NOT NULL AND receipt IS NULL AND abandon_status IS NULL ORDER BY updated_at`,
+      )
+      .all() as Row[];
+    return rows.map((r) => this.getAttempt(String(r.task), Number(r.attempt))!);
+  }
+
+  /** The port last listened on at `host` (configured port 0), or null when none is remembered. */
+  getListenPort(host: string): number | null {
+    return getListenPort(this.db, host);
+  }
+
+  /** Remembers the port listened on at `host` (1 to 65535). */
+  setListenPort(host: string, port: number): void {
+    setListenPort(this.db, host, port);
   }
 
   /** Attempts whose receipt still has to be posted or awaited. */

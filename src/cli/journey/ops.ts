@@ -513,6 +513,8 @@ function stageOf(
         stage: 'attempt-ended',
         detail: ATTEMPT_END_REASONS[Number(a.reason)] ?? `reason ${a.reason}`,
       };
+    case 'AttemptAbandoned':
+      return { stage: 'attempt-ended', detail: `abandoned by the executor: ${a.cause}` };
     default:
       return null;
   }
@@ -619,6 +621,7 @@ export async function explainFailure(
   // that follow once the only executor was excluded.
   const rank = [
     'evidence-rejected',
+    'abandoned',
     'keys-missed',
     'receipt-missed',
     'votes-missed',
@@ -653,6 +656,24 @@ export async function explainFailure(
       if (why) message += `: ${why}`;
     } else {
       message = `not enough verifier votes before the deadline (${votes.length} vote(s), threshold ${task.threshold} seats)`;
+    }
+  } else if (reason === 'abandoned') {
+    // The executors' own words (not checkable on chain): what their enclaves could not do.
+    const causes = events
+      .filter((e) => e.eventName === 'AttemptAbandoned')
+      .map((e) => `attempt ${e.args.attempt}: ${String(e.args.cause)}`);
+    const said = String(
+      events.find((e) => e.eventName === 'AttemptAbandoned' && e.args.attempt === last!.args.attempt)?.args
+        .cause ?? 'no cause given',
+    );
+    message = `the executor's enclave could not finish (${said}, as reported by the executor)`;
+    hints.push(...causes);
+    if (
+      /^(ENCLAVE_DATA_UNAVAILABLE|ENCLAVE_KEY_UNSEAL_FAILED|ENCLAVE_MEASUREMENT_MISMATCH|AGE_)/.test(said)
+    ) {
+      hints.push(
+        "an input could not be read or did not decrypt: check that each owner's agent is up and serves the ciphertext it registered",
+      );
     }
   } else if (reason === 'evidence-missed') {
     message = 'the executor did not commit its evidence in time';

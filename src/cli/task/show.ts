@@ -39,6 +39,8 @@ function describeEvent(e: FerryEvent): string {
       return `receipt posted; result at ${a.resultLocation}`;
     case 'AttemptEnded':
       return `attempt ended: ${ATTEMPT_END_REASONS[Number(a.reason)]}${a.slashed ? `, executor slashed ${a.slashed} wei` : ''}`;
+    case 'AttemptAbandoned':
+      return `the executor abandoned the attempt: ${a.cause}`;
     case 'TaskFailed':
       return `failed after ${a.attempts} attempt(s); refund ${a.refund} wei`;
     case 'Paid':
