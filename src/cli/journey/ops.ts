@@ -669,7 +669,9 @@ export async function explainFailure(
     message = `the executor's enclave could not finish (${said}, as reported by the executor)`;
     hints.push(...causes);
     if (
-      /^(ENCLAVE_DATA_UNAVAILABLE|ENCLAVE_KEY_UNSEAL_FAILED|ENCLAVE_MEASUREMENT_MISMATCH|AGE_|RELAY_)/.test(said)
+      /^(ENCLAVE_DATA_UNAVAILABLE|ENCLAVE_KEY_UNSEAL_FAILED|ENCLAVE_MEASUREMENT_MISMATCH|AGE_|RELAY_)/.test(
+        said,
+      )
     ) {
       hints.push(
         "an input could not be read or did not decrypt: check that each owner's agent is up and serves the ciphertext it registered",
