@@ -629,7 +629,12 @@ export class NodeDaemon {
       const [task, attempt] = k.split('/');
       const t = await this.#cachedTask(BigInt(task), now);
       const live = t?.attempt === Number(attempt) && ENCLAVE_STAGES.has(t.status);
-      if (live) continue;
+      if (live) {
+        // Every key recorded on chain: (re)start the run if it is not under way (its first
+        // start may have failed to read the chain); #keysArrived checks the deliveries.
+        if (t.status === 'running') this.#keysArrived(t.taskId, t.attempt);
+        continue;
+      }
       this.#enclaves.delete(k);
       await handle.destroy().catch(() => {});
       this.#log.info('enclave destroyed: its attempt ended', {
@@ -875,12 +880,19 @@ export class NodeDaemon {
     const handle = this.#enclaves.get(k);
     const relay = this.#relay;
     if (!handle || !relay) return;
+    const progress = { keysDelivered: false };
     try {
-      await this.#runEnclave(task, handle, relay);
+      await this.#runEnclave(task, handle, relay, progress);
     } catch (e) {
       const fe = toFerryError(e);
       // Stopping: the enclave dies with this process; the next start abandons the attempt.
       if (this.#stopping.signal.aborted) throw fe;
+      // The chain could not be read before the enclave got its keys: nothing is spent, the
+      // reconciler starts the run again.
+      if (fe.code === 'CHAIN_UNAVAILABLE' && !progress.keysDelivered) {
+        this.#running.delete(k);
+        throw fe;
+      }
       // The enclave cannot finish (an input unavailable or not decrypting, a key that does not
       // open, a crash): it is destroyed and the attempt given up rather than left to time out.
       this.#enclaves.delete(k);
@@ -900,12 +912,41 @@ export class NodeDaemon {
     if (now?.attempt === attempt && now.status === 'running') this.#enqueueReceipt(taskId, attempt);
   }
 
-  async #runEnclave(task: TaskInfo, handle: EnclaveHandle, relay: CiphertextRelay): Promise<void> {
+  /**
+   * What a run needs from the chain, read before any key reaches the enclave: a read that fails
+   * here leaves the enclave untouched, so the run can be tried again.
+   */
+  async #prepareRun(task: TaskInfo) {
+    const chain = this.#chain!;
+    const app = await getApp(chain, task.appId);
+    if (!app) throw new FerryError('TASK_FAILED', 'the task app is not registered');
+    const datasetEndpoints: string[] = [];
+    for (const d of task.datasetIds) {
+      const ds = await getDataset(chain, d);
+      if (!ds) throw new FerryError('TASK_FAILED', 'a task dataset is not registered');
+      datasetEndpoints.push(ds.endpoint);
+    }
+    const { resultRecipient, input } = await attemptEvents(chain, task, task.attempt);
+    if (!resultRecipient || !input)
+      throw new FerryError('TASK_FAILED', 'the task creation event was not found');
+    const args = decodeTaskInput(input.location, input.hash);
+    const recipient = new X25519Recipient(resultRecipient).toString();
+    return { app, datasetEndpoints, args, recipient };
+  }
+
+  async #runEnclave(
+    task: TaskInfo,
+    handle: EnclaveHandle,
+    relay: CiphertextRelay,
+    progress: { keysDelivered: boolean },
+  ): Promise<void> {
     const { taskId, attempt } = task;
     const k = key(taskId, attempt);
     const state = this.#state!;
-    const chain = this.#chain!;
+    const plan = await this.#prepareRun(task);
+    const { app, args, recipient } = plan;
     const deliveries = state.listKeyDeliveries(taskId, attempt).map(decodeSealed);
+    progress.keysDelivered = true;
     await handle.deliverKeys(
       deliveries.map((d) => ({
         assetId: d.assetId,
@@ -914,8 +955,6 @@ export class NodeDaemon {
         ciphertext: d.ciphertext,
       })),
     );
-    const app = await getApp(chain, task.appId);
-    if (!app) throw new FerryError('TASK_FAILED', 'the task app is not registered');
     const tokens: string[] = [];
     const via = (baseUrl: string, path: string) => {
       const { url, token } = relay.issue({ baseUrl, path });
@@ -925,20 +964,13 @@ export class NodeDaemon {
     try {
       const appSource = via(app.endpoint, `/v1/apps/${task.appId}/ciphertext`);
       const datasets: { id: string; assetId: bigint; source: ReturnType<typeof via> }[] = [];
-      for (const d of task.datasetIds) {
-        const ds = await getDataset(chain, d);
-        if (!ds) throw new FerryError('TASK_FAILED', 'a task dataset is not registered');
+      for (const [i, d] of task.datasetIds.entries()) {
         datasets.push({
           id: d.toString(),
           assetId: d,
-          source: via(ds.endpoint, `/v1/datasets/${d}/ciphertext`),
+          source: via(plan.datasetEndpoints[i], `/v1/datasets/${d}/ciphertext`),
         });
       }
-      const { resultRecipient, input } = await attemptEvents(chain, task, attempt);
-      if (!resultRecipient || !input)
-        throw new FerryError('TASK_FAILED', 'the task creation event was not found');
-      const args = decodeTaskInput(input.location, input.hash);
-      const recipient = new X25519Recipient(resultRecipient).toString();
       let out: Awaited<ReturnType<EnclaveHandle['run']>>;
       try {
         out = await handle.run(
