@@ -600,6 +600,13 @@ export class NodeDaemon {
       const won = task.executor?.toLowerCase() === me;
       if (task.attempt === claim.attempt && (task.status === 'seeded' || (task.status === 'claimed' && won)))
         continue;
+      // Its evidence got the attempt past `claimed` (the commitment went through before a crash
+      // or a failed read recorded it): committed, not lost.
+      const att = state.getAttempt(claim.task, claim.attempt);
+      if (att?.evidence && won && task.attempt === claim.attempt) {
+        state.markEvidenceCommitted(claim.task, claim.attempt);
+        continue;
+      }
       // Settled without evidence from this node: not the best claim, or its stage closed.
       state.markClaimLost(claim.task, claim.attempt, `task is ${task.status}, attempt ${task.attempt}`);
     }
@@ -767,27 +774,38 @@ export class NodeDaemon {
     const task = await getTask(this.#chain!, taskId);
     if (!task || task.attempt !== attempt || task.status !== 'claimed') return;
     if (task.executor?.toLowerCase() !== this.address.toLowerCase()) return;
-    if (state.getAttempt(taskId, attempt)?.evidence) return;
-    const handle = await createEnclave({
-      chainId: BigInt(this.#chainId),
-      taskId: task.taskId,
-      attempt: task.attempt,
-      seed: hexBytes(task.seed),
-      backend: this.#backendSpec(),
-    });
-    this.#enclaves.set(key(task.taskId, task.attempt), handle);
-    state.saveEvidence(task.taskId, task.attempt, handle.evidenceBytes, handle.evidenceHash, {
-      x25519Pub: handle.x25519Pub,
-      ed25519Pub: handle.ed25519Pub,
-      seed: hexBytes(task.seed),
-    });
+    const saved = state.getAttempt(taskId, attempt);
+    if (saved?.evidenceCommitted) return;
+    let evidenceHash: Uint8Array;
+    if (saved?.evidence && saved.evidenceHash) {
+      // Stored but its commitment failed or was interrupted: commit the stored evidence (a
+      // commitment may already be in flight with that hash). If its enclave died in a restart,
+      // the attempt is abandoned once attested (§13.8), rather than missing its evidence.
+      evidenceHash = saved.evidenceHash;
+    } else {
+      const handle = await createEnclave({
+        chainId: BigInt(this.#chainId),
+        taskId: task.taskId,
+        attempt: task.attempt,
+        seed: hexBytes(task.seed),
+        backend: this.#backendSpec(),
+      });
+      this.#enclaves.set(key(task.taskId, task.attempt), handle);
+      state.saveEvidence(task.taskId, task.attempt, handle.evidenceBytes, handle.evidenceHash, {
+        x25519Pub: handle.x25519Pub,
+        ed25519Pub: handle.ed25519Pub,
+        seed: hexBytes(task.seed),
+      });
+      evidenceHash = handle.evidenceHash;
+    }
     const location = `${this.#server!.url}/v1/tasks/${task.taskId}/attempts/${task.attempt}/evidence`;
     await commitEvidence(this.#chain!, {
       taskId: task.taskId,
       attempt: task.attempt,
-      evidenceHash: handle.evidenceHash,
+      evidenceHash,
       location,
     });
+    state.markEvidenceCommitted(task.taskId, task.attempt);
     this.#log.info('evidence committed', { task: String(task.taskId), attempt: task.attempt });
   }
 

@@ -212,7 +212,7 @@ test("schema: versioned, refuses a newer schema and another program's database",
   const { dir, db } = tmp();
   try {
     const s = NodeState.open(db);
-    assert.equal(schemaVersion(s.db), 6);
+    assert.equal(schemaVersion(s.db), 7);
     s.close();
     const raw = new DatabaseSync(db);
     raw.prepare("INSERT INTO schema_version (version, app, applied_at) VALUES (99, 'node', 0)").run();
@@ -274,7 +274,7 @@ test('a node killed (SIGKILL) right after writing a claim intent finds it on res
   }
 });
 
-test('claims awaiting evidence: confirmed without evidence; a lost claim is settled once', () => {
+test('claims awaiting evidence: confirmed without evidence or with evidence not yet committed; a lost claim is settled once', () => {
   const { dir, db } = tmp();
   const s = NodeState.open(db);
   for (const task of [1n, 2n, 3n]) {
@@ -287,6 +287,18 @@ test('claims awaiting evidence: confirmed without evidence; a lost claim is sett
     ed25519Pub: new Uint8Array(32),
     seed: new Uint8Array(32),
   });
+  // Task 2's evidence is stored but its commitment not confirmed: it still awaits.
+  assert.equal(s.getAttempt(2n, 1)?.evidenceCommitted, false);
+  assert.deepEqual(
+    s.claimsAwaitingEvidence().map((c) => c.task),
+    ['1', '2', '3'],
+  );
+  s.markEvidenceCommitted(2n, 1);
+  assert.equal(s.getAttempt(2n, 1)?.evidenceCommitted, true);
+  assert.throws(
+    () => s.markEvidenceCommitted(1n, 1),
+    (e) => isFerryError(e, 'STATE_CONFLICT'),
+  );
   assert.deepEqual(
     s.claimsAwaitingEvidence().map((c) => c.task),
     ['1', '3'],

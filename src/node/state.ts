@@ -139,6 +139,17 @@ const MIGRATIONS: Migration[] = [
     version: 6,
     sql: LISTENER_TABLE_SQL,
   },
+  {
+    // Evidence stored but not yet committed on chain (a failed or interrupted commitEvidence)
+    // is committed again by the reconciler. Evidence stored before this migration was
+    // committed then (it was never retried).
+    version: 7,
+    sql: `
+      ALTER TABLE attempts ADD COLUMN evidence_committed INTEGER NOT NULL DEFAULT 0
+        CHECK (evidence_committed IN (0, 1));
+      UPDATE attempts SET evidence_committed = 1 WHERE evidence IS NOT NULL;
+    `,
+  },
 ];
 
 export type Registration = {
@@ -181,6 +192,8 @@ export type AttemptRecord = {
   attempt: number;
   evidence: Uint8Array | null;
   evidenceHash: Uint8Array | null;
+  /** The evidence hash is committed on chain (Tasks.commitEvidence went through). */
+  evidenceCommitted: boolean;
   resultPath: string | null;
   resultHash: Uint8Array | null;
   receipt: Uint8Array | null;
@@ -487,7 +500,8 @@ export class NodeState {
     const rows = this.db
       .prepare(
         `SELECT c.* FROM claims c LEFT JOIN attempts a ON a.task = c.task AND a.attempt = c.attempt
-         WHERE c.status = 'confirmed' AND a.evidence IS NULL ORDER BY c.updated_at`,
+         WHERE c.status = 'confirmed' AND (a.evidence IS NULL OR a.evidence_committed = 0)
+         ORDER BY c.updated_at`,
       )
       .all() as Row[];
     return rows.map(toClaim);
@@ -579,6 +593,7 @@ export class NodeState {
       attempt: Number(r.attempt),
       evidence: bytes(r.evidence),
       evidenceHash: bytes(r.evidence_hash),
+      evidenceCommitted: Number(r.evidence_committed) === 1,
       resultPath: str(r.result_path),
       resultHash: bytes(r.result_hash),
       receipt: bytes(r.receipt),
@@ -618,6 +633,19 @@ export class NodeState {
         enclave_ed25519: enclave?.ed25519Pub ?? null,
         seed: enclave?.seed ?? null,
       });
+    });
+  }
+
+  /** Records that the attempt's stored evidence is committed on chain. */
+  markEvidenceCommitted(task: bigint | number | string, attempt: number): void {
+    const t = taskKey(task);
+    const a = attemptNumber(attempt);
+    transaction(this.db, () => {
+      if (!this.getAttempt(t, a)?.evidence)
+        throw conflict('no evidence to mark committed', [`task ${t} attempt ${a}`]);
+      this.db
+        .prepare('UPDATE attempts SET evidence_committed = 1, updated_at = ? WHERE task = ? AND attempt = ?')
+        .run(Date.now(), t, a);
     });
   }
 
