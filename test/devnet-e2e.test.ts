@@ -45,6 +45,7 @@ import { hexBytes, seatsFor } from '../src/task/index.ts';
 import { loadOrCreateVrfKey } from '../src/node/daemon.ts';
 import { EnclaveKeysSchema } from '../src/task/index.ts';
 import { NodeState } from '../src/node/state.ts';
+import { createEnclave } from '../src/enclave/index.ts';
 
 async function registerAssets(net: Net) {
   const { info } = net.devnet;
@@ -350,6 +351,86 @@ test('devnet: an executor that dies with its enclave gives its attempt up once r
     assert.equal(abandoned.length, 1);
     assert.match(String(abandoned[0].args.cause), /^ENCLAVE_LOST: /);
     assert.equal((await getNode(c, victim as Hex))?.status, 'active');
+  });
+});
+
+test('devnet: evidence stored just before a crash is committed after the restart; the executor, its enclave gone, gives the attempt up once attested; the next attempt completes elsewhere', {
+  timeout: 240_000,
+}, async () => {
+  await withDevnet({ executors: 2, verifiers: 1 }, async (net) => {
+    const assets = await registerAssets(net);
+    let victim: { name: string; address: string } | undefined;
+    let evidenceHash: Uint8Array | undefined;
+    const reader = await chainFor(net, 'carol');
+    const {
+      task,
+      chain: c,
+      taskId,
+    } = await runTask(net, assets.appId, assets.datasetId, {
+      claimWindow: 8,
+      onPoll: async (t) => {
+        if (victim || t.attempt !== 1 || t.status !== 'claimed') return;
+        // Both executors claim: act once both claims are in, so the best claim no longer changes.
+        const claims = (
+          await getFerryEvents(reader, t.createdBlock, await reader.public.getBlockNumber())
+        ).filter((e) => e.eventName === 'TaskClaimed' && e.args.taskId === t.taskId);
+        if (claims.length < 2) return;
+        const fresh = await getTask(reader, t.taskId);
+        if (fresh?.status !== 'claimed') return;
+        t = fresh;
+        const winner = net.devnet.info.nodes.find(
+          (n) => n.address.toLowerCase() === t.executor?.toLowerCase(),
+        )!;
+        const home = join(net.home, 'nodes', winner.name);
+        // The evidence the executor would create once the claim window closes (a real sim
+        // enclave with its attester), stored as if it crashed right after storing it.
+        const handle = await createEnclave({
+          chainId: 31337n,
+          taskId: t.taskId,
+          attempt: t.attempt,
+          seed: hexBytes(t.seed),
+          backend: { kind: 'sim', attesterFile: join(home, 'sim-attester') },
+        });
+        try {
+          const now = await getTask(reader, t.taskId);
+          assert.equal(now?.status, 'claimed', 'still within the claim window');
+          process.kill(net.devnet.children().find((x) => x.name === winner.name)!.pid!, 'SIGKILL');
+          const state = NodeState.open(join(home, 'state.db'));
+          const claim = state.getClaim(t.taskId, t.attempt);
+          assert.ok(claim, 'the executor recorded its claim');
+          if (claim.status !== 'confirmed') state.markClaimOutcome(t.taskId, t.attempt, 'confirmed');
+          state.saveEvidence(t.taskId, t.attempt, handle.evidenceBytes, handle.evidenceHash, {
+            x25519Pub: handle.x25519Pub,
+            ed25519Pub: handle.ed25519Pub,
+            seed: hexBytes(t.seed),
+          });
+          state.close();
+        } finally {
+          await handle.destroy();
+        }
+        evidenceHash = handle.evidenceHash;
+        victim = winner;
+      },
+    });
+    assert.ok(victim && evidenceHash, 'the winner was killed with its evidence stored');
+    assert.equal(task?.status, 'completed', `task ended as ${task?.status}`);
+    assert.equal(task!.attempt, 2);
+    assert.notEqual(task!.executor?.toLowerCase(), victim.address.toLowerCase());
+    const evs = await getFerryEvents(c, task!.createdBlock, await c.public.getBlockNumber());
+    const of = (name: string, attempt: number) =>
+      evs.filter(
+        (e) => e.eventName === name && e.args.taskId === taskId && Number(e.args.attempt) === attempt,
+      );
+    const committed = of('EvidenceCommitted', 1);
+    assert.equal(committed.length, 1);
+    assert.equal(String(committed[0].args.evidenceHash), `0x${toHex(evidenceHash)}`, 'the stored evidence');
+    assert.equal(of('TaskAttested', 1).length, 1, 'the stored evidence was approved');
+    const abandoned = of('AttemptAbandoned', 1);
+    assert.equal(abandoned.length, 1);
+    assert.match(String(abandoned[0].args.cause), /^ENCLAVE_LOST: /);
+    const ended = of('AttemptEnded', 1);
+    assert.equal(Number(ended[0].args.reason), 7, 'abandoned');
+    assert.equal(ended[0].args.slashed, 0n);
   });
 });
 
