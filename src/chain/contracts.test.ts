@@ -42,6 +42,7 @@ import {
   setNodeEndpoint,
   submitReceipt,
   abandonAttempt,
+  abandonCause,
   timeoutTask,
   updateApp,
   updateDataset,
@@ -794,7 +795,11 @@ describe('lifecycle', () => {
       'CHAIN_NOT_EXECUTOR',
     );
     await expectCode(abandonAttempt(ex, { taskId: t, attempt: 2, cause: 'X: y' }), 'CHAIN_WRONG_ATTEMPT');
-    // The cause is 1..256 bytes: the contract refuses more, abandonAttempt cuts it to fit.
+    // The cause is 1..256 bytes: the contract refuses more, abandonAttempt cuts it to fit (on a
+    // character boundary) and names an empty one.
+    assert.equal(abandonCause('  '), 'ABANDONED: no cause given');
+    assert.equal(abandonCause(`X: ${'a'.repeat(10_000)}`).length, 256);
+    assert.equal(abandonCause(`X:${'é'.repeat(200)}`), `X:${'é'.repeat(127)}`);
     await expectCode(
       sendTx(ex, { address: ex.contracts.Tasks, abi: tasksAbi, functionName: 'abandon', args: [t, 1n, ''] }),
       'CHAIN_INVALID_PARAMETER',

@@ -268,9 +268,15 @@ export async function abandonAttempt(
 
 /** A cause as the contract takes it: non-empty, at most MAX_ABANDON_CAUSE UTF-8 bytes. */
 export function abandonCause(cause: string): string {
-  let s = cause.trim() || 'ABANDONED: no cause given';
-  while (Buffer.byteLength(s, 'utf8') > MAX_ABANDON_CAUSE) s = [...s].slice(0, -1).join('');
-  return s;
+  let out = '';
+  let bytes = 0;
+  for (const ch of cause.trim() || 'ABANDONED: no cause given') {
+    const n = Buffer.byteLength(ch, 'utf8');
+    if (bytes + n > MAX_ABANDON_CAUSE) break;
+    out += ch;
+    bytes += n;
+  }
+  return out;
 }
 
 /** A pass voter of a completed task collects its reward (paid at once); resolves with the amount. */

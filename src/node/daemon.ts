@@ -147,6 +147,14 @@ export function loadOrCreateVrfKey(home: string): { sk: Uint8Array; pk: Uint8Arr
 
 const HEARTBEAT_EVERY_SECONDS = 3600;
 
+/** What a run reads from the chain before its enclave gets any key. */
+type RunPlan = {
+  app: NonNullable<Awaited<ReturnType<typeof getApp>>>;
+  datasetEndpoints: string[];
+  args: string[];
+  recipient: string;
+};
+
 /** Stages in which an attempt's enclave may still be needed. */
 const ENCLAVE_STAGES: ReadonlySet<string> = new Set(['claimed', 'attesting', 'attested', 'running']);
 
@@ -669,12 +677,12 @@ export class NodeDaemon {
         'ENCLAVE_LOST: the node restarted and the enclave of this attempt is gone',
       );
     }
-    for (const att of state.pendingAbandons()) {
-      const k = key(att.task, att.attempt);
-      this.#enqueue(k, `abandon ${k}`, () => this.#abandon(BigInt(att.task), att.attempt), {
-        key: `abandon ${k}`,
-      });
-    }
+    for (const att of state.pendingAbandons()) this.#enqueueAbandon(BigInt(att.task), att.attempt);
+  }
+
+  #enqueueAbandon(taskId: bigint, attempt: number): void {
+    const k = key(taskId, attempt);
+    this.#enqueue(k, `abandon ${k}`, () => this.#abandon(taskId, attempt), { key: `abandon ${k}` });
   }
 
   /**
@@ -898,16 +906,17 @@ export class NodeDaemon {
     const handle = this.#enclaves.get(k);
     const relay = this.#relay;
     if (!handle || !relay) return;
-    const progress = { keysDelivered: false };
+    let plan: RunPlan | null = null;
     try {
-      await this.#runEnclave(task, handle, relay, progress);
+      plan = await this.#prepareRun(task);
+      await this.#runEnclave(task, handle, relay, plan);
     } catch (e) {
       const fe = toFerryError(e);
       // Stopping: the enclave dies with this process; the next start abandons the attempt.
       if (this.#stopping.signal.aborted) throw fe;
       // The chain could not be read before the enclave got its keys: nothing is spent, the
       // reconciler starts the run again.
-      if (fe.code === 'CHAIN_UNAVAILABLE' && !progress.keysDelivered) {
+      if (fe.code === 'CHAIN_UNAVAILABLE' && plan === null) {
         this.#running.delete(k);
         throw fe;
       }
@@ -922,7 +931,7 @@ export class NodeDaemon {
         code: fe.code,
         message: fe.message,
       });
-      this.#enqueue(k, `abandon ${k}`, () => this.#abandon(taskId, attempt), { key: `abandon ${k}` });
+      this.#enqueueAbandon(taskId, attempt);
       return;
     }
     this.#tasks.delete(taskId);
@@ -934,7 +943,7 @@ export class NodeDaemon {
    * What a run needs from the chain, read before any key reaches the enclave: a read that fails
    * here leaves the enclave untouched, so the run can be tried again.
    */
-  async #prepareRun(task: TaskInfo) {
+  async #prepareRun(task: TaskInfo): Promise<RunPlan> {
     const chain = this.#chain!;
     const app = await getApp(chain, task.appId);
     if (!app) throw new FerryError('TASK_FAILED', 'the task app is not registered');
@@ -956,15 +965,13 @@ export class NodeDaemon {
     task: TaskInfo,
     handle: EnclaveHandle,
     relay: CiphertextRelay,
-    progress: { keysDelivered: boolean },
+    plan: RunPlan,
   ): Promise<void> {
     const { taskId, attempt } = task;
     const k = key(taskId, attempt);
     const state = this.#state!;
-    const plan = await this.#prepareRun(task);
     const { app, args, recipient } = plan;
     const deliveries = state.listKeyDeliveries(taskId, attempt).map(decodeSealed);
-    progress.keysDelivered = true;
     await handle.deliverKeys(
       deliveries.map((d) => ({
         assetId: d.assetId,
