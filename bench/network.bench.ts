@@ -44,7 +44,7 @@ import {
 } from '../src/cli/journey/ops.ts';
 import { type Devnet, devnetUp } from '../src/devnet/up.ts';
 import { toHex } from '../src/kernel/index.ts';
-import { STAKE_UNIT } from '../src/task/index.ts';
+import { STAKE_UNIT } from '../src/protocol/index.ts';
 import type { Bench, BenchRow } from './harness.ts';
 
 const quiet = {

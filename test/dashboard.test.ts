@@ -18,7 +18,7 @@ import { ensureExamplesBuilt, examplePath } from '../examples/index.ts';
 import { connect, getFerryEvents, getNode, getTask, reader, vote } from '../src/chain/index.ts';
 import { verifierAlpha, vrfProofToHash, vrfProve } from '../src/crypto/vrf/index.ts';
 import { type Devnet, devnetUp } from '../src/devnet/up.ts';
-import { hexBytes, seatsFor } from '../src/task/index.ts';
+import { hexBytes, seatsFor } from '../src/protocol/index.ts';
 import { chainFor, freeze, type Net, nodeSecrets, quiet, thaw, waitFor } from './helpers/devnet.ts';
 
 const FERRY = fileURLToPath(new URL('../bin/ferry', import.meta.url));

@@ -32,8 +32,8 @@ import { decrypt } from '../src/crypto/age/index.ts';
 import { verifierAlpha, vrfProofToHash, vrfProve } from '../src/crypto/vrf/index.ts';
 import { toFerryError } from '../src/kernel/index.ts';
 import { createPeerClient } from '../src/net/index.ts';
-import { attemptEvents, checkVotes, hexBytes, seatsFor } from '../src/task/index.ts';
-import { recoverKeyReleaseSigner, releaseHashOf, signKeyRelease } from '../src/task/key-release.ts';
+import { attemptEvents, checkVotes, hexBytes, seatsFor } from '../src/protocol/index.ts';
+import { recoverKeyReleaseSigner, releaseHashOf, signKeyRelease } from '../src/protocol/key-release.ts';
 import {
   chainFor,
   child,

@@ -41,9 +41,9 @@ import { encodeCanonical, fromHex, toHex } from '../src/kernel/index.ts';
 import { createPeerClient } from '../src/net/index.ts';
 import { chainFor, dumpLogs, type Net, quiet } from './helpers/devnet.ts';
 import { verifierAlpha, vrfProofToHash, vrfProve } from '../src/crypto/vrf/index.ts';
-import { hexBytes, seatsFor } from '../src/task/index.ts';
+import { hexBytes, seatsFor } from '../src/protocol/index.ts';
 import { loadOrCreateVrfKey } from '../src/node/daemon.ts';
-import { EnclaveKeysSchema } from '../src/task/index.ts';
+import { EnclaveKeysSchema } from '../src/protocol/index.ts';
 import { NodeState } from '../src/node/state.ts';
 import { createEnclave } from '../src/enclave/index.ts';
 

@@ -43,7 +43,7 @@ import { runtimeMeasurement as enclaveRuntimeMeasurement } from '../src/enclave/
 import { encodeCanonical, fromHex, toHex } from '../src/kernel/index.ts';
 import { createPeerClient } from '../src/net/index.ts';
 import { type CliRun, chainFor, dumpLogs, ferry, type Net, quiet } from './helpers/devnet.ts';
-import { decodeEvidence } from '../src/task/index.ts';
+import { decodeEvidence } from '../src/protocol/index.ts';
 import { requireTool } from './helpers/tools.ts';
 
 test('devnet --tee tpm2: each executor has its own swtpm; a task completes with tpm2 evidence', {

@@ -23,7 +23,7 @@ import {
   recoverKeyReleaseSigner,
   releaseHashOf,
   signKeyRelease,
-} from '../src/task/key-release.ts';
+} from '../src/protocol/key-release.ts';
 
 const quiet = {
   debug() {},

@@ -32,8 +32,8 @@ import {
   type SealedKeyDelivery,
 } from '../src/node/server.ts';
 import { NodeState } from '../src/node/state.ts';
-import { EnclaveKeysSchema } from '../src/task/index.ts';
-import { releaseHashOf, signKeyRelease } from '../src/task/key-release.ts';
+import { EnclaveKeysSchema } from '../src/protocol/index.ts';
+import { releaseHashOf, signKeyRelease } from '../src/protocol/key-release.ts';
 
 const quiet = {
   debug() {},

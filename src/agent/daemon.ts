@@ -9,7 +9,7 @@
  * revoked), re-appraises the evidence itself, then HPKE-seals the asset's file key to the
  * enclave's key (info binds task, attempt, evidence hash, asset), writes the release intent
  * with the sealed bytes, delivers them to the executor (a POST carrying the owner account's
- * EIP-191 signature over the key-release statement, src/task/key-release.ts), and records the
+ * EIP-191 signature over the key-release statement, src/protocol/key-release.ts), and records the
  * release on chain. The reconciler resumes releases left in `intent` (re-sends the stored bytes,
  * signed again: the signature is deterministic) or `delivered` (records them) after a restart.
  *
@@ -63,7 +63,7 @@ import {
   PolicyBook,
   signKeyRelease,
   trustRegistry,
-} from '../task/index.ts';
+} from '../protocol/index.ts';
 import type { AgentConfig } from './config.ts';
 import { createAgentServer } from './server.ts';
 import { AgentState, type Asset, type Release } from './state.ts';

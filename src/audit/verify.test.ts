@@ -32,7 +32,7 @@ import { generateSigningKeyPair } from '../crypto/sign.ts';
 import { claimAlpha, verifierAlpha, vrfKeygen, vrfProofToHash, vrfProve } from '../crypto/vrf/index.ts';
 import { reportDataFor, signReceipt } from '../enclave/index.ts';
 import { encodeCanonical, encodeTagged, fromHex } from '../kernel/index.ts';
-import { seatsFor } from '../task/index.ts';
+import { seatsFor } from '../protocol/index.ts';
 import { parseBundle } from './bundle.ts';
 import { type AuditReport, verifyTaskFromChain } from './verify.ts';
 

@@ -36,7 +36,7 @@ import {
   PolicyBook,
   seatsFor,
   vrfProofMatches,
-} from '../task/index.ts';
+} from '../protocol/index.ts';
 import { eventsOfAttempt, eventsOfTask, eventsSince } from './events.ts';
 
 /** One named check of the audit. */

@@ -33,7 +33,7 @@ import {
   waitForTask,
 } from './journey/ops.ts';
 import { formatChecks, formatMs, formatProbability, formatStage } from './journey/timeline.ts';
-import { pinnedDevelopmentPolicy, STAKE_UNIT } from '../task/index.ts';
+import { pinnedDevelopmentPolicy, STAKE_UNIT } from '../protocol/index.ts';
 
 const SITES = ['berlin', 'hamburg', 'munich', 'cologne', 'leipzig'];
 

@@ -25,7 +25,7 @@ import {
 import { randomHex, startTestChain, type TestChain } from '../chain/testing.ts';
 import { claimAlpha, verifierAlpha, vrfKeygen, vrfProofToHash, vrfProve } from '../crypto/index.ts';
 import type { Logger } from '../kernel/index.ts';
-import { hexBytes, seatsFor } from '../task/index.ts';
+import { hexBytes, seatsFor } from '../protocol/index.ts';
 import { Dashboard } from './index.ts';
 
 const ETH = 10n ** 18n;

@@ -9,7 +9,7 @@
  * index is updated synchronously. A range is therefore either applied completely or not at
  * all, and the cursor moves only after it was applied.
  *
- * Votes and claims are checked as a relying party checks them (src/task `checkVotes`,
+ * Votes and claims are checked as a relying party checks them (src/protocol `checkVotes`,
  * `checkClaim`), against the registry as it was before the task was created
  * (`nodeAtCreation`): the voter was then an active verifier, is not the attempt's executor and
  * does not share its operator, its VRF proof verifies under its key then over the attempt's
@@ -48,7 +48,7 @@ import {
   nodeAtCreation,
   seatsFor,
   vrfProofMatches,
-} from '../task/index.ts';
+} from '../protocol/index.ts';
 
 export type IndexerOptions = {
   chain: ChainReader;

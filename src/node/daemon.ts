@@ -95,7 +95,7 @@ import {
   PolicyBook,
   seatsFor,
   trustRegistry,
-} from '../task/index.ts';
+} from '../protocol/index.ts';
 import type { NodeConfig } from './config.ts';
 import { verifyKeyDelivery } from './deliveries.ts';
 import { CiphertextRelay } from './relay.ts';

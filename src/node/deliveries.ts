@@ -1,13 +1,13 @@
 /**
  * The executor's check of a key delivery (docs/protocol.md §13.4). The transport is untrusted:
  * a delivery is accepted only when the EIP-191 signature it carries over the key-release
- * statement (src/task/key-release.ts) recovers to the asset's on-chain owner, for the task's
+ * statement (src/protocol/key-release.ts) recovers to the asset's on-chain owner, for the task's
  * current attempt, executed by this node, while the task is `attested` or `running`.
  */
 import type { Address, Hex } from 'viem';
 import type { TaskInfo } from '../chain/index.ts';
 import { FerryError, fromHex } from '../kernel/index.ts';
-import { recoverKeyReleaseSigner, releaseHashOf } from '../task/index.ts';
+import { recoverKeyReleaseSigner, releaseHashOf } from '../protocol/index.ts';
 import type { KeyDeliveryBody } from './server.ts';
 
 export type DeliveryContext = {

@@ -14,7 +14,7 @@
  * Evidence and results are public because they protect themselves: evidence is checked
  * against its hash on chain, the result is encrypted to the requester and its hash is in the
  * signed receipt. A key delivery needs no transport authentication: it carries the asset owner's
- * EIP-191 signature over the key-release statement (src/task/key-release.ts), which the injected
+ * EIP-191 signature over the key-release statement (src/protocol/key-release.ts), which the injected
  * `verifyDelivery` checks (the daemon's check: the signer is the asset's on-chain owner, for an
  * attested or running attempt this node executes); a refusal is 403 with the stable code
  * KEY_DELIVERY_REFUSED. An accepted delivery is stored once per (task, attempt, asset) before it

@@ -23,7 +23,7 @@ import { vrfPublicKey } from '../../src/crypto/vrf/index.ts';
 import { type Devnet, devnetUp } from '../../src/devnet/up.ts';
 import { fromHex, type Logger } from '../../src/kernel/index.ts';
 import { createPeerClient, type Ed25519Signer } from '../../src/net/index.ts';
-import { stakeUnits } from '../../src/task/index.ts';
+import { stakeUnits } from '../../src/protocol/index.ts';
 
 /** A logger that drops everything (the daemons log to files under the devnet home). */
 export const quiet: Logger = {

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { developmentPolicy, PRODUCTION_POLICY, parsePolicy } from '../../attestation/index.ts';
 import type { AppraisalPolicy } from '../../attestation/types.ts';
-import { pinnedDevelopmentPolicy } from '../../task/index.ts';
+import { pinnedDevelopmentPolicy } from '../../protocol/index.ts';
 import { TEE_KINDS, type TeeKind } from '../../chain/index.ts';
 import { FerryError, isFerryError } from '../../kernel/index.ts';
 import { stringList } from '../args.ts';

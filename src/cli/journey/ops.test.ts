@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { committeeCapture, committeeCaptureForStake, sortitionSeats } from '../../crypto/sortition.ts';
-import { STAKE_UNIT } from '../../task/index.ts';
+import { STAKE_UNIT } from '../../protocol/index.ts';
 import { committeeFigures, committeeSeating } from './ops.ts';
 
 const ETHER = 10n ** 18n;

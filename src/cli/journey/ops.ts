@@ -57,7 +57,7 @@ import {
   toHex,
 } from '../../kernel/index.ts';
 import { createPeerClient } from '../../net/index.ts';
-import { decodeEvidence, EnclaveKeysSchema, PolicyBook, STAKE_UNIT } from '../../task/index.ts';
+import { decodeEvidence, EnclaveKeysSchema, PolicyBook, STAKE_UNIT } from '../../protocol/index.ts';
 import type { ProfileSecrets } from '../profile/store.ts';
 
 const sha256 = (b: Uint8Array | string) => new Uint8Array(createHash('sha256').update(b).digest());
