@@ -244,14 +244,22 @@ export type DatasetInfo = {
   };
 };
 
-/** The dataset, or null when no dataset has this id. */
-export async function getDataset(c: ChainReader, datasetId: bigint): Promise<DatasetInfo | null> {
+/**
+ * The dataset, or null when no dataset has this id. With `blockNumber`, as it was at the end of
+ * that block (needs an endpoint keeping state history for old blocks).
+ */
+export async function getDataset(
+  c: ChainReader,
+  datasetId: bigint,
+  opts: { blockNumber?: bigint } = {},
+): Promise<DatasetInfo | null> {
   try {
     const d = await c.public.readContract({
       address: c.contracts.Assets,
       abi: assetsAbi,
       functionName: 'getDataset',
       args: [uint(datasetId, 'datasetId')],
+      ...(opts.blockNumber === undefined ? {} : { blockNumber: opts.blockNumber }),
     });
     if (d.owner === '0x0000000000000000000000000000000000000000') return null;
     return {

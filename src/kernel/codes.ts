@@ -142,6 +142,8 @@ export const ERROR_CODES = {
   ENCLAVE_PROTOCOL: i,
   ENCLAVE_CRASHED: f,
   ENCLAVE_DATA_UNAVAILABLE: n,
+  /** The host asked the enclave for something its task commitments do not say (input, datasets, keys). */
+  ENCLAVE_COMMITMENT_MISMATCH: v,
 
   // --- node, agent, network -----------------------------------------------------------------
   PEER_UNAVAILABLE: n,

@@ -32,3 +32,21 @@ export {
   releaseHashOf,
   signKeyRelease,
 } from './key-release.ts';
+export {
+  COMMITMENTS_TAG,
+  checkCommitments,
+  commitmentsDiff,
+  commitmentsHash,
+  commitmentsValue,
+  encodeCommitments,
+  MAX_TASK_DATASETS,
+  type TaskCommitments,
+} from './commitments.ts';
+export { readTaskCommitments, type TaskCreation, taskCreation } from './commitments-chain.ts';
+export { BINDING_DOMAIN, type BindingParams, reportDataFor } from './binding.ts';
+export {
+  type AssetKind,
+  KEY_RELEASE_INFO_TAG,
+  type KeyReleaseInfoParams,
+  keyReleaseInfo,
+} from './release-info.ts';
