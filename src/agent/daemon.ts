@@ -50,17 +50,23 @@ import {
   writer,
 } from '../chain/index.ts';
 import type { X25519Identity } from '../crypto/age/index.ts';
-import { hpkeSeal, keyReleaseInfo } from '../crypto/hpke.ts';
+import { hpkeSeal } from '../crypto/hpke.ts';
 import { createLogger, FerryError, fromHex, type Logger, toFerryError, toHex } from '../kernel/index.ts';
 import { createPeerClient, type Ed25519Signer, type HttpServer, startRemembering } from '../net/index.ts';
 import {
   appraiseAttempt,
   attemptEvents,
+  attemptFacts,
+  attemptPolicies,
   checkClaim,
   checkVotes,
+  commitmentsHash,
   EnclaveKeysSchema,
   hexBytes,
+  keyReleaseInfo,
   PolicyBook,
+  type PolicySubject,
+  refusalsOf,
   signKeyRelease,
   trustRegistry,
 } from '../protocol/index.ts';
@@ -397,15 +403,13 @@ export class AgentDaemon {
     await checkVotes(chain, this.#chainId, task, votes);
     const executor = await getNode(chain, task.executor as Hex);
     if (!executor) throw new FerryError('POLICY_DENIED', 'the executor is not registered');
-    // Policy per dataset; the app owner applies its own (production, or development with allowSim).
+    const facts = await attemptFacts(chain, { chainId: this.#chainId, task });
+    // This owner's own rules for each of its assets in the task (the app owner's agent has no
+    // dataset rules; its policy is the app's appraisal policy, published with the app).
     const app = await getApp(chain, task.appId);
     if (!app || app.revoked) throw new FerryError('POLICY_DENIED', 'the app is missing or revoked');
-    const policies: AppraisalPolicy[] = [];
     for (const m of mine) {
-      if (m.index === 0) {
-        policies.push(this.#opts.config.allowSim ? developmentPolicy() : PRODUCTION_POLICY);
-        continue;
-      }
+      if (m.index === 0) continue;
       const ds = await getDataset(chain, m.chainId);
       if (!ds || ds.revoked)
         throw new FerryError('POLICY_DENIED', 'the dataset is revoked', { hints: [`dataset ${m.chainId}`] });
@@ -422,25 +426,35 @@ export class AgentDaemon {
           hints: [`region: ${executor.region}`],
         });
       }
-      if (!executor.teeKinds.some((k) => ds.policy.teeKinds.includes(k))) {
-        throw new FerryError('POLICY_DENIED', 'the executor TEE kind is not allowed');
+      // The committee must be at least as demanding as this dataset asks (a co-dataset cannot
+      // dilute it): threshold/tau of the task >= threshold/tau of the dataset.
+      if (task.threshold * ds.policy.tau < ds.policy.threshold * task.tau) {
+        throw new FerryError('POLICY_DENIED', "the task's committee threshold is weaker than this dataset's", {
+          hints: [
+            `task: ${task.threshold} of ${task.tau} seats`,
+            `dataset ${m.chainId}: ${ds.policy.threshold} of ${ds.policy.tau} seats`,
+          ],
+        });
       }
-      // Built in, or the document the dataset published on chain (§9); a sim-allowing policy
-      // is refused by an agent without allowSim. A document not found may be in a block this
-      // RPC endpoint has not seen yet: that refusal is retried (see #enqueueRelease).
-      const p = await this.#policies!.resolve(chain, m.chainId, ds.policy.appraisalPolicyHash);
-      if (!p) {
-        throw new FerryError(
-          'POLICY_DENIED',
-          'the dataset appraisal policy allows sim evidence; this agent refuses it',
-          {
-            hints: ['start the agent with sim allowed only on a development network'],
-          },
-        );
-      }
-      policies.push(p);
     }
-    // Re-appraise the evidence ourselves.
+    // The appraisal policy of each of this owner's assets (built in, or the document published
+    // with the asset on chain, §9); a sim-allowing policy is refused by an agent without allowSim.
+    // A document not found may be in a block this RPC endpoint has not seen yet: that refusal is
+    // retried (see #enqueueRelease).
+    const subjects = mine.map((m) => ({
+      assetKind: m.index === 0 ? ('app' as const) : ('dataset' as const),
+      assetId: m.chainId,
+    }));
+    const found = await attemptPolicies(chain, task, (s: PolicySubject, h: Hex) => this.#policies!.resolve(chain, s.assetId, h, s.assetKind), subjects);
+    if ('unapplied' in found) {
+      throw new FerryError(
+        'POLICY_DENIED',
+        `the appraisal policy of ${found.unapplied.assetKind} ${found.unapplied.assetId} allows sim evidence; this agent refuses it`,
+        { hints: ['start the agent with sim allowed only on a development network'] },
+      );
+    }
+    // Re-appraise the evidence ourselves, under every policy of ours, against the commitments
+    // recomputed from the chain and the TEE kinds the task and the executor allow.
     const peer = createPeerClient({
       baseUrl: executor.endpoint,
       signer: this.#opts.keys.signer,
@@ -460,31 +474,31 @@ export class AgentDaemon {
     );
     const x25519Pub = fromHex(keys.x25519Pub, 'x25519Pub', 32);
     const ed25519Pub = fromHex(keys.ed25519Pub, 'ed25519Pub', 32);
-    for (const policy of new Set(policies)) {
-      const { appraisal } = await appraiseAttempt({
-        chainId: this.#chainId,
-        task,
-        evidenceBytes,
-        x25519Pub,
-        ed25519Pub,
-        policy,
-        registry: this.#registry!,
+    const appraisal = await appraiseAttempt({
+      commitments: facts.commitments,
+      committedEvidenceHash: hexBytes(task.evidenceHash),
+      evidenceBytes,
+      x25519Pub,
+      ed25519Pub,
+      taskKinds: facts.taskKinds,
+      executorKinds: facts.executorKinds,
+      policies: found.policies,
+      registry: this.#registry!,
+      now: new Date(),
+    });
+    if (!appraisal.accepted) {
+      throw new FerryError('POLICY_DENIED', 'the evidence is not accepted on re-appraisal', {
+        hints: refusalsOf(appraisal).slice(0, 3),
       });
-      if (!appraisal.accepted) {
-        throw new FerryError('POLICY_DENIED', 'the evidence is not accepted on re-appraisal', {
-          hints: appraisal.reasons.slice(0, 3).map((r) => `${r.code}: ${r.message}`),
-        });
-      }
     }
+    const commitments = commitmentsHash(facts.commitments);
     const executorKey = executor.signingKey.slice(2).toLowerCase();
     for (const m of mine) {
       const fileKey = await this.#store!.fileKey(m.asset.id, [this.#opts.keys.ageIdentity]);
       let sealed: { enc: Uint8Array; ciphertext: Uint8Array };
       try {
         const info = keyReleaseInfo({
-          chainId: BigInt(this.#chainId),
-          taskId,
-          attempt,
+          commitments,
           evidenceHash: hexBytes(task.evidenceHash),
           assetId: m.chainId,
           assetKind: m.index === 0 ? 'app' : 'dataset',

@@ -11,6 +11,7 @@
  * receipt bundle; the evidence is then checked against the hash committed on chain.
  */
 import { createHash } from 'node:crypto';
+import type { Hex } from 'viem';
 import { appraiseEvidence, defaultVerifiers } from '../attestation/index.ts';
 import type { Tpm2VerifierOptions } from '../attestation/tpm2/index.ts';
 import type { AppraisalPolicy } from '../attestation/types.ts';
@@ -25,15 +26,22 @@ import {
   type TaskState,
 } from '../chain/index.ts';
 import { betaScore, claimAlpha, verifierAlpha } from '../crypto/vrf/index.ts';
-import { decodeReceipt, type Receipt, reportDataFor, verifyReceipt } from '../enclave/index.ts';
+import { decodeReceipt, type Receipt, verifyReceipt } from '../enclave/index.ts';
 import { encodeCanonical, equalBytes, FerryError, fromHex, toFerryError, toHex } from '../kernel/index.ts';
 import { createPeerClient } from '../net/index.ts';
 import {
+  type AttemptFacts,
+  appraiseAttempt,
+  attemptFacts,
+  attemptPolicies,
+  commitmentsHash,
   decodeEvidence,
   EnclaveKeysSchema,
+  reportDataFor,
   eligibleAtCreation,
   nodeAtCreation,
   PolicyBook,
+  type PolicySubject,
   seatsFor,
   vrfProofMatches,
 } from '../protocol/index.ts';
@@ -185,6 +193,15 @@ export async function verifyTaskFromChain(
     seeded ? `attempt ${attempt} seed ${task.seed.slice(0, 18)}… from TaskSeeded` : 'no TaskSeeded event',
   );
   const alphaParams = { chainId: BigInt(chainId), taskId, attempt, seed };
+  // The attempt's commitments and the kinds it allows, recomputed from the chain (§8.1, §9.4).
+  let facts: AttemptFacts | null = null;
+  let factsError = '';
+  try {
+    facts = await attemptFacts(c, { chainId, task });
+  } catch (e) {
+    const fe = toFerryError(e);
+    factsError = `cannot read the task's commitments: ${fe.code} ${fe.message}`;
+  }
 
   // --- the winning claim ------------------------------------------------------------------
   const claimAlphaBytes = claimAlpha(alphaParams);
@@ -284,20 +301,23 @@ export async function verifyTaskFromChain(
       : `SHA-256 of the evidence ${committedHash && equalBytes(sha256(evidenceBytes), committedHash) ? 'equals' : 'differs from'} the hash committed on chain`,
   );
   let evidence: ReturnType<typeof decodeEvidence> | null = null;
-  let expectedReportData: Uint8Array | null = null;
   let bindingOk = false;
-  let bindingDetail = fetchError || 'no evidence';
-  if (evidenceBytes && x25519Pub) {
+  let bindingDetail = fetchError || factsError || 'no evidence';
+  if (evidenceBytes && x25519Pub && facts) {
     try {
       evidence = decodeEvidence(evidenceBytes);
       if (!receipt) {
         bindingDetail = 'the receipt does not decode, so its enclave key is unknown';
       } else {
-        expectedReportData = reportDataFor({ ...alphaParams, x25519Pub, ed25519Pub: receipt.enclaveKey });
+        const expectedReportData = reportDataFor({
+          commitments: facts.commitments,
+          x25519Pub,
+          ed25519Pub: receipt.enclaveKey,
+        });
         bindingOk = equalBytes(evidence.reportData, expectedReportData);
         bindingDetail = bindingOk
-          ? `report_data binds the receipt's signing key and the X25519 key to chain ${chainId}, task ${taskId}, attempt ${attempt} and the seed`
-          : "report_data does not bind the receipt's signing key and the enclave's X25519 key to this attempt";
+          ? `report_data binds the receipt's signing key and the X25519 key to the task's commitments (chain ${chainId}, task ${taskId}, attempt ${attempt}, seed, app, input, result recipient, datasets)`
+          : "report_data does not bind the receipt's signing key and the enclave's X25519 key to this attempt's commitments";
         report.enclave = { x25519Pub, ed25519Pub: receipt.enclaveKey };
       }
     } catch (e) {
@@ -306,10 +326,11 @@ export async function verifyTaskFromChain(
   }
   check('evidence-binding', bindingOk, bindingDetail);
 
-  // Re-appraisal under every dataset's appraisal policy, as of the commitment's block time.
+  // Re-appraisal under every policy that applies (the app's and each dataset's, §9.4), with the
+  // TEE kinds the task and the executor allow, as of the commitment's block time.
   let appraisalOk = false;
-  let appraisalDetail = 'no evidence to appraise';
-  if (evidence && expectedReportData && committed) {
+  let appraisalDetail = factsError || 'no evidence to appraise';
+  if (evidenceBytes && x25519Pub && receipt && facts && committed && committedHash) {
     const policies = new PolicyBook({ allowSim: true, extra: opts.policies ?? [] });
     const registry = defaultVerifiers({
       sim: opts.simRoots?.length ? { roots: opts.simRoots } : undefined,
@@ -318,40 +339,42 @@ export async function verifyTaskFromChain(
     const at = new Date(
       Number((await c.public.getBlock({ blockNumber: committed.blockNumber })).timestamp) * 1000,
     );
-    const parts: string[] = [];
-    appraisalOk = true;
-    for (const d of task.datasetIds) {
-      const ds = await getDataset(c, d);
-      const ph = ds ? ds.policy.appraisalPolicyHash.slice(2).toLowerCase() : '';
-      let policy: AppraisalPolicy | null = null;
-      let why = 'is unknown to the auditor';
-      try {
-        policy = ds ? await policies.resolve(c, d, ph) : null;
-      } catch (e) {
-        const fe = toFerryError(e);
-        why = `cannot be resolved: ${fe.code} ${fe.message}`;
-      }
-      if (!policy) {
-        appraisalOk = false;
-        parts.push(`dataset ${d}: appraisal policy ${ph.slice(0, 16)}… ${why}`);
-        continue;
-      }
-      const a = await appraiseEvidence(evidence, { policy, now: at, expectedReportData }, registry);
-      if (!a.accepted) {
-        appraisalOk = false;
-        parts.push(
-          `dataset ${d}: rejected under the ${policyName(policy)} policy: ${a.reasons
-            .slice(0, 3)
-            .map((r) => r.code)
-            .join(', ')}`,
-        );
-      } else {
-        parts.push(
-          `dataset ${d}: accepted under the ${policyName(policy)} policy (kind ${evidence.kind}, status ${a.status})`,
-        );
-      }
+    let found: Awaited<ReturnType<typeof attemptPolicies>> | null = null;
+    try {
+      found = await attemptPolicies(c, task, (s: PolicySubject, h: Hex) => policies.resolve(c, s.assetId, h, s.assetKind));
+    } catch (e) {
+      const fe = toFerryError(e);
+      appraisalDetail = `an appraisal policy cannot be resolved: ${fe.code} ${fe.message}`;
     }
-    appraisalDetail = parts.join('; ');
+    if (found && 'unapplied' in found) {
+      appraisalDetail = `the appraisal policy of ${found.unapplied.assetKind} ${found.unapplied.assetId} is unknown to the auditor`;
+    } else if (found) {
+      const a = await appraiseAttempt({
+        commitments: facts.commitments,
+        committedEvidenceHash: committedHash,
+        evidenceBytes,
+        x25519Pub,
+        ed25519Pub: receipt.enclaveKey,
+        taskKinds: facts.taskKinds,
+        executorKinds: facts.executorKinds,
+        policies: found.policies,
+        registry,
+        now: at,
+      });
+      appraisalOk = a.accepted;
+      const parts = a.reasons.map((r) => `${r.code}: ${r.message}`);
+      for (const e of a.entries) {
+        parts.push(
+          e.appraisal.accepted
+            ? `${e.assetKind} ${e.assetId}: accepted under the ${policyName(e.policy)} policy (kind ${e.appraisal.kind}, status ${e.appraisal.status})`
+            : `${e.assetKind} ${e.assetId}: rejected under the ${policyName(e.policy)} policy: ${e.appraisal.reasons
+                .slice(0, 3)
+                .map((r) => r.code)
+                .join(', ')}`,
+        );
+      }
+      appraisalDetail = parts.join('; ');
+    }
   }
   check('evidence-appraisal', appraisalOk, appraisalDetail);
 
@@ -461,7 +484,14 @@ export async function verifyTaskFromChain(
   }
   check('receipt-signature', sigOk, sigDetail);
   if (!receipt) {
-    for (const n of ['receipt-task', 'receipt-app', 'receipt-datasets', 'receipt-input', 'receipt-result']) {
+    for (const n of [
+      'receipt-task',
+      'receipt-commitments',
+      'receipt-app',
+      'receipt-datasets',
+      'receipt-input',
+      'receipt-result',
+    ]) {
       check(n, false, 'the receipt does not decode');
     }
   } else {
@@ -477,6 +507,21 @@ export async function verifyTaskFromChain(
       taskOk
         ? 'chain id, task id, attempt and evidence hash match the chain'
         : `receipt names chain ${receipt.chainId}, task ${receipt.taskId}, attempt ${receipt.attempt}; expected ${chainId}, ${taskId}, ${attempt} and the committed evidence hash`,
+    );
+    const commitmentsOk =
+      facts !== null &&
+      equalBytes(receipt.commitmentsHash, commitmentsHash(facts.commitments)) &&
+      equalBytes(receipt.resultRecipient, facts.commitments.resultRecipient);
+    check(
+      'receipt-commitments',
+      commitmentsOk,
+      commitmentsOk
+        ? "the receipt names the task's commitments and its result recipient (the requester's key)"
+        : facts === null
+          ? factsError
+          : equalBytes(receipt.resultRecipient, facts.commitments.resultRecipient)
+            ? "the receipt's commitments hash is not this attempt's"
+            : 'the result was sealed to another recipient than the one the requester named',
     );
     const app = await getApp(c, task.appId);
     const appOk = app !== null && same(hex0x(receipt.appMeasurement), app.measurement);
@@ -494,9 +539,9 @@ export async function verifyTaskFromChain(
         `${receipt.datasets.length} dataset(s) in the receipt, ${task.datasetIds.length} in the task`,
       );
     for (let i = 0; i < task.datasetIds.length && i < receipt.datasets.length; i++) {
-      const ds = await getDataset(c, task.datasetIds[i]);
+      const committedDs = facts?.commitments.datasets[i];
       const r = receipt.datasets[i];
-      const ok = ds !== null && same(hex0x(r.ciphertextHash), ds.ciphertextHash) && r.complete;
+      const ok = committedDs !== undefined && equalBytes(r.ciphertextHash, committedDs.ciphertextHash) && r.complete;
       if (!ok) {
         dsOk = false;
         dsParts.push(
@@ -508,7 +553,7 @@ export async function verifyTaskFromChain(
       'receipt-datasets',
       dsOk,
       dsOk
-        ? `${receipt.datasets.length} dataset ciphertext hash(es) match the registered ones, read whole`
+        ? `${receipt.datasets.length} dataset ciphertext hash(es) match the ones registered when the task was created, read whole`
         : dsParts.join('; '),
     );
     const inputHash = created ? bytes(created.args.inputHash) : null;

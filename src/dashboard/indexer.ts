@@ -20,7 +20,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Address, Hex } from 'viem';
-import { decodePolicyDocument } from '../attestation/index.ts';
+import { decodePolicyDocument, developmentPolicy, PRODUCTION_POLICY, policyHash } from '../attestation/index.ts';
 import {
   type AppInfo,
   ATTEMPT_END_REASONS,
@@ -40,11 +40,10 @@ import {
   watchFerryEvents,
 } from '../chain/index.ts';
 import { claimAlpha, verifierAlpha } from '../crypto/index.ts';
-import { FerryError, fromHex, type Logger, toFerryError } from '../kernel/index.ts';
+import { FerryError, fromHex, type Logger, toFerryError, toHex } from '../kernel/index.ts';
 import {
   eligibleAtCreation,
   hexBytes,
-  knownPolicies,
   nodeAtCreation,
   seatsFor,
   vrfProofMatches,
@@ -247,7 +246,7 @@ export class Indexer {
     this.#opts = opts;
     this.#log = opts.log;
     this.#next = opts.fromBlock ?? 0n;
-    this.#policyNames = new Map([...knownPolicies(true)].map(([h, p]) => [h, p.name]));
+    this.#policyNames = new Map([PRODUCTION_POLICY, developmentPolicy()].map((p) => [toHex(policyHash(p)), p.name]));
   }
 
   /** The last block whose events are in the index; -1 before the first range. */

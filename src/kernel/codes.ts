@@ -130,6 +130,8 @@ export const ERROR_CODES = {
   ATTESTATION_AK_ATTRIBUTES_INVALID: v,
   ATTESTATION_CREDENTIAL_ACTIVATION_FAILED: v,
   ATTESTATION_TPM2_COMMAND_FAILED: f,
+  /** The evidence an executor serves is not the evidence whose hash it committed on chain. */
+  ATTESTATION_EVIDENCE_NOT_COMMITTED: v,
 
   // --- enclave ---------------------------------------------------------------------------
   ENCLAVE_MEASUREMENT_MISMATCH: v,
@@ -179,4 +181,14 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 /** The CLI exit code for an error code; unknown codes are internal bugs. */
 export function exitCodeFor(code: string): ExitCode {
   return (ERROR_CODES as Record<string, ExitCode>)[code] ?? EXIT.internal;
+}
+
+/**
+ * Whether a failure with this code may succeed when tried again unchanged: every code of the
+ * "unavailable" family (exit 4: a chain, peer or backend that did not answer), an abort (the
+ * daemon is stopping), and a policy document not found (it may be in a block the endpoint has
+ * not seen yet). A daemon retries these and never turns them into a verdict about somebody else.
+ */
+export function isRetryable(code: string): boolean {
+  return exitCodeFor(code) === EXIT.unavailable || code === 'ABORTED' || code === 'ATTESTATION_POLICY_NOT_FOUND';
 }

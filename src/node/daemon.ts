@@ -28,13 +28,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Hex } from 'viem';
-import {
-  buildAttestationResult,
-  encodeSignedResult,
-  signAttestationResult,
-  attestationResultHash,
-  type VerifierRegistry,
-} from '../attestation/index.ts';
+import type { VerifierRegistry } from '../attestation/index.ts';
 import type { AppraisalPolicy } from '../attestation/types.ts';
 import { ChainDriver, type JobContext } from '../chain/driver.ts';
 import {
@@ -84,10 +78,17 @@ import {
 import { createLogger, FerryError, fromHex, type Logger, toFerryError, toHex } from '../kernel/index.ts';
 import { createPeerClient, type Ed25519Signer, type HttpServer, startRemembering } from '../net/index.ts';
 import {
-  appraiseAttempt,
   attemptEvents,
-  checkClaim,
+  attemptFacts,
+  attemptResultHash,
+  buildAttemptResult,
+  commitmentsHash,
   decodeTaskInput,
+  encodeSignedAttemptResult,
+  type PolicySubject,
+  refusalCode,
+  refusalsOf,
+  signAttemptResult,
   EnclaveKeysSchema,
   eligibleAtCreation,
   hexBytes,
@@ -98,6 +99,7 @@ import {
 } from '../protocol/index.ts';
 import type { NodeConfig } from './config.ts';
 import { verifyKeyDelivery } from './deliveries.ts';
+import { judgeAttempt } from './verifier.ts';
 import { CiphertextRelay } from './relay.ts';
 import { createNodeServer, decodeSealed, type KeyDeliveryBody } from './server.ts';
 import { NodeState } from './state.ts';
@@ -1055,6 +1057,11 @@ export class NodeDaemon {
 
   // --- verifier -----------------------------------------------------------------------
 
+  /** The appraisal policy of an app or dataset by hash (PolicyBook: built in or published on chain). */
+  #resolvePolicy(s: PolicySubject, appraisalPolicyHash: Hex): Promise<AppraisalPolicy | null> {
+    return this.#policies!.resolve(this.#chain!, s.assetId, appraisalPolicyHash, s.assetKind);
+  }
+
   async #vote(
     taskId: bigint,
     attempt: number,
@@ -1088,90 +1095,58 @@ export class NodeDaemon {
     const beta = vrfProofToHash(proof);
     const seats = seatsFor(beta, me.stake, task);
     if (seats === 0) return;
-    // The policy: every dataset's appraisal policy, built in or published with the dataset on
-    // chain (§9), must be one this node applies; otherwise it abstains. A document not found
-    // may be in a block this RPC endpoint has not seen yet: that abstention is retried.
-    const policies: AppraisalPolicy[] = [];
-    for (const d of task.datasetIds) {
-      const ds = await getDataset(chain, d);
-      let p: AppraisalPolicy | null = null;
-      try {
-        p = ds ? await this.#policies!.resolve(chain, d, ds.policy.appraisalPolicyHash) : null;
-      } catch (e) {
-        const fe = toFerryError(e);
-        if (fe.code === 'CHAIN_UNAVAILABLE' || fe.code === 'ATTESTATION_POLICY_NOT_FOUND') throw fe;
-        this.#log.warn('invalid appraisal policy; abstaining', { task: String(taskId), code: fe.code });
-        return;
-      }
-      if (!p) {
-        this.#log.warn('appraisal policy not applied by this node; abstaining', {
-          task: String(taskId),
-          dataset: String(d),
-        });
-        return;
-      }
-      policies.push(p);
-    }
-    let pass = false;
-    let appraisalDone: Awaited<ReturnType<typeof appraiseAttempt>> | null = null;
-    try {
-      const { claims } = await attemptEvents(chain, task, attempt);
-      await checkClaim(chain, this.#chainId, task, claims);
-      const base = location.replace(/\/v1\/tasks\/.*$/, '');
-      const peer = createPeerClient({ baseUrl: base, timeoutMs: 10_000 });
-      const evidenceBytes = await peer.bytes('GET', `/v1/tasks/${taskId}/attempts/${attempt}/evidence`, {
-        signal: this.#stopping.signal,
-        maxBytes: 1 << 20,
-      });
-      const keys = await peer.json(
-        'GET',
-        `/v1/tasks/${taskId}/attempts/${attempt}/enclave`,
-        EnclaveKeysSchema,
-        {
+    // The judgement (verifier.ts): abstain when a policy that applies (the app's, every
+    // dataset's; built in or published on chain, §9) is not one this node applies; a chain or
+    // peer in trouble is thrown and retried, never voted on.
+    const facts = await attemptFacts(chain, { chainId: this.#chainId, task });
+    const decision = await judgeAttempt({
+      chain,
+      chainId: this.#chainId,
+      facts,
+      resolve: (s, h) => this.#resolvePolicy(s, h),
+      registry: this.#registry!,
+      now: new Date(),
+      fetchEvidence: async () => {
+        const base = location.replace(/\/v1\/tasks\/.*$/, '');
+        const peer = createPeerClient({ baseUrl: base, timeoutMs: 10_000 });
+        const evidenceBytes = await peer.bytes('GET', `/v1/tasks/${taskId}/attempts/${attempt}/evidence`, {
           signal: this.#stopping.signal,
-        },
-      );
-      pass = true;
-      for (const policy of policies) {
-        appraisalDone = await appraiseAttempt({
-          chainId: this.#chainId,
-          task,
+          maxBytes: 1 << 20,
+        });
+        const keys = await peer.json('GET', `/v1/tasks/${taskId}/attempts/${attempt}/enclave`, EnclaveKeysSchema, {
+          signal: this.#stopping.signal,
+        });
+        return {
           evidenceBytes,
           x25519Pub: fromHex(keys.x25519Pub, 'x25519Pub', 32),
           ed25519Pub: fromHex(keys.ed25519Pub, 'ed25519Pub', 32),
-          policy,
-          registry: this.#registry!,
-        });
-        if (!appraisalDone.appraisal.accepted) pass = false;
-      }
-    } catch (e) {
-      const fe = toFerryError(e);
-      if (fe.code === 'PEER_UNAVAILABLE' || fe.code === 'ABORTED') throw fe;
+        };
+      },
+    });
+    if (decision.kind === 'abstain') {
+      this.#log.warn('abstaining', { task: String(taskId), reason: decision.reason });
+      return;
+    }
+    let pass = decision.pass;
+    if (!pass) {
       this.#log.warn('attempt fails verification', {
         task: String(taskId),
-        code: fe.code,
-        message: fe.message,
+        code: refusalCode(decision.appraisal),
+        reasons: refusalsOf(decision.appraisal).slice(0, 3),
       });
-      pass = false;
     }
-    let resultHash: Uint8Array;
-    let resultBytes: Uint8Array | null = null;
-    if (appraisalDone) {
-      const result = buildAttestationResult(appraisalDone.appraisal, {
-        evidence: appraisalDone.evidence,
-        policy: policies[policies.length - 1],
-        verifierId: this.address,
-        verifierKey: this.#opts.keys.signer.keyId,
-        issuedAt: new Date(),
-      });
-      resultBytes = encodeSignedResult(signAttestationResult(result, this.#opts.keys.signingSecretKey));
-      resultHash = attestationResultHash(result);
-    } else {
-      // No appraisal could be made (bad claim or evidence): the result hash commits to the refusal.
-      resultHash = new Uint8Array(
-        createHash('sha256').update(`ferry/refusal/v1:${taskId}:${attempt}:${task.evidenceHash}`).digest(),
-      );
-    }
+    // The signed result covers every policy applied (one entry each) and every refusal; its
+    // `accepted` is the verdict, so a fail vote never commits to an affirming result.
+    const result = buildAttemptResult(decision.appraisal, {
+      commitments: commitmentsHash(facts.commitments),
+      verifierId: this.address,
+      verifierKey: this.#opts.keys.signer.keyId,
+      issuedAt: new Date(),
+    });
+    const resultBytes: Uint8Array | null = encodeSignedAttemptResult(
+      signAttemptResult(result, this.#opts.keys.signingSecretKey),
+    );
+    let resultHash = attemptResultHash(result);
     const { fresh, vote: row } = state.beginVote({
       task: taskId,
       attempt,

@@ -6,13 +6,13 @@ import { sortitionSeats } from '../crypto/sortition.ts';
 import { claimAlpha, verifierAlpha, vrfKeygen, vrfProofToHash, vrfProve } from '../crypto/vrf/index.ts';
 import { encodeCanonical, encodeTagged, isFerryError } from '../kernel/index.ts';
 import {
-  decodeEvidence,
   decodeTaskInput,
   STAKE_UNIT,
   seatsFor,
   stakeUnits,
   vrfProofMatches,
 } from './checks.ts';
+import { decodeEvidence } from './appraisal.ts';
 
 const params = { chainId: 31337n, taskId: 5n, attempt: 1, seed: new Uint8Array(32).fill(7) };
 
@@ -72,6 +72,13 @@ test('decodeEvidence: the ferry/evidence/v1 object, and nothing else', () => {
     () => decodeEvidence(createHash('sha256').update('x').digest()),
     (e) => isFerryError(e) && e.code.startsWith('CBOR_'),
   );
+  // A tagged null (found by fuzzing: it used to throw a TypeError) is malformed evidence.
+  for (const body of [null, [1, 2], 'x', 7]) {
+    assert.throws(
+      () => decodeEvidence(encodeTagged('ferry/evidence/v1', body)),
+      (e) => isFerryError(e, 'ATTESTATION_MALFORMED'),
+    );
+  }
 });
 
 test('decodeTaskInput: inline JSON arguments must hash to the task input hash', () => {

@@ -43,18 +43,25 @@ export async function taskCreation(
 }
 
 /**
- * The commitments of the task's current attempt (`task.attempt`, `task.seed`). Throws
+ * The commitments of the task's current attempt (`task.attempt`, `task.seed`), or of an earlier
+ * one given with its seed (from its TaskSeeded event). Throws
  * TASK_FAILED when the task has no seed yet or names an app or dataset that does not exist,
  * TASK_NOT_FOUND / CHAIN_UNAVAILABLE as taskCreation does.
  */
 export async function readTaskCommitments(
   c: ChainReader,
-  p: { chainId: number | bigint; task: TaskInfo; creation?: TaskCreation },
+  p: {
+    chainId: number | bigint;
+    task: TaskInfo;
+    creation?: TaskCreation;
+    attempt?: { attempt: number; seed: Hex };
+  },
 ): Promise<TaskCommitments> {
   const { task, creation } = p;
-  const seed = fromHex(task.seed, 'seed', 32);
+  const attempt = p.attempt?.attempt ?? task.attempt;
+  const seed = fromHex(p.attempt?.seed ?? task.seed, 'seed', 32);
   if (seed.every((b) => b === 0)) {
-    throw new FerryError('TASK_FAILED', `task ${task.taskId} attempt ${task.attempt} has no seed yet`);
+    throw new FerryError('TASK_FAILED', `task ${task.taskId} attempt ${attempt} has no seed yet`);
   }
   const [created, app, datasets] = await Promise.all([
     creation ?? taskCreation(c, task),
@@ -65,7 +72,7 @@ export async function readTaskCommitments(
   return checkCommitments({
     chainId: BigInt(p.chainId),
     taskId: task.taskId,
-    attempt: task.attempt,
+    attempt,
     seed,
     appId: task.appId,
     appMeasurement: fromHex(app.measurement, 'measurement', 32),

@@ -15,9 +15,6 @@ export {
   decodeTaskInput,
   checkClaim,
   checkVotes,
-  decodeEvidence,
-  appraiseAttempt,
-  knownPolicies,
 } from './checks.ts';
 export { PINNED_POLICY_NAME, PolicyBook, pinnedDevelopmentPolicy } from './policies.ts';
 export { eligibleAtCreation, nodeAtCreation, stakeAt } from './snapshot.ts';
@@ -50,3 +47,26 @@ export {
   type KeyReleaseInfoParams,
   keyReleaseInfo,
 } from './release-info.ts';
+export {
+  type ApplicablePolicy,
+  type AppraiseAttemptParams,
+  type AttemptAppraisal,
+  appraiseAttempt,
+  decodeEvidence,
+  EVIDENCE_TAG,
+  type PolicyEntry,
+  type PolicySubject,
+  refusalCode,
+  refusalsOf,
+} from './appraisal.ts';
+export {
+  ATTEMPT_RESULT_TAG,
+  type AttemptResult,
+  attemptResultHash,
+  buildAttemptResult,
+  decodeSignedAttemptResult,
+  encodeSignedAttemptResult,
+  type SignedAttemptResult,
+  signAttemptResult,
+} from './attempt-result.ts';
+export { type AttemptFacts, attemptFacts, attemptPolicies, type PolicyResolver, taskSubjects } from './facts.ts';

@@ -47,7 +47,6 @@ import {
   committeeCaptureForStake,
   committeeThresholdSeats,
 } from '../../crypto/sortition.ts';
-import { reportDataFor } from '../../enclave/index.ts';
 import {
   encodeCanonical,
   FerryError,
@@ -57,7 +56,16 @@ import {
   toHex,
 } from '../../kernel/index.ts';
 import { createPeerClient } from '../../net/index.ts';
-import { decodeEvidence, EnclaveKeysSchema, PolicyBook, STAKE_UNIT } from '../../protocol/index.ts';
+import {
+  appraiseAttempt,
+  attemptFacts,
+  attemptPolicies,
+  EnclaveKeysSchema,
+  PolicyBook,
+  type PolicySubject,
+  refusalsOf,
+  STAKE_UNIT,
+} from '../../protocol/index.ts';
 import type { ProfileSecrets } from '../profile/store.ts';
 
 const sha256 = (b: Uint8Array | string) => new Uint8Array(createHash('sha256').update(b).digest());
@@ -729,31 +737,33 @@ async function reappraise(
       `/v1/tasks/${task.taskId}/attempts/${attempt}/enclave`,
       EnclaveKeysSchema,
     );
-    const evidence = decodeEvidence(bytes);
-    const expectedReportData = reportDataFor({
-      chainId: BigInt(chainId),
-      taskId: task.taskId,
-      attempt,
+    // The requester explains a rejection: it applies every policy that applied, whatever it
+    // allows (sim included), with the kinds the task and the executor allow (§9.4).
+    const facts = await attemptFacts(c, {
+      chainId,
+      task,
+      attempt: { attempt, seed: String(seeded.args.seed) as Hex, executor: String(committed.args.executor) },
+    });
+    const book = new PolicyBook({ allowSim: true });
+    const found = await attemptPolicies(c, task, (s: PolicySubject, h: Hex) => book.resolve(c, s.assetId, h, s.assetKind));
+    if ('unapplied' in found) return 'an appraisal policy of the task is unknown';
+    const a = await appraiseAttempt({
+      commitments: facts.commitments,
+      committedEvidenceHash: fromHex(String(committed.args.evidenceHash), 'evidenceHash', 32),
+      evidenceBytes: bytes,
       x25519Pub: fromHex(keys.x25519Pub, 'x25519Pub', 32),
       ed25519Pub: fromHex(keys.ed25519Pub, 'ed25519Pub', 32),
-      seed: fromHex(String(seeded.args.seed), 'seed', 32),
-    });
-    const ds = await getDataset(c, task.datasetIds[0]);
-    // The requester explains a rejection; it applies the dataset's policy whatever it allows.
-    const policy = ds
-      ? await new PolicyBook({ allowSim: true }).resolve(c, task.datasetIds[0], ds.policy.appraisalPolicyHash)
-      : null;
-    if (!policy) return 'the dataset appraisal policy is unknown';
-    const a = await appraiseEvidence(
-      evidence,
-      { policy, now: new Date(), expectedReportData },
-      defaultVerifiers({
+      taskKinds: facts.taskKinds,
+      executorKinds: facts.executorKinds,
+      policies: found.policies,
+      registry: defaultVerifiers({
         sim: trust.simRoots?.length ? { roots: trust.simRoots } : undefined,
         tpm2: trust.tpm2,
       }),
-    );
-    const r = a.reasons[0];
-    return r ? `${r.message} (${r.code})` : null;
+      now: new Date(),
+    });
+    const first = refusalsOf(a)[0];
+    return first ?? null;
   } catch {
     return null;
   }
