@@ -429,12 +429,16 @@ export class AgentDaemon {
       // The committee must be at least as demanding as this dataset asks (a co-dataset cannot
       // dilute it): threshold/tau of the task >= threshold/tau of the dataset.
       if (task.threshold * ds.policy.tau < ds.policy.threshold * task.tau) {
-        throw new FerryError('POLICY_DENIED', "the task's committee threshold is weaker than this dataset's", {
-          hints: [
-            `task: ${task.threshold} of ${task.tau} seats`,
-            `dataset ${m.chainId}: ${ds.policy.threshold} of ${ds.policy.tau} seats`,
-          ],
-        });
+        throw new FerryError(
+          'POLICY_DENIED',
+          "the task's committee threshold is weaker than this dataset's",
+          {
+            hints: [
+              `task: ${task.threshold} of ${task.tau} seats`,
+              `dataset ${m.chainId}: ${ds.policy.threshold} of ${ds.policy.tau} seats`,
+            ],
+          },
+        );
       }
     }
     // The appraisal policy of each of this owner's assets (built in, or the document published
@@ -445,7 +449,12 @@ export class AgentDaemon {
       assetKind: m.index === 0 ? ('app' as const) : ('dataset' as const),
       assetId: m.chainId,
     }));
-    const found = await attemptPolicies(chain, task, (s: PolicySubject, h: Hex) => this.#policies!.resolve(chain, s.assetId, h, s.assetKind), subjects);
+    const found = await attemptPolicies(
+      chain,
+      task,
+      (s: PolicySubject, h: Hex) => this.#policies!.resolve(chain, s.assetId, h, s.assetKind),
+      subjects,
+    );
     if ('unapplied' in found) {
       throw new FerryError(
         'POLICY_DENIED',

@@ -341,7 +341,9 @@ export async function verifyTaskFromChain(
     );
     let found: Awaited<ReturnType<typeof attemptPolicies>> | null = null;
     try {
-      found = await attemptPolicies(c, task, (s: PolicySubject, h: Hex) => policies.resolve(c, s.assetId, h, s.assetKind));
+      found = await attemptPolicies(c, task, (s: PolicySubject, h: Hex) =>
+        policies.resolve(c, s.assetId, h, s.assetKind),
+      );
     } catch (e) {
       const fe = toFerryError(e);
       appraisalDetail = `an appraisal policy cannot be resolved: ${fe.code} ${fe.message}`;
@@ -541,7 +543,8 @@ export async function verifyTaskFromChain(
     for (let i = 0; i < task.datasetIds.length && i < receipt.datasets.length; i++) {
       const committedDs = facts?.commitments.datasets[i];
       const r = receipt.datasets[i];
-      const ok = committedDs !== undefined && equalBytes(r.ciphertextHash, committedDs.ciphertextHash) && r.complete;
+      const ok =
+        committedDs !== undefined && equalBytes(r.ciphertextHash, committedDs.ciphertextHash) && r.complete;
       if (!ok) {
         dsOk = false;
         dsParts.push(

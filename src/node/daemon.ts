@@ -1113,9 +1113,14 @@ export class NodeDaemon {
           signal: this.#stopping.signal,
           maxBytes: 1 << 20,
         });
-        const keys = await peer.json('GET', `/v1/tasks/${taskId}/attempts/${attempt}/enclave`, EnclaveKeysSchema, {
-          signal: this.#stopping.signal,
-        });
+        const keys = await peer.json(
+          'GET',
+          `/v1/tasks/${taskId}/attempts/${attempt}/enclave`,
+          EnclaveKeysSchema,
+          {
+            signal: this.#stopping.signal,
+          },
+        );
         return {
           evidenceBytes,
           x25519Pub: fromHex(keys.x25519Pub, 'x25519Pub', 32),

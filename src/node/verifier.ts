@@ -104,7 +104,8 @@ export async function judgeAttempt(p: {
 
 function hexToBytes32(h: string): Uint8Array {
   const s = h.replace(/^0x/, '');
-  if (!/^[0-9a-fA-F]{64}$/.test(s)) throw new FerryError('INVALID_ARGUMENT', 'evidence hash: expected 32 bytes of hex');
+  if (!/^[0-9a-fA-F]{64}$/.test(s))
+    throw new FerryError('INVALID_ARGUMENT', 'evidence hash: expected 32 bytes of hex');
   return Uint8Array.from(Buffer.from(s, 'hex'));
 }
 

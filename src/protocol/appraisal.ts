@@ -23,7 +23,14 @@ import type {
   Evidence,
   EvidenceKind,
 } from '../attestation/types.ts';
-import { type CanonicalValue, decodeTagged, describe, equalBytes, FerryError, toHex } from '../kernel/index.ts';
+import {
+  type CanonicalValue,
+  decodeTagged,
+  describe,
+  equalBytes,
+  FerryError,
+  toHex,
+} from '../kernel/index.ts';
 import { reportDataFor } from './binding.ts';
 import type { TaskCommitments } from './commitments.ts';
 
@@ -61,7 +68,9 @@ export type AttemptAppraisal = {
 export function decodeEvidence(bytes: Uint8Array): Evidence {
   const v = decodeTagged(EVIDENCE_TAG, bytes) as Record<string, CanonicalValue>;
   if (v === null || typeof v !== 'object' || Array.isArray(v)) {
-    throw new FerryError('ATTESTATION_MALFORMED', 'evidence: expected a map', { hints: [`got: ${describe(v)}`] });
+    throw new FerryError('ATTESTATION_MALFORMED', 'evidence: expected a map', {
+      hints: [`got: ${describe(v)}`],
+    });
   }
   return {
     kind: v.kind as EvidenceKind,
@@ -101,7 +110,10 @@ export async function appraiseAttempt(p: AppraiseAttemptParams): Promise<Attempt
   });
   if (!equalBytes(evidenceHash, p.committedEvidenceHash)) {
     return refuse(
-      reason('ATTESTATION_EVIDENCE_NOT_COMMITTED', 'the evidence served is not the evidence committed on chain'),
+      reason(
+        'ATTESTATION_EVIDENCE_NOT_COMMITTED',
+        'the evidence served is not the evidence committed on chain',
+      ),
     );
   }
   let evidence: Evidence;
@@ -130,7 +142,10 @@ export async function appraiseAttempt(p: AppraiseAttemptParams): Promise<Attempt
     );
   }
   if (p.policies.length === 0) {
-    return refuse(reason('ATTESTATION_POLICY_NOT_FOUND', 'no appraisal policy applies to this attempt'), evidence);
+    return refuse(
+      reason('ATTESTATION_POLICY_NOT_FOUND', 'no appraisal policy applies to this attempt'),
+      evidence,
+    );
   }
   const expectedReportData = reportDataFor({
     commitments: p.commitments,
@@ -177,6 +192,7 @@ export function refusalsOf(a: AttemptAppraisal): string[] {
 export function refusalCode(a: AttemptAppraisal): string | null {
   if (a.accepted) return null;
   if (a.reasons.length > 0) return a.reasons[0].code;
-  for (const e of a.entries) if (!e.appraisal.accepted) return e.appraisal.reasons[0]?.code ?? 'POLICY_DENIED';
+  for (const e of a.entries)
+    if (!e.appraisal.accepted) return e.appraisal.reasons[0]?.code ?? 'POLICY_DENIED';
   return 'POLICY_DENIED';
 }

@@ -7,11 +7,7 @@
  * exactly when the vote is a pass: no refusal and every entry accepted — so a fail vote can never
  * commit to an affirming result, nor a pass vote to a refusal.
  */
-import {
-  type AttestationResult,
-  buildAttestationResult,
-  ed25519PublicKey,
-} from '../attestation/index.ts';
+import { type AttestationResult, buildAttestationResult, ed25519PublicKey } from '../attestation/index.ts';
 import { signTagged, verifyTagged } from '../crypto/sign.ts';
 import {
   type CanonicalValue,
@@ -65,7 +61,8 @@ export function buildAttemptResult(
       issuedAt: opts.issuedAt,
     }),
   }));
-  const accepted = a.accepted && a.reasons.length === 0 && policies.length > 0 && policies.every((p) => p.result.accepted);
+  const accepted =
+    a.accepted && a.reasons.length === 0 && policies.length > 0 && policies.every((p) => p.result.accepted);
   return {
     accepted,
     status: accepted ? 'affirming' : 'contraindicated',
@@ -105,7 +102,12 @@ export function encodeSignedAttemptResult(s: SignedAttemptResult): Uint8Array {
  */
 export function decodeSignedAttemptResult(bytes: Uint8Array, expectedKey?: Uint8Array): SignedAttemptResult {
   const v = decodeCanonical(bytes) as { result?: unknown; signature?: unknown };
-  if (v === null || typeof v !== 'object' || typeof v.result !== 'object' || !(v.signature instanceof Uint8Array)) {
+  if (
+    v === null ||
+    typeof v !== 'object' ||
+    typeof v.result !== 'object' ||
+    !(v.signature instanceof Uint8Array)
+  ) {
     throw new FerryError('CBOR_MALFORMED', 'signed attempt result: expected {result, signature}');
   }
   const r = v.result as AttemptResult;

@@ -5,13 +5,7 @@ import type { TaskInfo } from '../chain/index.ts';
 import { sortitionSeats } from '../crypto/sortition.ts';
 import { claimAlpha, verifierAlpha, vrfKeygen, vrfProofToHash, vrfProve } from '../crypto/vrf/index.ts';
 import { encodeCanonical, encodeTagged, isFerryError } from '../kernel/index.ts';
-import {
-  decodeTaskInput,
-  STAKE_UNIT,
-  seatsFor,
-  stakeUnits,
-  vrfProofMatches,
-} from './checks.ts';
+import { decodeTaskInput, STAKE_UNIT, seatsFor, stakeUnits, vrfProofMatches } from './checks.ts';
 import { decodeEvidence } from './appraisal.ts';
 
 const params = { chainId: 31337n, taskId: 5n, attempt: 1, seed: new Uint8Array(32).fill(7) };

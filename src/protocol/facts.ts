@@ -8,13 +8,7 @@
  */
 import type { Hex } from 'viem';
 import type { AppraisalPolicy } from '../attestation/types.ts';
-import {
-  type ChainReader,
-  getApp,
-  getDataset,
-  type NodeInfo,
-  type TaskInfo,
-} from '../chain/index.ts';
+import { type ChainReader, getApp, getDataset, type NodeInfo, type TaskInfo } from '../chain/index.ts';
 import { FerryError } from '../kernel/index.ts';
 import type { ApplicablePolicy, PolicySubject } from './appraisal.ts';
 import type { TaskCommitments } from './commitments.ts';
@@ -22,7 +16,10 @@ import { readTaskCommitments, type TaskCreation, taskCreation } from './commitme
 import { nodeAtCreation } from './snapshot.ts';
 
 /** A subject's policy by hash: the policy, or null when this party does not apply it. */
-export type PolicyResolver = (subject: PolicySubject, appraisalPolicyHash: Hex) => Promise<AppraisalPolicy | null>;
+export type PolicyResolver = (
+  subject: PolicySubject,
+  appraisalPolicyHash: Hex,
+) => Promise<AppraisalPolicy | null>;
 
 export type AttemptFacts = {
   task: TaskInfo;

@@ -69,4 +69,10 @@ export {
   type SignedAttemptResult,
   signAttemptResult,
 } from './attempt-result.ts';
-export { type AttemptFacts, attemptFacts, attemptPolicies, type PolicyResolver, taskSubjects } from './facts.ts';
+export {
+  type AttemptFacts,
+  attemptFacts,
+  attemptPolicies,
+  type PolicyResolver,
+  taskSubjects,
+} from './facts.ts';

@@ -745,7 +745,9 @@ async function reappraise(
       attempt: { attempt, seed: String(seeded.args.seed) as Hex, executor: String(committed.args.executor) },
     });
     const book = new PolicyBook({ allowSim: true });
-    const found = await attemptPolicies(c, task, (s: PolicySubject, h: Hex) => book.resolve(c, s.assetId, h, s.assetKind));
+    const found = await attemptPolicies(c, task, (s: PolicySubject, h: Hex) =>
+      book.resolve(c, s.assetId, h, s.assetKind),
+    );
     if ('unapplied' in found) return 'an appraisal policy of the task is unknown';
     const a = await appraiseAttempt({
       commitments: facts.commitments,
