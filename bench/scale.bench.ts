@@ -33,7 +33,7 @@
  */
 import { createCipheriv, createHash } from 'node:crypto';
 import { committeeCapture, committeeCaptureForStake, sortitionSeats } from '../src/crypto/sortition.ts';
-import { CLAIM_ROUNDS, claimThreshold, firstClaimRound } from '../src/protocol/claim.ts';
+import { CLAIM_ROUNDS, claimThreshold, compareClaims, firstClaimRound } from '../src/protocol/claim.ts';
 import type { Bench, BenchRow } from './harness.ts';
 
 const TARGET = 3;
@@ -347,6 +347,74 @@ function bitCount(x: number): number {
   return c;
 }
 
+/**
+ * Who wins the claims when an adversary holding a fraction f of the executor stake runs it as
+ * m equal nodes (every executor eligible and online): the threshold rule with claims ranked by
+ * x / w (compareClaims), the threshold rule with the raw output order the contract uses today,
+ * and today's rule (every executor claims, lowest output wins).
+ */
+function sybilWins(n: number, tasks: number, f: number, m: number) {
+  const net = makeNetwork(n);
+  const honest = net.executors.map((i) => BigInt(net.stake[i]));
+  const H = honest.reduce((a, b) => a + b, 0n);
+  const A = BigInt(Math.round((Number(H) * f) / (1 - f)));
+  const each = A / BigInt(m);
+  const stakes = [...honest, ...Array.from({ length: m }, () => each)];
+  const W = stakes.reduce((a, b) => a + b, 0n);
+  const h = honest.length;
+  const count = stakes.length;
+  const limit = stakes.map((stake) =>
+    Math.min(
+      2 ** 32,
+      Math.ceil(
+        Number(claimThreshold({ stake, totalStake: W, target: TARGET, round: CLAIM_ROUNDS - 2 })) / 2 ** 32,
+      ),
+    ),
+  );
+  const next = keystream(`sybil-${n}-${f}-${m}`);
+  const betas = Array.from({ length: count }, () => new Uint8Array(64));
+  let byRatio = 0;
+  let byRaw = 0;
+  let today = 0;
+  for (let t = 0; t < tasks; t++) {
+    const xs = next(8 * count);
+    let low = 0;
+    let min = CLAIM_ROUNDS - 1;
+    const claimants: { i: number; round: number }[] = [];
+    for (let i = 0; i < count; i++) {
+      const hi = xs.readUInt32BE(8 * i);
+      if (i > 0) {
+        const lh = xs.readUInt32BE(8 * low);
+        if (hi < lh || (hi === lh && xs.readUInt32BE(8 * i + 4) < xs.readUInt32BE(8 * low + 4))) low = i;
+      }
+      if (hi >= limit[i]) continue;
+      betas[i].set(xs.subarray(8 * i, 8 * i + 8));
+      const round = firstClaimRound(betas[i], { stake: stakes[i], totalStake: W, target: TARGET });
+      if (round < min) min = round;
+      claimants.push({ i, round });
+    }
+    if (low >= h) today++;
+    const first = claimants.filter((c) => c.round === min);
+    if (min === CLAIM_ROUNDS - 1) throw new Error('sybil simulation reached the last round');
+    let best = first[0].i;
+    let raw = first[0].i;
+    for (const { i } of first.slice(1)) {
+      if (compareClaims({ beta: betas[i], stake: stakes[i] }, { beta: betas[best], stake: stakes[best] }) < 0)
+        best = i;
+      if (xs.readBigUInt64BE(8 * i) < xs.readBigUInt64BE(8 * raw)) raw = i;
+    }
+    if (best >= h) byRatio++;
+    if (raw >= h) byRaw++;
+  }
+  return {
+    byRatio: byRatio / tasks,
+    byRaw: byRaw / tasks,
+    today: today / tasks,
+    honestNodes: h,
+    maxSplit: A / 1000n,
+  };
+}
+
 const fmtP = (p: number) => (p === 0 ? '0' : p >= 1e-3 ? p.toPrecision(3) : p.toExponential(2));
 
 const bench: Bench = async ({ quick, log }) => {
@@ -473,6 +541,38 @@ const bench: Bench = async ({ quick, log }) => {
     }
     log(`N=${n}: ${secs.toFixed(1)} s`);
   }
+  // Sybil splitting: who wins the claims.
+  const sybilN = 10_000;
+  for (const f of [0.1, 0.2]) {
+    const maxSplit = Number(sybilWins(sybilN, 1, f, 1).maxSplit); // every node at the 1-ether minimum
+    for (const m of [1, 100, maxSplit]) {
+      const w = sybilWins(sybilN, tasks, f, m);
+      const se = Math.sqrt((f * (1 - f)) / tasks);
+      const group = `scale: Sybil splitting (N=${sybilN.toLocaleString('en-US')}, ${w.honestNodes} honest executors)`;
+      rows.push(
+        {
+          group,
+          name: `f=${f}, ${m} node${m > 1 ? 's' : ''}: threshold rule, rank x/w`,
+          value: w.byRatio,
+          unit: 'P(win)',
+          note: `stake-proportional would be ${f} (se ${se.toFixed(3)})`,
+        },
+        {
+          group,
+          name: `f=${f}, ${m} node${m > 1 ? 's' : ''}: threshold rule, rank raw output`,
+          value: w.byRaw,
+          unit: 'P(win)',
+        },
+        {
+          group,
+          name: `f=${f}, ${m} node${m > 1 ? 's' : ''}: today (all claim, lowest output)`,
+          value: w.today,
+          unit: 'P(win)',
+        },
+      );
+    }
+  }
+
   // Relaxation against the eligible share: fixed restrictions at the largest size.
   const big = sizes[sizes.length - 1];
   const sweep: [string, Restriction][] = [
