@@ -86,6 +86,14 @@ function harmonic(n: number): number {
   return Math.log(n) + 0.5772156649 + 1 / (2 * n);
 }
 
+/**
+ * ceil(T / 2^32), exactly, capped at 2^32: a value whose top 32 bits are >= it is >= T (x >=
+ * hi * 2^32), so the node is not eligible before the last round and need not be looked at.
+ */
+function hiLimit(t: bigint): number {
+  return t >= 1n << 64n ? 2 ** 32 : Number((t + (1n << 32n) - 1n) >> 32n);
+}
+
 type Network = {
   stake: Float64Array; // units
   region: Uint8Array;
@@ -230,7 +238,7 @@ function simulate(n: number, tasks: number, fixed?: Restriction): ScaleResult {
   const limit = new Float64Array(ex);
   for (let j = 0; j < ex; j++) {
     const t = claimThreshold({ stake: exStake[j], totalStake: W, target: TARGET, round: CLAIM_ROUNDS - 2 });
-    limit[j] = Math.min(2 ** 32, Math.ceil(Number(t) / 2 ** 32));
+    limit[j] = hiLimit(t);
   }
   const beta = new Uint8Array(64); // bytes 8..63 stay zero: the rules read the first 8
 
@@ -364,12 +372,7 @@ function sybilWins(n: number, tasks: number, f: number, m: number) {
   const h = honest.length;
   const count = stakes.length;
   const limit = stakes.map((stake) =>
-    Math.min(
-      2 ** 32,
-      Math.ceil(
-        Number(claimThreshold({ stake, totalStake: W, target: TARGET, round: CLAIM_ROUNDS - 2 })) / 2 ** 32,
-      ),
-    ),
+    hiLimit(claimThreshold({ stake, totalStake: W, target: TARGET, round: CLAIM_ROUNDS - 2 })),
   );
   const next = keystream(`sybil-${n}-${f}-${m}`);
   const betas = Array.from({ length: count }, () => new Uint8Array(64));
