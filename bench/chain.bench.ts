@@ -55,6 +55,8 @@ const bench: Bench = async ({ quick, log }) => {
       ciphertextHash: randomHex(32),
       endpoint: 'http://a',
       price: ETH / 10n,
+      teeKinds: ['tpm2', 'tdx', 'sev-snp'],
+      appraisalPolicyDocument: randomHex(64),
     });
     const { datasetId } = await createDataset(dataOwner, {
       ciphertextHash: randomHex(32),

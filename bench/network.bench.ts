@@ -246,6 +246,8 @@ const bench: Bench = async ({ quick, log }) => {
       file: examplePath('csv-stats'),
       name: 'csv-stats.wasm',
       price: 0n,
+      tee: ['sim'],
+      policy: developmentPolicy(),
     });
     const alice = await actAs(net, home, 'alice');
     const rowsCsv = 5000;

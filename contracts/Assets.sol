@@ -51,8 +51,11 @@ contract Assets {
         address owner;
         bool revoked;
         uint88 price;
+        uint16 teeKinds; // bitmask of TEE kinds the app owner allows, non-zero
+        uint32 policyEpoch; // 0 at registration, +1 per updateAppPolicy
         bytes32 measurement;
         bytes32 ciphertextHash;
+        bytes32 appraisalPolicyHash; // SHA-256 of the app owner's appraisal policy (section 9)
         string endpoint;
     }
 
@@ -98,9 +101,15 @@ contract Assets {
         bytes32 measurement,
         bytes32 ciphertextHash,
         string endpoint,
-        uint256 price
+        uint256 price,
+        uint16 teeKinds,
+        bytes32 appraisalPolicyHash,
+        bytes appraisalPolicy
     );
     event AppUpdated(uint256 indexed appId, bytes32 ciphertextHash, string endpoint);
+    event AppPolicyUpdated(
+        uint256 indexed appId, uint32 policyEpoch, uint16 teeKinds, bytes32 appraisalPolicyHash, bytes appraisalPolicy
+    );
     event AppRevoked(uint256 indexed appId);
 
     constructor(address tasks_) {
@@ -165,23 +174,53 @@ contract Assets {
 
     // ------------------------------------------------------------------ apps
 
+    /// `teeKinds`: the TEE kinds the app owner allows (non-zero bitmask, as a dataset's);
+    /// `appraisalPolicy`: the app owner's appraisal policy document whose SHA-256 is
+    /// `appraisalPolicyHash`, checked and emitted (not stored) as a dataset's.
     function registerApp(
         bytes32 measurement,
         bytes32 ciphertextHash,
         string calldata endpoint,
-        uint88 price
+        uint88 price,
+        uint16 teeKinds,
+        bytes32 appraisalPolicyHash,
+        bytes calldata appraisalPolicy
     ) external returns (uint256 appId) {
         if (measurement == bytes32(0)) revert InvalidParameter("measurement");
         if (ciphertextHash == bytes32(0)) revert InvalidParameter("ciphertextHash");
         _checkEndpoint(endpoint);
+        _checkTeeKinds(teeKinds);
+        _checkPolicyDocument(appraisalPolicyHash, appraisalPolicy);
         appId = ++appCount;
         App storage a = apps[appId];
         a.owner = msg.sender;
         a.price = price;
+        a.teeKinds = teeKinds;
         a.measurement = measurement;
         a.ciphertextHash = ciphertextHash;
+        a.appraisalPolicyHash = appraisalPolicyHash;
         a.endpoint = endpoint;
-        emit AppRegistered(appId, msg.sender, measurement, ciphertextHash, endpoint, price);
+        emit AppRegistered(
+            appId, msg.sender, measurement, ciphertextHash, endpoint, price, teeKinds, appraisalPolicyHash, appraisalPolicy
+        );
+    }
+
+    /// Replaces the app's TEE kinds and appraisal policy (owner only; not after revocation).
+    /// Tasks created before keep the TEE kinds they were created with.
+    function updateAppPolicy(
+        uint256 appId,
+        uint16 teeKinds,
+        bytes32 appraisalPolicyHash,
+        bytes calldata appraisalPolicy
+    ) external {
+        App storage a = _ownedApp(appId);
+        _checkTeeKinds(teeKinds);
+        _checkPolicyDocument(appraisalPolicyHash, appraisalPolicy);
+        uint32 epoch = a.policyEpoch + 1;
+        a.policyEpoch = epoch;
+        a.teeKinds = teeKinds;
+        a.appraisalPolicyHash = appraisalPolicyHash;
+        emit AppPolicyUpdated(appId, epoch, teeKinds, appraisalPolicyHash, appraisalPolicy);
     }
 
     /// Replaces ciphertext hash and endpoint. The measurement is fixed: a new module is a new app.
@@ -204,8 +243,10 @@ contract Assets {
 
     /// Checks every policy for a new task and counts one use of each dataset. Reverts with
     /// the first violation: unknown or revoked asset, expired dataset, uses exhausted,
-    /// requester or app measurement not allowed, no TEE kind allowed by every dataset.
-    /// tau and threshold of the task are the maxima over its datasets.
+    /// requester or app measurement not allowed, no TEE kind allowed by the app and every dataset.
+    /// The task's TEE kinds are the app's AND every dataset's. Its tau is the largest of its
+    /// datasets' and its threshold the largest of ceil(threshold_i * tau / tau_i): every
+    /// dataset's ratio threshold/tau is kept or raised (never above tau, as threshold_i <= tau_i).
     function useForTask(uint256 taskId, uint256 appId, uint256[] calldata datasetIds, address requester)
         external
         returns (Use memory u)
@@ -217,8 +258,9 @@ contract Assets {
         bytes32 measurement = a.measurement;
         u.appOwner = a.owner;
         u.appPrice = a.price;
-        u.teeKinds = TEE_KIND_MASK;
-        for (uint256 i = 0; i < datasetIds.length; i++) {
+        u.teeKinds = a.teeKinds;
+        uint256 n = datasetIds.length;
+        for (uint256 i = 0; i < n; i++) {
             uint256 id = datasetIds[i];
             Dataset storage d = datasets[id];
             if (d.owner == address(0)) revert UnknownDataset(id);
@@ -237,9 +279,16 @@ contract Assets {
             u.datasetsPrice += d.price;
             u.teeKinds &= d.teeKinds;
             if (d.tau > u.tau) u.tau = d.tau;
-            if (d.threshold > u.threshold) u.threshold = d.threshold;
         }
         if (u.teeKinds == 0) revert NoCommonTeeKind();
+        uint256 tau = u.tau;
+        for (uint256 i = 0; i < n; i++) {
+            Dataset storage d = datasets[datasetIds[i]];
+            uint256 di = d.tau;
+            uint256 t = (uint256(d.threshold) * tau + di - 1) / di;
+            if (t > tau) t = tau;
+            if (t > u.threshold) u.threshold = uint16(t);
+        }
     }
 
     /// Gives back one use of each dataset of a task that failed before any key was released.
@@ -331,8 +380,12 @@ contract Assets {
         if (bytes(endpoint).length == 0 || bytes(endpoint).length > 256) revert InvalidParameter("endpoint");
     }
 
+    function _checkTeeKinds(uint16 teeKinds) internal pure {
+        if (teeKinds == 0 || teeKinds & ~TEE_KIND_MASK != 0) revert InvalidParameter("teeKinds");
+    }
+
     function _setPolicy(uint256 id, Dataset storage d, DatasetPolicy calldata p) internal {
-        if (p.teeKinds == 0 || p.teeKinds & ~TEE_KIND_MASK != 0) revert InvalidParameter("teeKinds");
+        _checkTeeKinds(p.teeKinds);
         if (p.tau == 0) revert InvalidParameter("tau");
         if (p.threshold == 0 || p.threshold > p.tau) revert InvalidParameter("threshold");
         if (p.allowedRegions.length > MAX_REGIONS) revert InvalidParameter("allowedRegions");

@@ -88,6 +88,8 @@ async function registerAssets(net: Net) {
     ciphertextHash: app.ciphertextSha256,
     endpoint: agentUrl('bob'),
     price: 0n,
+    teeKinds: ['sim'],
+    appraisalPolicyDocument: encodePolicyDocument(developmentPolicy()),
   });
   bobState.markAssetRegistered(app.id, appId);
   bobState.close();

@@ -120,6 +120,8 @@ test('devnet --tee tpm2: each executor has its own swtpm; a task completes with 
       ciphertextHash: app.ciphertextSha256,
       endpoint: agentUrl('bob'),
       price: 0n,
+      teeKinds: ['tpm2'],
+      appraisalPolicyDocument: encodePolicyDocument(PRODUCTION_POLICY),
     });
     bobState.markAssetRegistered(app.id, appId);
     bobState.close();

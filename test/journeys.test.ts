@@ -140,12 +140,14 @@ test('app publish: bob registers csv-stats with its measurement; bad input refus
     .digest('hex');
   assert.equal(r.json.measurement, measurement);
   assert.match(r.json.appId, /^[0-9]+$/);
+  // On a devnet the app's policy defaults to pinned and its TEE kinds to sim.
+  assert.deepEqual([r.json.teeKinds, r.json.appraisalPolicy], [['sim'], 'pinned']);
   appId = r.json.appId;
   const ls = await ferry(['app', 'ls'], env);
   assert.equal(ls.code, 0);
   assert.deepEqual(
-    ls.json.apps.map((a: J) => [a.appId, a.measurement]),
-    [[appId, measurement]],
+    ls.json.apps.map((a: J) => [a.appId, a.measurement, a.teeKinds, a.appraisalPolicy]),
+    [[appId, measurement, ['sim'], 'pinned']],
   );
 });
 

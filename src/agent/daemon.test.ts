@@ -226,6 +226,8 @@ test('at start the agent points the endpoint of the assets it holds at its URL, 
     ciphertextHash: randomHex(32),
     endpoint: STALE,
     price: 0n,
+    teeKinds: ['sim'],
+    appraisalPolicyDocument: randomHex(64),
   });
   const revoked = await createDataset(alice.chain, {
     ciphertextHash: randomHex(32),

@@ -92,6 +92,8 @@ before(async () => {
     ciphertextHash: new Uint8Array(randomBytes(32)),
     endpoint: 'http://127.0.0.1:9',
     price: 0n,
+    teeKinds: ['sim'],
+    appraisalPolicyDocument: encodePolicyDocument(developmentPolicy()),
   }));
   ({ datasetId } = await createDataset(alice, {
     ciphertextHash: datasetHash,

@@ -51,15 +51,24 @@ export type DatasetPolicy = {
 /** Largest appraisal policy document the Assets contract accepts, bytes. */
 export const MAX_POLICY_DOCUMENT = 16384;
 
-function encodePolicyDocument(p: DatasetPolicy): Hex {
-  const doc = hexBytes(p.appraisalPolicyDocument, 'policy.appraisalPolicyDocument');
+function encodePolicyDocument(document: Uint8Array | Hex, what: string): Hex {
+  const doc = hexBytes(document, what);
   const n = (doc.length - 2) / 2;
   if (n === 0 || n > MAX_POLICY_DOCUMENT) {
-    throw new FerryError('INVALID_ARGUMENT', 'policy.appraisalPolicyDocument: wrong length', {
+    throw new FerryError('INVALID_ARGUMENT', `${what}: wrong length`, {
       hints: [`expected: 1 to ${MAX_POLICY_DOCUMENT} bytes`, `got: ${n} bytes`],
     });
   }
   return doc;
+}
+
+/** The given appraisal policy hash (32 bytes), or the document's SHA-256 when absent. */
+function encodePolicyHash(document: Uint8Array | Hex, hash: Uint8Array | Hex | undefined, what: string): Hex {
+  if (hash !== undefined) return hexBytes(hash, `${what}Hash`, 32);
+  const doc = encodePolicyDocument(document, `${what}Document`);
+  return `0x${createHash('sha256')
+    .update(Buffer.from(doc.slice(2), 'hex'))
+    .digest('hex')}` as Hex;
 }
 
 function encodePolicy(p: DatasetPolicy) {
@@ -82,12 +91,11 @@ function encodePolicy(p: DatasetPolicy) {
     maxUses: smallUint(p.maxUses, 'policy.maxUses', 2 ** 32 - 1),
     expiresAt: smallUint(p.expiresAt, 'policy.expiresAt', 2 ** 40 - 1),
     requesters: p.requesters.map((a, i) => address(a, `policy.requesters[${i}]`)),
-    appraisalPolicyHash:
-      p.appraisalPolicyHash === undefined
-        ? (`0x${createHash('sha256')
-            .update(Buffer.from(encodePolicyDocument(p).slice(2), 'hex'))
-            .digest('hex')}` as Hex)
-        : hexBytes(p.appraisalPolicyHash, 'policy.appraisalPolicyHash', 32),
+    appraisalPolicyHash: encodePolicyHash(
+      p.appraisalPolicyDocument,
+      p.appraisalPolicyHash,
+      'policy.appraisalPolicy',
+    ),
   };
 }
 
@@ -123,7 +131,7 @@ export async function createDataset(
       text(p.endpoint, 'endpoint'),
       uint(p.price, 'price', 2n ** 128n - 1n),
       encodePolicy(p.policy),
-      encodePolicyDocument(p.policy),
+      encodePolicyDocument(p.policy.appraisalPolicyDocument, 'policy.appraisalPolicyDocument'),
     ],
   });
   return {
@@ -160,7 +168,11 @@ export async function updateDatasetPolicy(
     address: c.contracts.Assets,
     abi: assetsAbi,
     functionName: 'updateDatasetPolicy',
-    args: [uint(p.datasetId, 'datasetId'), encodePolicy(p.policy), encodePolicyDocument(p.policy)],
+    args: [
+      uint(p.datasetId, 'datasetId'),
+      encodePolicy(p.policy),
+      encodePolicyDocument(p.policy.appraisalPolicyDocument, 'policy.appraisalPolicyDocument'),
+    ],
   });
 }
 
@@ -173,10 +185,42 @@ export async function revokeDataset(c: ChainWriter, datasetId: bigint): Promise<
   });
 }
 
-/** Registers an app; resolves with its id. `price` (wei per task) is fixed forever. */
+/** What an app owner requires of every task running its app (protocol.md section 11.2). */
+export type AppPolicy = {
+  /** TEE kinds the app owner allows (at least one); a task's kinds are the app's AND its datasets'. */
+  teeKinds: TeeKind[];
+  /**
+   * The app owner's appraisal policy document (section 9): tagged canonical CBOR, 1 to 16384
+   * bytes, published in the AppRegistered / AppPolicyUpdated event.
+   */
+  appraisalPolicyDocument: Uint8Array | Hex;
+  /**
+   * SHA-256 of the document, 32 bytes. Computed from the document when absent; the contract
+   * refuses a hash that is not the document's (CHAIN_INVALID_PARAMETER).
+   */
+  appraisalPolicyHash?: Uint8Array | Hex;
+};
+
+function encodeAppPolicy(p: AppPolicy): [number, Hex, Hex] {
+  return [
+    teeKindsToMask(p.teeKinds, 'teeKinds'),
+    encodePolicyHash(p.appraisalPolicyDocument, p.appraisalPolicyHash, 'appraisalPolicy'),
+    encodePolicyDocument(p.appraisalPolicyDocument, 'appraisalPolicyDocument'),
+  ];
+}
+
+/**
+ * Registers an app with its TEE kinds and appraisal policy document; resolves with its id.
+ * `price` (wei per task) is fixed forever.
+ */
 export async function createApp(
   c: ChainWriter,
-  p: { measurement: Uint8Array | Hex; ciphertextHash: Uint8Array | Hex; endpoint: string; price: bigint },
+  p: {
+    measurement: Uint8Array | Hex;
+    ciphertextHash: Uint8Array | Hex;
+    endpoint: string;
+    price: bigint;
+  } & AppPolicy,
 ): Promise<TxResult & { appId: bigint }> {
   const r = await sendTx(c, {
     address: c.contracts.Assets,
@@ -187,6 +231,7 @@ export async function createApp(
       hexBytes(p.ciphertextHash, 'ciphertextHash', 32),
       text(p.endpoint, 'endpoint'),
       uint(p.price, 'price', 2n ** 88n - 1n),
+      ...encodeAppPolicy(p),
     ],
   });
   return {
@@ -195,6 +240,19 @@ export async function createApp(
     gasUsed: r.gasUsed,
     appId: idFromLogs(r.logs, 'AppRegistered'),
   };
+}
+
+/**
+ * Replaces an app's TEE kinds and appraisal policy document (owner only, not after
+ * revocation); the app's policyEpoch goes up by one. Tasks created before keep their TEE kinds.
+ */
+export async function updateAppPolicy(c: ChainWriter, p: { appId: bigint } & AppPolicy): Promise<TxResult> {
+  return sendTx(c, {
+    address: c.contracts.Assets,
+    abi: assetsAbi,
+    functionName: 'updateAppPolicy',
+    args: [uint(p.appId, 'appId'), ...encodeAppPolicy(p)],
+  });
 }
 
 export async function updateApp(
@@ -244,22 +302,32 @@ export type DatasetInfo = {
   };
 };
 
+/** Which state to read: the latest (default) or the state after block `blockNumber`. */
+export type ReadAt = { blockNumber?: bigint };
+
+function readAt(opts: ReadAt): { blockNumber?: bigint } {
+  return opts.blockNumber === undefined ? {} : { blockNumber: uint(opts.blockNumber, 'blockNumber') };
+}
+
 /**
- * The dataset, or null when no dataset has this id. With `blockNumber`, as it was at the end of
- * that block (needs an endpoint keeping state history for old blocks).
+ * The dataset, or null when no dataset has this id (at that block). `opts.blockNumber`: read
+ * the state as of that block (e.g. a task's creation block); the endpoint must keep that state
+ * (an archive node, or recent enough), else CHAIN_UNAVAILABLE.
  */
 export async function getDataset(
   c: ChainReader,
   datasetId: bigint,
-  opts: { blockNumber?: bigint } = {},
+  opts: ReadAt = {},
 ): Promise<DatasetInfo | null> {
+  const id = uint(datasetId, 'datasetId');
+  const at = readAt(opts);
   try {
     const d = await c.public.readContract({
       address: c.contracts.Assets,
       abi: assetsAbi,
       functionName: 'getDataset',
-      args: [uint(datasetId, 'datasetId')],
-      ...(opts.blockNumber === undefined ? {} : { blockNumber: opts.blockNumber }),
+      args: [id],
+      ...at,
     });
     if (d.owner === '0x0000000000000000000000000000000000000000') return null;
     return {
@@ -325,16 +393,28 @@ export type AppInfo = {
   endpoint: string;
   price: bigint;
   revoked: boolean;
+  /** TEE kinds the app owner allows. */
+  teeKinds: TeeKind[];
+  /** SHA-256 of the app owner's appraisal policy document (section 9). */
+  appraisalPolicyHash: Hex;
+  /** 0 at registration, +1 per updateAppPolicy. */
+  policyEpoch: number;
 };
 
-/** The app, or null when no app has this id. */
-export async function getApp(c: ChainReader, appId: bigint): Promise<AppInfo | null> {
+/**
+ * The app, or null when no app has this id (at that block). `opts.blockNumber` as for
+ * getDataset.
+ */
+export async function getApp(c: ChainReader, appId: bigint, opts: ReadAt = {}): Promise<AppInfo | null> {
+  const id = uint(appId, 'appId');
+  const at = readAt(opts);
   try {
     const a = await c.public.readContract({
       address: c.contracts.Assets,
       abi: assetsAbi,
       functionName: 'getApp',
-      args: [uint(appId, 'appId')],
+      args: [id],
+      ...at,
     });
     if (a.owner === '0x0000000000000000000000000000000000000000') return null;
     return {
@@ -345,15 +425,22 @@ export async function getApp(c: ChainReader, appId: bigint): Promise<AppInfo | n
       endpoint: a.endpoint,
       price: a.price,
       revoked: a.revoked,
+      teeKinds: maskToTeeKinds(a.teeKinds),
+      appraisalPolicyHash: a.appraisalPolicyHash,
+      policyEpoch: a.policyEpoch,
     };
   } catch (e) {
     throw toChainError(e, 'getApp');
   }
 }
 
-/** One appraisal policy document a dataset published (DatasetRegistered or DatasetPolicyUpdated). */
+/** One appraisal policy document an asset published. */
 export type PolicyDocumentEvent = {
-  datasetId: bigint;
+  assetKind: 'dataset' | 'app';
+  /** The dataset's or app's id. */
+  assetId: bigint;
+  /** The dataset's id (datasets only; the same as assetId). */
+  datasetId?: bigint;
   /** 0 for the registration, then 1, 2... for each policy update. */
   policyEpoch: number;
   appraisalPolicyHash: Hex;
@@ -362,63 +449,93 @@ export type PolicyDocumentEvent = {
 };
 
 /**
- * Every appraisal policy document dataset `datasetId` published, oldest first, read from its
- * DatasetRegistered and DatasetPolicyUpdated events in [fromBlock (default 0), toBlock
- * (default latest)]. Empty when the dataset does not exist. CHAIN_UNAVAILABLE when the
- * endpoint cannot be read.
+ * Every appraisal policy document an asset published, oldest first, read from its events in
+ * [fromBlock (default 0), toBlock (default latest)]: DatasetRegistered and DatasetPolicyUpdated
+ * for dataset `assetId` (the default, `assetKind: 'dataset'`), AppRegistered and
+ * AppPolicyUpdated for app `assetId` (`assetKind: 'app'`). Empty when the asset does not
+ * exist. CHAIN_UNAVAILABLE when the endpoint cannot be read.
  */
 export async function getPolicyDocuments(
   c: ChainReader,
-  datasetId: bigint,
-  opts: { fromBlock?: bigint; toBlock?: bigint } = {},
+  assetId: bigint,
+  opts: { assetKind?: 'dataset' | 'app'; fromBlock?: bigint; toBlock?: bigint } = {},
 ): Promise<PolicyDocumentEvent[]> {
-  const id = uint(datasetId, 'datasetId');
+  const kind = opts.assetKind ?? 'dataset';
+  if (kind !== 'dataset' && kind !== 'app') {
+    throw new FerryError('INVALID_ARGUMENT', 'opts.assetKind: expected "dataset" or "app"', {
+      hints: [`got: ${String(kind).slice(0, 40)}`],
+    });
+  }
+  const id = uint(assetId, kind === 'app' ? 'appId' : 'datasetId');
   const range = { fromBlock: opts.fromBlock ?? 0n, toBlock: opts.toBlock ?? ('latest' as const) };
+  const out: (PolicyDocumentEvent & { logIndex: number })[] = [];
+  const push = (
+    e: { blockNumber: bigint; logIndex: number },
+    policyEpoch: number,
+    appraisalPolicyHash: Hex,
+    document: Hex,
+  ) =>
+    out.push({
+      assetKind: kind,
+      assetId: id,
+      ...(kind === 'dataset' ? { datasetId: id } : {}),
+      policyEpoch,
+      appraisalPolicyHash,
+      document: new Uint8Array(Buffer.from(document.slice(2), 'hex')),
+      blockNumber: e.blockNumber,
+      logIndex: e.logIndex,
+    });
   try {
-    const [registered, updated] = await Promise.all([
-      c.public.getContractEvents({
-        address: c.contracts.Assets,
-        abi: assetsAbi,
-        eventName: 'DatasetRegistered',
-        args: { datasetId: id },
-        strict: true,
-        ...range,
-      }),
-      c.public.getContractEvents({
-        address: c.contracts.Assets,
-        abi: assetsAbi,
-        eventName: 'DatasetPolicyUpdated',
-        args: { datasetId: id },
-        strict: true,
-        ...range,
-      }),
-    ]);
-    const out: (PolicyDocumentEvent & { logIndex: number })[] = [];
-    for (const e of registered) {
-      out.push({
-        datasetId: id,
-        policyEpoch: 0,
-        appraisalPolicyHash: e.args.policy.appraisalPolicyHash,
-        document: Buffer.from(e.args.appraisalPolicy.slice(2), 'hex'),
-        blockNumber: e.blockNumber,
-        logIndex: e.logIndex,
-      });
+    if (kind === 'dataset') {
+      const [registered, updated] = await Promise.all([
+        c.public.getContractEvents({
+          address: c.contracts.Assets,
+          abi: assetsAbi,
+          eventName: 'DatasetRegistered',
+          args: { datasetId: id },
+          strict: true,
+          ...range,
+        }),
+        c.public.getContractEvents({
+          address: c.contracts.Assets,
+          abi: assetsAbi,
+          eventName: 'DatasetPolicyUpdated',
+          args: { datasetId: id },
+          strict: true,
+          ...range,
+        }),
+      ]);
+      for (const e of registered) push(e, 0, e.args.policy.appraisalPolicyHash, e.args.appraisalPolicy);
+      for (const e of updated)
+        push(e, e.args.policyEpoch, e.args.policy.appraisalPolicyHash, e.args.appraisalPolicy);
+    } else {
+      const [registered, updated] = await Promise.all([
+        c.public.getContractEvents({
+          address: c.contracts.Assets,
+          abi: assetsAbi,
+          eventName: 'AppRegistered',
+          args: { appId: id },
+          strict: true,
+          ...range,
+        }),
+        c.public.getContractEvents({
+          address: c.contracts.Assets,
+          abi: assetsAbi,
+          eventName: 'AppPolicyUpdated',
+          args: { appId: id },
+          strict: true,
+          ...range,
+        }),
+      ]);
+      for (const e of registered) push(e, 0, e.args.appraisalPolicyHash, e.args.appraisalPolicy);
+      for (const e of updated)
+        push(e, e.args.policyEpoch, e.args.appraisalPolicyHash, e.args.appraisalPolicy);
     }
-    for (const e of updated) {
-      out.push({
-        datasetId: id,
-        policyEpoch: e.args.policyEpoch,
-        appraisalPolicyHash: e.args.policy.appraisalPolicyHash,
-        document: Buffer.from(e.args.appraisalPolicy.slice(2), 'hex'),
-        blockNumber: e.blockNumber,
-        logIndex: e.logIndex,
-      });
-    }
-    out.sort((a, b) =>
-      a.blockNumber === b.blockNumber ? a.logIndex - b.logIndex : a.blockNumber < b.blockNumber ? -1 : 1,
-    );
-    return out.map(({ logIndex: _, ...d }) => ({ ...d, document: new Uint8Array(d.document) }));
   } catch (e) {
     throw toChainError(e, 'getPolicyDocuments');
   }
+  out.sort((a, b) =>
+    a.blockNumber === b.blockNumber ? a.logIndex - b.logIndex : a.blockNumber < b.blockNumber ? -1 : 1,
+  );
+  return out.map(({ logIndex: _, ...d }) => d);
 }

@@ -55,6 +55,7 @@ import {
   sendTx,
   toChainError,
   type ChainWriter,
+  type TeeKind,
 } from './index.ts';
 import { reentrantReceiverAbi, reentrantReceiverBytecode } from './generated/ReentrantReceiver.ts';
 import { assetsAbi, nodeRegistryAbi, tasksAbi } from './abi.ts';
@@ -66,6 +67,11 @@ const CLAIM = 10;
 const EVIDENCE = 10;
 const VOTE = 10;
 const RUN = 20;
+/** An app policy that restricts nothing here: every TEE kind (the document is opaque to the contract). */
+const ANY_TEE_APP = {
+  teeKinds: ['sim', 'tpm2', 'tdx', 'sev-snp', 'sgx'] as TeeKind[],
+  appraisalPolicyDocument: randomHex(64),
+};
 
 let tc: TestChain;
 let requester: ChainWriter;
@@ -188,6 +194,7 @@ before(async () => {
       ciphertextHash: randomHex(32),
       endpoint: 'http://a',
       price: ETH,
+      ...ANY_TEE_APP,
     })
   ).appId;
   datasetId = (
@@ -372,6 +379,7 @@ describe('task creation refuses what a policy forbids', () => {
       ciphertextHash: randomHex(32),
       endpoint: 'http://a',
       price: 0n,
+      ...ANY_TEE_APP,
     });
     await expectCode(
       createTask(requester, {

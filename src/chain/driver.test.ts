@@ -209,6 +209,8 @@ const app = () =>
     ciphertextHash: randomHex(32),
     endpoint: 'http://a',
     price: 1n,
+    teeKinds: ['sim'],
+    appraisalPolicyDocument: randomHex(32),
   });
 
 test('driver: the cursor waits for the range’s jobs to record; reconcile is single-flight; stop is idempotent', async () => {

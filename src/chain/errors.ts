@@ -93,8 +93,8 @@ export const REVERT_CODES: Record<string, Mapping> = {
   },
   NoCommonTeeKind: {
     code: 'CHAIN_POLICY_FORBIDS',
-    message: () => 'no TEE kind is allowed by every dataset of the task',
-    hints: () => ['use datasets whose policies share at least one TEE kind'],
+    message: () => 'no TEE kind is allowed by the app and every dataset of the task',
+    hints: () => ['use an app and datasets whose policies share at least one TEE kind'],
   },
   InsufficientFee: {
     code: 'CHAIN_INSUFFICIENT_FUNDS',

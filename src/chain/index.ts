@@ -14,6 +14,7 @@ export {
 } from './abi.ts';
 export {
   type AppInfo,
+  type AppPolicy,
   createApp,
   createDataset,
   type DatasetInfo,
@@ -24,9 +25,11 @@ export {
   isAllowed,
   MAX_POLICY_DOCUMENT,
   type PolicyDocumentEvent,
+  type ReadAt,
   revokeApp,
   revokeDataset,
   updateApp,
+  updateAppPolicy,
   updateDataset,
   updateDatasetPolicy,
 } from './assets.ts';

@@ -32,6 +32,8 @@ const app = (price: bigint) =>
     ciphertextHash: randomHex(32),
     endpoint: 'http://a',
     price,
+    teeKinds: ['sim'],
+    appraisalPolicyDocument: randomHex(32),
   });
 
 test('delivers events only at the confirmation depth, resumes, and survives shallow reorgs', async () => {

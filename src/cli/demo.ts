@@ -116,6 +116,8 @@ Exit 0 when the task completed and verified, 3 when verification failed, 1 other
         file: appFile,
         name: 'csv-stats.wasm',
         price: 0n,
+        tee: ['sim'],
+        policy: await pinnedDevelopmentPolicy(),
         signal: ctx.signal,
       });
       say(`bob published csv-stats: app ${app.appId}, measurement ${app.measurement.slice(0, 16)}…`);

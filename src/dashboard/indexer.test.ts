@@ -136,6 +136,8 @@ before(async () => {
       ciphertextHash: randomHex(32),
       endpoint: 'http://a',
       price: 0n,
+      teeKinds: ['sim'],
+      appraisalPolicyDocument: randomHex(64),
     })
   ).appId;
   // tau = the verifier stake in units: sortition gives each verifier all its 1000 units.

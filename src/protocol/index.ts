@@ -16,7 +16,7 @@ export {
   checkClaim,
   checkVotes,
 } from './checks.ts';
-export { PINNED_POLICY_NAME, PolicyBook, pinnedDevelopmentPolicy } from './policies.ts';
+export { PINNED_POLICY_NAME, type PolicyAsset, PolicyBook, pinnedDevelopmentPolicy } from './policies.ts';
 export { eligibleAtCreation, nodeAtCreation, stakeAt } from './snapshot.ts';
 export { type TrustConfig, trustRegistry } from './trust.ts';
 export { EnclaveKeysSchema } from './wire.ts';

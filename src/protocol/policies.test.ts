@@ -1,7 +1,7 @@
 /**
  * PolicyBook against a real anvil (built-in policies by hash, an owner's own policy read from
- * the dataset's registration and policy-update events, unknown hashes, sim policies without
- * allowSim, invalid documents), and the pinned development policy: it accepts sim evidence
+ * the dataset's or the app's registration and policy-update events, unknown hashes, sim
+ * policies without allowSim, invalid documents), and the pinned development policy: it accepts sim evidence
  * carrying this checkout's enclave runtime measurement and rejects any other measurement, and
  * its PCR 23 reference value is what a real (software) TPM holds after the node daemon's
  * reset-and-extend.
@@ -23,7 +23,14 @@ import {
   runtimeMeasurement as tpm2RuntimeMeasurement,
   Tpm2Tools,
 } from '../attestation/tpm2/index.ts';
-import { type ChainWriter, createDataset, type DatasetPolicy, updateDatasetPolicy } from '../chain/index.ts';
+import {
+  type ChainWriter,
+  createApp,
+  createDataset,
+  type DatasetPolicy,
+  updateAppPolicy,
+  updateDatasetPolicy,
+} from '../chain/index.ts';
 import { startTestChain, type TestChain } from '../chain/testing.ts';
 import { runtimeMeasurement } from '../enclave/index.ts';
 import { encodeTagged, isFerryError, toHex } from '../kernel/index.ts';
@@ -122,6 +129,81 @@ test("an owner's own policy is read from the dataset's events, decoded and cache
     await new PolicyBook({ allowSim: false }).resolve(tc.deployer, id2, hashHex(other)),
     other,
   );
+});
+
+async function app(document: Uint8Array): Promise<bigint> {
+  const r = await createApp(owner, {
+    measurement: new Uint8Array(randomBytes(32)),
+    ciphertextHash: new Uint8Array(randomBytes(32)),
+    endpoint: 'http://127.0.0.1:9',
+    price: 0n,
+    teeKinds: ['sim', 'tpm2'],
+    appraisalPolicyDocument: document,
+  });
+  return r.appId;
+}
+
+test("an app owner's policy is read from the app's events; a dataset's document is not the app's", async () => {
+  const appId = await app(encodePolicyDocument(ownPolicy));
+  const book = new PolicyBook({ allowSim: false });
+  assert.deepEqual(
+    await book.resolve(tc.deployer, { kind: 'app', id: appId }, hashHex(ownPolicy)),
+    ownPolicy,
+  );
+  // Built-ins resolve for apps too, without reading the chain (app 999 does not exist).
+  assert.deepEqual(
+    await book.resolve(tc.deployer, { kind: 'app', id: 999n }, hashHex(PRODUCTION_POLICY)),
+    PRODUCTION_POLICY,
+  );
+  // The update publishes another document; a party without allowSim abstains on a sim policy.
+  const pinned = await pinnedDevelopmentPolicy();
+  await updateAppPolicy(owner, {
+    appId,
+    teeKinds: ['sim'],
+    appraisalPolicyDocument: encodePolicyDocument(pinned),
+  });
+  assert.deepEqual(
+    await new PolicyBook({ allowSim: true }).resolve(
+      tc.deployer,
+      { kind: 'app', id: appId },
+      hashHex(pinned),
+    ),
+    pinned,
+  );
+  assert.equal(await book.resolve(tc.deployer, { kind: 'app', id: appId }, hashHex(pinned)), null);
+  // A document published by a dataset with the app's id is not the app's, and the reverse.
+  const other = parsePolicy({ ...ownPolicy, name: 'dataset-only' });
+  const datasetId = await dataset(encodePolicyDocument(other));
+  const appOnly = parsePolicy({ ...ownPolicy, name: 'app-only' });
+  const appId2 = await app(encodePolicyDocument(appOnly));
+  for (const id of [appId, appId2, datasetId]) {
+    await assert.rejects(
+      new PolicyBook({ allowSim: false }).resolve(tc.deployer, { kind: 'app', id }, hashHex(other)),
+      (e) => isFerryError(e, 'ATTESTATION_POLICY_NOT_FOUND') && /app /.test(e.message),
+    );
+  }
+  await assert.rejects(
+    new PolicyBook({ allowSim: false }).resolve(
+      tc.deployer,
+      { kind: 'dataset', id: appId2 },
+      hashHex(appOnly),
+    ),
+    (e) => isFerryError(e, 'ATTESTATION_POLICY_NOT_FOUND'),
+  );
+  assert.deepEqual(
+    await new PolicyBook({ allowSim: false }).resolve(
+      tc.deployer,
+      { kind: 'dataset', id: datasetId },
+      hashHex(other),
+    ),
+    other,
+  );
+  // A bad asset argument names itself.
+  for (const bad of [{ kind: 'task', id: 1n }, { kind: 'app', id: 1 }, null]) {
+    await assert.rejects(book.resolve(tc.deployer, bad as never, hashHex(ownPolicy)), (e) =>
+      isFerryError(e, 'INVALID_ARGUMENT'),
+    );
+  }
 });
 
 test('a published document that is not a valid normalized policy is refused with a stable code', async () => {

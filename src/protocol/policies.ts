@@ -1,9 +1,10 @@
 /**
- * Which appraisal policy applies to a dataset (docs/protocol.md §9): the dataset names it by
- * `appraisalPolicyHash`; the built-in production and development policies are known by heart,
- * every other one is read from the chain, where the dataset published the policy document in
- * its DatasetRegistered or DatasetPolicyUpdated event (the contract checked that the
- * document's SHA-256 is the hash). Shared by verifiers, owner agents and the auditor.
+ * Which appraisal policy applies to a dataset or an app (docs/protocol.md §9): the asset names
+ * it by `appraisalPolicyHash`; the built-in production and development policies are known by
+ * heart, every other one is read from the chain, where the asset published the policy document
+ * in its registration or policy-update event (DatasetRegistered / DatasetPolicyUpdated,
+ * AppRegistered / AppPolicyUpdated; the contract checked that the document's SHA-256 is the
+ * hash). Shared by verifiers, owner agents and the auditor.
  */
 import { createHash } from 'node:crypto';
 import {
@@ -22,6 +23,30 @@ import { type ChainReader, getPolicyDocuments } from '../chain/index.ts';
 import { runtimeMeasurement as enclaveRuntimeMeasurement } from '../enclave/index.ts';
 import { FerryError, isFerryError, toHex } from '../kernel/index.ts';
 
+/** The asset whose published documents are searched: a dataset or an app, by on-chain id. */
+export type PolicyAsset = { kind: 'dataset' | 'app'; id: bigint };
+
+function toAsset(a: bigint | PolicyAsset): PolicyAsset {
+  if (typeof a === 'bigint') return { kind: 'dataset', id: a };
+  if (
+    a === null ||
+    typeof a !== 'object' ||
+    (a.kind !== 'dataset' && a.kind !== 'app') ||
+    typeof a.id !== 'bigint'
+  ) {
+    throw new FerryError(
+      'INVALID_ARGUMENT',
+      'asset: expected a dataset id or { kind: "dataset" | "app", id }',
+      {
+        hints: [
+          `got: ${typeof a === 'object' ? JSON.stringify(a, (_, v) => (typeof v === 'bigint' ? `${v}` : v))?.slice(0, 80) : typeof a}`,
+        ],
+      },
+    );
+  }
+  return a;
+}
+
 const normHash = (h: string): string => {
   const s = String(h).toLowerCase().replace(/^0x/, '');
   if (!/^[0-9a-f]{64}$/.test(s)) {
@@ -36,10 +61,11 @@ const normHash = (h: string): string => {
  * Resolves appraisal policies by their hash, caching each decoded document by hash (a hash
  * names one document forever).
  *
- * `resolve` returns the policy, or null when this party must not apply it: a party without
- * `allowSim` never applies a policy that allows evidence kind `sim` (it abstains, as it does
- * for the built-in development policy). It throws ATTESTATION_POLICY_NOT_FOUND when neither a
- * built-in policy nor a document published by the dataset has that hash,
+ * `resolve(chain, asset, hash)` returns the policy, or null when this party must not apply it:
+ * a party without `allowSim` never applies a policy that allows evidence kind `sim` (it
+ * abstains, as it does for the built-in development policy). `asset` is a dataset id (bigint,
+ * as before) or `{ kind: 'dataset' | 'app', id }`. It throws ATTESTATION_POLICY_NOT_FOUND when
+ * neither a built-in policy nor a document published by that asset has that hash,
  * ATTESTATION_POLICY_DOCUMENT_INVALID when the published document does not decode to a valid
  * policy in normalized form, and CHAIN_UNAVAILABLE when the chain cannot be read.
  */
@@ -62,19 +88,20 @@ export class PolicyBook {
 
   async resolve(
     chain: ChainReader,
-    datasetId: bigint,
+    asset: bigint | PolicyAsset,
     appraisalPolicyHashHex: string,
   ): Promise<AppraisalPolicy | null> {
+    const a = toAsset(asset);
     const hash = normHash(appraisalPolicyHashHex);
     let p = this.#cache.get(hash);
-    if (p === undefined) p = await this.#fetch(chain, datasetId, hash);
+    if (p === undefined) p = await this.#fetch(chain, a, hash);
     if (p instanceof FerryError) throw p;
     if (!this.allowSim && p.allowedKinds.includes('sim')) return null;
     return p;
   }
 
-  async #fetch(chain: ChainReader, datasetId: bigint, hash: string): Promise<AppraisalPolicy | FerryError> {
-    const docs = await getPolicyDocuments(chain, datasetId);
+  async #fetch(chain: ChainReader, asset: PolicyAsset, hash: string): Promise<AppraisalPolicy | FerryError> {
+    const docs = await getPolicyDocuments(chain, asset.id, { assetKind: asset.kind });
     const doc = docs.find(
       (d) =>
         d.appraisalPolicyHash.slice(2).toLowerCase() === hash &&
@@ -84,11 +111,13 @@ export class PolicyBook {
       // Not cached: the document may be in a block this endpoint has not seen yet.
       throw new FerryError(
         'ATTESTATION_POLICY_NOT_FOUND',
-        `no appraisal policy document with hash ${hash.slice(0, 16)}… for dataset ${datasetId}`,
+        `no appraisal policy document with hash ${hash.slice(0, 16)}… for ${asset.kind} ${asset.id}`,
         {
           hints: [
-            `dataset ${datasetId} published ${docs.length} policy document(s) on this chain`,
-            'the policy must be published with the dataset (registerDataset / updateDatasetPolicy)',
+            `${asset.kind} ${asset.id} published ${docs.length} policy document(s) on this chain`,
+            asset.kind === 'app'
+              ? 'the policy must be published with the app (registerApp / updateAppPolicy)'
+              : 'the policy must be published with the dataset (registerDataset / updateDatasetPolicy)',
           ],
         },
       );

@@ -78,6 +78,8 @@ before(async () => {
     ciphertextHash: randomHex(32),
     endpoint: 'http://a',
     price: 0n,
+    teeKinds: ['sim'],
+    appraisalPolicyDocument: randomHex(32),
   });
   const { datasetId } = await createDataset(owner, {
     ciphertextHash: randomHex(32),

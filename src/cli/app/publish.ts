@@ -1,13 +1,21 @@
 /**
- * `ferry app publish APP.wasm [--price WEI]`: encrypts the module into the profile's owner-agent
- * store and registers it with its measurement (SHA-256 of the plaintext module).
+ * `ferry app publish APP.wasm [--price WEI] [--tee KINDS] [--policy P]`: encrypts the module
+ * into the profile's owner-agent store and registers it with its measurement (SHA-256 of the
+ * plaintext module), the TEE kinds its owner allows and the owner's appraisal policy document.
  */
 import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { FerryError, ferryHome } from '../../kernel/index.ts';
 import { optionalString } from '../args.ts';
 import { defineCommand } from '../command.ts';
-import { parseWei } from '../journey/args.ts';
+import {
+  defaultTeeKinds,
+  listOption,
+  parseTeeKinds,
+  parseWei,
+  POLICY_CHOICES,
+  policyOptionFor,
+} from '../journey/args.ts';
 import {
   actAs,
   devnetAgentUrl,
@@ -21,16 +29,28 @@ import { publishApp } from '../journey/ops.ts';
 export default defineCommand({
   name: 'app publish',
   summary: "encrypt a WASM app into the profile's agent and register it with its measurement",
-  usage: 'app publish APP.wasm [--price WEI] [--profile NAME] [--json]',
+  usage: 'app publish APP.wasm [--price WEI] [--tee KINDS] [--policy P] [--profile NAME] [--json]',
   description: `
 Encrypts APP.wasm with age to the profile's recipient into its owner agent's store and
 registers the app on chain: measurement (SHA-256 of the module: what data owners allow),
-ciphertext hash, agent endpoint and price per task (wei, fixed forever).
+ciphertext hash, agent endpoint, price per task (wei, fixed forever), the TEE kinds the app
+may run on (a task's kinds are the app's AND its datasets') and the app owner's appraisal
+policy document (published in the registration event; verifiers pass evidence only if it
+satisfies this policy and every dataset's, and the owner's agent releases the app key only
+under it). --policy ${POLICY_CHOICES.replace(', or ', ', ')}: as for dataset add.
+Defaults on a devnet: --tee sim, --policy pinned; elsewhere --tee is every hardware kind and
+--policy is required.
 --json prints {"appId", "measurement", "ciphertextHash", "localId", "size", "price",
-"endpoint", "txHash"}.`,
+"teeKinds", "appraisalPolicy", "appraisalPolicyHash", "endpoint", "txHash"}.`,
   options: {
     ...PROFILE_OPTION,
     price: { type: 'string', value: 'WEI', description: 'price per task in wei (default 0)' },
+    tee: { type: 'string', value: 'KINDS', description: 'allowed TEE kinds, comma-separated' },
+    policy: {
+      type: 'string',
+      value: 'P',
+      description: 'appraisal policy: production, development, pinned or a JSON file',
+    },
     name: { type: 'string', value: 'NAME', description: 'a name for the app (default the file name)' },
     endpoint: { type: 'string', value: 'URL', description: "the owner agent's URL (default the devnet's)" },
     ...NETWORK_OPTIONS,
@@ -59,6 +79,12 @@ ciphertext hash, agent endpoint and price per task (wei, fixed forever).
     }
     const price = parseWei(optionalString(ctx, 'price'), '--price', 0n);
     const net = locateNetwork(ctx);
+    const isDevnet = net.devnet !== null;
+    const tee = parseTeeKinds(
+      listOption(ctx, 'tee').length ? listOption(ctx, 'tee') : defaultTeeKinds(isDevnet),
+    );
+    // Before anything is encrypted or spent: off a devnet --policy is required.
+    const policy = await policyOptionFor(optionalString(ctx, 'policy'), isDevnet);
     const profile = profileName(ctx);
     const endpoint = optionalString(ctx, 'endpoint') ?? devnetAgentUrl(net, profile);
     if (!endpoint) {
@@ -77,8 +103,11 @@ ciphertext hash, agent endpoint and price per task (wei, fixed forever).
       file,
       name: optionalString(ctx, 'name') ?? basename(file),
       price,
+      tee,
+      policy,
       signal: ctx.signal,
     });
+    const policyName = (policy as { name?: string }).name ?? null;
     return {
       json: {
         appId: app.appId.toString(),
@@ -87,10 +116,18 @@ ciphertext hash, agent endpoint and price per task (wei, fixed forever).
         localId: app.localId,
         size: app.size,
         price: price.toString(),
+        teeKinds: tee,
+        appraisalPolicy: policyName,
+        appraisalPolicyHash: app.appraisalPolicyHash,
         endpoint,
         txHash: app.txHash,
       },
-      text: `app ${app.appId} published\n  measurement: ${app.measurement}\n  (data owners allow it with: --allow-app ${app.measurement})`,
+      text: [
+        `app ${app.appId} published`,
+        `  measurement: ${app.measurement}`,
+        `  TEE: ${tee.join(', ')}; appraisal policy: ${policyName ?? app.appraisalPolicyHash}`,
+        `  (data owners allow it with: --allow-app ${app.measurement})`,
+      ].join('\n'),
     };
   },
 });

@@ -10,13 +10,14 @@ import { parseThreshold } from '../../crypto/sortition.ts';
 import { numberOption, optionalString } from '../args.ts';
 import { defineCommand } from '../command.ts';
 import {
+  defaultTeeKinds,
   listOption,
   parseExpires,
   parseMeasurement,
-  parsePolicyOption,
   parseRegions,
   parseTeeKinds,
   parseWei,
+  policyOptionFor,
 } from '../journey/args.ts';
 import {
   actAs,
@@ -46,8 +47,8 @@ policy document itself (published in the registration event, so every verifier c
 its SHA-256 is the appraisalPolicyHash). --policy production|development|pinned|FILE: pinned is
 the development policy with reference values pinned to this checkout's enclave runtime (sim
 measurement and tpm2 PCR 23), so an executor running a modified runtime is rejected.
-Defaults on a devnet: --tee sim, --policy pinned; elsewhere every hardware kind and the
-production policy. --threshold is a seat count or a fraction of tau (2/3). The committee's
+Defaults on a devnet: --tee sim, --policy pinned; elsewhere --tee is every hardware kind and
+--policy is required (no default accepts every platform). --threshold is a seat count or a fraction of tau (2/3). The committee's
 capture probability is computed for an adversary holding --adversary of the stake (0.2).
 --json prints {"datasetId", "localId", "ciphertextHash", "size", "regions", "allowedApps",
 "teeKinds", "tau", "threshold", "maxUses", "expiresAt", "appraisalPolicy", "appraisalPolicyHash",
@@ -166,15 +167,10 @@ capture probability is computed for an adversary holding --adversary of the stak
     const net = locateNetwork(ctx);
     const isDevnet = net.devnet !== null;
     const tee = parseTeeKinds(
-      listOption(ctx, 'tee').length
-        ? listOption(ctx, 'tee')
-        : isDevnet
-          ? ['sim']
-          : ['tpm2', 'tdx', 'sev-snp', 'sgx'],
+      listOption(ctx, 'tee').length ? listOption(ctx, 'tee') : defaultTeeKinds(isDevnet),
     );
-    const policy = await parsePolicyOption(
-      optionalString(ctx, 'policy') ?? (isDevnet ? 'pinned' : 'production'),
-    );
+    // Before anything is encrypted or spent: off a devnet --policy is required.
+    const policy = await policyOptionFor(optionalString(ctx, 'policy'), isDevnet);
     const profile = profileName(ctx);
     const endpoint = optionalString(ctx, 'endpoint') ?? devnetAgentUrl(net, profile);
     if (!endpoint) {

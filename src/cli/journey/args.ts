@@ -39,6 +39,11 @@ export function parseRegions(values: string[]): string[] {
   return [...new Set(values)];
 }
 
+/** The TEE kinds an asset allows when --tee is absent: sim on a devnet, every hardware kind elsewhere. */
+export function defaultTeeKinds(isDevnet: boolean): TeeKind[] {
+  return isDevnet ? ['sim'] : ['tpm2', 'tdx', 'sev-snp', 'sgx'];
+}
+
 export function parseTeeKinds(values: string[]): TeeKind[] {
   for (const k of values) {
     if (!(k in TEE_KINDS)) throw usage('--tee: unknown TEE kind', k, Object.keys(TEE_KINDS).join(', '));
@@ -74,6 +79,25 @@ export function parseExpires(text: string | undefined, nowSeconds: number): numb
   return s;
 }
 
+/** What --policy accepts, for hints. */
+export const POLICY_CHOICES = 'production, development, pinned, or a policy JSON file';
+
+/**
+ * `--policy` of `dataset add` and `app publish`, with its only default: `pinned` on a devnet.
+ * Elsewhere a missing --policy is USAGE_MISSING_ARGUMENT (exit 2): an owner names the appraisal
+ * policy its keys are released under; no default accepts every platform.
+ */
+export async function policyOptionFor(text: string | undefined, isDevnet: boolean): Promise<AppraisalPolicy> {
+  if (text !== undefined) return parsePolicyOption(text);
+  if (isDevnet) return parsePolicyOption('pinned');
+  throw new FerryError('USAGE_MISSING_ARGUMENT', 'missing --policy (required off a devnet)', {
+    hints: [
+      `expected: --policy P with P one of ${POLICY_CHOICES} (docs/protocol.md section 9)`,
+      'production pins no reference values: prefer a policy file that pins your runtime',
+    ],
+  });
+}
+
 /**
  * `--policy`: `production`, `development`, `pinned` (the development policy with reference
  * values pinned to this checkout's enclave runtime, pinnedDevelopmentPolicy), or a policy JSON
@@ -89,7 +113,7 @@ export async function parsePolicyOption(text: string): Promise<AppraisalPolicy> 
   } catch (e) {
     throw new FerryError('IO_READ_FAILED', `cannot read --policy file ${text}`, {
       cause: e,
-      hints: ['expected: production, development, pinned, or a policy JSON file'],
+      hints: [`expected: ${POLICY_CHOICES}`],
     });
   }
   try {

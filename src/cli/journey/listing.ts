@@ -84,6 +84,9 @@ export function appJson(a: AppInfo): Record<string, unknown> {
     endpoint: a.endpoint,
     price: a.price.toString(),
     revoked: a.revoked,
+    teeKinds: a.teeKinds,
+    appraisalPolicyHash: a.appraisalPolicyHash.slice(2),
+    policyEpoch: a.policyEpoch,
   };
 }
 

@@ -290,10 +290,14 @@ export type PublishedApp = {
   measurement: string;
   ciphertextHash: string;
   size: number;
+  appraisalPolicyHash: string;
   txHash: string;
 };
 
-/** Encrypts a WASM app into the owner's agent store and registers it (measurement = SHA-256). */
+/**
+ * Encrypts a WASM app into the owner's agent store and registers it (measurement = SHA-256)
+ * with the TEE kinds and appraisal policy its owner requires of every task.
+ */
 export async function publishApp(p: {
   env: NodeJS.ProcessEnv;
   profile: string;
@@ -303,12 +307,15 @@ export async function publishApp(p: {
   file: string;
   name: string;
   price: bigint;
+  tee: TeeKind[];
+  policy: AppraisalPolicy;
   signal?: AbortSignal;
 }): Promise<PublishedApp> {
   const { home, state } = openAgentState(p.env, p.profile);
   try {
     const store = agentStore(home, state, p.secrets.ageIdentity);
     const asset = await store.add(p.file, { kind: 'app', name: p.name, signal: p.signal });
+    const ph = policyHash(p.policy);
     let reg: Awaited<ReturnType<typeof createApp>>;
     try {
       reg = await createApp(p.chain, {
@@ -316,6 +323,9 @@ export async function publishApp(p: {
         ciphertextHash: asset.ciphertextSha256,
         endpoint: p.endpoint,
         price: p.price,
+        teeKinds: p.tee,
+        appraisalPolicyDocument: encodePolicyDocument(p.policy),
+        appraisalPolicyHash: ph,
       });
     } catch (e) {
       await store.remove(asset.id).catch(() => {});
@@ -328,6 +338,7 @@ export async function publishApp(p: {
       measurement: toHex(asset.measurement!),
       ciphertextHash: toHex(asset.ciphertextSha256),
       size: asset.size,
+      appraisalPolicyHash: toHex(ph),
       txHash: reg.hash,
     };
   } finally {
