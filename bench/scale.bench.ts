@@ -152,6 +152,8 @@ async function claimGas(log: (l: string) => void): Promise<{ best: number; other
       ciphertextHash: randomHex(32),
       endpoint: 'http://a',
       price: 0n,
+      teeKinds: ['tpm2'],
+      appraisalPolicyDocument: randomHex(64),
     });
     const { datasetId } = await createDataset(owner, {
       ciphertextHash: randomHex(32),

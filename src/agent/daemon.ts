@@ -452,7 +452,7 @@ export class AgentDaemon {
     const found = await attemptPolicies(
       chain,
       task,
-      (s: PolicySubject, h: Hex) => this.#policies!.resolve(chain, s.assetId, h, s.assetKind),
+      (s: PolicySubject, h: Hex) => this.#policies!.resolve(chain, { kind: s.assetKind, id: s.assetId }, h),
       subjects,
     );
     if ('unapplied' in found) {

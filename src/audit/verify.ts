@@ -342,7 +342,7 @@ export async function verifyTaskFromChain(
     let found: Awaited<ReturnType<typeof attemptPolicies>> | null = null;
     try {
       found = await attemptPolicies(c, task, (s: PolicySubject, h: Hex) =>
-        policies.resolve(c, s.assetId, h, s.assetKind),
+        policies.resolve(c, { kind: s.assetKind, id: s.assetId }, h),
       );
     } catch (e) {
       const fe = toFerryError(e);

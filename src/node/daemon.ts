@@ -1059,7 +1059,7 @@ export class NodeDaemon {
 
   /** The appraisal policy of an app or dataset by hash (PolicyBook: built in or published on chain). */
   #resolvePolicy(s: PolicySubject, appraisalPolicyHash: Hex): Promise<AppraisalPolicy | null> {
-    return this.#policies!.resolve(this.#chain!, s.assetId, appraisalPolicyHash, s.assetKind);
+    return this.#policies!.resolve(this.#chain!, { kind: s.assetKind, id: s.assetId }, appraisalPolicyHash);
   }
 
   async #vote(

@@ -757,7 +757,7 @@ async function reappraise(
     });
     const book = new PolicyBook({ allowSim: true });
     const found = await attemptPolicies(c, task, (s: PolicySubject, h: Hex) =>
-      book.resolve(c, s.assetId, h, s.assetKind),
+      book.resolve(c, { kind: s.assetKind, id: s.assetId }, h),
     );
     if ('unapplied' in found) return 'an appraisal policy of the task is unknown';
     const a = await appraiseAttempt({
