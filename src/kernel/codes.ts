@@ -32,6 +32,8 @@ export const ERROR_CODES = {
   USAGE_INVALID_ARGUMENT: u,
   CONFIG_INVALID: u,
   CONFIG_FILE_UNREADABLE: u,
+  /** A development-only setting (allowSim) on a chain that is not a development chain. */
+  CONFIG_DEVELOPMENT_ONLY: u,
   INVALID_ARGUMENT: u,
   INVALID_HEX: u,
   IO_READ_FAILED: f,
@@ -124,6 +126,8 @@ export const ERROR_CODES = {
   ATTESTATION_POLICY_INVALID: u,
   ATTESTATION_POLICY_DOCUMENT_INVALID: v,
   ATTESTATION_POLICY_NOT_FOUND: v,
+  /** The policy has no reference values identifying the software for the evidence's kind (§9). */
+  ATTESTATION_NO_REFERENCE_VALUES: v,
   ATTESTATION_BACKEND_UNAVAILABLE: n,
   ATTESTATION_CONFIGURATION_REJECTED: v,
   ATTESTATION_AK_NOT_PROVEN: v,
