@@ -192,7 +192,7 @@ export async function computeRuntimeManifest(root: string = REPO_ROOT): Promise<
   while (pending.length > 0) {
     const [from, name] = pending.pop() as [string, string];
     const hit = lockLookup(lock, from, name);
-    if (!hit || !hit[1].version || !hit[1].integrity) {
+    if (!hit?.[1].version || !hit[1].integrity) {
       throw new FerryError(
         'INTERNAL',
         `runtime measurement: package ${name} is not locked in package-lock.json`,
