@@ -165,6 +165,8 @@ export const ERROR_CODES = {
   PROFILE_EXISTS: u,
   PROFILE_INVALID: u,
   ASSET_NOT_FOUND: u,
+  /** A file given as a WebAssembly app is not a WASM binary module (magic and version 1). */
+  APP_NOT_WASM: u,
   DEVNET_ALREADY_RUNNING: u,
   DEVNET_NOT_RUNNING: u,
   DEVNET_CHILD_FAILED: f,
