@@ -15,7 +15,7 @@ const WASM_HEADER = Uint8Array.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0
 export default defineCommand({
   name: 'measure',
   summary: "print a WASM app's measurement (SHA-256 of the module, as app publish registers it)",
-  usage: 'measure APP.wasm [--json]\nmeasure runtime [--policy-out FILE] [--json]',
+  usage: 'measure APP.wasm [--json]',
   description: `
 Prints the measurement of a WebAssembly module: the SHA-256 of its bytes, the value "app
 publish" registers on chain and data owners allow with --allow-app. The file must start with
