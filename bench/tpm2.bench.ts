@@ -11,7 +11,7 @@
 import { constants, generateKeyPairSync, verify as cryptoVerify, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PRODUCTION_POLICY } from '../src/attestation/policy.ts';
+import { PRODUCTION_POLICY, parsePolicy } from '../src/attestation/policy.ts';
 import { signActivationRecord } from '../src/attestation/tpm2/activation.ts';
 import { Tpm2Backend } from '../src/attestation/tpm2/backend.ts';
 import { pcrValuesFromSerialized } from '../src/attestation/tpm2/pcrs.ts';
@@ -93,7 +93,15 @@ const bench: Bench = async ({ quick, log }) => {
         activation: { ...record },
       },
     };
-    const ctx = { policy: PRODUCTION_POLICY, now, expectedReportData: reportData };
+    // Production settings pinning the quoted PCR 23 (a policy must identify the software).
+    const bank = Object.keys(pcrsBody).find((b) => pcrsBody[b]['23'] !== undefined) as string;
+    const pinned = Buffer.from(pcrsBody[bank]['23']).toString('hex');
+    const policy = parsePolicy({
+      ...PRODUCTION_POLICY,
+      name: 'bench-pinned',
+      referenceValues: { tpm2: { pcrs: { [bank]: { '23': [pinned] } } } },
+    });
+    const ctx = { policy, now, expectedReportData: reportData };
     const a0 = await verifier.appraise(evidence, ctx);
     if (!a0.accepted) throw new Error(`bench: evidence not accepted: ${JSON.stringify(a0.reasons)}`);
 

@@ -1,9 +1,9 @@
 /**
  * The network end to end on a devnet with `--tee tpm2`: the executor has its own swtpm, its AK
- * activated by the devnet's activator; the dataset's appraisal policy is the production policy
- * (tpm2 allowed, sim not); the verifiers and the agents appraise the tpm2 evidence with the
+ * activated by the devnet's activator; the dataset's appraisal policy is the production-settings
+ * policy pinning this tree's runtime (`ferry measure runtime --policy-out`: tpm2 only, PCR 23); the verifiers and the agents appraise the tpm2 evidence with the
  * swtpm CAs and the activator key; the task completes and carol decrypts the result; `ferry
- * receipt verify` re-appraises the tpm2 evidence under the production policy with the devnet's
+ * receipt verify` re-appraises the tpm2 evidence under that policy with the devnet's
  * trust (devnet.json) or trust given by flags or environment, and fails without it; carol's
  * `ferry task run --wait` completes and verifies a second task.
  */
@@ -15,13 +15,13 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { ensureExamplesBuilt, examplePath } from '../examples/index.ts';
+import { runtimePolicy } from '../src/protocol/release.ts';
 import { agentHome } from '../src/agent/config.ts';
 import { agentStore } from '../src/agent/daemon.ts';
 import { AgentState } from '../src/agent/state.ts';
 import {
   decodeSignedResult,
   expectedRuntimePcr,
-  PRODUCTION_POLICY,
   encodePolicyDocument,
   policyHash,
   runtimeMeasurement as tpm2RuntimeMeasurement,
@@ -57,6 +57,7 @@ test('devnet --tee tpm2: each executor has its own swtpm; a task completes with 
     FERRY_HOME: home,
     FERRY_LOG_LEVEL: process.env.FERRY_TEST_LOG_LEVEL ?? 'info',
   };
+  const POLICY = runtimePolicy(await enclaveRuntimeMeasurement(), 'runtime-pinned');
   const devnet = await devnetUp({ home, executors: 1, verifiers: 2, tee: 'tpm2', log: quiet, env });
   const net: Net = { devnet, home, env };
   const pids: number[] = [];
@@ -83,7 +84,7 @@ test('devnet --tee tpm2: each executor has its own swtpm; a task completes with 
     assert.ok(existsSync(tpms[0].dir));
     swtpmDirs = tpms.map((x) => x.dir);
 
-    // alice's dataset (production policy, tpm2 only) and bob's app.
+    // alice's dataset (production settings pinning the runtime, tpm2 only) and bob's app.
     const agentUrl = (name: string) => info.profiles.find((p) => p.name === name)!.agent!;
     const alice = loadProfileSecrets(home, 'alice');
     const aliceState = AgentState.open(join(agentHome('alice', env), 'state.db'));
@@ -104,7 +105,7 @@ test('devnet --tee tpm2: each executor has its own swtpm; a task completes with 
         maxUses: 0,
         expiresAt: 0,
         requesters: [],
-        appraisalPolicyDocument: encodePolicyDocument(PRODUCTION_POLICY),
+        appraisalPolicyDocument: encodePolicyDocument(POLICY),
       },
     });
     aliceState.markAssetRegistered(ds.id, datasetId);
@@ -186,7 +187,7 @@ test('devnet --tee tpm2: each executor has its own swtpm; a task completes with 
       assert.equal(r.kind, 'tpm2');
       assert.equal(r.accepted, true);
       assert.equal(r.claims.akProof, 'activation');
-      assert.equal(toHex(r.policyHash), toHex(policyHash(PRODUCTION_POLICY)));
+      assert.equal(toHex(r.policyHash), toHex(policyHash(POLICY)));
     }
 
     // The result: decrypted by carol.
@@ -224,19 +225,19 @@ test('devnet --tee tpm2: each executor has its own swtpm; a task completes with 
       assert.equal(noFile.json.error.code, 'CONFIG_INVALID');
 
       await t.test(
-        'with that trust the audit re-appraises the tpm2 evidence under the production policy',
+        'with that trust the audit re-appraises the tpm2 evidence under the pinned production policy',
         async () => {
           const onDevnet = await ferry(['receipt', 'verify', id], env);
           assert.equal(onDevnet.code, 0, onDevnet.stdout + onDevnet.stderr);
           assert.equal(onDevnet.json.verified, true);
           assert.equal(appraisal(onDevnet).ok, true);
-          assert.match(appraisal(onDevnet).detail, /accepted under the production policy \(kind tpm2/);
+          assert.match(appraisal(onDevnet).detail, /accepted under the runtime-pinned policy \(kind tpm2/);
           const byFlags = await ferry(
             ['receipt', 'verify', id, ...where, '--tpm2-cas', cas, '--tpm2-activators', info.tpm2!.activator],
             away,
           );
           assert.equal(byFlags.code, 0, byFlags.stdout + byFlags.stderr);
-          assert.match(appraisal(byFlags).detail, /accepted under the production policy \(kind tpm2/);
+          assert.match(appraisal(byFlags).detail, /accepted under the runtime-pinned policy \(kind tpm2/);
           const byEnv = await ferry(['receipt', 'verify', id, ...where], {
             ...away,
             FERRY_TPM2_CAS: cas,
@@ -268,7 +269,7 @@ test('devnet --tee tpm2: each executor has its own swtpm; a task completes with 
           assert.equal(run.json.status, 'completed', run.stdout + run.stderr);
           assert.equal(run.code, 0, run.stdout + run.stderr);
           assert.equal(run.json.verified, true);
-          assert.match(appraisal(run).detail, /accepted under the production policy \(kind tpm2/);
+          assert.match(appraisal(run).detail, /accepted under the runtime-pinned policy \(kind tpm2/);
         },
       );
     } finally {

@@ -109,7 +109,15 @@ describe('tpm2 backend on swtpm', () => {
     assert.equal(toHex(ev.body.akPublic as Uint8Array), toHex(p.be.akPublicBytes));
 
     const verifier = new Tpm2Verifier({ trustedCas: [p.root], trustedActivators: [activatorPub] });
-    const policy = parsePolicy({ ...PRODUCTION_POLICY, name: 'tpm2-only', allowedKinds: ['tpm2'] });
+    // Production settings pinning the PCR 23 this TPM quoted (nothing extended it here): a
+    // policy must identify the software (ATTESTATION_NO_REFERENCE_VALUES otherwise).
+    const pcr23 = toHex((ev.body.pcrs as { [b: string]: { [i: string]: Uint8Array } }).sha256['23']);
+    const policy = parsePolicy({
+      ...PRODUCTION_POLICY,
+      name: 'tpm2-only',
+      allowedKinds: ['tpm2'],
+      referenceValues: { tpm2: { pcrs: { sha256: { '23': [pcr23] } } } },
+    });
     const ok = await verifier.appraise(ev, { policy, now: new Date(), expectedReportData: rd });
     assert.deepEqual(ok.reasons, []);
     assert.equal(ok.accepted, true);

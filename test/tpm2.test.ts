@@ -46,6 +46,16 @@ const activatorPub = new Uint8Array(
 const now = () => new Date();
 const rd = () => new Uint8Array(randomBytes(64));
 const codes = (a: { reasons: { code: string }[] }) => a.reasons.map((r) => r.code);
+/** Production settings pinning PCR 23 (sha256) at `pcr23` (hex): a policy that identifies the software. */
+const pinned23 = (pcr23: string): AppraisalPolicy =>
+  parsePolicy({
+    ...PRODUCTION_POLICY,
+    name: 'pcr23-pinned',
+    referenceValues: { tpm2: { pcrs: { sha256: { '23': [pcr23] } } } },
+  });
+/** The PCR 23 (sha256) value the evidence carries (the quote covers it; validity checks that). */
+const pcr23Of = (ev: Evidence): string =>
+  toHex((ev.body.pcrs as { [b: string]: { [i: string]: Uint8Array } }).sha256['23']);
 
 /** Provisions a backend the way node registration does: EK cert, MakeCredential, activation, record. */
 async function register(
@@ -140,7 +150,7 @@ describe('tpm2 on swtpm', () => {
     ) as unknown as Evidence;
     const ev = decoded;
     assert.equal(toHex(ev.body.quote as Uint8Array), toHex(collected.body.quote as Uint8Array));
-    const ap = await verifier(a).appraise(ev, { policy: PRODUCTION_POLICY, now: now() });
+    const ap = await verifier(a).appraise(ev, { policy: pinned23(pcr23Of(ev)), now: now() });
     assert.equal(ap.accepted, true, JSON.stringify(ap.reasons));
     assert.equal(ap.claims.pcrSelection, 'sha1:0,16,23+sha256:23+sha384:0,23');
     assert.equal(String(ap.claims['pcr.sha384.0']).length, 96);
@@ -149,12 +159,20 @@ describe('tpm2 on swtpm', () => {
   test('failures: wrong nonce, wrong PCR, other TPM AK, untrusted EK CA, unpinned runtime', async (t) => {
     if (!(await tpms(t))) return;
     const { be } = await register(a, { akAlg: 'rsa', akHandle: 0x81010012 });
-    await be.measureRuntime([{ name: 'x', content: new Uint8Array([1]) }]);
+    const m = await be.measureRuntime([{ name: 'x', content: new Uint8Array([1]) }]);
     const reportData = rd();
     const ev = await be.collect(reportData);
     const v = verifier(a);
-    const ctx = { policy: PRODUCTION_POLICY, now: now(), expectedReportData: reportData };
+    const ctx = {
+      policy: pinned23(toHex(expectedRuntimePcr(m))),
+      now: now(),
+      expectedReportData: reportData,
+    };
     assert.equal((await v.appraise(ev, ctx)).accepted, true);
+    // A genuine TPM, but a policy that pins no PCR: the runtime is not identified.
+    assert.deepEqual(codes(await v.appraise(ev, { ...ctx, policy: PRODUCTION_POLICY })), [
+      'ATTESTATION_NO_REFERENCE_VALUES',
+    ]);
 
     // The verifier expects another binding.
     const other = await v.appraise(ev, { ...ctx, expectedReportData: rd() });
@@ -194,6 +212,7 @@ describe('tpm2 on swtpm', () => {
 
     // Another TPM's AK (with its own valid activation) substituted into this evidence.
     const { be: beB } = await register(b, { akAlg: 'rsa', akHandle: 0x81010012 });
+    await beB.measureRuntime([{ name: 'x', content: new Uint8Array([1]) }]);
     const evB = await beB.collect(reportData);
     const mix = await v.appraise(withBody(ev, { akPublic: evB.body.akPublic }), ctx);
     assert.equal(mix.valid, false);
@@ -230,8 +249,9 @@ describe('tpm2 on swtpm', () => {
     });
     assert.equal(ek.publicKey.asymmetricKeyDetails?.namedCurve, 'secp384r1');
     const reportData = rd();
-    const ap = await verifier(a).appraise(await be.collect(reportData), {
-      policy: PRODUCTION_POLICY,
+    const ev = await be.collect(reportData);
+    const ap = await verifier(a).appraise(ev, {
+      policy: pinned23(pcr23Of(ev)),
       now: now(),
       expectedReportData: reportData,
     });

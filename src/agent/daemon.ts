@@ -74,6 +74,7 @@ import type { AgentConfig } from './config.ts';
 import { createAgentServer } from './server.ts';
 import { AgentState, type Asset, type Release } from './state.ts';
 import { AssetStore } from './store.ts';
+import { checkAllowSim } from '../protocol/development.ts';
 
 export type AgentKeys = {
   evmPrivateKey: Hex;
@@ -160,6 +161,7 @@ export class AgentDaemon {
       });
       this.#chain = writer(clients, c.contracts);
       this.#chainId = clients.chain.id;
+      checkAllowSim({ allowSim: c.allowSim, chainId: this.#chainId, rpcUrl: c.rpc, log: this.#log });
       // The first start fixes the cursor at the current head and stores it at once, so that a
       // restart, however soon, resumes from there and misses no event.
       let cursor = this.#state.getCursor('chain');

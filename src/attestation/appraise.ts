@@ -6,7 +6,7 @@
  */
 import { FerryError, isFerryError } from '../kernel/index.ts';
 import { type DcapVerifierOptions, SgxVerifier, TdxVerifier } from './dcap/verify.ts';
-import { invalidAppraisal } from './policy.ts';
+import { checkSoftwareIdentified, invalidAppraisal } from './policy.ts';
 import { SevSnpVerifier } from './sev-snp/verify.ts';
 import { SimVerifier } from './sim/verifier.ts';
 import { Tpm2Verifier, type Tpm2VerifierOptions } from './tpm2/verifier.ts';
@@ -83,7 +83,9 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  * Appraises evidence with the verifier of its kind. The envelope must be
  * `{kind, reportData: 64 bytes, body: map}`; a malformed envelope, a kind without a verifier,
  * or a verifier that throws a FerryError yields an invalid appraisal with that reason. A
- * non-Ferry exception from a verifier is a bug and propagates.
+ * non-Ferry exception from a verifier is a bug and propagates. Evidence of a kind whose
+ * software the policy's reference values do not identify is never accepted
+ * (ATTESTATION_NO_REFERENCE_VALUES, checkSoftwareIdentified).
  */
 export async function appraiseEvidence(
   evidence: Evidence,
@@ -121,10 +123,18 @@ export async function appraiseEvidence(
       message: `no verifier for ${k} evidence is configured`,
     });
   }
+  let a: Appraisal;
   try {
-    return await verifier.appraise(evidence, ctx);
+    a = await verifier.appraise(evidence, ctx);
   } catch (e) {
     if (!isFerryError(e)) throw e;
     return invalidAppraisal(k, { code: e.code, message: e.message });
   }
+  // The built-in verifiers apply this rule themselves; a registered one may not, and no
+  // verifier may accept software the policy does not identify (docs/protocol.md §9).
+  const sw = checkSoftwareIdentified(ctx.policy, k);
+  if (sw && !a.reasons.some((r) => r.code === sw.code)) {
+    return { ...a, accepted: false, status: 'contraindicated', reasons: [...a.reasons, sw] };
+  }
+  return a;
 }

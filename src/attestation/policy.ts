@@ -194,9 +194,13 @@ export function parsePolicy(input: string | unknown): AppraisalPolicy {
 }
 
 /**
- * The production default: every kind but `sim`, no debug, TCB `UpToDate` only, any
- * advisory list (none can occur with UpToDate at Intel), any measurement, evidence at most
- * 10 minutes old where the kind carries a timestamp.
+ * The former production default, kept only so that its hash still resolves (datasets
+ * registered with `--policy production` name it on chain): every kind but `sim`, no debug,
+ * TCB `UpToDate` only, evidence at most 10 minutes old, and no reference values. Since a
+ * policy without reference values for a kind accepts no evidence of that kind
+ * (`checkSoftwareIdentified`), this policy accepts nothing: appraisal under it fails with
+ * ATTESTATION_NO_REFERENCE_VALUES. Never use it as a default; pin the runtime's published
+ * reference values instead (`ferry measure runtime --policy-out`, src/protocol/release.ts).
  */
 export const PRODUCTION_POLICY: AppraisalPolicy = parsePolicy({
   version: 1,
@@ -210,7 +214,9 @@ export const PRODUCTION_POLICY: AppraisalPolicy = parsePolicy({
 
 /**
  * A development policy: every kind including `sim`, debug allowed, every TCB status but
- * `Revoked`, any measurement, evidence at most one hour old. Never use it in production.
+ * `Revoked`, evidence at most one hour old, no reference values. Without reference values it
+ * accepts only `sim` evidence (from a party whose allowSim is on, which only a development
+ * chain permits); hardware evidence under it fails with ATTESTATION_NO_REFERENCE_VALUES.
  */
 export function developmentPolicy(): AppraisalPolicy {
   return parsePolicy({
@@ -316,6 +322,73 @@ export function checkKind(policy: AppraisalPolicy, kind: EvidenceKind): Appraisa
     };
   }
   return { code: 'ATTESTATION_KIND_NOT_ALLOWED', message: `policy "${policy.name}" does not allow ${kind}` };
+}
+
+const nonEmpty = (xs: readonly unknown[] | undefined): boolean => xs !== undefined && xs.length > 0;
+
+/**
+ * What is missing for the policy to identify the software of evidence of `kind`, or null when
+ * nothing is (docs/protocol.md §9, "Reference values that identify the software"). A policy
+ * identifies the software when, for:
+ * - `sim`: always (sim carries no hardware claim; only parties whose allowSim is on, which a
+ *   development chain alone permits, accept it at all);
+ * - `tpm2`: `pcrDigest` is a non-empty list, or `pcrs` has at least one PCR with a non-empty
+ *   list;
+ * - `tdx`: `mrTd` (the TD's initial firmware image) and `rtmr0`, `rtmr1`, `rtmr2` (what that
+ *   firmware measured: configuration and ACPI tables, kernel and initrd, command line) are
+ *   all non-empty lists: mr_td alone admits any OS booted by that firmware, and RTMRs without
+ *   mr_td are written by firmware nobody identified;
+ * - `sgx`: `mrEnclave` is a non-empty list, or `mrSigner` and `isvProdId` both are (a signer
+ *   alone admits every enclave that key ever signed);
+ * - `sev-snp`: `measurement` is a non-empty list (the launch digest: it covers the kernel,
+ *   initrd and command line only when the firmware boots them measured).
+ * An empty list is no reference value: it allows nothing, and says nothing about the software.
+ */
+export function missingReferenceValues(policy: AppraisalPolicy, kind: EvidenceKind): string | null {
+  const rv = policy.referenceValues;
+  switch (kind) {
+    case 'sim':
+      return null;
+    case 'tpm2': {
+      const t = rv.tpm2;
+      const pcrPinned = Object.values(t?.pcrs ?? {}).some((idx) =>
+        Object.values(idx ?? {}).some((vals) => nonEmpty(vals)),
+      );
+      return nonEmpty(t?.pcrDigest) || pcrPinned ? null : 'tpm2.pcrs (a PCR value) or tpm2.pcrDigest';
+    }
+    case 'tdx': {
+      const t = rv.tdx;
+      const missing = (['mrTd', 'rtmr0', 'rtmr1', 'rtmr2'] as const).filter((f) => !nonEmpty(t?.[f]));
+      return missing.length === 0 ? null : missing.map((f) => `tdx.${f}`).join(', ');
+    }
+    case 'sgx': {
+      const s = rv.sgx;
+      if (nonEmpty(s?.mrEnclave) || (nonEmpty(s?.mrSigner) && nonEmpty(s?.isvProdId))) return null;
+      return 'sgx.mrEnclave, or sgx.mrSigner with sgx.isvProdId';
+    }
+    case 'sev-snp':
+      return nonEmpty(rv['sev-snp']?.measurement) ? null : "'sev-snp'.measurement";
+  }
+}
+
+/** True when the policy's reference values identify the software of `kind` (missingReferenceValues). */
+export function identifiesSoftware(policy: AppraisalPolicy, kind: EvidenceKind): boolean {
+  return missingReferenceValues(policy, kind) === null;
+}
+
+/**
+ * No policy accepts unmeasured software: evidence of a kind the policy allows is refused with
+ * ATTESTATION_NO_REFERENCE_VALUES unless the policy's reference values identify its software
+ * (missingReferenceValues). Null for a kind the policy does not allow (checkKind reports it).
+ */
+export function checkSoftwareIdentified(policy: AppraisalPolicy, kind: EvidenceKind): AppraisalReason | null {
+  if (!policy.allowedKinds.includes(kind)) return null;
+  const missing = missingReferenceValues(policy, kind);
+  if (missing === null) return null;
+  return {
+    code: 'ATTESTATION_NO_REFERENCE_VALUES',
+    message: `policy "${policy.name}" has no reference values identifying the ${kind} software (needs ${missing})`,
+  };
 }
 
 /** Debug is refused unless the policy allows it; `null` (unknown) is refused too. */

@@ -15,7 +15,7 @@ import {
   hashTagged,
   isFerryError,
 } from '../kernel/index.ts';
-import { policyHash } from './policy.ts';
+import { identifiesSoftware, policyHash } from './policy.ts';
 import {
   type Appraisal,
   type AppraisalPolicy,
@@ -96,8 +96,9 @@ const V = AR4SI;
  * hardware `cryptoValidationFailed` (99), the rest no claim. Valid evidence:
  * instance-identity trustworthy (2), or untrustworthy (96) when report_data does not match;
  * configuration 96 when debug or a configuration was refused by the policy, 32 when debug
- * was tolerated, else 2; executables 96 on a measurement mismatch, 2 when reference values
- * matched, else no claim; hardware 2 for TCB UpToDate, 32 for a tolerated other status, 96
+ * was tolerated, else 2; executables 96 on a measurement mismatch, 33 (unrecognized runtime)
+ * when the policy has no reference values identifying the software
+ * (ATTESTATION_NO_REFERENCE_VALUES), 2 when reference values matched, else no claim; hardware 2 for TCB UpToDate, 32 for a tolerated other status, 96
  * for a refused one, 97 for `sim`; runtime-opaque 2 for tdx/sev-snp/sgx without debug, 96 for
  * debug or `sim`, no claim for tpm2; file-system, storage-opaque, sourced-data: no claim.
  */
@@ -131,7 +132,11 @@ export function trustVector(a: Appraisal, policy?: AppraisalPolicy): TrustVector
   }
   if (codes.has('ATTESTATION_MEASUREMENT_MISMATCH') || codes.has('ATTESTATION_PCR_MISMATCH')) {
     tv.executables = V.executables.contraindicated;
-  } else if (policy && hasReferenceValues(policy, a.kind)) {
+  } else if (codes.has('ATTESTATION_NO_REFERENCE_VALUES')) {
+    tv.executables = V.executables.unrecognizedRuntime;
+  } else if (policy && a.kind !== 'sim' && identifiesSoftware(policy, a.kind)) {
+    tv.executables = V.executables.approvedRuntime;
+  } else if (policy && a.kind === 'sim' && hasReferenceValues(policy, a.kind)) {
     tv.executables = V.executables.approvedRuntime;
   }
   if (a.kind === 'sim') tv.hardware = V.hardware.unrecognized;

@@ -113,6 +113,16 @@ export const COMMANDS: Entry[] = [
     load: () => import('./age/keygen.ts'),
   },
   {
+    name: 'measure',
+    summary: "print a WASM app's measurement (SHA-256 of the module, as app publish registers it)",
+    load: () => import('./measure/app.ts'),
+  },
+  {
+    name: 'measure runtime',
+    summary: "print the enclave runtime's measurement and the reference values that pin it",
+    load: () => import('./measure/runtime.ts'),
+  },
+  {
     name: 'node start',
     summary: 'run a node (executor and/or verifier) until interrupted',
     load: () => import('./node/start.ts'),

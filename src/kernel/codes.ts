@@ -32,6 +32,8 @@ export const ERROR_CODES = {
   USAGE_INVALID_ARGUMENT: u,
   CONFIG_INVALID: u,
   CONFIG_FILE_UNREADABLE: u,
+  /** A development-only setting (allowSim) on a chain that is not a development chain. */
+  CONFIG_DEVELOPMENT_ONLY: u,
   INVALID_ARGUMENT: u,
   INVALID_HEX: u,
   IO_READ_FAILED: f,
@@ -124,6 +126,8 @@ export const ERROR_CODES = {
   ATTESTATION_POLICY_INVALID: u,
   ATTESTATION_POLICY_DOCUMENT_INVALID: v,
   ATTESTATION_POLICY_NOT_FOUND: v,
+  /** The policy has no reference values identifying the software for the evidence's kind (§9). */
+  ATTESTATION_NO_REFERENCE_VALUES: v,
   ATTESTATION_BACKEND_UNAVAILABLE: n,
   ATTESTATION_CONFIGURATION_REJECTED: v,
   ATTESTATION_AK_NOT_PROVEN: v,
@@ -165,6 +169,8 @@ export const ERROR_CODES = {
   PROFILE_EXISTS: u,
   PROFILE_INVALID: u,
   ASSET_NOT_FOUND: u,
+  /** A file given as a WebAssembly app is not a WASM binary module (magic and version 1). */
+  APP_NOT_WASM: u,
   DEVNET_ALREADY_RUNNING: u,
   DEVNET_NOT_RUNNING: u,
   DEVNET_CHILD_FAILED: f,

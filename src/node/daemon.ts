@@ -103,6 +103,7 @@ import { judgeAttempt } from './verifier.ts';
 import { CiphertextRelay } from './relay.ts';
 import { createNodeServer, decodeSealed, type KeyDeliveryBody } from './server.ts';
 import { NodeState } from './state.ts';
+import { checkAllowSim } from '../protocol/development.ts';
 
 export type NodeKeys = {
   evmPrivateKey: Hex;
@@ -257,6 +258,7 @@ export class NodeDaemon {
       });
       this.#chain = writer(clients, c.contracts);
       this.#chainId = clients.chain.id;
+      checkAllowSim({ allowSim: c.allowSim, chainId: this.#chainId, rpcUrl: c.rpc, log: this.#log });
       await this.#ensureRegistered();
       signal?.throwIfAborted();
       // The first start fixes the cursor at the current head and stores it at once, so that a

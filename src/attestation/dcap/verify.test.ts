@@ -27,6 +27,10 @@ const MR_TD =
   '91eb2b44d141d4ece09f0c75c2c53d247a3c68edd7fafe8a3520c942a604a407de03ae6dc5f87f27428b2538873118b7';
 const RTMR0 =
   '44c0197b39157fdd7a4dcc44767f9d6b0bb3977c7a8e347b8492f827fe9d9e5c48aca29b220b80b6a540cf994b9bc9c0';
+const RTMR1 =
+  '0084452c01668329d4bc06acdf58a7205c26743304509973949e5619bf81a6a7aea8c323c173019b3093d54e579e9378';
+const RTMR2 =
+  'd833feef2cd945148aa38ead2c53e9b7f138190aaaebfc551dccd829fc207aa3ba80b70870d7330733642e01d48c3132';
 const TDX_RD =
   '9a9d48e7f6799642d3d1b34e1e5e1742d4bb02dd6ddd551862c1211d35c304f9eca3efdbb481601c163cf52493d6e44aed55d51ec39b7e518fadb92c2b523f20';
 const MR_ENCLAVE = '33d8736db756ed4997e04ba358d27833188f1932ff7b1d156904d3f560452fbb';
@@ -45,6 +49,12 @@ const sgxEvidence = (quote = SGX_QUOTE, collateral = SGX_COLL): Evidence => ({
   body: { quote, collateral },
 });
 const tdx = new TdxVerifier();
+/** The production settings pinning the TDX sample's real firmware and RTMR 0-2 values. */
+const TDX_PINNED = parsePolicy({
+  ...PRODUCTION_POLICY,
+  name: 'tdx-sample',
+  referenceValues: { tdx: { mrTd: [MR_TD], rtmr0: [RTMR0], rtmr1: [RTMR1], rtmr2: [RTMR2] } },
+});
 const sgx = new SgxVerifier();
 
 test("the built-in Intel SGX Root CA equals dcap-qvl's and the collateral chains' root", () => {
@@ -58,9 +68,9 @@ test("the built-in Intel SGX Root CA equals dcap-qvl's and the collateral chains
   );
 });
 
-test('TDX sample at 2025-07-01: valid, UpToDate, no advisories, accepted by production', async () => {
+test('TDX sample at 2025-07-01: valid, UpToDate, no advisories, accepted when its values are pinned', async () => {
   const a = await tdx.appraise(tdxEvidence(), {
-    policy: PRODUCTION_POLICY,
+    policy: TDX_PINNED,
     now: AT,
     expectedReportData: hex(TDX_RD),
   });
@@ -75,19 +85,41 @@ test('TDX sample at 2025-07-01: valid, UpToDate, no advisories, accepted by prod
   assert.equal(a.claims.rtmr0, RTMR0);
   assert.equal(a.claims.rtmr3, '00'.repeat(48));
   assert.equal(a.claims.tdAttributes, '0000001000000000');
+  // The attacker's case: the same genuine quote under a policy that identifies no software.
+  for (const policy of [PRODUCTION_POLICY, developmentPolicy()]) {
+    const u = await tdx.appraise(tdxEvidence(), { policy, now: AT, expectedReportData: hex(TDX_RD) });
+    assert.deepEqual([u.valid, u.accepted, u.status], [true, false, 'contraindicated']);
+    assert.deepEqual(
+      u.reasons.map((r) => r.code),
+      ['ATTESTATION_NO_REFERENCE_VALUES'],
+    );
+  }
 });
 
 test('TDX reference values and binding', async () => {
+  const base = { mrTd: [MR_TD], rtmr0: [RTMR0], rtmr1: [RTMR1], rtmr2: [RTMR2] };
   const p = (rv: object) => parsePolicy({ ...PRODUCTION_POLICY, name: 'x', referenceValues: { tdx: rv } });
   const codes = async (policy: AppraisalPolicy, expectedReportData?: Uint8Array) =>
     (await tdx.appraise(tdxEvidence(), { policy, now: AT, expectedReportData })).reasons.map((r) => r.code);
-  assert.deepEqual(await codes(p({ mrTd: [MR_TD], rtmr0: [RTMR0], rtmr3: ['00'.repeat(48)] })), []);
-  assert.deepEqual(await codes(p({ mrTd: ['00'.repeat(48)] })), ['ATTESTATION_MEASUREMENT_MISMATCH']);
-  assert.deepEqual(await codes(p({ rtmr0: [MR_TD] })), ['ATTESTATION_MEASUREMENT_MISMATCH']);
-  assert.deepEqual(await codes(PRODUCTION_POLICY, new Uint8Array(64)), ['ATTESTATION_REPORT_DATA_MISMATCH']);
+  assert.deepEqual(await codes(p({ ...base, rtmr3: ['00'.repeat(48)] })), []);
+  assert.deepEqual(await codes(p({ ...base, mrTd: ['00'.repeat(48)] })), [
+    'ATTESTATION_MEASUREMENT_MISMATCH',
+  ]);
+  assert.deepEqual(await codes(p({ ...base, rtmr0: [MR_TD] })), ['ATTESTATION_MEASUREMENT_MISMATCH']);
+  // mr_td alone (any OS that firmware boots) or RTMRs alone (written by unidentified firmware)
+  // do not identify the software.
+  assert.deepEqual(await codes(p({ mrTd: [MR_TD] })), ['ATTESTATION_NO_REFERENCE_VALUES']);
+  assert.deepEqual(await codes(p({ rtmr0: [RTMR0], rtmr1: [RTMR1], rtmr2: [RTMR2] })), [
+    'ATTESTATION_NO_REFERENCE_VALUES',
+  ]);
+  assert.deepEqual(await codes(p({ ...base, rtmr2: [] })), [
+    'ATTESTATION_NO_REFERENCE_VALUES',
+    'ATTESTATION_MEASUREMENT_MISMATCH',
+  ]);
+  assert.deepEqual(await codes(TDX_PINNED, new Uint8Array(64)), ['ATTESTATION_REPORT_DATA_MISMATCH']);
   const envelope = await tdx.appraise(
     { ...tdxEvidence(), reportData: new Uint8Array(64) },
-    { policy: PRODUCTION_POLICY, now: AT },
+    { policy: TDX_PINNED, now: AT },
   );
   assert.deepEqual(
     envelope.reasons.map((r) => r.code),
@@ -105,7 +137,7 @@ test('SGX sample at 2025-07-01: valid, ConfigurationAndSWHardeningNeeded, two ad
   assert.deepEqual([...a.advisoryIds].sort(), ['INTEL-SA-00289', 'INTEL-SA-00615']);
   assert.deepEqual(
     a.reasons.map((r) => r.code),
-    ['ATTESTATION_TCB_OUT_OF_DATE'],
+    ['ATTESTATION_NO_REFERENCE_VALUES', 'ATTESTATION_TCB_OUT_OF_DATE'],
   );
   assert.equal(a.measurement, MR_ENCLAVE);
   assert.equal(a.claims.mrSigner, MR_SIGNER);
@@ -125,8 +157,24 @@ test('SGX sample at 2025-07-01: valid, ConfigurationAndSWHardeningNeeded, two ad
   const no = await sgx.appraise(sgxEvidence(), { policy: strictAdvisories, now: AT });
   assert.equal(no.accepted, false);
   assert.match(no.reasons[0].message, /INTEL-SA-00615/);
-  const minSvn = parsePolicy({ ...tolerant, referenceValues: { sgx: { minIsvSvn: 1 } } });
+  const minSvn = parsePolicy({
+    ...tolerant,
+    referenceValues: { sgx: { mrEnclave: [MR_ENCLAVE], minIsvSvn: 1 } },
+  });
   assert.equal((await sgx.appraise(sgxEvidence(), { policy: minSvn, now: AT })).accepted, false);
+  // A tolerant policy that identifies no enclave, or only its signer without a product id,
+  // accepts nothing; the signer with its product id, or the enclave alone, is enough.
+  const sgxCodes = async (sgxRv: object) =>
+    (
+      await sgx.appraise(sgxEvidence(), {
+        policy: parsePolicy({ ...tolerant, referenceValues: { sgx: sgxRv } }),
+        now: AT,
+      })
+    ).reasons.map((r) => r.code);
+  assert.deepEqual(await sgxCodes({}), ['ATTESTATION_NO_REFERENCE_VALUES']);
+  assert.deepEqual(await sgxCodes({ mrSigner: [MR_SIGNER] }), ['ATTESTATION_NO_REFERENCE_VALUES']);
+  assert.deepEqual(await sgxCodes({ mrSigner: [MR_SIGNER], isvProdId: [0] }), []);
+  assert.deepEqual(await sgxCodes({ mrEnclave: [MR_ENCLAVE] }), []);
 });
 
 test("Intel samples at today's real time: collateral expired", async () => {
@@ -155,7 +203,7 @@ test('the wrong kind, missing collateral and garbage are rejected with codes', a
   const provided = new TdxVerifier({ collateralProvider: async () => parseCollateral(TDX_COLL) });
   const viaProvider = await provided.appraise(
     { kind: 'tdx', reportData: hex(TDX_RD), body: { quote: TDX_QUOTE } },
-    { policy: PRODUCTION_POLICY, now: AT },
+    { policy: TDX_PINNED, now: AT },
   );
   assert.equal(viaProvider.accepted, true);
   const garbage = await tdx.appraise(tdxEvidence(TDX_QUOTE.subarray(0, 100)), {

@@ -13,6 +13,7 @@ import {
   checkDebug,
   checkKind,
   checkReference,
+  checkSoftwareIdentified,
   checkReportData,
   checkTcb,
   finishAppraisal,
@@ -348,6 +349,7 @@ async function appraiseDcap(
     if (r) reasons.push(r);
   };
   push(checkKind(policy, kind));
+  push(checkSoftwareIdentified(policy, kind));
   push(checkDebug(policy, v.debug));
   for (const r of v.postReasons) if (r.code !== 'ATTESTATION_DEBUG_ENABLED') reasons.push(r);
   reasons.push(...checkTcb(policy, v.tcbStatus, v.advisoryIds));

@@ -101,7 +101,7 @@ test('report v3 and v5 layouts: CPUID family selects the Turin TCB layout; v5 mi
   );
 });
 
-test('Milan sample: valid; production policy rejects it for DEBUG; a debug-allowing policy accepts it', () => {
+test('Milan sample: valid; refused without reference values and for DEBUG; a debug-allowing policy pinning its measurement accepts it', () => {
   const v = verifySnpReport({ report: REPORT, vcek: VCEK, now: NOW });
   assert.equal(v.product, 'Milan');
   assert.equal(v.productName, 'Milan-B0');
@@ -119,12 +119,24 @@ test('Milan sample: valid; production policy rejects it for DEBUG; a debug-allow
   assert.equal(prod.tcbStatus, 'UpToDate');
   assert.deepEqual(
     prod.reasons.map((r) => r.code),
+    ['ATTESTATION_NO_REFERENCE_VALUES', 'ATTESTATION_DEBUG_ENABLED'],
+  );
+  const pin = { 'sev-snp': { measurement: [MEASUREMENT] } };
+  const pinnedProd = parsePolicy({ ...PRODUCTION_POLICY, name: 'pinned', referenceValues: pin });
+  assert.deepEqual(
+    appraise(pinnedProd).reasons.map((r) => r.code),
     ['ATTESTATION_DEBUG_ENABLED'],
   );
-  const allowDebug = parsePolicy({ ...PRODUCTION_POLICY, name: 'debug-ok', allowDebug: true });
+  const allowDebug = parsePolicy({ ...pinnedProd, name: 'debug-ok', allowDebug: true });
   const ok = appraise(allowDebug);
   assert.deepEqual([ok.valid, ok.accepted, ok.status], [true, true, 'affirming']);
-  assert.ok(appraise(developmentPolicy()).accepted);
+  // The attacker's case: debug allowed, every TCB tolerated, but no measurement pinned.
+  const dev = appraise(developmentPolicy());
+  assert.deepEqual(
+    [dev.accepted, ...dev.reasons.map((r) => r.code)],
+    [false, 'ATTESTATION_NO_REFERENCE_VALUES'],
+  );
+  assert.ok(appraise(parsePolicy({ ...developmentPolicy(), referenceValues: pin })).accepted);
 });
 
 test('policy reference values, minimum TCB, VMPL, SMT and binding', () => {
@@ -133,16 +145,19 @@ test('policy reference values, minimum TCB, VMPL, SMT and binding', () => {
   assert.ok(appraise(p({ measurement: [MEASUREMENT], hostData: ['00'.repeat(32)], maxVmpl: 0 })).accepted);
   const codes = (rv: object) => appraise(p(rv)).reasons.map((r) => r.code);
   assert.deepEqual(codes({ measurement: ['00'.repeat(48)] }), ['ATTESTATION_MEASUREMENT_MISMATCH']);
-  assert.deepEqual(codes({ hostData: ['11'.repeat(32)] }), ['ATTESTATION_MEASUREMENT_MISMATCH']);
-  assert.deepEqual(codes({ allowSmt: false }), ['ATTESTATION_CONFIGURATION_REJECTED']);
-  assert.deepEqual(codes({ minTcb: { bootloader: 2, tee: 0, snp: 5, microcode: 68 } }), []);
-  const old = appraise(p({ minTcb: { bootloader: 2, tee: 0, snp: 6, microcode: 68 } }));
+  const m = { measurement: [MEASUREMENT] };
+  assert.deepEqual(codes({ ...m, hostData: ['11'.repeat(32)] }), ['ATTESTATION_MEASUREMENT_MISMATCH']);
+  // host_data is chosen by the host: it does not identify the software.
+  assert.deepEqual(codes({ hostData: ['00'.repeat(32)] }), ['ATTESTATION_NO_REFERENCE_VALUES']);
+  assert.deepEqual(codes({ ...m, allowSmt: false }), ['ATTESTATION_CONFIGURATION_REJECTED']);
+  assert.deepEqual(codes({ ...m, minTcb: { bootloader: 2, tee: 0, snp: 5, microcode: 68 } }), []);
+  const old = appraise(p({ ...m, minTcb: { bootloader: 2, tee: 0, snp: 6, microcode: 68 } }));
   assert.equal(old.tcbStatus, 'OutOfDate');
   assert.equal(old.valid, true);
   assert.ok(old.reasons.every((r) => r.code === 'ATTESTATION_TCB_OUT_OF_DATE'));
   const bound = appraiseSevSnp(
     { kind: 'sev-snp', reportData: REPORT.slice(0x50, 0x90), body: { report: REPORT, vcek: VCEK } },
-    { policy: p({}), now: NOW, expectedReportData: new Uint8Array(64) },
+    { policy: p(m), now: NOW, expectedReportData: new Uint8Array(64) },
   );
   assert.deepEqual(
     bound.reasons.map((r) => r.code),
@@ -304,7 +319,11 @@ test('guest policy: migration agent and VMPL against the appraisal policy (synth
     body: { report, vcek: read(`${SYN}vcek-good.der`), chain: testChain },
   };
   const p = (rv: object) =>
-    parsePolicy({ ...developmentPolicy(), name: 'x', referenceValues: { 'sev-snp': rv } });
+    parsePolicy({
+      ...developmentPolicy(),
+      name: 'x',
+      referenceValues: { 'sev-snp': { measurement: [MEASUREMENT], ...rv } },
+    });
   const dflt = await verifier.appraise(ev, { policy: p({}), now: SYN_NOW });
   assert.equal(dflt.valid, true);
   assert.deepEqual(

@@ -11,6 +11,7 @@ import {
   checkDebug,
   checkKind,
   checkReference,
+  checkSoftwareIdentified,
   checkReportData,
   checkTcb,
   finishAppraisal,
@@ -354,6 +355,7 @@ export function appraiseSevSnp(
     if (r) reasons.push(r);
   };
   push(checkKind(policy, 'sev-snp'));
+  push(checkSoftwareIdentified(policy, 'sev-snp'));
   push(checkDebug(policy, rep.policy.debug));
   const tcbOk = ref.minTcb === undefined || tcbAtLeast(rep.reportedTcb, ref.minTcb);
   const tcbStatus = tcbOk ? 'UpToDate' : 'OutOfDate';

@@ -10,7 +10,14 @@
  */
 import { createHash, type X509Certificate } from 'node:crypto';
 import { type CanonicalValue, toHex } from '../../kernel/index.ts';
-import { checkKind, checkReference, checkReportData, finishAppraisal, invalidAppraisal } from '../policy.ts';
+import {
+  checkKind,
+  checkReference,
+  checkReportData,
+  checkSoftwareIdentified,
+  finishAppraisal,
+  invalidAppraisal,
+} from '../policy.ts';
 import type {
   Appraisal,
   AppraisalContext,
@@ -88,6 +95,8 @@ export function appraiseQuote(input: QuoteAppraisalInput): Appraisal {
   const reasons: AppraisalReason[] = [...v.notes];
   const k = checkKind(input.policy, 'tpm2');
   if (k) reasons.push(k);
+  const sw = checkSoftwareIdentified(input.policy, 'tpm2');
+  if (sw) reasons.push(sw);
   const claims: Appraisal['claims'] = { akProof: v.akProof };
   const quoted = new Map<string, string>();
   if (a) {

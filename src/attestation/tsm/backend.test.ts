@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { isFerryError, toHex } from '../../kernel/index.ts';
 import { parseCollateral, TdxVerifier } from '../dcap/verify.ts';
-import { developmentPolicy } from '../policy.ts';
+import { developmentPolicy, parsePolicy } from '../policy.ts';
 import { SevSnpVerifier } from '../sev-snp/verify.ts';
 import { parsePemCertificates } from '../sev-snp/roots.ts';
 import { buildSnpCertTable, parseSnpCertTable, reportDataOf, SNP_CERT_GUIDS, TsmBackend } from './backend.ts';
@@ -30,11 +30,19 @@ test('tdx over the fake configfs-tsm tree: protocol, evidence, appraisal', async
     ['mkdir', 'write', 'rmdir'],
   );
   const coll = parseCollateral(readFileSync(new URL('intel-dcap/tdx_quote_collateral.json', V), 'utf8'));
-  const a = await new TdxVerifier({ collateralProvider: async () => coll }).appraise(ev, {
-    policy: developmentPolicy(),
-    now: AT,
-    expectedReportData: TDX_RD,
+  const verifier = new TdxVerifier({ collateralProvider: async () => coll });
+  const ctx = { now: AT, expectedReportData: TDX_RD };
+  const unpinned = await verifier.appraise(ev, { ...ctx, policy: developmentPolicy() });
+  assert.deepEqual(
+    [unpinned.valid, ...unpinned.reasons.map((r) => r.code)],
+    [true, 'ATTESTATION_NO_REFERENCE_VALUES'],
+  );
+  const c = unpinned.claims as Record<string, string>;
+  const pinned = parsePolicy({
+    ...developmentPolicy(),
+    referenceValues: { tdx: { mrTd: [c.mrTd], rtmr0: [c.rtmr0], rtmr1: [c.rtmr1], rtmr2: [c.rtmr2] } },
   });
+  const a = await verifier.appraise(ev, { ...ctx, policy: pinned });
   assert.equal(a.accepted, true, JSON.stringify(a.reasons));
 });
 
@@ -63,11 +71,17 @@ test('sev-snp over the fake tree: auxblob certificate table becomes vcek and cha
     ),
     ['mkdir', 'write privlevel', 'write inblob', 'rmdir'],
   );
-  const a = await new SevSnpVerifier().appraise(ev, {
-    policy: developmentPolicy(),
-    now: AT,
-    expectedReportData: SNP_RD,
+  const ctx = { now: AT, expectedReportData: SNP_RD };
+  const unpinned = await new SevSnpVerifier().appraise(ev, { ...ctx, policy: developmentPolicy() });
+  assert.deepEqual(
+    [unpinned.valid, ...unpinned.reasons.map((r) => r.code)],
+    [true, 'ATTESTATION_NO_REFERENCE_VALUES'],
+  );
+  const pinned = parsePolicy({
+    ...developmentPolicy(),
+    referenceValues: { 'sev-snp': { measurement: [unpinned.measurement] } },
   });
+  const a = await new SevSnpVerifier().appraise(ev, { ...ctx, policy: pinned });
   assert.deepEqual([a.valid, a.accepted], [true, true]);
   assert.equal(a.claims.product, 'Milan');
 });

@@ -66,7 +66,12 @@ export function appraisalResult(a: Appraisal): CommandResult {
 /** Option specs shared by every verify command. */
 export const COMMON_VERIFY_OPTIONS: Record<string, OptionSpec> = {
   now: { type: 'string', value: 'ISO8601', description: 'judge certificates and collateral at this time' },
-  policy: { type: 'string', value: 'FILE', description: 'appraisal policy JSON (default: production)' },
+  policy: {
+    type: 'string',
+    value: 'FILE',
+    description:
+      'appraisal policy JSON (default: production settings without reference values, which accept no evidence)',
+  },
 };
 
 const ISO_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/;
@@ -121,7 +126,10 @@ export async function readFileArg(
 }
 
 /**
- * `--policy FILE` parsed with `parsePolicy`, or PRODUCTION_POLICY when absent. An unreadable
+ * `--policy FILE` parsed with `parsePolicy`, or PRODUCTION_POLICY when absent: production
+ * settings with no reference values, so the verdict says whether the evidence is valid and
+ * refuses it with ATTESTATION_NO_REFERENCE_VALUES (exit 3) until a policy pins the software.
+ * An unreadable
  * file is USAGE_INVALID_ARGUMENT and an invalid one ATTESTATION_POLICY_INVALID (both exit 2).
  */
 export async function loadPolicyOption(ctx: CommandContext): Promise<AppraisalPolicy> {

@@ -25,7 +25,8 @@ tcb_info_issuer_chain, tcb_info, tcb_info_signature, qe_identity_issuer_chain, q
 qe_identity_signature.
 
 "valid" = every signature, chain and collateral checks out at --now; "accepted" = valid and
-allowed by the policy (default: production: no debug, TCB UpToDate, any measurement).
+allowed by the policy (default: production settings: no debug, TCB UpToDate, and no
+reference values, so valid evidence is refused with ATTESTATION_NO_REFERENCE_VALUES).
 Exit 0 when accepted, 3 when not, 2 on usage errors.`;
 
 export function makeDcapCommand(kind: 'tdx' | 'sgx'): Command {

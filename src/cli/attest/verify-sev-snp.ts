@@ -25,7 +25,8 @@ Then applies the policy: debug (guest policy bit 19), migration agent (bit 18), 
 (bit 16), minimum TCB, VMPL, measurement and host_data reference values.
 
 "valid" = every signature and certificate checks out at --now; "accepted" = valid and
-allowed by the policy (default: production: no debug, any measurement).
+allowed by the policy (default: production settings: no debug, and no reference values,
+so valid evidence is refused with ATTESTATION_NO_REFERENCE_VALUES).
 Exit 0 when accepted, 3 when not, 2 on usage errors.`;
 
 export default defineCommand({

@@ -68,14 +68,45 @@ function policyFile(name: string, extra: object): string {
 }
 
 test('attest verify: JSON shape and exit codes 0 / 3 / 2 for tdx, sgx and sev-snp', async () => {
+  // Each sample's real reference values (see the kinds' verify tests).
+  const tdxPinned = policyFile('tdx-pinned', {
+    referenceValues: {
+      tdx: {
+        mrTd: [
+          '91eb2b44d141d4ece09f0c75c2c53d247a3c68edd7fafe8a3520c942a604a407de03ae6dc5f87f27428b2538873118b7',
+        ],
+        rtmr0: [
+          '44c0197b39157fdd7a4dcc44767f9d6b0bb3977c7a8e347b8492f827fe9d9e5c48aca29b220b80b6a540cf994b9bc9c0',
+        ],
+        rtmr1: [
+          '0084452c01668329d4bc06acdf58a7205c26743304509973949e5619bf81a6a7aea8c323c173019b3093d54e579e9378',
+        ],
+        rtmr2: [
+          'd833feef2cd945148aa38ead2c53e9b7f138190aaaebfc551dccd829fc207aa3ba80b70870d7330733642e01d48c3132',
+        ],
+      },
+    },
+  });
   const allowSgx = policyFile('sgx-ok', {
     allowedTcbStatuses: ['UpToDate', 'ConfigurationAndSWHardeningNeeded'],
+    referenceValues: {
+      sgx: { mrEnclave: ['33d8736db756ed4997e04ba358d27833188f1932ff7b1d156904d3f560452fbb'] },
+    },
   });
-  const allowDebug = policyFile('debug-ok', { allowDebug: true });
+  const allowDebug = policyFile('debug-ok', {
+    allowDebug: true,
+    referenceValues: {
+      'sev-snp': {
+        measurement: [
+          'b07af9620f3b839b47996422ddec6058338951d984e312115131ea82705eaf5b6bdf8a9ece31a5a608eb0cf2e4872b01',
+        ],
+      },
+    },
+  });
   const badPolicy = join(TMP, 'bad.json');
   writeFileSync(badPolicy, '{"version": 2}');
   const runs = await Promise.all([
-    ferry([...tdx, '--now', AT, '--json']),
+    ferry([...tdx, '--now', AT, '--policy', tdxPinned, '--json']),
     ferry([...tdx, '--json']),
     ferry([...sgx, '--now', AT, '--json']),
     ferry([...sgx, '--now', AT, '--policy', allowSgx, '--json']),
@@ -104,7 +135,8 @@ test('attest verify: JSON shape and exit codes 0 / 3 / 2 for tdx, sgx and sev-sn
       '--json',
     ]),
     ferry(['attest', 'verify', 'sev-snp', '--report', `${V}/sev-snp-milan/attestation.bin`, '--json']),
-    ferry([...tdx, '--now', AT]),
+    ferry([...tdx, '--now', AT, '--policy', tdxPinned]),
+    ferry([...tdx, '--now', AT, '--json']),
   ]);
   const [
     tdxOk,
@@ -119,6 +151,7 @@ test('attest verify: JSON shape and exit codes 0 / 3 / 2 for tdx, sgx and sev-sn
     missing,
     noVcek,
     text,
+    tdxUnpinned,
   ] = runs;
   const j = (r: { stdout: string }) => JSON.parse(r.stdout);
 
@@ -127,6 +160,11 @@ test('attest verify: JSON shape and exit codes 0 / 3 / 2 for tdx, sgx and sev-sn
   assert.equal(tdxOk.stdout.trim().split('\n').length, 1);
   assert.deepEqual([j(tdxOk).valid, j(tdxOk).accepted, j(tdxOk).tcbStatus], [true, true, 'UpToDate']);
   assert.equal(j(tdxOk).measurement.slice(0, 8), '91eb2b44');
+
+  // The default policy (production settings) pins no software: valid, never accepted.
+  assert.equal(tdxUnpinned.code, 3);
+  assert.deepEqual([j(tdxUnpinned).valid, j(tdxUnpinned).accepted], [true, false]);
+  assert.equal(j(tdxUnpinned).reasons[0].code, 'ATTESTATION_NO_REFERENCE_VALUES');
 
   assert.equal(tdxToday.code, 3);
   assert.equal(j(tdxToday).reasons[0].code, 'ATTESTATION_COLLATERAL_EXPIRED');
@@ -140,7 +178,10 @@ test('attest verify: JSON shape and exit codes 0 / 3 / 2 for tdx, sgx and sev-sn
 
   assert.equal(snpProd.code, 3);
   assert.deepEqual([j(snpProd).valid, j(snpProd).accepted, j(snpProd).debug], [true, false, true]);
-  assert.equal(j(snpProd).reasons[0].code, 'ATTESTATION_DEBUG_ENABLED');
+  assert.deepEqual(
+    j(snpProd).reasons.map((r: { code: string }) => r.code),
+    ['ATTESTATION_NO_REFERENCE_VALUES', 'ATTESTATION_DEBUG_ENABLED'],
+  );
   assert.equal(snpDebug.code, 0);
   assert.equal(snpGenoa.code, 3);
   assert.equal(j(snpGenoa).reasons[0].code, 'ATTESTATION_CHAIN_INVALID');
