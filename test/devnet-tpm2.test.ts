@@ -122,7 +122,7 @@ test('devnet --tee tpm2: each executor has its own swtpm; a task completes with 
       endpoint: agentUrl('bob'),
       price: 0n,
       teeKinds: ['tpm2'],
-      appraisalPolicyDocument: encodePolicyDocument(PRODUCTION_POLICY),
+      appraisalPolicyDocument: encodePolicyDocument(POLICY),
     });
     bobState.markAssetRegistered(app.id, appId);
     bobState.close();

@@ -1,5 +1,5 @@
 /**
- * The verifier's judgement of an attempt (docs/protocol.md §9.4, §13.7): what it votes, or why it
+ * The verifier's judgement of an attempt (docs/protocol.md §9.5, §13.7): what it votes, or why it
  * abstains — separated from the daemon's effects (intent log, transaction) so that its rule is
  * testable without a network. A verifier never votes fail for its own trouble: a chain or peer
  * that does not answer, an abort or a bug is thrown (the daemon retries the job until the vote

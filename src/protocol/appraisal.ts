@@ -1,5 +1,5 @@
 /**
- * Appraisal of an attempt's evidence (docs/protocol.md §9.4): the one rule every party applies —
+ * Appraisal of an attempt's evidence (docs/protocol.md §9.5): the one rule every party applies —
  * verifiers before voting, owner agents before releasing a key, the auditor, and the CLI when it
  * explains a failure. Pure apart from the evidence verifiers' own work (no chain or network I/O):
  * the caller gathers the facts (the commitments, the committed evidence hash, the kinds the task

@@ -1,5 +1,5 @@
 /**
- * A verifier's signed attestation result for one attempt (docs/protocol.md §9.5), the object
+ * A verifier's signed attestation result for one attempt (docs/protocol.md §9.6), the object
  * whose hash its vote carries on chain: `ferry/attestation-result/v2`. It covers EVERY policy the
  * verifier applied (the app's and each dataset's), one EAR-shaped entry per policy
  * (`ferry/attestation-result/v1` bodies, src/attestation/result.ts), plus the refusals that hold

@@ -1,6 +1,6 @@
 /**
  * The facts of an attempt that every relying party reads from the chain before judging it
- * (docs/protocol.md §9.4): the task commitments, the executor as registered before the task, the
+ * (docs/protocol.md §9.5): the task commitments, the executor as registered before the task, the
  * TEE kinds the task allows, and the appraisal policies that apply — the app's and each dataset's,
  * as they were named at the end of the task's creation block, so an owner changing a policy later
  * does not change how a running attempt is judged (owners still apply their current policy to
