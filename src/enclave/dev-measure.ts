@@ -1,5 +1,5 @@
 /**
- * The development runtime's profile and measurement (docs/protocol.md §10.6):
+ * The development runtime's profile and measurement (docs/protocol.md §10.9):
  *
  *   developmentMeasurement = SHA-256( "ferry/enclave-dev/v1" || 0x00 || runtimeMeasurement() )
  *

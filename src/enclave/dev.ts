@@ -1,5 +1,5 @@
 /**
- * The development enclave, for `ferry app run` only (docs/protocol.md §10.6): the same process
+ * The development enclave, for `ferry app run` only (docs/protocol.md §10.9): the same process
  * loop as the attested runtime, started from its own entry point (dev-main.ts), which accepts
  * plaintext app and data files, runs only with the `sim` backend, and reports a measurement of
  * its own (dev-measure.ts) that no policy pinning the attested runtime accepts. Nothing in the

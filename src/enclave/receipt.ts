@@ -1,6 +1,6 @@
 /**
  * Enclave receipts: the tagged canonical object `ferry/receipt/v2`, signed with the enclave's
- * Ed25519 key (signature over the tagged encoding). docs/protocol.md §10.5 lists the fields.
+ * Ed25519 key (signature over the tagged encoding). docs/protocol.md §10.6 lists the fields.
  * Version 2 adds the task commitments hash and the result recipient the enclave was created
  * for; v1 receipts (without them) are no longer decoded.
  */

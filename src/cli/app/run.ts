@@ -2,7 +2,7 @@
  * `ferry app run`: runs a WASI app in the enclave runtime's development entry point
  * (src/enclave/dev.ts: same process loop as a task's enclave, sim backend, plaintext data,
  * a measurement no pinned policy accepts), on this machine, so developers can test before
- * publishing. The run is bound to local commitments like a task (docs/protocol.md §10.6):
+ * publishing. The run is bound to local commitments like a task (docs/protocol.md §10.9):
  * chain id 0 ("a local run, not a chain"), task 0, attempt 1, an all-zero seed, app id 0, the
  * app's SHA-256, the args' input hash, a throwaway result recipient generated here (the result
  * is decrypted for the user), and datasets 1..n with the SHA-256 of each file.
