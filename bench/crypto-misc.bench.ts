@@ -10,7 +10,8 @@ import { randomBytes } from 'node:crypto';
 import { Chacha20Poly1305 } from '@hpke/chacha20poly1305';
 import { CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { hpkeGenerateKeyPair, hpkeOpen, hpkeSeal, keyReleaseInfo } from '../src/crypto/hpke.ts';
+import { hpkeGenerateKeyPair, hpkeOpen, hpkeSeal } from '../src/crypto/hpke.ts';
+import { keyReleaseInfo } from '../src/protocol/release-info.ts';
 import { generateSigningKeyPair, signTagged, verifyTagged } from '../src/crypto/sign.ts';
 import { committeeCapture, sortitionSeats } from '../src/crypto/sortition.ts';
 import { encodeTagged } from '../src/kernel/index.ts';
@@ -23,9 +24,7 @@ const bench: Bench = async ({ quick, log }) => {
   // --- HPKE --------------------------------------------------------------------------------
   const { privateKey, publicKey } = hpkeGenerateKeyPair();
   const info = keyReleaseInfo({
-    chainId: 31337n,
-    taskId: 42n,
-    attempt: 1,
+    commitments: new Uint8Array(randomBytes(32)),
     evidenceHash: new Uint8Array(randomBytes(32)),
     assetId: 7n,
     assetKind: 'dataset',

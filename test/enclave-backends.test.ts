@@ -25,9 +25,10 @@ import { Tpm2Tools } from '../src/attestation/tpm2/tools.ts';
 import { Tpm2Verifier } from '../src/attestation/tpm2/verifier.ts';
 import { FakeTsm } from '../src/attestation/tsm/fake-tsm.ts';
 import { openTeeBackend } from '../src/enclave/backends.ts';
-import { reportDataFor } from '../src/enclave/binding.ts';
-import { createEnclave, type CreateEnclaveOptions, type EnclaveHandle } from '../src/enclave/handle.ts';
+import { type BackendSpec, createEnclave, type EnclaveHandle } from '../src/enclave/handle.ts';
 import { type FerryError, isFerryError, toHex } from '../src/kernel/index.ts';
+import { reportDataFor } from '../src/protocol/binding.ts';
+import { checkCommitments, type TaskCommitments } from '../src/protocol/commitments.ts';
 import { randomSeed } from './enclave-helpers.ts';
 import { requireTool } from './helpers/tools.ts';
 
@@ -44,14 +45,33 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function enclave(opts: Omit<CreateEnclaveOptions, 'chainId' | 'taskId' | 'attempt'>) {
-  const h = await createEnclave({ ...task, ...opts });
+/** Commitments of a test task with this seed (the other fields are fixed, non-zero). */
+function commit(seed: Uint8Array, attempt = task.attempt): TaskCommitments {
+  const b = (n: number) => new Uint8Array(32).fill(n);
+  return checkCommitments({
+    ...task,
+    attempt,
+    seed,
+    appId: 1n,
+    appMeasurement: b(1),
+    inputHash: b(2),
+    resultRecipient: b(9),
+    datasets: [{ id: 2n, ciphertextHash: b(3) }],
+  });
+}
+
+async function enclave(opts: { seed: Uint8Array; backend: BackendSpec }) {
+  const h = await createEnclave({ commitments: commit(opts.seed), backend: opts.backend });
   open.push(h);
   return h;
 }
 
 function bindingOf(h: EnclaveHandle, seed: Uint8Array, attempt = task.attempt): Uint8Array {
-  return reportDataFor({ ...task, attempt, x25519Pub: h.x25519Pub, ed25519Pub: h.ed25519Pub, seed });
+  return reportDataFor({
+    commitments: commit(seed, attempt),
+    x25519Pub: h.x25519Pub,
+    ed25519Pub: h.ed25519Pub,
+  });
 }
 
 describe('tpm2 backend on swtpm', () => {
@@ -168,12 +188,15 @@ describe('tpm2 backend on swtpm', () => {
       [{ ...p.spec, akHandle: 0x81010021 }, /no attestation key/],
       [{ ...p.spec, activationRecordFile: join(dir, 'missing.cbor') }, /activation record/],
     ] as const) {
-      await assert.rejects(createEnclave({ ...task, seed: randomSeed(), backend: spec }), (e: FerryError) => {
-        assert.equal(e.code, 'ATTESTATION_BACKEND_UNAVAILABLE');
-        assert.match(e.message, re);
-        assert.deepEqual(e.details?.enclaveExit, { exitCode: 0, signal: null, killed: false });
-        return true;
-      });
+      await assert.rejects(
+        createEnclave({ commitments: commit(randomSeed()), backend: spec }),
+        (e: FerryError) => {
+          assert.equal(e.code, 'ATTESTATION_BACKEND_UNAVAILABLE');
+          assert.match(e.message, re);
+          assert.deepEqual(e.details?.enclaveExit, { exitCode: 0, signal: null, killed: false });
+          return true;
+        },
+      );
     }
     // The enclave must not have created an AK at the unknown handle.
     await assert.rejects(p.be.tools.run('tpm2_readpublic', ['-c', '0x81010021']), (e) =>
@@ -183,7 +206,7 @@ describe('tpm2 backend on swtpm', () => {
     const replaced = await Tpm2Backend.open({ tools: p.be.tools, akHandle: AK_HANDLE, recreateAk: true });
     assert.notEqual(toHex(replaced.akName), toHex(p.be.akName));
     await assert.rejects(
-      createEnclave({ ...task, seed: randomSeed(), backend: p.spec }),
+      createEnclave({ commitments: commit(randomSeed()), backend: p.spec }),
       (e: FerryError) => e.code === 'ATTESTATION_BACKEND_UNAVAILABLE' && /another AK/.test(e.message),
     );
   });
@@ -201,7 +224,7 @@ test('backend specs are checked before anything is spawned', async () => {
     [null, /expected a map/],
   ] as const) {
     await assert.rejects(
-      createEnclave({ ...task, seed: randomSeed(), backend: backend as never }),
+      createEnclave({ commitments: commit(randomSeed()), backend: backend as never }),
       (e: FerryError) => e.code === 'INVALID_ARGUMENT' && re.test(e.message),
       `${JSON.stringify(backend)}`,
     );
@@ -213,7 +236,7 @@ describe('tdx and sev-snp backends over configfs-tsm', () => {
     test(`${kind}: a missing tree is ATTESTATION_BACKEND_UNAVAILABLE and the enclave exits cleanly`, async () => {
       const tsmRoot = join(dir, `${kind}-absent`, 'report');
       await assert.rejects(
-        createEnclave({ ...task, seed: randomSeed(), backend: { kind, tsmRoot } }),
+        createEnclave({ commitments: commit(randomSeed()), backend: { kind, tsmRoot } }),
         (e: FerryError) => {
           assert.equal(e.code, 'ATTESTATION_BACKEND_UNAVAILABLE');
           assert.ok(e.message.includes(tsmRoot), e.message);
@@ -231,7 +254,7 @@ describe('tdx and sev-snp backends over configfs-tsm', () => {
     const w = watch(tsmRoot, (_ev, name) => name && seen.push(String(name)));
     try {
       await assert.rejects(
-        createEnclave({ ...task, seed: randomSeed(), backend: { kind: 'tdx', tsmRoot } }),
+        createEnclave({ commitments: commit(randomSeed()), backend: { kind: 'tdx', tsmRoot } }),
         (e: FerryError) => e.code === 'ATTESTATION_BACKEND_UNAVAILABLE' && /provider/.test(e.message),
       );
     } finally {

@@ -77,6 +77,16 @@ test('csv-stats: text output on stdout, then --json with --out', async () => {
       .digest('hex'),
   );
   assert.equal(j.receipt.datasets[0].id, 'prices.csv');
+  // A local run: bound to local commitments (chain 0), with a throwaway recipient.
+  assert.equal(j.receipt.chainId, '0');
+  assert.match(j.receipt.commitmentsHash, /^[0-9a-f]{64}$/);
+  assert.match(j.receipt.resultRecipient, /^[0-9a-f]{64}$/);
+  assert.equal(
+    j.receipt.datasets[0].ciphertextHash,
+    createHash('sha256')
+      .update(await readFile(join(dir, 'prices.csv')))
+      .digest('hex'),
+  );
   assert.equal(JSON.parse(written.toString()).mean, 3);
 });
 
@@ -107,6 +117,16 @@ test('errors: missing data file, bad option values', async () => {
   const bad = await ferry(['app', 'run', examplePath('cat'), '--memory-mb', 'lots']);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--memory-mb/);
+  const many = await ferry([
+    'app',
+    'run',
+    examplePath('cat'),
+    ...Array(8)
+      .fill(['--data', join(dir, 'prices.csv')])
+      .flat(),
+  ]);
+  assert.equal(many.code, 2);
+  assert.match(many.stderr, /at most 7/);
   const notWasm = await ferry(['app', 'run', join(dir, 'prices.csv'), '--json']);
   assert.equal(notWasm.code, 1);
   assert.equal(JSON.parse(notWasm.stdout).error.code, 'ENCLAVE_APP_INVALID');

@@ -1,6 +1,7 @@
 /**
  * Multi-process suite: real enclave processes (sim backend) driven through EnclaveHandle, with
- * assets encrypted by an owner (age), keys released sealed (HPKE), results sealed to a requester.
+ * assets encrypted by an owner (age), keys released sealed (HPKE), results sealed to the
+ * committed requester. The attacker's side of the task commitments is in enclave-attacks.test.ts.
  */
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -12,21 +13,22 @@ import { type ExampleName, ensureExamplesBuilt, examplePath } from '../examples/
 import { developmentPolicy } from '../src/attestation/policy.ts';
 import { SimVerifier } from '../src/attestation/sim/index.ts';
 import { decrypt, parseIdentity } from '../src/crypto/age/index.ts';
-import { reportDataFor } from '../src/enclave/binding.ts';
 import { createEnclave, type EnclaveHandle, type RunJob } from '../src/enclave/handle.ts';
 import { verifyReceipt } from '../src/enclave/receipt.ts';
 import { type FerryError, toHex } from '../src/kernel/index.ts';
+import { reportDataFor } from '../src/protocol/binding.ts';
+import { commitmentsHash, type TaskCommitments } from '../src/protocol/commitments.ts';
 import {
+  commitmentsFor,
   type Fixture,
   fixture,
   ownerEncrypt,
-  randomSeed,
+  recipientKey,
   requester,
   sealFor,
   sha256,
 } from './enclave-helpers.ts';
 
-const task = { chainId: 31337n, taskId: 9n, attempt: 1 };
 let fx: Fixture;
 const open: EnclaveHandle[] = [];
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -41,8 +43,8 @@ after(async () => {
   await fx.cleanup();
 });
 
-async function enclave(seed = randomSeed()): Promise<EnclaveHandle> {
-  const h = await createEnclave({ ...task, seed, backend: { kind: 'sim', attesterFile: fx.attesterFile } });
+async function enclave(commitments: TaskCommitments): Promise<EnclaveHandle> {
+  const h = await createEnclave({ commitments, backend: { kind: 'sim', attesterFile: fx.attesterFile } });
   open.push(h);
   return h;
 }
@@ -55,29 +57,48 @@ async function appAsset(name: ExampleName): Promise<Asset> {
   return asset(`${name}.wasm.age`, new Uint8Array(await readFile(examplePath(name))));
 }
 
-function job(app: Asset, datasets: { id: string; assetId: bigint; a: Asset }[], recipient: string): RunJob {
-  return {
-    app: {
-      assetId: 1n,
-      measurement: sha256(app.plaintext),
-      source: { kind: 'file', location: app.path, encrypted: true },
-    },
+type Ds = { id: bigint; a: Asset };
+/** A task: its commitments (app id 1, these datasets and args, a fresh requester) and a job. */
+async function task(app: Asset, datasets: Ds[], args: string[] = []) {
+  const rq = requester();
+  const c = commitmentsFor({
+    app: app.plaintext,
+    datasets: datasets.map((d) => ({ id: d.id, ciphertext: d.a.ciphertext })),
+    args,
+    recipient: rq.recipient,
+  });
+  const h = await enclave(c);
+  const job: RunJob = {
+    app: { source: { kind: 'file', location: app.path, encrypted: true } },
     datasets: datasets.map((d) => ({
       id: d.id,
-      assetId: d.assetId,
       source: { kind: 'file', location: d.a.path, encrypted: true },
     })),
-    args: [],
-    recipient,
+    args,
   };
+  const keys = async () => [
+    await sealFor(h, 1n, 'app', app.fileKey),
+    ...(await Promise.all(datasets.map((d) => sealFor(h, d.id, 'dataset', d.a.fileKey)))),
+  ];
+  return { h, c, rq, job, keys };
+}
+
+/** An empty dataset (tasks name at least one): stdin is empty. */
+let emptyDs: Asset | undefined;
+async function empty(): Promise<Ds> {
+  emptyDs ??= await asset('empty.age', new Uint8Array(0));
+  return { id: 2n, a: emptyDs };
 }
 
 test('full pipeline: evidence, sealed keys, encrypted app and data, sealed result, verified receipt', async () => {
-  const seed = randomSeed();
-  const h = await enclave(seed);
-  // Evidence: sim, bound to this attempt and to the enclave's keys.
+  const app = await appAsset('sha256');
+  const data = new Uint8Array(300_000).map((_, i) => (i * 31) & 0xff);
+  const ds = await asset('data.age', data);
+  const { h, c, rq, job, keys } = await task(app, [{ id: 2n, a: ds }]);
+  // Evidence: sim, bound to the task commitments and to the enclave's keys.
+  assert.deepEqual(h.commitmentsHash, commitmentsHash(c));
   const evidence = h.evidence();
-  const expected = reportDataFor({ ...task, x25519Pub: h.x25519Pub, ed25519Pub: h.ed25519Pub, seed });
+  const expected = reportDataFor({ commitments: c, x25519Pub: h.x25519Pub, ed25519Pub: h.ed25519Pub });
   const appraisal = await new SimVerifier({ roots: [fx.root.publicKey] }).appraise(evidence, {
     policy: developmentPolicy(),
     now: new Date(),
@@ -85,17 +106,8 @@ test('full pipeline: evidence, sealed keys, encrypted app and data, sealed resul
   });
   assert.equal(appraisal.accepted, true, JSON.stringify(appraisal.reasons));
 
-  const app = await appAsset('sha256');
-  const data = new Uint8Array(300_000).map((_, i) => (i * 31) & 0xff);
-  const ds = await asset('data.age', data);
-  await h.deliverKeys([
-    await sealFor(h, task, 1n, 'app', app.fileKey),
-    await sealFor(h, task, 2n, 'dataset', ds.fileKey),
-  ]);
-  const rq = requester();
-  const j = job(app, [{ id: '2', assetId: 2n, a: ds }], rq.recipient);
-  j.args = [];
-  const out = await h.run(j);
+  await h.deliverKeys(await keys());
+  const out = await h.run(job);
   assert.equal(out.outcome, 'exit');
   assert.equal(out.exitCode, 0);
   const stdout = await decrypt([parseIdentity(rq.identity)], out.result);
@@ -105,6 +117,9 @@ test('full pipeline: evidence, sealed keys, encrypted app and data, sealed resul
   const r = verifyReceipt(out.receipt, out.signature, h.ed25519Pub);
   assert.deepEqual(r.appMeasurement, sha256(app.plaintext));
   assert.deepEqual(r.datasets, [{ id: '2', ciphertextHash: sha256(ds.ciphertext), complete: true }]);
+  assert.deepEqual(r.commitmentsHash, commitmentsHash(c));
+  assert.deepEqual(r.resultRecipient, recipientKey(rq.recipient));
+  assert.deepEqual(r.inputHash, c.inputHash);
   assert.deepEqual(r.resultHash, sha256(out.result));
   assert.deepEqual(r.logHash, sha256(out.log));
   assert.deepEqual(r.evidenceHash, h.evidenceHash);
@@ -117,21 +132,20 @@ test('full pipeline: evidence, sealed keys, encrypted app and data, sealed resul
   assert.throws(() => verifyReceipt(out.receipt, out.signature, h.x25519Pub));
 
   // One run per enclave; then destruction is confirmed and nothing is served any more.
-  await assert.rejects(h.run(j), (e: FerryError) => e.code === 'ENCLAVE_PROTOCOL');
+  await assert.rejects(h.run(job), (e: FerryError) => e.code === 'ENCLAVE_PROTOCOL');
   const pid = h.pid!;
   const report = await h.destroy();
   assert.deepEqual(report, { exitCode: 0, signal: null, killed: false });
   assert.equal(h.exited, true);
   assert.throws(() => process.kill(pid, 0), /ESRCH/);
   await assert.rejects(
-    h.deliverKeys([await sealFor(h, task, 2n, 'dataset', ds.fileKey)]),
+    h.deliverKeys([await sealFor(h, 2n, 'dataset', ds.fileKey)]),
     (e: FerryError) => e.code === 'ENCLAVE_PROTOCOL',
   );
   assert.deepEqual(await h.destroy(), report);
 });
 
-test('several datasets are files under /data/, stdin empty; sources may be URLs', async () => {
-  const h = await enclave();
+test('several datasets are files under /data/<id>, stdin empty; sources may be URLs', async () => {
   const app = await appAsset('sha256');
   const a = await asset('a.age', enc('alpha\n'.repeat(1000)));
   const b = await asset('b.age', new Uint8Array(200_000).fill(3));
@@ -141,16 +155,17 @@ test('several datasets are files under /data/, stdin empty; sources may be URLs'
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   try {
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/b`;
-    await h.deliverKeys([
-      await sealFor(h, task, 1n, 'app', app.fileKey),
-      await sealFor(h, task, 10n, 'dataset', a.fileKey),
-      await sealFor(h, task, 11n, 'dataset', b.fileKey),
-    ]);
-    const rq = requester();
-    const j = job(app, [{ id: '10', assetId: 10n, a }], rq.recipient);
-    j.datasets.push({ id: '11', assetId: 11n, source: { kind: 'url', location: url, encrypted: true } });
-    j.args = ['10', '11'];
-    const out = await h.run(j);
+    const { h, rq, job, keys } = await task(
+      app,
+      [
+        { id: 10n, a },
+        { id: 11n, a: b },
+      ],
+      ['10', '11'],
+    );
+    job.datasets[1].source = { kind: 'url', location: url, encrypted: true };
+    await h.deliverKeys(await keys());
+    const out = await h.run(job);
     assert.equal(out.exitCode, 0);
     const stdout = dec(await decrypt([parseIdentity(rq.identity)], out.result));
     assert.equal(stdout, `${toHex(sha256(a.plaintext))}  10\n${toHex(sha256(b.plaintext))}  11\n`);
@@ -167,39 +182,28 @@ test('several datasets are files under /data/, stdin empty; sources may be URLs'
   }
 });
 
-test('a wrong measurement: nothing runs', async () => {
-  const h = await enclave();
-  const app = await appAsset('count-bytes');
-  await h.deliverKeys([await sealFor(h, task, 1n, 'app', app.fileKey)]);
-  const j = job(app, [], requester().recipient);
-  j.app.measurement = sha256(enc('another app'));
-  await assert.rejects(h.run(j), (e: FerryError) => e.code === 'ENCLAVE_MEASUREMENT_MISMATCH');
-});
-
-test('wrong keys: sealed for another attempt, or the file key of another asset', async () => {
-  const h = await enclave();
+test('wrong keys: sealed for other commitments, or the file key of another asset', async () => {
   const app = await appAsset('count-bytes');
   const ds = await asset('d.age', enc('data'));
+  const { h, c, job } = await task(app, [{ id: 5n, a: ds }]);
+  // Sealed under the commitments of another attempt of the same task.
+  const other = commitmentsHash({ ...c, attempt: 2 });
   await assert.rejects(
-    h.deliverKeys([await sealFor(h, { ...task, attempt: 2 }, 1n, 'app', app.fileKey)]),
+    h.deliverKeys([await sealFor(h, 1n, 'app', app.fileKey, other)]),
     (e: FerryError) => e.code === 'ENCLAVE_KEY_UNSEAL_FAILED',
   );
   // Sealed to this enclave but under another asset kind than the one it opens.
-  const wrongKind = await sealFor(h, task, 1n, 'dataset', app.fileKey);
-  await h.deliverKeys([wrongKind]);
+  await assert.rejects(
+    h.deliverKeys([await sealFor(h, 1n, 'dataset', app.fileKey)]),
+    (e: FerryError) => e.code === 'ENCLAVE_COMMITMENT_MISMATCH',
+  );
   // The dataset's key delivered as the app key: the age header MAC fails; nothing runs.
-  await h.deliverKeys([await sealFor(h, task, 1n, 'app', ds.fileKey)]);
-  await assert.rejects(
-    h.run(job(app, [], requester().recipient)),
-    (e: FerryError) => e.code === 'AGE_HMAC_INVALID',
-  );
+  await h.deliverKeys([await sealFor(h, 1n, 'app', ds.fileKey), await sealFor(h, 5n, 'dataset', ds.fileKey)]);
+  await assert.rejects(h.run(job), (e: FerryError) => e.code === 'AGE_HMAC_INVALID');
   // No key at all for a dataset.
-  const h2 = await enclave();
-  await h2.deliverKeys([await sealFor(h2, task, 1n, 'app', app.fileKey)]);
-  await assert.rejects(
-    h2.run(job(app, [{ id: '5', assetId: 5n, a: ds }], requester().recipient)),
-    (e: FerryError) => e.code === 'ENCLAVE_KEY_UNSEAL_FAILED',
-  );
+  const t2 = await task(app, [{ id: 5n, a: ds }]);
+  await t2.h.deliverKeys([await sealFor(t2.h, 1n, 'app', app.fileKey)]);
+  await assert.rejects(t2.h.run(t2.job), (e: FerryError) => e.code === 'ENCLAVE_KEY_UNSEAL_FAILED');
 });
 
 test('truncated or tampered dataset ciphertext fails the run with the age error and no result', async () => {
@@ -216,13 +220,10 @@ test('truncated or tampered dataset ciphertext fails the run with the age error 
     [truncated, ['AGE_PAYLOAD_TRUNCATED', 'AGE_PAYLOAD_INVALID']],
     [tampered, ['AGE_PAYLOAD_INVALID']],
   ] as const) {
-    const h = await enclave();
-    await h.deliverKeys([
-      await sealFor(h, task, 1n, 'app', app.fileKey),
-      await sealFor(h, task, 2n, 'dataset', ds.fileKey),
-    ]);
-    const j = job(app, [{ id: '2', assetId: 2n, a: { ...ds, path } }], requester().recipient);
-    await assert.rejects(h.run(j), (e: FerryError) => (codes as readonly string[]).includes(e.code));
+    const { h, job, keys } = await task(app, [{ id: 2n, a: ds }]);
+    await h.deliverKeys(await keys());
+    job.datasets[0].source = { kind: 'file', location: path, encrypted: true };
+    await assert.rejects(h.run(job), (e: FerryError) => (codes as readonly string[]).includes(e.code));
     assert.deepEqual((await h.destroy()).exitCode, 0);
   }
 });
@@ -233,11 +234,10 @@ test('limits inside the enclave: reported in the result and the receipt; the enc
     ['memory-hog', { memoryMb: 4 }, 'memory'],
     ['output-flood', { maxOutputBytes: 5000 }, 'output'],
   ] as const) {
-    const h = await enclave();
     const app = await appAsset(name);
-    await h.deliverKeys([await sealFor(h, task, 1n, 'app', app.fileKey)]);
-    const rq = requester();
-    const out = await h.run({ ...job(app, [], rq.recipient), limits });
+    const { h, rq, job, keys } = await task(app, [await empty()]);
+    await h.deliverKeys(await keys());
+    const out = await h.run({ ...job, limits });
     assert.equal(out.limitHit, hit);
     const r = verifyReceipt(out.receipt, out.signature, h.ed25519Pub);
     assert.equal(r.limitHit, hit);
@@ -249,22 +249,29 @@ test('limits inside the enclave: reported in the result and the receipt; the enc
 });
 
 test('createEnclave validates its arguments before spawning anything', async () => {
-  const base = {
-    ...task,
-    seed: randomSeed(),
-    backend: { kind: 'sim' as const, attesterFile: fx.attesterFile },
-  };
+  const app = await appAsset('cat');
+  const rq = requester();
+  const c = commitmentsFor({
+    app: app.plaintext,
+    datasets: [{ id: 1n, ciphertext: app.ciphertext }],
+    recipient: rq.recipient,
+  });
+  const base = { commitments: c, backend: { kind: 'sim' as const, attesterFile: fx.attesterFile } };
   for (const [patch, name] of [
-    [{ seed: new Uint8Array(8) }, /seed/],
-    [{ taskId: 2n ** 64n }, /taskId/],
-    [{ chainId: 1 }, /chainId/],
-    [{ attempt: 0 }, /attempt/],
+    [{ commitments: { ...c, seed: new Uint8Array(8) } }, /seed/],
+    [{ commitments: { ...c, taskId: 2n ** 64n } }, /taskId/],
+    [{ commitments: { ...c, chainId: -1n } }, /chainId/],
+    [{ commitments: { ...c, attempt: 0 } }, /attempt/],
+    [{ commitments: { ...c, resultRecipient: new Uint8Array(32) } }, /resultRecipient/],
+    [{ commitments: { ...c, datasets: [] } }, /datasets/],
+    [{ commitments: undefined }, /body/],
     [{ backend: { kind: 'sgx' } }, /backend/],
     [{ backend: { kind: 'tpm2' } }, /tcti/],
   ] as const) {
     await assert.rejects(
       createEnclave({ ...base, ...patch } as never),
       (e: FerryError) => e.code === 'INVALID_ARGUMENT' && name.test(e.message),
+      name.source,
     );
   }
   // A missing attester file: the enclave reports the backend as unavailable, then exits.
@@ -274,19 +281,18 @@ test('createEnclave validates its arguments before spawning anything', async () 
   );
 });
 
-test('plaintext sources are refused outside a development enclave', async () => {
-  const h = await enclave();
+test('plaintext sources are refused by the attested runtime', async () => {
   const app = await appAsset('cat');
-  await h.deliverKeys([await sealFor(h, task, 1n, 'app', app.fileKey)]);
-  const j = job(app, [], requester().recipient);
-  j.datasets = [{ id: 'p', source: { kind: 'file', location: app.path, encrypted: false } }];
+  const { h, job, keys } = await task(app, [await empty()]);
+  await h.deliverKeys(await keys());
+  job.datasets[0].source = { kind: 'file', location: app.path, encrypted: false };
   await assert.rejects(
-    h.run(j),
-    (e: FerryError) => e.code === 'ENCLAVE_PROTOCOL' && /plaintext/.test(e.message),
+    h.run(job),
+    (e: FerryError) => e.code === 'ENCLAVE_PROTOCOL' && /encrypted/.test(e.message),
   );
   await h.destroy();
   await assert.rejects(
-    h.run(j),
+    h.run(job),
     (e: FerryError) => e.code === 'ENCLAVE_PROTOCOL' && /destroyed/.test(e.message),
   );
 });
@@ -298,18 +304,14 @@ test('an unreachable dataset source fails the run with ENCLAVE_DATA_UNAVAILABLE'
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   try {
-    const h = await enclave();
     const app = await appAsset('count-bytes');
     const ds = await asset('u.age', enc('x'));
-    await h.deliverKeys([
-      await sealFor(h, task, 1n, 'app', app.fileKey),
-      await sealFor(h, task, 2n, 'dataset', ds.fileKey),
-    ]);
-    const j = job(app, [], requester().recipient);
+    const { h, job, keys } = await task(app, [{ id: 2n, a: ds }]);
+    await h.deliverKeys(await keys());
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/gone`;
-    j.datasets = [{ id: '2', assetId: 2n, source: { kind: 'url', location: url, encrypted: true } }];
+    job.datasets[0].source = { kind: 'url', location: url, encrypted: true };
     await assert.rejects(
-      h.run(j),
+      h.run(job),
       (e: FerryError) => e.code === 'ENCLAVE_DATA_UNAVAILABLE' && /404/.test(e.message),
     );
   } finally {

@@ -20,7 +20,8 @@ import { AgentState } from '../src/agent/state.ts';
 import { AssetStore } from '../src/agent/store.ts';
 import type { TaskInfo } from '../src/chain/index.ts';
 import { generateX25519Identity, X25519Identity } from '../src/crypto/age/index.ts';
-import { hpkeGenerateKeyPair, hpkeOpen, hpkeSeal, keyReleaseInfo } from '../src/crypto/hpke.ts';
+import { hpkeGenerateKeyPair, hpkeOpen, hpkeSeal } from '../src/crypto/hpke.ts';
+import { keyReleaseInfo } from '../src/protocol/release-info.ts';
 import { type FerryError, isFerryError, toHex } from '../src/kernel/index.ts';
 import { createPeerClient, Ed25519Signer } from '../src/net/index.ts';
 import { verifyKeyDelivery } from '../src/node/deliveries.ts';
@@ -192,14 +193,12 @@ test('node server: evidence and result are public; sealed keys only when signed 
     const tail = await pub.stream('/v1/tasks/1/attempts/1/result', { range: { start: 199_990 } });
     assert.ok((await collect(tail.body)).equals(result.subarray(199_990)));
 
-    // The agent seals a file key to the enclave's HPKE key, bound to task, attempt, evidence,
+    // The agent seals a file key to the enclave's HPKE key, bound to commitments, evidence, asset,
     // and signs the delivery with the dataset owner's account.
     const enclave = hpkeGenerateKeyPair();
     const fileKey = randomBytes(16);
     const info = keyReleaseInfo({
-      chainId: CHAIN_ID,
-      taskId: 1n,
-      attempt: 1,
+      commitments: new Uint8Array(32).fill(7),
       evidenceHash,
       assetId: 3n,
       assetKind: 'dataset',

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { Chacha20Poly1305 } from '@hpke/chacha20poly1305';
 import { CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core';
-import { decodeTagged, fromHex, isFerryError, toHex } from '../kernel/index.ts';
+import { fromHex, isFerryError, toHex } from '../kernel/index.ts';
 import {
   createRecipientContext,
   createSenderContext,
@@ -12,10 +12,8 @@ import {
   hpkeOpen,
   hpkePublicKey,
   hpkeSeal,
-  KEY_RELEASE_INFO_TAG,
   kemDecap,
   kemEncapUnsafe,
-  keyReleaseInfo,
   keyScheduleBase,
 } from './hpke.ts';
 
@@ -266,106 +264,4 @@ test('interoperates with @hpke/core in both directions', async () => {
   const theirs = await suite.seal({ recipientPublicKey: pkR, info }, pt, aad);
   const opened = await hpkeOpen(privateKey, new Uint8Array(theirs.enc), new Uint8Array(theirs.ct), info, aad);
   assert.deepEqual(opened, pt);
-});
-
-test('keyReleaseInfo: tagged canonical CBOR with the documented fields', () => {
-  const evidenceHash = new Uint8Array(32).fill(0xab);
-  const bytes = keyReleaseInfo({
-    chainId: 31337n,
-    taskId: 7n,
-    attempt: 2,
-    evidenceHash,
-    assetId: 3n,
-    assetKind: 'dataset',
-  });
-  assert.equal(KEY_RELEASE_INFO_TAG, 'ferry/key-release-info/v1');
-  const body = decodeTagged(KEY_RELEASE_INFO_TAG, bytes) as Record<string, unknown>;
-  assert.deepEqual(Object.keys(body).sort(), [
-    'assetId',
-    'assetKind',
-    'attempt',
-    'chainId',
-    'evidenceHash',
-    'taskId',
-  ]);
-  assert.equal(body.chainId, 31337);
-  assert.equal(body.taskId, 7);
-  assert.equal(body.attempt, 2);
-  assert.equal(body.assetKind, 'dataset');
-  assert.deepEqual(body.evidenceHash, evidenceHash);
-  // Byte layout computed by hand from RFC 8949 rules (our own computation): map keys in
-  // length-then-bytewise order: taskId(6) attempt(7) assetId(7) chainId(7) assetKind(9)
-  // evidenceHash(12).
-  const expected =
-    '82' +
-    '7819' +
-    Buffer.from('ferry/key-release-info/v1').toString('hex') +
-    'a6' +
-    '66' +
-    Buffer.from('taskId').toString('hex') +
-    '07' +
-    '67' +
-    Buffer.from('assetId').toString('hex') +
-    '03' +
-    '67' +
-    Buffer.from('attempt').toString('hex') +
-    '02' +
-    '67' +
-    Buffer.from('chainId').toString('hex') +
-    '197a69' +
-    '69' +
-    Buffer.from('assetKind').toString('hex') +
-    '67' +
-    Buffer.from('dataset').toString('hex') +
-    '6c' +
-    Buffer.from('evidenceHash').toString('hex') +
-    '5820' +
-    'ab'.repeat(32);
-  assert.equal(toHex(bytes), expected);
-  // Every field changes the bytes.
-  const base = { chainId: 1n, taskId: 1n, attempt: 1, evidenceHash, assetId: 1n, assetKind: 'app' as const };
-  const variants = [
-    { ...base, chainId: 2n },
-    { ...base, taskId: 2n },
-    { ...base, attempt: 2 },
-    { ...base, evidenceHash: new Uint8Array(32) },
-    { ...base, assetId: 2n },
-    { ...base, assetKind: 'dataset' as const },
-  ];
-  const seen = new Set([toHex(keyReleaseInfo(base))]);
-  for (const v of variants) seen.add(toHex(keyReleaseInfo(v)));
-  assert.equal(seen.size, 7);
-});
-
-test('keyReleaseInfo validates every field', () => {
-  const ok = {
-    chainId: 1n,
-    taskId: 1n,
-    attempt: 1,
-    evidenceHash: new Uint8Array(32),
-    assetId: 1n,
-    assetKind: 'app' as const,
-  };
-  const bads: Record<string, unknown>[] = [
-    { chainId: 1 },
-    { chainId: -1n },
-    { taskId: 1n << 64n },
-    { attempt: 0 },
-    { attempt: 1.5 },
-    { attempt: 2 ** 32 },
-    { evidenceHash: new Uint8Array(31) },
-    { assetId: '1' },
-    { assetKind: 'code' },
-  ];
-  for (const b of bads) {
-    assert.throws(
-      () => keyReleaseInfo({ ...ok, ...b } as never),
-      (e) => isFerryError(e, 'INVALID_ARGUMENT'),
-      JSON.stringify(Object.keys(b)),
-    );
-  }
-  assert.throws(
-    () => keyReleaseInfo(null as never),
-    (e) => isFerryError(e, 'INVALID_ARGUMENT'),
-  );
 });

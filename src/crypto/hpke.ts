@@ -4,8 +4,9 @@
  * node:crypto (X25519, HMAC-SHA256, chacha20-poly1305). See docs/protocol.md section 6.
  *
  * The single-shot `hpkeSeal` / `hpkeOpen` seal one message (sequence number 0) and are what
- * the enclave and the owner agents use for key release; `keyReleaseInfo` builds the `info`
- * that binds a sealed key to one attempt of one task and one evidence hash. The context API
+ * the enclave and the owner agents use for key release (the `info` that binds a sealed key to
+ * the task commitments, the evidence and the asset is built by src/protocol/release-info.ts,
+ * docs/protocol.md §6.2). The context API
  * (`createSenderContext`, `createRecipientContext`) seals several messages and exports
  * secrets, as in RFC 9180 sections 5.2 and 5.3.
  *
@@ -25,7 +26,7 @@ import {
   hkdfSync,
   type KeyObject,
 } from 'node:crypto';
-import { concatBytes, describe, encodeTagged, FerryError, wipe } from '../kernel/index.ts';
+import { concatBytes, describe, FerryError, wipe } from '../kernel/index.ts';
 
 const enc8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -521,70 +522,4 @@ export async function hpkeOpen(
   } finally {
     ctx.destroy();
   }
-}
-
-/** The domain tag of the key-release `info` object. */
-export const KEY_RELEASE_INFO_TAG = 'ferry/key-release-info/v1';
-
-const U64_MAX = (1n << 64n) - 1n;
-
-export type KeyReleaseInfoParams = {
-  chainId: bigint;
-  taskId: bigint;
-  attempt: number;
-  evidenceHash: Uint8Array;
-  assetId: bigint;
-  assetKind: 'dataset' | 'app';
-};
-
-function u64Arg(v: unknown, what: string): bigint {
-  if (typeof v !== 'bigint' || v < 0n || v > U64_MAX) {
-    throw new FerryError('INVALID_ARGUMENT', `${what} must be a bigint in [0, 2^64)`, {
-      hints: [`got: ${typeof v === 'bigint' ? v.toString() : describe(v)}`],
-    });
-  }
-  return v;
-}
-
-/**
- * The HPKE `info` for a sealed file key: the tagged canonical CBOR
- * `["ferry/key-release-info/v1", {assetId, assetKind, attempt, chainId, evidenceHash, taskId}]`
- * (docs/protocol.md section 6). Integers are CBOR unsigned integers, so each must be below
- * 2^64; `attempt` is 1..2^32-1; `evidenceHash` is 32 bytes. Throws INVALID_ARGUMENT naming
- * the bad field.
- */
-export function keyReleaseInfo(p: KeyReleaseInfoParams): Uint8Array {
-  if (p === null || typeof p !== 'object') {
-    throw new FerryError('INVALID_ARGUMENT', 'keyReleaseInfo expects an object', {
-      hints: [`got: ${describe(p)}`],
-    });
-  }
-  const chainId = u64Arg(p.chainId, 'chainId');
-  const taskId = u64Arg(p.taskId, 'taskId');
-  const assetId = u64Arg(p.assetId, 'assetId');
-  if (!Number.isSafeInteger(p.attempt) || p.attempt < 1 || p.attempt > 0xffffffff) {
-    throw new FerryError('INVALID_ARGUMENT', 'attempt must be an integer in 1..2^32-1', {
-      hints: [`got: ${typeof p.attempt === 'number' ? p.attempt : describe(p.attempt)}`],
-    });
-  }
-  if (!(p.evidenceHash instanceof Uint8Array) || p.evidenceHash.length !== 32) {
-    throw new FerryError('INVALID_ARGUMENT', 'evidenceHash must be 32 bytes', {
-      hints: ['expected: Uint8Array(32)', `got: ${describe(p.evidenceHash)}`],
-    });
-  }
-  if (p.assetKind !== 'dataset' && p.assetKind !== 'app') {
-    throw new FerryError('INVALID_ARGUMENT', 'assetKind must be "dataset" or "app"', {
-      hints: [
-        `got: ${typeof p.assetKind === 'string' ? JSON.stringify(p.assetKind) : describe(p.assetKind)}`,
-      ],
-    });
-  }
-  return encodeTagged(KEY_RELEASE_INFO_TAG, {
-    chainId,
-    taskId,
-    attempt: p.attempt,
-    evidenceHash: p.evidenceHash,
-    assetId,
-    assetKind: p.assetKind,
-  });
 }

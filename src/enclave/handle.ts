@@ -2,6 +2,9 @@
  * Executor side of an enclave: spawns the enclave process (main.ts, process.ts) with its pipe on fd 3,
  * speaks the request/answer protocol (protocol.ts), and confirms its exit on destroy.
  *
+ * The enclave is created for one task: `createEnclave` gives it the task commitments (read
+ * from the chain), which it binds into its evidence and enforces (docs/protocol.md §10).
+ *
  * Lifecycle: `createEnclave` (spawn + init: keys generated inside, evidence returned) ->
  * `deliverKeys` (HPKE-sealed file keys) -> `run` (once) -> `destroy` (the enclave wipes its
  * keys and exits; the handle waits for the exit and kills it with SIGKILL if it does not
@@ -14,7 +17,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Evidence, EvidenceKind } from '../attestation/types.ts';
-import { type CanonicalValue, decodeTagged, describe, FerryError } from '../kernel/index.ts';
+import { type CanonicalValue, decodeTagged, describe, equalBytes, FerryError } from '../kernel/index.ts';
+import {
+  checkCommitments,
+  commitmentsHash,
+  commitmentsValue,
+  type TaskCommitments,
+} from '../protocol/commitments.ts';
 import { type BackendSpec, backendSpecToWire } from './backends.ts';
 import type { LimitHit, Limits } from './limits.ts';
 import type { Source } from './process.ts';
@@ -23,13 +32,9 @@ import { errorFromMessage, type Message, readFrames, writeFrame } from './protoc
 export type { BackendSpec, Source };
 
 export type CreateEnclaveOptions = {
-  chainId: bigint;
-  taskId: bigint;
-  attempt: number;
-  seed: Uint8Array;
+  /** What the enclave is created for, as the chain fixes it (src/protocol/commitments.ts). */
+  commitments: TaskCommitments;
   backend: BackendSpec;
-  /** Allow plaintext sources (`ferry app run` only). */
-  devPlaintext?: boolean;
   /** Time allowed for spawn + init (key generation, evidence). Default 15 s. */
   startTimeoutMs?: number;
   /** Time allowed for the process to exit after `destroy` before SIGKILL. Default 2 s. */
@@ -45,21 +50,29 @@ export type SealedKey = {
   ciphertext: Uint8Array;
 };
 
+/**
+ * One run. The app is the committed one (its key is the one released for the committed app
+ * id); the datasets are the committed ones in the committed order; the args must hash to the
+ * committed input hash. There is no recipient: the enclave encrypts to the committed one.
+ */
 export type RunJob = {
-  app: { assetId?: bigint; measurement: Uint8Array; source: Source };
-  datasets: { id: string; assetId?: bigint; source: Source }[];
+  app: { source: Source };
+  datasets: {
+    id: bigint;
+    source: Source;
+    /** The file name under /data/ (development runtime only; the attested one refuses it). */
+    name?: string;
+  }[];
   args: string[];
-  /** The requester's age recipient (`age1...`): result and log are encrypted to it. */
-  recipient: string;
   limits?: Partial<Limits>;
 };
 
 export type RunOutcome = {
-  /** stdout, age-encrypted to the requester. */
+  /** stdout, age-encrypted to the committed result recipient. */
   result: Uint8Array;
-  /** stderr, age-encrypted to the requester. */
+  /** stderr, age-encrypted to the committed result recipient. */
   log: Uint8Array;
-  /** `ferry/receipt/v1` bytes and the enclave's Ed25519 signature over them. */
+  /** `ferry/receipt/v2` bytes and the enclave's Ed25519 signature over them. */
   receipt: Uint8Array;
   signature: Uint8Array;
   outcome: 'exit' | 'trap' | 'limit';
@@ -74,6 +87,8 @@ export type RunOutcome = {
 export type DestroyReport = { exitCode: number | null; signal: string | null; killed: boolean };
 
 const PROCESS_FILE = fileURLToPath(new URL('./main.ts', import.meta.url));
+/** The development entry point (`ferry app run`); see dev.ts. */
+export const DEV_PROCESS_FILE = fileURLToPath(new URL('./dev-main.ts', import.meta.url));
 const COMPILE_CACHE_DIR = join(tmpdir(), 'ferry-enclave-compile-cache');
 
 export class EnclaveHandle {
@@ -82,6 +97,8 @@ export class EnclaveHandle {
   /** The encoded `ferry/evidence/v1` object and its SHA-256. */
   readonly evidenceBytes: Uint8Array;
   readonly evidenceHash: Uint8Array;
+  /** commitmentsHash of the commitments the enclave was created for. */
+  readonly commitmentsHash: Uint8Array;
   readonly #child: ChildProcess;
   readonly #rpc: Rpc;
   readonly #exitTimeoutMs: number;
@@ -96,6 +113,7 @@ export class EnclaveHandle {
     this.ed25519Pub = ready.ed25519Pub as Uint8Array;
     this.evidenceBytes = ready.evidence as Uint8Array;
     this.evidenceHash = ready.evidenceHash as Uint8Array;
+    this.commitmentsHash = ready.commitmentsHash as Uint8Array;
   }
 
   get pid(): number | undefined {
@@ -139,7 +157,10 @@ export class EnclaveHandle {
     );
   }
 
-  /** Runs the app once. Throws the enclave's error (e.g. ENCLAVE_MEASUREMENT_MISMATCH, AGE_*). */
+  /**
+   * Runs the app once. Throws the enclave's error (e.g. ENCLAVE_COMMITMENT_MISMATCH,
+   * ENCLAVE_MEASUREMENT_MISMATCH, AGE_*).
+   */
   async run(job: RunJob, signal?: AbortSignal): Promise<RunOutcome> {
     this.#checkLive('run');
     const onAbort = () => this.#child.kill('SIGKILL');
@@ -151,14 +172,13 @@ export class EnclaveHandle {
       const m = await this.#rpc.call(
         {
           type: 'run',
-          app: {
-            assetId: job.app.assetId ?? 0n,
-            measurement: job.app.measurement,
-            source: src(job.app.source),
-          },
-          datasets: job.datasets.map((d) => ({ id: d.id, assetId: d.assetId ?? 0n, source: src(d.source) })),
+          app: { source: src(job.app.source) },
+          datasets: job.datasets.map((d) => ({
+            id: d.id,
+            source: src(d.source),
+            ...(d.name === undefined ? {} : { name: d.name }),
+          })),
           args: job.args,
-          recipient: job.recipient,
           limits,
         },
         'result',
@@ -290,34 +310,28 @@ class Rpc {
 }
 
 /**
- * Spawns an enclave process for one attempt and initialises it: it generates its X25519 and
- * Ed25519 keys inside and collects evidence bound to them (docs/protocol.md §8, §10).
+ * Spawns an attested enclave process for one attempt and initialises it with the task
+ * commitments: it generates its X25519 and Ed25519 keys inside and collects evidence whose
+ * report_data binds the commitments and the keys (docs/protocol.md §8, §10). Throws
+ * INVALID_ARGUMENT (naming the field) for malformed commitments, before spawning anything.
  */
-export async function createEnclave(opts: CreateEnclaveOptions): Promise<EnclaveHandle> {
-  if (!(opts?.seed instanceof Uint8Array) || opts.seed.length !== 32) {
-    throw new FerryError('INVALID_ARGUMENT', 'seed must be 32 bytes', {
-      hints: [`got: ${describe(opts?.seed)}`],
+export function createEnclave(opts: CreateEnclaveOptions): Promise<EnclaveHandle> {
+  return startEnclave(PROCESS_FILE, opts);
+}
+
+/** @internal Spawns `entry` (main.ts, or dev-main.ts for dev.ts) and sends `init`. */
+export async function startEnclave(entry: string, opts: CreateEnclaveOptions): Promise<EnclaveHandle> {
+  if (opts === null || typeof opts !== 'object') {
+    throw new FerryError('INVALID_ARGUMENT', 'createEnclave expects {commitments, backend}', {
+      hints: [`got: ${describe(opts)}`],
     });
   }
-  const U64 = (1n << 64n) - 1n;
-  for (const f of ['chainId', 'taskId'] as const) {
-    const v = opts[f];
-    if (typeof v !== 'bigint' || v < 0n || v > U64) {
-      throw new FerryError('INVALID_ARGUMENT', `${f} must be a bigint in [0, 2^64)`, {
-        hints: [`got: ${typeof v === 'bigint' ? v.toString() : describe(v)}`],
-      });
-    }
-  }
-  if (!Number.isSafeInteger(opts.attempt) || opts.attempt < 1 || opts.attempt > 0xffffffff) {
-    throw new FerryError('INVALID_ARGUMENT', 'attempt must be an integer in 1..2^32-1', {
-      hints: [`got: ${describe(opts.attempt)}`],
-    });
-  }
+  const commitments = checkCommitments(opts.commitments);
   const backend = backendSpecToWire(opts.backend);
   // The environment holds no secrets: Node's compile cache (compiled public code; it cuts the
   // start-up time by about two thirds), and two settings that keep the resident memory of a
   // long stream low (fewer malloc arenas, a small young generation).
-  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', PROCESS_FILE], {
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', entry], {
     stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
     env: {
       NODE_COMPILE_CACHE: COMPILE_CACHE_DIR,
@@ -350,12 +364,8 @@ export async function createEnclave(opts: CreateEnclaveOptions): Promise<Enclave
       rpc.call(
         {
           type: 'init',
-          chainId: opts.chainId,
-          taskId: opts.taskId,
-          attempt: opts.attempt,
-          seed: opts.seed,
+          commitments: commitmentsValue(commitments),
           backend,
-          devPlaintext: opts.devPlaintext === true,
         },
         'ready',
       ),
@@ -366,6 +376,12 @@ export async function createEnclave(opts: CreateEnclaveOptions): Promise<Enclave
         );
       }),
     ]);
+    if (
+      !(ready.commitmentsHash instanceof Uint8Array) ||
+      !equalBytes(ready.commitmentsHash, commitmentsHash(commitments))
+    ) {
+      throw new FerryError('ENCLAVE_PROTOCOL', 'the enclave bound other commitments than those it was given');
+    }
     return new EnclaveHandle(child, rpc, ready, opts.exitTimeoutMs ?? 2000);
   } catch (e) {
     clearTimeout(timer);

@@ -6,7 +6,6 @@ export {
   type Tpm2BackendSpec,
   type TsmBackendSpec,
 } from './backends.ts';
-export { type BindingParams, reportDataFor } from './binding.ts';
 export {
   type CreateEnclaveOptions,
   createEnclave,

@@ -1,9 +1,17 @@
 /**
  * The enclave process: one per task attempt, spawned by the executor (handle.ts) with its
- * pipe on fd 3. It generates its keys inside, produces evidence, opens HPKE-sealed file keys,
- * streams and decrypts the app and the datasets, runs the app under limits, seals the result
- * to the requester, signs a receipt, wipes its keys and exits. docs/protocol.md §10 is the
- * normative description of the messages and of what destruction guarantees.
+ * pipe on fd 3. It is created for one task: its `init` carries the task commitments
+ * (src/protocol/commitments.ts), which it binds into its evidence and into every key release it
+ * accepts, and it refuses to run anything else (another app, other arguments, other datasets)
+ * and encrypts the result only to the committed recipient. It generates its keys inside,
+ * produces evidence, opens HPKE-sealed file keys, streams and decrypts the app and the
+ * datasets, runs the app under limits, seals the result to the requester, signs a receipt,
+ * wipes its keys and exits. docs/protocol.md §10 is the normative description of the messages,
+ * of the checks and of what destruction guarantees.
+ *
+ * The entry point chooses the runtime profile: main.ts (the attested runtime) gives
+ * ATTESTED_PROFILE, which takes only encrypted sources; dev-main.ts (`ferry app run`) gives a
+ * development profile, with a measurement of its own. No message can change the profile.
  *
  * Private keys and plaintext never leave this process and are never written to disk; logs
  * (stderr) carry only public facts.
@@ -18,7 +26,7 @@ import { Decryptor } from '../crypto/age/decrypt.ts';
 import { createEncryptStream, encrypt } from '../crypto/age/encrypt.ts';
 import { FileKeyIdentity, type Recipient } from '../crypto/age/recipients.ts';
 import { X25519Recipient } from '../crypto/age/x25519.ts';
-import { hpkeGenerateKeyPair, hpkeOpen, keyReleaseInfo } from '../crypto/hpke.ts';
+import { hpkeGenerateKeyPair, hpkeOpen } from '../crypto/hpke.ts';
 import {
   type CanonicalValue,
   describe,
@@ -28,10 +36,14 @@ import {
   FerryError,
   toFerryError,
   hashTagged,
+  toHex,
   wipe,
 } from '../kernel/index.ts';
 import { ed25519KeyPair } from '../attestation/sim/ed25519.ts';
-import { reportDataFor } from './binding.ts';
+// The protocol's pure modules, imported directly (src/protocol/index.ts loads the chain client).
+import { reportDataFor } from '../protocol/binding.ts';
+import { checkCommitments, commitmentsHash, type TaskCommitments } from '../protocol/commitments.ts';
+import { keyReleaseInfo } from '../protocol/release-info.ts';
 import { HASH_BUFFER_BYTES, HashThread, type ParallelHash } from './hasher.ts';
 import { checkLimits } from './limits.ts';
 import { runtimeMeasurement } from './measure.ts';
@@ -45,11 +57,31 @@ export const MAX_APP_BYTES = 64 * 1024 * 1024;
 
 export type Source = { kind: 'file' | 'url'; location: string; encrypted: boolean };
 
+/**
+ * What the entry point fixes about the runtime; never taken from a message. The attested
+ * runtime (main.ts) is ATTESTED_PROFILE; the development entry (dev-main.ts) has its own.
+ */
+export type RuntimeProfile = {
+  /** `attested`: encrypted sources only, any configured backend. */
+  readonly name: 'attested' | 'development';
+  /** Plaintext sources and dataset names allowed (development only). */
+  readonly plaintext: boolean;
+  /** Backends other than `sim` allowed. */
+  readonly hardware: boolean;
+  /** The measurement `sim` evidence reports. */
+  readonly simMeasurement: () => Promise<Uint8Array>;
+};
+
+export const ATTESTED_PROFILE: RuntimeProfile = Object.freeze({
+  name: 'attested',
+  plaintext: false,
+  hardware: true,
+  simMeasurement: runtimeMeasurement,
+});
+
 type State = {
-  chainId: bigint;
-  taskId: bigint;
-  attempt: number;
-  devPlaintext: boolean;
+  commitments: TaskCommitments;
+  commitmentsHash: Uint8Array;
   x25519: { privateKey: Uint8Array; publicKey: Uint8Array };
   ed25519: { secretKey: Uint8Array; publicKey: Uint8Array };
   evidenceHash: Uint8Array;
@@ -57,6 +89,7 @@ type State = {
   ran: boolean;
 };
 
+let profile: RuntimeProfile = ATTESTED_PROFILE;
 let state: State | undefined;
 /** The app's worker thread, started with the process so its start-up is off the run. */
 let appWorker: Worker | undefined;
@@ -75,10 +108,21 @@ function field<T>(m: Message, name: string, ok: (v: CanonicalValue) => boolean, 
   return v as T;
 }
 
+/** Refuses a map with fields other than `allowed` (ENCLAVE_PROTOCOL naming the first one). */
+function onlyFields(o: Record<string, CanonicalValue>, allowed: readonly string[], what: string): void {
+  for (const k of Object.keys(o)) {
+    if (!allowed.includes(k)) {
+      throw new FerryError('ENCLAVE_PROTOCOL', `${what}: unknown field ${JSON.stringify(k)}`, {
+        hints: [`expected only: ${allowed.join(', ')}`],
+      });
+    }
+  }
+}
+
 const isBig = (v: CanonicalValue) =>
   typeof v === 'bigint' || (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0);
 const big = (v: CanonicalValue) => BigInt(v as number | bigint);
-const bytesOf = (n: number) => (v: CanonicalValue) => v instanceof Uint8Array && v.length === n;
+const isMap = (v: CanonicalValue) => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 async function backendFor(spec: Record<string, CanonicalValue>): Promise<TeeBackend> {
   if (spec?.kind === 'sim' && typeof spec.attesterFile === 'string') {
@@ -93,46 +137,50 @@ async function backendFor(spec: Record<string, CanonicalValue>): Promise<TeeBack
     }
     return new SimBackend({
       attester: decodeSimAttester(attesterBytes),
-      measurement: await runtimeMeasurement(),
+      measurement: await profile.simMeasurement(),
+    });
+  }
+  if (!profile.hardware) {
+    throw new FerryError('ENCLAVE_PROTOCOL', `the ${profile.name} runtime runs only with the sim backend`, {
+      hints: [`got backend: ${describe(spec?.kind)}`],
     });
   }
   // tpm2, tdx, sev-snp (and the error for anything else): loaded only when configured.
   return (await import('./backends.ts')).openTeeBackend(spec);
 }
 
+/** The task commitments of `init`, validated; ENCLAVE_PROTOCOL naming the bad field. */
+function parseCommitments(v: CanonicalValue): TaskCommitments {
+  try {
+    return checkCommitments(v);
+  } catch (e) {
+    const fe = toFerryError(e);
+    throw new FerryError('ENCLAVE_PROTOCOL', `init: ${fe.message}`, { hints: fe.hints });
+  }
+}
+
 async function onInit(m: Message): Promise<Message> {
   if (state) throw new FerryError('ENCLAVE_PROTOCOL', 'init: the enclave is already initialised');
-  const chainId = big(field(m, 'chainId', isBig, 'unsigned integer'));
-  const taskId = big(field(m, 'taskId', isBig, 'unsigned integer'));
-  const attempt = field<number>(m, 'attempt', (v) => typeof v === 'number' && v >= 1, 'integer >= 1');
-  const seed = field<Uint8Array>(m, 'seed', bytesOf(32), 'bytes(32)');
-  const backendSpec = field<Record<string, CanonicalValue>>(
-    m,
-    'backend',
-    (v) => v !== null && typeof v === 'object',
-    'map',
-  );
-  const devPlaintext = m.devPlaintext === true;
+  // No other field: in particular no plaintext or development switch (the profile decides).
+  onlyFields(m, ['type', 'commitments', 'backend'], 'init');
+  const commitments = parseCommitments(m.commitments);
+  const backendSpec = field<Record<string, CanonicalValue>>(m, 'backend', isMap, 'map');
   const backend = await backendFor(backendSpec);
   const x25519 = hpkeGenerateKeyPair();
   const ed25519 = ed25519KeyPair();
   const reportData = reportDataFor({
-    chainId,
-    taskId,
-    attempt,
+    commitments,
     x25519Pub: x25519.publicKey,
     ed25519Pub: ed25519.publicKey,
-    seed,
   });
   const evidence = await backend.collect(reportData);
   const evidenceValue = { kind: evidence.kind, reportData: evidence.reportData, body: evidence.body };
   const evidenceBytes = encodeTagged('ferry/evidence/v1', evidenceValue);
   const evidenceHash = hashTagged('ferry/evidence/v1', evidenceValue);
+  const cHash = commitmentsHash(commitments);
   state = {
-    chainId,
-    taskId,
-    attempt,
-    devPlaintext,
+    commitments,
+    commitmentsHash: cHash,
     x25519,
     ed25519,
     evidenceHash,
@@ -145,16 +193,30 @@ async function onInit(m: Message): Promise<Message> {
     ed25519Pub: ed25519.publicKey,
     evidence: evidenceBytes,
     evidenceHash,
+    commitmentsHash: cHash,
   };
 }
 
+/** True when the commitments name this asset: the app id (kind app) or a dataset id. */
+function committed(c: TaskCommitments, kind: 'app' | 'dataset', id: bigint): boolean {
+  return kind === 'app' ? id === c.appId : c.datasets.some((d) => d.id === id);
+}
+
+/**
+ * Opens sealed file keys. Every key must be for an asset the commitments name
+ * (ENCLAVE_COMMITMENT_MISMATCH otherwise) and must open under the info that binds the
+ * commitments hash, the evidence hash and the asset (ENCLAVE_KEY_UNSEAL_FAILED otherwise). The
+ * message is all or nothing: when one key is refused, none of its keys is kept.
+ */
 async function onKeys(m: Message): Promise<Message> {
   const s = requireState('keys');
+  onlyFields(m, ['type', 'keys'], 'keys');
   const keys = field<CanonicalValue[]>(m, 'keys', Array.isArray, 'array');
-  for (const k of keys) {
+  const parsed = keys.map((k) => {
     const o = k as Record<string, CanonicalValue>;
     if (
-      !isBig(o?.assetId) ||
+      !isMap(o) ||
+      !isBig(o.assetId) ||
       (o.assetKind !== 'app' && o.assetKind !== 'dataset') ||
       !(o.enc instanceof Uint8Array) ||
       !(o.ciphertext instanceof Uint8Array)
@@ -164,38 +226,59 @@ async function onKeys(m: Message): Promise<Message> {
         'keys: each key must be {assetId, assetKind, enc, ciphertext}',
       );
     }
-    const info = keyReleaseInfo({
-      chainId: s.chainId,
-      taskId: s.taskId,
-      attempt: s.attempt,
-      evidenceHash: s.evidenceHash,
-      assetId: big(o.assetId),
-      assetKind: o.assetKind,
-    });
-    let fileKey: Uint8Array;
-    try {
-      fileKey = await hpkeOpen(s.x25519.privateKey, o.enc, o.ciphertext, info);
-    } catch (e) {
+    onlyFields(o, ['assetId', 'assetKind', 'enc', 'ciphertext'], 'keys');
+    const assetId = big(o.assetId);
+    const assetKind: 'app' | 'dataset' = o.assetKind;
+    if (!committed(s.commitments, assetKind, assetId)) {
       throw new FerryError(
-        'ENCLAVE_KEY_UNSEAL_FAILED',
-        `the sealed key for ${o.assetKind} ${big(o.assetId)} does not open`,
-        {
-          cause: e,
-          hints: [
-            `${(e as FerryError).code ?? 'error'}: sealed to another enclave key, task, attempt, evidence or asset`,
-          ],
-        },
+        'ENCLAVE_COMMITMENT_MISMATCH',
+        `keys: ${assetKind} ${assetId} is not in the task commitments`,
+        { hints: ['a key is accepted only for the committed app and datasets; no key was kept'] },
       );
     }
-    try {
-      s.fileKeys.set(`${o.assetKind}:${big(o.assetId)}`, new FileKeyIdentity(fileKey));
-    } catch (e) {
-      throw new FerryError('ENCLAVE_KEY_UNSEAL_FAILED', 'an opened key is not a 16-byte age file key', {
-        cause: e,
+    return { assetId, assetKind, enc: o.enc, ciphertext: o.ciphertext };
+  });
+  const opened: [string, FileKeyIdentity][] = [];
+  try {
+    for (const o of parsed) {
+      const info = keyReleaseInfo({
+        commitments: s.commitmentsHash,
+        evidenceHash: s.evidenceHash,
+        assetId: o.assetId,
+        assetKind: o.assetKind,
       });
-    } finally {
-      wipe(fileKey);
+      let fileKey: Uint8Array;
+      try {
+        fileKey = await hpkeOpen(s.x25519.privateKey, o.enc, o.ciphertext, info);
+      } catch (e) {
+        throw new FerryError(
+          'ENCLAVE_KEY_UNSEAL_FAILED',
+          `the sealed key for ${o.assetKind} ${o.assetId} does not open`,
+          {
+            cause: e,
+            hints: [
+              `${(e as FerryError).code ?? 'error'}: sealed to another enclave key, task commitments, evidence or asset`,
+            ],
+          },
+        );
+      }
+      try {
+        opened.push([`${o.assetKind}:${o.assetId}`, new FileKeyIdentity(fileKey)]);
+      } catch (e) {
+        throw new FerryError('ENCLAVE_KEY_UNSEAL_FAILED', 'an opened key is not a 16-byte age file key', {
+          cause: e,
+        });
+      } finally {
+        wipe(fileKey);
+      }
     }
+  } catch (e) {
+    for (const [, k] of opened) k.wipe();
+    throw e;
+  }
+  for (const [name, k] of opened) {
+    s.fileKeys.get(name)?.wipe();
+    s.fileKeys.set(name, k);
   }
   return { type: 'keys-ok', count: s.fileKeys.size };
 }
@@ -209,8 +292,7 @@ function requireState(what: string): State {
 function parseSource(v: CanonicalValue, what: string): Source {
   const o = v as Record<string, CanonicalValue>;
   if (
-    o === null ||
-    typeof o !== 'object' ||
+    !isMap(o) ||
     (o.kind !== 'file' && o.kind !== 'url') ||
     typeof o.location !== 'string' ||
     typeof o.encrypted !== 'boolean'
@@ -219,6 +301,12 @@ function parseSource(v: CanonicalValue, what: string): Source {
       'ENCLAVE_PROTOCOL',
       `run: ${what} source must be {kind: file|url, location, encrypted}`,
     );
+  }
+  onlyFields(o, ['kind', 'location', 'encrypted'], `run: ${what} source`);
+  if (!o.encrypted && !profile.plaintext) {
+    throw new FerryError('ENCLAVE_PROTOCOL', `run: ${what} source must be encrypted`, {
+      hints: ['the attested runtime takes no plaintext source'],
+    });
   }
   return { kind: o.kind, location: o.location, encrypted: o.encrypted };
 }
@@ -349,12 +437,8 @@ function plaintextOf(
 ) {
   const raw = rawChunks(src, ph, progress);
   if (!src.encrypted) {
-    if (!s.devPlaintext) {
-      throw new FerryError(
-        'ENCLAVE_PROTOCOL',
-        'run: plaintext sources are only allowed in a development enclave',
-      );
-    }
+    // parseSource refused it already unless the entry point's profile allows plaintext.
+    if (!profile.plaintext) throw new FerryError('ENCLAVE_PROTOCOL', 'run: plaintext source refused');
     return raw;
   }
   const identity = s.fileKeys.get(key);
@@ -394,23 +478,30 @@ async function sealTo(recipient: Recipient, plaintext: Uint8Array): Promise<Uint
   return new Uint8Array(Buffer.concat(parts));
 }
 
+function mismatch(what: string, hints: string[] = []): FerryError {
+  return new FerryError('ENCLAVE_COMMITMENT_MISMATCH', `run: ${what}`, { hints });
+}
+
+/**
+ * Runs the committed app once. Before anything is fetched: the arguments must hash to the
+ * committed input hash and the datasets must be the committed ones, in order
+ * (ENCLAVE_COMMITMENT_MISMATCH). The app is the one whose key was released for the committed
+ * app id, and its plaintext must hash to the committed measurement before it is compiled
+ * (ENCLAVE_MEASUREMENT_MISMATCH). After the run, every dataset read to the end must have hashed
+ * to its committed ciphertext hash, else no result is returned (ENCLAVE_COMMITMENT_MISMATCH).
+ * The result and the log are encrypted to the committed result recipient only.
+ */
 async function onRun(m: Message): Promise<Message> {
   const s = requireState('run');
   if (s.ran) throw new FerryError('ENCLAVE_PROTOCOL', 'run: an enclave runs one app, once');
   s.ran = true;
+  const c = s.commitments;
   const startedAt = Date.now();
-  const app = field<Record<string, CanonicalValue>>(
-    m,
-    'app',
-    (v) => v !== null && typeof v === 'object',
-    'map',
-  );
-  const measurement = app.measurement;
-  if (!(measurement instanceof Uint8Array) || measurement.length !== 32) {
-    throw new FerryError('ENCLAVE_PROTOCOL', 'run: app.measurement must be 32 bytes');
-  }
+  onlyFields(m, ['type', 'app', 'datasets', 'args', 'limits'], 'run');
+  const app = field<Record<string, CanonicalValue>>(m, 'app', isMap, 'map');
+  onlyFields(app, ['source'], 'run: app');
   const appSource = parseSource(app.source, 'app');
-  const appKey = `app:${isBig(app.assetId) ? big(app.assetId) : ''}`;
+  const appKey = `app:${c.appId}`;
   const datasetsIn = field<CanonicalValue[]>(m, 'datasets', Array.isArray, 'array');
   const args = field<string[]>(
     m,
@@ -418,29 +509,70 @@ async function onRun(m: Message): Promise<Message> {
     (v) => Array.isArray(v) && v.every((a) => typeof a === 'string'),
     'array of text',
   );
-  const recipientText = field<string>(m, 'recipient', (v) => typeof v === 'string', 'age recipient');
-  const limitsIn = (m.limits ?? {}) as Record<string, number>;
+  const limitsIn = m.limits === undefined ? {} : field<Record<string, number>>(m, 'limits', isMap, 'map');
+  onlyFields(limitsIn, ['timeoutMs', 'memoryMb', 'maxOutputBytes'], 'run: limits');
   const limits = checkLimits({
     timeoutMs: limitsIn.timeoutMs,
     memoryMb: limitsIn.memoryMb,
     maxOutputBytes: limitsIn.maxOutputBytes,
   });
-  // X25519 recipients (the protocol's) directly; other age recipient types load their parser.
-  const recipient: Recipient = recipientText.startsWith('age1pq1')
-    ? (await import('../crypto/age/keys.ts')).parseRecipient(recipientText)
-    : new X25519Recipient(recipientText);
+
+  // The committed input and datasets, checked before anything is fetched or run.
+  const inputHash = sha256(encodeCanonical(args));
+  if (!equalBytes(inputHash, c.inputHash)) {
+    throw mismatch('the arguments are not the committed input', [
+      `committed input hash: ${toHex(c.inputHash)}`,
+      `hash of the arguments given: ${toHex(inputHash)}`,
+    ]);
+  }
+  if (datasetsIn.length !== c.datasets.length) {
+    throw mismatch(`${datasetsIn.length} dataset(s) given, ${c.datasets.length} committed`);
+  }
+  const parsed = datasetsIn.map((d, i) => {
+    const o = d as Record<string, CanonicalValue>;
+    if (!isMap(o) || !isBig(o.id)) {
+      throw new FerryError('ENCLAVE_PROTOCOL', `run: datasets[${i}] must be {id, source}`);
+    }
+    onlyFields(o, profile.plaintext ? ['id', 'source', 'name'] : ['id', 'source'], `run: datasets[${i}]`);
+    const id = big(o.id);
+    if (id !== c.datasets[i].id) {
+      throw mismatch(
+        `datasets[${i}] is dataset ${id}; the commitments name dataset ${c.datasets[i].id} there`,
+        [`committed, in order: ${c.datasets.map((x) => x.id).join(', ')}`],
+      );
+    }
+    // The app sees each file as /data/<decimal id>; a development run may name it.
+    let name = id.toString();
+    if (o.name !== undefined) {
+      if (
+        typeof o.name !== 'string' ||
+        !/^[A-Za-z0-9._-]{1,128}$/.test(o.name) ||
+        o.name === '.' ||
+        o.name === '..'
+      ) {
+        throw new FerryError('ENCLAVE_PROTOCOL', `run: datasets[${i}].name must match [A-Za-z0-9._-]{1,128}`);
+      }
+      name = o.name;
+    }
+    return { id, name, source: parseSource(o.source, `datasets[${i}]`) };
+  });
+  if (new Set(parsed.map((d) => d.name)).size !== parsed.length) {
+    throw new FerryError('ENCLAVE_PROTOCOL', 'run: dataset names must be distinct');
+  }
+  const recipient: Recipient = new X25519Recipient(c.resultRecipient);
 
   // The app: stream, decrypt, measure; nothing runs unless the measurement matches.
   const parts: Uint8Array[] = [];
   let appLen = 0;
-  for await (const c of plaintextOf(s, appSource, appKey, null)) {
-    appLen += c.length;
+  for await (const chunk of plaintextOf(s, appSource, appKey, null)) {
+    appLen += chunk.length;
     if (appLen > MAX_APP_BYTES) {
+      for (const p of parts) p.fill(0);
       throw new FerryError('ENCLAVE_APP_INVALID', 'the app module is too large', {
         hints: [`limit: ${MAX_APP_BYTES} bytes`],
       });
     }
-    parts.push(Uint8Array.from(c));
+    parts.push(Uint8Array.from(chunk));
   }
   const module = new Uint8Array(appLen);
   let off = 0;
@@ -449,64 +581,72 @@ async function onRun(m: Message): Promise<Message> {
     off += p.length;
     p.fill(0);
   }
-  if (!equalBytes(sha256(module), measurement)) {
+  if (!equalBytes(sha256(module), c.appMeasurement)) {
     module.fill(0);
     throw new FerryError(
       'ENCLAVE_MEASUREMENT_MISMATCH',
-      'the decrypted app does not match its registered measurement',
+      'the decrypted app does not match the committed app measurement',
       {
         hints: ['the app was not compiled or run'],
       },
     );
   }
 
-  const datasets = datasetsIn.map((d, i) => {
-    const o = d as Record<string, CanonicalValue>;
-    if (typeof o?.id !== 'string' || !/^[A-Za-z0-9._-]{1,128}$/.test(o.id) || o.id === '.' || o.id === '..') {
-      throw new FerryError('ENCLAVE_PROTOCOL', `run: datasets[${i}].id must match [A-Za-z0-9._-]{1,128}`);
-    }
+  const datasets = parsed.map((d) => {
     const hash = hashThread!.stream();
     const progress = { complete: false };
-    const key = `dataset:${isBig(o.assetId) ? big(o.assetId) : ''}`;
-    const source = parseSource(o.source, `datasets[${i}]`);
-    return { id: o.id, hash, progress, chunks: plaintextOf(s, source, key, hash, progress) };
+    const chunks = plaintextOf(s, d.source, `dataset:${d.id}`, hash, progress);
+    return { ...d, hash, progress, chunks };
   });
-  if (new Set(datasets.map((d) => d.id)).size !== datasets.length) {
-    throw new FerryError('ENCLAVE_PROTOCOL', 'run: dataset ids must be distinct');
-  }
 
   const result = await runApp({
     module,
     args,
     stdin: datasets.length === 1 ? datasets[0].chunks : null,
-    files: datasets.length > 1 ? datasets.map((d) => ({ name: d.id, chunks: d.chunks })) : [],
+    files: datasets.length > 1 ? datasets.map((d) => ({ name: d.name, chunks: d.chunks })) : [],
     limits,
     worker: appWorker,
   });
   appWorker = undefined;
   module.fill(0);
+  // `complete` is read before the digests: a source marks itself complete only after its last
+  // bytes were submitted, so a dataset said complete is hashed whole (a cancelled source may
+  // still be submitting; its receipt entry then says complete: false over a prefix).
+  const complete = datasets.map((d) => d.progress.complete);
+  const digests = await Promise.all(datasets.map((d) => d.hash.digest()));
+  // A dataset read whole must be the committed ciphertext. The bytes were decrypted as they
+  // arrived (the age header MAC already proved they were made with the owner's file key, and the
+  // output can only go to the committed recipient); here, before anything is sealed, another
+  // ciphertext under the same key is caught and the output is dropped.
+  for (let i = 0; i < datasets.length; i++) {
+    if (complete[i] && !equalBytes(digests[i], c.datasets[i].ciphertextHash)) {
+      result.stdout.fill(0);
+      result.stderr.fill(0);
+      throw mismatch(`dataset ${datasets[i].id} is not the committed ciphertext; no result`, [
+        `committed ciphertext hash: ${toHex(c.datasets[i].ciphertextHash)}`,
+        `hash of the bytes read: ${toHex(digests[i])}`,
+      ]);
+    }
+  }
   const resultCt = await sealTo(recipient, result.stdout);
   const logCt = await sealTo(recipient, result.stderr);
   const outputBytes = result.stdout.length;
   result.stdout.fill(0);
   result.stderr.fill(0);
   const endedAt = Date.now();
-  // `complete` is read before the digests: a source marks itself complete only after its last
-  // bytes were submitted, so a dataset said complete is hashed whole (a cancelled source may
-  // still be submitting; its receipt entry then says complete: false over a prefix).
-  const complete = datasets.map((d) => d.progress.complete);
-  const digests = await Promise.all(datasets.map((d) => d.hash.digest()));
   const { receipt, signature } = signReceipt(s.ed25519.secretKey, {
-    chainId: s.chainId,
-    taskId: s.taskId,
-    attempt: s.attempt,
-    appMeasurement: measurement,
+    chainId: c.chainId,
+    taskId: c.taskId,
+    attempt: c.attempt,
+    commitmentsHash: s.commitmentsHash,
+    resultRecipient: c.resultRecipient,
+    appMeasurement: c.appMeasurement,
     datasets: datasets.map((d, i) => ({
-      id: d.id,
+      id: d.name,
       ciphertextHash: digests[i],
       complete: complete[i],
     })),
-    inputHash: sha256(encodeCanonical(args)),
+    inputHash,
     resultHash: sha256(resultCt),
     logHash: sha256(logCt),
     outcome: result.outcome,
@@ -559,8 +699,12 @@ async function handle(m: Message): Promise<Message> {
   }
 }
 
-/** Serves the executor on fd 3 with the app and hashing threads started by main.ts. */
-export function main(threads: { appWorker: Worker }): void {
+/**
+ * Serves the executor on fd 3 with the app thread started by the entry point (main.ts, or
+ * dev-main.ts with its development profile).
+ */
+export function main(threads: { appWorker: Worker }, runtime: RuntimeProfile): void {
+  profile = runtime;
   appWorker = threads.appWorker;
   hashThread = new HashThread();
   const pipe = new Socket({ fd: 3, readable: true, writable: true });

@@ -19,6 +19,8 @@ function sample(enclaveKey: Uint8Array): Receipt {
     chainId: 31337n,
     taskId: 2n ** 63n + 5n,
     attempt: 2,
+    commitmentsHash: h(),
+    resultRecipient: h(),
     appMeasurement: h(),
     datasets: [
       { id: '1', ciphertextHash: h(), complete: true },
@@ -54,8 +56,8 @@ test('a tampered receipt, a bad signature or another key is rejected', () => {
   const r = sample(kp.publicKey);
   const { receipt, signature } = signReceipt(kp.secretKey, r);
   // Change a field and re-encode canonically: the signature no longer matches.
-  const body = decodeTagged('ferry/receipt/v1', receipt) as Record<string, unknown>;
-  const altered = encodeTagged('ferry/receipt/v1', { ...body, exitCode: 0 } as never);
+  const body = decodeTagged('ferry/receipt/v2', receipt) as Record<string, unknown>;
+  const altered = encodeTagged('ferry/receipt/v2', { ...body, exitCode: 0 } as never);
   assert.throws(
     () => verifyReceipt(altered, signature, kp.publicKey),
     (e: FerryError) => e.code === 'SIGNATURE_INVALID',
@@ -86,13 +88,15 @@ test('a tampered receipt, a bad signature or another key is rejected', () => {
 
 test('malformed receipts and bad arguments are refused with the field named', () => {
   const kp = ed25519KeyPair();
-  const body = { ...(decodeTagged('ferry/receipt/v1', encodeReceipt(sample(kp.publicKey))) as object) };
+  const body = { ...(decodeTagged('ferry/receipt/v2', encodeReceipt(sample(kp.publicKey))) as object) };
   const bad = (patch: object, field: RegExp) =>
     assert.throws(
-      () => decodeReceipt(encodeTagged('ferry/receipt/v1', { ...body, ...patch } as never)),
+      () => decodeReceipt(encodeTagged('ferry/receipt/v2', { ...body, ...patch } as never)),
       (e: FerryError) => e.code === 'RECEIPT_INVALID' && field.test(e.message),
     );
   bad({ resultHash: new Uint8Array(31) }, /resultHash/);
+  bad({ commitmentsHash: new Uint8Array(31) }, /commitmentsHash/);
+  bad({ resultRecipient: null }, /resultRecipient/);
   bad({ limitHit: 'cpu' }, /limitHit/);
   bad({ outcome: 'ok' }, /outcome/);
   bad({ extra: 1 }, /unknown fields/);
@@ -107,5 +111,23 @@ test('malformed receipts and bad arguments are refused with the field named', ()
   assert.throws(
     () => verifyReceipt(new Uint8Array(1), new Uint8Array(64), new Uint8Array(3)),
     /enclavePublicKey/,
+  );
+});
+
+test('a v1 receipt (no commitments hash, no recipient) is no longer decoded', () => {
+  const kp = ed25519KeyPair();
+  const {
+    commitmentsHash: _c,
+    resultRecipient: _r,
+    ...v1
+  } = decodeTagged('ferry/receipt/v2', encodeReceipt(sample(kp.publicKey))) as Record<string, unknown>;
+  assert.throws(
+    () => decodeReceipt(encodeTagged('ferry/receipt/v1', v1 as never)),
+    (e: FerryError) => e.code === 'RECEIPT_INVALID',
+  );
+  // Nor under the v2 tag without the new fields.
+  assert.throws(
+    () => decodeReceipt(encodeTagged('ferry/receipt/v2', v1 as never)),
+    (e: FerryError) => e.code === 'RECEIPT_INVALID' && /commitmentsHash/.test(e.message),
   );
 });

@@ -1,6 +1,8 @@
 /**
- * Enclave receipts: the tagged canonical object `ferry/receipt/v1`, signed with the enclave's
- * Ed25519 key (signature over the tagged encoding). docs/protocol.md §10 lists the fields.
+ * Enclave receipts: the tagged canonical object `ferry/receipt/v2`, signed with the enclave's
+ * Ed25519 key (signature over the tagged encoding). docs/protocol.md §10.6 lists the fields.
+ * Version 2 adds the task commitments hash and the result recipient the enclave was created
+ * for; v1 receipts (without them) are no longer decoded.
  */
 import {
   type CanonicalValue,
@@ -12,13 +14,17 @@ import {
 } from '../kernel/index.ts';
 import { signBytesEd25519, verifyBytesEd25519 } from '../attestation/sim/ed25519.ts';
 
-export const RECEIPT_TAG = 'ferry/receipt/v1';
+export const RECEIPT_TAG = 'ferry/receipt/v2';
 
 export type Receipt = {
   chainId: bigint;
   taskId: bigint;
   attempt: number;
-  /** SHA-256 of the plaintext app (its registered measurement). */
+  /** commitmentsHash of the task commitments the enclave was created for (bound in its evidence). */
+  commitmentsHash: Uint8Array;
+  /** The committed result recipient (X25519 public key): result and log are encrypted to it only. */
+  resultRecipient: Uint8Array;
+  /** SHA-256 of the plaintext app (the committed measurement). */
   appMeasurement: Uint8Array;
   /**
    * Each dataset: its id, the SHA-256 of the bytes read (the ciphertext), and whether they were
@@ -49,6 +55,8 @@ function toCanonical(r: Receipt): CanonicalValue {
     chainId: r.chainId,
     taskId: r.taskId,
     attempt: r.attempt,
+    commitmentsHash: r.commitmentsHash,
+    resultRecipient: r.resultRecipient,
     appMeasurement: r.appMeasurement,
     datasets: r.datasets.map((d) => ({ id: d.id, ciphertextHash: d.ciphertextHash, complete: d.complete })),
     inputHash: r.inputHash,
@@ -117,7 +125,16 @@ export function decodeReceipt(bytes: Uint8Array): Receipt {
   const taskId = big(o.taskId);
   if (taskId === null) throw bad('taskId');
   if (typeof o.attempt !== 'number' || o.attempt < 1) throw bad('attempt');
-  for (const f of ['appMeasurement', 'inputHash', 'resultHash', 'logHash', 'evidenceHash', 'enclaveKey']) {
+  for (const f of [
+    'commitmentsHash',
+    'resultRecipient',
+    'appMeasurement',
+    'inputHash',
+    'resultHash',
+    'logHash',
+    'evidenceHash',
+    'enclaveKey',
+  ]) {
     if (!h32(o[f])) throw bad(f);
   }
   if (!Array.isArray(o.datasets)) throw bad('datasets');
@@ -136,11 +153,13 @@ export function decodeReceipt(bytes: Uint8Array): Receipt {
   }
   if (typeof o.startedAt !== 'number') throw bad('startedAt');
   if (typeof o.endedAt !== 'number') throw bad('endedAt');
-  if (Object.keys(o).length !== 15) throw new FerryError('RECEIPT_INVALID', 'receipt has unknown fields');
+  if (Object.keys(o).length !== 17) throw new FerryError('RECEIPT_INVALID', 'receipt has unknown fields');
   return {
     chainId,
     taskId,
     attempt: o.attempt,
+    commitmentsHash: o.commitmentsHash as Uint8Array,
+    resultRecipient: o.resultRecipient as Uint8Array,
     appMeasurement: o.appMeasurement as Uint8Array,
     datasets,
     inputHash: o.inputHash as Uint8Array,
@@ -192,6 +211,8 @@ export function receiptToJson(r: Receipt): Record<string, unknown> {
     chainId: r.chainId.toString(),
     taskId: r.taskId.toString(),
     attempt: r.attempt,
+    commitmentsHash: toHex(r.commitmentsHash),
+    resultRecipient: toHex(r.resultRecipient),
     appMeasurement: toHex(r.appMeasurement),
     datasets: r.datasets.map((d) => ({
       id: d.id,

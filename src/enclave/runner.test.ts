@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { before, test } from 'node:test';
 import { type ExampleName, ensureExamplesBuilt, examplePath } from '../../examples/index.ts';
 import { FerryError } from '../kernel/index.ts';
@@ -222,4 +223,65 @@ test('the host stays healthy after runaway apps', async () => {
   ]);
   const r = await runApp({ module: app('count-bytes'), stdin: chunks(new Uint8Array(123_457)) });
   assert.equal(dec(r.stdout), '123457\n');
+});
+
+/** A module from WAT text, built with wabt (a devDependency), as examples/index.ts does. */
+async function wat(text: string): Promise<Uint8Array> {
+  const wabt = await (
+    createRequire(import.meta.url)('wabt') as () => Promise<{
+      parseWat(
+        file: string,
+        text: string,
+      ): {
+        toBinary(o: object): { buffer: Uint8Array };
+        resolveNames(): void;
+        validate(): void;
+        destroy(): void;
+      };
+    }>
+  )();
+  const m = wabt.parseWat('test.wat', text);
+  try {
+    m.resolveNames();
+    m.validate();
+    return m.toBinary({}).buffer;
+  } finally {
+    m.destroy();
+  }
+}
+
+/** A WASI command that imports `name` from `module` and calls it, then exits 7 through proc_exit. */
+const importing = (module: string, name: string) =>
+  wat(`(module
+    (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+    (import ${JSON.stringify(module)} ${JSON.stringify(name)} (func $f (param i32) (result i32)))
+    (memory (export "memory") 1)
+    (func (export "_start") (drop (call $f (i32.const 0))) (call $exit (i32.const 7))))`);
+
+test('WASI exposes only its own functions: inherited JS names and unknown imports are refused before running', async () => {
+  // Each of these linked to a JS builtin (Object, Object.prototype.toString...) when the
+  // host looked names up with inherited properties.
+  for (const name of ['constructor', 'toString', '__proto__', 'valueOf', 'hasOwnProperty', 'fd_write_v2']) {
+    await assert.rejects(
+      runApp({ module: await importing('wasi_snapshot_preview1', name) }),
+      (e: FerryError) =>
+        e.code === 'ENCLAVE_APP_INVALID' && e.message.includes(`wasi_snapshot_preview1.${name},`),
+      name,
+    );
+  }
+  // Another module, even with a WASI name.
+  await assert.rejects(
+    runApp({ module: await importing('wasi_unstable', 'fd_write') }),
+    (e: FerryError) => e.code === 'ENCLAVE_APP_INVALID' && /wasi_unstable/.test(e.message),
+  );
+  // A WASI preview 1 function the host does not implement links and answers ENOSYS (52).
+  const nosys = await wat(`(module
+    (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+    (import "wasi_snapshot_preview1" "sock_shutdown" (func $f (param i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (func (export "_start") (call $exit (call $f (i32.const 0) (i32.const 0)))))`);
+  assert.equal((await runApp({ module: nosys })).exitCode, 52);
+  // A normal app still runs.
+  const r = await runApp({ module: app('cat'), stdin: chunks(enc('still fine')) });
+  assert.deepEqual([r.exitCode, dec(r.stdout)], [0, 'still fine']);
 });

@@ -16,7 +16,7 @@ import { describe, FerryError } from '../kernel/index.ts';
 import { startAppWorker } from './app-worker.ts';
 import { checkLimits, type LimitHit, type Limits, limitMemory } from './limits.ts';
 import { createRing, RingWriter } from './ring.ts';
-import { STDERR_CAP } from './wasi.ts';
+import { refusedImport, STDERR_CAP } from './wasi.ts';
 import { Wasm, type WasmModule } from './wasm.ts';
 import { C_PAGES, C_STDERR, C_STDOUT, type WorkerDone, type WorkerInput } from './worker.ts';
 
@@ -59,20 +59,32 @@ export type RunAppResult = {
 /** Pages below the limit within which an abnormal end is attributed to the memory limit. */
 const MEMORY_SLACK_PAGES = 16;
 
-/** Compiles the module with the memory limit applied; ENCLAVE_APP_INVALID if it is not WASM. */
+/**
+ * Compiles the module with the memory limit applied; ENCLAVE_APP_INVALID if it is not WASM or
+ * imports anything but WASI preview 1 functions (and the memory the limiter rewrote), naming
+ * the import. Nothing is instantiated here.
+ */
 export async function compileLimited(
   bytes: Uint8Array,
   memoryMb: number,
 ): Promise<{ module: WasmModule; limited: ReturnType<typeof limitMemory> }> {
   const limited = limitMemory(bytes, memoryMb);
+  let module: WasmModule;
   try {
-    return { module: await Wasm.compile(limited.bytes), limited };
+    module = await Wasm.compile(limited.bytes);
   } catch (e) {
     throw new FerryError('ENCLAVE_APP_INVALID', 'the app does not compile as WebAssembly', {
       cause: e,
       hints: [(e as Error).message],
     });
   }
+  const refused = refusedImport(Wasm.Module.imports(module), limited.importedMemories);
+  if (refused) {
+    throw new FerryError('ENCLAVE_APP_INVALID', refused, {
+      hints: ['an app may import only wasi_snapshot_preview1 functions'],
+    });
+  }
+  return { module, limited };
 }
 
 type Pump = { writer: RingWriter; done: Promise<void>; cancel: () => void; error: () => unknown };

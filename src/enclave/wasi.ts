@@ -6,13 +6,101 @@
  * stderr (fd 2) kept up to STDERR_CAP bytes, and with several datasets a read-only preopened
  * directory `/data` (fd 3) whose files are the datasets by id, each readable once,
  * sequentially. Clocks and random numbers come from the host. Everything else (network,
- * host files, sockets, writes to files, poll_oneoff) is refused: ENOSYS for functions we do
- * not provide, EBADF for unknown descriptors, ENOTCAPABLE for disallowed operations.
+ * host files, sockets, writes to files, poll_oneoff) is refused: ENOSYS for WASI preview 1
+ * functions we do not provide, EBADF for unknown descriptors, ENOTCAPABLE for disallowed
+ * operations. A module that imports anything else (a name that is not a WASI preview 1
+ * function, or from another module) is refused before it is instantiated (refusedImport).
  * docs/protocol.md §10 lists the exact behaviour of each call.
  */
 import { getRandomValues } from 'node:crypto';
+import type { ImportedMemory } from './limits.ts';
 import { RingReader } from './ring.ts';
-import type { WasmMemory } from './wasm.ts';
+import type { WasmImportDescriptor, WasmMemory } from './wasm.ts';
+
+export const WASI_MODULE = 'wasi_snapshot_preview1';
+
+/**
+ * The functions of WASI preview 1 (the `wasi_snapshot_preview1` witx, including
+ * `sock_accept`): the only names an app may import. Those the host does not implement answer
+ * ENOSYS.
+ */
+export const WASI_PREVIEW1_FUNCTIONS: ReadonlySet<string> = new Set([
+  'args_get',
+  'args_sizes_get',
+  'environ_get',
+  'environ_sizes_get',
+  'clock_res_get',
+  'clock_time_get',
+  'fd_advise',
+  'fd_allocate',
+  'fd_close',
+  'fd_datasync',
+  'fd_fdstat_get',
+  'fd_fdstat_set_flags',
+  'fd_fdstat_set_rights',
+  'fd_filestat_get',
+  'fd_filestat_set_size',
+  'fd_filestat_set_times',
+  'fd_pread',
+  'fd_prestat_get',
+  'fd_prestat_dir_name',
+  'fd_pwrite',
+  'fd_read',
+  'fd_readdir',
+  'fd_renumber',
+  'fd_seek',
+  'fd_sync',
+  'fd_tell',
+  'fd_write',
+  'path_create_directory',
+  'path_filestat_get',
+  'path_filestat_set_times',
+  'path_link',
+  'path_open',
+  'path_readlink',
+  'path_remove_directory',
+  'path_rename',
+  'path_symlink',
+  'path_unlink_file',
+  'poll_oneoff',
+  'proc_exit',
+  'proc_raise',
+  'sched_yield',
+  'random_get',
+  'sock_accept',
+  'sock_recv',
+  'sock_send',
+  'sock_shutdown',
+]);
+
+/**
+ * The first import the host refuses, as a message naming it, or null when every import is a
+ * WASI preview 1 function or a memory the limiter rewrote (`importedMemories`). Names are
+ * compared as data, never looked up on an object, so `constructor` or `__proto__` are just
+ * unknown names.
+ */
+/** An import name for a message: as is when short and printable ASCII, else JSON-quoted and cut. */
+const shown = (n: string) => (/^[\x21-\x7e]{1,64}$/.test(n) ? n : JSON.stringify(n.slice(0, 64)));
+
+export function refusedImport(
+  imports: readonly WasmImportDescriptor[],
+  importedMemories: readonly ImportedMemory[],
+): string | null {
+  for (const imp of imports) {
+    if (imp.module === WASI_MODULE && imp.kind === 'function') {
+      if (WASI_PREVIEW1_FUNCTIONS.has(imp.name)) continue;
+      return `the app imports ${imp.module}.${shown(imp.name)}, which is not a WASI preview 1 function`;
+    }
+    if (
+      imp.kind === 'memory' &&
+      importedMemories.some((m) => m.module === imp.module && m.name === imp.name)
+    ) {
+      continue;
+    }
+    return `the app imports ${shown(imp.module)}.${shown(imp.name)} (${imp.kind}); only WASI preview 1 functions are provided`;
+  }
+  return null;
+}
 
 export const E = {
   SUCCESS: 0,
@@ -303,8 +391,13 @@ export class WasiHost {
         return E.SUCCESS;
       },
     };
-    const out: Record<string, (...a: never[]) => number | undefined> = {};
-    for (const name of needed) out[name] = impl[name] ?? (() => E.NOSYS);
+    // Own properties of `impl` only (never `constructor`, `toString`... of Object.prototype),
+    // for preview 1 names only (refusedImport refused the others before instantiation).
+    const out: Record<string, (...a: never[]) => number | undefined> = Object.create(null);
+    for (const name of needed) {
+      if (!WASI_PREVIEW1_FUNCTIONS.has(name)) continue;
+      out[name] = Object.hasOwn(impl, name) ? impl[name] : () => E.NOSYS;
+    }
     return out;
   }
 }

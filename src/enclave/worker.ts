@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ImportedMemory } from './limits.ts';
 import { isMemory, Wasm, type WasmImports, type WasmInstance, type WasmModule } from './wasm.ts';
-import { InputFailed, OutputLimit, ProcExit, WasiHost } from './wasi.ts';
+import { InputFailed, OutputLimit, ProcExit, refusedImport, WASI_MODULE, WasiHost } from './wasi.ts';
 
 export type WorkerInput = {
   module: WasmModule;
@@ -45,24 +45,20 @@ function run(input: WorkerInput): WorkerDone {
   });
   const pages = () => (host.memory ? host.memory.buffer.byteLength / 65536 : 0);
   const done = <T extends object>(o: T) => ({ ...o, pages: pages(), stderrTruncated: host.stderrTruncated });
+  const declared = Wasm.Module.imports(input.module);
+  const refused = refusedImport(declared, input.importedMemories);
+  if (refused) return done({ type: 'invalid' as const, message: refused });
   const imports: WasmImports = {};
   const wasiNeeded: string[] = [];
-  for (const imp of Wasm.Module.imports(input.module)) {
-    if (imp.module === 'wasi_snapshot_preview1' && imp.kind === 'function') {
+  for (const imp of declared) {
+    if (imp.module === WASI_MODULE && imp.kind === 'function') {
       wasiNeeded.push(imp.name);
       continue;
     }
-    const mem = input.importedMemories.find((m) => m.module === imp.module && m.name === imp.name);
-    if (imp.kind === 'memory' && mem) {
-      host.memory = new Wasm.Memory({ initial: mem.initial, maximum: mem.maximum });
-      imports[imp.module] ??= {};
-      imports[imp.module][imp.name] = host.memory;
-      continue;
-    }
-    return done({
-      type: 'invalid' as const,
-      message: `the app imports ${imp.module}.${imp.name} (${imp.kind}); only WASI preview 1 is provided`,
-    });
+    const mem = input.importedMemories.find((m) => m.module === imp.module && m.name === imp.name)!;
+    host.memory = new Wasm.Memory({ initial: mem.initial, maximum: mem.maximum });
+    imports[imp.module] ??= {};
+    imports[imp.module][imp.name] = host.memory;
   }
   imports.wasi_snapshot_preview1 = host.imports(wasiNeeded);
   let instance: WasmInstance;
