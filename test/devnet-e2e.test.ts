@@ -43,7 +43,7 @@ import { chainFor, dumpLogs, type Net, quiet } from './helpers/devnet.ts';
 import { verifierAlpha, vrfProofToHash, vrfProve } from '../src/crypto/vrf/index.ts';
 import { hexBytes, seatsFor } from '../src/protocol/index.ts';
 import { loadOrCreateVrfKey } from '../src/node/daemon.ts';
-import { EnclaveKeysSchema } from '../src/protocol/index.ts';
+import { EnclaveKeysSchema, readTaskCommitments } from '../src/protocol/index.ts';
 import { NodeState } from '../src/node/state.ts';
 import { createEnclave } from '../src/enclave/index.ts';
 
@@ -387,10 +387,7 @@ test('devnet: evidence stored just before a crash is committed after the restart
         // The evidence the executor would create once the claim window closes (a real sim
         // enclave with its attester), stored as if it crashed right after storing it.
         const handle = await createEnclave({
-          chainId: 31337n,
-          taskId: t.taskId,
-          attempt: t.attempt,
-          seed: hexBytes(t.seed),
+          commitments: await readTaskCommitments(reader, { chainId: 31337, task: t }),
           backend: { kind: 'sim', attesterFile: join(home, 'sim-attester') },
         });
         try {

@@ -31,8 +31,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Hex } from 'viem';
 import { z } from 'zod';
-import { developmentPolicy, PRODUCTION_POLICY, type VerifierRegistry } from '../attestation/index.ts';
-import type { AppraisalPolicy } from '../attestation/types.ts';
+import type { VerifierRegistry } from '../attestation/index.ts';
 import { ChainDriver, type JobContext } from '../chain/driver.ts';
 import {
   type ChainWriter,

@@ -30,7 +30,8 @@ import { startTestChain, type TestChain } from '../chain/testing.ts';
 import { hpkeGenerateKeyPair } from '../crypto/hpke.ts';
 import { generateSigningKeyPair } from '../crypto/sign.ts';
 import { claimAlpha, verifierAlpha, vrfKeygen, vrfProofToHash, vrfProve } from '../crypto/vrf/index.ts';
-import { reportDataFor, signReceipt } from '../enclave/index.ts';
+import { signReceipt } from '../enclave/index.ts';
+import { commitmentsHash, readTaskCommitments, reportDataFor } from '../protocol/index.ts';
 import { encodeCanonical, encodeTagged, fromHex } from '../kernel/index.ts';
 import { seatsFor } from '../protocol/index.ts';
 import { parseBundle } from './bundle.ts';
@@ -129,7 +130,12 @@ type Run = {
  * `afterClaim` runs once the executor has claimed.
  */
 async function runTask(
-  opts: { lie?: boolean; receiptApp?: Uint8Array; afterClaim?: () => Promise<void> } = {},
+  opts: {
+    lie?: boolean;
+    receiptApp?: Uint8Array;
+    receiptRecipient?: Uint8Array;
+    afterClaim?: () => Promise<void>;
+  } = {},
 ): Promise<Run> {
   const chainId = BigInt(t.chain.chainId);
   const now = Number((await carol.public.getBlock()).timestamp);
@@ -158,7 +164,8 @@ async function runTask(
 
   const x = hpkeGenerateKeyPair();
   const ed = generateSigningKeyPair();
-  const reportData = reportDataFor({ ...alpha, x25519Pub: x.publicKey, ed25519Pub: ed.publicKey });
+  const commitments = await readTaskCommitments(carol, { chainId, task });
+  const reportData = reportDataFor({ commitments, x25519Pub: x.publicKey, ed25519Pub: ed.publicKey });
   const ev = await new SimBackend({
     attester: issueSimAttester(root),
     measurement: new Uint8Array(32),
@@ -214,6 +221,8 @@ async function runTask(
     endedAt: Date.now(),
     evidenceHash,
     enclaveKey: ed.publicKey,
+    commitmentsHash: commitmentsHash(commitments),
+    resultRecipient: opts.receiptRecipient ?? commitments.resultRecipient,
   });
   await submitReceipt(executor.c, {
     taskId,
@@ -338,6 +347,18 @@ test('a receipt naming another app fails receipt-app', { timeout: 60_000 }, asyn
     simRoots: [root.publicKey],
   });
   assert.deepEqual(failed(r), ['receipt-app']);
+});
+
+test('a receipt whose result was sealed to another recipient fails receipt-commitments', {
+  timeout: 60_000,
+}, async () => {
+  const run = await runTask({ receiptRecipient: new Uint8Array(randomBytes(32)) });
+  const r = await verifyTaskFromChain(t.deployer, run.taskId, {
+    evidence: run.evidence,
+    simRoots: [root.publicKey],
+  });
+  assert.deepEqual(failed(r), ['receipt-commitments']);
+  assert.match(r.checks.find((c) => c.name === 'receipt-commitments')!.detail, /another recipient/);
 });
 
 test('unknown task: TASK_NOT_FOUND; bundles are parsed strictly', async () => {

@@ -12,7 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Hex } from 'viem';
-import { appraiseEvidence, defaultVerifiers } from '../attestation/index.ts';
+import { defaultVerifiers } from '../attestation/index.ts';
 import type { Tpm2VerifierOptions } from '../attestation/tpm2/index.ts';
 import type { AppraisalPolicy } from '../attestation/types.ts';
 import {

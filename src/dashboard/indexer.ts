@@ -20,7 +20,12 @@
  */
 import { createHash } from 'node:crypto';
 import type { Address, Hex } from 'viem';
-import { decodePolicyDocument, developmentPolicy, PRODUCTION_POLICY, policyHash } from '../attestation/index.ts';
+import {
+  decodePolicyDocument,
+  developmentPolicy,
+  PRODUCTION_POLICY,
+  policyHash,
+} from '../attestation/index.ts';
 import {
   type AppInfo,
   ATTEMPT_END_REASONS,
@@ -246,7 +251,9 @@ export class Indexer {
     this.#opts = opts;
     this.#log = opts.log;
     this.#next = opts.fromBlock ?? 0n;
-    this.#policyNames = new Map([PRODUCTION_POLICY, developmentPolicy()].map((p) => [toHex(policyHash(p)), p.name]));
+    this.#policyNames = new Map(
+      [PRODUCTION_POLICY, developmentPolicy()].map((p) => [toHex(policyHash(p)), p.name]),
+    );
   }
 
   /** The last block whose events are in the index; -1 before the first range. */

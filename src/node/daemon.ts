@@ -55,7 +55,6 @@ import {
   vote,
   writer,
 } from '../chain/index.ts';
-import { X25519Recipient } from '../crypto/age/index.ts';
 import {
   claimAlpha,
   verifierAlpha,
@@ -80,6 +79,8 @@ import { createPeerClient, type Ed25519Signer, type HttpServer, startRemembering
 import {
   attemptEvents,
   attemptFacts,
+  readTaskCommitments,
+  taskCreation,
   attemptResultHash,
   buildAttemptResult,
   commitmentsHash,
@@ -155,7 +156,6 @@ type RunPlan = {
   app: NonNullable<Awaited<ReturnType<typeof getApp>>>;
   datasetEndpoints: string[];
   args: string[];
-  recipient: string;
 };
 
 /** Stages in which an attempt's enclave may still be needed. */
@@ -795,13 +795,10 @@ export class NodeDaemon {
       // the attempt is abandoned once attested (§13.8), rather than missing its evidence.
       evidenceHash = saved.evidenceHash;
     } else {
-      const handle = await createEnclave({
-        chainId: BigInt(this.#chainId),
-        taskId: task.taskId,
-        attempt: task.attempt,
-        seed: hexBytes(task.seed),
-        backend: this.#backendSpec(),
-      });
+      // The enclave is created for this attempt's commitments (the app, input, result
+      // recipient and datasets the chain fixes, §8.1) and refuses anything else.
+      const commitments = await readTaskCommitments(this.#chain!, { chainId: this.#chainId, task });
+      const handle = await createEnclave({ commitments, backend: this.#backendSpec() });
       this.#enclaves.set(key(task.taskId, task.attempt), handle);
       state.saveEvidence(task.taskId, task.attempt, handle.evidenceBytes, handle.evidenceHash, {
         x25519Pub: handle.x25519Pub,
@@ -957,12 +954,9 @@ export class NodeDaemon {
       if (!ds) throw new FerryError('TASK_FAILED', 'a task dataset is not registered');
       datasetEndpoints.push(ds.endpoint);
     }
-    const { resultRecipient, input } = await attemptEvents(chain, task, task.attempt);
-    if (!resultRecipient || !input)
-      throw new FerryError('TASK_FAILED', 'the task creation event was not found');
-    const args = decodeTaskInput(input.location, input.hash);
-    const recipient = new X25519Recipient(resultRecipient).toString();
-    return { app, datasetEndpoints, args, recipient };
+    const created = await taskCreation(chain, task);
+    const args = decodeTaskInput(created.inputLocation, created.inputHash);
+    return { app, datasetEndpoints, args };
   }
 
   async #runEnclave(
@@ -974,7 +968,7 @@ export class NodeDaemon {
     const { taskId, attempt } = task;
     const k = key(taskId, attempt);
     const state = this.#state!;
-    const { app, args, recipient } = plan;
+    const { app, args } = plan;
     const deliveries = state.listKeyDeliveries(taskId, attempt).map(decodeSealed);
     await handle.deliverKeys(
       deliveries.map((d) => ({
@@ -992,23 +986,15 @@ export class NodeDaemon {
     };
     try {
       const appSource = via(app.endpoint, `/v1/apps/${task.appId}/ciphertext`);
-      const datasets: { id: string; assetId: bigint; source: ReturnType<typeof via> }[] = [];
-      for (const [i, d] of task.datasetIds.entries()) {
-        datasets.push({
-          id: d.toString(),
-          assetId: d,
-          source: via(plan.datasetEndpoints[i], `/v1/datasets/${d}/ciphertext`),
-        });
-      }
+      const datasets = task.datasetIds.map((d, i) => ({
+        id: d,
+        source: via(plan.datasetEndpoints[i], `/v1/datasets/${d}/ciphertext`),
+      }));
       let out: Awaited<ReturnType<EnclaveHandle['run']>>;
       try {
         out = await handle.run(
-          {
-            app: { assetId: task.appId, measurement: hexBytes(app.measurement), source: appSource },
-            datasets,
-            args,
-            recipient,
-          },
+          // The enclave takes the measurement and the result recipient from its commitments.
+          { app: { source: appSource }, datasets, args },
           this.#stopping.signal,
         );
       } catch (e) {

@@ -8,27 +8,10 @@
  */
 import { createHash } from 'node:crypto';
 import type { Hex } from 'viem';
-import {
-  appraiseEvidence,
-  developmentPolicy,
-  PRODUCTION_POLICY,
-  policyHash,
-  type VerifierRegistry,
-} from '../attestation/index.ts';
-import type { Appraisal, AppraisalPolicy, Evidence, EvidenceKind } from '../attestation/types.ts';
 import { type ChainReader, getFerryEvents, sameOperator, type TaskInfo } from '../chain/index.ts';
 import { sortitionSeats } from '../crypto/sortition.ts';
 import { claimAlpha, verifierAlpha, vrfVerify } from '../crypto/vrf/index.ts';
-import { reportDataFor } from '../enclave/index.ts';
-import {
-  type CanonicalValue,
-  decodeTagged,
-  encodeCanonical,
-  equalBytes,
-  FerryError,
-  fromHex,
-  toHex,
-} from '../kernel/index.ts';
+import { encodeCanonical, equalBytes, FerryError, fromHex } from '../kernel/index.ts';
 import { eligibleAtCreation, nodeAtCreation } from './snapshot.ts';
 
 export const STAKE_UNIT = 10n ** 15n;

@@ -17,7 +17,6 @@ import { agentHome } from '../../agent/config.ts';
 import { agentStore } from '../../agent/daemon.ts';
 import { AgentState } from '../../agent/state.ts';
 import {
-  appraiseEvidence,
   defaultVerifiers,
   encodePolicyDocument,
   policyHash,
