@@ -272,6 +272,7 @@ test('an honest task passes every check', { timeout: 60_000 }, async () => {
       'receipt-hash',
       'receipt-signature',
       'receipt-task',
+      'receipt-commitments',
       'receipt-app',
       'receipt-datasets',
       'receipt-input',

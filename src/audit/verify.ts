@@ -104,6 +104,7 @@ export const AUDIT_CHECKS = [
   'receipt-hash',
   'receipt-signature',
   'receipt-task',
+  'receipt-commitments',
   'receipt-app',
   'receipt-datasets',
   'receipt-input',
