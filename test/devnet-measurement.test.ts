@@ -1,22 +1,28 @@
 /**
- * An operator runs a modified enclave runtime: a copy of this checkout with one byte of a
- * comment changed in src/enclave/main.ts, so the runtime measurement reported by its `sim`
- * evidence (docs/protocol.md §10.8) is not this checkout's. It joins the devnet as the only
- * executor in region FR. A dataset allowed only in FR whose appraisal policy pins the sim
- * measurement to the honest runtime (`--policy pinned`) must not be processed by it: every
- * verifier votes fail (measurement), the attempt is rejected, no key is released, the task
- * fails and the escrow is refunded. A positive control first: a DE dataset under the same
- * pinned policy completes on the devnet's honest executor.
+ * Hostile executors on a live devnet (several OS processes, a real anvil), each running a copy
+ * of this checkout that its operator changed:
+ *
+ * - `executor-fr` runs a modified enclave runtime (one byte of a comment in
+ *   src/enclave/main.ts), so its `sim` evidence reports another runtime measurement (§9.2,
+ *   §10.8). A dataset allowed only in FR whose policy pins the honest runtime (`--policy
+ *   pinned`) is not processed: every verifier votes fail (measurement), no key is released, the
+ *   task fails and the escrow is refunded. And a dataset whose own policy pins nothing
+ *   (`--policy development`) still does not give bob's app away: bob published the app with his
+ *   own appraisal policy (pinned), which verifiers and his agent apply too (§9.5) — the attack of
+ *   the security review's finding 2.
+ * - `executor-es` runs the honest enclave runtime but registered as a `tpm2` executor while its
+ *   node hands the enclave a `sim` backend: its evidence is genuine sim evidence of the honest
+ *   runtime, which the pinned policy would accept — but the dataset allows only tpm2, so every
+ *   verifier refuses it (ATTESTATION_KIND_NOT_ALLOWED, finding 5).
+ * A positive control first: a DE dataset under the pinned policy completes on the honest executor.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import {
   cpSync,
   createWriteStream,
   mkdirSync,
   mkdtempSync,
-  readdirSync,
   readFileSync,
   rmSync,
   symlinkSync,
@@ -29,11 +35,12 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Hex } from 'viem';
 import { examplePath } from '../examples/index.ts';
-import { decodeSignedResult } from '../src/attestation/index.ts';
 import { decodeSimRoot, encodeSimAttester, issueSimAttester } from '../src/attestation/sim/index.ts';
 import { getCredits, getTask } from '../src/chain/index.ts';
 import { loadProfileSecrets } from '../src/cli/profile/store.ts';
 import { runtimeMeasurement } from '../src/enclave/index.ts';
+import { computeRuntimeManifest } from '../src/enclave/measure.ts';
+import { type AttemptResult, decodeSignedAttemptResult } from '../src/protocol/index.ts';
 import { fromHex, toHex } from '../src/kernel/index.ts';
 import { createPeerClient } from '../src/net/index.ts';
 import {
@@ -49,31 +56,21 @@ import {
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/** The runtime measurement of an enclave folder, as src/enclave/measure.ts defines it. */
-function measureDir(dir: string): Uint8Array {
-  const names = readdirSync(dir)
-    .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
-    .sort();
-  const h = createHash('sha256');
-  for (const name of names) {
-    h.update(`${name}\0`);
-    h.update(
-      createHash('sha256')
-        .update(readFileSync(join(dir, name)))
-        .digest(),
-    );
-  }
-  return new Uint8Array(h.digest());
-}
-
-/** A copy of the checkout's runtime (src, bin, package.json; node_modules and examples linked). */
-function modifiedCheckout(): { dir: string; changedAt: number } {
+/** A copy of the checkout (src, bin, package files; node_modules and examples linked). */
+function checkoutCopy(): string {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-modified-'));
   cpSync(join(ROOT, 'src'), join(dir, 'src'), { recursive: true });
   cpSync(join(ROOT, 'bin'), join(dir, 'bin'), { recursive: true });
   cpSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
+  cpSync(join(ROOT, 'package-lock.json'), join(dir, 'package-lock.json'));
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
   symlinkSync(join(ROOT, 'examples'), join(dir, 'examples'));
+  return dir;
+}
+
+/** A copy whose enclave runtime differs by one byte of a comment in src/enclave/main.ts. */
+function modifiedRuntime(): string {
+  const dir = checkoutCopy();
   const file = join(dir, 'src', 'enclave', 'main.ts');
   const text = readFileSync(file);
   // One byte of the first comment: a lower-case letter after "* " becomes upper case.
@@ -82,13 +79,33 @@ function modifiedCheckout(): { dir: string; changedAt: number } {
   const changed = Buffer.from(text);
   changed[at] = changed[at] - 0x20;
   writeFileSync(file, changed);
-  return { dir, changedAt: at };
+  return dir;
+}
+
+/** A copy whose node gives its enclave the sim backend whatever TEE kind it registered. */
+function simBehindTpm2(): string {
+  const dir = checkoutCopy();
+  const file = join(dir, 'src', 'node', 'daemon.ts');
+  const text = readFileSync(file, 'utf8');
+  const from = "if (c.tee === 'sim' && c.simAttester) return { kind: 'sim', attesterFile: c.simAttester };";
+  assert.ok(text.includes(from), 'the node chooses its enclave backend where this test expects');
+  writeFileSync(
+    file,
+    text.replace(from, "if (c.simAttester) return { kind: 'sim', attesterFile: c.simAttester };"),
+  );
+  return dir;
 }
 
 type Extra = { proc: ChildProcess; ready: Record<string, string>; log: string };
 
 /** Starts `ferry node start` from `checkout` as executor `name` in `region`, joining the devnet. */
-async function startExecutor(net: Net, checkout: string, name: string, region: string): Promise<Extra> {
+async function startExecutor(
+  net: Net,
+  checkout: string,
+  name: string,
+  region: string,
+  tee: 'sim' | 'tpm2' = 'sim',
+): Promise<Extra> {
   const { info } = net.devnet;
   const created = await ferry(['profile', 'create', name], net.env);
   assert.equal(created.code, 0, created.stdout + created.stderr);
@@ -115,7 +132,7 @@ async function startExecutor(net: Net, checkout: string, name: string, region: s
       '--roles',
       'executor',
       '--tee',
-      'sim',
+      tee,
       '--region',
       region,
       '--rpc',
@@ -163,27 +180,93 @@ async function stopExecutor(x: Extra): Promise<void> {
   clearTimeout(t);
 }
 
-test('a modified enclave runtime (one byte of a comment) is rejected by the verifiers under a pinned policy; no key is released, the task fails, the escrow is refunded', {
-  timeout: 360_000,
+/** The task's events of one attempt (or all) by name. */
+async function eventsOf(net: Net, taskId: bigint) {
+  const evs = await taskEvents(await chainFor(net, 'carol'), taskId);
+  return (name: string, attempt?: number) =>
+    evs.filter((e) => e.eventName === name && (attempt === undefined || Number(e.args.attempt) === attempt));
+}
+
+/** Each voter's signed attempt result (§9.6), fetched from the verifier and checked under its key. */
+async function attemptResults(net: Net, taskId: bigint, votes: { args: Record<string, unknown> }[]) {
+  const out: { name: string; result: AttemptResult }[] = [];
+  for (const v of votes) {
+    const n = net.devnet.info.nodes.find(
+      (x) => x.address.toLowerCase() === String(v.args.verifier).toLowerCase(),
+    )!;
+    const bytes = await createPeerClient({ baseUrl: n.endpoint }).bytes(
+      'GET',
+      `/v1/tasks/${taskId}/attempts/1/attestation-result`,
+    );
+    out.push({
+      name: n.name,
+      result: decodeSignedAttemptResult(bytes, fromHex(n.keyId, 'keyId', 32)).result,
+    });
+  }
+  return out;
+}
+
+/** The attempt was rejected by every verifier, nothing was released, the task failed and carol was refunded. */
+async function assertFailedClosed(net: Net, taskId: bigint, executor: string) {
+  const final = await waitFinal(net, taskId);
+  const of = await eventsOf(net, taskId);
+  const committed = of('EvidenceCommitted', 1);
+  assert.equal(committed.length, 1, 'the hostile executor committed evidence');
+  assert.equal(String(committed[0].args.executor).toLowerCase(), executor.toLowerCase());
+  const votes = of('VoteCast', 1);
+  assert.ok(votes.length >= 1);
+  assert.ok(
+    votes.every((v) => v.args.pass === false),
+    'every verifier voted fail',
+  );
+  assert.equal(of('TaskAttested').length, 0);
+  assert.equal(of('KeyReleased').length, 0, 'no key released');
+  assert.equal(final.status, 'failed', `task ended as ${final.status}`);
+  const fee = of('TaskCreated')[0].args.fee as bigint;
+  assert.equal(of('TaskFailed')[0]?.args.refund, fee, 'the escrow is refunded');
+  const c = await chainFor(net, 'carol');
+  assert.equal((await getTask(c, taskId))!.fee, 0n);
+  const carol = loadProfileSecrets(net.home, 'carol').profile.address as Hex;
+  assert.ok((await getCredits(c, carol)) >= fee);
+  return { votes, results: await attemptResults(net, taskId, votes) };
+}
+
+test("hostile executors: a modified runtime is rejected under the pinned dataset policy and under the app owner's policy when the dataset pins nothing; sim evidence from an executor registered as tpm2 is refused by kind; nothing is released, tasks fail and are refunded", {
+  timeout: 600_000,
 }, async () => {
   const honest = await runtimeMeasurement();
-  assert.equal(toHex(measureDir(join(ROOT, 'src', 'enclave'))), toHex(honest), 'the measurement as defined');
-  const copy = modifiedCheckout();
-  let extra: Extra | null = null;
+  const modifiedDir = modifiedRuntime();
+  const simDir = simBehindTpm2();
+  const extras: Extra[] = [];
   try {
-    const modified = measureDir(join(copy.dir, 'src', 'enclave'));
+    const modified = (await computeRuntimeManifest(modifiedDir)).measurement;
     assert.notEqual(toHex(modified), toHex(honest), 'the modified runtime measures differently');
+    assert.equal(
+      toHex((await computeRuntimeManifest(simDir)).measurement),
+      toHex(honest),
+      'a node-side change does not change the enclave runtime measurement',
+    );
 
     await withDevnet({ executors: 1, verifiers: 3 }, async (net) => {
       try {
-        extra = await startExecutor(net, copy.dir, 'executor-fr', 'FR');
-        const app = await ferry(['app', 'publish', examplePath('csv-stats'), '--profile', 'bob'], net.env);
+        const fr = await startExecutor(net, modifiedDir, 'executor-fr', 'FR');
+        extras.push(fr);
+        const es = await startExecutor(net, simDir, 'executor-es', 'ES', 'tpm2');
+        extras.push(es);
+        // bob's app: its own appraisal policy (the devnet default: pinned to the honest runtime),
+        // runnable on sim and tpm2.
+        const app = await ferry(
+          ['app', 'publish', examplePath('csv-stats'), '--tee', 'sim,tpm2', '--profile', 'bob'],
+          net.env,
+        );
         assert.equal(app.code, 0, app.stdout + app.stderr);
+        assert.equal(app.json.appraisalPolicy, 'pinned');
+        assert.deepEqual(app.json.teeKinds, ['sim', 'tpm2']);
         const tau = (await verifierUnits(net)).reduce((s, v) => s + v.units, 0n);
         const file = join(net.home, 'cities.csv');
         writeFileSync(file, 'temp,city\n10,Berlin\n14,Paris\n21,Rome\n');
-        const add = (region: string) =>
-          ferry(
+        const add = async (region: string, policy: string, tee: string) => {
+          const r = await ferry(
             [
               'dataset',
               'add',
@@ -193,9 +276,9 @@ test('a modified enclave runtime (one byte of a comment) is rejected by the veri
               '--allow-app',
               app.json.measurement,
               '--tee',
-              'sim',
+              tee,
               '--policy',
-              'pinned',
+              policy,
               '--committee',
               String(tau),
               '--threshold',
@@ -205,6 +288,9 @@ test('a modified enclave runtime (one byte of a comment) is rejected by the veri
             ],
             net.env,
           );
+          assert.equal(r.code, 0, r.stdout + r.stderr);
+          return r.json.datasetId as string;
+        };
         const run = async (datasetId: string) => {
           const r = await ferry(
             ['task', 'run', '--app', app.json.appId, '--dataset', datasetId, '--profile', 'carol'],
@@ -214,80 +300,71 @@ test('a modified enclave runtime (one byte of a comment) is rejected by the veri
           return BigInt(r.json.taskId);
         };
 
-        // Positive control: the honest runtime passes the pinned policy.
-        const de = await add('DE');
-        assert.equal(de.code, 0, de.stdout + de.stderr);
-        const control = await waitFinal(net, await run(de.json.datasetId));
+        // Positive control: the honest runtime passes the pinned policies (app and dataset).
+        const control = await waitFinal(net, await run(await add('DE', 'pinned', 'sim')));
         assert.equal(control.status, 'completed', `the control task ended as ${control.status}`);
 
-        const fr = await add('FR');
-        assert.equal(fr.code, 0, fr.stdout + fr.stderr);
-        assert.equal(fr.json.appraisalPolicyHash, de.json.appraisalPolicyHash);
-        const taskId = await run(fr.json.datasetId);
-        const final = await waitFinal(net, taskId);
-        const c = await chainFor(net, 'carol');
-        const evs = await taskEvents(c, taskId);
-        const of = (name: string, attempt?: number) =>
-          evs.filter(
-            (e) => e.eventName === name && (attempt === undefined || Number(e.args.attempt) === attempt),
-          );
-        const claimed = of('EvidenceCommitted', 1);
-        assert.equal(claimed.length, 1, 'the modified executor committed evidence');
-        assert.equal(String(claimed[0].args.executor).toLowerCase(), extra.ready.address.toLowerCase());
-        const votes = of('VoteCast', 1);
-        assert.ok(votes.length >= 1);
-        assert.ok(
-          votes.every((v) => v.args.pass === false),
-          'every verifier voted fail',
-        );
-        assert.deepEqual(
-          of('AttemptEnded', 1).map((e) => Number(e.args.reason)),
-          [3],
-          'attempt 1: evidence rejected',
-        );
-        assert.equal(of('TaskAttested').length, 0);
-        assert.equal(of('KeyReleased').length, 0, 'no key released');
-        assert.equal(final.status, 'failed', `task ended as ${final.status}`);
-        const fee = of('TaskCreated')[0].args.fee as bigint;
-        assert.equal(of('TaskFailed')[0]?.args.refund, fee, 'the escrow is refunded');
-        assert.equal((await getTask(c, taskId))!.fee, 0n);
-        const carol = loadProfileSecrets(net.home, 'carol').profile.address as Hex;
-        assert.ok((await getCredits(c, carol)) >= fee);
-
-        // Each verifier's signed attestation result names the measurement it saw and why it failed.
-        for (const v of votes) {
-          const n = net.devnet.info.nodes.find(
-            (x) => x.address.toLowerCase() === String(v.args.verifier).toLowerCase(),
-          )!;
-          const bytes = await createPeerClient({ baseUrl: n.endpoint }).bytes(
-            'GET',
-            `/v1/tasks/${taskId}/attempts/1/attestation-result`,
-          );
-          const { result } = decodeSignedResult(bytes, fromHex(n.keyId, 'keyId', 32));
+        // 1. Modified runtime, dataset pinned: both policies refuse the measurement.
+        const t1 = await run(await add('FR', 'pinned', 'sim'));
+        const r1 = await assertFailedClosed(net, t1, fr.ready.address);
+        for (const { name, result } of r1.results) {
           assert.equal(result.accepted, false);
-          assert.equal(result.measurement.replace(/^0x/, ''), toHex(modified));
-          assert.ok(
-            result.reasons.some((r) => r.code === 'ATTESTATION_MEASUREMENT_MISMATCH'),
-            `${n.name}: ${result.reasons.map((r) => r.code).join(', ')}`,
+          assert.deepEqual(
+            result.policies.map((p) => p.assetKind),
+            ['app', 'dataset'],
+            `${name}: one entry per policy applied`,
+          );
+          for (const p of result.policies) {
+            assert.equal(p.result.measurement.replace(/^0x/, ''), toHex(modified));
+            assert.ok(
+              p.result.reasons.some((r) => r.code === 'ATTESTATION_MEASUREMENT_MISMATCH'),
+              `${name} ${p.assetKind}: ${p.result.reasons.map((r) => r.code).join(', ')}`,
+            );
+          }
+        }
+        const show = await ferry(['task', 'show', String(t1)], net.env);
+        assert.equal(show.json.status, 'failed');
+        assert.match(show.json.error.message, /^evidence rejected by \d+ of \d+ verifiers: .*measurement/i);
+
+        // 2. Modified runtime, dataset policy pins nothing (development): the app owner's pinned
+        // policy still refuses it, so neither the data nor bob's app key is released.
+        const t2 = await run(await add('FR', 'development', 'sim'));
+        const r2 = await assertFailedClosed(net, t2, fr.ready.address);
+        for (const { name, result } of r2.results) {
+          const [appEntry, dsEntry] = result.policies;
+          assert.equal(appEntry.assetKind, 'app');
+          assert.equal(appEntry.result.accepted, false, `${name}: the app's policy refuses`);
+          assert.ok(appEntry.result.reasons.some((r) => r.code === 'ATTESTATION_MEASUREMENT_MISMATCH'));
+          assert.equal(dsEntry.assetKind, 'dataset');
+          assert.equal(
+            dsEntry.result.accepted,
+            true,
+            `${name}: the dataset's own policy would have accepted`,
           );
         }
-        const show = await ferry(['task', 'show', String(taskId)], net.env);
-        assert.equal(show.json.status, 'failed');
-        assert.match(
-          show.json.error.message,
-          new RegExp(
-            `^evidence rejected by ${votes.length} of ${votes.length} verifiers: .*measurement`,
-            'i',
-          ),
-        );
+
+        // 3. Honest runtime, sim evidence from an executor registered as tpm2, dataset allows tpm2
+        // only: refused by kind before any policy.
+        const t3 = await run(await add('ES', 'pinned', 'tpm2'));
+        const r3 = await assertFailedClosed(net, t3, es.ready.address);
+        for (const { name, result } of r3.results) {
+          assert.equal(result.policies.length, 0, `${name}: no policy applied`);
+          assert.deepEqual(
+            result.reasons.map((r) => r.code),
+            ['ATTESTATION_KIND_NOT_ALLOWED'],
+            name,
+          );
+        }
       } catch (e) {
-        if (extra) process.stderr.write(`--- executor-fr\n${readFileSync(extra.log, 'utf8').slice(-4000)}\n`);
+        for (const x of extras)
+          process.stderr.write(`--- ${x.log}\n${readFileSync(x.log, 'utf8').slice(-4000)}\n`);
         throw e;
       } finally {
-        if (extra) await stopExecutor(extra);
+        for (const x of extras) await stopExecutor(x);
       }
     });
   } finally {
-    rmSync(copy.dir, { recursive: true, force: true });
+    rmSync(modifiedDir, { recursive: true, force: true });
+    rmSync(simDir, { recursive: true, force: true });
   }
 });
