@@ -100,7 +100,7 @@ test('off a devnet, app publish and dataset add without --policy are usage error
   assert.match(app.json.error.message, /--policy/);
   assert.ok(
     app.json.error.hints.some((h: string) =>
-      /production, development, pinned, or a policy JSON file/.test(h),
+      /release, production, development, pinned, or a policy JSON file/.test(h),
     ),
     app.json.error.hints.join(' / '),
   );

@@ -2,11 +2,11 @@
  * Hostile executors on a live devnet (several OS processes, a real anvil), each running a copy
  * of this checkout that its operator changed:
  *
- * - `executor-fr` runs a modified enclave runtime (one byte of a comment in
+ * - `executor-fr` and `executor-it` run a modified enclave runtime (one byte of a comment in
  *   src/enclave/main.ts), so its `sim` evidence reports another runtime measurement (§9.2,
  *   §10.8). A dataset allowed only in FR whose policy pins the honest runtime (`--policy
  *   pinned`) is not processed: every verifier votes fail (measurement), no key is released, the
- *   task fails and the escrow is refunded. And a dataset whose own policy pins nothing
+ *   task fails and the escrow is refunded. And a dataset (IT) whose own policy pins nothing
  *   (`--policy development`) still does not give bob's app away: bob published the app with his
  *   own appraisal policy (pinned), which verifiers and his agent apply too (§9.5) — the attack of
  *   the security review's finding 2.
@@ -251,6 +251,9 @@ test("hostile executors: a modified runtime is rejected under the pinned dataset
       try {
         const fr = await startExecutor(net, modifiedDir, 'executor-fr', 'FR');
         extras.push(fr);
+        // A second one in IT: a rejected executor is excluded (and, while rejection slashes, jailed).
+        const it = await startExecutor(net, modifiedDir, 'executor-it', 'IT');
+        extras.push(it);
         const es = await startExecutor(net, simDir, 'executor-es', 'ES', 'tpm2');
         extras.push(es);
         // bob's app: its own appraisal policy (the devnet default: pinned to the honest runtime),
@@ -328,8 +331,8 @@ test("hostile executors: a modified runtime is rejected under the pinned dataset
 
         // 2. Modified runtime, dataset policy pins nothing (development): the app owner's pinned
         // policy still refuses it, so neither the data nor bob's app key is released.
-        const t2 = await run(await add('FR', 'development', 'sim'));
-        const r2 = await assertFailedClosed(net, t2, fr.ready.address);
+        const t2 = await run(await add('IT', 'development', 'sim'));
+        const r2 = await assertFailedClosed(net, t2, it.ready.address);
         for (const { name, result } of r2.results) {
           const [appEntry, dsEntry] = result.policies;
           assert.equal(appEntry.assetKind, 'app');

@@ -49,7 +49,7 @@ Defaults on a devnet: --tee sim, --policy pinned; elsewhere --tee is every hardw
     policy: {
       type: 'string',
       value: 'P',
-      description: 'appraisal policy: production, development, pinned or a JSON file',
+      description: 'appraisal policy: release, production, development, pinned or a JSON file',
     },
     name: { type: 'string', value: 'NAME', description: 'a name for the app (default the file name)' },
     endpoint: { type: 'string', value: 'URL', description: "the owner agent's URL (default the devnet's)" },

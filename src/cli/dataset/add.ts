@@ -44,7 +44,7 @@ serves the ciphertext to attested executors and releases the key), then register
 dataset on chain: ciphertext hash, agent endpoint, and the policy (regions, allowed app
 measurements, TEE kinds, committee tau and threshold, uses, expiry) with the appraisal
 policy document itself (published in the registration event, so every verifier can apply it;
-its SHA-256 is the appraisalPolicyHash). --policy production|development|pinned|FILE: pinned is
+its SHA-256 is the appraisalPolicyHash). --policy release|production|development|pinned|FILE: release pins this release's published runtime (production settings); pinned is
 the development policy with reference values pinned to this checkout's enclave runtime (sim
 measurement and tpm2 PCR 23), so an executor running a modified runtime is rejected.
 Defaults on a devnet: --tee sim, --policy pinned; elsewhere --tee is every hardware kind and
@@ -74,7 +74,7 @@ capture probability is computed for an adversary holding --adversary of the stak
     policy: {
       type: 'string',
       value: 'P',
-      description: 'appraisal policy: production, development, pinned or a JSON file',
+      description: 'appraisal policy: release, production, development, pinned or a JSON file',
     },
     requester: {
       type: 'string',

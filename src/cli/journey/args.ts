@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { developmentPolicy, PRODUCTION_POLICY, parsePolicy } from '../../attestation/index.ts';
 import type { AppraisalPolicy } from '../../attestation/types.ts';
 import { pinnedDevelopmentPolicy } from '../../protocol/index.ts';
+import { RELEASE_POLICY_NAME, releasePolicy } from '../../protocol/release.ts';
 import { TEE_KINDS, type TeeKind } from '../../chain/index.ts';
 import { FerryError, isFerryError } from '../../kernel/index.ts';
 import { stringList } from '../args.ts';
@@ -80,7 +81,7 @@ export function parseExpires(text: string | undefined, nowSeconds: number): numb
 }
 
 /** What --policy accepts, for hints. */
-export const POLICY_CHOICES = 'production, development, pinned, or a policy JSON file';
+export const POLICY_CHOICES = 'release, production, development, pinned, or a policy JSON file';
 
 /**
  * `--policy` of `dataset add` and `app publish`, with its only default: `pinned` on a devnet.
@@ -93,17 +94,20 @@ export async function policyOptionFor(text: string | undefined, isDevnet: boolea
   throw new FerryError('USAGE_MISSING_ARGUMENT', 'missing --policy (required off a devnet)', {
     hints: [
       `expected: --policy P with P one of ${POLICY_CHOICES} (docs/protocol.md section 9)`,
-      'production pins no reference values: prefer a policy file that pins your runtime',
+      'release: the published reference values of this release\'s enclave runtime (`ferry measure runtime`); production pins none and accepts nothing',
     ],
   });
 }
 
 /**
- * `--policy`: `production`, `development`, `pinned` (the development policy with reference
- * values pinned to this checkout's enclave runtime, pinnedDevelopmentPolicy), or a policy JSON
- * file (section 9).
+ * `--policy`: `release` (production settings pinning this release's published runtime reference
+ * values, release/reference-values.json), `production` (no reference values: accepts nothing,
+ * kept for scripts), `development`, `pinned` (the development policy with reference values
+ * pinned to this checkout's enclave runtime, pinnedDevelopmentPolicy), or a policy JSON file
+ * (section 9).
  */
 export async function parsePolicyOption(text: string): Promise<AppraisalPolicy> {
+  if (text === RELEASE_POLICY_NAME) return releasePolicy();
   if (text === 'production') return PRODUCTION_POLICY;
   if (text === 'development') return developmentPolicy();
   if (text === 'pinned') return pinnedDevelopmentPolicy();
