@@ -1,0 +1,14 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { compileExample } from '../../examples/index.ts';
+import { DEMO_APP_PATH } from './demo-app.ts';
+
+test('the committed demo app is exactly examples/csv-stats compiled again', async () => {
+  const committed = new Uint8Array(readFileSync(DEMO_APP_PATH));
+  const fresh = await compileExample('csv-stats');
+  assert.ok(
+    Buffer.from(fresh).equals(Buffer.from(committed)),
+    `${DEMO_APP_PATH} is stale (${committed.length} bytes, a rebuild gives ${fresh.length}): run npm run build:examples`,
+  );
+});
