@@ -1,7 +1,7 @@
 /**
  * `npm run build:examples [-- --force]`: builds every example app into build/examples/ (see
  * examples/index.ts), then refreshes the demo's committed copy of csv-stats
- * (src/cli/generated/csv-stats.wasm; src/cli/demo-app.test.ts checks it is current).
+ * (src/cli/generated/csv-stats.wasm; test/build-examples.test.ts checks it is current).
  */
 import { copyFileSync } from 'node:fs';
 import { EXAMPLES, type ExampleName, buildExample } from '../examples/index.ts';

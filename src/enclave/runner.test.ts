@@ -123,13 +123,20 @@ test('time limit: a runaway loop is stopped at the limit, its thread terminated'
 });
 
 test('time limit also applies to an app blocked on input', async () => {
+  // One byte, then an input that never ends: cat copies the byte and blocks on its next read,
+  // where only the time limit can end it. The limit is generous so that even a loaded machine
+  // starts the app and copies the byte first (its thread is started ahead, as the enclave does).
   async function* never(): AsyncGenerator<Uint8Array> {
     yield enc('x');
-    await new Promise((r) => setTimeout(r, 5000).unref());
+    await new Promise(() => {});
   }
-  const r = await runApp({ module: app('cat'), stdin: never(), limits: { timeoutMs: 200 } });
+  const worker = startAppWorker();
+  await new Promise((resolve) => worker.once('online', resolve));
+  const r = await runApp({ module: app('cat'), stdin: never(), limits: { timeoutMs: 3000 }, worker });
   assert.equal(r.limitHit, 'time');
+  assert.equal(r.outcome, 'limit');
   assert.equal(dec(r.stdout), 'x');
+  assert.equal(worker.threadId, -1, 'the app thread was terminated');
 });
 
 test('memory limit: growth past --memory-mb is refused even with no declared maximum', async () => {
