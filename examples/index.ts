@@ -1,12 +1,15 @@
 /**
  * Ferry's example apps, built from the sources in this folder: WAT modules compiled with the
  * `wabt` npm package, AssemblyScript modules with `asc` (both from node_modules; nothing is
- * downloaded). Output: build/examples/<name>.wasm. `npm run build:examples` builds them all;
- * tests, the benchmark and the demo call `ensureExamplesBuilt()`, which builds what is
- * missing or older than its sources (atomically: write to a temporary file, then rename).
+ * downloaded). Output: build/examples/<name>.wasm. `npm run build:examples` builds them all
+ * (and refreshes the demo's committed copy of csv-stats, src/cli/generated/csv-stats.wasm);
+ * tests and the benchmark call `ensureExamplesBuilt()`, which builds what is missing or older
+ * than its sources (atomically: write to a temporary file, then rename). The compilers are
+ * devDependencies: only tests, the benchmark and scripts import this file, never the CLI.
  */
-import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FerryError } from '../src/kernel/index.ts';
@@ -111,10 +114,30 @@ export async function buildExample(name: ExampleName, force = false): Promise<st
   }
   await mkdir(EXAMPLES_BUILD_DIR, { recursive: true });
   const tmp = `${out}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  if (EXAMPLES[name] === 'wat') await writeFile(tmp, await compileWat(name));
-  else await compileAs(name, tmp);
+  await compileTo(name, tmp);
   await rename(tmp, out);
   return out;
+}
+
+async function compileTo(name: ExampleName, out: string): Promise<void> {
+  if (EXAMPLES[name] === 'wat') await writeFile(out, await compileWat(name));
+  else await compileAs(name, out);
+}
+
+/**
+ * One example compiled afresh from its sources, in a temporary directory (build/ is left
+ * alone): what a committed copy of it must equal.
+ */
+export async function compileExample(name: ExampleName): Promise<Uint8Array> {
+  examplePath(name);
+  const dir = await mkdtemp(join(tmpdir(), 'ferry-example-'));
+  try {
+    const out = join(dir, `${name}.wasm`);
+    await compileTo(name, out);
+    return new Uint8Array(await readFile(out));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /** Builds every example that is missing or stale. */

@@ -2,7 +2,7 @@
  * Compiles contracts/*.sol (and contracts/test/*.sol) with the bundled solc-js (standard
  * JSON, optimizer on, nothing downloaded) and writes src/chain/generated/<Name>.ts with
  * `export const <name>Abi = [...] as const` and `<name>Bytecode`, formatted by biome so the
- * output is lint clean. The generated files are committed; src/chain/generated.test.ts
+ * output is lint clean. The generated files are committed; test/build-contracts.test.ts
  * recompiles and checks they are byte-identical, so they can never be stale.
  *
  * Usage: node scripts/build-contracts.ts   (npm run build:contracts)

@@ -6,14 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import type { Hex } from 'viem';
 import { z } from 'zod';
-import { ensureExamplesBuilt, examplePath } from '../examples/index.ts';
+import { examplePath } from '../examples/index.ts';
 import { agentHome } from '../src/agent/config.ts';
 import { agentStore } from '../src/agent/daemon.ts';
 import { AgentState } from '../src/agent/state.ts';
@@ -34,12 +33,10 @@ import {
 } from '../src/chain/index.ts';
 import { loadProfileSecrets } from '../src/cli/profile/store.ts';
 import { decrypt } from '../src/crypto/age/index.ts';
-import { isAlive } from '../src/devnet/pidfile.ts';
-import { devnetUp } from '../src/devnet/up.ts';
 import { verifyReceipt } from '../src/enclave/receipt.ts';
 import { encodeCanonical, fromHex, toHex } from '../src/kernel/index.ts';
 import { createPeerClient } from '../src/net/index.ts';
-import { chainFor, dumpLogs, type Net, quiet } from './helpers/devnet.ts';
+import { chainFor, type Net, withDevnet } from './helpers/devnet.ts';
 import { verifierAlpha, vrfProofToHash, vrfProve } from '../src/crypto/vrf/index.ts';
 import { hexBytes, seatsFor } from '../src/protocol/index.ts';
 import { loadOrCreateVrfKey } from '../src/node/daemon.ts';
@@ -131,36 +128,6 @@ async function runTask(
   const events = task ? await getFerryEvents(c, task.createdBlock, await c.public.getBlockNumber()) : [];
   const done = events.find((e) => e.eventName === 'TaskCompleted' && e.args.taskId === taskId);
   return { taskId, task, done, carol, chain: c };
-}
-
-async function withDevnet(
-  opts: { executors: number; verifiers: number },
-  fn: (net: Net) => Promise<void>,
-): Promise<void> {
-  await ensureExamplesBuilt();
-  const home = mkdtempSync(join(tmpdir(), 'ferry-devnet-'));
-  const env = {
-    ...process.env,
-    FERRY_HOME: home,
-    FERRY_LOG_LEVEL: process.env.FERRY_TEST_LOG_LEVEL ?? 'info',
-  };
-  const devnet = await devnetUp({ home, ...opts, log: quiet, env });
-  const net = { devnet, home, env };
-  const pids: number[] = [];
-  let ok = false;
-  try {
-    await fn(net);
-    ok = true;
-  } finally {
-    for (const c of devnet.children()) if (c.pid) pids.push(c.pid);
-    if (!ok) dumpLogs(net);
-    await devnet.stop();
-    rmSync(home, { recursive: true, force: true });
-  }
-  assert.ok(
-    pids.every((p) => !isAlive(p)),
-    'every supervised process has exited',
-  );
 }
 
 test('devnet: a task runs end to end; result and receipt check out', { timeout: 240_000 }, async () => {

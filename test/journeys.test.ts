@@ -4,61 +4,79 @@
  * auditor verifies receipts by id and from a saved bundle (and a tampered one fails), and the
  * refusals come back in words: no executor in the region, app not allowed, revoked dataset,
  * evidence rejected by the verifiers. Every command is spawned as `bin/ferry ... --json`.
+ * No test depends on another having run: the published app and the registered dataset are
+ * made by whichever test needs them first (`csvStats()`, `citiesDataset()`), and the test that
+ * gets the executor jailed runs on a devnet of its own.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { ensureExamplesBuilt, examplePath } from '../examples/index.ts';
 import { connect, getCredits, getTask, writer } from '../src/chain/index.ts';
 import { createTaskFor } from '../src/cli/journey/ops.ts';
 import { loadProfileSecrets } from '../src/cli/profile/store.ts';
 import { type Devnet, devnetUp } from '../src/devnet/up.ts';
-import { taskEvents } from './helpers/devnet.ts';
-
-const FERRY = fileURLToPath(new URL('../bin/ferry', import.meta.url));
-
-// biome-ignore lint/suspicious/noExplicitAny: parsed CLI JSON, checked field by field by the assertions
-type J = any;
-type Run = { code: number; json: J; stdout: string; stderr: string };
-
-function ferry(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(FERRY, [...args, '--json'], { env, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      const code = err ? ((err as { code?: number }).code ?? 1) : 0;
-      let json: J = {};
-      try {
-        json = JSON.parse(stdout);
-      } catch {
-        // asserted by the caller
-      }
-      resolve({ code: typeof code === 'number' ? code : 1, json, stdout, stderr });
-    });
-  });
-}
-
-const quiet = {
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-  child() {
-    return quiet;
-  },
-};
+import {
+  type CliJson as J,
+  type CliRun as Run,
+  ferry,
+  type Net,
+  quiet,
+  taskEvents,
+  withDevnet,
+} from './helpers/devnet.ts';
 
 let home = '';
 let env: NodeJS.ProcessEnv = {};
 let devnet: Devnet | null = null;
 let work = '';
 const csv = 'temp,city\n10,Berlin\n14,Paris\n21,Rome\n-3,Oslo\n';
-let appId = '';
-let measurement = '';
-let datasetId = '';
+/** csv-stats's measurement: the SHA-256 of the module. */
+const measurement = createHash('sha256')
+  .update(readFileSync(examplePath('csv-stats')))
+  .digest('hex');
+
+let published: Promise<Run> | null = null;
+/** bob publishes csv-stats: once, by the first test that needs it. */
+async function csvStats(): Promise<{ appId: string; run: Run }> {
+  published ??= ferry(['app', 'publish', examplePath('csv-stats'), '--profile', 'bob'], env);
+  const run = await published;
+  assert.equal(run.code, 0, run.stdout + run.stderr);
+  return { appId: run.json.appId, run };
+}
+
+let registered: Promise<Run> | null = null;
+/**
+ * alice adds cities.csv in DE for csv-stats, committee tau 3000 with threshold 2/3 (every
+ * verifier holds all its stake as seats, tau is the verifier stake in units: 2 of 3 must pass):
+ * once, by the first test that needs it.
+ */
+async function citiesDataset(): Promise<{ datasetId: string; run: Run }> {
+  registered ??= ferry(
+    [
+      'dataset',
+      'add',
+      join(work, 'cities.csv'),
+      '--region',
+      'DE',
+      '--allow-app',
+      measurement,
+      '--committee',
+      '3000',
+      '--threshold',
+      '2/3',
+      '--profile',
+      'alice',
+    ],
+    env,
+  );
+  const run = await registered;
+  assert.equal(run.code, 0, run.stdout + run.stderr);
+  return { datasetId: run.json.datasetId, run };
+}
 
 /** alice adds cities.csv in `region`, allowing one app, with tau 3000 and threshold 2000. */
 function addCities(region: string, allowApp: string): Promise<Run> {
@@ -133,20 +151,17 @@ test('app publish: bob registers csv-stats with its measurement; bad input refus
   const notWasm = await ferry(['app', 'publish', join(work, 'cities.csv'), '--profile', 'bob'], env);
   assert.equal(notWasm.code, 2);
   assert.equal(notWasm.json.error.code, 'USAGE_INVALID_ARGUMENT');
-  const r = await ferry(['app', 'publish', examplePath('csv-stats'), '--profile', 'bob'], { ...env });
-  assert.equal(r.code, 0, r.stdout + r.stderr);
-  measurement = createHash('sha256')
-    .update(readFileSync(examplePath('csv-stats')))
-    .digest('hex');
+  const { appId, run: r } = await csvStats();
   assert.equal(r.json.measurement, measurement);
-  assert.match(r.json.appId, /^[0-9]+$/);
+  assert.match(appId, /^[0-9]+$/);
   // On a devnet the app's policy defaults to pinned and its TEE kinds to sim.
   assert.deepEqual([r.json.teeKinds, r.json.appraisalPolicy], [['sim'], 'pinned']);
-  appId = r.json.appId;
   const ls = await ferry(['app', 'ls'], env);
   assert.equal(ls.code, 0);
   assert.deepEqual(
-    ls.json.apps.map((a: J) => [a.appId, a.measurement, a.teeKinds, a.appraisalPolicy]),
+    ls.json.apps
+      .filter((a: J) => a.appId === appId)
+      .map((a: J) => [a.appId, a.measurement, a.teeKinds, a.appraisalPolicy]),
     [[appId, measurement, ['sim'], 'pinned']],
   );
 });
@@ -268,34 +283,14 @@ test('dataset add: alice stores and registers a dataset; committee figures shown
   assert.equal(expiring.json.allowedApps, 'any');
   assert.equal(expiring.json.tau, 10);
   assert.equal(expiring.json.threshold, 7);
-  // Every verifier holds all its stake as seats (tau = the verifier stake in units): 2 of 3 must pass.
-  const r = await ferry(
-    [
-      'dataset',
-      'add',
-      file,
-      '--region',
-      'DE',
-      '--allow-app',
-      measurement,
-      '--committee',
-      '3000',
-      '--threshold',
-      '2/3',
-      '--profile',
-      'alice',
-    ],
-    env,
-  );
-  assert.equal(r.code, 0, r.stdout + r.stderr);
-  assert.match(r.json.datasetId, /^[0-9]+$/);
+  const { datasetId, run: r } = await citiesDataset();
+  assert.match(datasetId, /^[0-9]+$/);
   assert.deepEqual(r.json.regions, ['DE']);
   assert.deepEqual(r.json.teeKinds, ['sim']);
   assert.equal(r.json.threshold, 2000);
   assert.equal(r.json.appraisalPolicy, 'pinned');
   assert.equal(typeof r.json.committee.capture, 'number');
   assert.equal(typeof r.json.committee.livenessFailure, 'number');
-  datasetId = r.json.datasetId;
   const ls = await ferry(['dataset', 'ls', '--mine', '--profile', 'alice'], env);
   assert.equal(ls.code, 0);
   const d = ls.json.datasets.find((x: J) => x.datasetId === datasetId);
@@ -309,6 +304,8 @@ test('dataset add: alice stores and registers a dataset; committee figures shown
 test('task run --wait: completed, verified, result decrypted; receipt verify by id and from the bundle', {
   timeout: 120_000,
 }, async () => {
+  const { appId } = await csvStats();
+  const { datasetId } = await citiesDataset();
   const out = join(work, 'result.json');
   const bundle = join(work, 'receipt.json');
   const r = await ferry(
@@ -402,7 +399,7 @@ test('task run --wait: completed, verified, result decrypted; receipt verify by 
   assert.equal(show.json.votes.length >= 2, true);
   const ls = await ferry(['task', 'ls', '--mine', '--profile', 'carol'], env);
   assert.deepEqual(
-    ls.json.tasks.map((t: J) => [t.taskId, t.status]),
+    ls.json.tasks.filter((t: J) => t.taskId === taskId).map((t: J) => [t.taskId, t.status]),
     [[taskId, 'completed']],
   );
   const none = await ferry(['task', 'show', '999'], env);
@@ -413,6 +410,8 @@ test('task run --wait: completed, verified, result decrypted; receipt verify by 
 test('task run --arg: the arguments reach the app and the receipt binds them (input hash)', {
   timeout: 120_000,
 }, async () => {
+  const { appId } = await csvStats();
+  const { datasetId } = await citiesDataset();
   const out = join(work, 'result-city.json');
   const r = await ferry(
     [
@@ -442,6 +441,8 @@ test('task run --arg: the arguments reach the app and the receipt binds them (in
 });
 
 test('task run refusals in words: no executor in the region, app not allowed, revoked dataset', async () => {
+  const { appId } = await csvStats();
+  const { datasetId } = await citiesDataset();
   const fr = await addCities('FR', measurement);
   assert.equal(fr.code, 0, fr.stdout);
   const r1 = await ferry(
@@ -484,6 +485,7 @@ test('task run refusals in words: no executor in the region, app not allowed, re
 test('a task created for a region without executors (by a client without the preflight) fails on chain with that reason; the escrow is refunded', {
   timeout: 120_000,
 }, async () => {
+  const { appId } = await csvStats();
   const fr = await addCities('FR', measurement);
   assert.equal(fr.code, 0, fr.stdout);
   const secrets = loadProfileSecrets(home, 'carol');
@@ -541,48 +543,62 @@ test('task run --wait: an app that traps gives a verified receipt but exit 1 (EN
   assert.equal(r.json.error.code, 'ENCLAVE_APP_FAILED');
 });
 
-// Last: it gets the only executor excluded and jailed.
+// On a devnet of its own: it gets the only executor excluded and jailed.
 test('task run: evidence rejected by the verifiers (sim under the production policy) fails in words', {
-  timeout: 120_000,
+  timeout: 180_000,
 }, async () => {
-  const prod = await ferry(
-    [
-      'dataset',
-      'add',
-      join(work, 'cities.csv'),
-      '--region',
-      'DE',
-      '--allow-app',
-      measurement,
-      '--tee',
-      'sim',
-      '--policy',
-      'production',
-      '--committee',
-      '3000',
-      '--threshold',
-      '2000',
-      '--profile',
-      'alice',
-    ],
-    env,
-  );
-  assert.equal(prod.code, 0, prod.stdout);
-  assert.equal(prod.json.appraisalPolicy, 'production');
-  const r = await ferry(
-    ['task', 'run', '--app', appId, '--dataset', prod.json.datasetId, '--wait', '--profile', 'carol'],
-    env,
-  );
-  assert.equal(r.code, 1, r.stdout);
-  assert.equal(r.json.status, 'failed');
-  assert.equal(r.json.verified, false);
-  assert.equal(r.json.error.code, 'TASK_FAILED');
-  assert.match(
-    r.json.error.message,
-    /^evidence rejected by [0-9] of [0-9] verifiers: .*ATTESTATION_SIMULATION_NOT_ALLOWED/,
-  );
-  assert.equal(r.json.error.hints[0], 'attempt 1: evidence-rejected');
-  const show = await ferry(['task', 'show', r.json.taskId], env);
-  assert.equal(show.json.status, 'failed');
-  assert.equal(show.json.error.message, r.json.error.message);
+  await withDevnet({ executors: 1, verifiers: 3 }, async (net: Net) => {
+    const app = await ferry(['app', 'publish', examplePath('csv-stats'), '--profile', 'bob'], net.env);
+    assert.equal(app.code, 0, app.stdout + app.stderr);
+    const prod = await ferry(
+      [
+        'dataset',
+        'add',
+        join(work, 'cities.csv'),
+        '--region',
+        'DE',
+        '--allow-app',
+        measurement,
+        '--tee',
+        'sim',
+        '--policy',
+        'production',
+        '--committee',
+        '3000',
+        '--threshold',
+        '2000',
+        '--profile',
+        'alice',
+      ],
+      net.env,
+    );
+    assert.equal(prod.code, 0, prod.stdout);
+    assert.equal(prod.json.appraisalPolicy, 'production');
+    const r = await ferry(
+      [
+        'task',
+        'run',
+        '--app',
+        app.json.appId,
+        '--dataset',
+        prod.json.datasetId,
+        '--wait',
+        '--profile',
+        'carol',
+      ],
+      net.env,
+    );
+    assert.equal(r.code, 1, r.stdout);
+    assert.equal(r.json.status, 'failed');
+    assert.equal(r.json.verified, false);
+    assert.equal(r.json.error.code, 'TASK_FAILED');
+    assert.match(
+      r.json.error.message,
+      /^evidence rejected by [0-9] of [0-9] verifiers: .*ATTESTATION_SIMULATION_NOT_ALLOWED/,
+    );
+    assert.equal(r.json.error.hints[0], 'attempt 1: evidence-rejected');
+    const show = await ferry(['task', 'show', r.json.taskId], net.env);
+    assert.equal(show.json.status, 'failed');
+    assert.equal(show.json.error.message, r.json.error.message);
+  });
 });

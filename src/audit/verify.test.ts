@@ -243,10 +243,25 @@ function failed(r: AuditReport): string[] {
   return r.checks.filter((c) => !c.ok).map((c) => c.name);
 }
 
-let honest: Run;
+let honestRun: Promise<Run> | null = null;
+/** One honest task, run by the first test that needs it (no test depends on another's order). */
+function honestTask(): Promise<Run> {
+  honestRun ??= runTask();
+  return honestRun;
+}
+
+/** Runs `fn` and then puts the chain back as it was (for tests that change stake or operators). */
+async function thenRevert(fn: () => Promise<void>): Promise<void> {
+  const snap = await t.snapshot();
+  try {
+    await fn();
+  } finally {
+    await t.revert(snap);
+  }
+}
 
 test('an honest task passes every check', { timeout: 60_000 }, async () => {
-  honest = await runTask();
+  const honest = await honestTask();
   const r = await verifyTaskFromChain(t.deployer, honest.taskId, {
     evidence: honest.evidence,
     simRoots: [root.publicKey],
@@ -283,6 +298,7 @@ test('an honest task passes every check', { timeout: 60_000 }, async () => {
 });
 
 test('what the auditor cannot trust fails the right checks', { timeout: 60_000 }, async () => {
+  const honest = await honestTask();
   // Without the simulation root, sim evidence cannot be appraised.
   const noRoot = await verifyTaskFromChain(t.deployer, honest.taskId, { evidence: honest.evidence });
   assert.deepEqual(failed(noRoot), ['evidence-appraisal']);
@@ -374,35 +390,40 @@ test("a voter of the executor's operator (as registered before the task) fails v
   // The executor and the first verifier declare one operator; once it has claimed, the
   // executor switches its operator so that the contract lets that verifier vote.
   const op = '0x00000000000000000000000000000000000000aa' as const;
-  await setOperator(executor, ['executor'], op);
-  await setOperator(verifiers[0], ['verifier'], op);
-  const run = await runTask({ afterClaim: async () => void (await setOperator(executor, ['executor'])) });
-  await setOperator(verifiers[0], ['verifier']);
-  const r = await verifyTaskFromChain(t.deployer, run.taskId, {
-    evidence: run.evidence,
-    simRoots: [root.publicKey],
+  await thenRevert(async () => {
+    await setOperator(executor, ['executor'], op);
+    await setOperator(verifiers[0], ['verifier'], op);
+    const run = await runTask({ afterClaim: async () => void (await setOperator(executor, ['executor'])) });
+    await setOperator(verifiers[0], ['verifier']);
+    const r = await verifyTaskFromChain(t.deployer, run.taskId, {
+      evidence: run.evidence,
+      simRoots: [root.publicKey],
+    });
+    assert.deepEqual(failed(r), ['votes-vrf', 'votes-seats']);
+    assert.match(r.checks.find((c) => c.name === 'votes-vrf')!.detail, /^1 of 2 vote/);
+    assert.match(r.checks.find((c) => c.name === 'votes-threshold')!.detail, /valid pass seats 1000 from 1/);
   });
-  assert.deepEqual(failed(r), ['votes-vrf', 'votes-seats']);
-  assert.match(r.checks.find((c) => c.name === 'votes-vrf')!.detail, /^1 of 2 vote/);
-  assert.match(r.checks.find((c) => c.name === 'votes-threshold')!.detail, /valid pass seats 1000 from 1/);
 });
 
 test('stake added or unbonded after the task changes nothing: seats are judged at creation', {
   timeout: 60_000,
 }, async () => {
-  const lie = await runTask({ lie: true });
-  // The liar's stake now covers the seats it claimed; the honest voter leaves (inactive).
-  await addStake(verifiers[1].c, 10n * 10n ** 18n);
-  await requestUnbond(verifiers[0].c, 10n ** 18n);
-  const r = await verifyTaskFromChain(t.deployer, lie.taskId, {
-    evidence: lie.evidence,
-    simRoots: [root.publicKey],
+  const honest = await honestTask();
+  await thenRevert(async () => {
+    const lie = await runTask({ lie: true });
+    // The liar's stake now covers the seats it claimed; the honest voter leaves (inactive).
+    await addStake(verifiers[1].c, 10n * 10n ** 18n);
+    await requestUnbond(verifiers[0].c, 10n ** 18n);
+    const r = await verifyTaskFromChain(t.deployer, lie.taskId, {
+      evidence: lie.evidence,
+      simRoots: [root.publicKey],
+    });
+    assert.deepEqual(failed(r), ['votes-seats']);
+    const h = await verifyTaskFromChain(t.deployer, honest.taskId, {
+      evidence: honest.evidence,
+      simRoots: [root.publicKey],
+      resultCiphertext: honest.result,
+    });
+    assert.deepEqual(failed(h), []);
   });
-  assert.deepEqual(failed(r), ['votes-seats']);
-  const h = await verifyTaskFromChain(t.deployer, honest.taskId, {
-    evidence: honest.evidence,
-    simRoots: [root.publicKey],
-    resultCiphertext: honest.result,
-  });
-  assert.deepEqual(failed(h), []);
 });

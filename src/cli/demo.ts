@@ -13,12 +13,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { buildExample } from '../../examples/index.ts';
 import { getStakeTotals } from '../chain/index.ts';
 import { type Devnet, devnetUp } from '../devnet/up.ts';
 import { FerryError } from '../kernel/index.ts';
 import { intOption } from './args.ts';
 import { defineCommand } from './command.ts';
+import { DEMO_APP_PATH } from './demo-app.ts';
 import { finishTask } from './journey/finish.ts';
 import { actAs, auditTrust, locateNetwork, type Network } from './journey/network.ts';
 import {
@@ -97,8 +97,7 @@ Exit 0 when the task completed and verified, 3 when verification failed, 1 other
     const env = { ...ctx.env, FERRY_HOME: home };
     let devnet: Devnet | null = null;
     try {
-      say('building the csv-stats example app if needed...');
-      const appFile = await buildExample('csv-stats');
+      const appFile = DEMO_APP_PATH;
       say('starting a local network: chain, 1 executor, 5 verifiers, agents for alice and bob...');
       devnet = await devnetUp({ home, executors: 1, verifiers: 5, log: quiet, env }, ctx.signal);
       say(`network up in ${formatMs(Date.now() - t0)}: ${devnet.info.rpcUrl}`);

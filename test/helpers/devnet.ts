@@ -1,4 +1,7 @@
-/** Shared helpers for the devnet suites (test/devnet-*.test.ts). */
+/**
+ * The one harness of the devnet suites (test/devnet-*.test.ts, journeys, dashboard): start and
+ * stop a devnet, run the CLI, wait for a task, act as a node or an owner.
+ */
 import { execFile } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +23,7 @@ import {
 } from '../../src/chain/index.ts';
 import { loadProfileSecrets } from '../../src/cli/profile/store.ts';
 import { vrfPublicKey } from '../../src/crypto/vrf/index.ts';
+import { isAlive } from '../../src/devnet/pidfile.ts';
 import { type Devnet, devnetUp } from '../../src/devnet/up.ts';
 import { fromHex, type Logger } from '../../src/kernel/index.ts';
 import { createPeerClient, type Ed25519Signer } from '../../src/net/index.ts';
@@ -90,6 +94,7 @@ export function ferry(args: string[], env: NodeJS.ProcessEnv, bin: string = FERR
  * Starts a devnet in a fresh FERRY_HOME, runs `fn`, dumps the children's logs when it throws
  * (and copies the whole logs folder under $FERRY_TEST_KEEP_LOGS when that is set),
  * and always stops the devnet (resuming any process the test froze first) and removes the home.
+ * When `fn` passed, it then checks that every process the devnet supervised has exited.
  */
 export async function withDevnet(
   opts: { executors: number; verifiers: number; regions?: string[] },
@@ -105,11 +110,13 @@ export async function withDevnet(
   delete env.FERRY_PROFILE;
   const devnet = await devnetUp({ home, ...opts, log: quiet, env });
   const net: Net = { devnet, home, env };
+  const pids = new Set<number>();
   let ok = false;
   try {
     await fn(net);
     ok = true;
   } finally {
+    for (const c of devnet.children()) if (c.pid) pids.add(c.pid);
     if (!ok) dumpLogs(net);
     const keep = process.env.FERRY_TEST_KEEP_LOGS;
     if (!ok && keep) cpSync(join(home, 'logs'), join(keep, basename(home)), { recursive: true });
@@ -117,6 +124,8 @@ export async function withDevnet(
     await devnet.stop();
     rmSync(home, { recursive: true, force: true });
   }
+  const alive = [...pids].filter((p) => isAlive(p));
+  if (alive.length > 0) throw new Error(`supervised processes still running after stop: ${alive.join(', ')}`);
 }
 
 /** Sends `sig` to `pid`, ignoring a process that is already gone. */
