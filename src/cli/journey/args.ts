@@ -94,7 +94,7 @@ export async function policyOptionFor(text: string | undefined, isDevnet: boolea
   throw new FerryError('USAGE_MISSING_ARGUMENT', 'missing --policy (required off a devnet)', {
     hints: [
       `expected: --policy P with P one of ${POLICY_CHOICES} (docs/protocol.md section 9)`,
-      'release: the published reference values of this release\'s enclave runtime (`ferry measure runtime`); production pins none and accepts nothing',
+      "release: the published reference values of this release's enclave runtime (`ferry measure runtime`); production pins none and accepts nothing",
     ],
   });
 }
