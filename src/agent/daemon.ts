@@ -50,7 +50,7 @@ import {
 } from '../chain/index.ts';
 import type { X25519Identity } from '../crypto/age/index.ts';
 import { hpkeSeal } from '../crypto/hpke.ts';
-import { createLogger, FerryError, fromHex, type Logger, toFerryError, toHex } from '../kernel/index.ts';
+import { createLogger, FerryError, type Logger, toFerryError, toHex } from '../kernel/index.ts';
 import { createPeerClient, type Ed25519Signer, type HttpServer, startRemembering } from '../net/index.ts';
 import {
   appraiseAttempt,
@@ -60,7 +60,7 @@ import {
   checkClaim,
   checkVotes,
   commitmentsHash,
-  EnclaveKeysSchema,
+  fetchServedEvidence,
   hexBytes,
   keyReleaseInfo,
   PolicyBook,
@@ -470,20 +470,12 @@ export class AgentDaemon {
       signer: this.#opts.keys.signer,
       timeoutMs: 10_000,
     });
-    const evidenceBytes = await peer.bytes('GET', `/v1/tasks/${taskId}/attempts/${attempt}/evidence`, {
-      signal: this.#stopping.signal,
-      maxBytes: 1 << 20,
-    });
-    const keys = await peer.json(
-      'GET',
-      `/v1/tasks/${taskId}/attempts/${attempt}/enclave`,
-      EnclaveKeysSchema,
-      {
-        signal: this.#stopping.signal,
-      },
+    const { evidenceBytes, x25519Pub, ed25519Pub } = await fetchServedEvidence(
+      peer,
+      taskId,
+      attempt,
+      this.#stopping.signal,
     );
-    const x25519Pub = fromHex(keys.x25519Pub, 'x25519Pub', 32);
-    const ed25519Pub = fromHex(keys.ed25519Pub, 'ed25519Pub', 32);
     const appraisal = await appraiseAttempt({
       commitments: facts.commitments,
       committedEvidenceHash: hexBytes(task.evidenceHash),

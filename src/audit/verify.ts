@@ -36,7 +36,8 @@ import {
   attemptPolicies,
   commitmentsHash,
   decodeEvidence,
-  EnclaveKeysSchema,
+  executorBaseUrl,
+  fetchServedEvidence,
   reportDataFor,
   eligibleAtCreation,
   nodeAtCreation,
@@ -271,22 +272,10 @@ export async function verifyTaskFromChain(
     x25519Pub = opts.evidence.x25519Pub;
   } else {
     const location = String(committed.args.evidenceLocation);
-    const base = location.replace(/\/v1\/tasks\/.*$/, '');
+    const base = executorBaseUrl(location);
     try {
       const peer = createPeerClient({ baseUrl: base, timeoutMs: opts.timeoutMs ?? 10_000 });
-      evidenceBytes = await peer.bytes('GET', `/v1/tasks/${taskId}/attempts/${attempt}/evidence`, {
-        signal: opts.signal,
-        maxBytes: 1 << 20,
-      });
-      const keys = await peer.json(
-        'GET',
-        `/v1/tasks/${taskId}/attempts/${attempt}/enclave`,
-        EnclaveKeysSchema,
-        {
-          signal: opts.signal,
-        },
-      );
-      x25519Pub = fromHex(keys.x25519Pub, 'x25519Pub', 32);
+      ({ evidenceBytes, x25519Pub } = await fetchServedEvidence(peer, taskId, attempt, opts.signal));
     } catch (e) {
       const fe = toFerryError(e);
       fetchError = `cannot fetch the evidence from ${base}: ${fe.code} ${fe.message}`;

@@ -79,6 +79,8 @@ import { createPeerClient, type Ed25519Signer, type HttpServer, startRemembering
 import {
   attemptEvents,
   attemptFacts,
+  executorBaseUrl,
+  fetchServedEvidence,
   readTaskCommitments,
   taskCreation,
   attemptResultHash,
@@ -90,7 +92,6 @@ import {
   refusalCode,
   refusalsOf,
   signAttemptResult,
-  EnclaveKeysSchema,
   eligibleAtCreation,
   hexBytes,
   nodeAtCreation,
@@ -1094,27 +1095,13 @@ export class NodeDaemon {
       resolve: (s, h) => this.#resolvePolicy(s, h),
       registry: this.#registry!,
       now: new Date(),
-      fetchEvidence: async () => {
-        const base = location.replace(/\/v1\/tasks\/.*$/, '');
-        const peer = createPeerClient({ baseUrl: base, timeoutMs: 10_000 });
-        const evidenceBytes = await peer.bytes('GET', `/v1/tasks/${taskId}/attempts/${attempt}/evidence`, {
-          signal: this.#stopping.signal,
-          maxBytes: 1 << 20,
-        });
-        const keys = await peer.json(
-          'GET',
-          `/v1/tasks/${taskId}/attempts/${attempt}/enclave`,
-          EnclaveKeysSchema,
-          {
-            signal: this.#stopping.signal,
-          },
-        );
-        return {
-          evidenceBytes,
-          x25519Pub: fromHex(keys.x25519Pub, 'x25519Pub', 32),
-          ed25519Pub: fromHex(keys.ed25519Pub, 'ed25519Pub', 32),
-        };
-      },
+      fetchEvidence: () =>
+        fetchServedEvidence(
+          createPeerClient({ baseUrl: executorBaseUrl(location), timeoutMs: 10_000 }),
+          taskId,
+          attempt,
+          this.#stopping.signal,
+        ),
     });
     if (decision.kind === 'abstain') {
       this.#log.warn('abstaining', { task: String(taskId), reason: decision.reason });

@@ -19,7 +19,13 @@ export {
 export { PINNED_POLICY_NAME, type PolicyAsset, PolicyBook, pinnedDevelopmentPolicy } from './policies.ts';
 export { eligibleAtCreation, nodeAtCreation, stakeAt } from './snapshot.ts';
 export { type TrustConfig, trustRegistry } from './trust.ts';
-export { EnclaveKeysSchema } from './wire.ts';
+export {
+  EnclaveKeysSchema,
+  executorBaseUrl,
+  fetchServedEvidence,
+  MAX_EVIDENCE_BYTES,
+  type ServedEvidence,
+} from './wire.ts';
 export {
   KEY_RELEASE_TAG,
   type KeyReleaseStatement,

@@ -59,7 +59,8 @@ import {
   appraiseAttempt,
   attemptFacts,
   attemptPolicies,
-  EnclaveKeysSchema,
+  executorBaseUrl,
+  fetchServedEvidence,
   PolicyBook,
   type PolicySubject,
   refusalsOf,
@@ -737,16 +738,11 @@ async function reappraise(
   const seeded = events.find((e) => e.eventName === 'TaskSeeded' && Number(e.args.attempt) === attempt);
   if (!committed || !seeded) return null;
   try {
-    const base = String(committed.args.evidenceLocation).replace(/\/v1\/tasks\/.*$/, '');
-    const peer = createPeerClient({ baseUrl: base, timeoutMs: 5000 });
-    const bytes = await peer.bytes('GET', `/v1/tasks/${task.taskId}/attempts/${attempt}/evidence`, {
-      maxBytes: 1 << 20,
+    const peer = createPeerClient({
+      baseUrl: executorBaseUrl(String(committed.args.evidenceLocation)),
+      timeoutMs: 5000,
     });
-    const keys = await peer.json(
-      'GET',
-      `/v1/tasks/${task.taskId}/attempts/${attempt}/enclave`,
-      EnclaveKeysSchema,
-    );
+    const served = await fetchServedEvidence(peer, task.taskId, attempt);
     // The requester explains a rejection: it applies every policy that applied, whatever it
     // allows (sim included), with the kinds the task and the executor allow (§9.4).
     const facts = await attemptFacts(c, {
@@ -762,9 +758,7 @@ async function reappraise(
     const a = await appraiseAttempt({
       commitments: facts.commitments,
       committedEvidenceHash: fromHex(String(committed.args.evidenceHash), 'evidenceHash', 32),
-      evidenceBytes: bytes,
-      x25519Pub: fromHex(keys.x25519Pub, 'x25519Pub', 32),
-      ed25519Pub: fromHex(keys.ed25519Pub, 'ed25519Pub', 32),
+      ...served,
       taskKinds: facts.taskKinds,
       executorKinds: facts.executorKinds,
       policies: found.policies,
