@@ -16,12 +16,7 @@ import { examplePath } from '../examples/index.ts';
 import { agentHome } from '../src/agent/config.ts';
 import { agentStore } from '../src/agent/daemon.ts';
 import { AgentState } from '../src/agent/state.ts';
-import {
-  attestationResultHash,
-  decodeSignedResult,
-  developmentPolicy,
-  encodePolicyDocument,
-} from '../src/attestation/index.ts';
+import { developmentPolicy, encodePolicyDocument } from '../src/attestation/index.ts';
 import {
   createApp,
   createDataset,
@@ -40,7 +35,12 @@ import { chainFor, type Net, withDevnet } from './helpers/devnet.ts';
 import { verifierAlpha, vrfProofToHash, vrfProve } from '../src/crypto/vrf/index.ts';
 import { hexBytes, seatsFor } from '../src/protocol/index.ts';
 import { loadOrCreateVrfKey } from '../src/node/daemon.ts';
-import { EnclaveKeysSchema, readTaskCommitments } from '../src/protocol/index.ts';
+import {
+  attemptResultHash,
+  decodeSignedAttemptResult,
+  EnclaveKeysSchema,
+  readTaskCommitments,
+} from '../src/protocol/index.ts';
 import { NodeState } from '../src/node/state.ts';
 import { createEnclave } from '../src/enclave/index.ts';
 
@@ -188,8 +188,8 @@ test('devnet: a task runs end to end; result and receipt check out', { timeout: 
         'GET',
         `/v1/tasks/${taskId}/attempts/1/attestation-result`,
       );
-      const signed = decodeSignedResult(bytes, fromHex(n.keyId, 'keyId', 32));
-      assert.equal(`0x${toHex(attestationResultHash(signed.result))}`, String(v.args.resultHash));
+      const signed = decodeSignedAttemptResult(bytes, fromHex(n.keyId, 'keyId', 32));
+      assert.equal(`0x${toHex(attemptResultHash(signed.result))}`, String(v.args.resultHash));
     }
   });
 });

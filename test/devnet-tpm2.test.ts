@@ -20,7 +20,6 @@ import { agentHome } from '../src/agent/config.ts';
 import { agentStore } from '../src/agent/daemon.ts';
 import { AgentState } from '../src/agent/state.ts';
 import {
-  decodeSignedResult,
   expectedRuntimePcr,
   encodePolicyDocument,
   policyHash,
@@ -43,7 +42,7 @@ import { runtimeMeasurement as enclaveRuntimeMeasurement } from '../src/enclave/
 import { encodeCanonical, fromHex, toHex } from '../src/kernel/index.ts';
 import { createPeerClient } from '../src/net/index.ts';
 import { type CliRun, chainFor, dumpLogs, ferry, type Net, quiet } from './helpers/devnet.ts';
-import { decodeEvidence } from '../src/protocol/index.ts';
+import { decodeEvidence, decodeSignedAttemptResult } from '../src/protocol/index.ts';
 import { requireTool } from './helpers/tools.ts';
 
 test('devnet --tee tpm2: each executor has its own swtpm; a task completes with tpm2 evidence', {
@@ -182,12 +181,19 @@ test('devnet --tee tpm2: each executor has its own swtpm; a task completes with 
         'GET',
         `/v1/tasks/${taskId}/attempts/1/attestation-result`,
       );
-      const signed = decodeSignedResult(bytes, fromHex(n.keyId, 'keyId', 32));
-      const r = signed.result;
-      assert.equal(r.kind, 'tpm2');
-      assert.equal(r.accepted, true);
-      assert.equal(r.claims.akProof, 'activation');
-      assert.equal(toHex(r.policyHash), toHex(policyHash(POLICY)));
+      const signed = decodeSignedAttemptResult(bytes, fromHex(n.keyId, 'keyId', 32));
+      assert.equal(signed.result.accepted, true);
+      // One entry per policy applied: the app's and the dataset's (both the runtime-pinned one).
+      assert.deepEqual(
+        signed.result.policies.map((p) => p.assetKind),
+        ['app', 'dataset'],
+      );
+      for (const { result: r } of signed.result.policies) {
+        assert.equal(r.kind, 'tpm2');
+        assert.equal(r.accepted, true);
+        assert.equal(r.claims.akProof, 'activation');
+        assert.equal(toHex(r.policyHash), toHex(policyHash(POLICY)));
+      }
     }
 
     // The result: decrypted by carol.

@@ -16,9 +16,51 @@ const NONCE = readFileSync(join(V, 'nonce.hex'), 'utf8').trim();
 const tmp = mkdtempSync(join(tmpdir(), 'ferry-tpm2-cli-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-function ferry(args: string[]): { code: number | null; out: string; err: string } {
+function run(args: string[]): { code: number | null; out: string; err: string } {
   const r = spawnSync(join(ROOT, 'bin/ferry'), ['attest', 'verify', 'tpm2', ...args], { encoding: 'utf8' });
   return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+// No policy accepts unmeasured software (ATTESTATION_NO_REFERENCE_VALUES, docs/protocol.md §9.1):
+// the vectors are appraised under production settings pinning the PCR digest each quote reports
+// (read from the quotes themselves, as an operator reads them with `attest verify --json`).
+const digests = ['rsa-sha256', 'ecc-sha256', 'rsa-sha384-sha1bank', 'rsapss-sha256'].map((set) => {
+  const j = JSON.parse(
+    run([
+      '--quote',
+      join(V, set, 'quote.msg'),
+      '--signature',
+      join(V, set, 'quote.sig'),
+      '--ak',
+      join(V, set, 'ak.tpm2b'),
+      '--nonce',
+      NONCE,
+      '--json',
+    ]).out,
+  );
+  assert.deepEqual(
+    j.reasons.map((x: { code: string }) => x.code),
+    ['ATTESTATION_NO_REFERENCE_VALUES'],
+    `${set}: without reference values the production policy accepts nothing`,
+  );
+  return j.measurement as string;
+});
+const POLICY = join(tmp, 'policy.json');
+writeFileSync(
+  POLICY,
+  JSON.stringify({
+    version: 1,
+    name: 'vectors-pinned',
+    allowedKinds: ['tpm2'],
+    allowDebug: false,
+    allowedTcbStatuses: ['UpToDate'],
+    maxEvidenceAgeSeconds: 600,
+    referenceValues: { tpm2: { pcrDigest: digests } },
+  }),
+);
+
+function ferry(args: string[]): { code: number | null; out: string; err: string } {
+  return run(args.includes('--policy') ? args : [...args, '--policy', POLICY]);
 }
 function base(set: string, ak = 'ak.tpm2b'): string[] {
   return [
