@@ -315,14 +315,14 @@ contract NodeRegistry {
         return nodes[node];
     }
 
-    /// The eligibility fields the Tasks contract reads, and the stake (two storage slots).
+    /// The eligibility fields the Tasks contract reads (one storage slot).
     function nodeCore(address node)
         external
         view
-        returns (uint8 roles, uint8 status, uint16 teeKinds, bytes2 region, uint64 changedBlock, uint128 stake)
+        returns (uint8 roles, uint8 status, uint16 teeKinds, bytes2 region, uint64 changedBlock)
     {
         Node storage n = nodes[node];
-        return (n.roles, n.status, n.teeKinds, n.region, n.changedBlock, n.stake);
+        return (n.roles, n.status, n.teeKinds, n.region, n.changedBlock);
     }
 
     /// The node's operator: the declared one, or the node itself when none was declared.

@@ -122,6 +122,10 @@ contract Tasks {
     Assets public immutable assets;
     uint256 public immutable maxAttempts;
     uint256 public immutable verifierShareBps;
+    /// Seats every eligible voter may claim without its stake being read: min(1 + isqrt(64) +
+    /// SEAT_SLACK, registry.minStake() / STAKE_UNIT), a lower bound of seatBound for any active
+    /// voter counted in the task's verifier stake.
+    uint256 internal immutable fastSeats;
 
     uint256 public taskCount;
     mapping(uint256 => Task) internal tasks;
@@ -209,6 +213,9 @@ contract Tasks {
         assets = assets_;
         maxAttempts = maxAttempts_;
         verifierShareBps = verifierShareBps_;
+        uint256 minUnits = registry_.minStake() / STAKE_UNIT;
+        uint256 least = 1 + 8 + SEAT_SLACK; // seatBound's m + isqrt(64 m) + 8 at m = 1
+        fastSeats = minUnits < least ? minUnits : least;
     }
 
     modifier nonReentrant() {
@@ -334,7 +341,7 @@ contract Tasks {
         if (block.timestamp > deadline) revert DeadlinePassed(deadline, block.timestamp);
         if (vrfOutput.length != 64) revert InvalidParameter("vrfOutput");
         if (vrfProof.length != 80) revert InvalidParameter("vrfProof");
-        (uint8 roles, uint8 nst, uint16 tee, bytes2 region, uint64 changed, uint128 w) = registry.nodeCore(msg.sender);
+        (uint8 roles, uint8 nst, uint16 tee, bytes2 region, uint64 changed) = registry.nodeCore(msg.sender);
         if (nst == 0) revert NotEligible(msg.sender, 1);
         if (roles & ROLE_EXECUTOR == 0) revert NotEligible(msg.sender, 2);
         if (nst != NODE_ACTIVE) revert NotEligible(msg.sender, 3);
@@ -344,9 +351,13 @@ contract Tasks {
         bytes32 nk = keccak256(abi.encode(taskId, msg.sender));
         uint256 nt = nodeTask[nk];
         if (nt & 1 != 0) revert NotEligible(msg.sender, 7);
-        if ((nt >> 8) & 0xff == attempt) revert AlreadyClaimed(taskId, attempt, msg.sender);
-        nodeTask[nk] = (nt & 1) | (attempt << 8);
+        // The best claimant is t.executor; every other claimant of the attempt is marked in
+        // nodeTask (a claim that is not best, or the best one once displaced).
+        if ((nt >> 8) & 0xff == attempt || (st == CLAIMED && t.executor == msg.sender)) {
+            revert AlreadyClaimed(taskId, attempt, msg.sender);
+        }
         uint256 x = uint64(bytes8(vrfOutput[0:8]));
+        uint256 w = registry.stakeOf(msg.sender);
         {
             uint256 window = t.claimWindow;
             uint256 round = ((block.timestamp + window - deadline) * CLAIM_ROUNDS) / window;
@@ -360,7 +371,13 @@ contract Tasks {
             address prev = t.executor;
             uint256 bestX = uint64(bytes8(t.bestOutput));
             best = x * registry.stakeOf(prev) < bestX * w;
-            if (best) registry.unlock(prev);
+            if (best) {
+                registry.unlock(prev);
+                bytes32 pk = keccak256(abi.encode(taskId, prev));
+                nodeTask[pk] = (nodeTask[pk] & 1) | (attempt << 8);
+            } else {
+                nodeTask[nk] = (nt & 1) | (attempt << 8);
+            }
         }
         if (best) {
             t.bestOutput = bytes32(vrfOutput[0:32]);
@@ -420,13 +437,16 @@ contract Tasks {
         if (resultHash == bytes32(0)) revert InvalidParameter("resultHash");
         if (vrfOutput.length != 64) revert InvalidParameter("vrfOutput");
         if (vrfProof.length != 80) revert InvalidParameter("vrfProof");
-        (uint8 roles, uint8 nst,,, uint64 changed, uint128 stake) = registry.nodeCore(msg.sender);
+        (uint8 roles, uint8 nst,,, uint64 changed) = registry.nodeCore(msg.sender);
         if (nst == 0) revert NotEligible(msg.sender, 1);
         if (roles & ROLE_VERIFIER == 0) revert NotEligible(msg.sender, 2);
         if (nst != NODE_ACTIVE) revert NotEligible(msg.sender, 3);
         if (changed >= t.createdBlock) revert NotEligible(msg.sender, 4);
-        {
-            uint256 maxSeats = seatBound(stake, t.totalVerifierStake, t.tau);
+        // An eligible voter holds at least minStake (active) and was counted in
+        // totalVerifierStake, so its bound is at least min(17, minStake units): below that the
+        // stake need not be read.
+        if (seats > fastSeats) {
+            uint256 maxSeats = seatBound(registry.stakeOf(msg.sender), t.totalVerifierStake, t.tau);
             if (seats > maxSeats) revert TooManySeats(seats, maxSeats);
         }
         if (msg.sender == t.executor) revert NotEligible(msg.sender, 8);
@@ -605,8 +625,12 @@ contract Tasks {
         return nodeTask[keccak256(abi.encode(taskId, node))] & 1 != 0;
     }
 
-    /// True when `node` claimed attempt `attempt` of the task (and that attempt is its last claim).
+    /// True when `node` claimed the task's current attempt `attempt` (the best claimant, or
+    /// marked as another claimant). Earlier attempts are answered for claimants other than
+    /// their final executor only; read TaskClaimed events for history.
     function hasClaimed(uint256 taskId, uint256 attempt, address node) external view returns (bool) {
+        Task storage t = tasks[taskId];
+        if (attempt == t.attempt && t.status >= CLAIMED && t.status <= RUNNING && t.executor == node) return true;
         return (nodeTask[keccak256(abi.encode(taskId, node))] >> 8) & 0xff == attempt;
     }
 
