@@ -132,7 +132,13 @@ async function now(): Promise<number> {
 }
 
 async function newTask(
-  over: { fee?: bigint; datasetIds?: bigint[]; expiresIn?: number; by?: ChainWriter; claimTarget?: number } = {},
+  over: {
+    fee?: bigint;
+    datasetIds?: bigint[];
+    expiresIn?: number;
+    by?: ChainWriter;
+    claimTarget?: number;
+  } = {},
 ) {
   const r = await createTask(over.by ?? requester, {
     appId,
@@ -461,7 +467,11 @@ describe('lifecycle', () => {
       vrfProof: randomHex(80),
     });
     assert.equal(late.best, true);
-    assert.equal((await getNode(tc.deployer, addr(execDE2)))?.openAttempts, 1, 'the best claim locks its stake');
+    assert.equal(
+      (await getNode(tc.deployer, addr(execDE2)))?.openAttempts,
+      1,
+      'the best claim locks its stake',
+    );
     const worse = await claimTask(execSim, {
       taskId,
       attempt: 1,
@@ -637,7 +647,12 @@ describe('lifecycle', () => {
     await tc.mine(1);
     for (const id of [taskId, other]) {
       await seedTask(requester, id);
-      await claimTask(execDE, { taskId: id, attempt: 1, vrfOutput: outputWithPrefix(1), vrfProof: randomHex(80) });
+      await claimTask(execDE, {
+        taskId: id,
+        attempt: 1,
+        vrfOutput: outputWithPrefix(1),
+        vrfProof: randomHex(80),
+      });
     }
     await tc.advance(CLAIM + 1);
     for (const id of [taskId, other]) {

@@ -7,7 +7,16 @@
  * of the last block it delivered and checks it before every poll: if it changed, a deeper
  * reorganisation happened and it stops with CHAIN_REORG_TOO_DEEP (resume from an earlier block).
  */
-import { type Address, decodeEventLog, formatLog, type Hex, type Log, numberToHex, type RpcLog, toEventSelector } from 'viem';
+import {
+  type Address,
+  decodeEventLog,
+  formatLog,
+  type Hex,
+  type Log,
+  numberToHex,
+  type RpcLog,
+  toEventSelector,
+} from 'viem';
 import { FerryError } from '../kernel/index.ts';
 import { ferryEventsAbi, tasksAbi } from './abi.ts';
 import { uint } from './encode.ts';

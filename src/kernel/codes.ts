@@ -194,5 +194,7 @@ export function exitCodeFor(code: string): ExitCode {
  * not seen yet). A daemon retries these and never turns them into a verdict about somebody else.
  */
 export function isRetryable(code: string): boolean {
-  return exitCodeFor(code) === EXIT.unavailable || code === 'ABORTED' || code === 'ATTESTATION_POLICY_NOT_FOUND';
+  return (
+    exitCodeFor(code) === EXIT.unavailable || code === 'ABORTED' || code === 'ATTESTATION_POLICY_NOT_FOUND'
+  );
 }
