@@ -235,7 +235,7 @@ export async function vote(c: ChainWriter, p: VoteParams): Promise<TxResult & { 
       hexBytes(p.vrfProof, 'vrfProof', 80),
     ],
     // A vote estimated as an ordinary one (about 76k gas) may be mined as the deciding one:
-    // attested, or rejected (end the attempt, exclude and slash the executor, return the
+    // attested, or rejected (end the attempt, exclude the executor, unlock its stake, return the
     // uses: about 166k with one dataset, measured in test/devnet-adversarial.test.ts).
     gasHeadroom: VOTE_GAS_HEADROOM,
   });
