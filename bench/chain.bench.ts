@@ -234,6 +234,7 @@ const bench: Bench = async ({ quick, log }) => {
                     evidenceWindow: 30,
                     voteWindow: 30,
                     runWindow: 60,
+                    claimTarget: 0,
                   },
                 ],
                 value: ETH / 2n,

@@ -325,6 +325,7 @@ const bench: Bench = async ({ quick, log }) => {
                 evidenceWindow: DEFAULT_WINDOWS.evidence,
                 voteWindow: DEFAULT_WINDOWS.vote,
                 runWindow: DEFAULT_WINDOWS.run,
+                claimTarget: 0,
               },
             ],
             value: 10n ** 15n,

@@ -8,8 +8,6 @@ pragma solidity ^0.8.28;
 error NotOwner(address caller, address owner);
 /// The caller is not the Tasks contract (registry penalties, asset use accounting).
 error OnlyTasks(address caller);
-/// Only the NodeRegistry may send ether to Tasks (slashed stake).
-error OnlyRegistry(address caller);
 error UnknownNode(address node);
 error UnknownDataset(uint256 datasetId);
 error UnknownApp(uint256 appId);
@@ -33,10 +31,19 @@ error TooEarly(uint256 notBefore, uint256 nowValue);
 error DeadlinePassed(uint256 deadline, uint256 nowValue);
 /// reason: 1 unregistered, 2 missing role, 3 not active, 4 changed after the task was created,
 /// 5 region not allowed, 6 TEE kind not allowed, 7 excluded from the task, 8 is the executor,
-/// 9 has the executor's operator (NodeRegistry.sameOperator).
+/// 9 has the executor's operator (NodeRegistry.sameOperator), 10 claim VRF output not below the
+/// node's claim threshold in the current round (protocol.md section 11.3: claim in a later round).
 error NotEligible(address node, uint8 reason);
 error NotExecutor(uint256 taskId, address caller);
 error AlreadyVoted(uint256 taskId, uint256 attempt, address verifier);
+/// One claim per node per attempt.
+error AlreadyClaimed(uint256 taskId, uint256 attempt, address node);
+/// A vote's seats exceed the bound the voter's stake share allows (protocol.md section 11.3).
+error TooManySeats(uint256 seats, uint256 maxSeats);
+/// The node executes open attempts: its stake cannot be added to, unbonded or withdrawn now.
+error StakeLocked(address node, uint256 openAttempts);
+/// unjail: the node is not jailed.
+error NotJailed(address node);
 error AlreadyReleased(uint256 taskId, uint256 assetIndex);
 error NothingToWithdraw(address account);
 error TransferFailed(address to, uint256 amount);

@@ -36,6 +36,8 @@ contract NodeRegistry {
         uint64 changedBlock;
         uint40 lastHeartbeat;
         uint40 jailedUntil;
+        uint16 openAttempts; // attempts this node executes that have not ended (Tasks.lock/unlock)
+        uint48 jailedTask; // the task whose penalty jailed the node last (0: never jailed)
         uint128 stake;
         uint128 unbonding;
         uint40 unbondingAt;
@@ -55,6 +57,9 @@ contract NodeRegistry {
     mapping(address => Node) internal nodes;
     uint128 public totalExecutorStake;
     uint128 public totalVerifierStake;
+    /// Sum of all slashed stake. It stays in this contract, which has no function that pays it
+    /// out: it is burnt (protocol.md section 11.4), so no account gains from a slash.
+    uint256 public burned;
     uint256 internal transient locked;
 
     event NodeRegistered(
@@ -85,6 +90,7 @@ contract NodeRegistry {
     event NodeStatusChanged(address indexed node, uint8 status);
     event Heartbeat(address indexed node, uint256 at);
     event NodeSlashed(address indexed node, uint256 indexed taskId, uint256 amount, uint256 jailedUntil);
+    event NodeUnjailed(address indexed node);
 
     constructor(
         address tasks_,
@@ -156,9 +162,12 @@ contract NodeRegistry {
         emit EndpointUpdated(msg.sender, endpoint);
     }
 
+    /// Adds msg.value to the stake. Refused while the node executes an open attempt (the stake
+    /// ranks its claim, protocol.md section 11.3).
     function addStake() external payable {
         Node storage n = _node(msg.sender);
         if (msg.value == 0) revert InvalidParameter("value");
+        if (n.openAttempts != 0) revert StakeLocked(msg.sender, n.openAttempts);
         bool counted = n.status == STATUS_ACTIVE;
         if (counted) _addTotals(n, false);
         n.stake += uint128(msg.value);
@@ -170,9 +179,11 @@ contract NodeRegistry {
     /// Moves `amount` of stake to unbonding; it can be withdrawn after unbondingDelay and can
     /// still be slashed until then. The remaining stake must be 0 or >= minStake; at 0 the
     /// node becomes inactive. A new request adds to the pending amount and restarts the delay.
+    /// Refused while the node executes an open attempt (its stake backs the attempt's penalty).
     function requestUnbond(uint128 amount) external {
         Node storage n = _node(msg.sender);
         if (amount == 0 || amount > n.stake) revert InvalidParameter("amount");
+        if (n.openAttempts != 0) revert StakeLocked(msg.sender, n.openAttempts);
         uint128 rest = n.stake - amount;
         if (rest != 0 && rest < minStake) revert InsufficientStake(minStake, rest);
         bool counted = n.status == STATUS_ACTIVE;
@@ -190,11 +201,13 @@ contract NodeRegistry {
         emit UnbondRequested(msg.sender, amount, rest, n.unbondingAt);
     }
 
-    /// Pays out unbonded stake once the delay has passed.
+    /// Pays out unbonded stake once the delay has passed and the node executes no open attempt
+    /// (unbonding stake stays slashable until withdrawn).
     function withdrawUnbonded() external nonReentrant {
         Node storage n = _node(msg.sender);
         uint256 amount = n.unbonding;
         if (amount == 0) revert NothingToWithdraw(msg.sender);
+        if (n.openAttempts != 0) revert StakeLocked(msg.sender, n.openAttempts);
         if (block.timestamp < n.unbondingAt) revert TooEarly(n.unbondingAt, block.timestamp);
         n.unbonding = 0;
         emit Unbonded(msg.sender, amount);
@@ -224,6 +237,22 @@ contract NodeRegistry {
         emit NodeStatusChanged(msg.sender, n.status);
     }
 
+    /// A jailed node returns once its jail has ended: status active again (needs stake >=
+    /// minStake: add stake first if a slash took it below). Same as setActive(true), but
+    /// refuses a node that is not jailed (NotJailed), so a caller learns why nothing changed.
+    function unjail() external {
+        Node storage n = _node(msg.sender);
+        if (n.status != STATUS_JAILED) revert NotJailed(msg.sender);
+        if (block.timestamp < n.jailedUntil) revert TooEarly(n.jailedUntil, block.timestamp);
+        if (n.stake < minStake) revert InsufficientStake(minStake, n.stake);
+        n.status = STATUS_ACTIVE;
+        n.lastHeartbeat = uint40(block.timestamp);
+        _addTotals(n, true);
+        n.changedBlock = uint64(block.number);
+        emit NodeUnjailed(msg.sender);
+        emit NodeStatusChanged(msg.sender, STATUS_ACTIVE);
+    }
+
     function heartbeat() external {
         Node storage n = _node(msg.sender);
         n.lastHeartbeat = uint40(block.timestamp);
@@ -245,8 +274,9 @@ contract NodeRegistry {
     // ------------------------------------------------------------------ penalties (Tasks only)
 
     /// Slashes slashBps of the node's stake plus unbonding stake, jails it for jailDuration
-    /// and sends the slashed amount to the Tasks contract. Returns the amount.
-    function slash(address node, uint256 taskId) external nonReentrant returns (uint256 amount) {
+    /// (jailedTask = taskId) and burns the amount: it stays in this contract, counted in
+    /// `burned`, and nothing can pay it out. Returns the amount.
+    function slash(address node, uint256 taskId) external returns (uint256 amount) {
         if (msg.sender != tasks) revert OnlyTasks(msg.sender);
         Node storage n = nodes[node];
         if (n.status == STATUS_NONE) return 0;
@@ -256,15 +286,27 @@ contract NodeRegistry {
         n.stake -= uint128(fromStake);
         n.unbonding -= uint128(fromUnbonding);
         amount = fromStake + fromUnbonding;
+        burned += amount;
         n.status = STATUS_JAILED;
         n.jailedUntil = uint40(block.timestamp + jailDuration);
+        n.jailedTask = uint48(taskId);
         n.changedBlock = uint64(block.number);
         emit NodeSlashed(node, taskId, amount, n.jailedUntil);
         emit NodeStatusChanged(node, STATUS_JAILED);
-        if (amount != 0) {
-            (bool ok,) = tasks.call{value: amount}("");
-            if (!ok) revert TransferFailed(tasks, amount);
-        }
+    }
+
+    /// Tasks only: `node` now executes one more open attempt (its best claim stands); its stake
+    /// can neither be added to, unbonded nor withdrawn until every such attempt has ended.
+    function lock(address node) external {
+        if (msg.sender != tasks) revert OnlyTasks(msg.sender);
+        nodes[node].openAttempts += 1;
+    }
+
+    /// Tasks only: an attempt `node` executed (or led while claiming) has ended or passed to
+    /// another claimant.
+    function unlock(address node) external {
+        if (msg.sender != tasks) revert OnlyTasks(msg.sender);
+        nodes[node].openAttempts -= 1;
     }
 
     // ------------------------------------------------------------------ readers

@@ -8,9 +8,12 @@ import {Assets} from "./Assets.sol";
 /// @title Ferry tasks: escrow, seeds, claims, evidence, votes, key releases, receipts
 /// @notice The task state machine of docs/protocol.md section 12. VRF outputs and proofs are
 /// recorded (events) but not verified here: ed25519 VRF verification is too expensive on the
-/// EVM. The contract trusts a claimed output only for ordering and counts claimed seats; every
-/// relying party verifies every proof and seat count off chain and refuses to act on a wrong one.
-/// Payments are credited and withdrawn by their owners (pull payments) behind a re-entrancy guard.
+/// EVM. The contract uses a claimed output for the claim threshold and ordering, and counts
+/// claimed seats up to a stake-based bound; every relying party verifies every proof and seat
+/// count off chain and refuses to act on a wrong one. Since seats and outputs are unverified,
+/// nothing they decide slashes: only an executor's own provable fault does (evidence or receipt
+/// missed), and slashed stake is burnt. Payments are credited and withdrawn by their owners
+/// (pull payments) behind a re-entrancy guard.
 contract Tasks {
     // Task status, in this order; the lowercase names are the protocol's state names.
     uint8 internal constant CREATED = 0;
@@ -42,6 +45,30 @@ contract Tasks {
     uint8 internal constant VOTE_PASS = 2;
     uint8 internal constant VOTE_PASS_PAID = 3;
 
+    // Window bounds, seconds (protocol.md section 11.3, "Window bounds").
+    uint256 public constant MIN_CLAIM_WINDOW = 3;
+    uint256 public constant MAX_CLAIM_WINDOW = 3600;
+    uint256 public constant MIN_EVIDENCE_WINDOW = 10;
+    uint256 public constant MAX_EVIDENCE_WINDOW = 3600;
+    uint256 public constant MIN_VOTE_WINDOW = 5;
+    uint256 public constant MAX_VOTE_WINDOW = 3600;
+    uint256 public constant MIN_RUN_WINDOW = 5;
+    uint256 public constant MAX_RUN_WINDOW = 86_400;
+    /// The executor always has at least this long after the last key release (running).
+    uint256 public constant MIN_RUN_TIME = 60;
+    uint256 public constant MIN_TASK_TTL = 10;
+    uint256 public constant MAX_TASK_TTL = 30 days;
+
+    // Claim eligibility (protocol.md section 11.3, src/protocol/claim.ts).
+    uint8 internal constant CLAIM_TARGET_DEFAULT = 3;
+    uint256 internal constant CLAIM_ROUNDS = 6;
+
+    // Seat bound (protocol.md section 11.3): seats <= min(w, m + isqrt(64 m) + 8), m = ceil(tau w / W),
+    // w and W the voter's and the task's verifier stake in units of STAKE_UNIT wei.
+    uint256 internal constant STAKE_UNIT = 1e15;
+    uint256 internal constant SEAT_SIGMAS_SQUARED = 64;
+    uint256 internal constant SEAT_SLACK = 8;
+
     struct CreateParams {
         uint256 appId;
         uint256[] datasetIds; // 1..7 datasets
@@ -52,7 +79,8 @@ contract Tasks {
         uint32 claimWindow; // seconds, from the seed
         uint32 evidenceWindow; // seconds, after the claim window
         uint32 voteWindow; // seconds, after the evidence commitment
-        uint32 runWindow; // seconds, after attestation: key releases and receipt
+        uint32 runWindow; // seconds, after attestation: key releases; and after the last one: receipt (>= MIN_RUN_TIME)
+        uint8 claimTarget; // expected claimants per round-0 (k, protocol.md 11.3); 0: the default 3
     }
 
     struct Task {
@@ -79,26 +107,33 @@ contract Tasks {
         uint32 voteWindow;
         uint32 runWindow;
         uint64 createdBlock;
+        uint8 claimTarget; // k
         uint128 totalVerifierStake;
         uint128 voterReward; // set at completion: what each pass voter of the final attempt may claim
         bytes32 seed;
         bytes32 bestOutput; // first 32 bytes of the best claim's VRF output
         bytes32 evidenceHash;
         bytes32 receiptHash;
-        uint256[] datasetIds;
+        uint128 totalExecutorStake; // snapshot at creation: W of the claim threshold
+        uint64[7] datasetIds; // the first assetCount - 1 are the task's datasets
     }
 
     NodeRegistry public immutable registry;
     Assets public immutable assets;
     uint256 public immutable maxAttempts;
     uint256 public immutable verifierShareBps;
+    /// Seats every eligible voter may claim without its stake being read: min(1 + isqrt(64) +
+    /// SEAT_SLACK, registry.minStake() / STAKE_UNIT), a lower bound of seatBound for any active
+    /// voter counted in the task's verifier stake.
+    uint256 internal immutable fastSeats;
 
     uint256 public taskCount;
     mapping(uint256 => Task) internal tasks;
     /// keccak256(taskId, attempt, verifier) => VOTE_FAIL / VOTE_PASS / VOTE_PASS_PAID
     mapping(bytes32 => uint8) internal votes;
-    /// keccak256(taskId, node) => excluded from later attempts
-    mapping(bytes32 => bool) internal excluded;
+    /// keccak256(taskId, node) => bit 0: excluded from later attempts; bits 8..15: the last
+    /// attempt the node claimed (one claim per node per attempt)
+    mapping(bytes32 => uint256) internal nodeTask;
     mapping(address => uint256) public credits;
     uint256 internal transient locked;
 
@@ -178,6 +213,9 @@ contract Tasks {
         assets = assets_;
         maxAttempts = maxAttempts_;
         verifierShareBps = verifierShareBps_;
+        uint256 minUnits = registry_.minStake() / STAKE_UNIT;
+        uint256 least = 1 + 8 + SEAT_SLACK; // seatBound's m + isqrt(64 m) + 8 at m = 1
+        fastSeats = minUnits < least ? minUnits : least;
     }
 
     modifier nonReentrant() {
@@ -187,28 +225,33 @@ contract Tasks {
         locked = 0;
     }
 
-    /// Receives slashed stake from the registry only.
-    receive() external payable {
-        if (msg.sender != address(registry)) revert OnlyRegistry(msg.sender);
-    }
-
     // ------------------------------------------------------------------ create and seed
 
     /// Creates a task with msg.value as escrow (>= app price + dataset prices). Refuses what a
-    /// policy forbids (see Assets.useForTask). Snapshots the active executor and verifier stake.
+    /// policy forbids (see Assets.useForTask) and windows or an expiry outside their bounds
+    /// (InvalidParameter naming it). Snapshots the active executor and verifier stake.
     function createTask(CreateParams calldata p) external payable nonReentrant returns (uint256 taskId) {
         uint256 nd = p.datasetIds.length;
         if (nd == 0 || nd > MAX_DATASETS) revert InvalidParameter("datasetIds");
         if (p.appId == 0 || p.appId > type(uint64).max) revert InvalidParameter("appId");
-        if (p.expiresAt <= block.timestamp) revert InvalidParameter("expiresAt");
-        if (p.claimWindow == 0) revert InvalidParameter("claimWindow");
-        if (p.evidenceWindow == 0) revert InvalidParameter("evidenceWindow");
-        if (p.voteWindow == 0) revert InvalidParameter("voteWindow");
-        if (p.runWindow == 0) revert InvalidParameter("runWindow");
+        if (p.expiresAt < block.timestamp + MIN_TASK_TTL || p.expiresAt > block.timestamp + MAX_TASK_TTL) {
+            revert InvalidParameter("expiresAt");
+        }
+        if (p.claimWindow < MIN_CLAIM_WINDOW || p.claimWindow > MAX_CLAIM_WINDOW) {
+            revert InvalidParameter("claimWindow");
+        }
+        if (p.evidenceWindow < MIN_EVIDENCE_WINDOW || p.evidenceWindow > MAX_EVIDENCE_WINDOW) {
+            revert InvalidParameter("evidenceWindow");
+        }
+        if (p.voteWindow < MIN_VOTE_WINDOW || p.voteWindow > MAX_VOTE_WINDOW) revert InvalidParameter("voteWindow");
+        if (p.runWindow < MIN_RUN_WINDOW || p.runWindow > MAX_RUN_WINDOW) revert InvalidParameter("runWindow");
         if (p.resultRecipient == bytes32(0)) revert InvalidParameter("resultRecipient");
         if (msg.value > type(uint128).max) revert InvalidParameter("value");
+        if (p.datasetIds[0] > type(uint64).max) revert InvalidParameter("datasetIds");
         for (uint256 i = 1; i < nd; i++) {
-            if (p.datasetIds[i] <= p.datasetIds[i - 1]) revert InvalidParameter("datasetIds");
+            if (p.datasetIds[i] <= p.datasetIds[i - 1] || p.datasetIds[i] > type(uint64).max) {
+                revert InvalidParameter("datasetIds");
+            }
         }
         taskId = ++taskCount;
         Assets.Use memory u = assets.useForTask(taskId, p.appId, p.datasetIds, msg.sender);
@@ -230,8 +273,12 @@ contract Tasks {
         t.voteWindow = p.voteWindow;
         t.runWindow = p.runWindow;
         t.createdBlock = uint64(block.number);
+        t.claimTarget = p.claimTarget == 0 ? CLAIM_TARGET_DEFAULT : p.claimTarget;
         t.totalVerifierStake = uint128(verStake);
-        t.datasetIds = p.datasetIds;
+        t.totalExecutorStake = uint128(execStake);
+        for (uint256 i = 0; i < nd; i++) {
+            t.datasetIds[i] = uint64(p.datasetIds[i]);
+        }
         t.teeKinds = u.teeKinds;
         emit TaskCreated(
             taskId,
@@ -280,14 +327,18 @@ contract Tasks {
     // ------------------------------------------------------------------ claims
 
     /// An eligible executor claims the current attempt with its VRF output (64 bytes) and
-    /// proof (80 bytes) over the claim alpha (protocol.md section 3). Accepted until the claim
-    /// deadline; the lowest first 32 bytes of the output win (ties: the first).
+    /// proof (80 bytes) over the claim alpha (protocol.md section 3), once per attempt
+    /// (AlreadyClaimed). Accepted until the claim deadline when the output's first 8 bytes x
+    /// are below the node's threshold in the current round (protocol.md section 11.3, claim
+    /// eligibility; NotEligible 10 otherwise). The claim with the smallest x / stake is the
+    /// best (ties: the first); the best claimant's stake is locked in the registry.
     function claim(uint256 taskId, uint256 attempt, bytes calldata vrfOutput, bytes calldata vrfProof) external {
         Task storage t = _task(taskId);
         uint8 st = t.status;
         if (st != SEEDED && st != CLAIMED) revert WrongState(taskId, st);
         if (attempt != t.attempt) revert WrongAttempt(taskId, t.attempt, attempt);
-        if (block.timestamp > t.deadline) revert DeadlinePassed(t.deadline, block.timestamp);
+        uint256 deadline = t.deadline;
+        if (block.timestamp > deadline) revert DeadlinePassed(deadline, block.timestamp);
         if (vrfOutput.length != 64) revert InvalidParameter("vrfOutput");
         if (vrfProof.length != 80) revert InvalidParameter("vrfProof");
         (uint8 roles, uint8 nst, uint16 tee, bytes2 region, uint64 changed) = registry.nodeCore(msg.sender);
@@ -295,14 +346,43 @@ contract Tasks {
         if (roles & ROLE_EXECUTOR == 0) revert NotEligible(msg.sender, 2);
         if (nst != NODE_ACTIVE) revert NotEligible(msg.sender, 3);
         if (changed >= t.createdBlock) revert NotEligible(msg.sender, 4);
-        if (!assets.regionAllowed(t.datasetIds, region)) revert NotEligible(msg.sender, 5);
+        if (!assets.regionAllowed(_datasetIds(t), region)) revert NotEligible(msg.sender, 5);
         if (tee & t.teeKinds == 0) revert NotEligible(msg.sender, 6);
-        if (excluded[keccak256(abi.encode(taskId, msg.sender))]) revert NotEligible(msg.sender, 7);
-        bytes32 out = bytes32(vrfOutput[0:32]);
-        bool best = st == SEEDED || uint256(out) < uint256(t.bestOutput);
+        bytes32 nk = keccak256(abi.encode(taskId, msg.sender));
+        uint256 nt = nodeTask[nk];
+        if (nt & 1 != 0) revert NotEligible(msg.sender, 7);
+        // The best claimant is t.executor; every other claimant of the attempt is marked in
+        // nodeTask (a claim that is not best, or the best one once displaced).
+        if ((nt >> 8) & 0xff == attempt || (st == CLAIMED && t.executor == msg.sender)) {
+            revert AlreadyClaimed(taskId, attempt, msg.sender);
+        }
+        uint256 x = uint64(bytes8(vrfOutput[0:8]));
+        uint256 w = registry.stakeOf(msg.sender);
+        {
+            uint256 window = t.claimWindow;
+            uint256 round = ((block.timestamp + window - deadline) * CLAIM_ROUNDS) / window;
+            if (round < CLAIM_ROUNDS - 1) {
+                uint256 threshold = ((uint256(t.claimTarget) * w) << (64 + 2 * round)) / t.totalExecutorStake;
+                if (x >= threshold) revert NotEligible(msg.sender, 10);
+            }
+        }
+        bool best = st == SEEDED;
+        if (!best) {
+            address prev = t.executor;
+            uint256 bestX = uint64(bytes8(t.bestOutput));
+            best = x * registry.stakeOf(prev) < bestX * w;
+            if (best) {
+                registry.unlock(prev);
+                bytes32 pk = keccak256(abi.encode(taskId, prev));
+                nodeTask[pk] = (nodeTask[pk] & 1) | (attempt << 8);
+            } else {
+                nodeTask[nk] = (nt & 1) | (attempt << 8);
+            }
+        }
         if (best) {
-            t.bestOutput = out;
+            t.bestOutput = bytes32(vrfOutput[0:32]);
             t.executor = msg.sender;
+            registry.lock(msg.sender);
             if (st == SEEDED) _setStatus(taskId, t, CLAIMED);
         }
         emit TaskClaimed(taskId, attempt, msg.sender, vrfOutput, vrfProof, best);
@@ -335,9 +415,10 @@ contract Tasks {
     /// attempt, from active verifiers (frozen before the task) other than the executor and not
     /// of the executor's operator (NodeRegistry.sameOperator), while
     /// the task is attesting (until the vote deadline) or attested (until the run deadline;
-    /// late votes are recorded and paid but change nothing). While attesting: attested when
-    /// pass seats >= threshold; the attempt is rejected (the executor excluded and slashed)
-    /// when fail seats >= tau - threshold + 1.
+    /// late votes are recorded and paid but change nothing). `seats` may not exceed the bound
+    /// of the voter's stake share (seatBound, TooManySeats). While attesting: attested when
+    /// pass seats >= threshold; the attempt is rejected (the executor excluded, not slashed:
+    /// the contract cannot check a fail vote) when fail seats >= tau - threshold + 1.
     function vote(
         uint256 taskId,
         uint256 attempt,
@@ -361,6 +442,13 @@ contract Tasks {
         if (roles & ROLE_VERIFIER == 0) revert NotEligible(msg.sender, 2);
         if (nst != NODE_ACTIVE) revert NotEligible(msg.sender, 3);
         if (changed >= t.createdBlock) revert NotEligible(msg.sender, 4);
+        // An eligible voter holds at least minStake (active) and was counted in
+        // totalVerifierStake, so its bound is at least min(17, minStake units): below that the
+        // stake need not be read.
+        if (seats > fastSeats) {
+            uint256 maxSeats = seatBound(registry.stakeOf(msg.sender), t.totalVerifierStake, t.tau);
+            if (seats > maxSeats) revert TooManySeats(seats, maxSeats);
+        }
         if (msg.sender == t.executor) revert NotEligible(msg.sender, 8);
         if (registry.sameOperator(msg.sender, t.executor)) revert NotEligible(msg.sender, 9);
         bytes32 key = keccak256(abi.encode(taskId, attempt, msg.sender));
@@ -379,7 +467,7 @@ contract Tasks {
         } else {
             t.failSeats = _addSeats(t.failSeats, seats);
             if (st == ATTESTING && uint256(t.failSeats) + t.threshold > t.tau) {
-                _endAttempt(taskId, t, END_EVIDENCE_REJECTED, true, true);
+                _endAttempt(taskId, t, END_EVIDENCE_REJECTED, true, false);
             }
         }
     }
@@ -388,7 +476,9 @@ contract Tasks {
 
     /// The owner of asset `assetIndex` (0: the app, i: dataset i-1) records that it released
     /// its key for this attempt; `releaseHash` identifies the sealed key it delivered. The task
-    /// is running once every asset's key is recorded.
+    /// is running once every asset's key is recorded: the run deadline then restarts at
+    /// now + max(runWindow, MIN_RUN_TIME), so a late release never leaves the executor less
+    /// than MIN_RUN_TIME (it abandons, unslashed, when a key never arrives or does not open).
     function recordKeyRelease(uint256 taskId, uint256 attempt, uint256 assetIndex, bytes32 releaseHash) external {
         Task storage t = _task(taskId);
         if (t.status != ATTESTED) revert WrongState(taskId, t.status);
@@ -406,7 +496,11 @@ contract Tasks {
         t.releasedMask = uint8(mask);
         t.keysEverReleased = true;
         emit KeyReleased(taskId, attempt, assetIndex, msg.sender, releaseHash);
-        if (mask == (uint256(1) << t.assetCount) - 1) _setStatus(taskId, t, RUNNING);
+        if (mask == (uint256(1) << t.assetCount) - 1) {
+            uint256 run = t.runWindow;
+            t.deadline = uint40(block.timestamp + (run > MIN_RUN_TIME ? run : MIN_RUN_TIME));
+            _setStatus(taskId, t, RUNNING);
+        }
     }
 
     /// The executor posts the enclave's receipt (tagged canonical `ferry/receipt/v1` bytes)
@@ -434,6 +528,7 @@ contract Tasks {
         bytes32 rh = sha256(receipt);
         t.receiptHash = rh;
         _setStatus(taskId, t, COMPLETED);
+        registry.unlock(msg.sender);
         emit TaskCompleted(taskId, attempt, msg.sender, rh, receipt, signature, resultHash, resultLocation);
         uint256 toExecutor = _settle(taskId, t);
         if (toExecutor != 0) {
@@ -445,7 +540,7 @@ contract Tasks {
 
     /// The executor of an attested or running attempt gives it up before the run deadline,
     /// saying why in `cause` (1..256 bytes, "CODE: message", e.g. its enclave could not read
-    /// an input or was lost in a restart). The attempt ends (reason abandoned): the executor is
+    /// an input, a recorded key never arrived or does not open, or it was lost in a restart). The attempt ends (reason abandoned): the executor is
     /// excluded from the task, earns nothing and is not slashed (a silent executor is, at the
     /// run deadline); the task goes on with a new attempt or fails and is refunded.
     function abandon(uint256 taskId, uint256 attempt, string calldata cause) external nonReentrant {
@@ -481,7 +576,7 @@ contract Tasks {
     /// Anyone may call once the current stage's deadline (or the task's expiry) has passed.
     /// Expiry: status expired, escrow refunded. Otherwise the attempt ends: no claim (no
     /// penalty); evidence not committed (executor excluded and slashed); vote deadline passed
-    /// (executor excluded; slashed only if fail seats > pass seats); keys not all released by
+    /// (executor excluded, not slashed: seats are not verified on chain); keys not all released by
     /// the run deadline (attested: executor excluded, not slashed — an owner agent refused or
     /// was away, which the executor cannot cause or prevent, e.g. after a lying voter made the
     /// attempt attested); receipt not posted by the run deadline once running (executor
@@ -498,7 +593,7 @@ contract Tasks {
         if (block.timestamp <= due) revert TooEarly(due + 1, block.timestamp);
         if (st == SEEDED) _endAttempt(taskId, t, END_NO_CLAIM, false, false);
         else if (st == CLAIMED) _endAttempt(taskId, t, END_EVIDENCE_MISSED, true, true);
-        else if (st == ATTESTING) _endAttempt(taskId, t, END_VOTES_MISSED, true, t.failSeats > t.passSeats);
+        else if (st == ATTESTING) _endAttempt(taskId, t, END_VOTES_MISSED, true, false);
         else if (st == ATTESTED) _endAttempt(taskId, t, END_KEYS_MISSED, true, false);
         else _endAttempt(taskId, t, END_RECEIPT_MISSED, true, true);
     }
@@ -527,7 +622,30 @@ contract Tasks {
     }
 
     function isExcluded(uint256 taskId, address node) external view returns (bool) {
-        return excluded[keccak256(abi.encode(taskId, node))];
+        return nodeTask[keccak256(abi.encode(taskId, node))] & 1 != 0;
+    }
+
+    /// True when `node` claimed the task's current attempt `attempt` (the best claimant, or
+    /// marked as another claimant). Earlier attempts are answered for claimants other than
+    /// their final executor only; read TaskClaimed events for history.
+    function hasClaimed(uint256 taskId, uint256 attempt, address node) external view returns (bool) {
+        Task storage t = tasks[taskId];
+        if (attempt == t.attempt && t.status >= CLAIMED && t.status <= RUNNING && t.executor == node) return true;
+        return (nodeTask[keccak256(abi.encode(taskId, node))] >> 8) & 0xff == attempt;
+    }
+
+    /// The most seats a vote may claim (protocol.md section 11.3, "Seat bound"): with w and W the
+    /// voter's and the total verifier stake in whole units of 10^15 wei (w capped at W) and
+    /// m = ceil(tau * w / W), min(w, m + isqrt(64 m) + 8); 0 when w or W is 0. An honest voter
+    /// exceeds it with probability below 1e-14 (src/chain/stake.test.ts).
+    function seatBound(uint256 stakeWei, uint256 totalStakeWei, uint256 tau) public pure returns (uint256) {
+        uint256 bigW = totalStakeWei / STAKE_UNIT;
+        uint256 w = stakeWei / STAKE_UNIT;
+        if (w > bigW) w = bigW;
+        if (w == 0) return 0;
+        uint256 m = (tau * w + bigW - 1) / bigW;
+        uint256 b = m + _isqrt(SEAT_SIGMAS_SQUARED * m) + SEAT_SLACK;
+        return b < w ? b : w;
     }
 
     // ------------------------------------------------------------------ internals
@@ -549,6 +667,8 @@ contract Tasks {
 
     function _expireIfDue(uint256 taskId, Task storage t) internal returns (bool) {
         if (block.timestamp <= t.expiresAt) return false;
+        uint8 st = t.status;
+        if (st >= CLAIMED && st <= RUNNING) registry.unlock(t.executor);
         _setStatus(taskId, t, EXPIRED);
         uint256 refund = _refund(taskId, t);
         emit TaskExpired(taskId, t.attempt, refund);
@@ -558,10 +678,11 @@ contract Tasks {
     function _endAttempt(uint256 taskId, Task storage t, uint8 reason, bool exclude, bool penalize) internal {
         address ex = t.executor;
         uint256 slashed = 0;
-        if (exclude && ex != address(0)) excluded[keccak256(abi.encode(taskId, ex))] = true;
-        if (penalize && ex != address(0)) {
-            slashed = registry.slash(ex, taskId);
-            if (slashed != 0) _credit(t.requester, taskId, slashed);
+        if (ex != address(0)) {
+            registry.unlock(ex);
+            if (exclude) nodeTask[keccak256(abi.encode(taskId, ex))] |= 1;
+            // Burnt by the registry: credited to nobody, so no account profits from a slash.
+            if (penalize) slashed = registry.slash(ex, taskId);
         }
         emit AttemptEnded(taskId, t.attempt, ex, reason, slashed);
         if (t.attempt >= maxAttempts) {
@@ -584,7 +705,26 @@ contract Tasks {
         fee = t.fee;
         t.fee = 0;
         if (fee != 0) _credit(t.requester, taskId, fee);
-        if (!t.keysEverReleased) assets.returnUses(taskId, t.datasetIds);
+        if (!t.keysEverReleased) assets.returnUses(taskId, _datasetIds(t));
+    }
+
+    /// The task's dataset ids as the Assets contract takes them.
+    function _datasetIds(Task storage t) internal view returns (uint256[] memory ids) {
+        uint256 n = t.assetCount - 1;
+        ids = new uint256[](n);
+        for (uint256 i = 0; i < n; i++) {
+            ids[i] = t.datasetIds[i];
+        }
+    }
+
+    function _isqrt(uint256 a) internal pure returns (uint256 r) {
+        if (a == 0) return 0;
+        r = a;
+        uint256 y = (a + 1) / 2;
+        while (y < r) {
+            r = y;
+            y = (a / y + y) / 2;
+        }
     }
 
     /// Credits the owners, records the per-voter reward; returns the executor's amount.
@@ -594,9 +734,9 @@ contract Tasks {
         (address appOwner, uint256 appPrice) = assets.appPayee(t.appId);
         if (appPrice != 0) _credit(appOwner, taskId, appPrice);
         rest -= appPrice;
-        uint256[] storage ds = t.datasetIds;
-        for (uint256 i = 0; i < ds.length; i++) {
-            (address owner, uint256 price) = assets.datasetPayee(ds[i]);
+        uint256 nd = t.assetCount - 1;
+        for (uint256 i = 0; i < nd; i++) {
+            (address owner, uint256 price) = assets.datasetPayee(t.datasetIds[i]);
             if (price != 0) _credit(owner, taskId, price);
             rest -= price;
         }

@@ -128,7 +128,9 @@ before(async () => {
   });
   await registerNode(execTpm2, node(['executor'], ['tpm2']));
   await registerNode(execSim, node(['executor'], ['sim']));
-  await registerNode(verifier, node(['verifier'], ['tpm2']));
+  // 10 ether (10,000 stake units): enough for the 4000 seats voted below (seats never exceed
+  // the voter's stake units, Tasks.seatBound).
+  await registerNode(verifier, { ...node(['verifier'], ['tpm2']), stake: 10n * ETH });
   await tc.mine(1);
 });
 

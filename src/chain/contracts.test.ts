@@ -19,6 +19,7 @@ import {
   createTask,
   type DatasetPolicy,
   getApp,
+  getBurned,
   getCredits,
   getDataset,
   getNode,
@@ -30,7 +31,9 @@ import {
   getVote,
   heartbeat,
   isAllowed,
+  hasClaimed,
   isExcluded,
+  MIN_RUN_TIME,
   markStale,
   recordKeyRelease,
   registerNode,
@@ -129,7 +132,13 @@ async function now(): Promise<number> {
 }
 
 async function newTask(
-  over: { fee?: bigint; datasetIds?: bigint[]; expiresIn?: number; by?: ChainWriter } = {},
+  over: {
+    fee?: bigint;
+    datasetIds?: bigint[];
+    expiresIn?: number;
+    by?: ChainWriter;
+    claimTarget?: number;
+  } = {},
 ) {
   const r = await createTask(over.by ?? requester, {
     appId,
@@ -143,6 +152,7 @@ async function newTask(
     evidenceWindow: EVIDENCE,
     voteWindow: VOTE,
     runWindow: RUN,
+    claimTarget: over.claimTarget,
   });
   return r.taskId;
 }
@@ -390,10 +400,10 @@ describe('task creation refuses what a policy forbids', () => {
         inputLocation: '',
         fee: 10n * ETH,
         expiresAt: (await now()) + 100,
-        claimWindow: 1,
-        evidenceWindow: 1,
-        voteWindow: 1,
-        runWindow: 1,
+        claimWindow: 3,
+        evidenceWindow: 10,
+        voteWindow: 5,
+        runWindow: 5,
       }),
       'CHAIN_POLICY_FORBIDS',
     );
@@ -429,12 +439,17 @@ describe('task creation refuses what a policy forbids', () => {
 
 describe('lifecycle', () => {
   test('create, seed, claims (lowest wins), evidence, votes, key releases, receipt, settlement, withdrawals', async () => {
-    const taskId = await newTask({ fee: 10n * ETH });
+    // A second executor in DE: 40 ether of executor stake, k = 4 admits all four in round 0.
+    const execDE2 = await tc.account();
+    await registerNode(execDE2, { ...(await nodeParams('DE', ['executor'], ['tpm2'])), stake: 10n * ETH });
+    const taskId = await newTask({ fee: 10n * ETH, claimTarget: 4 });
     let t = await getTask(tc.deployer, taskId);
     assert.equal(t?.status, 'created');
     assert.equal(t?.tau, 5);
     assert.equal(t?.threshold, 3);
     assert.equal(t?.totalVerifierStake, 20n * ETH);
+    assert.equal(t?.totalExecutorStake, 40n * ETH);
+    assert.equal(t?.claimTarget, 4);
     await expectCode(seedTask(requester, taskId), 'CHAIN_TOO_EARLY');
     await expectCode(
       claimTask(execDE, { taskId, attempt: 1, vrfOutput: randomHex(64), vrfProof: randomHex(80) }),
@@ -445,13 +460,18 @@ describe('lifecycle', () => {
     await expectCode(seedTask(requester, taskId), 'CHAIN_WRONG_STATE');
     assert.equal((await getTask(tc.deployer, taskId))?.seed, s.seed);
 
-    const late = await claimTask(execDE, {
+    const late = await claimTask(execDE2, {
       taskId,
       attempt: 1,
       vrfOutput: outputWithPrefix(200),
       vrfProof: randomHex(80),
     });
     assert.equal(late.best, true);
+    assert.equal(
+      (await getNode(tc.deployer, addr(execDE2)))?.openAttempts,
+      1,
+      'the best claim locks its stake',
+    );
     const worse = await claimTask(execSim, {
       taskId,
       attempt: 1,
@@ -478,13 +498,15 @@ describe('lifecycle', () => {
       vrfProof: randomHex(80),
     });
     assert.equal(low.best, true);
-    const high = await claimTask(execDE, {
-      taskId,
-      attempt: 1,
-      vrfOutput: outputWithPrefix(150),
-      vrfProof: randomHex(80),
-    });
-    assert.equal(high.best, false);
+    assert.equal((await getNode(tc.deployer, addr(execDE2)))?.openAttempts, 0, 'displaced: unlocked');
+    assert.equal((await getNode(tc.deployer, addr(execDE)))?.openAttempts, 1);
+    // One claim per node per attempt.
+    await expectCode(
+      claimTask(execDE, { taskId, attempt: 1, vrfOutput: outputWithPrefix(0), vrfProof: randomHex(80) }),
+      'CHAIN_ALREADY_CLAIMED',
+    );
+    assert.equal(await hasClaimed(tc.deployer, { taskId, attempt: 1, node: addr(execDE) }), true);
+    assert.equal(await hasClaimed(tc.deployer, { taskId, attempt: 1, node: addr(execUS) }), false);
     t = await getTask(tc.deployer, taskId);
     assert.equal(t?.status, 'claimed');
     assert.equal(t?.executor, addr(execDE));
@@ -588,6 +610,7 @@ describe('lifecycle', () => {
     );
     t = await getTask(tc.deployer, taskId);
     assert.equal(t?.status, 'completed');
+    assert.equal((await getNode(tc.deployer, addr(execDE)))?.openAttempts, 0, 'completed: unlocked');
     assert.equal(t?.receiptHash, sha256(receipt));
     assert.equal(t?.fee, 0n);
     assert.equal(t?.voterReward, (525n * ETH) / 1000n);
@@ -618,13 +641,18 @@ describe('lifecycle', () => {
     assert.equal(await tc.deployer.public.getBalance({ address: tc.contracts.Tasks }), ETH);
   });
 
-  test('a rejected attempt excludes and slashes the executor; the next attempt re-seeds; replays are refused', async () => {
+  test('a rejected attempt excludes the executor (not slashed: fail seats are unverified); the next attempt re-seeds; replays are refused', async () => {
     const taskId = await newTask();
     const other = await newTask();
     await tc.mine(1);
     for (const id of [taskId, other]) {
       await seedTask(requester, id);
-      await claimTask(execDE, { taskId: id, attempt: 1, vrfOutput: randomHex(64), vrfProof: randomHex(80) });
+      await claimTask(execDE, {
+        taskId: id,
+        attempt: 1,
+        vrfOutput: outputWithPrefix(1),
+        vrfProof: randomHex(80),
+      });
     }
     await tc.advance(CLAIM + 1);
     for (const id of [taskId, other]) {
@@ -646,9 +674,10 @@ describe('lifecycle', () => {
     assert.equal(await isExcluded(tc.deployer, { taskId, node: addr(execDE) }), true);
     assert.equal(await isExcluded(tc.deployer, { taskId: other, node: addr(execDE) }), false);
     const n = await getNode(tc.deployer, addr(execDE));
-    assert.equal(n?.status, 'jailed');
-    assert.equal(n?.stake, 9n * ETH);
-    assert.equal(await getCredits(tc.deployer, addr(requester)), ETH);
+    assert.equal(n?.status, 'active');
+    assert.equal(n?.stake, 10n * ETH);
+    assert.equal(n?.openAttempts, 1, 'still executing the other task');
+    assert.equal(await getCredits(tc.deployer, addr(requester)), 0n);
     // The same votes cannot be replayed into the other task: it counted nothing.
     const o = await getTask(tc.deployer, other);
     assert.equal(o?.failSeats, 0);
@@ -662,18 +691,21 @@ describe('lifecycle', () => {
       claimTask(execDE, { taskId, attempt: 1, vrfOutput: randomHex(64), vrfProof: randomHex(80) }),
       'CHAIN_WRONG_ATTEMPT',
     );
-    // Jailed executors are not eligible anywhere; excluded ones not in this task even when active.
+    // Excluded executors are not eligible in this task (reason 7) even when active.
     await expectCode(
       claimTask(execDE, { taskId, attempt: 2, vrfOutput: randomHex(64), vrfProof: randomHex(80) }),
       'CHAIN_NOT_ELIGIBLE',
+      (d) => assert.equal((d.args as unknown[])[1], 7),
     );
     // An inactive verifier cannot vote on the other task.
     await setNodeActive(verifiers[3], false);
     await expectCode(castVote(verifiers[3], other, true), 'CHAIN_NOT_ELIGIBLE', (d) =>
       assert.equal((d.args as unknown[])[1], 3),
     );
-    // The jailed executor (also a verifier) is inactive: its votes are refused too.
-    await expectCode(castVote(execDE, other, true), 'CHAIN_NOT_ELIGIBLE');
+    // The executor (also a verifier) never votes on its own attempt.
+    await expectCode(castVote(execDE, other, true), 'CHAIN_NOT_ELIGIBLE', (d) =>
+      assert.equal((d.args as unknown[])[1], 8),
+    );
   });
 
   test('nodes that changed after task creation are not eligible (frozen keys and stake)', async () => {
@@ -716,26 +748,27 @@ describe('lifecycle', () => {
       'CHAIN_NOT_ELIGIBLE',
       (d) => assert.equal((d.args as unknown[])[1], 7),
     );
-    await claimTask(third, { taskId, attempt: 3, vrfOutput: randomHex(64), vrfProof: randomHex(80) });
+    await claimTask(third, { taskId, attempt: 3, vrfOutput: outputWithPrefix(1), vrfProof: randomHex(80) });
     await tc.advance(CLAIM + EVIDENCE + 1);
     const end = await timeoutTask(outsider, taskId);
     assert.equal((await getNode(tc.deployer, addr(third)))?.status, 'jailed');
-    // The slashed 10 % of 5 ether goes to the requester, with the refund.
-    const slashed = ETH / 2n;
+    // The slashed 10 % of 5 ether is burnt: the requester gets its refund only.
     assert.equal(end.status, 'failed');
     assert.equal((await getTask(tc.deployer, taskId))?.status, 'failed');
-    assert.equal(await getCredits(tc.deployer, addr(requester)), 5n * ETH + slashed);
+    assert.equal(await getCredits(tc.deployer, addr(requester)), 5n * ETH);
+    assert.equal(await getBurned(tc.deployer), ETH / 2n);
+    assert.equal((await getNode(tc.deployer, addr(third)))?.openAttempts, 0, 'failed: unlocked');
     await expectCode(timeoutTask(outsider, taskId), 'CHAIN_WRONG_STATE');
     const before = await requester.public.getBalance({ address: addr(requester) });
     const w = await withdraw(requester);
-    assert.equal(w.amount, 5n * ETH + slashed);
+    assert.equal(w.amount, 5n * ETH);
     assert.ok((await requester.public.getBalance({ address: addr(requester) })) > before);
   });
 
   test('missed evidence and missed receipt slash the executor', async () => {
     const taskId = await newTask();
     await seeded(taskId);
-    await claimTask(execDE, { taskId, attempt: 1, vrfOutput: randomHex(64), vrfProof: randomHex(80) });
+    await claimTask(execDE, { taskId, attempt: 1, vrfOutput: outputWithPrefix(1), vrfProof: randomHex(80) });
     await tc.advance(CLAIM + 1);
     await expectCode(timeoutTask(outsider, taskId), 'CHAIN_TOO_EARLY');
     await tc.advance(EVIDENCE);
@@ -779,7 +812,10 @@ describe('lifecycle', () => {
     await recordKeyRelease(dataOwner, { taskId: t3, attempt: 1, assetIndex: 1, releaseHash: randomHex(32) });
     await recordKeyRelease(appOwner, { taskId: t3, attempt: 1, assetIndex: 0, releaseHash: randomHex(32) });
     assert.equal((await getTask(tc.deployer, t3))?.status, 'running');
+    // The run deadline restarted at the last release, at least MIN_RUN_TIME (60 s) > RUN ahead.
     await tc.advance(RUN + 1);
+    await expectCode(timeoutTask(outsider, t3), 'CHAIN_TOO_EARLY');
+    await tc.advance(MIN_RUN_TIME - RUN);
     const ex3 = (await getTask(tc.deployer, t3))?.executor as Address;
     const r3 = await timeoutTask(outsider, t3);
     const ended3 = (await getFerryEvents(tc.deployer, r3.blockNumber, r3.blockNumber)).find(
@@ -870,7 +906,7 @@ describe('lifecycle', () => {
     assert.match((await seedTask(requester, taskId)).seed ?? '', /^0x[0-9a-f]{64}$/);
 
     // Jail by a missed evidence deadline, then reactivate after jailDuration.
-    await claimTask(execDE, { taskId, attempt: 1, vrfOutput: randomHex(64), vrfProof: randomHex(80) });
+    await claimTask(execDE, { taskId, attempt: 1, vrfOutput: outputWithPrefix(1), vrfProof: randomHex(80) });
     await tc.advance(CLAIM + EVIDENCE + 1);
     await timeoutTask(outsider, taskId);
     assert.equal((await getNode(tc.deployer, addr(execDE)))?.status, 'jailed');
@@ -890,12 +926,23 @@ describe('lifecycle', () => {
       }),
       'CHAIN_UNAUTHORIZED',
     );
-    // Tasks accepts ether only from the registry (slashed stake).
+    for (const functionName of ['lock', 'unlock'] as const) {
+      await expectCode(
+        sendTx(outsider, {
+          address: tc.contracts.NodeRegistry,
+          abi: nodeRegistryAbi,
+          functionName,
+          args: [addr(execUS)],
+        }),
+        'CHAIN_UNAUTHORIZED',
+      );
+    }
+    // Tasks accepts no plain ether (slashed stake is burnt in the registry, never sent).
     await expectCode(
       outsider.wallet
         .sendTransaction({ to: tc.contracts.Tasks, value: 1n })
         .catch((e) => Promise.reject(toChainError(e, 'send'))),
-      'CHAIN_UNAUTHORIZED',
+      'CHAIN_REVERTED',
     );
     // A node's parameters can only be changed by the node itself.
     await expectCode(updateNode(outsider, await nodeParams('DE', ['executor'], ['tpm2'])), 'CHAIN_NOT_FOUND');
@@ -923,7 +970,7 @@ describe('lifecycle', () => {
       'CHAIN_NOT_ELIGIBLE',
       (d) => assert.equal((d.args as unknown[])[1], 5),
     );
-    await claimTask(frExec, { taskId, attempt: 1, vrfOutput: randomHex(64), vrfProof: randomHex(80) });
+    await claimTask(frExec, { taskId, attempt: 1, vrfOutput: outputWithPrefix(1), vrfProof: randomHex(80) });
     await tc.advance(CLAIM + 1);
     await commitEvidence(frExec, { taskId, attempt: 1, evidenceHash: randomHex(32), location: 'x' });
     for (const v of verifiers.slice(0, 3)) await castVote(v, taskId, true);
@@ -1240,9 +1287,10 @@ describe('re-entrancy on payouts', () => {
             inputLocation: '',
             expiresAt: (await now()) + 20,
             claimWindow: 5,
-            evidenceWindow: 5,
+            evidenceWindow: 10,
             voteWindow: 5,
             runWindow: 5,
+            claimTarget: 0,
           },
         ],
       }),

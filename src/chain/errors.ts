@@ -22,6 +22,7 @@ const ELIGIBILITY_REASONS = [
   'the node was excluded from this task after a failed attempt',
   'the node is the executor of this attempt',
   "the node has the executor's operator (a verifier never judges its own operator's executor)",
+  "the node's claim VRF output is not below its claim threshold in this round: claim in a later round of the claim window (docs/protocol.md section 11.3)",
 ];
 
 const s = (v: unknown) => String(v);
@@ -39,10 +40,6 @@ export const REVERT_CODES: Record<string, Mapping> = {
     ],
   },
   OnlyTasks: { code: 'CHAIN_UNAUTHORIZED', message: () => 'only the Tasks contract may call this' },
-  OnlyRegistry: {
-    code: 'CHAIN_UNAUTHORIZED',
-    message: () => 'only the NodeRegistry may send ether to Tasks',
-  },
   UnknownNode: {
     code: 'CHAIN_NOT_FOUND',
     message: (a) => `node ${s(a[0])} is not registered`,
@@ -139,6 +136,33 @@ export const REVERT_CODES: Record<string, Mapping> = {
   AlreadyVoted: {
     code: 'CHAIN_ALREADY_VOTED',
     message: (a) => `verifier ${s(a[2])} already voted on task ${s(a[0])} attempt ${s(a[1])}`,
+  },
+  AlreadyClaimed: {
+    code: 'CHAIN_ALREADY_CLAIMED',
+    message: (a) => `node ${s(a[2])} already claimed task ${s(a[0])} attempt ${s(a[1])}`,
+    hints: () => ['one claim per node per attempt'],
+  },
+  TooManySeats: {
+    code: 'CHAIN_TOO_MANY_SEATS',
+    message: () => "the vote claims more seats than the voter's stake share allows",
+    hints: (a) => [
+      `expected: at most ${s(a[1])} seats`,
+      `got: ${s(a[0])}`,
+      'see the seat bound in docs/protocol.md section 11.3',
+    ],
+  },
+  StakeLocked: {
+    code: 'CHAIN_STAKE_LOCKED',
+    message: (a) => `the stake of node ${s(a[0])} backs ${s(a[1])} open attempt(s)`,
+    hints: () => [
+      'stake cannot be added, unbonded or withdrawn while the node executes an attempt',
+      'stop claiming and retry once its attempts have ended',
+    ],
+  },
+  NotJailed: {
+    code: 'CHAIN_NOT_JAILED',
+    message: (a) => `node ${s(a[0])} is not jailed`,
+    hints: () => ['an inactive node returns with setNodeActive(true)'],
   },
   AlreadyReleased: {
     code: 'CHAIN_ALREADY_RELEASED',

@@ -95,6 +95,10 @@ export async function addStake(c: ChainWriter, amount: bigint): Promise<TxResult
   });
 }
 
+/**
+ * Moves `amount` of stake to unbonding. Refused with CHAIN_STAKE_LOCKED while the node executes
+ * an open attempt (as are addStake and withdrawUnbonded).
+ */
 export async function requestUnbond(c: ChainWriter, amount: bigint): Promise<TxResult> {
   return sendTx(c, {
     address: c.contracts.NodeRegistry,
@@ -119,6 +123,21 @@ export async function setNodeActive(c: ChainWriter, active: boolean): Promise<Tx
     abi: nodeRegistryAbi,
     functionName: 'setActive',
     args: [active === true],
+  });
+}
+
+/**
+ * A jailed node returns to active once its jail has ended (NodeRegistry.unjail). Refused with
+ * CHAIN_NOT_JAILED when the node is not jailed, CHAIN_TOO_EARLY before `jailedUntil`
+ * (`details.args[0]`), CHAIN_INSUFFICIENT_STAKE when a slash left less than the minimum stake
+ * (addStake first).
+ */
+export async function unjailNode(c: ChainWriter): Promise<TxResult> {
+  return sendTx(c, {
+    address: c.contracts.NodeRegistry,
+    abi: nodeRegistryAbi,
+    functionName: 'unjail',
+    args: [],
   });
 }
 
@@ -149,7 +168,12 @@ export type NodeInfo = {
   region: string;
   changedBlock: bigint;
   lastHeartbeat: number;
+  /** Unix seconds until which a jailed node stays jailed (0: never jailed). */
   jailedUntil: number;
+  /** The task whose penalty jailed the node last, or null when it was never jailed. */
+  jailedTask: bigint | null;
+  /** Attempts the node executes that have not ended: while > 0 its stake is locked. */
+  openAttempts: number;
   stake: bigint;
   unbonding: bigint;
   unbondingAt: number;
@@ -191,6 +215,8 @@ function nodeInfo(node: Address, n: Awaited<ReturnType<typeof readNode>>): NodeI
     changedBlock: n.changedBlock,
     lastHeartbeat: n.lastHeartbeat,
     jailedUntil: n.jailedUntil,
+    jailedTask: n.jailedTask === 0 ? null : BigInt(n.jailedTask),
+    openAttempts: n.openAttempts,
     stake: n.stake,
     unbonding: n.unbonding,
     unbondingAt: n.unbondingAt,
@@ -214,6 +240,19 @@ function readNode(c: ChainReader, node: Address, blockNumber?: bigint) {
 /** True when the two nodes have the same operator (declared, or self when none is declared). */
 export function sameOperator(a: Pick<NodeInfo, 'operator'>, b: Pick<NodeInfo, 'operator'>): boolean {
   return a.operator.toLowerCase() === b.operator.toLowerCase();
+}
+
+/** Slashed stake burnt so far, wei (held by the registry, which can never pay it out). */
+export async function getBurned(c: ChainReader): Promise<bigint> {
+  try {
+    return await c.public.readContract({
+      address: c.contracts.NodeRegistry,
+      abi: nodeRegistryAbi,
+      functionName: 'burned',
+    });
+  } catch (e) {
+    throw toChainError(e, 'getBurned');
+  }
 }
 
 /** Total stake of active executors and of active verifiers, wei. */

@@ -36,12 +36,63 @@ export type CreateTaskParams = {
   fee: bigint;
   /** Unix seconds; the task expires (refund) if not completed by then. */
   expiresAt: number;
-  /** Stage windows, seconds (section 12). */
+  /** Stage windows, seconds (section 12), each within TASK_WINDOW_BOUNDS. */
   claimWindow: number;
   evidenceWindow: number;
   voteWindow: number;
+  /** Key releases after attestation; the receipt is due max(runWindow, MIN_RUN_TIME) after the last one. */
   runWindow: number;
+  /** Expected claimants per attempt in the first claim round (k, 1..255); default 3. */
+  claimTarget?: number;
 };
+
+/**
+ * The bounds the contract enforces on a task's windows and expiry, seconds (protocol.md section
+ * 11.3, "Window bounds"); outside them createTask rejects with CHAIN_INVALID_PARAMETER naming
+ * the field (`claimWindow`, ..., `expiresAt`: now + ttl).
+ */
+export const TASK_WINDOW_BOUNDS = {
+  claimWindow: { min: 3, max: 3600 },
+  evidenceWindow: { min: 10, max: 3600 },
+  voteWindow: { min: 5, max: 3600 },
+  runWindow: { min: 5, max: 86_400 },
+  ttl: { min: 10, max: 30 * 86_400 },
+} as const;
+
+/** The least time an executor has between the last key release and its receipt deadline, seconds. */
+export const MIN_RUN_TIME = 60;
+
+/** The claim target (k) a task gets when CreateTaskParams.claimTarget is absent or 0. */
+export const DEFAULT_CLAIM_TARGET = 3;
+
+const STAKE_UNIT = 10n ** 15n;
+
+/**
+ * The most seats the contract accepts in one vote (Tasks.seatBound, protocol.md section 11.3):
+ * with w and W the voter's and the task's total verifier stake in whole units of 10^15 wei (w
+ * capped at W) and m = ceil(tau w / W): min(w, m + isqrt(64 m) + 8); 0 when w or W is 0.
+ */
+export function seatBound(stakeWei: bigint, totalStakeWei: bigint, tau: number): number {
+  const bigW = uint(totalStakeWei, 'totalStakeWei') / STAKE_UNIT;
+  let w = uint(stakeWei, 'stakeWei') / STAKE_UNIT;
+  const t = uint(tau, 'tau', 65535n);
+  if (w > bigW) w = bigW;
+  if (w === 0n) return 0;
+  const m = (t * w + bigW - 1n) / bigW;
+  const b = m + isqrt(64n * m) + 8n;
+  return Number(b < w ? b : w);
+}
+
+function isqrt(a: bigint): bigint {
+  if (a < 2n) return a;
+  let r = a;
+  let y = (a + 1n) / 2n;
+  while (y < r) {
+    r = y;
+    y = (a / y + y) / 2n;
+  }
+  return r;
+}
 
 function taskEvent(logs: readonly { topics: readonly Hex[]; data: Hex }[], eventName: string) {
   for (const log of logs) {
@@ -86,6 +137,7 @@ export async function createTask(
         evidenceWindow: smallUint(p.evidenceWindow, 'evidenceWindow', 2 ** 32 - 1),
         voteWindow: smallUint(p.voteWindow, 'voteWindow', 2 ** 32 - 1),
         runWindow: smallUint(p.runWindow, 'runWindow', 2 ** 32 - 1),
+        claimTarget: smallUint(p.claimTarget ?? 0, 'claimTarget', 255),
       },
     ],
     value: uint(p.fee, 'fee', 2n ** 128n - 1n),
@@ -111,7 +163,12 @@ export async function seedTask(c: ChainWriter, taskId: bigint): Promise<TxResult
   return { ...tx(r), seed: ev ? (ev.seed as Hex) : null };
 }
 
-/** Claims an attempt with the node's VRF output (64 bytes) and proof (80 bytes). */
+/**
+ * Claims an attempt with the node's VRF output (64 bytes) and proof (80 bytes). Refused with
+ * CHAIN_ALREADY_CLAIMED for a second claim of the node in the attempt, and CHAIN_NOT_ELIGIBLE
+ * (`details.args[1] === 10`) when the output is not below the node's claim threshold in the
+ * current round (src/protocol/claim.ts): claim again in a later round of the window.
+ */
 export async function claimTask(
   c: ChainWriter,
   p: { taskId: bigint; attempt: number; vrfOutput: Uint8Array | Hex; vrfProof: Uint8Array | Hex },
@@ -178,7 +235,7 @@ export async function vote(c: ChainWriter, p: VoteParams): Promise<TxResult & { 
       hexBytes(p.vrfProof, 'vrfProof', 80),
     ],
     // A vote estimated as an ordinary one (about 76k gas) may be mined as the deciding one:
-    // attested, or rejected (end the attempt, exclude and slash the executor, return the
+    // attested, or rejected (end the attempt, exclude the executor, unlock its stake, return the
     // uses: about 166k with one dataset, measured in test/devnet-adversarial.test.ts).
     gasHeadroom: VOTE_GAS_HEADROOM,
   });
@@ -353,6 +410,10 @@ export type TaskInfo = {
   expiresAt: number;
   windows: { claim: number; evidence: number; vote: number; run: number };
   totalVerifierStake: bigint;
+  /** Snapshot of the active executor stake at creation: W of the claim threshold. */
+  totalExecutorStake: bigint;
+  /** Expected claimants in the first claim round (k). */
+  claimTarget: number;
   /** Each pass voter's reward, set when the task completes. */
   voterReward: bigint;
   seed: Hex;
@@ -378,7 +439,7 @@ export async function getTask(c: ChainReader, taskId: bigint): Promise<TaskInfo 
     status: TASK_STATES[t.status],
     attempt: t.attempt,
     appId: t.appId,
-    datasetIds: [...t.datasetIds],
+    datasetIds: t.datasetIds.slice(0, t.assetCount - 1),
     tau: t.tau,
     threshold: t.threshold,
     teeKinds: maskToTeeKinds(t.teeKinds),
@@ -395,6 +456,8 @@ export async function getTask(c: ChainReader, taskId: bigint): Promise<TaskInfo 
     expiresAt: t.expiresAt,
     windows: { claim: t.claimWindow, evidence: t.evidenceWindow, vote: t.voteWindow, run: t.runWindow },
     totalVerifierStake: t.totalVerifierStake,
+    totalExecutorStake: t.totalExecutorStake,
+    claimTarget: t.claimTarget,
     voterReward: t.voterReward,
     seed: t.seed,
     bestOutput: t.bestOutput,
@@ -441,6 +504,23 @@ export async function getVote(
     return v === 3 ? 'pass-paid' : v === 2 ? 'pass' : v === 1 ? 'fail' : null;
   } catch (e) {
     throw toChainError(e, 'getVote');
+  }
+}
+
+/** True when `node` has claimed attempt `attempt` of the task (one claim per node per attempt). */
+export async function hasClaimed(
+  c: ChainReader,
+  p: { taskId: bigint; attempt: number; node: Address },
+): Promise<boolean> {
+  try {
+    return await c.public.readContract({
+      address: c.contracts.Tasks,
+      abi: tasksAbi,
+      functionName: 'hasClaimed',
+      args: [uint(p.taskId, 'taskId'), uint(p.attempt, 'attempt'), address(p.node, 'node')],
+    });
+  } catch (e) {
+    throw toChainError(e, 'hasClaimed');
   }
 }
 

@@ -128,6 +128,11 @@ export const COMMANDS: Entry[] = [
     load: () => import('./node/start.ts'),
   },
   {
+    name: 'node unjail',
+    summary: "return the profile's jailed node to active once its jail has ended",
+    load: () => import('./node/unjail.ts'),
+  },
+  {
     name: 'nodes ls',
     summary: 'list the nodes in the registry: roles, region, TEE kinds, status, stake',
     load: () => import('./nodes/ls.ts'),

@@ -108,6 +108,10 @@ export const ERROR_CODES = {
   CHAIN_TRANSFER_FAILED: f,
   CHAIN_REENTRANCY: f,
   CHAIN_REORG_TOO_DEEP: f,
+  CHAIN_ALREADY_CLAIMED: f,
+  CHAIN_TOO_MANY_SEATS: f,
+  CHAIN_STAKE_LOCKED: f,
+  CHAIN_NOT_JAILED: f,
 
   // --- attestation ------------------------------------------------------------------------
   ATTESTATION_MALFORMED: v,
