@@ -63,11 +63,14 @@ const REASON = {
 };
 
 /** bob publishes csv-stats; alice adds a CSV with the given appraisal policy, tau = all verifier units. */
-async function assets(net: Net, opts: { policy: 'development' | 'production'; threshold: string }) {
+async function assets(
+  net: Net,
+  opts: { policy: 'development' | 'production'; threshold: string; tau?: bigint },
+) {
   const app = await ferry(['app', 'publish', examplePath('csv-stats'), '--profile', 'bob'], net.env);
   assert.equal(app.code, 0, app.stdout + app.stderr);
   const units = await verifierUnits(net);
-  const tau = units.reduce((s, v) => s + v.units, 0n);
+  const tau = opts.tau ?? units.reduce((s, v) => s + v.units, 0n);
   assert.ok(tau >= 1n && tau <= 65535n, `tau (${tau} units) fits the contract's uint16`);
   const file = join(net.home, 'cities.csv');
   writeFileSync(file, 'temp,city\n10,Berlin\n14,Paris\n21,Rome\n');
@@ -342,8 +345,11 @@ test('adversary B: a verifier claiming more seats than sortition gives flips the
   timeout: 300_000,
 }, async () => {
   await withDevnet({ executors: 1, verifiers: 3 }, async (net) => {
-    // Honest evidence (development policy): only the vote check can stop the release.
-    const a = await assets(net, { policy: 'development', threshold: '2/3' });
+    // Honest evidence (development policy): only the vote check can stop the release. A committee
+    // of 20 seats among 3000 stake units, all 20 needed: the liar's true seats (Poisson(6.7))
+    // are below 20, and its invented 20 stay within the contract's per-vote seat bound (36 for
+    // its stake share, §11.3), which stops bigger lies on chain by itself.
+    const a = await assets(net, { policy: 'development', threshold: '20', tau: 20n });
     const [liar, ...honest] = verifierNames(net);
     freeze(net, [liar, ...honest]);
     const taskId = await createTask(net, a, ['--run-window', '20']);

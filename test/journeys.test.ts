@@ -543,7 +543,7 @@ test('task run --wait: an app that traps gives a verified receipt but exit 1 (EN
   assert.equal(r.json.error.code, 'ENCLAVE_APP_FAILED');
 });
 
-// On a devnet of its own: it gets the only executor excluded and jailed.
+// On a devnet of its own: it gets the only executor excluded (a rejection no longer slashes or jails, §11.5).
 test('task run: evidence rejected by the verifiers (sim under the production policy) fails in words', {
   timeout: 180_000,
 }, async () => {

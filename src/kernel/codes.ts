@@ -154,6 +154,8 @@ export const ERROR_CODES = {
   ENCLAVE_DATA_UNAVAILABLE: n,
   /** The host asked the enclave for something its task commitments do not say (input, datasets, keys). */
   ENCLAVE_COMMITMENT_MISMATCH: v,
+  /** Keys recorded on chain as released never reached the executor before the run deadline. */
+  ENCLAVE_KEYS_MISSING: n,
 
   // --- node, agent, network -----------------------------------------------------------------
   PEER_UNAVAILABLE: n,

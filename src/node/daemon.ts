@@ -42,8 +42,11 @@ import {
   getDataset,
   getNode,
   getTask,
+  getTaskEvents,
+  MIN_RUN_TIME,
   getVote as getChainVote,
   heartbeat,
+  unjailNode,
   registerNode,
   sameOperator,
   seedTask,
@@ -73,12 +76,15 @@ import {
   createEnclave,
   type EnclaveHandle,
   runtimeMeasurement as enclaveRuntimeMeasurement,
+  MAX_LIMITS,
 } from '../enclave/index.ts';
 import { createLogger, FerryError, fromHex, type Logger, toFerryError, toHex } from '../kernel/index.ts';
 import { createPeerClient, type Ed25519Signer, type HttpServer, startRemembering } from '../net/index.ts';
 import {
   attemptEvents,
   attemptFacts,
+  CLAIM_ROUNDS,
+  firstClaimRound,
   executorBaseUrl,
   fetchServedEvidence,
   readTaskCommitments,
@@ -151,12 +157,24 @@ export function loadOrCreateVrfKey(home: string): { sk: Uint8Array; pk: Uint8Arr
 }
 
 const HEARTBEAT_EVERY_SECONDS = 3600;
+/**
+ * Chain seconds before the run deadline at which an attempt still missing a key is abandoned:
+ * time to send the abandonment (§11.3: the contract gives at least MIN_RUN_TIME after the last
+ * release, so owners have the rest to deliver).
+ */
+const KEYS_WAIT_MARGIN_SECONDS = 20;
+/** Chain seconds an app's run leaves before the run deadline, to seal the result and post the receipt. */
+const RECEIPT_MARGIN_SECONDS = 15;
+/** How often, chain seconds, a node that is not jailed checks whether it was jailed. */
+const JAIL_CHECK_EVERY_SECONDS = 60;
 
 /** What a run reads from the chain before its enclave gets any key. */
 type RunPlan = {
   app: NonNullable<Awaited<ReturnType<typeof getApp>>>;
   datasetEndpoints: string[];
   args: string[];
+  /** The app's time limit: what the run window leaves before the receipt must be posted. */
+  timeoutMs: number;
 };
 
 /** Stages in which an attempt's enclave may still be needed. */
@@ -492,6 +510,38 @@ export class NodeDaemon {
     const alpha = claimAlpha({ chainId: BigInt(this.#chainId), taskId, attempt, seed: hexBytes(task.seed) });
     const proof = vrfProve(this.#vrf!.sk, alpha);
     const output = vrfProofToHash(proof);
+    if (!existing) {
+      // The claim rule (§11.3, src/protocol/claim.ts): claim at the start of this node's first
+      // eligible round, and not at all when a claim of the attempt is already on chain by then
+      // (an earlier-round claim always ranks first), so a few executors claim, not all.
+      const me = await nodeAtCreation(chain, this.address, task);
+      if (!me || me.stake === 0n) return;
+      const round = firstClaimRound(output, {
+        stake: me.stake,
+        totalStake: task.totalExecutorStake,
+        target: task.claimTarget,
+      });
+      if (round < 0) return;
+      const window = task.windows.claim;
+      const opensAt = task.deadline - window + Math.ceil((round * window) / CLAIM_ROUNDS);
+      const now = Number((await chain.public.getBlock()).timestamp);
+      if (now >= task.deadline) return;
+      if (now < opensAt) {
+        this.#claimLater(taskId, attempt, opensAt - now);
+        return;
+      }
+      if (round > 0) {
+        const onChain = await getTaskEvents(chain, taskId, { fromBlock: task.anchorBlock, attempt });
+        if (onChain.some((e) => e.eventName === 'TaskClaimed')) {
+          this.#log.debug("a claim is on chain before this node's round; not claiming", {
+            task: String(taskId),
+            attempt,
+            round,
+          });
+          return;
+        }
+      }
+    }
     state.beginClaim({ task: taskId, attempt, vrfOutput: output, vrfProof: proof });
     ctx?.recorded();
     try {
@@ -509,6 +559,24 @@ export class NodeDaemon {
       );
       throw fe;
     }
+  }
+
+  /** Enqueues the claim again once its round opens (chain seconds, plus a second of slack). */
+  #claimLater(taskId: bigint, attempt: number, seconds: number): void {
+    const timer = setTimeout(
+      () => {
+        this.#enqueue(
+          key(taskId, attempt),
+          `claim ${taskId}/${attempt}`,
+          (ctx) => this.#claim(taskId, attempt, ctx),
+          {
+            key: `claim ${taskId}/${attempt}`,
+          },
+        );
+      },
+      (seconds + 1) * 1000,
+    );
+    timer.unref();
   }
 
   /**
@@ -652,7 +720,28 @@ export class NodeDaemon {
       if (live) {
         // Every key recorded on chain: (re)start the run if it is not under way (its first
         // start may have failed to read the chain); #keysArrived checks the deliveries.
-        if (t.status === 'running') this.#keysArrived(t.taskId, t.attempt);
+        if (t.status === 'running') {
+          // A key recorded on chain as released but never delivered (or an owner delivering too
+          // late): give the attempt up before the run deadline instead of being slashed for a
+          // missed receipt (§11.3).
+          const missing = this.#missingKeys(t);
+          if (missing.length > 0 && now >= t.deadline - KEYS_WAIT_MARGIN_SECONDS) {
+            this.#enclaves.delete(k);
+            await handle.destroy().catch(() => {});
+            state.beginAbandon(
+              t.taskId,
+              t.attempt,
+              `ENCLAVE_KEYS_MISSING: released on chain but not delivered: ${missing.join(', ')}`,
+            );
+            this.#log.warn('keys recorded as released never arrived; abandoning the attempt', {
+              task: String(t.taskId),
+              attempt: t.attempt,
+              missing,
+            });
+            continue;
+          }
+          this.#keysArrived(t.taskId, t.attempt);
+        }
         continue;
       }
       this.#enclaves.delete(k);
@@ -745,11 +834,34 @@ export class NodeDaemon {
    * Keeps the registration alive: a heartbeat once an hour of chain time (the registry lets
    * anyone mark a node inactive after its heartbeat TTL, a day by default).
    */
+  #jailCheckAfter = 0;
+
   async #heartbeat(now: number): Promise<void> {
     const chain = this.#chain!;
     if (this.#lastHeartbeat === 0) {
       const me = await getNode(chain, this.address as Hex);
       this.#lastHeartbeat = me ? Math.max(me.lastHeartbeat, 1) : now;
+    }
+    // Jailed is not forever (§11.1): once the jail has ended, the node returns by itself.
+    if (now >= this.#jailCheckAfter) {
+      const me = await getNode(chain, this.address as Hex);
+      if (me?.status === 'jailed') {
+        if (now >= me.jailedUntil) {
+          try {
+            await unjailNode(chain);
+            this.#log.warn('jail ended; the node is active again', {
+              address: this.address,
+              jailedFor: me.jailedTask === null ? null : String(me.jailedTask),
+            });
+          } catch (e) {
+            const fe = toFerryError(e);
+            if (fe.code === 'CHAIN_UNAVAILABLE') throw fe;
+            // e.g. stake below the minimum after the slash: say so, try again in an hour.
+            this.#log.warn('the node cannot leave jail', { code: fe.code, message: fe.message });
+            this.#jailCheckAfter = now + HEARTBEAT_EVERY_SECONDS;
+          }
+        } else this.#jailCheckAfter = me.jailedUntil;
+      } else this.#jailCheckAfter = now + JAIL_CHECK_EVERY_SECONDS;
     }
     if (now - this.#lastHeartbeat < HEARTBEAT_EVERY_SECONDS) return;
     await heartbeat(chain);
@@ -877,6 +989,17 @@ export class NodeDaemon {
     );
   }
 
+  /** The assets of the attempt whose sealed key has not been delivered (`app 1`, `dataset 2`). */
+  #missingKeys(task: TaskInfo): string[] {
+    const deliveries = this.#state!.listKeyDeliveries(task.taskId, task.attempt).map(decodeSealed);
+    const has = (kind: string, id: bigint) =>
+      deliveries.some((d) => d.assetKind === kind && d.assetId === id);
+    return [
+      ...(has('app', task.appId) ? [] : [`app ${task.appId}`]),
+      ...task.datasetIds.filter((d) => !has('dataset', d)).map((d) => `dataset ${d}`),
+    ];
+  }
+
   /** A new sealed key was stored: when every asset's key is there, the run is enqueued. */
   #keysArrived(taskId: bigint, attempt: number): void {
     const k = key(taskId, attempt);
@@ -887,9 +1010,7 @@ export class NodeDaemon {
         if (this.#running.has(k) || !this.#enclaves.has(k)) return;
         const task = await getTask(this.#chain!, taskId);
         if (!task || task.attempt !== attempt) return;
-        const deliveries = this.#state!.listKeyDeliveries(taskId, attempt).map(decodeSealed);
-        const needed = [`app:${task.appId}`, ...task.datasetIds.map((d) => `dataset:${d}`)];
-        if (!needed.every((n) => deliveries.some((d) => `${d.assetKind}:${d.assetId}` === n))) return;
+        if (this.#missingKeys(task).length > 0) return;
         this.#running.add(k);
         this.#enqueue(k, `run ${k}`, () => this.#run(task), { pool: 'enclave', key: `run ${k}` });
       },
@@ -957,7 +1078,21 @@ export class NodeDaemon {
     }
     const created = await taskCreation(chain, task);
     const args = decodeTaskInput(created.inputLocation, created.inputHash);
-    return { app, datasetEndpoints, args };
+    // Running: the run deadline is fixed; attested (keys delivered, the last release not yet
+    // recorded): it will be at least max(runWindow, MIN_RUN_TIME) from the last release (§12).
+    const fresh = (await getTask(chain, task.taskId)) ?? task;
+    const now = Number((await chain.public.getBlock()).timestamp);
+    const left =
+      fresh.status === 'running' ? fresh.deadline - now : Math.max(fresh.windows.run, MIN_RUN_TIME);
+    const seconds = Math.min(left - RECEIPT_MARGIN_SECONDS, MAX_LIMITS.timeoutMs / 1000);
+    if (seconds < 1) {
+      throw new FerryError('ENCLAVE_LIMIT_TIME', 'the run window leaves no time to run the app', {
+        hints: [
+          `${left} s left before the run deadline; ${RECEIPT_MARGIN_SECONDS} s are kept to post the receipt`,
+        ],
+      });
+    }
+    return { app, datasetEndpoints, args, timeoutMs: seconds * 1000 };
   }
 
   async #runEnclave(
@@ -994,8 +1129,10 @@ export class NodeDaemon {
       let out: Awaited<ReturnType<EnclaveHandle['run']>>;
       try {
         out = await handle.run(
-          // The enclave takes the measurement and the result recipient from its commitments.
-          { app: { source: appSource }, datasets, args },
+          // The enclave takes the measurement and the result recipient from its commitments;
+          // its time limit comes from the task's run window (an app that loops is stopped with
+          // a receipt that says so, in time to post it).
+          { app: { source: appSource }, datasets, args, limits: { timeoutMs: plan.timeoutMs } },
           this.#stopping.signal,
         );
       } catch (e) {

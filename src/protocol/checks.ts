@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Hex } from 'viem';
-import { type ChainReader, getFerryEvents, sameOperator, type TaskInfo } from '../chain/index.ts';
+import { type ChainReader, getTaskEvents, sameOperator, type TaskInfo } from '../chain/index.ts';
 import { sortitionSeats } from '../crypto/sortition.ts';
 import { claimAlpha, verifierAlpha, vrfVerify } from '../crypto/vrf/index.ts';
 import { encodeCanonical, equalBytes, FerryError, fromHex } from '../kernel/index.ts';
@@ -63,54 +63,39 @@ export type VoteEvent = {
 };
 
 /**
- * TaskClaimed and VoteCast events of one attempt, and the task's result recipient (from
- * TaskCreated), read from the task's creation block on.
+ * TaskClaimed and VoteCast events of one attempt, read by the task's (and the attempt's) indexed
+ * topics from the task's creation block on (getTaskEvents: cost independent of other tasks'
+ * traffic). The task's input and result recipient are in its TaskCreated (commitments-chain.ts).
  */
 export async function attemptEvents(
   c: ChainReader,
   task: TaskInfo,
   attempt: number,
-): Promise<{
-  claims: ClaimEvent[];
-  votes: VoteEvent[];
-  resultRecipient: Uint8Array | null;
-  input: { location: string; hash: Uint8Array } | null;
-}> {
-  const head = await c.public.getBlockNumber();
+): Promise<{ claims: ClaimEvent[]; votes: VoteEvent[] }> {
   const claims: ClaimEvent[] = [];
   const votes: VoteEvent[] = [];
-  let resultRecipient: Uint8Array | null = null;
-  let input: { location: string; hash: Uint8Array } | null = null;
-  for (let from = task.createdBlock; from <= head; from += 2000n) {
-    const to = from + 1999n < head ? from + 1999n : head;
-    for (const e of await getFerryEvents(c, from, to)) {
-      const a = e.args;
-      if (e.eventName === 'TaskCreated' && a.taskId === task.taskId) {
-        resultRecipient = hexBytes(a.resultRecipient as Hex);
-        input = { location: String(a.inputLocation ?? ''), hash: hexBytes(a.inputHash as Hex) };
-        continue;
-      }
-      if (a.taskId !== task.taskId || Number(a.attempt) !== attempt) continue;
-      if (e.eventName === 'TaskClaimed') {
-        claims.push({
-          executor: String(a.executor),
-          vrfOutput: hexBytes(a.vrfOutput as Hex),
-          vrfProof: hexBytes(a.vrfProof as Hex),
-          blockNumber: e.blockNumber,
-        });
-      } else if (e.eventName === 'VoteCast') {
-        votes.push({
-          verifier: String(a.verifier),
-          pass: a.pass === true,
-          resultHash: hexBytes(a.resultHash as Hex),
-          seats: Number(a.seats),
-          vrfOutput: hexBytes(a.vrfOutput as Hex),
-          vrfProof: hexBytes(a.vrfProof as Hex),
-        });
-      }
+  for (const e of await getTaskEvents(c, task.taskId, { fromBlock: task.createdBlock, attempt })) {
+    const a = e.args;
+    if (a.taskId !== task.taskId || Number(a.attempt) !== attempt) continue;
+    if (e.eventName === 'TaskClaimed') {
+      claims.push({
+        executor: String(a.executor),
+        vrfOutput: hexBytes(a.vrfOutput as Hex),
+        vrfProof: hexBytes(a.vrfProof as Hex),
+        blockNumber: e.blockNumber,
+      });
+    } else if (e.eventName === 'VoteCast') {
+      votes.push({
+        verifier: String(a.verifier),
+        pass: a.pass === true,
+        resultHash: hexBytes(a.resultHash as Hex),
+        seats: Number(a.seats),
+        vrfOutput: hexBytes(a.vrfOutput as Hex),
+        vrfProof: hexBytes(a.vrfProof as Hex),
+      });
     }
   }
-  return { claims, votes, resultRecipient, input };
+  return { claims, votes };
 }
 
 const DATA_JSON_PREFIX = 'data:application/json,';

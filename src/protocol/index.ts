@@ -82,3 +82,13 @@ export {
   type PolicyResolver,
   taskSubjects,
 } from './facts.ts';
+export {
+  CLAIM_ROUNDS,
+  CLAIM_TARGET_DEFAULT,
+  claimEligibility,
+  claimRound,
+  claimThreshold,
+  claimValue,
+  compareClaims,
+  firstClaimRound,
+} from './claim.ts';
