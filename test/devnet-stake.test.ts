@@ -1,0 +1,167 @@
+/**
+ * Nobody can get an honest executor slashed (issue 12), on a live devnet (several OS processes, a
+ * real anvil), with the devnet's honest executor as the target:
+ *
+ * - a requester runs an app that loops forever with a short run window: the enclave's time limit
+ *   comes from the task's run window (minus the margin to post the receipt), so the app is
+ *   stopped, the receipt says `limit: time`, the task completes and the executor keeps its stake;
+ * - the owners of the task's assets record their key releases on chain and deliver nothing (an
+ *   owner colluding with the requester): the executor gives the attempt up before the run deadline
+ *   (`ENCLAVE_KEYS_MISSING`), is excluded but not slashed and stays active; the task fails and
+ *   the requester is refunded.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { Hex } from 'viem';
+import { examplePath } from '../examples/index.ts';
+import { decodeReceipt } from '../src/enclave/index.ts';
+import { getCredits, getNode, getTask, recordKeyRelease, type TaskInfo } from '../src/chain/index.ts';
+import { loadProfileSecrets } from '../src/cli/profile/store.ts';
+import {
+  chainFor,
+  ferry,
+  freeze,
+  type Net,
+  taskEvents,
+  thaw,
+  verifierUnits,
+  waitFinal,
+  waitFor,
+  withDevnet,
+} from './helpers/devnet.ts';
+
+const REASON_ABANDONED = 7;
+
+async function assetsFor(net: Net, example: 'loop' | 'csv-stats') {
+  const app = await ferry(['app', 'publish', examplePath(example), '--profile', 'bob'], net.env);
+  assert.equal(app.code, 0, app.stdout + app.stderr);
+  const tau = (await verifierUnits(net)).reduce((s, v) => s + v.units, 0n);
+  const file = join(net.home, `${example}.csv`);
+  writeFileSync(file, 'temp,city\n10,Berlin\n14,Paris\n');
+  const ds = await ferry(
+    [
+      'dataset',
+      'add',
+      file,
+      '--region',
+      'DE',
+      '--allow-app',
+      app.json.measurement,
+      '--committee',
+      String(tau),
+      '--threshold',
+      '2/3',
+      '--profile',
+      'alice',
+    ],
+    net.env,
+  );
+  assert.equal(ds.code, 0, ds.stdout + ds.stderr);
+  return { appId: String(app.json.appId), datasetId: String(ds.json.datasetId) };
+}
+
+async function startTask(net: Net, a: { appId: string; datasetId: string }, extra: string[] = []) {
+  const r = await ferry(
+    ['task', 'run', '--app', a.appId, '--dataset', a.datasetId, '--profile', 'carol', ...extra],
+    net.env,
+  );
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  return BigInt(r.json.taskId);
+}
+
+async function executorOf(net: Net): Promise<{ address: Hex; stake: bigint }> {
+  const c = await chainFor(net, 'carol');
+  const n = net.devnet.info.nodes.find((x) => x.roles.includes('executor'))!;
+  const info = (await getNode(c, n.address as Hex))!;
+  return { address: n.address as Hex, stake: info.stake };
+}
+
+test('an app that loops with a short run window is stopped by the limit the window gives; the receipt says so; the executor is not slashed', {
+  timeout: 300_000,
+}, async () => {
+  await withDevnet({ executors: 1, verifiers: 3 }, async (net) => {
+    const before = await executorOf(net);
+    const a = await assetsFor(net, 'loop');
+    const taskId = await startTask(net, a, ['--run-window', '5']);
+    const final = await waitFinal(net, taskId, 240_000);
+    assert.equal(final.status, 'completed', `the task ended as ${final.status}`);
+    const evs = await taskEvents(await chainFor(net, 'carol'), taskId);
+    const done = evs.find((e) => e.eventName === 'TaskCompleted')!;
+    const receipt = decodeReceipt(Uint8Array.from(Buffer.from(String(done.args.receipt).slice(2), 'hex')));
+    assert.equal(receipt.outcome, 'limit');
+    assert.equal(receipt.limitHit, 'time');
+    assert.equal(
+      evs.filter((e) => e.eventName === 'AttemptEnded').length,
+      0,
+      'no attempt ended before the receipt',
+    );
+    const after = await executorOf(net);
+    assert.equal(after.stake, before.stake, 'the executor keeps its stake');
+    const show = await ferry(['task', 'show', String(taskId)], net.env);
+    assert.equal(show.json.status, 'completed');
+  });
+});
+
+test('owners who record key releases and deliver nothing cannot get the executor slashed: it abandons before the run deadline', {
+  timeout: 300_000,
+}, async () => {
+  await withDevnet({ executors: 1, verifiers: 3 }, async (net) => {
+    const before = await executorOf(net);
+    const a = await assetsFor(net, 'csv-stats');
+    // The owners' agents are stopped: only the owners' accounts act, on chain.
+    freeze(net, ['agent-alice', 'agent-bob']);
+    try {
+      const taskId = await startTask(net, a);
+      const c = await chainFor(net, 'carol');
+      const t = await waitFor<TaskInfo>(
+        `task ${taskId} attested`,
+        async () => {
+          const x = await getTask(c, taskId);
+          return x?.status === 'attested' ? x : null;
+        },
+        120_000,
+        200,
+      );
+      const fake = (s: string) => createHash('sha256').update(s).digest();
+      await recordKeyRelease(await chainFor(net, 'bob'), {
+        taskId,
+        attempt: t.attempt,
+        assetIndex: 0,
+        releaseHash: fake('no key for the app'),
+      });
+      await recordKeyRelease(await chainFor(net, 'alice'), {
+        taskId,
+        attempt: t.attempt,
+        assetIndex: 1,
+        releaseHash: fake('no key for the dataset'),
+      });
+      assert.equal((await getTask(c, taskId))?.status, 'running', 'every release recorded: running');
+      const final = await waitFinal(net, taskId, 240_000);
+      const evs = await taskEvents(c, taskId);
+      const ended = evs.filter((e) => e.eventName === 'AttemptEnded' && Number(e.args.attempt) === t.attempt);
+      assert.deepEqual(
+        ended.map((e) => Number(e.args.reason)),
+        [REASON_ABANDONED],
+      );
+      assert.equal(ended[0].args.slashed, 0n, 'not slashed');
+      const cause = evs.find((e) => e.eventName === 'AttemptAbandoned')!;
+      assert.match(
+        String(cause.args.cause),
+        /^ENCLAVE_KEYS_MISSING: released on chain but not delivered: app \d+, dataset \d+$/,
+      );
+      const after = await executorOf(net);
+      assert.equal(after.stake, before.stake, 'the executor keeps its stake');
+      assert.equal((await getNode(c, after.address))?.status, 'active');
+      assert.equal(final.status, 'failed', `the task ended as ${final.status}`);
+      const fee = evs.find((e) => e.eventName === 'TaskCreated')!.args.fee as bigint;
+      assert.equal(evs.find((e) => e.eventName === 'TaskFailed')?.args.refund, fee, 'the escrow is refunded');
+      const carol = loadProfileSecrets(net.home, 'carol').profile.address as Hex;
+      assert.ok((await getCredits(c, carol)) >= fee);
+    } finally {
+      thaw(net, ['agent-alice', 'agent-bob']);
+    }
+  });
+});
