@@ -349,11 +349,33 @@ test('bad requests: stable codes and statuses', async () => {
 test('a pass vote claiming more seats than sortition gives: attested on chain, not counted on the dashboard', {
   timeout: 180_000,
 }, async () => {
-  // A csv-stats app of its own (the completed task's app keeps its one task), on that dataset.
-  const { datasetId } = await completedTask();
+  // A csv-stats app of its own, on a dataset of its own with a small committee (20 seats, all
+  // needed): the liar's invented 20 seats stay within the contract's per-vote bound of its stake
+  // share (§11.3), far above what sortition gives it; only a relying party can tell.
+  await completedTask();
   const app = await ferry(['app', 'publish', examplePath('csv-stats'), '--profile', 'bob'], env);
   assert.equal(app.code, 0, app.out);
   const appId: string = app.json.appId;
+  const ds = await ferry(
+    [
+      'dataset',
+      'add',
+      join(work, 'cities.csv'),
+      '--region',
+      'DE',
+      '--allow-app',
+      app.json.measurement,
+      '--committee',
+      '20',
+      '--threshold',
+      '20',
+      '--profile',
+      'alice',
+    ],
+    env,
+  );
+  assert.equal(ds.code, 0, ds.out);
+  const datasetId: string = ds.json.datasetId;
   await dashboard();
   const net: Net = { devnet: devnet!, home, env };
   const verifiers = devnet!.info.nodes.filter((n) => n.roles.includes('verifier')).map((n) => n.name);
