@@ -17,7 +17,7 @@ import { agentHome } from '../src/agent/config.ts';
 import { encodePolicyDocument, PRODUCTION_POLICY, parsePolicy } from '../src/attestation/index.ts';
 import { getApp, getPolicyDocuments } from '../src/chain/index.ts';
 import { startTestChain, type TestChain } from '../src/chain/testing.ts';
-import { createProfile } from '../src/cli/profile/store.ts';
+import { createProfile } from '../src/profile/index.ts';
 
 const FERRY = fileURLToPath(new URL('../bin/ferry', import.meta.url));
 

@@ -27,7 +27,7 @@ import { examplePath } from '../examples/index.ts';
 import { agentHome } from '../src/agent/config.ts';
 import { AgentState } from '../src/agent/state.ts';
 import { getCredits, getDataset, getNode, getTask, type TaskInfo, vote } from '../src/chain/index.ts';
-import { loadProfileSecrets } from '../src/cli/profile/store.ts';
+import { loadProfileSecrets } from '../src/profile/index.ts';
 import { decrypt } from '../src/crypto/age/index.ts';
 import { verifierAlpha, vrfProofToHash, vrfProve } from '../src/crypto/vrf/index.ts';
 import { toFerryError } from '../src/kernel/index.ts';

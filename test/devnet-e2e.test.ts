@@ -26,7 +26,7 @@ import {
   getTask,
   type TaskInfo,
 } from '../src/chain/index.ts';
-import { loadProfileSecrets } from '../src/cli/profile/store.ts';
+import { loadProfileSecrets } from '../src/profile/index.ts';
 import { decrypt } from '../src/crypto/age/index.ts';
 import { verifyReceipt } from '../src/enclave/receipt.ts';
 import { encodeCanonical, fromHex, toHex } from '../src/kernel/index.ts';

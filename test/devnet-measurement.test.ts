@@ -37,7 +37,7 @@ import type { Hex } from 'viem';
 import { examplePath } from '../examples/index.ts';
 import { decodeSimRoot, encodeSimAttester, issueSimAttester } from '../src/attestation/sim/index.ts';
 import { getCredits, getTask } from '../src/chain/index.ts';
-import { loadProfileSecrets } from '../src/cli/profile/store.ts';
+import { loadProfileSecrets } from '../src/profile/index.ts';
 import { runtimeMeasurement } from '../src/enclave/index.ts';
 import { computeRuntimeManifest } from '../src/enclave/measure.ts';
 import { type AttemptResult, decodeSignedAttemptResult } from '../src/protocol/index.ts';

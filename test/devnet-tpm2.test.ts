@@ -34,7 +34,7 @@ import {
   getTask,
   type TaskInfo,
 } from '../src/chain/index.ts';
-import { loadProfileSecrets } from '../src/cli/profile/store.ts';
+import { loadProfileSecrets } from '../src/profile/index.ts';
 import { decrypt } from '../src/crypto/age/index.ts';
 import { isAlive } from '../src/devnet/pidfile.ts';
 import { devnetUp } from '../src/devnet/up.ts';

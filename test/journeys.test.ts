@@ -17,7 +17,7 @@ import { after, before, test } from 'node:test';
 import { ensureExamplesBuilt, examplePath } from '../examples/index.ts';
 import { connect, getCredits, getTask, writer } from '../src/chain/index.ts';
 import { createTaskFor } from '../src/cli/journey/ops.ts';
-import { loadProfileSecrets } from '../src/cli/profile/store.ts';
+import { loadProfileSecrets } from '../src/profile/index.ts';
 import { type Devnet, devnetUp } from '../src/devnet/up.ts';
 import {
   type CliJson as J,

@@ -5,20 +5,12 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { FerryContracts } from '../chain/index.ts';
+import { contractsOption as contracts, fileList, hexKeyList } from '../daemon/index.ts';
 import { ferryHome, loadConfig } from '../kernel/index.ts';
-import { ContractsSchema, fileList, hexKeyList } from '../node/config.ts';
-
-const contracts = z.preprocess((v) => {
-  if (typeof v !== 'string') return v;
-  try {
-    return JSON.parse(v);
-  } catch {
-    return v;
-  }
-}, ContractsSchema);
+import { PROFILE_NAME_RE } from '../profile/index.ts';
 
 export const AgentConfigSchema = z.object({
-  profile: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/),
+  profile: z.string().regex(PROFILE_NAME_RE),
   rpc: z.string().regex(/^https?:\/\//),
   contracts,
   host: z.string().default('127.0.0.1'),
@@ -70,9 +62,7 @@ export function loadAgentConfig(
   const profile = typeof flags.profile === 'string' ? flags.profile : env.FERRY_PROFILE;
   const path =
     file ??
-    (profile && /^[a-z0-9][a-z0-9_-]{0,31}$/.test(profile)
-      ? join(agentHome(profile, env), 'agent.json')
-      : undefined);
+    (profile && PROFILE_NAME_RE.test(profile) ? join(agentHome(profile, env), 'agent.json') : undefined);
   return loadConfig(AgentConfigSchema, {
     flags,
     env,

@@ -38,7 +38,7 @@ import {
   type LocalChain,
   startLocalChain,
 } from '../chain/index.ts';
-import { createProfile, loadProfile, type ProfilePublic } from '../cli/profile/store.ts';
+import { createProfile, loadProfile, type ProfilePublic } from '../profile/index.ts';
 import { createLogger, FerryError, type Logger, toHex } from '../kernel/index.ts';
 import { activateAk } from './activator.ts';
 import { claimPidFile, releasePidFile } from './pidfile.ts';

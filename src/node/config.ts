@@ -6,59 +6,19 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { type FerryContracts, ROLES, TEE_KINDS } from '../chain/index.ts';
+import {
+  AddressSchema as address,
+  contractsOption as contracts,
+  enumList as list,
+  fileList,
+  hexKeyList,
+} from '../daemon/index.ts';
 import { ferryHome, loadConfig } from '../kernel/index.ts';
-
-const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/);
-
-export const ContractsSchema = z.object({ NodeRegistry: address, Assets: address, Tasks: address });
-
-/** Contracts given as a JSON string (env, flag) or an object (config file). */
-const contracts = z.preprocess((v) => {
-  if (typeof v !== 'string') return v;
-  try {
-    return JSON.parse(v);
-  } catch {
-    return v;
-  }
-}, ContractsSchema);
-
-const list = (allowed: readonly string[]) =>
-  z.preprocess(
-    (v) =>
-      typeof v === 'string'
-        ? v
-            .split(',')
-            .map((s) => s.trim())
-            .filter(Boolean)
-        : v,
-    z.array(z.enum(allowed as [string, ...string[]])).min(1),
-  );
-
-/** A comma-separated list of file paths (env, flag) or an array (config file). */
-export const fileList = z
-  .preprocess(
-    (v) =>
-      typeof v === 'string'
-        ? v
-            .split(',')
-            .map((s) => s.trim())
-            .filter(Boolean)
-        : v,
-    z.array(z.string().min(1)),
-  )
-  .default([]);
-
-/** A comma-separated list of 32-byte keys in lowercase hex. */
-export const hexKeyList = z
-  .preprocess(
-    (v) => (typeof v === 'string' ? v.split(',').filter(Boolean) : v),
-    z.array(z.string().regex(/^[0-9a-f]{64}$/)),
-  )
-  .default([]);
+import { PROFILE_NAME_RE } from '../profile/index.ts';
 
 export const NodeConfigSchema = z.object({
   /** The profile whose EVM account and signing key the node uses. */
-  profile: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/),
+  profile: z.string().regex(PROFILE_NAME_RE),
   roles: list(Object.keys(ROLES)),
   tee: z.enum(Object.keys(TEE_KINDS) as [string, ...string[]]),
   region: z.string().regex(/^[A-Z]{2}$/),
@@ -139,9 +99,7 @@ export function loadNodeConfig(
   const profile = typeof flags.profile === 'string' ? flags.profile : env.FERRY_PROFILE;
   const path =
     file ??
-    (profile && /^[a-z0-9][a-z0-9_-]{0,31}$/.test(profile)
-      ? join(nodeHome(profile, env), 'node.json')
-      : undefined);
+    (profile && PROFILE_NAME_RE.test(profile) ? join(nodeHome(profile, env), 'node.json') : undefined);
   return loadConfig(NodeConfigSchema, {
     flags,
     env,

@@ -21,7 +21,7 @@ import {
   timeoutTask,
   writer,
 } from '../../src/chain/index.ts';
-import { loadProfileSecrets } from '../../src/cli/profile/store.ts';
+import { loadProfileSecrets } from '../../src/profile/index.ts';
 import { vrfPublicKey } from '../../src/crypto/vrf/index.ts';
 import { isAlive } from '../../src/devnet/pidfile.ts';
 import { type Devnet, devnetUp } from '../../src/devnet/up.ts';

@@ -5,7 +5,7 @@ import { ferryHome } from '../../kernel/index.ts';
 import { optionalString } from '../args.ts';
 import { defineCommand } from '../command.ts';
 import { daemonFlags, runUntilSignal } from '../node/run.ts';
-import { loadProfileSecrets } from '../profile/store.ts';
+import { loadProfileSecrets } from '../../profile/index.ts';
 
 export default defineCommand({
   name: 'agent start',

@@ -10,7 +10,7 @@ import {
   PROFILE_OPTION,
   profileName,
 } from '../journey/network.ts';
-import { loadProfile } from '../profile/store.ts';
+import { loadProfile } from '../../profile/index.ts';
 
 export default defineCommand({
   name: 'app ls',

@@ -9,7 +9,7 @@ import {
   PROFILE_OPTION,
   profileName,
 } from '../journey/network.ts';
-import { loadProfile } from '../profile/store.ts';
+import { loadProfile } from '../../profile/index.ts';
 
 export default defineCommand({
   name: 'dataset ls',

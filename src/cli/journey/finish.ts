@@ -7,7 +7,7 @@ import { type AuditReport, type ReceiptBundle, verifyTaskFromChain } from '../..
 import type { ChainReader, FerryContracts } from '../../chain/index.ts';
 import { decrypt } from '../../crypto/age/index.ts';
 import { FerryError, toFerryError } from '../../kernel/index.ts';
-import type { ProfileSecrets } from '../profile/store.ts';
+import type { ProfileSecrets } from '../../profile/index.ts';
 import type { AuditTrust } from './network.ts';
 import { fetchResult } from './ops.ts';
 

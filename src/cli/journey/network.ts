@@ -16,9 +16,10 @@ import {
   writer,
 } from '../../chain/index.ts';
 import { parseCertificates, type Tpm2VerifierOptions } from '../../attestation/index.ts';
+import { ContractsSchema } from '../../daemon/index.ts';
 import { FerryError, ferryHome, fromHex } from '../../kernel/index.ts';
 import type { CommandContext, OptionSpec } from '../command.ts';
-import { loadProfileSecrets, type ProfileSecrets } from '../profile/store.ts';
+import { loadProfileSecrets, type ProfileSecrets } from '../../profile/index.ts';
 
 /** Options every journey command takes. */
 export const NETWORK_OPTIONS: Record<string, OptionSpec> = {
@@ -61,9 +62,6 @@ export const TRUST_OPTIONS: Record<string, OptionSpec> = {
 export const PROFILE_OPTION: Record<string, OptionSpec> = {
   profile: { type: 'string', value: 'NAME', description: 'the acting profile (default: $FERRY_PROFILE)' },
 };
-
-const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/);
-const ContractsSchema = z.object({ NodeRegistry: address, Assets: address, Tasks: address });
 
 const DevnetFileSchema = z
   .object({

@@ -66,7 +66,7 @@ import {
   refusalsOf,
   STAKE_UNIT,
 } from '../../protocol/index.ts';
-import type { ProfileSecrets } from '../profile/store.ts';
+import type { ProfileSecrets } from '../../profile/index.ts';
 
 const sha256 = (b: Uint8Array | string) => new Uint8Array(createHash('sha256').update(b).digest());
 

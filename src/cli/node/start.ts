@@ -3,7 +3,7 @@ import { loadNodeConfig, nodeHome } from '../../node/config.ts';
 import { NodeDaemon } from '../../node/daemon.ts';
 import { optionalString } from '../args.ts';
 import { defineCommand } from '../command.ts';
-import { loadProfileSecrets } from '../profile/store.ts';
+import { loadProfileSecrets } from '../../profile/index.ts';
 import { ferryHome } from '../../kernel/index.ts';
 import { daemonFlags, runUntilSignal } from './run.ts';
 

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { FerryError, ferryHome } from '../../kernel/index.ts';
 import { optionalString } from '../args.ts';
 import { defineCommand } from '../command.ts';
-import { createProfile } from './store.ts';
+import { createProfile } from '../../profile/index.ts';
 import { formatProfile } from './show.ts';
 
 export default defineCommand({

@@ -1,7 +1,7 @@
 /** `ferry profile ls`: every profile under $FERRY_HOME. */
 import { ferryHome } from '../../kernel/index.ts';
 import { defineCommand } from '../command.ts';
-import { listProfiles, profileDir } from './store.ts';
+import { listProfiles, profileDir } from '../../profile/index.ts';
 
 export default defineCommand({
   name: 'profile ls',

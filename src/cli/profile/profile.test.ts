@@ -9,7 +9,7 @@ import { requireTool } from '../../../test/helpers/tools.ts';
 import { encrypt, X25519Recipient } from '../../crypto/age/index.ts';
 import { isFerryError, toHex } from '../../kernel/index.ts';
 import { verifyEd25519 } from '../../net/index.ts';
-import { createProfile, listProfiles, loadProfile, loadProfileSecrets } from './store.ts';
+import { createProfile, listProfiles, loadProfile, loadProfileSecrets } from '../../profile/index.ts';
 
 const FERRY = fileURLToPath(new URL('../../../bin/ferry', import.meta.url));
 

@@ -1,7 +1,7 @@
 /** `ferry profile show NAME`: the public parts of a profile. */
 import { ferryHome } from '../../kernel/index.ts';
 import { type CommandResult, defineCommand } from '../command.ts';
-import { loadProfile, type ProfilePublic, profileDir } from './store.ts';
+import { loadProfile, type ProfilePublic, profileDir } from '../../profile/index.ts';
 
 export function formatProfile(home: string, p: ProfilePublic): CommandResult {
   const path = profileDir(home, p.name);

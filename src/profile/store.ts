@@ -24,9 +24,9 @@ import {
 import { join } from 'node:path';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { z } from 'zod';
-import { generateX25519Identity, X25519Identity } from '../../crypto/age/index.ts';
-import { FerryError, fromHex, toHex } from '../../kernel/index.ts';
-import { Ed25519Signer } from '../../net/index.ts';
+import { generateX25519Identity, X25519Identity } from '../crypto/age/index.ts';
+import { FerryError, fromHex, toHex } from '../kernel/index.ts';
+import { Ed25519Signer } from '../net/index.ts';
 
 export const PROFILE_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 

@@ -1,0 +1,2 @@
+// The runtime the node and agent daemons share.
+export { AddressSchema, ContractsSchema, contractsOption, enumList, fileList, hexKeyList } from './config.ts';
