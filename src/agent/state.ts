@@ -22,7 +22,7 @@ import {
   setListenPort,
   taskKey,
   transaction,
-} from '../net/sqlite.ts';
+} from '../net/index.ts';
 
 export type AssetKind = 'dataset' | 'app';
 export type AssetStatus = 'local' | 'registered' | 'revoked';

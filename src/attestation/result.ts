@@ -5,7 +5,7 @@
  * object `ferry/attestation-result/v1` (docs/protocol.md §9). Its hash (hashTagged) is what a
  * verifier's vote carries on chain. Signing uses crypto/sign.ts (Ed25519 on node:crypto).
  */
-import { signingPublicKey, signTagged, verifyTagged } from '../crypto/sign.ts';
+import { signingPublicKey, signTagged, verifyTagged } from '../crypto/index.ts';
 import {
   type CanonicalValue,
   decodeCanonical,

@@ -12,9 +12,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { Hex } from 'viem';
-import { defaultVerifiers } from '../attestation/index.ts';
+import { defaultVerifiers, type AppraisalPolicy } from '../attestation/index.ts';
 import type { Tpm2VerifierOptions } from '../attestation/tpm2/index.ts';
-import type { AppraisalPolicy } from '../attestation/types.ts';
 import {
   type ChainReader,
   type FerryEvent,

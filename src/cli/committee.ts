@@ -9,7 +9,7 @@ import {
   committeeCaptureForStake,
   MAX_COMMITTEE_TAU,
   parseThreshold,
-} from '../crypto/sortition.ts';
+} from '../crypto/index.ts';
 import { defineCommand } from './command.ts';
 import { optionalString, requireString } from './args.ts';
 

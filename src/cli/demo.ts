@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { getStakeTotals } from '../chain/index.ts';
-import { type Devnet, devnetUp } from '../devnet/up.ts';
+import { type Devnet, devnetUp } from '../devnet/index.ts';
 import { FerryError } from '../kernel/index.ts';
 import { intOption } from './args.ts';
 import { defineCommand } from './command.ts';

@@ -16,7 +16,7 @@ import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Evidence, EvidenceKind } from '../attestation/types.ts';
+import type { Evidence, EvidenceKind } from '../attestation/index.ts';
 import { type CanonicalValue, decodeTagged, describe, equalBytes, FerryError } from '../kernel/index.ts';
 import {
   checkCommitments,

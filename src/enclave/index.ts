@@ -6,6 +6,7 @@ export {
   type Tpm2BackendSpec,
   type TsmBackendSpec,
 } from './backends.ts';
+export { createDevEnclave } from './dev.ts';
 export {
   type CreateEnclaveOptions,
   createEnclave,
@@ -24,7 +25,7 @@ export {
   limitMemory,
   MAX_LIMITS,
 } from './limits.ts';
-export { runtimeMeasurement } from './measure.ts';
+export { runtimeMeasuredFiles, runtimeMeasurement } from './measure.ts';
 export { ENCLAVE_MSG_TAG, MAX_FRAME } from './protocol.ts';
 export {
   decodeReceipt,

@@ -25,10 +25,13 @@ export {
 } from './envelope.ts';
 export {
   attemptNumber,
+  getListenPort,
+  LISTENER_TABLE_SQL,
   type Migration,
   openStateDb,
   type StateDb,
   schemaVersion,
+  setListenPort,
   taskKey,
   transaction,
 } from './sqlite.ts';

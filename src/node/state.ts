@@ -28,7 +28,7 @@ import {
   setListenPort,
   taskKey,
   transaction,
-} from '../net/sqlite.ts';
+} from '../net/index.ts';
 
 export type ActionStatus = 'intent' | 'sent' | 'confirmed' | 'reverted' | 'lost' | 'failed';
 export type Outcome = 'confirmed' | 'reverted' | 'lost' | 'failed';

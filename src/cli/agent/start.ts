@@ -1,6 +1,5 @@
 /** `ferry agent start`: runs an owner agent until SIGINT/SIGTERM. */
-import { agentHome, loadAgentConfig } from '../../agent/config.ts';
-import { AgentDaemon } from '../../agent/daemon.ts';
+import { agentHome, loadAgentConfig, AgentDaemon } from '../../agent/index.ts';
 import { ferryHome } from '../../kernel/index.ts';
 import { optionalString } from '../args.ts';
 import { defineCommand } from '../command.ts';

@@ -14,11 +14,11 @@ import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { createSimRoot, encodeSimAttester, issueSimAttester } from '../../attestation/sim/index.ts';
 import { decrypt, generateX25519Identity, parseIdentity } from '../../crypto/age/index.ts';
-import { X25519Identity } from '../../crypto/age/x25519.ts';
-import { createDevEnclave } from '../../enclave/dev.ts';
+import { X25519Identity } from '../../crypto/index.ts';
+import { createDevEnclave } from '../../enclave/index.ts';
 import { DEFAULT_LIMITS, decodeReceipt, receiptToJson } from '../../enclave/index.ts';
 import { encodeCanonical, FerryError, toHex } from '../../kernel/index.ts';
-import { MAX_TASK_DATASETS, type TaskCommitments } from '../../protocol/commitments.ts';
+import { MAX_TASK_DATASETS, type TaskCommitments } from '../../protocol/index.ts';
 import { intOption, optionalString, readInputFile, stringList } from '../args.ts';
 import { type Command, defineCommand } from '../command.ts';
 

@@ -4,8 +4,13 @@
  * (0 accepted, 3 not accepted, 2 usage errors).
  */
 import { readFile } from 'node:fs/promises';
-import { parsePolicy, PRODUCTION_POLICY } from '../../attestation/policy.ts';
-import type { Appraisal, AppraisalPolicy, AppraisalReason } from '../../attestation/types.ts';
+import {
+  parsePolicy,
+  PRODUCTION_POLICY,
+  type Appraisal,
+  type AppraisalPolicy,
+  type AppraisalReason,
+} from '../../attestation/index.ts';
 import { EXIT, FerryError, isFerryError } from '../../kernel/index.ts';
 import type { CommandContext, CommandResult, OptionSpec } from '../command.ts';
 

@@ -1,7 +1,7 @@
 /**
  * The shared body of `ferry attest verify tdx` and `ferry attest verify sgx`.
  */
-import { TdxVerifier, SgxVerifier } from '../../attestation/dcap/verify.ts';
+import { TdxVerifier, SgxVerifier } from '../../attestation/index.ts';
 import { Quote } from '@phala/dcap-qvl';
 import { type Command, defineCommand } from '../command.ts';
 import {

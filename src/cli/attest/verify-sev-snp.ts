@@ -3,8 +3,7 @@
  * verifier (built-in AMD roots for Milan, Genoa and Turin) and appraises it against a policy.
  * Exit 0 when accepted, 3 when not, 2 on usage errors.
  */
-import { SevSnpVerifier } from '../../attestation/sev-snp/verify.ts';
-import type { Evidence } from '../../attestation/types.ts';
+import { SevSnpVerifier, type Evidence } from '../../attestation/index.ts';
 import { defineCommand } from '../command.ts';
 import {
   appraisalResult,

@@ -3,11 +3,15 @@
  * against a policy. Exit 0 when accepted, 3 when not, 2 on usage errors.
  */
 import type { X509Certificate } from 'node:crypto';
-import type { PcrValues } from '../../attestation/tpm2/pcrs.ts';
-import { parsePcrValues } from '../../attestation/tpm2/pcrs.ts';
-import { appraiseQuote } from '../../attestation/tpm2/verifier.ts';
-import { type AkPublic, parseAkPublic, parseCertificates } from '../../attestation/tpm2/verify.ts';
-import { invalidAppraisal } from '../../attestation/policy.ts';
+import {
+  type PcrValues,
+  parsePcrValues,
+  appraiseQuote,
+  type AkPublic,
+  parseAkPublic,
+  parseCertificates,
+  invalidAppraisal,
+} from '../../attestation/index.ts';
 import { FerryError, fromHex, isFerryError } from '../../kernel/index.ts';
 import { stringList } from '../args.ts';
 import { defineCommand } from '../command.ts';

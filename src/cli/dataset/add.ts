@@ -6,7 +6,7 @@
  * liveness-failure probabilities for the chosen tau and threshold.
  */
 import { FerryError, ferryHome } from '../../kernel/index.ts';
-import { parseThreshold } from '../../crypto/sortition.ts';
+import { parseThreshold } from '../../crypto/index.ts';
 import { numberOption, optionalString } from '../args.ts';
 import { defineCommand } from '../command.ts';
 import {

@@ -1,6 +1,5 @@
 /** `ferry dataset revoke ID`: the owner revokes a dataset; no new task can use it. */
-import { AgentState } from '../../agent/state.ts';
-import { agentHome } from '../../agent/config.ts';
+import { AgentState, agentHome } from '../../agent/index.ts';
 import { getDataset, revokeDataset } from '../../chain/index.ts';
 import { FerryError, ferryHome } from '../../kernel/index.ts';
 import { defineCommand } from '../command.ts';

@@ -1,6 +1,6 @@
 /** `ferry devnet down`: stops the running devnet through its pid file. */
 import { join } from 'node:path';
-import { stopDevnet } from '../../devnet/pidfile.ts';
+import { stopDevnet } from '../../devnet/index.ts';
 import { ferryHome } from '../../kernel/index.ts';
 import { defineCommand } from '../command.ts';
 

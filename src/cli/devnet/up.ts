@@ -1,5 +1,5 @@
 /** `ferry devnet up`: the local network, supervised until SIGINT/SIGTERM or `ferry devnet down`. */
-import { devnetUp } from '../../devnet/up.ts';
+import { devnetUp } from '../../devnet/index.ts';
 import { FerryError, ferryHome } from '../../kernel/index.ts';
 import { intOption, optionalString } from '../args.ts';
 import { defineCommand } from '../command.ts';

@@ -1,7 +1,11 @@
 /** Argument parsing shared by the journey commands; every bad value is a USAGE_* error naming it. */
 import { readFileSync } from 'node:fs';
-import { developmentPolicy, PRODUCTION_POLICY, parsePolicy } from '../../attestation/index.ts';
-import type { AppraisalPolicy } from '../../attestation/types.ts';
+import {
+  developmentPolicy,
+  PRODUCTION_POLICY,
+  parsePolicy,
+  type AppraisalPolicy,
+} from '../../attestation/index.ts';
 import { pinnedDevelopmentPolicy } from '../../protocol/index.ts';
 import { RELEASE_POLICY_NAME, releasePolicy } from '../../protocol/release.ts';
 import { TEE_KINDS, type TeeKind } from '../../chain/index.ts';

@@ -13,16 +13,14 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Address, Hex } from 'viem';
-import { agentHome } from '../../agent/config.ts';
-import { agentStore } from '../../agent/daemon.ts';
-import { AgentState } from '../../agent/state.ts';
+import { agentHome, agentStore, AgentState } from '../../agent/index.ts';
 import {
   defaultVerifiers,
   encodePolicyDocument,
   policyHash,
   type Tpm2VerifierOptions,
+  type AppraisalPolicy,
 } from '../../attestation/index.ts';
-import type { AppraisalPolicy } from '../../attestation/types.ts';
 import { eventsOfTask, eventsSince } from '../../audit/index.ts';
 import {
   ATTEMPT_END_REASONS,
@@ -41,11 +39,7 @@ import {
   type TeeKind,
   timeoutTask,
 } from '../../chain/index.ts';
-import {
-  committeeCapture,
-  committeeCaptureForStake,
-  committeeThresholdSeats,
-} from '../../crypto/sortition.ts';
+import { committeeCapture, committeeCaptureForStake, committeeThresholdSeats } from '../../crypto/index.ts';
 import {
   encodeCanonical,
   FerryError,

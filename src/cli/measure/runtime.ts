@@ -7,8 +7,8 @@
  * and `app publish --policy FILE`.
  */
 import { writeFile } from 'node:fs/promises';
-import { policyHash } from '../../attestation/policy.ts';
-import { runtimeMeasuredFiles, runtimeMeasurement } from '../../enclave/measure.ts';
+import { policyHash } from '../../attestation/index.ts';
+import { runtimeMeasuredFiles, runtimeMeasurement } from '../../enclave/index.ts';
 import { FerryError, isFerryError, toHex } from '../../kernel/index.ts';
 import {
   RELEASE_FILE,

@@ -1,6 +1,5 @@
 /** `ferry node start`: runs a node daemon until SIGINT/SIGTERM. */
-import { loadNodeConfig, nodeHome } from '../../node/config.ts';
-import { NodeDaemon } from '../../node/daemon.ts';
+import { loadNodeConfig, nodeHome, NodeDaemon } from '../../node/index.ts';
 import { optionalString } from '../args.ts';
 import { defineCommand } from '../command.ts';
 import { loadProfileSecrets } from '../../profile/index.ts';
