@@ -19,7 +19,7 @@ import type { Hex } from 'viem';
 import { examplePath } from '../examples/index.ts';
 import { decodeReceipt } from '../src/enclave/index.ts';
 import { getCredits, getNode, getTask, recordKeyRelease, type TaskInfo } from '../src/chain/index.ts';
-import { loadProfileSecrets } from '../src/cli/profile/store.ts';
+import { loadProfileSecrets } from '../src/profile/index.ts';
 import {
   chainFor,
   ferry,
