@@ -165,3 +165,39 @@ test('owners who record key releases and deliver nothing cannot get the executor
     }
   });
 });
+
+test('an attested enclave whose keys never come is not kept: after keysWaitSeconds the executor abandons (not slashed)', {
+  timeout: 300_000,
+}, async () => {
+  await withDevnet({ executors: 1, verifiers: 3, env: { FERRY_KEYS_WAIT_SECONDS: '10' } }, async (net) => {
+    const before = await executorOf(net);
+    const a = await assetsFor(net, 'csv-stats');
+    // The owners never release: their agents are stopped.
+    freeze(net, ['agent-alice', 'agent-bob']);
+    try {
+      const taskId = await startTask(net, a, ['--run-window', '600']);
+      const c = await chainFor(net, 'carol');
+      const abandoned = await waitFor(
+        `task ${taskId}: attempt 1 abandoned`,
+        async () =>
+          (await taskEvents(c, taskId)).find(
+            (e) => e.eventName === 'AttemptAbandoned' && Number(e.args.attempt) === 1,
+          ) ?? null,
+        240_000,
+        500,
+      );
+      assert.match(
+        String(abandoned.args.cause),
+        /^ENCLAVE_KEYS_MISSING: no key within 10 s of the attestation/,
+      );
+      const ended = (await taskEvents(c, taskId)).find(
+        (e) => e.eventName === 'AttemptEnded' && Number(e.args.attempt) === 1,
+      )!;
+      assert.equal(Number(ended.args.reason), REASON_ABANDONED);
+      assert.equal(ended.args.slashed, 0n);
+      assert.equal((await executorOf(net)).stake, before.stake);
+    } finally {
+      thaw(net, ['agent-alice', 'agent-bob']);
+    }
+  });
+});

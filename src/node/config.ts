@@ -47,6 +47,17 @@ export const NodeConfigSchema = z.object({
    * well above the cores; the CPU-heavy ones are bounded by their pools.
    */
   maxJobs: z.coerce.number().int().min(2).max(256).default(32),
+  /**
+   * Live enclaves at most (created for claims won, until their attempt ends): with this many, the
+   * executor claims nothing more. Bounds what requesters' windows can pin (issue: unbounded
+   * enclaves, each ~120 MiB).
+   */
+  maxEnclaves: z.coerce.number().int().min(1).max(1024).default(8),
+  /**
+   * Seconds (chain time) an attested attempt's enclave waits for its keys; then it is destroyed
+   * and the attempt abandoned (`ENCLAVE_KEYS_MISSING`), so owners that never release cannot pin it.
+   */
+  keysWaitSeconds: z.coerce.number().int().min(10).max(86_400).default(300),
   /** sim: the attester file (`ferry/sim-attester/v1`) the enclave signs evidence with. */
   simAttester: z.string().optional(),
   /** sim: trusted simulation root public keys (hex), comma-separated, for appraisal. */

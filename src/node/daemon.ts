@@ -510,6 +510,14 @@ export class NodeDaemon {
     const alpha = claimAlpha({ chainId: BigInt(this.#chainId), taskId, attempt, seed: hexBytes(task.seed) });
     const proof = vrfProve(this.#vrf!.sk, alpha);
     const output = vrfProofToHash(proof);
+    if (!existing && this.#liveEnclaves() >= this.#opts.config.maxEnclaves) {
+      this.#log.warn('enclaves at their maximum; not claiming', {
+        task: String(taskId),
+        attempt,
+        maxEnclaves: this.#opts.config.maxEnclaves,
+      });
+      return;
+    }
     if (!existing) {
       // The claim rule (§11.3, src/protocol/claim.ts): claim at the start of this node's first
       // eligible round, and not at all when a claim of the attempt is already on chain by then
@@ -720,6 +728,27 @@ export class NodeDaemon {
       if (live) {
         // Every key recorded on chain: (re)start the run if it is not under way (its first
         // start may have failed to read the chain); #keysArrived checks the deliveries.
+        if (t.status === 'attested') {
+          // Keys that do not come within keysWaitSeconds of the attestation: the enclave is not
+          // kept for them (an owner that never releases cannot pin it); the attempt is given up.
+          const seen = this.#attestedSeen.get(k) ?? now;
+          this.#attestedSeen.set(k, seen);
+          if (now - seen >= this.#opts.config.keysWaitSeconds && this.#missingKeys(t).length > 0) {
+            this.#attestedSeen.delete(k);
+            this.#enclaves.delete(k);
+            await handle.destroy().catch(() => {});
+            state.beginAbandon(
+              t.taskId,
+              t.attempt,
+              `ENCLAVE_KEYS_MISSING: no key within ${this.#opts.config.keysWaitSeconds} s of the attestation: ${this.#missingKeys(t).join(', ')}`,
+            );
+            this.#log.warn('keys did not come in time; abandoning the attempt', {
+              task: String(t.taskId),
+              attempt: t.attempt,
+            });
+          }
+          continue;
+        }
         if (t.status === 'running') {
           // A key recorded on chain as released but never delivered (or an owner delivering too
           // late): give the attempt up before the run deadline instead of being slashed for a
@@ -745,6 +774,7 @@ export class NodeDaemon {
         continue;
       }
       this.#enclaves.delete(k);
+      this.#attestedSeen.delete(k);
       await handle.destroy().catch(() => {});
       this.#log.info('enclave destroyed: its attempt ended', {
         task,
@@ -987,6 +1017,14 @@ export class NodeDaemon {
       attempt,
       body,
     );
+  }
+
+  /** Chain time at which the reconciler first saw each live enclave's attempt attested. */
+  readonly #attestedSeen = new Map<string, number>();
+
+  /** Enclaves alive (created for claims won, until their attempt ends). */
+  #liveEnclaves(): number {
+    return this.#enclaves.size;
   }
 
   /** The assets of the attempt whose sealed key has not been delivered (`app 1`, `dataset 2`). */

@@ -97,7 +97,7 @@ export function ferry(args: string[], env: NodeJS.ProcessEnv, bin: string = FERR
  * When `fn` passed, it then checks that every process the devnet supervised has exited.
  */
 export async function withDevnet(
-  opts: { executors: number; verifiers: number; regions?: string[] },
+  opts: { executors: number; verifiers: number; regions?: string[]; env?: Record<string, string> },
   fn: (net: Net) => Promise<void>,
 ): Promise<void> {
   await ensureExamplesBuilt();
@@ -106,9 +106,17 @@ export async function withDevnet(
     ...process.env,
     FERRY_HOME: home,
     FERRY_LOG_LEVEL: process.env.FERRY_TEST_LOG_LEVEL ?? 'info',
+    ...opts.env,
   };
   delete env.FERRY_PROFILE;
-  const devnet = await devnetUp({ home, ...opts, log: quiet, env });
+  const devnet = await devnetUp({
+    home,
+    executors: opts.executors,
+    verifiers: opts.verifiers,
+    regions: opts.regions,
+    log: quiet,
+    env,
+  });
   const net: Net = { devnet, home, env };
   const pids = new Set<number>();
   let ok = false;

@@ -53,6 +53,17 @@ When ready it prints one line: {"ready": true, "address", "endpoint", "keyId", "
       value: 'N',
       description: 'jobs at once overall: claims, votes, runs, receipts (default 32)',
     },
+    'max-enclaves': {
+      type: 'string',
+      value: 'N',
+      description: 'live enclaves at most; with this many the executor claims nothing (default 8)',
+    },
+    'keys-wait': {
+      type: 'string',
+      value: 'SECONDS',
+      description:
+        'how long an attested enclave waits for its keys before the attempt is abandoned (default 300)',
+    },
     ...daemonFlags,
   },
   async run(ctx) {
@@ -79,6 +90,8 @@ When ready it prints one line: {"ready": true, "address", "endpoint", "keyId", "
       tpm2Activators: optionalString(ctx, 'tpm2-activators'),
       enclaveSlots: optionalString(ctx, 'enclave-slots'),
       maxJobs: optionalString(ctx, 'max-jobs'),
+      maxEnclaves: optionalString(ctx, 'max-enclaves'),
+      keysWaitSeconds: optionalString(ctx, 'keys-wait'),
     };
     const config = loadNodeConfig(flags, ctx.env, optionalString(ctx, 'config'));
     const secrets = loadProfileSecrets(ferryHome(ctx.env), config.profile);
