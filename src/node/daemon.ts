@@ -225,7 +225,6 @@ export class NodeDaemon {
   /** Block time of this node's last heartbeat on chain (0: unknown, checked at the next tick). */
   #lastHeartbeat = 0;
   /** Votes to retry after a retryable failure (peer or chain unavailable), by task/attempt. */
-  #toVote = new Map<string, { taskId: bigint; attempt: number; executor: string; location: string }>();
 
   constructor(opts: NodeDaemonOptions) {
     this.#opts = opts;
@@ -450,7 +449,6 @@ export class NodeDaemon {
       const attempt = Number(a.attempt);
       const location = String(a.evidenceLocation);
       const executor = String(a.executor);
-      this.#toVote.set(key(taskId, attempt), { taskId, attempt, executor, location });
       this.#enqueueVote(taskId, attempt, executor, location);
     }
   }
@@ -461,8 +459,12 @@ export class NodeDaemon {
       k,
       `vote ${k}`,
       async (ctx) => {
-        await this.#vote(taskId, attempt, executor, location, ctx);
-        this.#toVote.delete(k);
+        // Recorded before any network I/O, so the event watcher never waits on the executor's
+        // server (a slow or silent one only holds this job, retried by the reconciler).
+        this.#state!.addToJudge(taskId, attempt, executor, location);
+        ctx.recorded();
+        await this.#vote(taskId, attempt, executor, location);
+        this.#state!.removeToJudge(taskId, attempt);
       },
       { key: `vote ${k}` },
     );
@@ -598,14 +600,16 @@ export class NodeDaemon {
     const state = this.#state;
     if (!chain || !state) return;
     const now = Number((await chain.public.getBlock()).timestamp);
-    for (const [k, v] of [...this.#toVote]) {
-      const t = await this.#cachedTask(v.taskId, now);
-      const vote = state.getVote(v.taskId, v.attempt);
+    for (const v of state.listToJudge()) {
+      const taskId = BigInt(v.task);
+      if (this.#driver?.lanes.has(`vote ${key(taskId, v.attempt)}`)) continue;
+      const t = await this.#cachedTask(taskId, now);
+      const vote = state.getVote(taskId, v.attempt);
       if (!t || t.attempt !== v.attempt || t.status !== 'attesting' || (vote && vote.status !== 'intent')) {
-        this.#toVote.delete(k);
+        state.removeToJudge(taskId, v.attempt);
         continue;
       }
-      this.#enqueueVote(v.taskId, v.attempt, v.executor, v.location);
+      this.#enqueueVote(taskId, v.attempt, v.executor, v.location);
     }
     this.#enqueue('node', 'heartbeat', () => this.#heartbeat(now), { key: 'heartbeat' });
     for (const taskId of [...this.#live]) {

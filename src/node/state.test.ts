@@ -212,7 +212,7 @@ test("schema: versioned, refuses a newer schema and another program's database",
   const { dir, db } = tmp();
   try {
     const s = NodeState.open(db);
-    assert.equal(schemaVersion(s.db), 7);
+    assert.equal(schemaVersion(s.db), 8);
     s.close();
     const raw = new DatabaseSync(db);
     raw.prepare("INSERT INTO schema_version (version, app, applied_at) VALUES (99, 'node', 0)").run();
@@ -342,4 +342,29 @@ test('key deliveries keep the owner address and signature they were accepted wit
   assert.equal(d.signature, signature);
   s.close();
   rmSync(dir, { recursive: true, force: true });
+});
+
+test('attempts to judge: recorded once, listed, removed', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-state-judge-'));
+  const s = NodeState.open(join(dir, 'state.db'));
+  try {
+    s.addToJudge(7n, 1, '0xabc', 'http://127.0.0.1:9/v1/tasks/7/attempts/1/evidence');
+    s.addToJudge(7n, 1, '0xdef', 'http://other');
+    s.addToJudge(8n, 2, '0xabc', 'http://127.0.0.1:9/v1/tasks/8/attempts/2/evidence');
+    assert.deepEqual(
+      s.listToJudge().map((r) => [r.task, r.attempt, r.executor]),
+      [
+        ['7', 1, '0xabc'],
+        ['8', 2, '0xabc'],
+      ],
+    );
+    s.removeToJudge(7n, 1);
+    assert.deepEqual(
+      s.listToJudge().map((r) => r.task),
+      ['8'],
+    );
+  } finally {
+    s.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -150,6 +150,22 @@ const MIGRATIONS: Migration[] = [
       UPDATE attempts SET evidence_committed = 1 WHERE evidence IS NOT NULL;
     `,
   },
+  {
+    // Attempts a verifier must judge (from EvidenceCommitted), recorded before any network I/O
+    // so the event watcher never waits on an executor's server: the vote job reads the evidence
+    // afterwards, and a restart finds what is left to judge here.
+    version: 8,
+    sql: `
+      CREATE TABLE to_judge (
+        task TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        executor TEXT NOT NULL,
+        location TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (task, attempt)
+      );
+    `,
+  },
 ];
 
 export type Registration = {
@@ -505,6 +521,30 @@ export class NodeState {
       )
       .all() as Row[];
     return rows.map(toClaim);
+  }
+
+  // --- attempts to judge (verifier) ---------------------------------------------------
+
+  /** Records an attempt to judge (idempotent). */
+  addToJudge(task: bigint | number | string, attempt: number, executor: string, location: string): void {
+    this.db
+      .prepare(
+        `INSERT INTO to_judge (task, attempt, executor, location, created_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (task, attempt) DO NOTHING`,
+      )
+      .run(String(task), attempt, executor, location, Date.now());
+  }
+
+  /** The attempt is judged (voted, abstained for good, or its vote window closed). */
+  removeToJudge(task: bigint | number | string, attempt: number): void {
+    this.db.prepare('DELETE FROM to_judge WHERE task = ? AND attempt = ?').run(String(task), attempt);
+  }
+
+  /** Attempts still to judge, oldest first. */
+  listToJudge(): { task: string; attempt: number; executor: string; location: string }[] {
+    return this.db
+      .prepare('SELECT task, attempt, executor, location FROM to_judge ORDER BY created_at')
+      .all() as { task: string; attempt: number; executor: string; location: string }[];
   }
 
   // --- votes --------------------------------------------------------------------------
