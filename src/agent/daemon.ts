@@ -50,7 +50,7 @@ import {
 } from '../chain/index.ts';
 import type { X25519Identity } from '../crypto/age/index.ts';
 import { hpkeSeal } from '../crypto/hpke.ts';
-import { createLogger, FerryError, type Logger, toFerryError, toHex } from '../kernel/index.ts';
+import { createLogger, FerryError, isRetryable, type Logger, toFerryError, toHex } from '../kernel/index.ts';
 import { createPeerClient, type Ed25519Signer, type HttpServer, startRemembering } from '../net/index.ts';
 import {
   appraiseAttempt,
@@ -126,7 +126,6 @@ export class AgentDaemon {
   /** Attempts seen neither attested nor running any more (they never reopen). */
   #closed = new Set<string>();
   /** Attested attempts whose release failed for a retryable reason, retried by the reconciler. */
-  #toRelease = new Map<string, { taskId: bigint; attempt: number }>();
   /** The URL registered on chain for this agent's assets (the listener's, or `publicUrl`). */
   #endpoint = '';
   /** Endpoint refresh still to do (a failure is retried by the reconciler at `at`, backing off). */
@@ -325,20 +324,19 @@ export class AgentDaemon {
       k,
       `release ${k}`,
       async (ctx) => {
+        // Recorded before any network I/O, so the event watcher never waits on the executor's
+        // server; a slow or silent one holds only this job, retried by the reconciler.
+        const state = this.#state!;
+        state.addToRelease(taskId, attempt);
+        ctx.recorded();
         try {
-          await this.#release(taskId, attempt, ctx);
-          this.#toRelease.delete(k);
+          await this.#release(taskId, attempt);
+          state.removeToRelease(taskId, attempt);
         } catch (e) {
           // Peers or the chain may come back within the run window; policy refusals are final.
-          const code = toFerryError(e).code;
-          if (
-            code === 'PEER_UNAVAILABLE' ||
-            code === 'CHAIN_UNAVAILABLE' ||
-            code === 'TIMEOUT' ||
-            code === 'ATTESTATION_POLICY_NOT_FOUND'
-          ) {
-            this.#toRelease.set(k, { taskId, attempt });
-          } else this.#toRelease.delete(k);
+          if (!isRetryable(toFerryError(e).code) && toFerryError(e).code !== 'TIMEOUT') {
+            state.removeToRelease(taskId, attempt);
+          }
           throw e;
         }
       },
@@ -542,7 +540,10 @@ export class AgentDaemon {
         key: 'endpoints',
       });
     }
-    for (const v of this.#toRelease.values()) this.#enqueueRelease(v.taskId, v.attempt);
+    for (const v of state.listToRelease()) {
+      if (driver.lanes.has(`release ${v.task}/${v.attempt}`)) continue;
+      this.#enqueueRelease(BigInt(v.task), v.attempt);
+    }
     for (const r of [...state.listReleases('intent'), ...state.listReleases('delivered')]) {
       const k = `${r.task}/${r.attempt}`;
       if (driver.lanes.has(`release ${k}`)) continue;

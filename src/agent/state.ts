@@ -83,6 +83,19 @@ const MIGRATIONS: Migration[] = [
     version: 3,
     sql: LISTENER_TABLE_SQL,
   },
+  {
+    // Attested attempts to consider for release, recorded before any network I/O so the event
+    // watcher never waits on an executor's server; the reconciler retries from here.
+    version: 4,
+    sql: `
+      CREATE TABLE to_release (
+        task TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (task, attempt)
+      );
+    `,
+  },
 ];
 
 export type Asset = {
@@ -277,6 +290,30 @@ export class AgentState {
       if (Number(info.changes) !== 1)
         throw new FerryError('ASSET_NOT_FOUND', 'no such asset', { hints: [`id: ${id}`] });
     });
+  }
+
+  // --- attempts to consider for release -------------------------------------------------
+
+  /** Records an attested attempt to consider (idempotent). */
+  addToRelease(task: bigint | number | string, attempt: number): void {
+    this.db
+      .prepare(
+        `INSERT INTO to_release (task, attempt, created_at) VALUES (?, ?, ?) ON CONFLICT (task, attempt) DO NOTHING`,
+      )
+      .run(String(task), attempt, Date.now());
+  }
+
+  /** The attempt was considered for good (released, refused, or no longer attested). */
+  removeToRelease(task: bigint | number | string, attempt: number): void {
+    this.db.prepare('DELETE FROM to_release WHERE task = ? AND attempt = ?').run(String(task), attempt);
+  }
+
+  /** Attempts still to consider, oldest first. */
+  listToRelease(): { task: string; attempt: number }[] {
+    return this.db.prepare('SELECT task, attempt FROM to_release ORDER BY created_at').all() as {
+      task: string;
+      attempt: number;
+    }[];
   }
 
   // --- releases -----------------------------------------------------------------------
