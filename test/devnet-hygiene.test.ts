@@ -1,7 +1,8 @@
 /**
- * Process hygiene of `ferry devnet up` as a process: its children exit when it is SIGKILLed,
- * a second `up` on the same home refuses while the first one's processes live (even with the
- * supervisor and its reaper both killed), `down` stops what a killed supervisor left, and a new
+ * Process hygiene of `ferry devnet up` as a process: its children exit when it is SIGKILLed
+ * (through its reaper, and, with the reaper killed too, the daemons through their own
+ * lifelines), a second `up` on the same home refuses while any of the first one's processes
+ * lives, `down` stops what a killed supervisor left, and a new
  * `up` starts once everything is gone. Liveness is read from /proc here, independently of
  * src/devnet/pidfile.ts: a pid counts only with the start time the pid file recorded.
  */
@@ -111,9 +112,10 @@ test('devnet up: children die with a SIGKILLed supervisor; a second up refuses w
     // Every child of the killed devnet exits.
     await until(() => !recs.some(live));
 
-    // 2. The stale pid file does not block a new devnet. This time the attacker of hygiene also
-    //    kills the reaper (the supervisor's own watchdog) before the supervisor: the children
-    //    survive, and a third up refuses until `devnet down` has stopped them.
+    // 2. The stale pid file does not block a new devnet. This time the reaper (the supervisor's
+    //    watchdog) is killed before the supervisor: the agents and nodes still exit, each on its
+    //    own lifeline (end of file on a pipe from the supervisor); anvil, which has none,
+    //    survives, and a third up refuses until `devnet down` has stopped it.
     const again = await up(env);
     const recs2 = records(home);
     started.push(...recs2);
@@ -129,11 +131,15 @@ test('devnet up: children die with a SIGKILLed supervisor; a second up refuses w
     kill(reaper, 'SIGKILL');
     kill(again.proc.pid!, 'SIGKILL');
     await again.exited;
-    const orphans = recs2.slice(1);
-    assert.ok(orphans.some(live), 'children outlive a supervisor whose reaper was killed first');
+    const daemons = recs2.filter((r) => r.name.startsWith('agent-') || /^(executor|verifier)-/.test(r.name));
+    assert.equal(daemons.length, 4);
+    await until(() => !daemons.some(live));
+    const anvil = recs2.find((r) => r.name === 'anvil')!;
+    assert.ok(live(anvil), 'anvil outlives a supervisor whose reaper was killed first');
     const refused = await ferry(env, 'devnet', 'up', '--json');
     assert.equal(refused.code, 2);
     assert.equal(JSON.parse(refused.stdout).error.code, 'DEVNET_ALREADY_RUNNING');
+    assert.match(JSON.parse(refused.stdout).error.hints.join('\n'), new RegExp(`anvil ${anvil.pid}`));
     const down = await ferry(env, 'devnet', 'down', '--json');
     assert.equal(down.code, 0);
     assert.deepEqual(JSON.parse(down.stdout), { stopped: true, pid: again.proc.pid });

@@ -28,6 +28,11 @@ export type ChildSpec = {
   /** Restarts allowed within `restartWindowMs` (default 3 within 60 s). */
   maxRestarts?: number;
   restartWindowMs?: number;
+  /**
+   * Give the child a lifeline: a pipe on fd 3 named by FERRY_DEVNET_LIFELINE_FD, which reaches
+   * end of file when the supervisor's process is gone (the child loads src/devnet/lifeline.ts).
+   */
+  lifeline?: boolean;
 };
 
 export type ChildInfo = {
@@ -115,15 +120,17 @@ export class Supervisor {
 
   #spawn(child: Child, signal?: AbortSignal): Promise<Record<string, unknown>> {
     const { spec } = child;
+    const env = spec.env ?? process.env;
     const proc = spawn(spec.command, spec.args, {
-      env: spec.env ?? process.env,
+      env: spec.lifeline ? { ...env, FERRY_DEVNET_LIFELINE_FD: '3' } : env,
       cwd: spec.cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: spec.lifeline ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'],
       // Its own process group (and session): a terminal's Ctrl-C reaches the supervisor only,
       // which stops children in order, and the group is signalled as a whole when killed.
       detached: true,
     });
     child.proc = proc;
+    (proc.stdio[3] as NodeJS.Socket | undefined)?.on('error', () => {});
     if (proc.pid !== undefined) this.#opts.onSpawn?.(spec.name, proc.pid);
     child.info.pid = proc.pid;
     child.info.state = child.info.restarts > 0 ? 'restarting' : 'starting';

@@ -56,6 +56,7 @@ import { Supervisor } from './supervisor.ts';
 
 const MAIN = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
 const REAPER = fileURLToPath(new URL('./reaper.ts', import.meta.url));
+const LIFELINE = new URL('./lifeline.ts', import.meta.url).href;
 
 /**
  * Every process the devnet starts: recorded in the pid file (so a second `up` refuses and
@@ -337,8 +338,9 @@ export async function devnetUp(opts: DevnetOptions, signal?: AbortSignal): Promi
     ];
     const cli = (args: string[]) => ({
       command: process.execPath,
-      args: ['--disable-warning=ExperimentalWarning', MAIN, ...args],
+      args: ['--disable-warning=ExperimentalWarning', '--import', LIFELINE, MAIN, ...args],
       env,
+      lifeline: true,
     });
 
     const agents = new Map<string, string>();
