@@ -52,7 +52,7 @@ test('devnet up prints one JSON line, refuses a second up, and devnet down stops
         ['carol', false],
       ],
     );
-    assert.equal(Number(readFileSync(join(home, 'devnet.pid'), 'utf8')), up.pid);
+    assert.equal(Number(readFileSync(join(home, 'devnet.pid'), 'utf8').split(' ')[0]), up.pid);
     const second = await ferry(env, 'devnet', 'up', '--json');
     assert.equal(second.code, 2);
     assert.equal(JSON.parse(second.stdout).error.code, 'DEVNET_ALREADY_RUNNING');

@@ -4,7 +4,17 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { claimPidFile, isAlive, readLivePid, releasePidFile, stopDevnet } from '../src/devnet/pidfile.ts';
+import { writeFileSync } from 'node:fs';
+import {
+  claimPidFile,
+  isAlive,
+  liveEntries,
+  procStartTime,
+  readLivePid,
+  releasePidFile,
+  stopDevnet,
+  writePidFile,
+} from '../src/devnet/pidfile.ts';
 import { Supervisor } from '../src/devnet/supervisor.ts';
 import { isFerryError } from '../src/kernel/index.ts';
 
@@ -127,6 +137,68 @@ test('pid file: claim, refuse a second live claim, replace a stale one, stop by 
     // The stale file (dead pid) is replaced.
     claimPidFile(path);
     assert.equal(readLivePid(path), process.pid);
+  } finally {
+    await sup.stopAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('pid file: a recycled pid (other start time) is not the devnet; a live child blocks a claim', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-pid-'));
+  const path = join(dir, 'devnet.pid');
+  const sup = new Supervisor({ log: quiet });
+  try {
+    // The pid exists (it is ours) but started at another time: a stale record, replaced.
+    const start = procStartTime(process.pid)!;
+    writeFileSync(path, `${process.pid} ${start + 1} devnet\n`);
+    assert.deepEqual(liveEntries(path), []);
+    claimPidFile(path, 999_999_999);
+    // A dead supervisor with a live child (what a SIGKILL leaves behind) blocks the claim,
+    // naming the child; stopDevnet stops it and reports the supervisor's pid.
+    const kid = await sup.start(child('orphan', dir));
+    const pid = kid.pid as number;
+    writePidFile(path, [
+      { pid: 999_999_999, start: 1, name: 'devnet' },
+      { pid, start: procStartTime(pid)!, name: 'orphan' },
+    ]);
+    assert.equal(readLivePid(path), null);
+    assert.throws(
+      () => claimPidFile(path),
+      (e) => isFerryError(e, 'DEVNET_ALREADY_RUNNING') && e.hints.join().includes(`orphan ${pid}`),
+    );
+    assert.equal(await stopDevnet(path, 5000), 999_999_999);
+    for (let i = 0; i < 100 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(!isAlive(pid));
+    claimPidFile(path);
+    assert.equal(readLivePid(path), process.pid);
+    releasePidFile(path);
+  } finally {
+    await sup.stopAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a child leads its own process group; stopping it also stops what it left in the group', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-sup-'));
+  const sup = new Supervisor({ log: quiet });
+  try {
+    // The child starts a grandchild in its group and ignores SIGTERM for it (it dies alone).
+    const script = `
+      const { spawn } = require('node:child_process');
+      const g = spawn(process.execPath, ['-e', 'process.on("SIGTERM", () => {}); setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+      process.on('SIGTERM', () => process.exit(0));
+      setTimeout(() => console.log(JSON.stringify({ ready: true, grandchild: g.pid })), 200);
+      setInterval(() => {}, 1000);
+    `;
+    const ready = await sup.start({ name: 'parent', command: process.execPath, args: ['-e', script] });
+    const pid = sup.children()[0].pid!;
+    const grandchild = ready.grandchild as number;
+    const pgid = (p: number) => Number(readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')[2]);
+    assert.equal(pgid(pid), pid);
+    assert.equal(pgid(grandchild), pid);
+    await sup.stopAll();
+    for (let i = 0; i < 100 && isAlive(grandchild); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(!isAlive(grandchild));
   } finally {
     await sup.stopAll();
     rmSync(dir, { recursive: true, force: true });

@@ -6,7 +6,8 @@
  * after it was ready is restarted, at most `maxRestarts` times within `restartWindowMs`; past
  * that the supervisor calls `onFatal` (the devnet then shuts down). `stopAll` stops children
  * in reverse start order: SIGTERM, then SIGKILL after `stopTimeoutMs`. Children's output goes
- * to a per-child log file, never to the supervisor's stdout.
+ * to a per-child log file, never to the supervisor's stdout. Each child leads its own process
+ * group; stopping a child also kills what is left in its group.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
@@ -27,6 +28,11 @@ export type ChildSpec = {
   /** Restarts allowed within `restartWindowMs` (default 3 within 60 s). */
   maxRestarts?: number;
   restartWindowMs?: number;
+  /**
+   * Give the child a lifeline: a pipe on fd 3 named by FERRY_DEVNET_LIFELINE_FD, which reaches
+   * end of file when the supervisor's process is gone (the child loads src/devnet/lifeline.ts).
+   */
+  lifeline?: boolean;
 };
 
 export type ChildInfo = {
@@ -55,7 +61,18 @@ export type SupervisorOptions = {
   onRestarted?: (name: string, ready: Record<string, unknown>) => void;
   /** Time between SIGTERM and SIGKILL on stop; default 10 s. */
   stopTimeoutMs?: number;
+  /** Every spawn, first or restart, with the new process's pid (it leads its own process group). */
+  onSpawn?: (name: string, pid: number) => void;
 };
+
+function killGroup(proc: ChildProcess, signal: NodeJS.Signals): void {
+  if (proc.pid === undefined) return;
+  try {
+    process.kill(-proc.pid, signal);
+  } catch {
+    // the group is empty
+  }
+}
 
 export class Supervisor {
   readonly #children: Child[] = [];
@@ -103,12 +120,18 @@ export class Supervisor {
 
   #spawn(child: Child, signal?: AbortSignal): Promise<Record<string, unknown>> {
     const { spec } = child;
+    const env = spec.env ?? process.env;
     const proc = spawn(spec.command, spec.args, {
-      env: spec.env ?? process.env,
+      env: spec.lifeline ? { ...env, FERRY_DEVNET_LIFELINE_FD: '3' } : env,
       cwd: spec.cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: spec.lifeline ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'],
+      // Its own process group (and session): a terminal's Ctrl-C reaches the supervisor only,
+      // which stops children in order, and the group is signalled as a whole when killed.
+      detached: true,
     });
     child.proc = proc;
+    (proc.stdio[3] as NodeJS.Socket | undefined)?.on('error', () => {});
+    if (proc.pid !== undefined) this.#opts.onSpawn?.(spec.name, proc.pid);
     child.info.pid = proc.pid;
     child.info.state = child.info.restarts > 0 ? 'restarting' : 'starting';
     proc.stderr?.on('data', (d: Buffer) => child.log?.write(d));
@@ -234,7 +257,7 @@ export class Supervisor {
         child.exited,
         new Promise<void>((r) => {
           timer = setTimeout(() => {
-            proc.kill('SIGKILL');
+            killGroup(proc, 'SIGKILL');
             r();
           }, this.#opts.stopTimeoutMs ?? 10_000);
         }),
@@ -242,6 +265,8 @@ export class Supervisor {
       clearTimeout(timer);
       await child.exited;
     }
+    // Whatever the child left in its group (its own children) goes with it.
+    if (proc) killGroup(proc, 'SIGKILL');
     await new Promise<void>((r) => (child.log ? child.log.end(r) : r()));
     child.log = null;
   }

@@ -12,6 +12,7 @@
  * The chain is fresh on every `up`, so the devnet's node and agent homes (state and stored
  * ciphertext, registered on the previous chain) are reset; profiles are kept.
  */
+import { spawn } from 'node:child_process';
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -41,10 +42,86 @@ import {
 import { createProfile, loadProfile, type ProfilePublic } from '../profile/index.ts';
 import { createLogger, FerryError, type Logger, toHex } from '../kernel/index.ts';
 import { activateAk } from './activator.ts';
-import { claimPidFile, releasePidFile } from './pidfile.ts';
+import {
+  childEntries,
+  claimPidFile,
+  isEntryAlive,
+  type PidEntry,
+  procStartTime,
+  releasePidFile,
+  selfEntry,
+  writePidFile,
+} from './pidfile.ts';
 import { Supervisor } from './supervisor.ts';
 
 const MAIN = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
+const REAPER = fileURLToPath(new URL('./reaper.ts', import.meta.url));
+const LIFELINE = new URL('./lifeline.ts', import.meta.url).href;
+
+/**
+ * Every process the devnet starts: recorded in the pid file (so a second `up` refuses and
+ * `down` finds them even when the supervisor was killed) and told to the reaper (which kills
+ * them when the supervisor exits, however it exits). A process-exit hook kills them too.
+ */
+class ProcessRecord {
+  readonly #path: string;
+  readonly #entries: (PidEntry & { group: boolean })[];
+  readonly #reaper: ReturnType<typeof spawn>;
+  readonly #onExit = () => this.killAll();
+
+  constructor(path: string) {
+    this.#path = path;
+    this.#entries = [{ ...selfEntry(), group: false }];
+    this.#reaper = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', REAPER], {
+      detached: true,
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    this.#reaper.stdin?.on('error', () => {});
+    this.#reaper.unref();
+    process.once('exit', this.#onExit);
+  }
+
+  add(name: string, pid: number, group: boolean): void {
+    if (this.#entries.some((e) => e.pid === pid) || pid === this.#reaper.pid) return;
+    const start = procStartTime(pid) ?? 0;
+    const entry = { pid, start, name, group };
+    this.#reaper.stdin?.write(`${pid} ${start} ${group ? 1 : 0}\n`);
+    const live = this.#entries.filter((e, i) => i === 0 || isEntryAlive(e));
+    this.#entries.splice(0, this.#entries.length, ...live, entry);
+    writePidFile(this.#path, this.#entries);
+  }
+
+  /** Records our direct children not recorded yet (anvil, swtpm: started outside the supervisor). */
+  addChildren(): void {
+    for (const c of childEntries()) this.add(c.name, c.pid, false);
+  }
+
+  /** SIGKILL to every recorded process (and group) still live: the last resort on exit. */
+  killAll(): void {
+    for (const e of this.#entries.slice(1)) {
+      if (e.group) {
+        try {
+          process.kill(-e.pid, 'SIGKILL');
+        } catch {
+          // the group is empty
+        }
+      }
+      if (isEntryAlive(e)) {
+        try {
+          process.kill(e.pid, 'SIGKILL');
+        } catch {
+          // gone meanwhile
+        }
+      }
+    }
+  }
+
+  /** After a clean stop: the reaper finds nothing live and exits. */
+  close(): void {
+    process.off('exit', this.#onExit);
+    this.#reaper.stdin?.end();
+  }
+}
 
 export type DevnetOptions = {
   home: string;
@@ -119,6 +196,7 @@ export async function devnetUp(opts: DevnetOptions, signal?: AbortSignal): Promi
   mkdirSync(home, { recursive: true, mode: 0o700 });
   const pidFile = join(home, 'devnet.pid');
   claimPidFile(pidFile);
+  const procs = new ProcessRecord(pidFile);
   let chain: LocalChain | null = null;
   const swtpms: Swtpm[] = [];
   const tpms: { node: string; tcti: string; dir: string }[] = [];
@@ -128,6 +206,7 @@ export async function devnetUp(opts: DevnetOptions, signal?: AbortSignal): Promi
     log,
     onFatal: (_name, e) => fatal?.(e),
     onRestarted: (name, ready) => restarted?.(name, ready),
+    onSpawn: (name, pid) => procs.add(name, pid, true),
   });
   const stop = async () => {
     await supervisor.stopAll();
@@ -135,12 +214,15 @@ export async function devnetUp(opts: DevnetOptions, signal?: AbortSignal): Promi
     for (const sw of swtpms.splice(0).reverse()) await sw.stop().catch(() => {});
     await chain?.stop();
     chain = null;
+    procs.killAll();
+    procs.close();
     rmSync(join(home, 'devnet.json'), { force: true });
     releasePidFile(pidFile);
   };
   try {
     // Not tied to `signal`: the chain must outlive the children when the devnet stops.
     chain = await startLocalChain({ blockTime: opts.blockTime ?? 1 });
+    procs.addChildren();
     signal?.throwIfAborted();
     const deployer = await connect({
       rpcUrl: chain.rpcUrl,
@@ -203,6 +285,7 @@ export async function devnetUp(opts: DevnetOptions, signal?: AbortSignal): Promi
       for (const n of nodeSpecs.filter((x) => x.roles.includes('executor'))) {
         const sw = await Swtpm.start({ signal });
         swtpms.push(sw);
+        procs.addChildren();
         tpms.push({ node: n.name, tcti: sw.tcti, dir: sw.dir });
         const dir = join(home, 'nodes', n.name);
         mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -255,8 +338,9 @@ export async function devnetUp(opts: DevnetOptions, signal?: AbortSignal): Promi
     ];
     const cli = (args: string[]) => ({
       command: process.execPath,
-      args: ['--disable-warning=ExperimentalWarning', MAIN, ...args],
+      args: ['--disable-warning=ExperimentalWarning', '--import', LIFELINE, MAIN, ...args],
       env,
+      lifeline: true,
     });
 
     const agents = new Map<string, string>();

@@ -10,7 +10,9 @@ export default defineCommand({
   usage: 'devnet down [--json]',
   description: `
 Sends SIGTERM to the "ferry devnet up" process named in $FERRY_HOME/devnet.pid and waits until
-it has stopped everything it started (SIGKILL after 30 s). JSON: {"stopped": true, "pid"}`,
+it has stopped everything it started (SIGKILL after 30 s), then stops every process recorded
+there that is still running (what a killed "devnet up" left behind). JSON: {"stopped": true,
+"pid"} (the pid of "devnet up")`,
   options: {},
   async run(ctx) {
     const pid = await stopDevnet(join(ferryHome(ctx.env), 'devnet.pid'), 30_000, ctx.signal);
