@@ -5,6 +5,7 @@
  * - a requester runs an app that loops forever with a short run window: the enclave's time limit
  *   comes from the task's run window (minus the margin to post the receipt), so the app is
  *   stopped, the receipt says `limit: time`, the task completes and the executor keeps its stake;
+ *   a task whose run window exceeds the executor's bound is not claimed (failed, refunded);
  * - the owners of the task's assets record their key releases on chain and deliver nothing (an
  *   owner colluding with the requester): the executor gives the attempt up before the run deadline
  *   (`ENCLAVE_KEYS_MISSING`), is excluded but not slashed and stays active; the task fails and
@@ -102,6 +103,18 @@ test('an app that loops with a short run window is stopped by the limit the wind
     assert.equal(after.stake, before.stake, 'the executor keeps its stake');
     const show = await ferry(['task', 'show', String(taskId)], net.env);
     assert.equal(show.json.status, 'completed');
+
+    // A run window above what the executor accepts to be pinned for (--max-run-window, default
+    // 3600 s): it does not claim; the task fails unclaimed and is refunded.
+    const long = await startTask(net, a, ['--run-window', '7200']);
+    const lf = await waitFinal(net, long, 240_000);
+    assert.equal(lf.status, 'failed');
+    const levs = await taskEvents(await chainFor(net, 'carol'), long);
+    assert.equal(levs.filter((e) => e.eventName === 'TaskClaimed').length, 0, 'nobody claimed');
+    assert.equal(
+      levs.find((e) => e.eventName === 'TaskFailed')?.args.refund,
+      levs.find((e) => e.eventName === 'TaskCreated')?.args.fee,
+    );
   });
 });
 

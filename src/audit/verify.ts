@@ -24,7 +24,7 @@ import {
   sameOperator,
   type TaskState,
 } from '../chain/index.ts';
-import { betaScore, claimAlpha, verifierAlpha } from '../crypto/vrf/index.ts';
+import { claimAlpha, verifierAlpha } from '../crypto/vrf/index.ts';
 import { decodeReceipt, type Receipt, verifyReceipt } from '../enclave/index.ts';
 import { encodeCanonical, equalBytes, FerryError, fromHex, toFerryError, toHex } from '../kernel/index.ts';
 import { createPeerClient } from '../net/index.ts';
@@ -34,6 +34,7 @@ import {
   attemptFacts,
   attemptPolicies,
   commitmentsHash,
+  compareClaims,
   decodeEvidence,
   executorBaseUrl,
   fetchServedEvidence,
@@ -207,10 +208,10 @@ export async function verifyTaskFromChain(
   // --- the winning claim ------------------------------------------------------------------
   const claimAlphaBytes = claimAlpha(alphaParams);
   const claims = events.filter((e) => e.eventName === 'TaskClaimed');
-  const valid: { executor: string; score: bigint }[] = [];
+  const valid: { executor: string; beta: Uint8Array; stake: bigint }[] = [];
   let invalid = 0;
   let winnerOk = false;
-  let winnerScore: bigint | null = null;
+  let winner: { beta: Uint8Array; stake: bigint } | null = null;
   const unreadable: string[] = [];
   for (const cl of claims) {
     const who = String(cl.args.executor);
@@ -219,30 +220,32 @@ export async function verifyTaskFromChain(
     const ok =
       node !== null &&
       vrfProofMatches(bytes(node.vrfPublicKey), claimAlphaBytes, bytes(cl.args.vrfProof), out);
-    if (ok) valid.push({ executor: who, score: betaScore(out) });
+    if (ok && node.stake > 0n) valid.push({ executor: who, beta: out, stake: node.stake });
     else invalid++;
     if (same(who, executor) && equalBytes(out.subarray(0, 32), bytes(task.bestOutput))) {
-      winnerOk = ok;
-      winnerScore = betaScore(out);
+      winnerOk = ok && node !== null && node.stake > 0n;
+      winner = node && node.stake > 0n ? { beta: out, stake: node.stake } : null;
     }
   }
   check(
     'claim-vrf',
     winnerOk,
-    winnerScore === null
+    winner === null
       ? "the executor's winning claim is not among the attempt's TaskClaimed events"
       : winnerOk
         ? "the executor's VRF proof verifies over claimAlpha under its registered VRF key"
         : "the executor's VRF proof does not verify over claimAlpha under its registered VRF key",
   );
-  const lowest = valid.reduce<bigint | null>((m, v) => (m === null || v.score < m ? v.score : m), null);
+  // The best claim ranks lowest by x / stake (§11.3, compareClaims), as the contract ranks them.
+  const w = winner;
+  const lowest = w !== null && valid.every((v) => compareClaims(w, v) <= 0);
   check(
     'claim-lowest',
-    winnerOk && winnerScore !== null && lowest === winnerScore,
+    winnerOk && lowest,
     `${valid.length} valid claim(s)${invalid ? `, ${invalid} invalid ignored` : ''}; ${
-      winnerOk && lowest === winnerScore
-        ? "the executor's output is the lowest"
-        : "the executor's output is not the lowest valid one"
+      winnerOk && lowest
+        ? "the executor's output ranks lowest by output / stake"
+        : "the executor's output does not rank lowest (output / stake) among the valid ones"
     }`,
   );
 

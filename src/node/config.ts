@@ -58,6 +58,14 @@ export const NodeConfigSchema = z.object({
    * and the attempt abandoned (`ENCLAVE_KEYS_MISSING`), so owners that never release cannot pin it.
    */
   keysWaitSeconds: z.coerce.number().int().min(10).max(86_400).default(300),
+  /**
+   * The executor claims only tasks whose windows it can honour and that cannot pin it for long:
+   * an evidence window of at least `minEvidenceWindow` seconds (creating the enclave and
+   * committing evidence must fit: a missed evidence deadline is slashed) and a run window of at
+   * most `maxRunWindow` seconds.
+   */
+  minEvidenceWindow: z.coerce.number().int().min(1).max(3600).default(10),
+  maxRunWindow: z.coerce.number().int().min(5).max(86_400).default(3600),
   /** sim: the attester file (`ferry/sim-attester/v1`) the enclave signs evidence with. */
   simAttester: z.string().optional(),
   /** sim: trusted simulation root public keys (hex), comma-separated, for appraisal. */

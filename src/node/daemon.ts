@@ -512,6 +512,15 @@ export class NodeDaemon {
     const alpha = claimAlpha({ chainId: BigInt(this.#chainId), taskId, attempt, seed: hexBytes(task.seed) });
     const proof = vrfProve(this.#vrf!.sk, alpha);
     const output = vrfProofToHash(proof);
+    const cfg = this.#opts.config;
+    if (!existing && (task.windows.evidence < cfg.minEvidenceWindow || task.windows.run > cfg.maxRunWindow)) {
+      this.#log.info("task windows outside this node's bounds; not claiming", {
+        task: String(taskId),
+        evidenceWindow: task.windows.evidence,
+        runWindow: task.windows.run,
+      });
+      return;
+    }
     if (!existing && this.#liveEnclaves() >= this.#opts.config.maxEnclaves) {
       this.#log.warn('enclaves at their maximum; not claiming', {
         task: String(taskId),

@@ -58,6 +58,16 @@ When ready it prints one line: {"ready": true, "address", "endpoint", "keyId", "
       value: 'N',
       description: 'live enclaves at most; with this many the executor claims nothing (default 8)',
     },
+    'min-evidence-window': {
+      type: 'string',
+      value: 'SECONDS',
+      description: 'claim only tasks whose evidence window is at least this (default 10)',
+    },
+    'max-run-window': {
+      type: 'string',
+      value: 'SECONDS',
+      description: 'claim only tasks whose run window is at most this (default 3600)',
+    },
     'keys-wait': {
       type: 'string',
       value: 'SECONDS',
@@ -92,6 +102,8 @@ When ready it prints one line: {"ready": true, "address", "endpoint", "keyId", "
       maxJobs: optionalString(ctx, 'max-jobs'),
       maxEnclaves: optionalString(ctx, 'max-enclaves'),
       keysWaitSeconds: optionalString(ctx, 'keys-wait'),
+      minEvidenceWindow: optionalString(ctx, 'min-evidence-window'),
+      maxRunWindow: optionalString(ctx, 'max-run-window'),
     };
     const config = loadNodeConfig(flags, ctx.env, optionalString(ctx, 'config'));
     const secrets = loadProfileSecrets(ferryHome(ctx.env), config.profile);

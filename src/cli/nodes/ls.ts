@@ -13,13 +13,24 @@ Reads every node registered with the network's NodeRegistry (its NodeRegistered 
 getNode). The operator is the node's declared operator (protocol.md §11.1), "self" in the text
 table when it declared none. --json prints {"nodes": [{"address", "roles", "status", "region",
 "teeKinds", "stake" (wei, decimal), "endpoint", "vrfPublicKey", "signingKey", "lastHeartbeat",
-"operator" (an address; the node's own when it declared none)}]}.`,
+"operator" (an address; the node's own when it declared none), "jailedUntil" (unix seconds, 0
+when never jailed), "jailedTask" (decimal id of the task whose attempt got it jailed, or null),
+"openAttempts" (attempts whose stake it locks)}]}. A jailed node returns after jailedUntil (by
+itself, or \`ferry node unjail\`).`,
   options: { ...NETWORK_OPTIONS },
   async run(ctx) {
     const c = await chainReader(locateNetwork(ctx));
     const nodes = await listNodes(c);
     return {
-      json: { nodes: nodes.map((n) => ({ ...nodeJson(n), operator: n.operator })) },
+      json: {
+        nodes: nodes.map((n) => ({
+          ...nodeJson(n),
+          operator: n.operator,
+          jailedUntil: n.jailedUntil,
+          jailedTask: n.jailedTask === null ? null : n.jailedTask.toString(),
+          openAttempts: n.openAttempts,
+        })),
+      },
       text: nodes.length
         ? table(
             ['ADDRESS', 'ROLES', 'REGION', 'TEE', 'STATUS', 'STAKE (wei)', 'OPERATOR', 'ENDPOINT'],
@@ -28,7 +39,9 @@ table when it declared none. --json prints {"nodes": [{"address", "roles", "stat
               n.roles.join(','),
               n.region,
               n.teeKinds.join(','),
-              n.status,
+              n.status === 'jailed'
+                ? `jailed until ${new Date(n.jailedUntil * 1000).toISOString()}${n.jailedTask === null ? '' : ` (task ${n.jailedTask})`}`
+                : n.status,
               n.stake.toString(),
               n.operator.toLowerCase() === n.address.toLowerCase() ? 'self' : n.operator,
               n.endpoint,
