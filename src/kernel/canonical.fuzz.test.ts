@@ -1,7 +1,14 @@
 // Fuzz: canonical CBOR decoding and every domain tag the protocol decodes (issue 13 item 5).
 // Bounded (FERRY_FUZZ_ITERATIONS replaces the counts); every failure must be a coded FerryError.
 import { test } from 'node:test';
-import { assertExercised, fuzz, mutateValue, randomValue, type Rng } from '../../test/helpers/fuzz.ts';
+import {
+  assertExercised,
+  fuzz,
+  mutateValue,
+  randomValue,
+  type Rng,
+  summary,
+} from '../../test/helpers/fuzz.ts';
 import {
   type CanonicalValue,
   decodeCanonical,
@@ -31,20 +38,22 @@ const seeds: Uint8Array[] = [
   ),
 ];
 
-test('fuzz decodeCanonical: byte mutations fail only with CBOR_* codes', () => {
+test('fuzz decodeCanonical: byte mutations fail only with CBOR_* codes', (t) => {
   const stats = fuzz('decodeCanonical', { seed: 0xc0b0, iterations: 4000, seeds }, (b) => decodeCanonical(b));
   assertExercised('decodeCanonical', stats);
+  t.diagnostic(summary(stats));
 });
 
-test('fuzz decodeTagged: every protocol tag, byte mutations', () => {
-  let t = 0;
+test('fuzz decodeTagged: every protocol tag, byte mutations', (t) => {
+  let k = 0;
   const stats = fuzz('decodeTagged', { seed: 0x7a66, iterations: 3000, seeds }, (b) =>
-    decodeTagged(TAGS[t++ % TAGS.length] as string, b),
+    decodeTagged(TAGS[k++ % TAGS.length] as string, b),
   );
   assertExercised('decodeTagged', stats);
+  t.diagnostic(summary(stats));
 });
 
-test('fuzz decodeCanonical: structure-aware (random trees, deep nesting, huge lengths)', () => {
+test('fuzz decodeCanonical: structure-aware (random trees, deep nesting, huge lengths)', (t) => {
   const gen = (rng: Rng, s: readonly Uint8Array[]): Uint8Array => {
     const pick = rng.below(16);
     if (pick === 0) {
@@ -75,4 +84,5 @@ test('fuzz decodeCanonical: structure-aware (random trees, deep nesting, huge le
     },
   );
   assertExercised('decodeCanonical/tree', stats);
+  t.diagnostic(summary(stats));
 });

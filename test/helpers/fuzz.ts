@@ -162,8 +162,12 @@ export function assertCoded(e: unknown, input: Uint8Array | string, what: string
   const repro =
     typeof input === 'string' ? JSON.stringify(input.slice(0, 400)) : Buffer.from(input).toString('hex');
   if (!(e instanceof FerryError)) {
+    const where = String((e as Error)?.stack ?? '')
+      .split('\n')
+      .slice(1, 5)
+      .join('\n');
     assert.fail(
-      `${what}: non-Ferry error ${(e as Error)?.name}: ${(e as Error)?.message}\n  input: ${repro}`,
+      `${what}: non-Ferry error ${(e as Error)?.name}: ${(e as Error)?.message}\n${where}\n  input: ${repro}`,
     );
   }
   assert.ok(Object.hasOwn(ERROR_CODES, e.code), `${what}: unlisted code ${e.code}\n  input: ${repro}`);
@@ -402,4 +406,10 @@ export function mutateValue(rng: Rng, v: Value, depth = 0): Value {
     o[k] = mutateValue(rng, o[k] as Value, depth + 1);
   }
   return o;
+}
+
+/** One line for `t.diagnostic`: runs, parsed, and the codes seen. */
+export function summary(stats: FuzzStats): string {
+  const codes = [...stats.codes].sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c}=${n}`);
+  return `${stats.runs} runs, ${stats.ok} parsed; ${codes.join(' ')}`;
 }
