@@ -27,6 +27,7 @@ const TAGS = [
   'ferry/http-request/v1',
   'ferry/attestation-result/v1',
   'ferry/attestation-result/v2',
+  'ferry/appraisal-policy/v1',
 ];
 
 const seeds: Uint8Array[] = [
