@@ -28,6 +28,10 @@ const TAGS = [
   'ferry/attestation-result/v1',
   'ferry/attestation-result/v2',
   'ferry/appraisal-policy/v1',
+  'ferry/sim-cert/v1',
+  'ferry/sim-root/v1',
+  'ferry/sim-attester/v1',
+  'ferry/tpm2-activation/v1',
 ];
 
 const seeds: Uint8Array[] = [
