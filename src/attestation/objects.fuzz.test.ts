@@ -32,7 +32,7 @@ import {
   issueSimAttester,
   SimBackend,
 } from './sim/index.ts';
-import { ed25519KeyPair } from './sim/ed25519.ts';
+import { ed25519PublicKeyOf } from './sim/ed25519.ts';
 import { decodeActivationRecord, encodeActivationRecord, signActivationRecord } from './tpm2/activation.ts';
 
 function cborGen(rng: Rng, seeds: readonly Uint8Array[]): Uint8Array {
@@ -53,7 +53,8 @@ test('fuzz decodeSignedResult: signed attestation results', async (t) => {
     { policy, now: new Date() },
     defaultVerifiers({ sim: { roots: [root.publicKey] } }),
   );
-  const kp = ed25519KeyPair();
+  const sk = new Uint8Array(32).fill(5);
+  const kp = { secretKey: sk, publicKey: ed25519PublicKeyOf(sk) };
   const r = buildAttestationResult(a, {
     evidence,
     policy,

@@ -91,7 +91,7 @@ function raw(method: string, target: string): Promise<{ status: number; body: st
   return new Promise((resolve, reject) => {
     const s = connect(server.port, '127.0.0.1');
     const chunks: Buffer[] = [];
-    s.on('data', (d) => chunks.push(d));
+    s.on('data', (d: Buffer) => chunks.push(d));
     s.on('error', reject);
     s.on('close', () => {
       const text = Buffer.concat(chunks).toString('latin1');

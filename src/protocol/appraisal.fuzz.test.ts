@@ -24,7 +24,7 @@ import {
   PRODUCTION_POLICY,
   SimBackend,
 } from '../attestation/index.ts';
-import { ed25519KeyPair } from '../attestation/sim/ed25519.ts';
+import { ed25519PublicKeyOf } from '../attestation/sim/ed25519.ts';
 import type { AppraisalPolicy } from '../attestation/types.ts';
 import {
   type CanonicalValue,
@@ -180,7 +180,9 @@ test('fuzz decodeSignedAttemptResult: bytes and structure', async (t) => {
     registry,
     now: AT,
   });
-  const kp = ed25519KeyPair(new Uint8Array(32).fill(3));
+  // A fixed key, so every run mutates the same seed bytes.
+  const sk = new Uint8Array(32).fill(3);
+  const kp = { secretKey: sk, publicKey: ed25519PublicKeyOf(sk) };
   const r = buildAttemptResult(a, {
     commitments: b(8),
     verifierId: 'v',

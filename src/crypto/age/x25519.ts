@@ -48,10 +48,17 @@ function rawPublic(key: KeyObject): Uint8Array {
 }
 
 /** X25519 that refuses an all-zero shared secret (low-order share) with AGE_X25519_LOW_ORDER. */
-function sharedSecret(privateKey: KeyObject, share: Uint8Array, what = 'X25519 share'): Uint8Array {
+function sharedSecret(
+  privateKey: KeyObject,
+  share: Uint8Array | KeyObject,
+  what = 'X25519 share',
+): Uint8Array {
   let s: Buffer;
   try {
-    s = diffieHellman({ privateKey, publicKey: publicKeyObject(share) });
+    s = diffieHellman({
+      privateKey,
+      publicKey: share instanceof Uint8Array ? publicKeyObject(share) : share,
+    });
   } catch (e) {
     throw new FerryError('AGE_X25519_LOW_ORDER', `${what} is a low-order point`, { cause: e });
   }
@@ -96,7 +103,7 @@ export class X25519Recipient implements Recipient {
     const eph = generateKeyPairSync('x25519');
     const share = rawPublic(eph.publicKey);
     // A low-order recipient key gives an all-zero shared secret: refuse it, as age does.
-    const shared = sharedSecret(eph.privateKey, this.publicKey, 'X25519 recipient key');
+    const shared = sharedSecret(eph.privateKey, this.#key, 'X25519 recipient key');
     const salt = new Uint8Array(64);
     salt.set(share);
     salt.set(this.publicKey, 32);
