@@ -3,7 +3,8 @@
 // Every fuzz test seeds it with valid inputs (test/vectors or objects built in the test), a
 // fixed PRNG seed and a bounded iteration count, and asserts that each input either parses or
 // fails with a FerryError whose code is listed in src/kernel/codes.ts and is not INTERNAL.
-// `FERRY_FUZZ_ITERATIONS` (CI) multiplies nothing: it replaces the per-target default count.
+// `FERRY_FUZZ_ITERATIONS` (CI) replaces every target's default iteration count; `FERRY_FUZZ_SEED`
+// varies the PRNG seeds (see seedOf).
 import assert from 'node:assert/strict';
 import { ERROR_CODES } from '../../src/kernel/codes.ts';
 import { FerryError } from '../../src/kernel/errors.ts';
@@ -145,6 +146,18 @@ function concat(...parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
+/**
+ * The PRNG seed of a target: its fixed seed, XORed with `FERRY_FUZZ_SEED` when set (a CI job
+ * that explores beyond the fixed inputs; a failure message names the seed to replay).
+ */
+export function seedOf(fixed: number): number {
+  const env = process.env.FERRY_FUZZ_SEED;
+  if (env === undefined || env === '') return fixed >>> 0;
+  const n = Number(env);
+  assert.ok(Number.isSafeInteger(n) && n >= 0, `FERRY_FUZZ_SEED must be a non-negative integer, got ${env}`);
+  return (fixed ^ n) >>> 0;
+}
+
 /** The iteration count: `FERRY_FUZZ_ITERATIONS` if set, else the target's default. */
 export function iterations(dflt: number): number {
   const env = process.env.FERRY_FUZZ_ITERATIONS;
@@ -218,7 +231,7 @@ export function fuzz<I>(
 ): FuzzStats;
 export function fuzz<I>(what: string, opts: FuzzOptions<I>, target: (input: I) => unknown): FuzzStats {
   assert.ok(opts.seeds.length > 0, `${what}: no seeds`);
-  const rng = new Rng(opts.seed);
+  const rng = new Rng(seedOf(opts.seed));
   const gen = opts.generate ?? (byteMutations as unknown as (rng: Rng, seeds: readonly I[]) => I);
   const n = iterations(opts.iterations);
   const hang = opts.hangMs ?? 10_000;
@@ -231,7 +244,7 @@ export function fuzz<I>(what: string, opts: FuzzOptions<I>, target: (input: I) =
       target(input);
       stats.ok++;
     } catch (e) {
-      const fe = assertCoded(e, reproOf(input), what);
+      const fe = assertCoded(e, reproOf(input), `${what} (seed ${seedOf(opts.seed)}, iteration ${i})`);
       stats.codes.set(fe.code, (stats.codes.get(fe.code) ?? 0) + 1);
     }
     const dt = performance.now() - t0;
@@ -251,7 +264,7 @@ export async function fuzzAsync<I>(
   target: (input: I) => Promise<unknown>,
 ): Promise<FuzzStats> {
   assert.ok(opts.seeds.length > 0, `${what}: no seeds`);
-  const rng = new Rng(opts.seed);
+  const rng = new Rng(seedOf(opts.seed));
   const gen = opts.generate ?? (byteMutations as unknown as (rng: Rng, seeds: readonly I[]) => I);
   const n = iterations(opts.iterations);
   const hang = opts.hangMs ?? 10_000;
@@ -263,7 +276,7 @@ export async function fuzzAsync<I>(
       await target(input);
       stats.ok++;
     } catch (e) {
-      const fe = assertCoded(e, reproOf(input), what);
+      const fe = assertCoded(e, reproOf(input), `${what} (seed ${seedOf(opts.seed)}, iteration ${i})`);
       stats.codes.set(fe.code, (stats.codes.get(fe.code) ?? 0) + 1);
     }
     const dt = performance.now() - t0;
