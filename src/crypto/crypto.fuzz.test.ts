@@ -36,8 +36,11 @@ const vrfSeeds: Fields[] = (
 /** What the three VRF calls return on one input, under the current backend: codes or outputs. */
 function vrfOutcome(pk: Uint8Array, alpha: Uint8Array, pi: Uint8Array): string[] {
   const out: string[] = [];
-  const calls: (() => Uint8Array | void)[] = [
-    () => vrfValidatePublicKey(pk),
+  const calls: (() => Uint8Array | null)[] = [
+    () => {
+      vrfValidatePublicKey(pk);
+      return null;
+    },
     () => vrfProofToHash(pi),
     () => vrfVerify(pk, alpha, pi),
   ];
