@@ -8,6 +8,7 @@ import { assertExercised, fuzz, fuzzAsync, mutate, type Rng, summary } from '../
 import { createLogger, ERROR_CODES } from '../kernel/index.ts';
 import { Ed25519Signer } from './ed25519.ts';
 import { ReplayCache, signRequest, verifyRequest } from './envelope.ts';
+import { parseContentRange, parseRange } from './range.ts';
 import { createHttpServer, type HttpServer } from './server.ts';
 
 const signer = new Ed25519Signer(new Uint8Array(32).fill(7));
@@ -54,6 +55,32 @@ test('fuzz verifyRequest: mutated headers, method, path and body', (t) => {
     verifyRequest(r, { replay: new ReplayCache(), now: NOW }),
   );
   assertExercised('verifyRequest', stats);
+  t.diagnostic(summary(stats));
+});
+
+test('fuzz parseRange / parseContentRange: a range it returns lies inside the file', (t) => {
+  const seeds = [
+    'bytes=0-99',
+    'bytes=-500',
+    'bytes=100-',
+    'bytes 0-99/1000',
+    'bytes 5-9/*',
+    'bytes=9007199254740991-',
+  ].map(enc);
+  let k = 0;
+  const stats = fuzz('range', { seed: 0x4a9e, iterations: 3000, seeds }, (b) => {
+    const header = lat(b);
+    const size = [0, 1, 100, 1000, 2 ** 40][k++ % 5] as number;
+    const r = parseRange(header, size);
+    if (r !== null && r !== 'unsatisfiable') {
+      assert.ok(
+        Number.isSafeInteger(r.start) && r.start >= 0 && r.start <= r.end && r.end < size,
+        `${JSON.stringify(header)} on ${size} bytes gave ${JSON.stringify(r)}`,
+      );
+    }
+    const c = parseContentRange(header);
+    if (c !== null) assert.ok(c.start >= 0 && c.end >= 0);
+  });
   t.diagnostic(summary(stats));
 });
 

@@ -12,6 +12,7 @@ import { developmentPolicy } from '../policy.ts';
 import { certificateFields, derIa5, derSmallUint } from './der.ts';
 import { parseSnpReport, SIGNED_LENGTH } from './report.ts';
 import { parseAmdChain, parsePemCertificates } from './roots.ts';
+import { buildSnpCertTable, parseSnpCertTable } from '../tsm/backend.ts';
 import { appraiseSevSnp, verifySnpReport } from './verify.ts';
 
 const V = new URL('../../../test/vectors/', import.meta.url);
@@ -139,5 +140,17 @@ test('fuzz appraiseSevSnp: re-signed mutated reports, reasons carry listed codes
       }
     },
   );
+  t.diagnostic(summary(stats));
+});
+
+test('fuzz parseSnpCertTable: the TSM report's certificate table (GUID entries, DER bodies)', (t) => {
+  const table = buildSnpCertTable([
+    { guid: '63da758d-e664-4564-adc5-f4b93be8accd', der: VCEK },
+    { guid: '4ab7b379-bbac-4fe4-a02f-05aef327c782', der: read(`${SYN}vcek-good.der`) },
+  ]);
+  const stats = fuzz('parseSnpCertTable', { seed: 0x7ab, iterations: 3000, seeds: [table] }, (b) => {
+    for (const der of parseSnpCertTable(b).values()) assert.ok(der.length <= b.length);
+  });
+  assertExercised('parseSnpCertTable', stats);
   t.diagnostic(summary(stats));
 });
