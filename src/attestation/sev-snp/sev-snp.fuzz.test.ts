@@ -143,7 +143,7 @@ test('fuzz appraiseSevSnp: re-signed mutated reports, reasons carry listed codes
   t.diagnostic(summary(stats));
 });
 
-test('fuzz parseSnpCertTable: the TSM report's certificate table (GUID entries, DER bodies)', (t) => {
+test('fuzz parseSnpCertTable: the certificate table of TSM reports (GUID entries, DER bodies)', (t) => {
   const table = buildSnpCertTable([
     { guid: '63da758d-e664-4564-adc5-f4b93be8accd', der: VCEK },
     { guid: '4ab7b379-bbac-4fe4-a02f-05aef327c782', der: read(`${SYN}vcek-good.der`) },
