@@ -62,6 +62,20 @@ function keySchedule(sharedSecret: Uint8Array): { key: Buffer; nonce: Buffer } {
   return { key, nonce };
 }
 
+/**
+ * FIPS 203 section 7.2 modulus check on the ML-KEM-768 encapsulation key, the first 1184 bytes
+ * of the hybrid key: its 1152-byte vector must decode (12 bits per coefficient) to values below q.
+ */
+function mlkemKeyInRange(pk: Uint8Array): boolean {
+  for (let i = 0; i + 3 <= 1152; i += 3) {
+    const b0 = pk[i] as number;
+    const b1 = pk[i + 1] as number;
+    const b2 = pk[i + 2] as number;
+    if ((b0 | ((b1 & 0x0f) << 8)) >= 3329 || ((b1 >> 4) | (b2 << 4)) >= 3329) return false;
+  }
+  return true;
+}
+
 /** An `age1pq1...` recipient. */
 export class HybridRecipient implements Recipient {
   readonly publicKey: Uint8Array;
@@ -80,6 +94,11 @@ export class HybridRecipient implements Recipient {
         hints: [`expected: age1pq1... (lowercase Bech32 of ${PUBLIC_KEY_SIZE} bytes)`],
       });
     }
+    if (!mlkemKeyInRange(pk)) {
+      throw new FerryError('AGE_INVALID_RECIPIENT', 'hybrid recipient: the ML-KEM-768 key is not reduced', {
+        hints: ['expected: every 12-bit coefficient below q = 3329 (FIPS 203 section 7.2, modulus check)'],
+      });
+    }
     this.publicKey = pk;
   }
 
@@ -88,7 +107,16 @@ export class HybridRecipient implements Recipient {
   }
 
   wrapFileKey(fileKey: Uint8Array): Stanza[] {
-    const { cipherText, sharedSecret } = MLKEM768X25519.encapsulate(this.publicKey);
+    let enc: { cipherText: Uint8Array; sharedSecret: Uint8Array };
+    try {
+      enc = MLKEM768X25519.encapsulate(this.publicKey);
+    } catch (e) {
+      // noble refuses an X25519 part that is a low-order point (an all-zero shared secret).
+      throw new FerryError('AGE_X25519_LOW_ORDER', 'hybrid recipient: the X25519 key is a low-order point', {
+        cause: e,
+      });
+    }
+    const { cipherText, sharedSecret } = enc;
     const { key, nonce } = keySchedule(sharedSecret);
     sharedSecret.fill(0);
     const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });

@@ -48,16 +48,23 @@ function rawPublic(key: KeyObject): Uint8Array {
 }
 
 /** X25519 that refuses an all-zero shared secret (low-order share) with AGE_X25519_LOW_ORDER. */
-function sharedSecret(privateKey: KeyObject, share: Uint8Array): Uint8Array {
+function sharedSecret(
+  privateKey: KeyObject,
+  share: Uint8Array | KeyObject,
+  what = 'X25519 share',
+): Uint8Array {
   let s: Buffer;
   try {
-    s = diffieHellman({ privateKey, publicKey: publicKeyObject(share) });
+    s = diffieHellman({
+      privateKey,
+      publicKey: share instanceof Uint8Array ? publicKeyObject(share) : share,
+    });
   } catch (e) {
-    throw new FerryError('AGE_X25519_LOW_ORDER', 'X25519 share is a low-order point', { cause: e });
+    throw new FerryError('AGE_X25519_LOW_ORDER', `${what} is a low-order point`, { cause: e });
   }
   let acc = 0;
   for (const b of s) acc |= b;
-  if (acc === 0) throw new FerryError('AGE_X25519_LOW_ORDER', 'X25519 share is a low-order point');
+  if (acc === 0) throw new FerryError('AGE_X25519_LOW_ORDER', `${what} is a low-order point`);
   return new Uint8Array(s);
 }
 
@@ -95,7 +102,8 @@ export class X25519Recipient implements Recipient {
   wrapFileKey(fileKey: Uint8Array): Stanza[] {
     const eph = generateKeyPairSync('x25519');
     const share = rawPublic(eph.publicKey);
-    const shared = new Uint8Array(diffieHellman({ privateKey: eph.privateKey, publicKey: this.#key }));
+    // A low-order recipient key gives an all-zero shared secret: refuse it, as age does.
+    const shared = sharedSecret(eph.privateKey, this.#key, 'X25519 recipient key');
     const salt = new Uint8Array(64);
     salt.set(share);
     salt.set(this.publicKey, 32);
