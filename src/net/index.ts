@@ -7,6 +7,7 @@ export {
 } from './client.ts';
 export { Ed25519Signer, type RequestSigner, verifyEd25519 } from './ed25519.ts';
 export {
+  authenticateRequest,
   DEFAULT_FRESHNESS_MS,
   envelopeBytes,
   HEADER_KEY,
@@ -17,6 +18,7 @@ export {
   REQUEST_TAG,
   type RequestEnvelope,
   ReplayCache,
+  recordNonce,
   sha256,
   signRequest,
   type VerifiedCaller,
@@ -35,9 +37,11 @@ export {
   taskKey,
   transaction,
 } from './sqlite.ts';
+export { type RateLimit, RateLimiter } from './limits.ts';
 export { type ByteRange, formatRange, parseContentRange, parseRange } from './range.ts';
 export {
   createHttpServer,
+  HTTP_LIMITS,
   type HttpMethod,
   HttpServer,
   type HttpServerOptions,
