@@ -5,6 +5,13 @@ export {
   PeerClient,
   type StreamResponse,
 } from './client.ts';
+export {
+  type EndpointPolicy,
+  guardedLookup,
+  isPublicAddress,
+  parseEndpoint,
+  REFUSED_LOOKUP,
+} from './endpoint.ts';
 export { Ed25519Signer, type RequestSigner, verifyEd25519 } from './ed25519.ts';
 export {
   authenticateRequest,
