@@ -33,7 +33,7 @@ test('an abandonment cause never carries the peer text: a hostile asset endpoint
     const failure = relay.failure(token);
     assert.ok(failure);
     assert.match(failure.message, /token for db=prod/); // the peer's words are in the error…
-    const cause = abandonCause(failure.code);
+    const cause = abandonCause(failure.code, failure.message);
     assert.equal(cause, 'PEER_UNAUTHORIZED: an input could not be fetched from its owner');
     assert.doesNotMatch(cause, /prod|root|admin/); // …and not in what goes on chain
   } finally {
@@ -71,4 +71,13 @@ test('abandonCause: unknown or forged codes become INTERNAL; every cause is code
     'PEER_ENDPOINT_REFUSED: an input endpoint on chain is not one this node calls',
   );
   assert.equal(abandonCause('ENCLAVE_CRASHED'), 'ENCLAVE_CRASHED: the enclave could not finish the run');
+  // The input named by our own error is kept (kind and number only), nothing after it.
+  assert.equal(
+    abandonCause('AGE_PAYLOAD_INVALID', 'dataset 3: peer said: user root'),
+    'AGE_PAYLOAD_INVALID: dataset 3: an input did not decrypt',
+  );
+  assert.equal(
+    abandonCause('PEER_UNAUTHORIZED', 'peer refused the request: dataset 3: root'),
+    'PEER_UNAUTHORIZED: an input could not be fetched from its owner',
+  );
 });

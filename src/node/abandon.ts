@@ -12,12 +12,18 @@ const WORDING: readonly [prefix: string, words: string][] = [
   ['ENCLAVE_KEYS_MISSING', 'keys released on chain were not delivered'],
   ['ENCLAVE_', 'the enclave could not finish the run'],
   ['KEY_', 'a delivered key did not check out'],
+  ['AGE_', 'an input did not decrypt'],
   ['CHAIN_', 'the chain could not be read'],
 ];
 
-/** `CODE: fixed wording`; an unknown code becomes INTERNAL. */
-export function abandonCause(code: string): string {
+/**
+ * `CODE: fixed wording`, or `CODE: app|dataset N: fixed wording` when the error's message starts
+ * by naming the input (as the enclave's input errors do: `dataset 3: …`); only that kind and
+ * number are taken from the message. An unknown code becomes INTERNAL.
+ */
+export function abandonCause(code: string, message = ''): string {
   const c = Object.hasOwn(ERROR_CODES, code) ? code : 'INTERNAL';
   const words = WORDING.find(([p]) => c.startsWith(p))?.[1] ?? 'the run could not finish';
-  return `${c}: ${words}`;
+  const input = /^(app|dataset) ([0-9]{1,20}): /.exec(message);
+  return input ? `${c}: ${input[1]} ${input[2]}: ${words}` : `${c}: ${words}`;
 }

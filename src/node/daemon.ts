@@ -1053,7 +1053,7 @@ export class NodeDaemon {
       this.#enclaves.delete(k);
       await handle.destroy().catch(() => {});
       // On chain only the code and our own words: a peer's message never reaches the chain (§13.1).
-      this.#state!.beginAbandon(taskId, attempt, abandonCause(fe.code));
+      this.#state!.beginAbandon(taskId, attempt, abandonCause(fe.code, fe.message));
       this.#log.warn('enclave run failed; abandoning the attempt', {
         task: String(taskId),
         attempt,
