@@ -142,6 +142,7 @@ async function startExecutor(
       '--sim-roots',
       info.simRoot!,
       '--allow-sim',
+      '--local-network',
       '--sim-attester',
       attester,
       '--json',

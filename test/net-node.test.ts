@@ -363,7 +363,11 @@ async function agentWith(plaintextBytes: number) {
 
 test('relay: one-time loopback URLs stream the agent’s ciphertext (signed by the node key)', async () => {
   const agent = await agentWith(3 << 20);
-  const relay = new CiphertextRelay({ signer: agent.node, log: quiet });
+  const relay = new CiphertextRelay({
+    signer: agent.node,
+    endpointPolicy: { localNetwork: true },
+    log: quiet,
+  });
   await relay.start();
   try {
     const { url, token } = relay.issue({ baseUrl: agent.url, path: '/v1/datasets/7/ciphertext' });
@@ -382,7 +386,11 @@ test('relay: one-time loopback URLs stream the agent’s ciphertext (signed by t
     relay.revoke(unused.token);
     assert.equal((await fetch(unused.url)).status, 404);
     // The agent refuses another node key: the relay answers 502 and records why.
-    const other = new CiphertextRelay({ signer: Ed25519Signer.generate().signer, log: quiet });
+    const other = new CiphertextRelay({
+      signer: Ed25519Signer.generate().signer,
+      endpointPolicy: { localNetwork: true },
+      log: quiet,
+    });
     await other.start();
     try {
       const refused = other.issue({ baseUrl: agent.url, path: '/v1/datasets/7/ciphertext' });
@@ -442,7 +450,11 @@ async function flakyUpstream(data: Buffer, dropAfter: number, ranges: boolean) {
 
 test('relay: a dropped agent connection is resumed with Range; without Range it fails with a clear code', async () => {
   const data = randomBytes(2 << 20);
-  const relay = new CiphertextRelay({ signer: Ed25519Signer.generate().signer, log: quiet });
+  const relay = new CiphertextRelay({
+    signer: Ed25519Signer.generate().signer,
+    endpointPolicy: { localNetwork: true },
+    log: quiet,
+  });
   await relay.start();
   const resumable = await flakyUpstream(data, 700_000, true);
   const plain = await flakyUpstream(data, 700_000, false);

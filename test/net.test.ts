@@ -134,7 +134,10 @@ test('signed route: accepted key, refused key, unsigned request', async () => {
   );
   await assert.rejects(
     ok.json('POST', '/v1/echo/a', z.any(), { signed: true, body: { n: 1, pad: 'x'.repeat(2000) } }),
-    (e) => isFerryError(e, 'PEER_BAD_REQUEST') && /too large/.test(e.message),
+    (e) =>
+      isFerryError(e, 'PEER_PAYLOAD_TOO_LARGE') &&
+      (e.details as { status: number }).status === 413 &&
+      /too large/.test(e.message),
   );
 });
 

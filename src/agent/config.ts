@@ -40,6 +40,11 @@ export const AgentConfigSchema = z.object({
     .default([]),
   /** Accept sim evidence when re-appraising (development networks only). */
   allowSim: z.preprocess((v) => v === true || v === 'true' || v === '1', z.boolean()).default(false),
+  /**
+   * Call executors at loopback, private and link-local addresses (a local or development
+   * network; the devnet sets it). Off: such endpoints on chain are refused (§13.1).
+   */
+  localNetwork: z.preprocess((v) => v === true || v === 'true' || v === '1', z.boolean()).default(false),
   /** CA certificate files trusted for TPM EK/AK certificates (re-appraising tpm2 evidence). */
   tpm2Cas: fileList,
   /** Trusted tpm2 credential activators' Ed25519 public keys (hex), comma-separated. */

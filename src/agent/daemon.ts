@@ -125,7 +125,11 @@ export class AgentDaemon {
   #started: AgentReady | null = null;
   /** Attempts seen neither attested nor running any more (they never reopen). */
   #closed = new Set<string>();
-  /** Attested attempts whose release failed for a retryable reason, retried by the reconciler. */
+  /**
+   * The executor endpoint each attempt's evidence was fetched from (origin, by `task/attempt`):
+   * its keys are delivered there and nowhere else (§13.1), whatever the registry says later.
+   */
+  #evidenceFrom = new Map<string, { url: string; at: number }>();
   /** The URL registered on chain for this agent's assets (the listener's, or `publicUrl`). */
   #endpoint = '';
   /** Endpoint refresh still to do (a failure is retried by the reconciler at `at`, backing off). */
@@ -465,9 +469,11 @@ export class AgentDaemon {
     // recomputed from the chain and the TEE kinds the task and the executor allow.
     const peer = createPeerClient({
       baseUrl: executor.endpoint,
+      endpointPolicy: { localNetwork: this.#opts.config.localNetwork },
       signer: this.#opts.keys.signer,
       timeoutMs: 10_000,
     });
+    this.#evidenceFrom.set(`${taskId}/${attempt}`, { url: peer.baseUrl, at: Date.now() });
     const { evidenceBytes, x25519Pub, ed25519Pub } = await fetchServedEvidence(
       peer,
       taskId,
@@ -540,9 +546,16 @@ export class AgentDaemon {
         key: 'endpoints',
       });
     }
-    for (const v of state.listToRelease()) {
+    const toRelease = state.listToRelease();
+    for (const v of toRelease) {
       if (driver.lanes.has(`release ${v.task}/${v.attempt}`)) continue;
       this.#enqueueRelease(BigInt(v.task), v.attempt);
+    }
+    const pending = new Set(state.listReleases('intent').map((r) => `${r.task}/${r.attempt}`));
+    for (const v of toRelease) pending.add(`${v.task}/${v.attempt}`);
+    for (const [k, v] of [...this.#evidenceFrom]) {
+      // Kept while a delivery may follow (and a while after the fetch, for a job in flight).
+      if (!pending.has(k) && Date.now() - v.at > 10 * 60_000) this.#evidenceFrom.delete(k);
     }
     for (const r of [...state.listReleases('intent'), ...state.listReleases('delivered')]) {
       const k = `${r.task}/${r.attempt}`;
@@ -575,10 +588,18 @@ export class AgentDaemon {
     const index = ids.findIndex((id, i) => id === asset.chainId && (i === 0) === (asset.kind === 'app'));
     if (index < 0) return;
     if (r.status === 'intent') {
-      const executor = await getNode(chain, task.executor as Hex);
-      if (!executor) return;
+      // The endpoint the evidence came from; only after a restart (the pin is not kept on disk)
+      // the registry's, under the same endpoint policy: the key is sealed to the appraised
+      // enclave's key, so a moved endpoint can lose a delivery but never read it.
+      let baseUrl = this.#evidenceFrom.get(`${r.task}/${r.attempt}`)?.url;
+      if (baseUrl === undefined) {
+        const executor = await getNode(chain, task.executor as Hex);
+        if (!executor) return;
+        baseUrl = executor.endpoint;
+      }
       const peer = createPeerClient({
-        baseUrl: executor.endpoint,
+        baseUrl,
+        endpointPolicy: { localNetwork: this.#opts.config.localNetwork },
         signer: this.#opts.keys.signer,
         timeoutMs: 10_000,
       });

@@ -333,6 +333,8 @@ export async function devnetUp(opts: DevnetOptions, signal?: AbortSignal): Promi
       '--sim-roots',
       simRoot,
       '--allow-sim',
+      // Every endpoint of a devnet is on 127.0.0.1 (§13.1).
+      '--local-network',
       ...(tpm2 ? ['--tpm2-cas', tpm2.cas.join(','), '--tpm2-activators', tpm2.activator] : []),
       '--json',
     ];

@@ -168,6 +168,16 @@ export const ERROR_CODES = {
   PEER_BAD_REQUEST: u,
   PEER_PROTOCOL: f,
   PEER_RANGE_NOT_SATISFIABLE: u,
+  /** A request body on a route that takes none, or larger than the route's limit (HTTP 413). */
+  PEER_PAYLOAD_TOO_LARGE: u,
+  /** Too many requests from this key or address for now (HTTP 429); retry later. */
+  PEER_RATE_LIMITED: n,
+  /**
+   * A peer endpoint (from the chain or configuration) that this daemon refuses to call: not a
+   * bare `http://host[:port]` origin, or a loopback, private, link-local or otherwise
+   * non-public destination while the daemon is not configured for a local network (§13.1).
+   */
+  PEER_ENDPOINT_REFUSED: u,
   STATE_UNAVAILABLE: f,
   STATE_SCHEMA_TOO_NEW: u,
   STATE_CONFLICT: f,

@@ -3,6 +3,9 @@
  * signed calls carry the request envelope (envelope.ts) made with the client's signer.
  *
  * Failure kinds:
+ * - an endpoint refused by the endpoint policy (endpoint.ts), its text or the addresses its
+ *   name resolves to: PEER_ENDPOINT_REFUSED (not retried: the peer must publish another);
+ * - 429: PEER_RATE_LIMITED (retry later);
  * - cannot connect, connection reset, idle timeout, 502/503/504: PEER_UNAVAILABLE (exit 4, retry);
  * - 401/403: PEER_UNAUTHORIZED;
  * - other error responses: the peer's code when it is a known Ferry code (INTERNAL becomes
@@ -11,17 +14,26 @@
  * - the caller's signal: ABORTED.
  * Messages name the peer's base URL and the path, never header values or bodies.
  */
-import { type IncomingHttpHeaders, type IncomingMessage, request } from 'node:http';
+import { Agent, type IncomingHttpHeaders, type IncomingMessage, request } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { z } from 'zod';
 import { ERROR_CODES, type ErrorCode, FerryError, utf8 } from '../kernel/index.ts';
 import type { RequestSigner } from './ed25519.ts';
+import { type EndpointPolicy, guardedLookup, parseEndpoint, REFUSED_LOOKUP } from './endpoint.ts';
 import { signRequest } from './envelope.ts';
 import { formatRange, parseContentRange } from './range.ts';
 
 export type PeerClientOptions = {
-  /** `http://127.0.0.1:PORT` (optionally with a path prefix). */
+  /**
+   * `http://127.0.0.1:PORT` (optionally with a path prefix, for URLs the operator gave). With
+   * `endpointPolicy`, the base URL is a peer endpoint and parsed strictly (endpoint.ts).
+   */
   baseUrl: string;
+  /**
+   * Set for every base URL that comes from the chain or another party: the URL must be a bare
+   * origin, and its destination (literal or resolved) public unless `localNetwork`.
+   */
+  endpointPolicy?: EndpointPolicy;
   /** Signs requests made with `signed: true`. */
   signer?: RequestSigner;
   /** Idle socket timeout in ms; default 30 s. */
@@ -62,12 +74,30 @@ async function readAll(res: IncomingMessage, max: number): Promise<Buffer> {
   return Buffer.concat(chunks, len);
 }
 
+/** Connection pools for policy-checked peers, apart from the default one (no socket sharing). */
+const GUARDED_AGENTS = {
+  public: new Agent({ keepAlive: true }),
+  local: new Agent({ keepAlive: true }),
+};
+
 export class PeerClient {
   readonly baseUrl: string;
   readonly #signer: RequestSigner | undefined;
   readonly #timeoutMs: number;
+  readonly #guard: { lookup: ReturnType<typeof guardedLookup>; agent: Agent } | null;
 
   constructor(opts: PeerClientOptions) {
+    this.#signer = opts.signer;
+    this.#timeoutMs = opts.timeoutMs ?? 30_000;
+    if (opts.endpointPolicy) {
+      this.baseUrl = parseEndpoint(opts.baseUrl, opts.endpointPolicy);
+      this.#guard = {
+        lookup: guardedLookup(opts.endpointPolicy),
+        agent: opts.endpointPolicy.localNetwork ? GUARDED_AGENTS.local : GUARDED_AGENTS.public,
+      };
+      return;
+    }
+    this.#guard = null;
     let u: URL;
     try {
       u = new URL(opts.baseUrl);
@@ -82,8 +112,6 @@ export class PeerClient {
       });
     }
     this.baseUrl = u.href.replace(/\/$/, '');
-    this.#signer = opts.signer;
-    this.#timeoutMs = opts.timeoutMs ?? 30_000;
   }
 
   /** Sends a request and returns the response once headers arrive (any status). */
@@ -107,7 +135,8 @@ export class PeerClient {
     const where = `${this.baseUrl} ${method} ${url.pathname}`;
     opts.signal?.throwIfAborted();
     return new Promise<IncomingMessage>((resolve, reject) => {
-      const req = request(url, { method, headers, signal: opts.signal }, (res) => {
+      const guard = this.#guard ?? {};
+      const req = request(url, { method, headers, signal: opts.signal, ...guard }, (res) => {
         req.setTimeout(0);
         const socket = res.socket;
         const onIdle = () => res.destroy(new Error('idle timeout'));
@@ -125,6 +154,15 @@ export class PeerClient {
       req.on('error', (e: NodeJS.ErrnoException) => {
         if (opts.signal?.aborted || e.name === 'AbortError') {
           reject(new FerryError('ABORTED', 'request aborted', { cause: e, hints: [where] }));
+          return;
+        }
+        if (e.code === REFUSED_LOOKUP) {
+          reject(
+            new FerryError('PEER_ENDPOINT_REFUSED', 'peer endpoint resolves to a non-public address', {
+              cause: e,
+              hints: [where, 'a daemon on a local (development) network needs --local-network'],
+            }),
+          );
           return;
         }
         reject(
@@ -158,6 +196,9 @@ export class PeerClient {
     const details = { status, peer: this.baseUrl };
     if (status === 401 || status === 403) {
       throw new FerryError('PEER_UNAUTHORIZED', `peer refused the request: ${peerMsg}`, { hints, details });
+    }
+    if (status === 429) {
+      throw new FerryError('PEER_RATE_LIMITED', `peer: ${peerMsg}`, { hints, details });
     }
     if (status === 502 || status === 503 || status === 504) {
       throw new FerryError('PEER_UNAVAILABLE', `peer unavailable: ${peerMsg}`, { hints, details });

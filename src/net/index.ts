@@ -5,8 +5,16 @@ export {
   PeerClient,
   type StreamResponse,
 } from './client.ts';
+export {
+  type EndpointPolicy,
+  guardedLookup,
+  isPublicAddress,
+  parseEndpoint,
+  REFUSED_LOOKUP,
+} from './endpoint.ts';
 export { Ed25519Signer, type RequestSigner, verifyEd25519 } from './ed25519.ts';
 export {
+  authenticateRequest,
   DEFAULT_FRESHNESS_MS,
   envelopeBytes,
   HEADER_KEY,
@@ -17,6 +25,7 @@ export {
   REQUEST_TAG,
   type RequestEnvelope,
   ReplayCache,
+  recordNonce,
   sha256,
   signRequest,
   type VerifiedCaller,
@@ -35,9 +44,11 @@ export {
   taskKey,
   transaction,
 } from './sqlite.ts';
+export { type RateLimit, RateLimiter } from './limits.ts';
 export { type ByteRange, formatRange, parseContentRange, parseRange } from './range.ts';
 export {
   createHttpServer,
+  HTTP_LIMITS,
   type HttpMethod,
   HttpServer,
   type HttpServerOptions,

@@ -11,6 +11,16 @@
  * `{"error": {code, message, hints}}` with a status from the code; non-Ferry errors become a
  * 500 with a generic message (details go to the log, never to the peer).
  *
+ * Limits (docs/protocol.md §13.1), so that no peer can hold memory or connections: a request
+ * must arrive whole within `requestTimeoutMs` (headers within `headersTimeoutMs`), an idle
+ * socket is closed after `idleTimeoutMs` (keep-alive after `keepAliveTimeoutMs`), at most
+ * `maxConnections` sockets are open and at most `maxConnectionsPerAddress` from one address.
+ * A route takes a body only if it declares `maxBodyBytes` (POST and PUT default to the
+ * server's); a body on any other route, or a declared length over the limit, is refused with
+ * 413 before a byte of it is read, and the connection closed. Signed requests are limited per
+ * address before the signature is checked and per key once authorised; the replay cache
+ * records a nonce only after `authorize` accepted the key.
+ *
  * Lifecycle (component style): `start()` is idempotent and releases the port if listening
  * fails; `stop()` closes the listener and every open connection.
  */
@@ -27,7 +37,14 @@ import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import type { z } from 'zod';
 import { createLogger, FerryError, type Logger, toFerryError } from '../kernel/index.ts';
-import { DEFAULT_FRESHNESS_MS, ReplayCache, type VerifiedCaller, verifyRequest } from './envelope.ts';
+import {
+  authenticateRequest,
+  DEFAULT_FRESHNESS_MS,
+  ReplayCache,
+  recordNonce,
+  type VerifiedCaller,
+} from './envelope.ts';
+import { type RateLimit, RateLimiter, rateLimited } from './limits.ts';
 import { parseRange } from './range.ts';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -58,7 +75,11 @@ export type Route = {
   auth: 'public' | 'signed';
   /** Signed routes: decides whether the verified caller may use this route for this request. */
   authorize?: (caller: VerifiedCaller, req: RouteRequest) => Promise<boolean> | boolean;
-  /** Largest accepted body; default the server's `maxBodyBytes`. */
+  /**
+   * Largest accepted body. Routes that do not declare it take no body, except POST and PUT,
+   * which take up to the server's `maxBodyBytes`. A signed route's body is read (bounded)
+   * before the signature, which covers its hash, can be checked.
+   */
   maxBodyBytes?: number;
   handler: (req: RouteRequest) => Promise<RouteResponse> | RouteResponse;
 };
@@ -76,7 +97,36 @@ export type HttpServerOptions = {
   maxBodyBytes?: number;
   /** Injectable clock (ms) for freshness checks. */
   now?: () => number;
+  /** Time to receive a whole request (headers and body); default 30 s. */
+  requestTimeoutMs?: number;
+  /** Time to receive the request headers; default 10 s. */
+  headersTimeoutMs?: number;
+  /** A socket with no traffic either way is closed after this; default 60 s. */
+  idleTimeoutMs?: number;
+  /** A keep-alive socket waiting for its next request is closed after this; default 5 s. */
+  keepAliveTimeoutMs?: number;
+  /** Open sockets at most; default 1024. */
+  maxConnections?: number;
+  /** Open sockets from one remote address at most; default 128. */
+  maxConnectionsPerAddress?: number;
+  /** Signed requests per remote address (checked before the signature); default 200/s, burst 1000. */
+  addressRate?: RateLimit;
+  /** Signed requests per authorised key; default 100/s, burst 500. */
+  keyRate?: RateLimit;
 };
+
+/** The server's defaults for the limits above (docs/protocol.md §13.1). */
+export const HTTP_LIMITS = {
+  requestTimeoutMs: 30_000,
+  headersTimeoutMs: 10_000,
+  idleTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 5_000,
+  maxConnections: 1024,
+  maxConnectionsPerAddress: 128,
+  maxBodyBytes: 1 << 20,
+  addressRate: { perSecond: 200, burst: 1000 },
+  keyRate: { perSecond: 100, burst: 500 },
+} as const;
 
 const STATUS_BY_CODE: Record<string, number> = {
   PEER_UNAUTHORIZED: 401,
@@ -93,6 +143,8 @@ const STATUS_BY_CODE: Record<string, number> = {
   CBOR_UNSUPPORTED_TYPE: 400,
   STATE_CONFLICT: 409,
   PEER_RANGE_NOT_SATISFIABLE: 416,
+  PEER_PAYLOAD_TOO_LARGE: 413,
+  PEER_RATE_LIMITED: 429,
   PEER_UNAVAILABLE: 503,
   TIMEOUT: 503,
 };
@@ -150,18 +202,33 @@ export function parseJsonBody<S extends z.ZodType>(req: RouteRequest, schema: S)
   return r.data;
 }
 
+function tooLarge(max: number): FerryError {
+  return new FerryError(
+    'PEER_PAYLOAD_TOO_LARGE',
+    max === 0 ? 'this endpoint takes no request body' : 'request body too large',
+    { hints: [`limit: ${max} bytes`] },
+  );
+}
+
+/**
+ * Refuses, from the headers alone, a body the route cannot take: any body when `max` is 0, a
+ * declared length over `max`. Node has already refused a malformed Content-Length.
+ */
+function checkDeclaredBody(req: IncomingMessage, max: number): void {
+  const te = req.headers['transfer-encoding'];
+  const cl = req.headers['content-length'];
+  const declared = cl === undefined ? 0 : Number(cl);
+  if (max === 0 && (te !== undefined || declared !== 0)) throw tooLarge(0);
+  if (!Number.isFinite(declared) || declared > max) throw tooLarge(max);
+}
+
 async function readBody(req: IncomingMessage, max: number): Promise<Uint8Array> {
-  const declared = Number(req.headers['content-length'] ?? '0');
-  if (Number.isFinite(declared) && declared > max) {
-    throw new FerryError('PEER_BAD_REQUEST', 'request body too large', { hints: [`limit: ${max} bytes`] });
-  }
+  if (max === 0) return new Uint8Array(0);
   const chunks: Buffer[] = [];
   let len = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     len += chunk.length;
-    if (len > max) {
-      throw new FerryError('PEER_BAD_REQUEST', 'request body too large', { hints: [`limit: ${max} bytes`] });
-    }
+    if (len > max) throw tooLarge(max);
     chunks.push(chunk);
   }
   return new Uint8Array(Buffer.concat(chunks, len));
@@ -172,6 +239,9 @@ export class HttpServer {
   readonly #routes: CompiledRoute[];
   readonly #log: Logger;
   readonly #replay: ReplayCache;
+  readonly #addressRate: RateLimiter;
+  readonly #keyRate: RateLimiter;
+  readonly #perAddress = new Map<string, number>();
   readonly #stopping = new AbortController();
   #server: Server | null = null;
   #starting: Promise<void> | null = null;
@@ -182,6 +252,15 @@ export class HttpServer {
     this.#routes = opts.routes.map(compile);
     this.#log = opts.log ?? createLogger({ component: 'http' });
     this.#replay = opts.replay ?? new ReplayCache();
+    this.#addressRate = new RateLimiter(opts.addressRate ?? HTTP_LIMITS.addressRate);
+    this.#keyRate = new RateLimiter(opts.keyRate ?? HTTP_LIMITS.keyRate);
+  }
+
+  /** Open sockets per remote address (for tests and diagnostics). */
+  get connections(): number {
+    let n = 0;
+    for (const c of this.#perAddress.values()) n += c;
+    return n;
   }
 
   get isStarted(): boolean {
@@ -202,16 +281,42 @@ export class HttpServer {
   async start(): Promise<void> {
     if (this.#server && !this.#starting) return;
     if (this.#starting) return this.#starting;
-    const server = createServer((req, res) => {
-      this.#handle(req, res).catch((e) => {
-        this.#log.error('request handling failed', { error: e as Error });
-        if (!res.headersSent) res.writeHead(500);
-        res.end();
+    const o = this.#opts;
+    const requestTimeout = o.requestTimeoutMs ?? HTTP_LIMITS.requestTimeoutMs;
+    const headersTimeout = Math.min(o.headersTimeoutMs ?? HTTP_LIMITS.headersTimeoutMs, requestTimeout);
+    const server = createServer(
+      {
+        requestTimeout,
+        headersTimeout,
+        keepAliveTimeout: o.keepAliveTimeoutMs ?? HTTP_LIMITS.keepAliveTimeoutMs,
+        // How often Node checks the two timeouts above: often enough to honour short ones.
+        connectionsCheckingInterval: Math.max(50, Math.min(headersTimeout, 30_000) / 4),
+      },
+      (req, res) => {
+        this.#handle(req, res).catch((e) => {
+          this.#log.error('request handling failed', { error: e as Error });
+          if (!res.headersSent) res.writeHead(500);
+          res.end();
+        });
+      },
+    );
+    server.maxConnections = o.maxConnections ?? HTTP_LIMITS.maxConnections;
+    server.setTimeout(o.idleTimeoutMs ?? HTTP_LIMITS.idleTimeoutMs);
+    const perAddressCap = o.maxConnectionsPerAddress ?? HTTP_LIMITS.maxConnectionsPerAddress;
+    server.on('connection', (socket) => {
+      const addr = socket.remoteAddress ?? '';
+      const n = this.#perAddress.get(addr) ?? 0;
+      if (n >= perAddressCap) {
+        socket.destroy();
+        return;
+      }
+      this.#perAddress.set(addr, n + 1);
+      socket.once('close', () => {
+        const m = (this.#perAddress.get(addr) ?? 1) - 1;
+        if (m <= 0) this.#perAddress.delete(addr);
+        else this.#perAddress.set(addr, m);
       });
     });
-    server.headersTimeout = 10_000;
-    server.requestTimeout = 0;
-    server.keepAliveTimeout = 5_000;
     this.#server = server;
     this.#starting = new Promise<void>((resolve, reject) => {
       const onError = (e: Error) => {
@@ -291,7 +396,30 @@ export class HttpServer {
         });
       }
       const { route, params } = found;
-      const body = await readBody(req, route.maxBodyBytes ?? this.#opts.maxBodyBytes ?? 1 << 20);
+      const maxBody =
+        route.maxBodyBytes ??
+        (route.method === 'POST' || route.method === 'PUT'
+          ? (this.#opts.maxBodyBytes ?? HTTP_LIMITS.maxBodyBytes)
+          : 0);
+      try {
+        checkDeclaredBody(req, maxBody);
+      } catch (e) {
+        // Refused before reading: the unread body must not keep the connection.
+        res.setHeader('connection', 'close');
+        throw e;
+      }
+      const now = () => this.#opts.now?.() ?? Date.now();
+      if (route.auth === 'signed' && !this.#addressRate.take(req.socket.remoteAddress ?? '', now())) {
+        res.setHeader('connection', 'close');
+        throw rateLimited('signed requests from this address');
+      }
+      let body: Uint8Array;
+      try {
+        body = await readBody(req, maxBody);
+      } catch (e) {
+        res.setHeader('connection', 'close');
+        throw e;
+      }
       const rr: RouteRequest = {
         method,
         target,
@@ -303,15 +431,12 @@ export class HttpServer {
         signal,
       };
       if (route.auth === 'signed') {
-        rr.caller = verifyRequest(
+        const caller = authenticateRequest(
           { method, path: target, body, headers: req.headers },
-          {
-            replay: this.#replay,
-            freshnessMs: this.#opts.freshnessMs ?? DEFAULT_FRESHNESS_MS,
-            now: this.#opts.now?.() ?? Date.now(),
-          },
+          { freshnessMs: this.#opts.freshnessMs ?? DEFAULT_FRESHNESS_MS, now: now() },
         );
-        if (route.authorize && !(await route.authorize(rr.caller, rr))) {
+        rr.caller = caller;
+        if (route.authorize && !(await route.authorize(caller, rr))) {
           this.#sendJson(res, 403, {
             error: {
               code: 'PEER_UNAUTHORIZED',
@@ -321,6 +446,9 @@ export class HttpServer {
           });
           return;
         }
+        // Only authorised keys reach the per-key limit and the replay cache.
+        if (!this.#keyRate.take(caller.keyIdHex, now())) throw rateLimited('signed requests from this key');
+        recordNonce(caller, this.#replay, now());
       }
       const out = await route.handler(rr);
       await this.#send(req, res, method, out, signal);

@@ -77,6 +77,11 @@ export const NodeConfigSchema = z.object({
     .default([]),
   /** Allow sim evidence when appraising (development networks only). */
   allowSim: z.preprocess((v) => v === true || v === 'true' || v === '1', z.boolean()).default(false),
+  /**
+   * Call peers at loopback, private and link-local addresses (a local or development network;
+   * the devnet sets it). Off: such endpoints on chain are refused (§13.1).
+   */
+  localNetwork: z.preprocess((v) => v === true || v === 'true' || v === '1', z.boolean()).default(false),
   /** tpm2 executor: TPM2TOOLS_TCTI of the node's TPM (`swtpm:…`, `device:/dev/tpmrm0`, …). */
   tpm2Tcti: z
     .string()

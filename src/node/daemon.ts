@@ -80,6 +80,7 @@ import {
 } from '../enclave/index.ts';
 import { createLogger, FerryError, fromHex, type Logger, toFerryError, toHex } from '../kernel/index.ts';
 import { createPeerClient, type Ed25519Signer, type HttpServer, startRemembering } from '../net/index.ts';
+import { abandonCause } from './abandon.ts';
 import {
   attemptEvents,
   attemptFacts,
@@ -265,7 +266,11 @@ export class NodeDaemon {
         log: this.#log,
       });
       if (c.roles.includes('executor')) {
-        this.#relay = new CiphertextRelay({ signer: this.#opts.keys.signer, log: this.#log.child('relay') });
+        this.#relay = new CiphertextRelay({
+          signer: this.#opts.keys.signer,
+          endpointPolicy: { localNetwork: c.localNetwork },
+          log: this.#log.child('relay'),
+        });
         await this.#relay.start();
       }
       signal?.throwIfAborted();
@@ -1098,7 +1103,8 @@ export class NodeDaemon {
       // open, a crash): it is destroyed and the attempt given up rather than left to time out.
       this.#enclaves.delete(k);
       await handle.destroy().catch(() => {});
-      this.#state!.beginAbandon(taskId, attempt, `${fe.code}: ${fe.message}`);
+      // On chain only the code and our own words: a peer's message never reaches the chain (§13.1).
+      this.#state!.beginAbandon(taskId, attempt, abandonCause(fe.code, fe.message));
       this.#log.warn('enclave run failed; abandoning the attempt', {
         task: String(taskId),
         attempt,
@@ -1285,7 +1291,11 @@ export class NodeDaemon {
       now: new Date(),
       fetchEvidence: () =>
         fetchServedEvidence(
-          createPeerClient({ baseUrl: executorBaseUrl(location), timeoutMs: 10_000 }),
+          createPeerClient({
+            baseUrl: executorBaseUrl(location),
+            endpointPolicy: { localNetwork: this.#opts.config.localNetwork },
+            timeoutMs: 10_000,
+          }),
           taskId,
           attempt,
           this.#stopping.signal,

@@ -25,7 +25,12 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FerryError, type Logger, toFerryError } from '../kernel/index.ts';
-import { createPeerClient, type RequestSigner, type StreamResponse } from '../net/index.ts';
+import {
+  createPeerClient,
+  type EndpointPolicy,
+  type RequestSigner,
+  type StreamResponse,
+} from '../net/index.ts';
 
 export type RelaySource = {
   /** The owner agent's base URL (the asset's endpoint on chain). */
@@ -36,6 +41,11 @@ export type RelaySource = {
 
 export type RelayOptions = {
   signer: RequestSigner;
+  /**
+   * Asset endpoints come from the chain: parsed strictly and refused when not public unless
+   * `localNetwork` (§13.1); default not local.
+   */
+  endpointPolicy?: EndpointPolicy;
   /** Times a dropped agent stream is resumed with Range; default 5. */
   maxResumes?: number;
   /** Idle timeout of agent connections, ms; default 30 s. */
@@ -121,6 +131,7 @@ export class CiphertextRelay {
     const token = randomBytes(32).toString('base64url');
     const client = createPeerClient({
       baseUrl: source.baseUrl,
+      endpointPolicy: this.#opts.endpointPolicy ?? { localNetwork: false },
       signer: this.#opts.signer,
       timeoutMs: this.#opts.timeoutMs,
     });

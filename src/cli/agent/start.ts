@@ -37,6 +37,7 @@ When ready it prints one line: {"ready": true, "address", "endpoint", "keyId", "
       publicUrl: optionalString(ctx, 'public-url'),
       simRoots: optionalString(ctx, 'sim-roots'),
       allowSim: ctx.values['allow-sim'] === true ? true : undefined,
+      localNetwork: ctx.values['local-network'] === true ? true : undefined,
       tpm2Cas: optionalString(ctx, 'tpm2-cas'),
       tpm2Activators: optionalString(ctx, 'tpm2-activators'),
     };

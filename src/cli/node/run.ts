@@ -12,6 +12,10 @@ export const daemonFlags: Record<string, OptionSpec> = {
     description: 'trusted simulation root keys (development)',
   },
   'allow-sim': { type: 'boolean', description: 'accept sim evidence (development networks only)' },
+  'local-network': {
+    type: 'boolean',
+    description: 'call peers at loopback, private and link-local addresses (local networks only)',
+  },
   'tpm2-cas': {
     type: 'string',
     value: 'FILE,...',

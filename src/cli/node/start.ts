@@ -91,6 +91,7 @@ When ready it prints one line: {"ready": true, "address", "endpoint", "keyId", "
       simAttester: optionalString(ctx, 'sim-attester'),
       simRoots: optionalString(ctx, 'sim-roots'),
       allowSim: ctx.values['allow-sim'] === true ? true : undefined,
+      localNetwork: ctx.values['local-network'] === true ? true : undefined,
       tpm2Tcti: optionalString(ctx, 'tpm2-tcti'),
       tpm2AkHandle: optionalString(ctx, 'tpm2-ak-handle'),
       tpm2Activation: optionalString(ctx, 'tpm2-activation'),
