@@ -138,12 +138,10 @@ const TARGETS = [
   '*',
 ];
 
-// The fuzz report's finding 3, still open in src/net/server.ts (new URL(target) throws a
-// TypeError that becomes 500 INTERNAL): reproducer `GET // HTTP/1.1` (also `//[`, `http://[`,
-// `http://x:99999/v1/health`). Marked todo until the dispatcher answers PEER_BAD_REQUEST / 400.
-test('fuzz HTTP request targets: no error answer is INTERNAL', {
-  todo: 'fuzz report finding 3: GET // answers 500 INTERNAL (src/net/server.ts, new URL(target))',
-}, async (t) => {
+// The fuzz report's finding 3 (`GET //`, `//[`, `http://[`, `http://x:99999/v1/health` answered
+// 500 INTERNAL): the dispatcher now accepts origin-form targets only and answers 400
+// PEER_BAD_REQUEST to the rest.
+test('fuzz HTTP request targets: no error answer is INTERNAL', async (t) => {
   const stats = await fuzzAsync(
     'request target',
     {

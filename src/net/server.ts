@@ -371,7 +371,22 @@ export class HttpServer {
     const target = req.url ?? '/';
     const method = (req.method ?? 'GET').toUpperCase();
     try {
-      const url = new URL(target, 'http://localhost');
+      // Only origin-form targets (`/path?query`): anything else (`//host`, `http://…`, `*`) is a
+      // client error, never an exception of ours.
+      if (!target.startsWith('/') || target.startsWith('//')) {
+        throw new FerryError('PEER_BAD_REQUEST', 'the request target must be a path (origin form)', {
+          hints: [`got: ${target.slice(0, 64)}`],
+        });
+      }
+      let url: URL;
+      try {
+        url = new URL(target, 'http://localhost');
+      } catch (e) {
+        throw new FerryError('PEER_BAD_REQUEST', 'the request target is not a valid path', {
+          cause: e,
+          hints: [`got: ${target.slice(0, 64)}`],
+        });
+      }
       const segments = url.pathname.split('/').slice(1);
       let allowed = false;
       let found: { route: Route; params: Record<string, string> } | null = null;
