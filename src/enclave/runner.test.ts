@@ -465,3 +465,13 @@ test('memory limit: a refused memory.grow that ends the app is reported as limit
   });
   assert.deepEqual([plain.outcome, plain.limitHit], ['trap', null]);
 });
+
+test('a start section calling WASI before the memory is bound gets EFAULT, not a host TypeError', async () => {
+  // start_section.wasm from the report: its start function calls fd_write(1, 0, 1, 8) before
+  // instantiation has finished (the exported memory is not bound yet).
+  const module = fromHex(
+    '0061736d01000000010c0260047f7f7f7f017f60000002230116776173695f736e617073686f745f70726576696577310866645f7772697465000003030201010503010001071302066d656d6f72790200065f737461727400020801010a12020d00410141004101410810001a0b02000b',
+  );
+  const r = await runApp({ module });
+  assert.deepEqual([r.outcome, r.exitCode, r.trap, r.stdout.length], ['exit', 0, null, 0]);
+});
