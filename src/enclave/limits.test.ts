@@ -35,7 +35,7 @@ function memoryLimits(bytes: Uint8Array): { min: number; max: number } {
   let p = 2;
   if (id === 2) p = 2 + 1 + 4 + 4 + 1;
   else p = 3;
-  assert.equal(d[p], 0x01, 'flags must declare a maximum');
+  assert.equal(d[p], 0x03, 'flags must declare a maximum and a shared memory');
   const readLeb = (at: number): [number, number] => {
     let r = 0;
     let s = 0;

@@ -5,6 +5,17 @@
  * imports gets a declared maximum of `memoryMb` MiB (16 pages per MiB), even when the module
  * declared none, so a `memory.grow` past the limit returns -1 inside the app. A module whose
  * initial memory already exceeds the limit is refused before it runs (limit `memory`).
+ *
+ * Every memory is also made *shared* (flag 0x02; a single-threaded app cannot tell): V8
+ * accounts each growth of an unshared memory as a new external allocation, so an app growing
+ * page by page makes every grow a full GC in the worker's small heap, during which
+ * `worker.terminate()` is not acted on (measured: minutes past the time limit). A shared
+ * memory grows in place and the thread stays terminable.
+ *
+ * Tables live on the worker's JS heap, where running out is fatal to the whole process, so
+ * their sizes are capped here too: at most MAX_TABLES tables, each declaring at most
+ * MAX_TABLE_ENTRIES initial entries (else refused, limit `memory`), and each table's maximum
+ * is rewritten to at most MAX_TABLE_ENTRIES so a `table.grow` past it returns -1.
  * docs/protocol.md §10 is the normative description.
  */
 import { describe, FerryError } from '../kernel/index.ts';
@@ -35,6 +46,15 @@ export const MAX_LIMITS: Readonly<Limits> = Object.freeze({
 });
 
 const PAGE = 65536;
+
+/**
+ * Entries a table may declare or grow to. A table costs about 20 bytes an entry of the worker's
+ * 64 MiB heap (measured: three tables of 2^20 entries exhaust it), so all MAX_TABLES tables at
+ * their maximum stay near 20 MiB.
+ */
+export const MAX_TABLE_ENTRIES = 1 << 18;
+/** Tables a module may define and import together. */
+export const MAX_TABLES = 4;
 
 /** Validates limits (each a positive safe integer within MAX_LIMITS); fills defaults. */
 export function checkLimits(input: Partial<Limits> | undefined): Limits {
@@ -124,6 +144,7 @@ function readLimits(r: Reader, what: 'memory' | 'table'): { min: number; max: nu
   const flags = r.byte();
   if (what === 'memory' && (flags & 0x02) !== 0) throw invalid('shared memories are not supported');
   if (what === 'memory' && (flags & 0x04) !== 0) throw invalid('64-bit memories are not supported');
+  if (what === 'table' && (flags & 0x06) !== 0) throw invalid('shared or 64-bit tables are not supported');
   if ((flags & ~0x07) !== 0) throw invalid(`unknown limits flags 0x${flags.toString(16)}`);
   const min = r.u32();
   const max = (flags & 0x01) !== 0 ? r.u32() : null;
@@ -133,6 +154,30 @@ function readLimits(r: Reader, what: 'memory' | 'table'): { min: number; max: nu
 function skipRefType(r: Reader): void {
   const t = r.byte();
   if (t === 0x63 || t === 0x64) r.skipSigned();
+}
+
+function tooLarge(message: string, hints: string[]): FerryError {
+  return new FerryError('ENCLAVE_LIMIT_MEMORY', message, { hints });
+}
+
+/** Reads a table type (reference type + limits) and returns its bytes with the maximum capped. */
+function limitTable(r: Reader, count: { tables: number }): number[] {
+  const start = r.pos;
+  if (r.b[r.pos] === 0x40) throw invalid('tables with initializer expressions are not supported');
+  skipRefType(r);
+  const type = [...r.b.subarray(start, r.pos)];
+  const { min, max } = readLimits(r, 'table');
+  count.tables++;
+  if (count.tables > MAX_TABLES) {
+    throw tooLarge('the app declares more tables than the enclave allows', [`limit: ${MAX_TABLES} tables`]);
+  }
+  if (min > MAX_TABLE_ENTRIES) {
+    throw tooLarge('the app declares a table larger than the enclave allows', [
+      `limit: ${MAX_TABLE_ENTRIES} entries`,
+      `app's table: ${min} entries`,
+    ]);
+  }
+  return [...type, 0x01, ...leb(min), ...leb(Math.min(max ?? MAX_TABLE_ENTRIES, MAX_TABLE_ENTRIES))];
 }
 
 function checkMemory(min: number, maxPages: number): void {
@@ -173,6 +218,7 @@ export function limitMemory(module: Uint8Array, memoryMb: number): LimitedModule
   r.pos = 8;
   const parts: Uint8Array[] = [module.subarray(0, 8)];
   const importedMemories: ImportedMemory[] = [];
+  const tables = { tables: 0 };
   while (r.pos < module.length) {
     const start = r.pos;
     const id = r.byte();
@@ -180,7 +226,7 @@ export function limitMemory(module: Uint8Array, memoryMb: number): LimitedModule
     const bodyStart = r.pos;
     const end = bodyStart + size;
     if (end > module.length) throw invalid('section past end of module');
-    if (id === 2 || id === 5) {
+    if (id === 2 || id === 4 || id === 5) {
       const out: number[] = [];
       const count = r.u32();
       out.push(...leb(count));
@@ -195,14 +241,14 @@ export function limitMemory(module: Uint8Array, memoryMb: number): LimitedModule
             const { min, max } = readLimits(r, 'memory');
             checkMemory(min, maxPages);
             const newMax = Math.min(max ?? maxPages, maxPages);
-            out.push(0x01, ...leb(min), ...leb(newMax));
+            out.push(0x03, ...leb(min), ...leb(newMax));
             importedMemories.push({ module: mod, name, initial: min, maximum: newMax });
             continue;
           }
           if (kind === 0x00) r.u32();
           else if (kind === 0x01) {
-            skipRefType(r);
-            readLimits(r, 'table');
+            out.push(...module.subarray(entryStart, r.pos), ...limitTable(r, tables));
+            continue;
           } else if (kind === 0x03) {
             skipRefType(r);
             r.byte();
@@ -211,10 +257,12 @@ export function limitMemory(module: Uint8Array, memoryMb: number): LimitedModule
             r.u32();
           } else throw invalid(`unknown import kind ${kind}`);
           out.push(...module.subarray(entryStart, r.pos));
+        } else if (id === 4) {
+          out.push(...limitTable(r, tables));
         } else {
           const { min, max } = readLimits(r, 'memory');
           checkMemory(min, maxPages);
-          out.push(0x01, ...leb(min), ...leb(Math.min(max ?? maxPages, maxPages)));
+          out.push(0x03, ...leb(min), ...leb(Math.min(max ?? maxPages, maxPages)));
         }
       }
       if (r.pos !== end) throw invalid(`section ${id} has trailing bytes`);

@@ -6,6 +6,7 @@ import { before, test } from 'node:test';
 import { type ExampleName, ensureExamplesBuilt, examplePath } from '../../examples/index.ts';
 import { FerryError } from '../kernel/index.ts';
 import { startAppWorker } from './app-worker.ts';
+import { MAX_TABLE_ENTRIES, MAX_TABLES } from './limits.ts';
 import { runApp } from './runner.ts';
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -243,12 +244,13 @@ test('the host stays healthy after runaway apps', async () => {
 });
 
 /** A module from WAT text, built with wabt (a devDependency), as examples/index.ts does. */
-async function wat(text: string): Promise<Uint8Array> {
+async function wat(text: string, features: object = {}): Promise<Uint8Array> {
   const wabt = await (
     createRequire(import.meta.url)('wabt') as () => Promise<{
       parseWat(
         file: string,
         text: string,
+        features?: object,
       ): {
         toBinary(o: object): { buffer: Uint8Array };
         resolveNames(): void;
@@ -257,7 +259,7 @@ async function wat(text: string): Promise<Uint8Array> {
       };
     }>
   )();
-  const m = wabt.parseWat('test.wat', text);
+  const m = wabt.parseWat('test.wat', text, features);
   try {
     m.resolveNames();
     m.validate();
@@ -301,4 +303,175 @@ test('WASI exposes only its own functions: inherited JS names and unknown import
   // A normal app still runs.
   const r = await runApp({ module: app('cat'), stdin: chunks(enc('still fine')) });
   assert.deepEqual([r.exitCode, dec(r.stdout)], [0, 'still fine']);
+});
+
+// The fuzz report of 2026-12-03 (docs/protocol.md §10.3, §10.5): each hostile module plays the
+// attacker against the sandbox's limits.
+const fromHex = (h: string) => Uint8Array.from(Buffer.from(h, 'hex'));
+
+test('time limit: an app growing its memory page by page is stopped at the limit', async () => {
+  // (loop (drop (memory.grow 1)) (br 0)), verbatim from the report: each grow of an unshared
+  // memory was a full GC during which worker.terminate() was not acted on (minutes past a 3 s
+  // limit). The test's own timeout is the hang guard; nothing here asserts a speed.
+  const growLoop = fromHex(
+    '0061736d01000000010401600000030201000503010001071302066d656d6f72790200065f737461727400000a0e010c000340410140001a0c000b0b',
+  );
+  const worker = startAppWorker();
+  const r = await runApp({ module: growLoop, limits: { timeoutMs: 2000, memoryMb: 1024 }, worker });
+  assert.equal(r.outcome, 'limit');
+  assert.equal(r.limitHit, 'time');
+  assert.equal(r.exitCode, null);
+  assert.equal(worker.threadId, -1, 'the app thread was terminated');
+  // The host is healthy afterwards.
+  const ok = await runApp({ module: app('count-bytes'), stdin: chunks(new Uint8Array(1000)) });
+  assert.equal(dec(ok.stdout), '1000\n');
+});
+
+test('tables: a 10-million-entry table is refused before instantiation, growth is capped', async () => {
+  // 59 bytes from the report: (table 10000000 funcref); it aborted the enclave process.
+  const huge = fromHex(
+    '0061736d0100000001040160000003020100040701700080ade2040503010001071302066d656d6f72790200065f737461727400000a040102000b',
+  );
+  await assert.rejects(
+    runApp({ module: huge }),
+    (e: FerryError) => e.code === 'ENCLAVE_LIMIT_MEMORY' && /table/.test(e.message),
+  );
+  // An imported table is capped the same way (refused before anything links).
+  const imported = await wat(`(module (import "env" "t" (table 2000000 funcref))
+    (memory (export "memory") 1) (func (export "_start")))`);
+  await assert.rejects(runApp({ module: imported }), (e: FerryError) => e.code === 'ENCLAVE_LIMIT_MEMORY');
+  // Too many tables: refused.
+  const tables = (n: number, size: number) =>
+    Array.from({ length: n }, (_, i) => `(table $t${i} ${size} ${i % 2 ? 'externref' : 'funcref'})`).join(
+      ' ',
+    );
+  const many = await wat(
+    `(module ${tables(MAX_TABLES + 1, 1)} (memory (export "memory") 1) (func (export "_start")))`,
+  );
+  await assert.rejects(runApp({ module: many }), (e: FerryError) => e.code === 'ENCLAVE_LIMIT_MEMORY');
+  // At most MAX_TABLES tables grown to MAX_TABLE_ENTRIES each: table.grow past the cap returns
+  // -1 inside the app (exit code = size + (-1)), and the run ends normally.
+  const grow = (i: number, ref: string) =>
+    `(drop (table.grow $t${i} (ref.null ${ref}) (i32.const ${MAX_TABLE_ENTRIES - 1000})))`;
+  const full = await wat(`(module (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+    ${tables(MAX_TABLES, 1000)} (memory (export "memory") 1)
+    (func (export "_start")
+      ${Array.from({ length: MAX_TABLES }, (_, i) => grow(i, i % 2 ? 'extern' : 'func')).join(' ')}
+      (call $exit (i32.add (table.size $t0) (table.grow $t0 (ref.null func) (i32.const 1))))))`);
+  const r = await runApp({ module: full });
+  assert.deepEqual([r.outcome, r.exitCode], ['exit', MAX_TABLE_ENTRIES - 1]);
+});
+
+/** Calls each expression (an errno); exits i + 1 when call i did not answer EFAULT (21), else writes "ok". */
+const faultApp = (imports: string, calls: string[]) =>
+  wat(`(module
+    (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+    (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+    ${imports}
+    (memory (export "memory") 1)
+    (data (i32.const 16) "ok")
+    (func (export "_start")
+      ${calls.map((c, i) => `(if (i32.ne ${c} (i32.const 21)) (then (call $exit (i32.const ${i + 1}))))`).join('\n      ')}
+      ;; iovec {16, 2} at 0; nwritten at 8.
+      (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 2))
+      (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))`);
+
+test('host calls given out-of-range or >= 2^31 pointers return EFAULT and the app continues', async () => {
+  const module = await faultApp(
+    `(import "wasi_snapshot_preview1" "args_sizes_get" (func $args_sizes_get (param i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "args_get" (func $args_get (param i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "environ_sizes_get" (func $environ_sizes_get (param i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "clock_time_get" (func $clock_time_get (param i32 i64 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "clock_res_get" (func $clock_res_get (param i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "fd_fdstat_get" (func $fd_fdstat_get (param i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "fd_filestat_get" (func $fd_filestat_get (param i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))`,
+    [
+      '(call $args_sizes_get (i32.const 0xfffffff0) (i32.const 0))',
+      '(call $args_sizes_get (i32.const 0) (i32.const 65533))',
+      '(call $args_get (i32.const 0x80000000) (i32.const 100))',
+      '(call $args_get (i32.const 100) (i32.const 65535))',
+      '(call $environ_sizes_get (i32.const -4) (i32.const 0))',
+      '(call $clock_time_get (i32.const 0) (i64.const 0) (i32.const 65529))',
+      '(call $clock_time_get (i32.const 1) (i64.const 0) (i32.const 0x80000000))',
+      '(call $clock_res_get (i32.const 0) (i32.const -1))',
+      // Past the end, and at 2^31 (which once counted from the end of memory).
+      '(call $random_get (i32.const 65530) (i32.const 100))',
+      '(call $random_get (i32.const 0x80000000) (i32.const 16))',
+      '(call $fd_fdstat_get (i32.const 1) (i32.const 65530))',
+      '(call $fd_filestat_get (i32.const 1) (i32.const 65500))',
+      // fd_write: nwritten out of range; an iovec array running past the end or at 2^31.
+      '(call $fd_write (i32.const 1) (i32.const 0) (i32.const 0) (i32.const 0xfffffffc))',
+      '(call $fd_write (i32.const 1) (i32.const 65528) (i32.const 2) (i32.const 0))',
+      '(call $fd_write (i32.const 2) (i32.const 0x80000000) (i32.const 1) (i32.const 0))',
+      '(call $fd_read (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 65535))',
+      '(call $fd_read (i32.const 0) (i32.const 65532) (i32.const 1) (i32.const 0))',
+    ],
+  );
+  const r = await runApp({ module });
+  assert.equal(r.trap, null);
+  assert.deepEqual([r.outcome, r.exitCode, dec(r.stdout)], ['exit', 0, 'ok']);
+  // path_open with a path pointer at 2^31, or an fd out pointer past the end.
+  const open = await faultApp(
+    `(import "wasi_snapshot_preview1" "path_open" (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))`,
+    [
+      '(call $path_open (i32.const 3) (i32.const 0) (i32.const 0x80000000) (i32.const 5) (i32.const 0) (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 100))',
+      '(call $path_open (i32.const 3) (i32.const 0) (i32.const 16) (i32.const 2) (i32.const 0) (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 65534))',
+    ],
+  );
+  const o = await runApp({ module: open, files: [{ name: 'ok', chunks: chunks(enc('data')) }] });
+  assert.deepEqual([o.outcome, o.exitCode, dec(o.stdout)], ['exit', 0, 'ok']);
+});
+
+test('pointers at or above 2^31 are unsigned: random_get(2^31, 16) fills 2^31, not 2^30', async () => {
+  // 3 GiB of (untouched, lazily committed) memory, as in the report's random_hi.wasm.
+  const module = await wat(`(module
+    (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+    (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
+    (memory (export "memory") 49152)
+    (func (export "_start")
+      (if (i32.ne (call $random_get (i32.const 0x80000000) (i32.const 16)) (i32.const 0)) (then (call $exit (i32.const 1))))
+      ;; 2^30 untouched; the 16 bytes at 2^31 not all zero (odds 2^-128).
+      (if (i64.ne (i64.or (i64.load (i32.const 0x40000000)) (i64.load (i32.const 0x40000008))) (i64.const 0)) (then (call $exit (i32.const 2))))
+      (if (i64.eqz (i64.or (i64.load (i32.const 0x80000000)) (i64.load (i32.const 0x80000008)))) (then (call $exit (i32.const 3))))
+      (call $exit (i32.const 0))))`);
+  const r = await runApp({ module, limits: { memoryMb: 4096 } });
+  assert.deepEqual([r.outcome, r.exitCode], ['exit', 0]);
+});
+
+test('memory limit: a refused memory.grow that ends the app is reported as limit memory, not a trap', async () => {
+  // Page by page until memory.grow returns -1, then the app gives up: a trap, or exit 1.
+  const giveUp = (end: string) =>
+    wat(`(module
+    (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+    (memory (export "memory") 1)
+    (func (export "_start")
+      (loop (br_if 0 (i32.ne (memory.grow (i32.const 1)) (i32.const -1))))
+      ${end}))`);
+  const trapped = await runApp({ module: await giveUp('(unreachable)'), limits: { memoryMb: 4 } });
+  assert.deepEqual([trapped.outcome, trapped.limitHit], ['limit', 'memory']);
+  assert.equal(trapped.memoryPages, 4 * 16);
+  assert.match(trapped.trap ?? '', /unreachable/);
+  const exited = await runApp({
+    module: await giveUp('(call $exit (i32.const 1))'),
+    limits: { memoryMb: 4 },
+  });
+  assert.deepEqual([exited.outcome, exited.exitCode, exited.limitHit], ['exit', 1, 'memory']);
+  // A trap far from the limit stays a trap.
+  const plain = await runApp({
+    module: await wat('(module (memory (export "memory") 1) (func (export "_start") (unreachable)))'),
+    limits: { memoryMb: 4 },
+  });
+  assert.deepEqual([plain.outcome, plain.limitHit], ['trap', null]);
+});
+
+test('a start section calling WASI before the memory is bound gets EFAULT, not a host TypeError', async () => {
+  // start_section.wasm from the report: its start function calls fd_write(1, 0, 1, 8) before
+  // instantiation has finished (the exported memory is not bound yet).
+  const module = fromHex(
+    '0061736d01000000010c0260047f7f7f7f017f60000002230116776173695f736e617073686f745f70726576696577310866645f7772697465000003030201010503010001071302066d656d6f72790200065f737461727400020801010a12020d00410141004101410810001a0b02000b',
+  );
+  const r = await runApp({ module });
+  assert.deepEqual([r.outcome, r.exitCode, r.trap, r.stdout.length], ['exit', 0, null, 0]);
 });

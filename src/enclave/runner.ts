@@ -56,6 +56,9 @@ export type RunAppResult = {
   memoryPages: number;
 };
 
+/** How long a terminated app thread may take to end before it is abandoned (see runApp). */
+const TERMINATE_GRACE_MS = 1000;
+
 /** Pages below the limit within which an abnormal end is attributed to the memory limit. */
 const MEMORY_SLACK_PAGES = 16;
 
@@ -160,9 +163,17 @@ export async function runApp(opts: RunAppOptions): Promise<RunAppResult> {
   const finished = await new Promise<{ done?: WorkerDone; crash?: unknown }>((resolve) => {
     let done: WorkerDone | undefined;
     let crash: unknown;
+    let grace: NodeJS.Timeout | undefined;
     const timer = setTimeout(() => {
       timedOut = true;
       void worker.terminate();
+      // A thread V8 does not interrupt (inside a long native operation) is abandoned after
+      // TERMINATE_GRACE_MS: the run ends with limit `time` all the same, its outputs as they
+      // were then; the thread ends with the enclave process.
+      grace = setTimeout(() => {
+        worker.unref();
+        resolve({ done: undefined, crash: undefined });
+      }, TERMINATE_GRACE_MS);
     }, limits.timeoutMs);
     worker.on('message', (m: WorkerDone) => {
       done = m;
@@ -172,6 +183,7 @@ export async function runApp(opts: RunAppOptions): Promise<RunAppResult> {
     });
     worker.on('exit', () => {
       clearTimeout(timer);
+      clearTimeout(grace);
       resolve({ done, crash });
     });
   });

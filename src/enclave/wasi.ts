@@ -187,8 +187,17 @@ export class WasiHost {
     return new DataView(this.memory!.buffer);
   }
 
-  #bytes(): Uint8Array<ArrayBuffer> {
+  #bytes(): Uint8Array {
     return new Uint8Array(this.memory!.buffer);
+  }
+
+  /**
+   * Whether guest bytes [ptr, ptr + len) lie inside the memory. Both are read as unsigned
+   * 32-bit (wasm i32 parameters reach JS signed); the host answers EFAULT otherwise.
+   */
+  #ok(ptr: number, len: number): boolean {
+    if (!this.memory) return false;
+    return (ptr >>> 0) + (len >>> 0) <= this.memory.buffer.byteLength;
   }
 
   #write(sink: OutputSink, data: Uint8Array, isStdout: boolean): void {
@@ -212,6 +221,9 @@ export class WasiHost {
   imports(needed: string[]): Record<string, (...a: never[]) => number | undefined> {
     const impl: Record<string, (...a: never[]) => number | undefined> = {
       args_sizes_get: (argc: number, size: number) => {
+        argc >>>= 0;
+        size >>>= 0;
+        if (!this.#ok(argc, 4) || !this.#ok(size, 4)) return E.FAULT;
         const v = this.#view();
         v.setUint32(argc, this.#args.length, true);
         v.setUint32(
@@ -222,6 +234,10 @@ export class WasiHost {
         return E.SUCCESS;
       },
       args_get: (argv: number, buf: number) => {
+        argv >>>= 0;
+        buf >>>= 0;
+        const total = this.#args.reduce((s, a) => s + a.length, 0);
+        if (!this.#ok(argv, 4 * this.#args.length) || !this.#ok(buf, total)) return E.FAULT;
         const v = this.#view();
         const m = this.#bytes();
         for (const a of this.#args) {
@@ -233,6 +249,9 @@ export class WasiHost {
         return E.SUCCESS;
       },
       environ_sizes_get: (count: number, size: number) => {
+        count >>>= 0;
+        size >>>= 0;
+        if (!this.#ok(count, 4) || !this.#ok(size, 4)) return E.FAULT;
         const v = this.#view();
         v.setUint32(count, 0, true);
         v.setUint32(size, 0, true);
@@ -241,6 +260,8 @@ export class WasiHost {
       environ_get: () => E.SUCCESS,
       clock_res_get: (id: number, out: number) => {
         if (id < 0 || id > 3) return E.INVAL;
+        out >>>= 0;
+        if (!this.#ok(out, 8)) return E.FAULT;
         this.#view().setBigUint64(out, 1000n, true);
         return E.SUCCESS;
       },
@@ -249,13 +270,23 @@ export class WasiHost {
         if (id === 0) t = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
         else if (id >= 1 && id <= 3) t = process.hrtime.bigint();
         else return E.INVAL;
+        out >>>= 0;
+        if (!this.#ok(out, 8)) return E.FAULT;
         this.#view().setBigUint64(out, t, true);
         return E.SUCCESS;
       },
       random_get: (buf: number, len: number) => {
+        buf >>>= 0;
+        len >>>= 0;
+        if (!this.#ok(buf, len)) return E.FAULT;
+        // Through a private buffer: getRandomValues does not fill views of a shared memory.
         const m = this.#bytes();
-        for (let o = 0; o < len; o += 65536)
-          getRandomValues(m.subarray(buf + o, buf + Math.min(len, o + 65536)));
+        const chunk = new Uint8Array(Math.min(len, 65536));
+        for (let o = 0; o < len; o += 65536) {
+          const n = Math.min(65536, len - o);
+          getRandomValues(chunk.subarray(0, n));
+          m.set(chunk.subarray(0, n), buf + o);
+        }
         return E.SUCCESS;
       },
       sched_yield: () => E.SUCCESS,
@@ -264,6 +295,10 @@ export class WasiHost {
       },
       fd_write: (fd: number, iovs: number, iovsLen: number, nwritten: number) => {
         if (fd !== 1 && fd !== 2) return this.#fds.has(fd) || fd === DATA_DIR_FD ? E.NOTCAPABLE : E.BADF;
+        iovs >>>= 0;
+        iovsLen >>>= 0;
+        nwritten >>>= 0;
+        if (!this.#ok(iovs, iovsLen * 8) || !this.#ok(nwritten, 4)) return E.FAULT;
         const v = this.#view();
         const m = this.#bytes();
         let total = 0;
@@ -278,6 +313,10 @@ export class WasiHost {
         return E.SUCCESS;
       },
       fd_read: (fd: number, iovs: number, iovsLen: number, nread: number) => {
+        iovs >>>= 0;
+        iovsLen >>>= 0;
+        nread >>>= 0;
+        if (!this.#ok(iovs, iovsLen * 8) || !this.#ok(nread, 4)) return E.FAULT;
         const v = this.#view();
         if (fd === 0 && !this.#fds.has(0)) {
           v.setUint32(nread, 0, true);
@@ -312,6 +351,8 @@ export class WasiHost {
         else if (fd === DATA_DIR_FD && this.#hasDataDir) type = FILETYPE_DIR;
         else if (this.#fds.has(fd)) type = FILETYPE_FILE;
         else return E.BADF;
+        out >>>= 0;
+        if (!this.#ok(out, 24)) return E.FAULT;
         const v = this.#view();
         v.setUint8(out, type);
         v.setUint16(out + 2, 0, true);
@@ -326,6 +367,8 @@ export class WasiHost {
         else if (fd === DATA_DIR_FD && this.#hasDataDir) type = FILETYPE_DIR;
         else if (this.#fds.has(fd)) type = FILETYPE_FILE;
         else return E.BADF;
+        out >>>= 0;
+        if (!this.#ok(out, 64)) return E.FAULT;
         const m = this.#bytes();
         m.fill(0, out, out + 64);
         this.#view().setUint8(out + 16, type);
@@ -337,17 +380,23 @@ export class WasiHost {
         if (fd <= 2 && !f) return E.SPIPE;
         if (!f) return fd === DATA_DIR_FD ? E.ISDIR : E.BADF;
         if (offset !== 0n || whence !== 1) return E.SPIPE;
+        out >>>= 0;
+        if (!this.#ok(out, 8)) return E.FAULT;
         this.#view().setBigUint64(out, f.pos, true);
         return E.SUCCESS;
       },
       fd_tell: (fd: number, out: number) => {
         const f = this.#fds.get(fd);
         if (!f) return fd <= 2 ? E.SPIPE : E.BADF;
+        out >>>= 0;
+        if (!this.#ok(out, 8)) return E.FAULT;
         this.#view().setBigUint64(out, f.pos, true);
         return E.SUCCESS;
       },
       fd_prestat_get: (fd: number, out: number) => {
         if (fd !== DATA_DIR_FD || !this.#hasDataDir) return E.BADF;
+        out >>>= 0;
+        if (!this.#ok(out, 8)) return E.FAULT;
         const v = this.#view();
         v.setUint8(out, 0);
         v.setUint32(out + 4, 5, true);
@@ -355,7 +404,9 @@ export class WasiHost {
       },
       fd_prestat_dir_name: (fd: number, buf: number, len: number) => {
         if (fd !== DATA_DIR_FD || !this.#hasDataDir) return E.BADF;
-        if (len < 5) return E.INVAL;
+        buf >>>= 0;
+        if (len >>> 0 < 5) return E.INVAL;
+        if (!this.#ok(buf, 5)) return E.FAULT;
         this.#bytes().set(new TextEncoder().encode('/data'), buf);
         return E.SUCCESS;
       },
@@ -375,9 +426,12 @@ export class WasiHost {
         if ((oflags & (1 | 4 | 8)) !== 0 || (fdflags & 1) !== 0) return E.NOTCAPABLE;
         // fd_write (1<<6) or fd_allocate, fd_filestat_set_size.
         if ((rightsBase & ((1n << 6n) | (1n << 8n) | (1n << 22n))) !== 0n) return E.NOTCAPABLE;
-        const m = this.#bytes();
-        if (pathPtr + pathLen > m.length) return E.FAULT;
-        let name = new TextDecoder().decode(m.subarray(pathPtr, pathPtr + pathLen));
+        pathPtr >>>= 0;
+        pathLen >>>= 0;
+        out >>>= 0;
+        if (!this.#ok(pathPtr, pathLen) || !this.#ok(out, 4)) return E.FAULT;
+        // A copy: the memory may be shared (limits.ts), which TextDecoder does not read.
+        let name = new TextDecoder().decode(this.#bytes().slice(pathPtr, pathPtr + pathLen));
         while (name.startsWith('./')) name = name.slice(2);
         if (name === '.' || name === '') return (oflags & 2) !== 0 ? E.NOTCAPABLE : E.ISDIR;
         const ring = this.#files.get(name);

@@ -4,7 +4,8 @@
  * `globalThis`.
  */
 export type WasmModule = object;
-export type WasmMemory = { readonly buffer: ArrayBuffer; grow(delta: number): number };
+/** A memory of the app; shared (a SharedArrayBuffer) once limits.ts has rewritten it. */
+export type WasmMemory = { readonly buffer: ArrayBuffer | SharedArrayBuffer; grow(delta: number): number };
 export type WasmInstance = { readonly exports: Record<string, unknown> };
 export type WasmImports = Record<string, Record<string, unknown>>;
 export type WasmImportDescriptor = { module: string; name: string; kind: string };
@@ -13,7 +14,7 @@ type WasmApi = {
   compile(bytes: Uint8Array): Promise<WasmModule>;
   Module: { imports(m: WasmModule): WasmImportDescriptor[] };
   Instance: new (m: WasmModule, imports: WasmImports) => WasmInstance;
-  Memory: new (d: { initial: number; maximum?: number }) => WasmMemory;
+  Memory: new (d: { initial: number; maximum?: number; shared?: boolean }) => WasmMemory;
 };
 
 export const Wasm: WasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;

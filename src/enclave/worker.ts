@@ -56,7 +56,7 @@ function run(input: WorkerInput): WorkerDone {
       continue;
     }
     const mem = input.importedMemories.find((m) => m.module === imp.module && m.name === imp.name)!;
-    host.memory = new Wasm.Memory({ initial: mem.initial, maximum: mem.maximum });
+    host.memory = new Wasm.Memory({ initial: mem.initial, maximum: mem.maximum, shared: true });
     imports[imp.module] ??= {};
     imports[imp.module][imp.name] = host.memory;
   }
