@@ -118,7 +118,12 @@ class Reader {
   name(): string {
     const n = this.u32();
     if (this.pos + n > this.b.length) throw invalid('name past end of module');
-    const s = new TextDecoder('utf-8', { fatal: true }).decode(this.b.subarray(this.pos, this.pos + n));
+    let s: string;
+    try {
+      s = new TextDecoder('utf-8', { fatal: true }).decode(this.b.subarray(this.pos, this.pos + n));
+    } catch {
+      throw invalid('a name is not UTF-8');
+    }
     this.pos += n;
     return s;
   }
