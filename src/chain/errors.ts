@@ -180,6 +180,18 @@ export const REVERT_CODES: Record<string, Mapping> = {
   Reentrancy: { code: 'CHAIN_REENTRANCY', message: () => 're-entrant call refused' },
 };
 
+/** Solidity's panic codes, in words. */
+const PANICS: Record<number, string> = {
+  0x01: 'an assertion failed',
+  0x11: 'an arithmetic overflow or underflow',
+  0x12: 'a division by zero',
+  0x21: 'an invalid enum value',
+  0x31: 'pop on an empty array',
+  0x32: 'an array index out of bounds',
+  0x41: 'out of memory',
+  0x51: 'a call to an uninitialized function',
+};
+
 /** Decodes raw revert data with every Ferry error; undefined if it is not one of ours. */
 export function decodeRevertData(data: Hex): { errorName: string; args: Args } | undefined {
   try {
@@ -217,6 +229,16 @@ export function toChainError(e: unknown, what: string): FerryError {
       const raw = reverted.raw;
       const decoded = raw ? decodeRevertData(raw) : undefined;
       if (decoded) return fromRevert(decoded.errorName, decoded.args, e);
+      if (reverted.data?.errorName === 'Panic') {
+        const code = Number(reverted.data.args?.[0] ?? 0);
+        return new FerryError('CHAIN_REVERTED', `${what}: the contract stopped on an internal check`, {
+          cause: e,
+          hints: [
+            PANICS[code] ?? `Solidity panic 0x${code.toString(16)}`,
+            'this is a bug in the contracts or in the call; please report it',
+          ],
+        });
+      }
       return new FerryError('CHAIN_REVERTED', `${what} reverted`, {
         cause: e,
         hints: [reverted.reason ?? reverted.shortMessage],
@@ -229,6 +251,20 @@ export function toChainError(e: unknown, what: string): FerryError {
     if (withData && typeof withData.data === 'string' && withData.data.startsWith('0x')) {
       const decoded = decodeRevertData(withData.data as Hex);
       if (decoded) return fromRevert(decoded.errorName, decoded.args, e);
+    }
+    const poor = e.walk((x) => (x as { name?: string }).name === 'InsufficientFundsError');
+    if (poor) {
+      return new FerryError(
+        'CHAIN_INSUFFICIENT_FUNDS',
+        `${what}: the account cannot pay for this transaction (its gas plus the value sent)`,
+        {
+          cause: e,
+          hints: [
+            'fund the account, or act from a funded profile',
+            'on a devnet: ferry profile show NAME prints the address; anvil_setBalance funds it',
+          ],
+        },
+      );
     }
     const unavailable = e.walk(
       (x) =>

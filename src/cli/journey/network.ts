@@ -19,7 +19,7 @@ import { parseCertificates, type Tpm2VerifierOptions } from '../../attestation/i
 import { ContractsSchema } from '../../daemon/index.ts';
 import { FerryError, ferryHome, fromHex } from '../../kernel/index.ts';
 import type { CommandContext, OptionSpec } from '../command.ts';
-import { loadProfileSecrets, type ProfileSecrets } from '../../profile/index.ts';
+import { listProfiles, loadProfile, loadProfileSecrets, type ProfileSecrets } from '../../profile/index.ts';
 
 /** Options every journey command takes. */
 export const NETWORK_OPTIONS: Record<string, OptionSpec> = {
@@ -270,12 +270,28 @@ export async function chainReader(net: Network): Promise<ChainReader & { chainId
   return { ...reader(clients, net.contracts), chainId: clients.chain.id };
 }
 
-/** The acting profile's name: --profile, then FERRY_PROFILE. */
+/**
+ * The acting profile's name: --profile, then FERRY_PROFILE. PROFILE_NOT_FOUND, naming the
+ * known profiles, when there is none by that name.
+ */
 export function profileName(ctx: CommandContext): string {
   const name = str(ctx, 'profile') ?? ctx.env.FERRY_PROFILE;
   if (!name) {
     throw new FerryError('USAGE_MISSING_ARGUMENT', 'missing --profile', {
       hints: ['pass --profile NAME or set FERRY_PROFILE (the devnet has alice, bob and carol)'],
+    });
+  }
+  const home = ferryHome(ctx.env);
+  try {
+    loadProfile(home, name);
+  } catch (e) {
+    if (!(e instanceof FerryError) || e.code !== 'PROFILE_NOT_FOUND') throw e;
+    const known = listProfiles(home).map((p) => p.name);
+    throw new FerryError('PROFILE_NOT_FOUND', `no profile named ${name}`, {
+      hints: [
+        known.length > 0 ? `known profiles: ${known.join(', ')}` : `no profiles in ${home} yet`,
+        `create it with: ferry profile create ${name}`,
+      ],
     });
   }
   return name;
