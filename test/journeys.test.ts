@@ -570,7 +570,7 @@ test('task run --wait: an app stopped at its time limit: outcome limit, a hint n
       '--dataset',
       ds.json.datasetId,
       '--run-window',
-      '1',
+      '5',
       '--wait',
       '--profile',
       'carol',
@@ -686,7 +686,17 @@ test('errors a person can act on: unfunded profile, misspelt profile, missing fi
   );
 
   const typo = await ferry(
-    ['dataset', 'add', join(work, 'cities.csv'), '--region', 'DE', '--profile', 'alicee'],
+    [
+      'dataset',
+      'add',
+      join(work, 'cities.csv'),
+      '--region',
+      'DE',
+      '--allow-app',
+      measurement,
+      '--profile',
+      'alicee',
+    ],
     env,
   );
   assert.equal(typo.code, 2, typo.stdout);

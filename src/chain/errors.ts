@@ -6,6 +6,7 @@
 import { BaseError, ContractFunctionRevertedError, decodeErrorResult, type Hex } from 'viem';
 import { type ErrorCode, FerryError } from '../kernel/index.ts';
 import { ferryErrorsAbi } from './abi.ts';
+import { TASK_WINDOW_BOUNDS } from './tasks.ts';
 import { TASK_STATES } from './types.ts';
 
 type Args = readonly unknown[];
@@ -51,7 +52,13 @@ export const REVERT_CODES: Record<string, Mapping> = {
   InvalidParameter: {
     code: 'CHAIN_INVALID_PARAMETER',
     message: (a) => `invalid ${s(a[0])}`,
-    hints: () => ['see docs/protocol.md section 11 for the allowed range'],
+    hints: (a) => {
+      const b = TASK_WINDOW_BOUNDS[s(a[0]) as keyof typeof TASK_WINDOW_BOUNDS];
+      return [
+        ...(b ? [`allowed: ${b.min} to ${b.max} seconds`] : []),
+        'see docs/protocol.md section 11 for the allowed range',
+      ];
+    },
   },
   AlreadyRegistered: {
     code: 'CHAIN_ALREADY_REGISTERED',
@@ -180,16 +187,16 @@ export const REVERT_CODES: Record<string, Mapping> = {
   Reentrancy: { code: 'CHAIN_REENTRANCY', message: () => 're-entrant call refused' },
 };
 
-/** Solidity's panic codes, in words. */
+/** Solidity's panic codes (0x01, 0x11, 0x12, 0x21, 0x31, 0x32, 0x41, 0x51), in words. */
 const PANICS: Record<number, string> = {
-  0x01: 'an assertion failed',
-  0x11: 'an arithmetic overflow or underflow',
-  0x12: 'a division by zero',
-  0x21: 'an invalid enum value',
-  0x31: 'pop on an empty array',
-  0x32: 'an array index out of bounds',
-  0x41: 'out of memory',
-  0x51: 'a call to an uninitialized function',
+  1: 'an assertion failed',
+  17: 'an arithmetic overflow or underflow',
+  18: 'a division by zero',
+  33: 'an invalid enum value',
+  49: 'pop on an empty array',
+  50: 'an array index out of bounds',
+  65: 'out of memory',
+  81: 'a call to an uninitialized function',
 };
 
 /** Decodes raw revert data with every Ferry error; undefined if it is not one of ours. */

@@ -39,10 +39,8 @@ completed, rejected, failed, expired.`,
     const completed = list.filter((t) => t.status === 'completed');
     const outcomes = new Map<bigint, AppOutcome | null>();
     if (completed.length > 0) {
-      const from = completed.reduce(
-        (m, t) => (t.createdBlock < m ? t.createdBlock : m),
-        completed[0].createdBlock,
-      );
+      let from = completed[0].createdBlock;
+      for (const t of completed) if (t.createdBlock < from) from = t.createdBlock;
       for (const e of await eventsSince(c, from)) {
         if (e.eventName === 'TaskCompleted') outcomes.set(BigInt(e.args.taskId as bigint), outcomeOfEvent(e));
       }

@@ -3,7 +3,7 @@
  * creates a task (escrowing the fee) and, with --wait, follows it stage by stage, then fetches
  * the result, audits the task from the chain (src/audit) and decrypts the result into --out.
  */
-import { getApp, getDataset } from '../../chain/index.ts';
+import { getApp, getDataset, TASK_WINDOW_BOUNDS } from '../../chain/index.ts';
 import { FerryError, ferryHome } from '../../kernel/index.ts';
 import { intOption, optionalString, stringList } from '../args.ts';
 import { defineCommand } from '../command.ts';
@@ -28,6 +28,22 @@ import {
 } from '../journey/ops.ts';
 import { deliver } from './deliver.ts';
 import { checkFunds, stageReporter } from './progress.ts';
+
+/** An integer option within the contract's bounds (a usage error before any chain call). */
+function boundedInt(
+  ctx: Parameters<typeof intOption>[0],
+  name: string,
+  dflt: number,
+  b: { min: number; max: number },
+): number {
+  const v = intOption(ctx, name, dflt, b.min);
+  if (v > b.max) {
+    throw new FerryError('USAGE_INVALID_ARGUMENT', `--${name} is too large`, {
+      hints: [`expected: at most ${b.max} seconds`, `got: ${v}`],
+    });
+  }
+  return v;
+}
 
 export default defineCommand({
   name: 'task run',
@@ -109,11 +125,12 @@ unwritable --out or an unfunded profile; 3 when verification failed.`,
     // Before anything is spent: a result that cannot be saved is refused now, not after paying.
     if (out) checkWritable(out, '--out');
     if (receiptFile) checkWritable(receiptFile, '--receipt');
-    const ttl = intOption(ctx, 'ttl', 600, 10);
+    const B = TASK_WINDOW_BOUNDS;
+    const ttl = boundedInt(ctx, 'ttl', 600, B.ttl);
     const windows = {
       ...DEFAULT_WINDOWS,
-      claim: intOption(ctx, 'claim-window', DEFAULT_WINDOWS.claim, 1),
-      run: intOption(ctx, 'run-window', DEFAULT_WINDOWS.run, 1),
+      claim: boundedInt(ctx, 'claim-window', DEFAULT_WINDOWS.claim, B.claimWindow),
+      run: boundedInt(ctx, 'run-window', DEFAULT_WINDOWS.run, B.runWindow),
     };
     const net = locateNetwork(ctx);
     // Read before the task exists: a bad trust setting is a usage error, not a lost task.
