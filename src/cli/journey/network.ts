@@ -19,7 +19,8 @@ import { parseCertificates, type Tpm2VerifierOptions } from '../../attestation/i
 import { ContractsSchema } from '../../daemon/index.ts';
 import { FerryError, ferryHome, fromHex } from '../../kernel/index.ts';
 import type { CommandContext, OptionSpec } from '../command.ts';
-import { listProfiles, loadProfile, loadProfileSecrets, type ProfileSecrets } from '../../profile/index.ts';
+import { loadProfileSecrets, type ProfileSecrets } from '../../profile/index.ts';
+import { loadProfileOrSayWhich } from '../profile/known.ts';
 
 /** Options every journey command takes. */
 export const NETWORK_OPTIONS: Record<string, OptionSpec> = {
@@ -281,19 +282,7 @@ export function profileName(ctx: CommandContext): string {
       hints: ['pass --profile NAME or set FERRY_PROFILE (the devnet has alice, bob and carol)'],
     });
   }
-  const home = ferryHome(ctx.env);
-  try {
-    loadProfile(home, name);
-  } catch (e) {
-    if (!(e instanceof FerryError) || e.code !== 'PROFILE_NOT_FOUND') throw e;
-    const known = listProfiles(home).map((p) => p.name);
-    throw new FerryError('PROFILE_NOT_FOUND', `no profile named ${name}`, {
-      hints: [
-        known.length > 0 ? `known profiles: ${known.join(', ')}` : `no profiles in ${home} yet`,
-        `create it with: ferry profile create ${name}`,
-      ],
-    });
-  }
+  loadProfileOrSayWhich(ferryHome(ctx.env), name);
   return name;
 }
 
