@@ -3,7 +3,12 @@
  * bob publishes csv-stats, alice adds datasets with policies, carol runs tasks and waits, an
  * auditor verifies receipts by id and from a saved bundle (and a tampered one fails), and the
  * refusals come back in words: no executor in the region, app not allowed, revoked dataset,
- * evidence rejected by the verifiers. Every command is spawned as `bin/ferry ... --json`.
+ * evidence rejected by the verifiers. How the app ended (exit code, trap, time limit) shows in
+ * task run, task result, task show and task ls; `task result` fetches and verifies later and
+ * refuses a result the executor altered; without a terminal the stages are lines starting with
+ * the task id; careless-user errors (unfunded or misspelt profile, missing file, --out into a
+ * missing folder) are refused in words before anything is spent.
+ * Every command is spawned as `bin/ferry ... --json` (one case without, to see the stage lines).
  * No test depends on another having run: the published app and the registered dataset are
  * made by whichever test needs them first (`csvStats()`, `citiesDataset()`), and the test that
  * gets the executor jailed runs on a devnet of its own.
