@@ -186,6 +186,8 @@ test('ferry dashboard: readiness line, then the indexed task, nodes and assets',
     await new Promise((res) => setTimeout(res, 250));
   }
   assert.ok(task, 'the dashboard indexed the completed task');
+  // How the app ended, decoded from the receipt in TaskCompleted (csv-stats exits 0).
+  assert.deepEqual([task.outcome, task.appExitCode, task.limitHit], ['exit', 0, null]);
 
   // Stages in chain order: created, seeded, claimed, evidence, votes, attested, key releases,
   // running, completed. A verifier may still vote after the threshold was reached.

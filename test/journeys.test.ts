@@ -3,14 +3,20 @@
  * bob publishes csv-stats, alice adds datasets with policies, carol runs tasks and waits, an
  * auditor verifies receipts by id and from a saved bundle (and a tampered one fails), and the
  * refusals come back in words: no executor in the region, app not allowed, revoked dataset,
- * evidence rejected by the verifiers. Every command is spawned as `bin/ferry ... --json`.
+ * evidence rejected by the verifiers. How the app ended (exit code, trap, time limit) shows in
+ * task run, task result, task show and task ls; `task result` fetches and verifies later and
+ * refuses a result the executor altered; without a terminal the stages are lines starting with
+ * the task id; careless-user errors (unfunded or misspelt profile, missing file, --out into a
+ * missing folder) are refused in words before anything is spent.
+ * Every command is spawned as `bin/ferry ... --json` (one case without, to see the stage lines).
  * No test depends on another having run: the published app and the registered dataset are
  * made by whichever test needs them first (`csvStats()`, `citiesDataset()`), and the test that
  * gets the executor jailed runs on a devnet of its own.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -22,6 +28,7 @@ import { type Devnet, devnetUp } from '../src/devnet/up.ts';
 import {
   type CliJson as J,
   type CliRun as Run,
+  FERRY,
   ferry,
   type Net,
   quiet,
@@ -539,8 +546,206 @@ test('task run --wait: an app that traps gives a verified receipt but exit 1 (EN
   assert.equal(r.code, 1, r.stdout);
   assert.equal(r.json.status, 'completed');
   assert.equal(r.json.verified, true);
-  assert.equal(r.json.outcome.outcome, 'trap');
+  assert.equal(r.json.outcome, 'trap');
+  assert.equal(r.json.appExitCode, null);
   assert.equal(r.json.error.code, 'ENCLAVE_APP_FAILED');
+  // The chain state stays completed; every view of the task shows how the app ended.
+  const show = await ferry(['task', 'show', r.json.taskId], env);
+  assert.equal(show.json.status, 'completed');
+  assert.equal(show.json.outcome, 'trap');
+  const ls = await ferry(['task', 'ls'], env);
+  const row = ls.json.tasks.find((t: J) => t.taskId === r.json.taskId);
+  assert.deepEqual([row.status, row.outcome, row.appExitCode], ['completed', 'trap', null]);
+});
+
+test('task run --wait: an app stopped at its time limit: outcome limit, a hint naming the limit and how to raise it', {
+  timeout: 180_000,
+}, async () => {
+  const app = await ferry(['app', 'publish', examplePath('loop'), '--profile', 'bob'], env);
+  assert.equal(app.code, 0, app.stdout);
+  const ds = await addCities('DE', app.json.measurement);
+  assert.equal(ds.code, 0, ds.stdout);
+  // The shortest run window: the app gets the protocol's minimum run time less the receipt margin.
+  const r = await ferry(
+    [
+      'task',
+      'run',
+      '--app',
+      app.json.appId,
+      '--dataset',
+      ds.json.datasetId,
+      '--run-window',
+      '5',
+      '--wait',
+      '--profile',
+      'carol',
+    ],
+    env,
+  );
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.equal(r.json.status, 'completed');
+  assert.equal(r.json.verified, true);
+  assert.deepEqual([r.json.outcome, r.json.appExitCode, r.json.limitHit], ['limit', null, 'time']);
+  assert.equal(r.json.error.code, 'ENCLAVE_APP_FAILED');
+  assert.match(r.json.error.message, /hit its time limit/);
+  assert.ok(
+    r.json.error.hints.some((h: string) => h.includes('--run-window')),
+    r.stdout,
+  );
+});
+
+test('task result: fetches, verifies and decrypts after the fact; refuses (exit 3) a result that does not match the receipt; without a terminal one line per stage', {
+  timeout: 120_000,
+}, async () => {
+  const { appId } = await csvStats();
+  const { datasetId } = await citiesDataset();
+  // Not a terminal and no --json: the stages as lines on stderr, each starting with the task id.
+  const plain = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(
+      FERRY,
+      [
+        'task',
+        'run',
+        '--app',
+        appId,
+        '--dataset',
+        datasetId,
+        '--arg',
+        'temp',
+        '--wait',
+        '--profile',
+        'carol',
+      ],
+      { env },
+      (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+  assert.equal(plain.code, 0, plain.stderr);
+  const lines = plain.stderr.trim().split('\n');
+  const id = lines.map((l) => /^task (\d+) created$/.exec(l)?.[1]).find((x) => x !== undefined);
+  assert.ok(id, plain.stderr);
+  for (const stage of [
+    'seeded',
+    'claimed',
+    'evidence',
+    'votes',
+    'keys released',
+    'running',
+    'receipt',
+    'done',
+  ]) {
+    assert.ok(
+      lines.some((l) => l.startsWith(`task ${id} +`) && l.includes(` ${stage} `)),
+      `a line for ${stage}:\n${plain.stderr}`,
+    );
+  }
+  assert.equal(JSON.parse(plain.stdout).count, 4);
+
+  const out = join(work, 'later.json');
+  const bundle = join(work, 'later-receipt.json');
+  const later = await ferry(
+    ['task', 'result', id, '--out', out, '--receipt', bundle, '--profile', 'carol'],
+    env,
+  );
+  assert.equal(later.code, 0, later.stdout + later.stderr);
+  assert.deepEqual([later.json.verified, later.json.outcome, later.json.appExitCode], [true, 'exit', 0]);
+  assert.deepEqual(JSON.parse(readFileSync(out, 'utf8')), JSON.parse(plain.stdout));
+  const byFile = await ferry(['receipt', 'verify', bundle], env);
+  assert.equal(byFile.code, 0, byFile.stdout);
+
+  // The executor (the attacker here) serves another ciphertext than the receipt's: refused, nothing written.
+  const stored = join(home, 'nodes', 'executor-1', 'results', `${id}-${later.json.attempt}.age`);
+  const good = readFileSync(stored);
+  const bad = Buffer.from(good);
+  bad[bad.length - 1] ^= 1;
+  writeFileSync(stored, bad);
+  try {
+    const tampered = join(work, 'tampered-result.json');
+    const refused = await ferry(['task', 'result', id, '--out', tampered, '--profile', 'carol'], env);
+    assert.equal(refused.code, 3, refused.stdout);
+    assert.equal(refused.json.verified, false);
+    assert.equal(refused.json.error.code, 'RECEIPT_INVALID');
+    assert.equal(refused.json.checks.find((c: J) => c.name === 'result-ciphertext').ok, false);
+    assert.equal(existsSync(tampered), false, 'nothing written');
+  } finally {
+    writeFileSync(stored, good);
+  }
+  const stranger = await ferry(['task', 'result', id, '--profile', 'alice'], env);
+  assert.equal(stranger.code, 3, stranger.stdout);
+  assert.equal(stranger.json.error.code, 'AGE_NO_MATCH');
+});
+
+test('errors a person can act on: unfunded profile, misspelt profile, missing file, --out into a missing folder', async () => {
+  const { appId } = await csvStats();
+  const { datasetId } = await citiesDataset();
+  const dave = await ferry(['profile', 'create', 'dave'], env);
+  assert.equal(dave.code, 0, dave.stdout);
+  const poor = await ferry(['task', 'run', '--app', appId, '--dataset', datasetId, '--profile', 'dave'], env);
+  assert.equal(poor.code, 2, poor.stdout);
+  assert.equal(poor.json.error.code, 'CHAIN_INSUFFICIENT_FUNDS');
+  assert.match(poor.json.error.message, /^profile dave cannot pay for this task: its balance is 0 ETH/);
+  assert.ok(poor.json.error.hints.includes(`address: ${dave.json.address}`), poor.stdout);
+  assert.ok(
+    poor.json.error.hints.some((h: string) => h.includes('anvil_setBalance')),
+    poor.stdout,
+  );
+
+  const typo = await ferry(
+    [
+      'dataset',
+      'add',
+      join(work, 'cities.csv'),
+      '--region',
+      'DE',
+      '--allow-app',
+      measurement,
+      '--profile',
+      'alicee',
+    ],
+    env,
+  );
+  assert.equal(typo.code, 2, typo.stdout);
+  assert.equal(typo.json.error.code, 'PROFILE_NOT_FOUND');
+  assert.match(typo.json.error.hints[0], /^known profiles: .*\balice\b.*\bbob\b.*\bcarol\b/);
+
+  const missing = join(work, 'nope.csv');
+  const noFile = await ferry(['dataset', 'add', missing, '--region', 'DE', '--profile', 'alice'], env);
+  assert.equal(noFile.json.error.code, 'IO_READ_FAILED');
+  assert.ok(noFile.json.error.hints.includes(`path: ${missing}`), noFile.stdout);
+  const noApp = await ferry(['app', 'publish', join(work, 'nope.wasm'), '--profile', 'bob'], env);
+  assert.equal(noApp.json.error.code, 'IO_READ_FAILED');
+  assert.ok(noApp.json.error.hints.includes(`path: ${join(work, 'nope.wasm')}`), noApp.stdout);
+
+  // --out into a folder that does not exist: refused before anything is created or spent.
+  const secrets = loadProfileSecrets(home, 'carol');
+  const chain = await connect({ rpcUrl: devnet!.info.rpcUrl });
+  const balance = await chain.public.getBalance({ address: secrets.profile.address as `0x${string}` });
+  const before = (await ferry(['task', 'ls'], env)).json.tasks.length;
+  const noDir = await ferry(
+    [
+      'task',
+      'run',
+      '--app',
+      appId,
+      '--dataset',
+      datasetId,
+      '--wait',
+      '--out',
+      join(work, 'no-such-folder', 'r.json'),
+      '--profile',
+      'carol',
+    ],
+    env,
+  );
+  assert.equal(noDir.code, 2, noDir.stdout);
+  assert.equal(noDir.json.error.code, 'USAGE_INVALID_ARGUMENT');
+  assert.match(noDir.json.error.message, /^--out: cannot write to /);
+  assert.equal((await ferry(['task', 'ls'], env)).json.tasks.length, before, 'no task created');
+  assert.equal(
+    await chain.public.getBalance({ address: secrets.profile.address as `0x${string}` }),
+    balance,
+    'nothing spent',
+  );
 });
 
 // On a devnet of its own: it gets the only executor excluded (a rejection no longer slashes or jails, §11.5).

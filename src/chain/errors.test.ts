@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { encodeErrorResult } from 'viem';
+import { BaseError, encodeErrorResult, InsufficientFundsError } from 'viem';
 import { ERROR_CODES, FerryError } from '../kernel/index.ts';
 import { ferryErrorsAbi } from './abi.ts';
 import { decodeRevertData, REVERT_CODES, toChainError } from './errors.ts';
@@ -35,4 +35,14 @@ test('unreachable endpoints are CHAIN_UNAVAILABLE; FerryErrors pass through', ()
   assert.equal(toChainError(new TypeError('fetch failed'), 'getTask').code, 'CHAIN_UNAVAILABLE');
   const f = new FerryError('CHAIN_WRONG_STATE', 'x');
   assert.equal(toChainError(f, 'y'), f);
+});
+
+test('an account that cannot pay is CHAIN_INSUFFICIENT_FUNDS in words, not CHAIN_REVERTED', () => {
+  const e = toChainError(
+    new InsufficientFundsError({ cause: new BaseError('exceeds the balance') }),
+    'createTask',
+  );
+  assert.equal(e.code, 'CHAIN_INSUFFICIENT_FUNDS');
+  assert.match(e.message, /^createTask: the account cannot pay for this transaction/);
+  assert.ok(e.hints.some((h) => h.includes('anvil_setBalance')));
 });

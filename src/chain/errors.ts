@@ -6,6 +6,7 @@
 import { BaseError, ContractFunctionRevertedError, decodeErrorResult, type Hex } from 'viem';
 import { type ErrorCode, FerryError } from '../kernel/index.ts';
 import { ferryErrorsAbi } from './abi.ts';
+import { TASK_WINDOW_BOUNDS } from './tasks.ts';
 import { TASK_STATES } from './types.ts';
 
 type Args = readonly unknown[];
@@ -51,7 +52,13 @@ export const REVERT_CODES: Record<string, Mapping> = {
   InvalidParameter: {
     code: 'CHAIN_INVALID_PARAMETER',
     message: (a) => `invalid ${s(a[0])}`,
-    hints: () => ['see docs/protocol.md section 11 for the allowed range'],
+    hints: (a) => {
+      const b = TASK_WINDOW_BOUNDS[s(a[0]) as keyof typeof TASK_WINDOW_BOUNDS];
+      return [
+        ...(b ? [`allowed: ${b.min} to ${b.max} seconds`] : []),
+        'see docs/protocol.md section 11 for the allowed range',
+      ];
+    },
   },
   AlreadyRegistered: {
     code: 'CHAIN_ALREADY_REGISTERED',
@@ -180,6 +187,18 @@ export const REVERT_CODES: Record<string, Mapping> = {
   Reentrancy: { code: 'CHAIN_REENTRANCY', message: () => 're-entrant call refused' },
 };
 
+/** Solidity's panic codes (0x01, 0x11, 0x12, 0x21, 0x31, 0x32, 0x41, 0x51), in words. */
+const PANICS: Record<number, string> = {
+  1: 'an assertion failed',
+  17: 'an arithmetic overflow or underflow',
+  18: 'a division by zero',
+  33: 'an invalid enum value',
+  49: 'pop on an empty array',
+  50: 'an array index out of bounds',
+  65: 'out of memory',
+  81: 'a call to an uninitialized function',
+};
+
 /** Decodes raw revert data with every Ferry error; undefined if it is not one of ours. */
 export function decodeRevertData(data: Hex): { errorName: string; args: Args } | undefined {
   try {
@@ -217,6 +236,16 @@ export function toChainError(e: unknown, what: string): FerryError {
       const raw = reverted.raw;
       const decoded = raw ? decodeRevertData(raw) : undefined;
       if (decoded) return fromRevert(decoded.errorName, decoded.args, e);
+      if (reverted.data?.errorName === 'Panic') {
+        const code = Number(reverted.data.args?.[0] ?? 0);
+        return new FerryError('CHAIN_REVERTED', `${what}: the contract stopped on an internal check`, {
+          cause: e,
+          hints: [
+            PANICS[code] ?? `Solidity panic 0x${code.toString(16)}`,
+            'this is a bug in the contracts or in the call; please report it',
+          ],
+        });
+      }
       return new FerryError('CHAIN_REVERTED', `${what} reverted`, {
         cause: e,
         hints: [reverted.reason ?? reverted.shortMessage],
@@ -229,6 +258,20 @@ export function toChainError(e: unknown, what: string): FerryError {
     if (withData && typeof withData.data === 'string' && withData.data.startsWith('0x')) {
       const decoded = decodeRevertData(withData.data as Hex);
       if (decoded) return fromRevert(decoded.errorName, decoded.args, e);
+    }
+    const poor = e.walk((x) => (x as { name?: string }).name === 'InsufficientFundsError');
+    if (poor) {
+      return new FerryError(
+        'CHAIN_INSUFFICIENT_FUNDS',
+        `${what}: the account cannot pay for this transaction (its gas plus the value sent)`,
+        {
+          cause: e,
+          hints: [
+            'fund the account, or act from a funded profile',
+            'on a devnet: ferry profile show NAME prints the address; anvil_setBalance funds it',
+          ],
+        },
+      );
     }
     const unavailable = e.walk(
       (x) =>

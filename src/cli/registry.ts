@@ -163,6 +163,11 @@ export const COMMANDS: Entry[] = [
     load: () => import('./task/ls.ts'),
   },
   {
+    name: 'task result',
+    summary: "fetch, verify and decrypt a completed task's result (the requester's profile)",
+    load: () => import('./task/result.ts'),
+  },
+  {
     name: 'task run',
     summary: 'run an app on datasets; with --wait, follow it, verify the receipt and decrypt the result',
     load: () => import('./task/run.ts'),

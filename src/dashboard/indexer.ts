@@ -45,6 +45,7 @@ import {
   watchFerryEvents,
 } from '../chain/index.ts';
 import { claimAlpha, verifierAlpha } from '../crypto/index.ts';
+import { decodeReceipt } from '../enclave/index.ts';
 import { FerryError, fromHex, type Logger, toFerryError, toHex } from '../kernel/index.ts';
 import {
   eligibleAtCreation,
@@ -188,7 +189,30 @@ type TaskRec = {
   updatedBlock: bigint;
   endReason: string | null;
   result: { location: string; hash: string; receiptHash: string } | null;
+  /** How the app ended, as the receipt in TaskCompleted says; null until completed. */
+  outcome: AppOutcome | null;
 };
+
+/** The app's outcome from a receipt: exit (with its code), trap, or the limit it hit. */
+export type AppOutcome = {
+  outcome: 'exit' | 'trap' | 'limit';
+  appExitCode: number | null;
+  limitHit: string | null;
+};
+
+function receiptOutcome(raw: unknown): AppOutcome | null {
+  if (typeof raw !== 'string' || !raw.startsWith('0x')) return null;
+  try {
+    const r = decodeReceipt(fromHex(raw));
+    return {
+      outcome: r.outcome,
+      appExitCode: r.outcome === 'exit' ? r.exitCode : null,
+      limitHit: r.limitHit,
+    };
+  } catch {
+    return null;
+  }
+}
 
 type Fetched = {
   tasks: Map<bigint, TaskInfo>;
@@ -581,6 +605,7 @@ export class Indexer {
         updatedBlock: e.blockNumber,
         endReason: null,
         result: null,
+        outcome: null,
       };
       this.#tasks.set(key, rec);
     }
@@ -754,6 +779,7 @@ export class Indexer {
           hash: hex(a.resultHash),
           receiptHash: hex(a.receiptHash),
         };
+        rec.outcome = receiptOutcome(a.receipt);
         rec.endReason = null;
         stage('completed', {
           executor: String(a.executor),
@@ -947,6 +973,9 @@ export class Indexer {
       createdAt: t.createdTime,
       updatedBlock: t.updatedBlock.toString(),
       endReason: i.status === 'completed' ? null : t.endReason,
+      outcome: t.outcome?.outcome ?? null,
+      appExitCode: t.outcome?.appExitCode ?? null,
+      limitHit: t.outcome?.limitHit ?? null,
     };
   }
 
@@ -993,6 +1022,11 @@ export type TaskSummary = {
   createdAt: number | null;
   updatedBlock: string;
   endReason: string | null;
+  /** How the app ended (exit, trap, limit), from the receipt; null until completed. */
+  outcome: 'exit' | 'trap' | 'limit' | null;
+  /** The app's exit code when it exited, else null. */
+  appExitCode: number | null;
+  limitHit: string | null;
 };
 
 export type AttemptView = {

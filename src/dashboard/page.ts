@@ -149,9 +149,17 @@ const SCRIPT = `
       }));
   }
 
+  // How the app ended (from the receipt): a completed task whose app did not exit 0 is not a success.
+  function outcome(t) {
+    if (!t.outcome) return '';
+    var ok = t.outcome === 'exit' && t.appExitCode === 0;
+    var text = t.outcome === 'exit' ? 'exit ' + t.appExitCode : t.outcome === 'trap' ? 'app trapped' : 'hit ' + t.limitHit + ' limit';
+    return el('span', ok ? 'ok' : 'bad', text);
+  }
+
   function renderTasks(list) {
     var sel = selected();
-    table($('tasks'), ['task', 'status', 'attempt', 'app', 'datasets', 'executor', 'seats (pass/fail)', 'tau / threshold', 'created', 'end reason'],
+    table($('tasks'), ['task', 'status', 'attempt', 'app', 'datasets', 'executor', 'seats (pass/fail)', 'tau / threshold', 'created', 'outcome', 'end reason'],
       list.tasks.map(function (t) {
         var tr = el('tr', 'row' + (sel === t.taskId ? ' sel' : ''));
         tr.addEventListener('click', function () { location.hash = '#task/' + t.taskId; });
@@ -164,6 +172,7 @@ const SCRIPT = `
         cell(tr, t.passSeats + ' / ' + t.failSeats);
         cell(tr, t.tau + ' / ' + t.threshold);
         cell(tr, t.createdAt ? ago(t.createdAt) : 'block ' + t.createdBlock);
+        cell(tr, outcome(t));
         cell(tr, t.endReason || '');
         return tr;
       }));
@@ -225,6 +234,7 @@ const SCRIPT = `
     pair('tau', String(t.tau));
     pair('threshold', String(t.threshold));
     pair('fee', eth(t.fee));
+    if (t.outcome) pair('outcome', outcome(t));
     if (t.endReason) pair('end reason', el('span', 'bad', t.endReason));
     if (t.result) pair('result', el('span', 'mono', t.result.location));
     box.appendChild(kv);

@@ -4,12 +4,13 @@
  * plaintext module), the TEE kinds its owner allows and the owner's appraisal policy document.
  */
 import { statSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { FerryError, ferryHome } from '../../kernel/index.ts';
 import { optionalString } from '../args.ts';
 import { defineCommand } from '../command.ts';
 import {
   defaultTeeKinds,
+  fileProblem,
   listOption,
   parseTeeKinds,
   parseWei,
@@ -69,7 +70,13 @@ Defaults on a devnet: --tee sim, --policy pinned; elsewhere --tee is every hardw
     } catch (e) {
       throw new FerryError('IO_READ_FAILED', `cannot read app file ${file}`, {
         cause: e,
-        hints: [(e as NodeJS.ErrnoException).code ?? 'not a regular file'],
+        hints: [
+          `path: ${resolve(file)}`,
+          fileProblem(e),
+          ...(/(^|\/)build\/examples\//.test(file)
+            ? ['build the examples first: npm run build:examples']
+            : []),
+        ],
       });
     }
     if (!magic.equals(Buffer.from([0, 0x61, 0x73, 0x6d]))) {

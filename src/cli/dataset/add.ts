@@ -11,6 +11,7 @@ import { numberOption, optionalString } from '../args.ts';
 import { defineCommand } from '../command.ts';
 import {
   defaultTeeKinds,
+  fileProblem,
   listOption,
   parseExpires,
   parseMeasurement,
@@ -29,7 +30,7 @@ import {
 } from '../journey/network.ts';
 import { addDataset, committeeFigures, currentVerifierStake } from '../journey/ops.ts';
 import { formatProbability } from '../journey/timeline.ts';
-import { basename } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { statSync } from 'node:fs';
 import type { Address } from 'viem';
 
@@ -100,7 +101,7 @@ capture probability is computed for an adversary holding --adversary of the stak
     } catch (e) {
       throw new FerryError('IO_READ_FAILED', `cannot read dataset file ${file}`, {
         cause: e,
-        hints: [(e as NodeJS.ErrnoException).code ?? 'not a regular file'],
+        hints: [`path: ${resolve(file)}`, fileProblem(e)],
       });
     }
     const regionValues = listOption(ctx, 'region');

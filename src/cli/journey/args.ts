@@ -1,5 +1,6 @@
 /** Argument parsing shared by the journey commands; every bad value is a USAGE_* error naming it. */
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import {
   developmentPolicy,
   PRODUCTION_POLICY,
@@ -138,4 +139,52 @@ export function parseMeasurement(text: string): `0x${string}` {
   if (!/^[0-9a-fA-F]{64}$/.test(h))
     throw usage('--allow-app must be an app measurement (64 hex digits) or any', text);
   return `0x${h.toLowerCase()}`;
+}
+
+/** Why a file could not be read, in words (the errno code stays in the cause). */
+export function fileProblem(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'no such file (check the path)';
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  if (code === 'EISDIR') return 'it is a folder, not a file';
+  return code ?? 'not a regular file';
+}
+
+/**
+ * Refuses (USAGE_INVALID_ARGUMENT, exit 2) an output path that cannot be written: its folder
+ * missing or not writable, or the path itself a folder or read-only. Checked before anything
+ * is spent on chain; the file is not created here.
+ */
+export function checkWritable(path: string, option: string): void {
+  const full = resolve(path);
+  const dir = dirname(full);
+  const refusal = (why: string) =>
+    new FerryError('USAGE_INVALID_ARGUMENT', `${option}: cannot write to ${path}`, {
+      hints: [why, `path: ${full}`],
+    });
+  const stat = (p: string) => {
+    try {
+      return statSync(p);
+    } catch {
+      return undefined;
+    }
+  };
+  const writable = (p: string) => {
+    try {
+      accessSync(p, constants.W_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const st = stat(full);
+  if (st?.isDirectory()) throw refusal('it is a folder; name a file');
+  if (st) {
+    if (!writable(full)) throw refusal('the file is not writable');
+    return;
+  }
+  const d = stat(dir);
+  if (!d) throw refusal(`the folder ${dir} does not exist (create it first)`);
+  if (!d.isDirectory()) throw refusal(`${dir} is not a folder`);
+  if (!writable(dir)) throw refusal(`the folder ${dir} is not writable`);
 }

@@ -20,6 +20,7 @@ import { ContractsSchema } from '../../daemon/index.ts';
 import { FerryError, ferryHome, fromHex } from '../../kernel/index.ts';
 import type { CommandContext, OptionSpec } from '../command.ts';
 import { loadProfileSecrets, type ProfileSecrets } from '../../profile/index.ts';
+import { loadProfileOrSayWhich } from '../profile/known.ts';
 
 /** Options every journey command takes. */
 export const NETWORK_OPTIONS: Record<string, OptionSpec> = {
@@ -270,7 +271,10 @@ export async function chainReader(net: Network): Promise<ChainReader & { chainId
   return { ...reader(clients, net.contracts), chainId: clients.chain.id };
 }
 
-/** The acting profile's name: --profile, then FERRY_PROFILE. */
+/**
+ * The acting profile's name: --profile, then FERRY_PROFILE. PROFILE_NOT_FOUND, naming the
+ * known profiles, when there is none by that name.
+ */
 export function profileName(ctx: CommandContext): string {
   const name = str(ctx, 'profile') ?? ctx.env.FERRY_PROFILE;
   if (!name) {
@@ -278,6 +282,7 @@ export function profileName(ctx: CommandContext): string {
       hints: ['pass --profile NAME or set FERRY_PROFILE (the devnet has alice, bob and carol)'],
     });
   }
+  loadProfileOrSayWhich(ferryHome(ctx.env), name);
   return name;
 }
 

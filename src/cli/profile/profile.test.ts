@@ -140,6 +140,10 @@ test('CLI: profile create / show / ls --json print only public parts', async () 
     assert.equal(JSON.parse(dup.stdout).error.code, 'PROFILE_EXISTS');
     const missing = await ferry(env, 'profile', 'show', 'dave', '--json');
     assert.equal(JSON.parse(missing.stdout).error.code, 'PROFILE_NOT_FOUND');
+    assert.deepEqual(JSON.parse(missing.stdout).error.hints, [
+      'known profiles: carol',
+      'create it with: ferry profile create dave',
+    ]);
   } finally {
     rmSync(h, { recursive: true, force: true });
   }

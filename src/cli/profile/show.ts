@@ -1,7 +1,8 @@
 /** `ferry profile show NAME`: the public parts of a profile. */
 import { ferryHome } from '../../kernel/index.ts';
 import { type CommandResult, defineCommand } from '../command.ts';
-import { loadProfile, type ProfilePublic, profileDir } from '../../profile/index.ts';
+import { type ProfilePublic, profileDir } from '../../profile/index.ts';
+import { loadProfileOrSayWhich } from './known.ts';
 
 export function formatProfile(home: string, p: ProfilePublic): CommandResult {
   const path = profileDir(home, p.name);
@@ -30,6 +31,6 @@ JSON: {"name", "address", "signingPublicKey", "ageRecipient", "createdAt", "path
   positionals: { min: 1, max: 1 },
   async run(ctx) {
     const home = ferryHome(ctx.env);
-    return formatProfile(home, loadProfile(home, ctx.positionals[0]));
+    return formatProfile(home, loadProfileOrSayWhich(home, ctx.positionals[0]));
   },
 });

@@ -10,6 +10,8 @@ import {
   profileName,
 } from '../journey/network.ts';
 import { loadProfile } from '../../profile/index.ts';
+import { eventsSince } from '../../audit/index.ts';
+import { type AppOutcome, outcomeJson, outcomeOfEvent } from '../journey/outcome.ts';
 
 export default defineCommand({
   name: 'task ls',
@@ -18,7 +20,7 @@ export default defineCommand({
   description: `
 Lists every task of the network's Tasks contract; --mine keeps the profile's (as requester).
 --json prints {"tasks": [{"taskId", "status", "attempt", "requester", "appId", "datasetIds",
-"executor", ...}]} with status one of created, seeded, claimed, attesting, attested, running,
+"executor", ..., "outcome", "appExitCode", "limitHit"}]} with status one of created, seeded, claimed, attesting, attested, running,
 completed, rejected, failed, expired.`,
   options: {
     mine: { type: 'boolean', description: "only the profile's tasks" },
@@ -33,14 +35,25 @@ completed, rejected, failed, expired.`,
         : null;
     const c = await chainReader(net);
     const list = (await listTasks(c)).filter((t) => who === null || t.requester.toLowerCase() === who);
+    // The outcome of each completed task, from its receipt in the TaskCompleted event.
+    const completed = list.filter((t) => t.status === 'completed');
+    const outcomes = new Map<bigint, AppOutcome | null>();
+    if (completed.length > 0) {
+      let from = completed[0].createdBlock;
+      for (const t of completed) if (t.createdBlock < from) from = t.createdBlock;
+      for (const e of await eventsSince(c, from)) {
+        if (e.eventName === 'TaskCompleted') outcomes.set(BigInt(e.args.taskId as bigint), outcomeOfEvent(e));
+      }
+    }
     return {
-      json: { tasks: list.map(taskJson) },
+      json: { tasks: list.map((t) => ({ ...taskJson(t), ...outcomeJson(outcomes.get(t.taskId) ?? null) })) },
       text: list.length
         ? table(
-            ['ID', 'STATUS', 'ATTEMPT', 'APP', 'DATASETS', 'REQUESTER'],
+            ['ID', 'STATUS', 'OUTCOME', 'ATTEMPT', 'APP', 'DATASETS', 'REQUESTER'],
             list.map((t) => [
               t.taskId.toString(),
               t.status,
+              outcomes.get(t.taskId)?.summary ?? '-',
               String(t.attempt),
               t.appId.toString(),
               t.datasetIds.join(','),

@@ -3,14 +3,11 @@
  * creates a task (escrowing the fee) and, with --wait, follows it stage by stage, then fetches
  * the result, audits the task from the chain (src/audit) and decrypts the result into --out.
  */
-import { createHash } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
-import { bundleToJson } from '../../audit/index.ts';
-import { getApp, getDataset } from '../../chain/index.ts';
+import { getApp, getDataset, TASK_WINDOW_BOUNDS } from '../../chain/index.ts';
 import { FerryError, ferryHome } from '../../kernel/index.ts';
 import { intOption, optionalString, stringList } from '../args.ts';
 import { defineCommand } from '../command.ts';
-import { parseId, parseWei } from '../journey/args.ts';
+import { checkWritable, parseId, parseWei } from '../journey/args.ts';
 import { finishTask } from '../journey/finish.ts';
 import {
   actAs,
@@ -26,19 +23,26 @@ import {
   DEFAULT_WINDOWS,
   explainFailure,
   preflightExecutors,
+  type StageEvent,
   waitForTask,
 } from '../journey/ops.ts';
-import { formatChecks, formatStage } from '../journey/timeline.ts';
+import { deliver } from './deliver.ts';
+import { checkFunds, stageReporter } from './progress.ts';
 
-async function writeOut(path: string, data: Uint8Array | string, what: string): Promise<void> {
-  try {
-    await writeFile(path, data, { mode: 0o600 });
-  } catch (e) {
-    throw new FerryError('IO_WRITE_FAILED', `cannot write ${what} to ${path}`, {
-      cause: e,
-      hints: [(e as NodeJS.ErrnoException).code ?? String(e)],
+/** An integer option within the contract's bounds (a usage error before any chain call). */
+function boundedInt(
+  ctx: Parameters<typeof intOption>[0],
+  name: string,
+  dflt: number,
+  b: { min: number; max: number },
+): number {
+  const v = intOption(ctx, name, dflt, b.min);
+  if (v > b.max) {
+    throw new FerryError('USAGE_INVALID_ARGUMENT', `--${name} is too large`, {
+      hints: [`expected: at most ${b.max} seconds`, `got: ${v}`],
     });
   }
+  return v;
 }
 
 export default defineCommand({
@@ -51,15 +55,23 @@ Creates a task on chain for the profile (the requester): the app, the datasets, 
 hash of the arguments, and the profile's age recipient for the result; the fee (default the
 prices plus 0.001 ether for the executor and verifiers) is escrowed. Refuses first when no
 active executor is in a region and TEE kind every dataset allows.
-Without --wait prints {"taskId", "status", "txHash"}.
+Without --wait prints {"taskId", "status", "txHash"}. Refuses first (exit 2, nothing spent)
+when --out or --receipt cannot be written, or the profile's balance does not cover the fee.
 With --wait it shows each stage as it happens (seeded, claimed, evidence, votes, keys
-released, running, receipt, done) with its time since creation, calls timeout when a deadline
-passes, and when the task completes fetches the result, verifies the task from the chain
-(ferry receipt verify's checks, plus the result's hash), and decrypts it into --out (default:
-stdout without --json). --receipt FILE saves the receipt bundle for "ferry receipt verify FILE".
---json prints {"taskId", "status", "verified", "stagesMs": {...}, "attempt", "out",
-"resultSha256", "checks"}; a failed task adds {"error": {"code", "message", "hints"}}.
-Exit 0 only when the task completed and verified; 1 when it failed, 3 when verification failed.`,
+released, running, receipt, done) with its time since creation: on a terminal as a stage view,
+elsewhere (logs, CI) one line per stage on stderr starting with "task ID"; it calls timeout
+when a deadline passes, and when the task completes fetches the result, verifies the task from
+the chain (ferry receipt verify's checks, plus the result's hash), and decrypts it into --out
+(default: stdout without --json). --receipt FILE saves the receipt bundle for "ferry receipt
+verify FILE". "ferry task result ID" does the same later.
+--json prints {"taskId", "status", "attempt", "stagesMs": {...}, "verified", "outcome" (exit,
+trap or limit: how the app ended, from the receipt), "appExitCode" (the app's exit code, or
+null), "limitHit" (time, memory, output or null), "out", "receipt", "resultSha256", "checks"};
+a failure adds {"error": {"code", "message", "hints"}}.
+Exit 0 only when the task completed, verified and the app exited 0; 1 when the task failed or
+the app did not exit 0 (ENCLAVE_APP_FAILED: the task is still completed on chain and its
+receipt valid; the hints say which limit was hit and how to raise it); 2 for usage, an
+unwritable --out or an unfunded profile; 3 when verification failed.`,
   options: {
     ...PROFILE_OPTION,
     app: { type: 'string', value: 'ID', description: 'the app id' },
@@ -110,11 +122,15 @@ Exit 0 only when the task completed and verified; 1 when it failed, 3 when verif
     if ((out || receiptFile) && !wait) {
       throw new FerryError('USAGE_INVALID_ARGUMENT', '--out and --receipt need --wait');
     }
-    const ttl = intOption(ctx, 'ttl', 600, 10);
+    // Before anything is spent: a result that cannot be saved is refused now, not after paying.
+    if (out) checkWritable(out, '--out');
+    if (receiptFile) checkWritable(receiptFile, '--receipt');
+    const B = TASK_WINDOW_BOUNDS;
+    const ttl = boundedInt(ctx, 'ttl', 600, B.ttl);
     const windows = {
       ...DEFAULT_WINDOWS,
-      claim: intOption(ctx, 'claim-window', DEFAULT_WINDOWS.claim, 1),
-      run: intOption(ctx, 'run-window', DEFAULT_WINDOWS.run, 1),
+      claim: boundedInt(ctx, 'claim-window', DEFAULT_WINDOWS.claim, B.claimWindow),
+      run: boundedInt(ctx, 'run-window', DEFAULT_WINDOWS.run, B.runWindow),
     };
     const net = locateNetwork(ctx);
     // Read before the task exists: a bad trust setting is a usage error, not a lost task.
@@ -138,6 +154,7 @@ Exit 0 only when the task completed and verified; 1 when it failed, 3 when verif
     }
     const fee = parseWei(optionalString(ctx, 'fee'), '--fee', prices + 10n ** 15n);
     await preflightExecutors(chain, datasetIds);
+    await checkFunds(chain, profile, secrets.profile.address as `0x${string}`, fee, net);
     const created = await createTaskFor({
       chain,
       secrets,
@@ -154,12 +171,13 @@ Exit 0 only when the task completed and verified; 1 when it failed, 3 when verif
         text: `task ${created.taskId} created; follow it with: ferry task show ${created.taskId}`,
       };
     }
-    ctx.progress(`task ${created.taskId} created; waiting (Ctrl-C stops waiting, not the task):`);
+    const report = stageReporter(ctx, created.taskId);
+    report.created();
     const waited = await waitForTask(chain, created.taskId, {
       startedAt: created.startedAt,
       signal: ctx.signal,
       maxWaitMs: (ttl + 30) * 1000,
-      onStage: (s) => ctx.progress(formatStage(s)),
+      onStage: (st: StageEvent) => report.stage(st),
     }).catch((e) => {
       if (!ctx.signal.aborted) throw e;
       throw new FerryError(
@@ -169,7 +187,7 @@ Exit 0 only when the task completed and verified; 1 when it failed, 3 when verif
           cause: e,
           hints: [
             `follow it with: ferry task show ${created.taskId}`,
-            `verify it later with: ferry receipt verify ${created.taskId}`,
+            `fetch, verify and decrypt its result later with: ferry task result ${created.taskId}`,
           ],
         },
       );
@@ -202,79 +220,21 @@ Exit 0 only when the task completed and verified; 1 when it failed, 3 when verif
       signal: ctx.signal,
     });
     const stagesMs = { ...waited.stagesMs, done: Date.now() - created.startedAt };
-    ctx.progress(
-      formatStage({
-        stage: 'done',
-        attempt: waited.task.attempt,
-        ms: stagesMs.done,
-        detail: 'result fetched, verified and decrypted',
-      }),
-    );
-    if (receiptFile && fin.bundle)
-      await writeOut(
-        receiptFile,
-        `${JSON.stringify(bundleToJson(fin.bundle), null, 2)}\n`,
-        'the receipt bundle',
-      );
-    if (out && fin.plaintext) await writeOut(out, fin.plaintext, 'the result');
-    const result = {
-      ...base,
-      verified: fin.report.verified,
-      stagesMs,
-      out: out && fin.plaintext ? out : null,
-      receipt: receiptFile && fin.bundle ? receiptFile : null,
-      resultSha256: fin.plaintext ? createHash('sha256').update(fin.plaintext).digest('hex') : null,
-      outcome: fin.report.receipt
-        ? {
-            outcome: fin.report.receipt.outcome,
-            exitCode: fin.report.receipt.exitCode,
-            limitHit: fin.report.receipt.limitHit,
-          }
-        : null,
-      checks: fin.report.checks,
-    };
-    if (!fin.report.verified) {
-      const failed = fin.report.checks.filter((c) => !c.ok);
-      const err = new FerryError(
-        'RECEIPT_INVALID',
-        `the task completed but ${failed.length} check(s) failed: ${failed.map((c) => c.name).join(', ')}`,
-        {
-          hints: failed.map((c) => `${c.name}: ${c.detail}`),
-        },
-      );
-      if (!ctx.json)
-        ctx.stderr.write(`ferry: ${err.message} [${err.code}]\n${formatChecks(fin.report.checks)}\n`);
-      return { json: { ...result, error: err.toJSON() }, exitCode: err.exitCode };
-    }
-    if (!fin.plaintext) {
-      const err = fin.resultError ?? new FerryError('PEER_UNAVAILABLE', 'the result could not be fetched');
-      if (!ctx.json) ctx.stderr.write(`ferry: ${err.message} [${err.code}]\n`);
-      return { json: { ...result, error: err.toJSON() }, exitCode: err.exitCode };
-    }
-    const appFailed =
-      fin.report.receipt && (fin.report.receipt.outcome !== 'exit' || fin.report.receipt.exitCode !== 0);
-    if (appFailed) {
-      const r = fin.report.receipt!;
-      const err = new FerryError(
-        'ENCLAVE_APP_FAILED',
-        `the app ${r.outcome === 'exit' ? `exited with code ${r.exitCode}` : r.outcome === 'limit' ? `hit its ${r.limitHit} limit` : 'trapped'}`,
-        {
-          hints: ['the receipt is valid; the output is what the app wrote before it stopped'],
-        },
-      );
-      if (!ctx.json) ctx.stderr.write(`ferry: ${err.message} [${err.code}]\n`);
-      return {
-        json: { ...result, error: err.toJSON() },
-        text: out ? undefined : Buffer.from(fin.plaintext).toString('utf8'),
-        exitCode: err.exitCode,
-      };
-    }
-    ctx.progress(`verified: ${fin.report.checks.length} checks passed`);
-    return {
-      json: result,
-      text: out
-        ? `task ${created.taskId} completed and verified; result written to ${out}`
-        : Buffer.from(fin.plaintext).toString('utf8'),
-    };
+    report.stage({
+      stage: 'done',
+      attempt: waited.task.attempt,
+      ms: stagesMs.done,
+      detail: fin.report.verified
+        ? `result fetched, verified (${fin.report.checks.length} checks) and decrypted`
+        : 'result fetched; verification FAILED',
+    });
+    return deliver(ctx, {
+      taskId: created.taskId,
+      fin,
+      out,
+      receiptFile,
+      base: { ...base, stagesMs },
+      successText: `task ${created.taskId} completed and verified; result written to ${out}`,
+    });
   },
 });

@@ -15,6 +15,7 @@ import {
   TRUST_OPTIONS,
 } from '../journey/network.ts';
 import { explainFailure } from '../journey/ops.ts';
+import { appSucceeded, outcomeJson, outcomeOfEvent } from '../journey/outcome.ts';
 
 function describeEvent(e: FerryEvent): string {
   const a = e.args;
@@ -63,7 +64,8 @@ Reads the task and its events from the chain. --json prints the task's fields ("
 "status" (created, seeded, claimed, attesting, attested, running, completed, rejected, failed,
 expired), "attempt", "requester", "appId", "datasetIds", "executor", "tau", "threshold",
 "passSeats", "failSeats", ...), "timeline": [{"event", "attempt", "block", "detail"}], "votes",
-"result" ({"location", "hash"} once completed) and, for a failed or expired task, "error":
+"result" ({"location", "hash"} once completed), "outcome", "appExitCode" and "limitHit"
+(how the app ended, as its receipt on chain says; null until completed) and, for a failed or expired task, "error":
 {"code", "message", "hints"} saying why.`,
   options: { ...NETWORK_OPTIONS, ...TRUST_OPTIONS },
   positionals: { min: 1, max: 1 },
@@ -93,12 +95,14 @@ expired), "attempt", "requester", "appId", "datasetIds", "executor", "tau", "thr
         seats: Number(e.args.seats),
       }));
     const done = events.find((e) => e.eventName === 'TaskCompleted');
+    const outcome = outcomeOfEvent(done);
     const error =
       task.status === 'failed' || task.status === 'expired'
         ? (await explainFailure(c, c.chainId, task, events, reappraisalTrust(net))).toJSON()
         : undefined;
     const out = {
       ...taskJson(task),
+      ...outcomeJson(outcome),
       timeline,
       votes,
       result: done
@@ -108,6 +112,12 @@ expired), "attempt", "requester", "appId", "datasetIds", "executor", "tau", "thr
     };
     const text = [
       `task ${taskId}: ${task.status} (attempt ${task.attempt}), app ${task.appId}, datasets ${task.datasetIds.join(', ')}`,
+      ...(outcome
+        ? [
+            `  outcome: ${outcome.summary}${appSucceeded(outcome) ? '' : ' (the app failed; the receipt is still valid)'}`,
+            ...(outcome.hint ? [`    ${outcome.hint}`] : []),
+          ]
+        : []),
       `  committee tau ${task.tau}, threshold ${task.threshold}; pass seats ${task.passSeats}, fail seats ${task.failSeats}`,
       ...timeline.map((t) => `  block ${t.block.padStart(6)}  ${t.event.padEnd(18)} ${t.detail}`),
       ...(error ? [`  why: ${error.message}`, ...error.hints.map((h) => `    ${h}`)] : []),
