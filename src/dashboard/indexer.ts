@@ -80,6 +80,8 @@ export type NodeView = {
   operator: string | null;
   lastHeartbeat: number;
   jailedUntil: number;
+  /** The task whose attempt got the node jailed (decimal), or null. */
+  jailedTask: string | null;
   vrfPublicKey: string;
   registeredBlock: string | null;
   updatedBlock: string;
@@ -501,6 +503,7 @@ export class Indexer {
       operator: typeof operator === 'string' && operator !== ZERO ? operator : null,
       lastHeartbeat: num(n.lastHeartbeat),
       jailedUntil: num(n.jailedUntil),
+      jailedTask: n.jailedTask === null || n.jailedTask === undefined ? null : String(n.jailedTask),
       vrfPublicKey: hex(n.vrfPublicKey),
       registeredBlock: registered ? registered.blockNumber.toString() : (prev?.registeredBlock ?? null),
       updatedBlock: last ? last.blockNumber.toString() : (prev?.updatedBlock ?? '0'),

@@ -138,7 +138,12 @@ const SCRIPT = `
         var tr = el('tr');
         cell(tr, mono(n.address));
         cell(tr, n.roles.join(', '));
-        cell(tr, status(n.status));
+        var st = status(n.status);
+        if (n.status === 'jailed') {
+          st.appendChild(document.createTextNode(' until ' + new Date(n.jailedUntil * 1000).toISOString() +
+            (n.jailedTask ? ' (task ' + n.jailedTask + ')' : '')));
+        }
+        cell(tr, st);
         cell(tr, n.region);
         cell(tr, n.teeKinds.join(', '));
         cell(tr, eth(n.stake));

@@ -38,10 +38,21 @@ export type PeerClientOptions = {
   signer?: RequestSigner;
   /** Idle socket timeout in ms; default 30 s. */
   timeoutMs?: number;
+  /**
+   * Base of the overall deadline of a bounded read (`json`, `bytes`), ms; default 30 s. A read of up
+   * to `maxBytes` must finish within base + maxBytes / MIN_READ_RATE, so a peer dripping bytes
+   * cannot hold a job for long (an idle timeout alone would not stop it).
+   */
+  deadlineMs?: number;
 };
+
+/** The slowest whole-answer rate a bounded read allows beyond its base deadline: 64 KiB/s. */
+export const MIN_READ_RATE_BYTES_PER_S = 64 * 1024;
 
 export type CallOptions = {
   signal?: AbortSignal;
+  /** Overall deadline of this call, ms (bounded reads only; default from the client, above). */
+  deadlineMs?: number;
   /** Sign the request with the client's signer. */
   signed?: boolean;
   headers?: Record<string, string>;
@@ -63,13 +74,22 @@ const MAX_ERROR_BODY = 64 * 1024;
 async function readAll(res: IncomingMessage, max: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let len = 0;
-  for await (const c of res as AsyncIterable<Buffer>) {
-    len += c.length;
-    if (len > max) {
-      res.destroy();
-      throw new FerryError('PEER_PROTOCOL', 'peer response too large', { hints: [`limit: ${max} bytes`] });
+  try {
+    for await (const c of res as AsyncIterable<Buffer>) {
+      len += c.length;
+      if (len > max) {
+        res.destroy();
+        throw new FerryError('PEER_PROTOCOL', 'peer response too large', { hints: [`limit: ${max} bytes`] });
+      }
+      chunks.push(c);
     }
-    chunks.push(c);
+  } catch (e) {
+    if (e instanceof FerryError) throw e;
+    // The connection ended before the whole answer (reset, or the request aborted).
+    throw new FerryError('PEER_UNAVAILABLE', 'peer connection lost before the whole answer', {
+      cause: e,
+      hints: [`error: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`],
+    });
   }
   return Buffer.concat(chunks, len);
 }
@@ -84,11 +104,13 @@ export class PeerClient {
   readonly baseUrl: string;
   readonly #signer: RequestSigner | undefined;
   readonly #timeoutMs: number;
+  readonly #deadlineBaseMs: number;
   readonly #guard: { lookup: ReturnType<typeof guardedLookup>; agent: Agent } | null;
 
   constructor(opts: PeerClientOptions) {
     this.#signer = opts.signer;
     this.#timeoutMs = opts.timeoutMs ?? 30_000;
+    this.#deadlineBaseMs = opts.deadlineMs ?? 30_000;
     if (opts.endpointPolicy) {
       this.baseUrl = parseEndpoint(opts.baseUrl, opts.endpointPolicy);
       this.#guard = {
@@ -227,6 +249,50 @@ export class PeerClient {
     schema: S,
     opts: CallOptions & { body?: unknown; maxBytes?: number } = {},
   ): Promise<z.infer<S>> {
+    const maxBytes = opts.maxBytes ?? 4 << 20;
+    return this.#withDeadline(maxBytes, opts, `${method} ${path.split('?')[0]}`, (signal) =>
+      this.#json(method, path, schema, { ...opts, maxBytes, signal }),
+    );
+  }
+
+  /**
+   * Runs a bounded read under its overall deadline (base + maxBytes at MIN_READ_RATE_BYTES_PER_S).
+   * A read still unfinished then is PEER_UNAVAILABLE (retryable: the peer is too slow), whatever
+   * it was doing; the caller's own abort stays ABORTED.
+   */
+  async #withDeadline<T>(
+    maxBytes: number,
+    opts: CallOptions,
+    what: string,
+    fn: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    const ms =
+      opts.deadlineMs ?? this.#deadlineBaseMs + Math.ceil((maxBytes * 1000) / MIN_READ_RATE_BYTES_PER_S);
+    const deadline = AbortSignal.timeout(ms);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline;
+    try {
+      return await fn(signal);
+    } catch (e) {
+      if (opts.signal?.aborted) {
+        if (e instanceof FerryError && e.code === 'ABORTED') throw e;
+        throw new FerryError('ABORTED', 'request aborted', { cause: e, hints: [`${this.baseUrl} ${what}`] });
+      }
+      if (deadline.aborted) {
+        throw new FerryError('PEER_UNAVAILABLE', `peer too slow: no whole answer within ${ms} ms`, {
+          cause: e,
+          hints: [`${this.baseUrl} ${what}`, 'retry later; a bounded read must finish within its deadline'],
+        });
+      }
+      throw e;
+    }
+  }
+
+  async #json<S extends z.ZodType>(
+    method: string,
+    path: string,
+    schema: S,
+    opts: CallOptions & { body?: unknown; maxBytes: number },
+  ): Promise<z.infer<S>> {
     const body =
       opts.body === undefined
         ? undefined
@@ -235,7 +301,7 @@ export class PeerClient {
     if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) >= 300) return this.#fail(res, method, path);
     let value: unknown;
     try {
-      value = JSON.parse((await readAll(res, opts.maxBytes ?? 4 << 20)).toString('utf8'));
+      value = JSON.parse((await readAll(res, opts.maxBytes)).toString('utf8'));
     } catch (e) {
       if (e instanceof FerryError) throw e;
       throw new FerryError('PEER_PROTOCOL', 'peer sent a response that is not JSON', {
@@ -261,9 +327,12 @@ export class PeerClient {
     path: string,
     opts: CallOptions & { body?: Uint8Array; contentType?: string; maxBytes?: number } = {},
   ): Promise<Uint8Array> {
-    const res = await this.raw(method, path, opts);
-    if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) >= 300) return this.#fail(res, method, path);
-    return new Uint8Array(await readAll(res, opts.maxBytes ?? 16 << 20));
+    const maxBytes = opts.maxBytes ?? 16 << 20;
+    return this.#withDeadline(maxBytes, opts, `${method} ${path.split('?')[0]}`, async (signal) => {
+      const res = await this.raw(method, path, { ...opts, signal });
+      if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) >= 300) return this.#fail(res, method, path);
+      return new Uint8Array(await readAll(res, maxBytes));
+    });
   }
 
   /**
