@@ -7,7 +7,7 @@
  * finding 12); getApp and getDataset read the state as of an earlier block.
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { decodeEventLog, type Hex, sha256 } from 'viem';
 import { isFerryError } from '../kernel/index.ts';
 import { assetsAbi } from './abi.ts';
@@ -32,7 +32,7 @@ import {
   updateDatasetPolicy,
   vote,
 } from './index.ts';
-import { outputWithPrefix, randomHex, startTestChain, type TestChain } from './testing.ts';
+import { outputWithPrefix, randomHex, isolateEachTest, startTestChain, type TestChain } from './testing.ts';
 
 const ETH = 10n ** 18n;
 const MEASUREMENT = sha256(new TextEncoder().encode('an app module'));
@@ -45,7 +45,6 @@ let mallory: ChainWriter;
 let execTpm2: ChainWriter;
 let execSim: ChainWriter;
 let verifier: ChainWriter;
-let snap: string;
 
 function policy(over: Partial<DatasetPolicy> = {}): DatasetPolicy {
   return {
@@ -138,13 +137,7 @@ after(async () => {
   await tc?.stop();
 });
 
-beforeEach(async () => {
-  snap = await tc.snapshot();
-});
-
-afterEach(async () => {
-  await tc.revert(snap);
-});
+isolateEachTest(() => tc);
 
 describe('app policies', () => {
   test('registerApp stores the TEE kinds and policy hash and emits the document', async () => {

@@ -4,7 +4,7 @@
  * (docs/protocol.md sections 11.3, 11.4, 12). Every test plays the attacker and loses.
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { type Address, type Hex, sha256 } from 'viem';
 import { binomialAtLeast, poissonAtLeast } from '../crypto/sortition.ts';
 import { isFerryError } from '../kernel/index.ts';
@@ -35,7 +35,7 @@ import {
   vote,
   withdrawUnbonded,
 } from './index.ts';
-import { outputWithPrefix, randomHex, startTestChain, type TestChain } from './testing.ts';
+import { outputWithPrefix, randomHex, isolateEachTest, startTestChain, type TestChain } from './testing.ts';
 
 const ETH = 10n ** 18n;
 const MEASUREMENT = sha256(new TextEncoder().encode('stake test app'));
@@ -51,7 +51,6 @@ let verifiers: ChainWriter[]; // 5 x 2 ether
 let liar: ChainWriter; // a verifier with 2 ether that invents seats
 let appId: bigint;
 let datasetId: bigint;
-let snap: string;
 
 const addr = (c: ChainWriter): Address => c.wallet.account.address;
 
@@ -171,13 +170,7 @@ after(async () => {
   await tc?.stop();
 });
 
-beforeEach(async () => {
-  snap = await tc.snapshot();
-});
-
-afterEach(async () => {
-  await tc.revert(snap);
-});
+isolateEachTest(() => tc);
 
 describe('a lying verifier', () => {
   test('invented fail seats reject the attempt but never slash or jail the honest executor', async () => {

@@ -2,6 +2,7 @@
  * Helpers for tests and benchmarks against a real local anvil: a deployed Ferry, funded
  * throw-away accounts, and time/block control. Not for production use.
  */
+import { afterEach, beforeEach } from 'node:test';
 import { randomBytes } from 'node:crypto';
 import type { Hex } from 'viem';
 import { generatePrivateKey } from 'viem/accounts';
@@ -90,4 +91,19 @@ export function outputWithPrefix(first: number): Hex {
   const b = randomBytes(64);
   b[0] = first;
   return `0x${b.toString('hex')}`;
+}
+
+/**
+ * Runs each test of a file on the chain as `before` left it: an EVM snapshot before each test,
+ * reverted after it, so tests do not depend on each other's order. `chain` is read at each hook
+ * (the chain is started in `before`).
+ */
+export function isolateEachTest(chain: () => TestChain): void {
+  let snap = '';
+  beforeEach(async () => {
+    snap = await chain().snapshot();
+  });
+  afterEach(async () => {
+    await chain().revert(snap);
+  });
 }
