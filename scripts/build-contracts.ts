@@ -25,6 +25,7 @@ export const CONTRACTS = [
   { name: 'Assets', file: 'Assets.sol' },
   { name: 'Tasks', file: 'Tasks.sol' },
   { name: 'ReentrantReceiver', file: 'test/ReentrantReceiver.sol' },
+  { name: 'SeatProofHarness', file: 'test/SeatProofHarness.sol' },
 ] as const;
 
 type SolcOutput = {

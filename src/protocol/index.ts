@@ -92,3 +92,10 @@ export {
   compareClaims,
   firstClaimRound,
 } from './claim.ts';
+export {
+  SEAT_PROOF_MAX_SEATS,
+  SEAT_PROOF_MAX_TAU,
+  type SeatProofParams,
+  seatProofLimit,
+  seatsProvablyTooMany,
+} from './seat-proof.ts';
