@@ -24,7 +24,9 @@ export const CONTRACTS = [
   { name: 'NodeRegistry', file: 'NodeRegistry.sol' },
   { name: 'Assets', file: 'Assets.sol' },
   { name: 'Tasks', file: 'Tasks.sol' },
+  { name: 'VrfVerifier', file: 'VrfVerifier.sol' },
   { name: 'ReentrantReceiver', file: 'test/ReentrantReceiver.sol' },
+  { name: 'VrfGasHarness', file: 'test/VrfGasHarness.sol' },
 ] as const;
 
 type SolcOutput = {
