@@ -82,6 +82,10 @@ library Sha512 {
                     b := a
                     a := and(add(t1, t2), M)
                 }
+                // A store the optimizer cannot place away from the state: it must reload H0..H7
+                // here instead of keeping 8 more copies live across the rounds (which would
+                // spill them to memory).
+                mstore(0, 0)
                 mstore(st, and(add(mload(st), a), M))
                 mstore(add(st, 32), and(add(mload(add(st, 32)), b), M))
                 mstore(add(st, 64), and(add(mload(add(st, 64)), c), M))
