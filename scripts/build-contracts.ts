@@ -24,8 +24,11 @@ export const CONTRACTS = [
   { name: 'NodeRegistry', file: 'NodeRegistry.sol' },
   { name: 'Assets', file: 'Assets.sol' },
   { name: 'Tasks', file: 'Tasks.sol' },
+  { name: 'VrfVerifier', file: 'VrfVerifier.sol' },
+  { name: 'FraudVerifier', file: 'FraudVerifier.sol' },
   { name: 'ReentrantReceiver', file: 'test/ReentrantReceiver.sol' },
   { name: 'SeatProofHarness', file: 'test/SeatProofHarness.sol' },
+  { name: 'VrfGasHarness', file: 'test/VrfGasHarness.sol' },
 ] as const;
 
 type SolcOutput = {

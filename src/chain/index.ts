@@ -107,6 +107,15 @@ export {
   type TxResult,
 } from './types.ts';
 export {
+  deployVrfVerifier,
+  type VrfOnChainInput,
+  type VrfOnChainResult,
+  type VrfVerifierDeployment,
+  verifyVrfOnChain,
+  vrfVerifierAbi,
+  vrfVerifierBytecode,
+} from './vrf-verifier.ts';
+export {
   decodeFerryLogs,
   type FerryEvent,
   getFerryEvents,
