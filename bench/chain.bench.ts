@@ -5,10 +5,17 @@
  * transactions on its critical path, and how many tasks per second the local chain accepts
  * when many are created at once (baseline: plain ether transfers sent the same way).
  * Budget (issue "The ledger"): at most 1.5 million gas for the lifecycle.
+ * Fraud proofs (protocol.md 11.5): the gas of proving a false vote (VRF and seats) and a false
+ * claim, each with a real VRF key and a well-formed proof for another alpha (the verification
+ * runs to the end), against an ordinary vote measured in the same run.
  */
 import type { Hex } from 'viem';
+import { vrfKeygen, vrfProofToHash, vrfProve } from '../src/crypto/vrf/index.ts';
+import { claimCase, voteCase } from '../src/protocol/fraud.ts';
 import {
   type ChainWriter,
+  challengeClaim,
+  challengeVote,
   claimTask,
   claimVoteReward,
   commitEvidence,
@@ -28,6 +35,10 @@ import { outputWithPrefix, randomHex, startTestChain } from '../src/chain/testin
 import type { Bench, BenchRow } from './harness.ts';
 
 const ETH = 10n ** 18n;
+
+function randomBytesOf(n: number): Uint8Array {
+  return Uint8Array.from({ length: n }, () => Math.floor(Math.random() * 256));
+}
 const GAS_BUDGET = 1_500_000;
 
 const bench: Bench = async ({ quick, log }) => {
@@ -199,6 +210,95 @@ const bench: Bench = async ({ quick, log }) => {
         .join(' > '),
     });
     log(`lifecycle: ${steps.length} transactions, ${total} gas`);
+
+    // --- fraud proofs --------------------------------------------------------------------------
+    {
+      const liars = await Promise.all([acct(), acct()]);
+      const keys = [vrfKeygen(), vrfKeygen()];
+      await registerNode(liars[0], { ...node('DE', ['executor']), vrfPublicKey: keys[0].pk });
+      await registerNode(liars[1], { ...node('FR', ['verifier']), vrfPublicKey: keys[1].pk });
+      await tc.mine(1);
+      // A well-formed proof by the node's own key, over another alpha: verification runs in full.
+      const wrong = (sk: Uint8Array) => {
+        const proof = vrfProve(sk, randomBytesOf(104));
+        return { proof, output: vrfProofToHash(proof) };
+      };
+      const t0 = Number((await tc.deployer.public.getBlock()).timestamp);
+      const { taskId: fid } = await createTask(requester, {
+        appId,
+        datasetIds: [datasetId],
+        inputHash: randomHex(32),
+        resultRecipient: randomHex(32),
+        inputLocation: '',
+        fee: ETH,
+        expiresAt: t0 + 3600,
+        claimWindow: 5,
+        evidenceWindow: 30,
+        voteWindow: 30,
+        runWindow: 60,
+      });
+      await tc.mine(1);
+      await seedTask(requester, fid);
+      const fc = wrong(keys[0].sk);
+      const out = new Uint8Array(fc.output);
+      out.fill(0, 0, 8); // the smallest x: eligible in round 0, the best claim
+      await claimTask(liars[0], { taskId: fid, attempt: 1, vrfOutput: out, vrfProof: fc.proof });
+      await tc.advance(6);
+      await commitEvidence(liars[0], {
+        taskId: fid,
+        attempt: 1,
+        evidenceHash: randomHex(32),
+        location: 'http://e',
+      });
+      const fv = wrong(keys[1].sk);
+      await vote(liars[1], {
+        taskId: fid,
+        attempt: 1,
+        pass: true,
+        resultHash: randomHex(32),
+        seats: 1,
+        vrfOutput: fv.output,
+        vrfProof: fv.proof,
+      });
+      const chainId = tc.chain.chainId;
+      const vc = await voteCase(tc.deployer, chainId, {
+        taskId: fid,
+        attempt: 1,
+        voter: liars[1].wallet.account.address,
+      });
+      const cc = await claimCase(tc.deployer, chainId, { taskId: fid, attempt: 1 });
+      const rv = await challengeVote(requester, { taskId: fid, attempt: 1, voter: vc.node, proof: vc.proof });
+      const rc = await challengeClaim(requester, {
+        taskId: fid,
+        attempt: 1,
+        claimant: cc.node,
+        proof: cc.proof,
+      });
+      const baseline = steps.find((x) => x.name === 'vote 1')!;
+      rows.push({
+        group: 'fraud proofs (gas)',
+        name: 'vote (baseline)',
+        value: Number(baseline.r.gasUsed),
+        unit: 'gas',
+      });
+      rows.push({
+        group: 'fraud proofs (gas)',
+        name: `challengeVote (${rv.fraud})`,
+        value: Number(rv.gasUsed),
+        unit: 'gas',
+        baseline: 'vote (baseline)',
+        note: `${((100 * Number(rv.gasUsed)) / 16_777_216).toFixed(0)} % of the EIP-7825 transaction cap`,
+      });
+      rows.push({
+        group: 'fraud proofs (gas)',
+        name: `challengeClaim (${rc.fraud})`,
+        value: Number(rc.gasUsed),
+        unit: 'gas',
+        baseline: 'vote (baseline)',
+        note: 'ends the attempt (reason fraud) and slashes',
+      });
+      log(`fraud proofs: vote ${rv.gasUsed} gas, claim ${rc.gasUsed} gas`);
+    }
 
     // --- throughput: many tasks created at once ------------------------------------------------
     const n = quick ? 60 : 300;

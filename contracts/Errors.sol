@@ -48,3 +48,9 @@ error AlreadyReleased(uint256 taskId, uint256 assetIndex);
 error NothingToWithdraw(address account);
 error TransferFailed(address to, uint256 amount);
 error Reentrancy();
+/// challengeVote / challengeClaim: what the challenger supplied is not what the contract
+/// recorded for that vote or claim (or nothing challengeable is recorded).
+error ChallengeMismatch(uint256 taskId, uint256 attempt, address node);
+/// challengeVote / challengeClaim: the vote or claim is true (its VRF proof verifies and gives
+/// its output, and a vote's seats are not provably too many): nothing changes.
+error NoFraud(uint256 taskId, uint256 attempt, address node);

@@ -315,14 +315,23 @@ contract NodeRegistry {
         return nodes[node];
     }
 
-    /// The eligibility fields the Tasks contract reads (one storage slot).
+    /// The eligibility fields the Tasks contract reads for a claim or a vote, with the stake and
+    /// VRF key that a fraud proof needs (protocol.md section 11.5): one call, three slots.
     function nodeCore(address node)
         external
         view
-        returns (uint8 roles, uint8 status, uint16 teeKinds, bytes2 region, uint64 changedBlock)
+        returns (
+            uint8 roles,
+            uint8 status,
+            uint16 teeKinds,
+            bytes2 region,
+            uint64 changedBlock,
+            uint128 stake,
+            bytes32 vrfPublicKey
+        )
     {
         Node storage n = nodes[node];
-        return (n.roles, n.status, n.teeKinds, n.region, n.changedBlock);
+        return (n.roles, n.status, n.teeKinds, n.region, n.changedBlock, n.stake, n.vrfPublicKey);
     }
 
     /// The node's operator: the declared one, or the node itself when none was declared.

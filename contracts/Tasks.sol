@@ -5,15 +5,33 @@ import "./Errors.sol";
 import {NodeRegistry} from "./NodeRegistry.sol";
 import {Assets} from "./Assets.sol";
 
+/// The checks of a fraud proof (contracts/FraudVerifier.sol), in their own contract to keep
+/// Tasks under the code-size limit. `verify`: ECVRF-EDWARDS25519-SHA512-TAI, (true, beta) iff the
+/// proof verifies under the key for alpha, never reverts. `tooManySeats`: protocol.md 4.1.
+interface IFraudVerifier {
+    function verify(bytes32 publicKey, bytes calldata alpha, bytes calldata proof)
+        external
+        view
+        returns (bool valid, bytes memory beta);
+
+    function tooManySeats(uint64 x, uint256 w, uint256 totalW, uint256 tau, uint256 seats)
+        external
+        pure
+        returns (bool);
+}
+
 /// @title Ferry tasks: escrow, seeds, claims, evidence, votes, key releases, receipts
 /// @notice The task state machine of docs/protocol.md section 12. VRF outputs and proofs are
-/// recorded (events) but not verified here: ed25519 VRF verification is too expensive on the
-/// EVM. The contract uses a claimed output for the claim threshold and ordering, and counts
-/// claimed seats up to a stake-based bound; every relying party verifies every proof and seat
-/// count off chain and refuses to act on a wrong one. Since seats and outputs are unverified,
-/// nothing they decide slashes: only an executor's own provable fault does (evidence or receipt
-/// missed), and slashed stake is burnt. Payments are credited and withdrawn by their owners
-/// (pull payments) behind a re-entrancy guard.
+/// recorded but not verified when they arrive: ed25519 VRF verification costs about 2.5 M gas
+/// on the EVM. The contract uses a claimed output for the claim threshold and ordering, and
+/// counts claimed seats up to a stake-based bound; every relying party verifies every proof and
+/// seat count off chain and refuses to act on a wrong one. A commitment to each vote and to the
+/// best claim is stored, so anyone can later prove a false one on chain (challengeVote,
+/// challengeClaim: a fraud proof, verified by FraudVerifier); the liar is slashed and
+/// an executor its lie excluded is restored. Nothing unverified slashes: only an executor's own
+/// provable fault (evidence or receipt missed) and a proven lie do, and slashed stake is burnt.
+/// Payments are credited and withdrawn by their owners (pull payments) behind a re-entrancy
+/// guard.
 contract Tasks {
     // Task status, in this order; the lowercase names are the protocol's state names.
     uint8 internal constant CREATED = 0;
@@ -35,6 +53,7 @@ contract Tasks {
     uint8 internal constant END_RECEIPT_MISSED = 5;
     uint8 internal constant END_KEYS_MISSED = 6;
     uint8 internal constant END_ABANDONED = 7;
+    uint8 internal constant END_FRAUD = 8;
     uint256 internal constant MAX_ABANDON_CAUSE = 256;
 
     uint8 internal constant ROLE_EXECUTOR = 1;
@@ -44,6 +63,13 @@ contract Tasks {
     uint8 internal constant VOTE_FAIL = 1;
     uint8 internal constant VOTE_PASS = 2;
     uint8 internal constant VOTE_PASS_PAID = 3;
+    uint8 internal constant VOTE_DISCARDED = 4;
+    uint256 internal constant VOTE_KIND_MASK = 7;
+
+    // What a fraud proof proved (FraudProven.fraud).
+    uint8 internal constant FRAUD_CLAIM_VRF = 1;
+    uint8 internal constant FRAUD_VOTE_VRF = 2;
+    uint8 internal constant FRAUD_VOTE_SEATS = 3;
 
     // Window bounds, seconds (protocol.md section 11.3, "Window bounds").
     uint256 public constant MIN_CLAIM_WINDOW = 3;
@@ -93,6 +119,7 @@ contract Tasks {
         uint16 threshold;
         bool keysEverReleased;
         uint16 teeKinds; // TEE kinds allowed by every dataset
+        uint8 graceAttempts; // attempts given back by fraud proofs (on top of maxAttempts)
         address executor; // best claimant while claiming, then the attempt's executor
         uint40 deadline; // the current stage's deadline (see protocol.md section 12)
         uint16 passSeats;
@@ -111,7 +138,7 @@ contract Tasks {
         uint128 totalVerifierStake;
         uint128 voterReward; // set at completion: what each pass voter of the final attempt may claim
         bytes32 seed;
-        bytes32 bestOutput; // first 32 bytes of the best claim's VRF output
+        bytes32 bestOutput; // the best claim: its output's first 8 bytes || 24 bytes of its record (claimRecord)
         bytes32 evidenceHash;
         bytes32 receiptHash;
         uint128 totalExecutorStake; // snapshot at creation: W of the claim threshold
@@ -120,6 +147,7 @@ contract Tasks {
 
     NodeRegistry public immutable registry;
     Assets public immutable assets;
+    IFraudVerifier public immutable fraudVerifier;
     uint256 public immutable maxAttempts;
     uint256 public immutable verifierShareBps;
     /// Seats every eligible voter may claim without its stake being read: min(1 + isqrt(64) +
@@ -129,10 +157,12 @@ contract Tasks {
 
     uint256 public taskCount;
     mapping(uint256 => Task) internal tasks;
-    /// keccak256(taskId, attempt, verifier) => VOTE_FAIL / VOTE_PASS / VOTE_PASS_PAID
-    mapping(bytes32 => uint8) internal votes;
+    /// keccak256(taskId, attempt, verifier) => the vote's record (voteRecord, protocol.md 11.5)
+    /// with its low 3 bits replaced by VOTE_FAIL / VOTE_PASS / VOTE_PASS_PAID / VOTE_DISCARDED
+    mapping(bytes32 => bytes32) internal votes;
     /// keccak256(taskId, node) => bit 0: excluded from later attempts; bits 8..15: the last
-    /// attempt the node claimed (one claim per node per attempt)
+    /// attempt the node claimed (one claim per node per attempt); bits 16..23 and 24..31: why
+    /// and in which attempt it was excluded (AttemptEnded reason), for a fraud proof's restore
     mapping(bytes32 => uint256) internal nodeTask;
     mapping(address => uint256) public credits;
     uint256 internal transient locked;
@@ -198,19 +228,40 @@ contract Tasks {
         string resultLocation
     );
     event TaskFailed(uint256 indexed taskId, uint256 attempts, uint256 refund);
+    /// A fraud proof succeeded: `liar`'s vote or claim in `attempt` was false (fraud 1: a claim
+    /// whose VRF proof does not verify or gives another output; 2: the same for a vote; 3: a
+    /// vote's seats provably more than sortition gives). `slashed` was burnt; `restored`: the
+    /// attempt's executor, excluded by the lie, may claim again and the task got an attempt back.
+    event FraudProven(
+        uint256 indexed taskId,
+        uint256 indexed attempt,
+        address indexed liar,
+        address challenger,
+        uint8 fraud,
+        uint256 slashed,
+        bool restored
+    );
     event TaskExpired(uint256 indexed taskId, uint256 attempt, uint256 refund);
     event Credited(address indexed account, uint256 indexed taskId, uint256 amount);
     event Withdrawn(address indexed account, uint256 amount);
     /// A direct payment: the executor's share at completion, a voter's reward on claim.
     event Paid(address indexed account, uint256 indexed taskId, uint256 amount);
 
-    constructor(NodeRegistry registry_, Assets assets_, uint256 maxAttempts_, uint256 verifierShareBps_) {
+    constructor(
+        NodeRegistry registry_,
+        Assets assets_,
+        IFraudVerifier fraudVerifier_,
+        uint256 maxAttempts_,
+        uint256 verifierShareBps_
+    ) {
         if (address(registry_) == address(0)) revert InvalidParameter("registry");
         if (address(assets_) == address(0)) revert InvalidParameter("assets");
+        if (address(fraudVerifier_).code.length == 0) revert InvalidParameter("fraudVerifier");
         if (maxAttempts_ == 0 || maxAttempts_ > 255) revert InvalidParameter("maxAttempts");
         if (verifierShareBps_ > 10_000) revert InvalidParameter("verifierShareBps");
         registry = registry_;
         assets = assets_;
+        fraudVerifier = fraudVerifier_;
         maxAttempts = maxAttempts_;
         verifierShareBps = verifierShareBps_;
         uint256 minUnits = registry_.minStake() / STAKE_UNIT;
@@ -341,7 +392,8 @@ contract Tasks {
         if (block.timestamp > deadline) revert DeadlinePassed(deadline, block.timestamp);
         if (vrfOutput.length != 64) revert InvalidParameter("vrfOutput");
         if (vrfProof.length != 80) revert InvalidParameter("vrfProof");
-        (uint8 roles, uint8 nst, uint16 tee, bytes2 region, uint64 changed) = registry.nodeCore(msg.sender);
+        (uint8 roles, uint8 nst, uint16 tee, bytes2 region, uint64 changed, uint128 stake, bytes32 vrfKey) =
+            registry.nodeCore(msg.sender);
         if (nst == 0) revert NotEligible(msg.sender, 1);
         if (roles & ROLE_EXECUTOR == 0) revert NotEligible(msg.sender, 2);
         if (nst != NODE_ACTIVE) revert NotEligible(msg.sender, 3);
@@ -357,7 +409,7 @@ contract Tasks {
             revert AlreadyClaimed(taskId, attempt, msg.sender);
         }
         uint256 x = uint64(bytes8(vrfOutput[0:8]));
-        uint256 w = registry.stakeOf(msg.sender);
+        uint256 w = stake;
         {
             uint256 window = t.claimWindow;
             uint256 round = ((block.timestamp + window - deadline) * CLAIM_ROUNDS) / window;
@@ -380,7 +432,7 @@ contract Tasks {
             }
         }
         if (best) {
-            t.bestOutput = bytes32(vrfOutput[0:32]);
+            t.bestOutput = claimRecord(attempt, msg.sender, vrfKey, t.seed, vrfOutput, vrfProof);
             t.executor = msg.sender;
             registry.lock(msg.sender);
             if (st == SEEDED) _setStatus(taskId, t, CLAIMED);
@@ -437,23 +489,25 @@ contract Tasks {
         if (resultHash == bytes32(0)) revert InvalidParameter("resultHash");
         if (vrfOutput.length != 64) revert InvalidParameter("vrfOutput");
         if (vrfProof.length != 80) revert InvalidParameter("vrfProof");
-        (uint8 roles, uint8 nst,,, uint64 changed) = registry.nodeCore(msg.sender);
+        (uint8 roles, uint8 nst,,, uint64 changed, uint128 stake, bytes32 vrfKey) = registry.nodeCore(msg.sender);
         if (nst == 0) revert NotEligible(msg.sender, 1);
         if (roles & ROLE_VERIFIER == 0) revert NotEligible(msg.sender, 2);
         if (nst != NODE_ACTIVE) revert NotEligible(msg.sender, 3);
         if (changed >= t.createdBlock) revert NotEligible(msg.sender, 4);
         // An eligible voter holds at least minStake (active) and was counted in
         // totalVerifierStake, so its bound is at least min(17, minStake units): below that the
-        // stake need not be read.
+        // bound need not be computed.
         if (seats > fastSeats) {
-            uint256 maxSeats = seatBound(registry.stakeOf(msg.sender), t.totalVerifierStake, t.tau);
+            uint256 maxSeats = seatBound(stake, t.totalVerifierStake, t.tau);
             if (seats > maxSeats) revert TooManySeats(seats, maxSeats);
         }
-        if (msg.sender == t.executor) revert NotEligible(msg.sender, 8);
-        if (registry.sameOperator(msg.sender, t.executor)) revert NotEligible(msg.sender, 9);
+        address executor = t.executor;
+        if (msg.sender == executor) revert NotEligible(msg.sender, 8);
+        if (registry.sameOperator(msg.sender, executor)) revert NotEligible(msg.sender, 9);
         bytes32 key = keccak256(abi.encode(taskId, attempt, msg.sender));
         if (votes[key] != 0) revert AlreadyVoted(taskId, attempt, msg.sender);
-        votes[key] = pass ? VOTE_PASS : VOTE_FAIL;
+        votes[key] = voteRecord(pass, seats, stake, vrfKey, t.seed, executor, vrfOutput, vrfProof)
+            | bytes32(uint256(pass ? VOTE_PASS : VOTE_FAIL));
         emit VoteCast(taskId, attempt, msg.sender, pass, resultHash, seats, vrfOutput, vrfProof);
         if (pass) {
             t.passSeats = _addSeats(t.passSeats, seats);
@@ -561,14 +615,157 @@ contract Tasks {
         Task storage t = _task(taskId);
         if (t.status != COMPLETED) revert WrongState(taskId, t.status);
         bytes32 key = keccak256(abi.encode(taskId, uint256(t.attempt), msg.sender));
-        if (votes[key] != VOTE_PASS) revert NothingToWithdraw(msg.sender);
-        votes[key] = VOTE_PASS_PAID;
+        bytes32 v = votes[key];
+        if (uint256(v) & VOTE_KIND_MASK != VOTE_PASS) revert NothingToWithdraw(msg.sender);
+        votes[key] = v ^ bytes32(uint256(VOTE_PASS ^ VOTE_PASS_PAID));
         uint256 amount = t.voterReward;
         emit Paid(msg.sender, taskId, amount);
         if (amount != 0) {
             (bool ok,) = msg.sender.call{value: amount}("");
             if (!ok) revert TransferFailed(msg.sender, amount);
         }
+    }
+
+    // ------------------------------------------------------------------ fraud proofs
+
+    /// What a vote recorded, as a challenger resupplies it (protocol.md section 11.5): the
+    /// VoteCast event's pass, seats, vrfOutput and vrfProof; the voter's stake (wei) and VRF key
+    /// as the registry held them before the task was created; the attempt's seed (TaskSeeded);
+    /// the attempt's executor when the vote was cast (TaskClaimed, best).
+    struct VoteProof {
+        bool pass;
+        uint16 seats;
+        uint128 stake;
+        bytes32 vrfKey;
+        bytes32 seed;
+        address executor;
+        bytes vrfOutput;
+        bytes vrfProof;
+    }
+
+    /// Anyone proves a recorded vote false: its VRF proof does not verify under the voter's key
+    /// for the verifier alpha of (chain, task, attempt, seed), or gives another output, or its
+    /// seats are provably more than sortition gives for its stake (SeatProof). Then the vote is
+    /// discarded (its seats leave the tally of a current attempt; no reward), the voter is
+    /// slashed and jailed (burnt), and an executor the attempt excluded for a reason the lie can
+    /// cause (evidence rejected, votes missed, keys missed) is restored: it may claim again and
+    /// the task gets an attempt back. ChallengeMismatch when `v` is not what was recorded;
+    /// NoFraud when the vote is true. Costs about 2.5 M gas (the VRF verification).
+    function challengeVote(uint256 taskId, uint256 attempt, address voter, VoteProof calldata v)
+        external
+        nonReentrant
+    {
+        Task storage t = _task(taskId);
+        if (v.vrfOutput.length != 64) revert InvalidParameter("vrfOutput");
+        if (v.vrfProof.length != 80) revert InvalidParameter("vrfProof");
+        bytes32 key = keccak256(abi.encode(taskId, attempt, voter));
+        bytes32 stored = votes[key];
+        uint256 kind = uint256(stored) & VOTE_KIND_MASK;
+        bytes32 record = voteRecord(v.pass, v.seats, v.stake, v.vrfKey, v.seed, v.executor, v.vrfOutput, v.vrfProof);
+        if (kind == 0 || kind == VOTE_DISCARDED || stored ^ bytes32(kind) != record) {
+            revert ChallengeMismatch(taskId, attempt, voter);
+        }
+        uint8 fraud;
+        if (!_vrfHolds(VERIFIER_DST, taskId, attempt, v.seed, v.vrfKey, v.vrfOutput, v.vrfProof)) {
+            fraud = FRAUD_VOTE_VRF;
+        } else {
+            uint256 bigW = uint256(t.totalVerifierStake) / STAKE_UNIT;
+            uint256 w = uint256(v.stake) / STAKE_UNIT;
+            if (w > bigW) w = bigW;
+            if (fraudVerifier.tooManySeats(uint64(bytes8(v.vrfOutput[0:8])), w, bigW, t.tau, v.seats)) {
+                fraud = FRAUD_VOTE_SEATS;
+            } else {
+                revert NoFraud(taskId, attempt, voter);
+            }
+        }
+        votes[key] = record | bytes32(uint256(VOTE_DISCARDED));
+        uint8 st = t.status;
+        if (attempt == t.attempt && st >= ATTESTING && st <= RUNNING) {
+            if (v.pass) {
+                t.passSeats = _subSeats(t.passSeats, v.seats);
+                t.passVoters -= 1;
+            } else {
+                t.failSeats = _subSeats(t.failSeats, v.seats);
+            }
+        }
+        uint256 slashed = registry.slash(voter, taskId);
+        bool restored = _restore(taskId, t, attempt, v.executor);
+        emit FraudProven(taskId, attempt, voter, msg.sender, fraud, slashed, restored);
+    }
+
+    /// What the best claim recorded, as a challenger resupplies it: the TaskClaimed event's
+    /// vrfOutput and vrfProof, the claimant's VRF key before the task was created, the seed.
+    struct ClaimProof {
+        bytes32 vrfKey;
+        bytes32 seed;
+        bytes vrfOutput;
+        bytes vrfProof;
+    }
+
+    /// Anyone proves the recorded best claim false (its VRF proof does not verify under the
+    /// claimant's key for the claim alpha, or gives another output). The claimant is slashed and
+    /// jailed; while its attempt is open (claimed to running) the attempt ends (reason 8, fraud:
+    /// the claimant excluded and slashed) and the task gets that attempt back. Only the best
+    /// claim is recorded: another claim decides nothing. ChallengeMismatch / NoFraud as for votes.
+    function challengeClaim(uint256 taskId, uint256 attempt, address claimant, ClaimProof calldata c)
+        external
+        nonReentrant
+    {
+        Task storage t = _task(taskId);
+        if (c.vrfOutput.length != 64) revert InvalidParameter("vrfOutput");
+        if (c.vrfProof.length != 80) revert InvalidParameter("vrfProof");
+        bytes32 best = t.bestOutput;
+        if (best == 0 || best != claimRecord(attempt, claimant, c.vrfKey, c.seed, c.vrfOutput, c.vrfProof)) {
+            revert ChallengeMismatch(taskId, attempt, claimant);
+        }
+        if (_vrfHolds(CLAIM_DST, taskId, attempt, c.seed, c.vrfKey, c.vrfOutput, c.vrfProof)) {
+            revert NoFraud(taskId, attempt, claimant);
+        }
+        t.bestOutput = 0;
+        uint8 st = t.status;
+        uint256 slashed;
+        bool open = attempt == t.attempt && st >= CLAIMED && st <= RUNNING && t.executor == claimant;
+        if (open) {
+            if (t.graceAttempts < type(uint8).max) t.graceAttempts += 1;
+            uint256 before = registry.burned();
+            _endAttempt(taskId, t, END_FRAUD, true, true);
+            slashed = registry.burned() - before;
+        } else {
+            slashed = registry.slash(claimant, taskId);
+        }
+        emit FraudProven(taskId, attempt, claimant, msg.sender, FRAUD_CLAIM_VRF, slashed, open);
+    }
+
+    /// The record of a vote (protocol.md section 11.5), stored with the vote: keccak256 of the
+    /// packed (pass, seats, stake, vrfKey, seed, executor, vrfOutput, vrfProof), its low 3 bits
+    /// cleared (they hold the vote's kind).
+    function voteRecord(
+        bool pass,
+        uint16 seats,
+        uint128 stake,
+        bytes32 vrfKey,
+        bytes32 seed,
+        address executor,
+        bytes calldata vrfOutput,
+        bytes calldata vrfProof
+    ) internal pure returns (bytes32) {
+        bytes32 h = keccak256(abi.encodePacked(pass, seats, stake, vrfKey, seed, executor, vrfOutput, vrfProof));
+        return h & ~bytes32(VOTE_KIND_MASK);
+    }
+
+    /// The record of the best claim (protocol.md section 11.5), stored as the task's bestOutput:
+    /// the output's first 8 bytes (the claim's x), then the last 24 bytes of keccak256 of the
+    /// packed (uint8 attempt, claimant, vrfKey, seed, vrfOutput, vrfProof).
+    function claimRecord(
+        uint256 attempt,
+        address claimant,
+        bytes32 vrfKey,
+        bytes32 seed,
+        bytes calldata vrfOutput,
+        bytes calldata vrfProof
+    ) internal pure returns (bytes32) {
+        bytes32 h = keccak256(abi.encodePacked(uint8(attempt), claimant, vrfKey, seed, vrfOutput, vrfProof));
+        return bytes32(bytes8(vrfOutput[0:8])) | (h & bytes32(uint256(type(uint192).max)));
     }
 
     // ------------------------------------------------------------------ deadlines
@@ -616,9 +813,9 @@ contract Tasks {
         return tasks[taskId];
     }
 
-    /// 0: no vote, 1: fail, 2: pass, 3: pass and reward claimed.
+    /// 0: no vote, 1: fail, 2: pass, 3: pass and reward claimed, 4: discarded by a fraud proof.
     function voteOf(uint256 taskId, uint256 attempt, address verifier) external view returns (uint8) {
-        return votes[keccak256(abi.encode(taskId, attempt, verifier))];
+        return uint8(uint256(votes[keccak256(abi.encode(taskId, attempt, verifier))]) & VOTE_KIND_MASK);
     }
 
     function isExcluded(uint256 taskId, address node) external view returns (bool) {
@@ -660,6 +857,47 @@ contract Tasks {
         emit StatusChanged(taskId, t.attempt, st);
     }
 
+    bytes internal constant CLAIM_DST = "ferry/claim/v1\x00";
+    bytes internal constant VERIFIER_DST = "ferry/verifier-selection/v1\x00";
+
+    /// True when `proof` verifies under `vrfKey` for the alpha DST || u64(chainid) || b32(taskId)
+    /// || u32(attempt) || seed (protocol.md section 3) and gives `output`.
+    function _vrfHolds(
+        bytes memory dst,
+        uint256 taskId,
+        uint256 attempt,
+        bytes32 seed_,
+        bytes32 vrfKey,
+        bytes calldata output,
+        bytes calldata proof
+    ) internal view returns (bool) {
+        bytes memory alpha = abi.encodePacked(dst, uint64(block.chainid), taskId, uint32(attempt), seed_);
+        (bool valid, bytes memory beta) = fraudVerifier.verify(vrfKey, alpha, proof);
+        return valid && beta.length == 64 && keccak256(beta) == keccak256(output);
+    }
+
+    /// Gives back what a proven lie took from attempt `attempt`'s executor: its exclusion, when
+    /// it was excluded in that attempt for a reason a lie can cause (evidence rejected, votes
+    /// missed, keys missed), and the attempt (graceAttempts) while the task is open.
+    function _restore(uint256 taskId, Task storage t, uint256 attempt, address executor) internal returns (bool) {
+        if (executor == address(0)) return false;
+        bytes32 k = keccak256(abi.encode(taskId, executor));
+        uint256 nt = nodeTask[k];
+        if (nt & 1 == 0 || (nt >> 24) & 0xff != attempt) return false;
+        uint256 reason = (nt >> 16) & 0xff;
+        if (reason != END_EVIDENCE_REJECTED && reason != END_VOTES_MISSED && reason != END_KEYS_MISSED) return false;
+        nodeTask[k] = nt & 0xff00;
+        uint8 st = t.status;
+        if (st != COMPLETED && st != FAILED && st != EXPIRED && t.graceAttempts < type(uint8).max) {
+            t.graceAttempts += 1;
+        }
+        return true;
+    }
+
+    function _subSeats(uint16 a, uint16 b) internal pure returns (uint16) {
+        return a > b ? a - b : 0;
+    }
+
     function _addSeats(uint16 a, uint16 b) internal pure returns (uint16) {
         uint256 s = uint256(a) + b;
         return s > type(uint16).max ? type(uint16).max : uint16(s);
@@ -680,12 +918,15 @@ contract Tasks {
         uint256 slashed = 0;
         if (ex != address(0)) {
             registry.unlock(ex);
-            if (exclude) nodeTask[keccak256(abi.encode(taskId, ex))] |= 1;
+            if (exclude) {
+                bytes32 k = keccak256(abi.encode(taskId, ex));
+                nodeTask[k] = (nodeTask[k] & 0xff00) | (uint256(t.attempt) << 24) | (uint256(reason) << 16) | 1;
+            }
             // Burnt by the registry: credited to nobody, so no account profits from a slash.
             if (penalize) slashed = registry.slash(ex, taskId);
         }
         emit AttemptEnded(taskId, t.attempt, ex, reason, slashed);
-        if (t.attempt >= maxAttempts) {
+        if (t.attempt >= maxAttempts + t.graceAttempts || t.attempt == type(uint8).max) {
             _setStatus(taskId, t, FAILED);
             uint256 refund = _refund(taskId, t);
             emit TaskFailed(taskId, t.attempt, refund);

@@ -16,6 +16,7 @@ import { defaultVerifiers, type AppraisalPolicy } from '../attestation/index.ts'
 import type { Tpm2VerifierOptions } from '../attestation/tpm2/index.ts';
 import {
   type ChainReader,
+  claimRecord,
   type FerryEvent,
   getApp,
   getDataset,
@@ -222,7 +223,16 @@ export async function verifyTaskFromChain(
       vrfProofMatches(bytes(node.vrfPublicKey), claimAlphaBytes, bytes(cl.args.vrfProof), out);
     if (ok && node.stake > 0n) valid.push({ executor: who, beta: out, stake: node.stake });
     else invalid++;
-    if (same(who, executor) && equalBytes(out.subarray(0, 32), bytes(task.bestOutput))) {
+    const record =
+      node === null
+        ? null
+        : claimRecord(attempt, who as Hex, {
+            vrfKey: node.vrfPublicKey,
+            seed,
+            vrfOutput: out,
+            vrfProof: bytes(cl.args.vrfProof),
+          });
+    if (same(who, executor) && record !== null && same(record, task.bestOutput)) {
       winnerOk = ok && node !== null && node.stake > 0n;
       winner = node && node.stake > 0n ? { beta: out, stake: node.stake } : null;
     }

@@ -4,10 +4,20 @@
  */
 import type { Abi } from 'viem';
 import { assetsAbi, assetsBytecode } from './generated/Assets.ts';
+import { fraudVerifierAbi, fraudVerifierBytecode } from './generated/FraudVerifier.ts';
 import { nodeRegistryAbi, nodeRegistryBytecode } from './generated/NodeRegistry.ts';
 import { tasksAbi, tasksBytecode } from './generated/Tasks.ts';
 
-export { assetsAbi, assetsBytecode, nodeRegistryAbi, nodeRegistryBytecode, tasksAbi, tasksBytecode };
+export {
+  assetsAbi,
+  assetsBytecode,
+  fraudVerifierAbi,
+  fraudVerifierBytecode,
+  nodeRegistryAbi,
+  nodeRegistryBytecode,
+  tasksAbi,
+  tasksBytecode,
+};
 
 function errorsOf(...abis: Abi[]): Abi {
   const seen = new Set<string>();

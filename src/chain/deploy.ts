@@ -1,13 +1,16 @@
 /**
- * Deploys Ferry's three contracts to any EVM chain. The Tasks address is predicted from the
- * deployer's nonce so NodeRegistry and Assets receive it in their constructors: no admin
- * function, no owner key after deployment.
+ * Deploys Ferry's contracts to any EVM chain: FraudVerifier (the stateless checks of fraud
+ * proofs), NodeRegistry, Assets and Tasks. The Tasks address is predicted from the deployer's
+ * nonce so NodeRegistry and Assets receive it in their constructors: no admin function, no
+ * owner key after deployment.
  */
 import { getContractAddress, type Hex, type PublicClient } from 'viem';
 import { FerryError } from '../kernel/index.ts';
 import {
   assetsAbi,
   assetsBytecode,
+  fraudVerifierAbi,
+  fraudVerifierBytecode,
   nodeRegistryAbi,
   nodeRegistryBytecode,
   tasksAbi,
@@ -45,7 +48,7 @@ export const DEFAULT_DEPLOY_OPTIONS: Required<DeployOptions> = {
 
 export type Deployment = { chainId: number; contracts: FerryContracts; blockNumber: bigint; gasUsed: bigint };
 
-/** Deploys NodeRegistry, Assets and Tasks from the wallet's account; waits for all three. */
+/** Deploys FraudVerifier, NodeRegistry, Assets and Tasks from the wallet's account; waits for all four. */
 export async function deployFerry(
   wallet: ChainWriter['wallet'],
   publicClient: PublicClient,
@@ -62,33 +65,41 @@ export async function deployFerry(
   const from = wallet.account.address;
   try {
     const nonce = await publicClient.getTransactionCount({ address: from, blockTag: 'pending' });
-    const predictedTasks = getContractAddress({ from, nonce: BigInt(nonce + 2) });
+    const predictedTasks = getContractAddress({ from, nonce: BigInt(nonce + 3) });
     const common = { account: wallet.account, chain: wallet.chain };
+    const h0 = await wallet.deployContract({
+      ...common,
+      abi: fraudVerifierAbi,
+      bytecode: fraudVerifierBytecode as Hex,
+      args: [],
+      nonce,
+    });
     const h1 = await wallet.deployContract({
       ...common,
       abi: nodeRegistryAbi,
       bytecode: nodeRegistryBytecode as Hex,
       args: [predictedTasks, o.minStake, o.unbondingDelay, o.heartbeatTtl, o.slashBps, o.jailDuration],
-      nonce,
+      nonce: nonce + 1,
     });
     const h2 = await wallet.deployContract({
       ...common,
       abi: assetsAbi,
       bytecode: assetsBytecode as Hex,
       args: [predictedTasks],
-      nonce: nonce + 1,
+      nonce: nonce + 2,
     });
-    const registry = getContractAddress({ from, nonce: BigInt(nonce) });
-    const assets = getContractAddress({ from, nonce: BigInt(nonce + 1) });
+    const fraudVerifier = getContractAddress({ from, nonce: BigInt(nonce) });
+    const registry = getContractAddress({ from, nonce: BigInt(nonce + 1) });
+    const assets = getContractAddress({ from, nonce: BigInt(nonce + 2) });
     const h3 = await wallet.deployContract({
       ...common,
       abi: tasksAbi,
       bytecode: tasksBytecode as Hex,
-      args: [registry, assets, o.maxAttempts, o.verifierShareBps],
-      nonce: nonce + 2,
+      args: [registry, assets, fraudVerifier, o.maxAttempts, o.verifierShareBps],
+      nonce: nonce + 3,
     });
     const receipts = await Promise.all(
-      [h1, h2, h3].map((hash) => publicClient.waitForTransactionReceipt({ hash, pollingInterval: 50 })),
+      [h0, h1, h2, h3].map((hash) => publicClient.waitForTransactionReceipt({ hash, pollingInterval: 50 })),
     );
     for (const r of receipts) {
       if (r.status !== 'success') {
@@ -97,7 +108,7 @@ export async function deployFerry(
         });
       }
     }
-    if (receipts[2].contractAddress?.toLowerCase() !== predictedTasks.toLowerCase()) {
+    if (receipts[3].contractAddress?.toLowerCase() !== predictedTasks.toLowerCase()) {
       throw new FerryError('CHAIN_REVERTED', 'Tasks was deployed at an unexpected address', {
         hints: ['another transaction from the deployer account interfered; deploy again'],
       });
@@ -105,7 +116,7 @@ export async function deployFerry(
     return {
       chainId: wallet.chain.id,
       contracts: { NodeRegistry: registry, Assets: assets, Tasks: predictedTasks },
-      blockNumber: receipts[2].blockNumber,
+      blockNumber: receipts[3].blockNumber,
       gasUsed: receipts.reduce((s, r) => s + r.gasUsed, 0n),
     };
   } catch (e) {

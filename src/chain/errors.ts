@@ -185,6 +185,20 @@ export const REVERT_CODES: Record<string, Mapping> = {
     hints: () => ['the receiving account must accept plain ether transfers'],
   },
   Reentrancy: { code: 'CHAIN_REENTRANCY', message: () => 're-entrant call refused' },
+  ChallengeMismatch: {
+    code: 'CHAIN_CHALLENGE_MISMATCH',
+    message: (a) =>
+      `what the challenge supplied is not what task ${s(a[0])} recorded for ${s(a[2])} in attempt ${s(a[1])}`,
+    hints: () => [
+      'resupply the VoteCast / TaskClaimed event, the seed and the node as registered before the task',
+      'only votes and the best claim are recorded; a discarded vote cannot be challenged again',
+    ],
+  },
+  NoFraud: {
+    code: 'CHAIN_NO_FRAUD',
+    message: (a) => `the ${s(a[2])} record of task ${s(a[0])} attempt ${s(a[1])} is true: nothing to prove`,
+    hints: () => ['its VRF proof verifies and gives its output, and its seats are not provably too many'],
+  },
 };
 
 /** Solidity's panic codes (0x01, 0x11, 0x12, 0x21, 0x31, 0x32, 0x41, 0x51), in words. */

@@ -37,6 +37,17 @@ export { type Clients, type ConnectOptions, chainFor, connect, reader, sendTx, w
 export { DEFAULT_DEPLOY_OPTIONS, type DeployOptions, type Deployment, deployFerry } from './deploy.ts';
 export { decodeRevertData, REVERT_CODES, toChainError } from './errors.ts';
 export {
+  type ClaimProof,
+  challengeClaim,
+  challengeVote,
+  claimRecord,
+  FRAUD_KINDS,
+  type FraudKind,
+  type FraudProven,
+  type VoteProof,
+  voteRecord,
+} from './fraud.ts';
+export {
   ANVIL_DEV_KEYS,
   anvilPath,
   freePort,

@@ -3,8 +3,9 @@
  * release, receipt, timeout, withdraw, and readers. Writes resolve once mined; refusals are
  * FerryErrors with CHAIN_* codes (e.g. CHAIN_WRONG_STATE, CHAIN_NOT_ELIGIBLE).
  *
- * The contract does not verify VRF proofs or seat counts; callers relying on a claim or a
- * vote must verify them off chain (section 11, "What the contracts do not check").
+ * The contract does not verify VRF proofs or seat counts when they arrive; callers relying on a
+ * claim or a vote must verify them off chain (section 11, "What the contracts do not check"),
+ * and anyone may prove a false one afterwards (fraud.ts).
  */
 import { type Address, decodeEventLog, type Hex } from 'viem';
 import { FerryError } from '../kernel/index.ts';
@@ -417,7 +418,10 @@ export type TaskInfo = {
   /** Each pass voter's reward, set when the task completes. */
   voterReward: bigint;
   seed: Hex;
+  /** The best claim's record (claimRecord, §11.5): its output's first 8 bytes, then a hash. */
   bestOutput: Hex;
+  /** Attempts fraud proofs gave back, on top of the deployment's maxAttempts. */
+  graceAttempts: number;
   evidenceHash: Hex;
   receiptHash: Hex;
 };
@@ -461,6 +465,7 @@ export async function getTask(c: ChainReader, taskId: bigint): Promise<TaskInfo 
     voterReward: t.voterReward,
     seed: t.seed,
     bestOutput: t.bestOutput,
+    graceAttempts: t.graceAttempts,
     evidenceHash: t.evidenceHash,
     receiptHash: t.receiptHash,
   };
@@ -489,11 +494,14 @@ export async function getCredits(c: ChainReader, account: Address): Promise<bigi
   }
 }
 
-/** A verifier's recorded vote for an attempt: null (none), 'fail', 'pass' or 'pass-paid' (reward claimed). */
+/**
+ * A verifier's recorded vote for an attempt: null (none), 'fail', 'pass', 'pass-paid' (reward
+ * claimed) or 'discarded' (proven false by a fraud proof, section 11.5).
+ */
 export async function getVote(
   c: ChainReader,
   p: { taskId: bigint; attempt: number; verifier: Address },
-): Promise<'pass' | 'pass-paid' | 'fail' | null> {
+): Promise<'pass' | 'pass-paid' | 'fail' | 'discarded' | null> {
   try {
     const v = await c.public.readContract({
       address: c.contracts.Tasks,
@@ -501,7 +509,7 @@ export async function getVote(
       functionName: 'voteOf',
       args: [uint(p.taskId, 'taskId'), uint(p.attempt, 'attempt'), address(p.verifier, 'verifier')],
     });
-    return v === 3 ? 'pass-paid' : v === 2 ? 'pass' : v === 1 ? 'fail' : null;
+    return v === 4 ? 'discarded' : v === 3 ? 'pass-paid' : v === 2 ? 'pass' : v === 1 ? 'fail' : null;
   } catch (e) {
     throw toChainError(e, 'getVote');
   }

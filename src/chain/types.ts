@@ -42,6 +42,7 @@ export const ATTEMPT_END_REASONS = [
   'receipt-missed',
   'keys-missed',
   'abandoned',
+  'fraud',
 ] as const;
 export type AttemptEndReason = (typeof ATTEMPT_END_REASONS)[number];
 

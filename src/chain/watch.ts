@@ -128,6 +128,7 @@ const TASK_TOPIC1_EVENTS = [
   'TaskCompleted',
   'TaskFailed',
   'TaskExpired',
+  'FraudProven',
 ] as const;
 const TASK_TOPIC2_EVENTS = ['Credited', 'Paid'] as const;
 
@@ -149,7 +150,7 @@ const TOPIC2_SELECTORS = selectors(TASK_TOPIC2_EVENTS);
  * Tasks event carrying the task id (TaskCreated ... TaskExpired, Credited, Paid), in chain
  * order. With `attempt`, only the events of that attempt (those with an indexed attempt:
  * StatusChanged, TaskSeeded, SeedReanchored, TaskClaimed, EvidenceCommitted, VoteCast,
- * TaskAttested, AttemptEnded, AttemptAbandoned, KeyReleased, TaskCompleted). Rejects with
+ * TaskAttested, AttemptEnded, AttemptAbandoned, KeyReleased, TaskCompleted, FraudProven). Rejects with
  * CHAIN_UNAVAILABLE or CHAIN_REVERTED like getFerryEvents (the endpoint's own range limits
  * apply: pass a fromBlock such as the task's createdBlock).
  */

@@ -158,6 +158,11 @@ export const COMMANDS: Entry[] = [
     load: () => import('./receipt/verify.ts'),
   },
   {
+    name: 'task challenge',
+    summary: 'prove a false vote or claim on chain (a fraud proof): the liar is slashed',
+    load: () => import('./task/challenge.ts'),
+  },
+  {
     name: 'task ls',
     summary: 'list the tasks on chain with their status',
     load: () => import('./task/ls.ts'),

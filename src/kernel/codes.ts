@@ -112,6 +112,8 @@ export const ERROR_CODES = {
   CHAIN_TOO_MANY_SEATS: f,
   CHAIN_STAKE_LOCKED: f,
   CHAIN_NOT_JAILED: f,
+  CHAIN_CHALLENGE_MISMATCH: f,
+  CHAIN_NO_FRAUD: f,
 
   // --- attestation ------------------------------------------------------------------------
   ATTESTATION_MALFORMED: v,

@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Hex } from 'viem';
-import { type ChainReader, getTaskEvents, sameOperator, type TaskInfo } from '../chain/index.ts';
+import { type ChainReader, claimRecord, getTaskEvents, sameOperator, type TaskInfo } from '../chain/index.ts';
 import { sortitionSeats } from '../crypto/sortition.ts';
 import { claimAlpha, verifierAlpha, vrfVerify } from '../crypto/vrf/index.ts';
 import { encodeCanonical, equalBytes, FerryError, fromHex } from '../kernel/index.ts';
@@ -152,12 +152,22 @@ export async function checkClaim(
   claims: ClaimEvent[],
 ): Promise<void> {
   if (!task.executor) throw new FerryError('POLICY_DENIED', 'the attempt has no executor');
-  const mine = claims.filter((x) => x.executor.toLowerCase() === task.executor!.toLowerCase());
-  const best = hexBytes(task.bestOutput);
-  const claim = mine.find((x) => equalBytes(x.vrfOutput.subarray(0, 32), best));
-  if (!claim) throw new FerryError('POLICY_DENIED', "the executor's winning claim was not found");
-  const node = await nodeAtCreation(c, task.executor, task);
+  const executor = task.executor;
+  const node = await nodeAtCreation(c, executor, task);
   if (!node) throw new FerryError('POLICY_DENIED', 'the executor was not registered before the task');
+  // The task records its best claim as claimRecord (§11.5): the output's first 8 bytes and a
+  // hash of the claim, its claimant, key and seed.
+  const claim = claims.find(
+    (x) =>
+      x.executor.toLowerCase() === executor.toLowerCase() &&
+      claimRecord(task.attempt, executor, {
+        vrfKey: node.vrfPublicKey,
+        seed: task.seed,
+        vrfOutput: x.vrfOutput,
+        vrfProof: x.vrfProof,
+      }).toLowerCase() === task.bestOutput.toLowerCase(),
+  );
+  if (!claim) throw new FerryError('POLICY_DENIED', "the executor's winning claim was not found");
   const alpha = claimAlpha({
     chainId: BigInt(chainId),
     taskId: task.taskId,

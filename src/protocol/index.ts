@@ -99,3 +99,4 @@ export {
   seatProofLimit,
   seatsProvablyTooMany,
 } from './seat-proof.ts';
+export { type ClaimCase, claimCase, judgeClaim, judgeVote, type VoteCase, voteCase } from './fraud.ts';

@@ -633,6 +633,7 @@ export async function explainFailure(
   // The most telling attempt: a rejection or a refusal explains more than the missing claims
   // that follow once the only executor was excluded.
   const rank = [
+    'fraud',
     'evidence-rejected',
     'abandoned',
     'keys-missed',
@@ -692,6 +693,13 @@ export async function explainFailure(
     }
   } else if (reason === 'evidence-missed') {
     message = 'the executor did not commit its evidence in time';
+  } else if (reason === 'fraud') {
+    message = "the executor's claim was proven false on chain (a fraud proof): it was slashed";
+    hints.push(
+      ...events
+        .filter((e) => e.eventName === 'FraudProven')
+        .map((e) => `attempt ${e.args.attempt}: ${String(e.args.liar)} lied (fraud ${e.args.fraud})`),
+    );
   } else if (reason === 'receipt-missed' || reason === 'keys-missed') {
     const attempt = Number(last!.args.attempt);
     const released = events.filter(
