@@ -139,11 +139,14 @@ contract NodeRegistry {
         emit NodeStatusChanged(msg.sender, STATUS_ACTIVE);
     }
 
-    /// Replaces roles, region, TEE kinds, keys, endpoint and operator. Eligibility for tasks created
-    /// at or before this block is lost (changedBlock).
+    /// Replaces roles, region, TEE kinds, the signing key, endpoint and operator. Eligibility for
+    /// tasks created at or before this block is lost (changedBlock). The VRF key is fixed at
+    /// registration (InvalidParameter("vrfPublicKey") for another one): fraud proofs read it as
+    /// the key every recorded claim and vote was made with (protocol.md section 11.5).
     function update(NodeParams calldata p) external {
         Node storage n = _node(msg.sender);
         _checkParams(p);
+        if (p.vrfPublicKey != n.vrfPublicKey) revert InvalidParameter("vrfPublicKey");
         bool counted = n.status == STATUS_ACTIVE;
         if (counted) _addTotals(n, false);
         _apply(n, p);
@@ -315,23 +318,20 @@ contract NodeRegistry {
         return nodes[node];
     }
 
-    /// The eligibility fields the Tasks contract reads for a claim or a vote, with the stake and
-    /// VRF key that a fraud proof needs (protocol.md section 11.5): one call, three slots.
+    /// The eligibility fields the Tasks contract reads for a claim or a vote, with the stake a
+    /// fraud proof needs (protocol.md section 11.5): one call, two slots.
     function nodeCore(address node)
         external
         view
-        returns (
-            uint8 roles,
-            uint8 status,
-            uint16 teeKinds,
-            bytes2 region,
-            uint64 changedBlock,
-            uint128 stake,
-            bytes32 vrfPublicKey
-        )
+        returns (uint8 roles, uint8 status, uint16 teeKinds, bytes2 region, uint64 changedBlock, uint128 stake)
     {
         Node storage n = nodes[node];
-        return (n.roles, n.status, n.teeKinds, n.region, n.changedBlock, n.stake, n.vrfPublicKey);
+        return (n.roles, n.status, n.teeKinds, n.region, n.changedBlock, n.stake);
+    }
+
+    /// The node's VRF public key, fixed at registration (zero: not registered).
+    function vrfKeyOf(address node) external view returns (bytes32) {
+        return nodes[node].vrfPublicKey;
     }
 
     /// The node's operator: the declared one, or the node itself when none was declared.

@@ -22,7 +22,7 @@ interface IFraudVerifier {
 
 /// @title Ferry tasks: escrow, seeds, claims, evidence, votes, key releases, receipts
 /// @notice The task state machine of docs/protocol.md section 12. VRF outputs and proofs are
-/// recorded but not verified when they arrive: ed25519 VRF verification costs about 2.5 M gas
+/// recorded but not verified when they arrive: ed25519 VRF verification costs about 0.8 M gas
 /// on the EVM. The contract uses a claimed output for the claim threshold and ordering, and
 /// counts claimed seats up to a stake-based bound; every relying party verifies every proof and
 /// seat count off chain and refuses to act on a wrong one. A commitment to each vote and to the
@@ -392,7 +392,7 @@ contract Tasks {
         if (block.timestamp > deadline) revert DeadlinePassed(deadline, block.timestamp);
         if (vrfOutput.length != 64) revert InvalidParameter("vrfOutput");
         if (vrfProof.length != 80) revert InvalidParameter("vrfProof");
-        (uint8 roles, uint8 nst, uint16 tee, bytes2 region, uint64 changed, uint128 stake, bytes32 vrfKey) =
+        (uint8 roles, uint8 nst, uint16 tee, bytes2 region, uint64 changed, uint128 stake) =
             registry.nodeCore(msg.sender);
         if (nst == 0) revert NotEligible(msg.sender, 1);
         if (roles & ROLE_EXECUTOR == 0) revert NotEligible(msg.sender, 2);
@@ -432,7 +432,7 @@ contract Tasks {
             }
         }
         if (best) {
-            t.bestOutput = claimRecord(attempt, msg.sender, vrfKey, t.seed, vrfOutput, vrfProof);
+            t.bestOutput = claimRecord(attempt, msg.sender, t.seed, vrfOutput, vrfProof);
             t.executor = msg.sender;
             registry.lock(msg.sender);
             if (st == SEEDED) _setStatus(taskId, t, CLAIMED);
@@ -489,7 +489,7 @@ contract Tasks {
         if (resultHash == bytes32(0)) revert InvalidParameter("resultHash");
         if (vrfOutput.length != 64) revert InvalidParameter("vrfOutput");
         if (vrfProof.length != 80) revert InvalidParameter("vrfProof");
-        (uint8 roles, uint8 nst,,, uint64 changed, uint128 stake, bytes32 vrfKey) = registry.nodeCore(msg.sender);
+        (uint8 roles, uint8 nst,,, uint64 changed, uint128 stake) = registry.nodeCore(msg.sender);
         if (nst == 0) revert NotEligible(msg.sender, 1);
         if (roles & ROLE_VERIFIER == 0) revert NotEligible(msg.sender, 2);
         if (nst != NODE_ACTIVE) revert NotEligible(msg.sender, 3);
@@ -506,7 +506,7 @@ contract Tasks {
         if (registry.sameOperator(msg.sender, executor)) revert NotEligible(msg.sender, 9);
         bytes32 key = keccak256(abi.encode(taskId, attempt, msg.sender));
         if (votes[key] != 0) revert AlreadyVoted(taskId, attempt, msg.sender);
-        votes[key] = voteRecord(pass, seats, stake, vrfKey, t.seed, executor, vrfOutput, vrfProof)
+        votes[key] = voteRecord(pass, seats, stake, t.seed, executor, vrfOutput, vrfProof)
             | bytes32(uint256(pass ? VOTE_PASS : VOTE_FAIL));
         emit VoteCast(taskId, attempt, msg.sender, pass, resultHash, seats, vrfOutput, vrfProof);
         if (pass) {
@@ -629,14 +629,14 @@ contract Tasks {
     // ------------------------------------------------------------------ fraud proofs
 
     /// What a vote recorded, as a challenger resupplies it (protocol.md section 11.5): the
-    /// VoteCast event's pass, seats, vrfOutput and vrfProof; the voter's stake (wei) and VRF key
-    /// as the registry held them before the task was created; the attempt's seed (TaskSeeded);
-    /// the attempt's executor when the vote was cast (TaskClaimed, best).
+    /// VoteCast event's pass, seats, vrfOutput and vrfProof; the voter's stake (wei) as the
+    /// registry held it before the task was created; the attempt's seed (TaskSeeded); the
+    /// attempt's executor when the vote was cast (EvidenceCommitted). The VRF key is the
+    /// registry's (fixed at registration).
     struct VoteProof {
         bool pass;
         uint16 seats;
         uint128 stake;
-        bytes32 vrfKey;
         bytes32 seed;
         address executor;
         bytes vrfOutput;
@@ -650,7 +650,7 @@ contract Tasks {
     /// slashed and jailed (burnt), and an executor the attempt excluded for a reason the lie can
     /// cause (evidence rejected, votes missed, keys missed) is restored: it may claim again and
     /// the task gets an attempt back. ChallengeMismatch when `v` is not what was recorded;
-    /// NoFraud when the vote is true. Costs about 2.5 M gas (the VRF verification).
+    /// NoFraud when the vote is true. Costs about 1 M gas (the VRF verification and the seat proof).
     function challengeVote(uint256 taskId, uint256 attempt, address voter, VoteProof calldata v)
         external
         nonReentrant
@@ -661,12 +661,12 @@ contract Tasks {
         bytes32 key = keccak256(abi.encode(taskId, attempt, voter));
         bytes32 stored = votes[key];
         uint256 kind = uint256(stored) & VOTE_KIND_MASK;
-        bytes32 record = voteRecord(v.pass, v.seats, v.stake, v.vrfKey, v.seed, v.executor, v.vrfOutput, v.vrfProof);
+        bytes32 record = voteRecord(v.pass, v.seats, v.stake, v.seed, v.executor, v.vrfOutput, v.vrfProof);
         if (kind == 0 || kind == VOTE_DISCARDED || stored ^ bytes32(kind) != record) {
             revert ChallengeMismatch(taskId, attempt, voter);
         }
         uint8 fraud;
-        if (!_vrfHolds(VERIFIER_DST, taskId, attempt, v.seed, v.vrfKey, v.vrfOutput, v.vrfProof)) {
+        if (!_vrfHolds(VERIFIER_DST, taskId, attempt, v.seed, voter, v.vrfOutput, v.vrfProof)) {
             fraud = FRAUD_VOTE_VRF;
         } else {
             uint256 bigW = uint256(t.totalVerifierStake) / STAKE_UNIT;
@@ -694,9 +694,8 @@ contract Tasks {
     }
 
     /// What the best claim recorded, as a challenger resupplies it: the TaskClaimed event's
-    /// vrfOutput and vrfProof, the claimant's VRF key before the task was created, the seed.
+    /// vrfOutput and vrfProof and the attempt's seed.
     struct ClaimProof {
-        bytes32 vrfKey;
         bytes32 seed;
         bytes vrfOutput;
         bytes vrfProof;
@@ -715,10 +714,10 @@ contract Tasks {
         if (c.vrfOutput.length != 64) revert InvalidParameter("vrfOutput");
         if (c.vrfProof.length != 80) revert InvalidParameter("vrfProof");
         bytes32 best = t.bestOutput;
-        if (best == 0 || best != claimRecord(attempt, claimant, c.vrfKey, c.seed, c.vrfOutput, c.vrfProof)) {
+        if (best == 0 || best != claimRecord(attempt, claimant, c.seed, c.vrfOutput, c.vrfProof)) {
             revert ChallengeMismatch(taskId, attempt, claimant);
         }
-        if (_vrfHolds(CLAIM_DST, taskId, attempt, c.seed, c.vrfKey, c.vrfOutput, c.vrfProof)) {
+        if (_vrfHolds(CLAIM_DST, taskId, attempt, c.seed, claimant, c.vrfOutput, c.vrfProof)) {
             revert NoFraud(taskId, attempt, claimant);
         }
         t.bestOutput = 0;
@@ -737,34 +736,32 @@ contract Tasks {
     }
 
     /// The record of a vote (protocol.md section 11.5), stored with the vote: keccak256 of the
-    /// packed (pass, seats, stake, vrfKey, seed, executor, vrfOutput, vrfProof), its low 3 bits
-    /// cleared (they hold the vote's kind).
+    /// packed (pass, seats, stake, seed, executor, vrfOutput, vrfProof), its low 3 bits cleared
+    /// (they hold the vote's kind).
     function voteRecord(
         bool pass,
         uint16 seats,
         uint128 stake,
-        bytes32 vrfKey,
         bytes32 seed,
         address executor,
         bytes calldata vrfOutput,
         bytes calldata vrfProof
     ) internal pure returns (bytes32) {
-        bytes32 h = keccak256(abi.encodePacked(pass, seats, stake, vrfKey, seed, executor, vrfOutput, vrfProof));
+        bytes32 h = keccak256(abi.encodePacked(pass, seats, stake, seed, executor, vrfOutput, vrfProof));
         return h & ~bytes32(VOTE_KIND_MASK);
     }
 
     /// The record of the best claim (protocol.md section 11.5), stored as the task's bestOutput:
     /// the output's first 8 bytes (the claim's x), then the last 24 bytes of keccak256 of the
-    /// packed (uint8 attempt, claimant, vrfKey, seed, vrfOutput, vrfProof).
+    /// packed (uint8 attempt, claimant, seed, vrfOutput, vrfProof).
     function claimRecord(
         uint256 attempt,
         address claimant,
-        bytes32 vrfKey,
         bytes32 seed,
         bytes calldata vrfOutput,
         bytes calldata vrfProof
     ) internal pure returns (bytes32) {
-        bytes32 h = keccak256(abi.encodePacked(uint8(attempt), claimant, vrfKey, seed, vrfOutput, vrfProof));
+        bytes32 h = keccak256(abi.encodePacked(uint8(attempt), claimant, seed, vrfOutput, vrfProof));
         return bytes32(bytes8(vrfOutput[0:8])) | (h & bytes32(uint256(type(uint192).max)));
     }
 
@@ -860,19 +857,20 @@ contract Tasks {
     bytes internal constant CLAIM_DST = "ferry/claim/v1\x00";
     bytes internal constant VERIFIER_DST = "ferry/verifier-selection/v1\x00";
 
-    /// True when `proof` verifies under `vrfKey` for the alpha DST || u64(chainid) || b32(taskId)
-    /// || u32(attempt) || seed (protocol.md section 3) and gives `output`.
+    /// True when `proof` verifies under `node`'s VRF key (fixed at registration) for the alpha
+    /// DST || u64(chainid) || b32(taskId) || u32(attempt) || seed (protocol.md section 3) and
+    /// gives `output`.
     function _vrfHolds(
         bytes memory dst,
         uint256 taskId,
         uint256 attempt,
         bytes32 seed_,
-        bytes32 vrfKey,
+        address node,
         bytes calldata output,
         bytes calldata proof
     ) internal view returns (bool) {
         bytes memory alpha = abi.encodePacked(dst, uint64(block.chainid), taskId, uint32(attempt), seed_);
-        (bool valid, bytes memory beta) = fraudVerifier.verify(vrfKey, alpha, proof);
+        (bool valid, bytes memory beta) = fraudVerifier.verify(registry.vrfKeyOf(node), alpha, proof);
         return valid && beta.length == 64 && keccak256(beta) == keccak256(output);
     }
 

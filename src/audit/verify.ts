@@ -227,7 +227,6 @@ export async function verifyTaskFromChain(
       node === null
         ? null
         : claimRecord(attempt, who as Hex, {
-            vrfKey: node.vrfPublicKey,
             seed,
             vrfOutput: out,
             vrfProof: bytes(cl.args.vrfProof),

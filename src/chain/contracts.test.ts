@@ -117,6 +117,17 @@ async function nodeParams(region: string, roles: ('executor' | 'verifier')[], te
   };
 }
 
+/** nodeParams for an update of a registered node: its VRF key is fixed at registration. */
+async function keepKey(
+  w: ChainWriter,
+  region: string,
+  roles: ('executor' | 'verifier')[],
+  teeKinds: ('tpm2' | 'sim')[],
+) {
+  const n = await getNode(tc.deployer, addr(w));
+  return { ...(await nodeParams(region, roles, teeKinds)), vrfPublicKey: n!.vrfPublicKey };
+}
+
 async function expectCode(p: Promise<unknown>, code: string, detail?: (d: Record<string, unknown>) => void) {
   await assert.rejects(p, (e: unknown) => {
     assert.ok(isFerryError(e), `expected a FerryError, got ${String(e)}`);
@@ -243,7 +254,12 @@ describe('node registry', () => {
     const totals = await getStakeTotals(tc.deployer);
     assert.equal(totals.executorStake, 30n * ETH);
     assert.equal(totals.verifierStake, 20n * ETH);
-    await updateNode(execUS, await nodeParams('FR', ['executor', 'verifier'], ['tpm2', 'sim']));
+    // The VRF key is fixed at registration (fraud proofs read it, protocol.md 11.5).
+    await expectCode(
+      updateNode(execUS, await nodeParams('FR', ['executor', 'verifier'], ['tpm2', 'sim'])),
+      'CHAIN_INVALID_PARAMETER',
+    );
+    await updateNode(execUS, await keepKey(execUS, 'FR', ['executor', 'verifier'], ['tpm2', 'sim']));
     const u = await getNode(tc.deployer, addr(execUS));
     assert.equal(u?.region, 'FR');
     assert.deepEqual(u?.teeKinds, ['sim', 'tpm2']);
@@ -710,7 +726,7 @@ describe('lifecycle', () => {
 
   test('nodes that changed after task creation are not eligible (frozen keys and stake)', async () => {
     const taskId = await newTask();
-    await updateNode(execDE, await nodeParams('DE', ['executor', 'verifier'], ['tpm2']));
+    await updateNode(execDE, await keepKey(execDE, 'DE', ['executor', 'verifier'], ['tpm2']));
     await seeded(taskId);
     await expectCode(
       claimTask(execDE, { taskId, attempt: 1, vrfOutput: randomHex(64), vrfProof: randomHex(80) }),
@@ -1023,7 +1039,10 @@ describe('operators', () => {
       'no declaration: itself',
     );
     const before = await tc.deployer.public.getBlockNumber();
-    const r = await updateNode(execUS, { ...(await nodeParams('US', ['executor'], ['tpm2'])), operator: op });
+    const r = await updateNode(execUS, {
+      ...(await keepKey(execUS, 'US', ['executor'], ['tpm2'])),
+      operator: op,
+    });
     assert.equal((await getNode(tc.deployer, addr(execUS)))?.operator, op);
     assert.equal(
       (await getNode(tc.deployer, addr(execUS)))?.changedBlock,
@@ -1036,11 +1055,14 @@ describe('operators', () => {
     assert.ok(then && then.changedBlock < r.blockNumber);
     assert.equal(await getNode(tc.deployer, addr(outsider), { blockNumber: before }), null);
     // Declaring oneself is the same as declaring none.
-    await updateNode(execUS, { ...(await nodeParams('US', ['executor'], ['tpm2'])), operator: addr(execUS) });
+    await updateNode(execUS, {
+      ...(await keepKey(execUS, 'US', ['executor'], ['tpm2'])),
+      operator: addr(execUS),
+    });
     assert.equal((await getNode(tc.deployer, addr(execUS)))?.operator, addr(execUS));
     await assert.rejects(
       updateNode(execUS, {
-        ...(await nodeParams('US', ['executor'], ['tpm2'])),
+        ...(await keepKey(execUS, 'US', ['executor'], ['tpm2'])),
         operator: '0x1234' as Address,
       }),
       (e) => isFerryError(e, 'INVALID_ARGUMENT'),
@@ -1051,14 +1073,17 @@ describe('operators', () => {
     const op = addr(outsider);
     // execUS (the executor) and verifiers[0] declare the same operator; verifiers[1] declares
     // execUS itself as its operator, i.e. the executor's own (undeclared) operator would match.
-    await updateNode(execUS, { ...(await nodeParams('US', ['executor'], ['tpm2'])), operator: op });
-    await updateNode(verifiers[0], { ...(await nodeParams('FR', ['verifier'], ['tpm2'])), operator: op });
+    await updateNode(execUS, { ...(await keepKey(execUS, 'US', ['executor'], ['tpm2'])), operator: op });
+    await updateNode(verifiers[0], {
+      ...(await keepKey(verifiers[0], 'FR', ['verifier'], ['tpm2'])),
+      operator: op,
+    });
     await updateNode(verifiers[1], {
-      ...(await nodeParams('FR', ['verifier'], ['tpm2'])),
+      ...(await keepKey(verifiers[1], 'FR', ['verifier'], ['tpm2'])),
       operator: addr(execSim),
     });
     await updateNode(verifiers[2], {
-      ...(await nodeParams('FR', ['verifier'], ['tpm2'])),
+      ...(await keepKey(verifiers[2], 'FR', ['verifier'], ['tpm2'])),
       operator: addr(execDE),
     });
     await tc.mine(1);
@@ -1071,7 +1096,7 @@ describe('operators', () => {
     await castVote(verifiers[3], taskId, true);
     // A node whose operator is the executor itself.
     await updateNode(verifiers[4], {
-      ...(await nodeParams('FR', ['verifier'], ['tpm2'])),
+      ...(await keepKey(verifiers[4], 'FR', ['verifier'], ['tpm2'])),
       operator: addr(execSim),
     });
     await tc.mine(1);

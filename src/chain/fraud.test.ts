@@ -305,11 +305,11 @@ describe('a challenger cannot hurt an honest voter', () => {
       challengeVote(liar.w, { taskId, attempt: 1, voter: v.addr, proof: c.proof }),
       'CHAIN_NO_FRAUD',
     );
-    // Framing attempts: another output, more seats, another key or stake than recorded.
+    // Framing attempts: another output, more seats, another stake or seed than recorded.
     const framed = [
       { ...c.proof, vrfOutput: `0x${'00'.repeat(64)}` as Hex },
       { ...c.proof, seats: c.proof.seats + 1 },
-      { ...c.proof, vrfKey: randomHex(32) },
+      { ...c.proof, seed: randomHex(32) },
       { ...c.proof, stake: c.proof.stake / 2n },
       { ...c.proof, pass: false },
     ];

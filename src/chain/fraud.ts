@@ -25,8 +25,6 @@ export type VoteProof = {
   seats: number;
   /** The voter's stake, wei, as the registry held it before the task was created. */
   stake: bigint;
-  /** The voter's VRF public key then (32 bytes). */
-  vrfKey: Uint8Array | Hex;
   /** The attempt's seed (TaskSeeded). */
   seed: Uint8Array | Hex;
   /** The attempt's executor when the vote was cast. */
@@ -37,7 +35,6 @@ export type VoteProof = {
 
 /** The best claim as recorded, resupplied by a challenger (Tasks.ClaimProof). */
 export type ClaimProof = {
-  vrfKey: Uint8Array | Hex;
   seed: Uint8Array | Hex;
   vrfOutput: Uint8Array | Hex;
   vrfProof: Uint8Array | Hex;
@@ -59,7 +56,6 @@ function voteArgs(p: VoteProof) {
     pass: p.pass === true,
     seats: smallUint(p.seats, 'seats', 65535),
     stake: uint(p.stake, 'stake', 2n ** 128n - 1n),
-    vrfKey: hexBytes(p.vrfKey, 'vrfKey', 32),
     seed: hexBytes(p.seed, 'seed', 32),
     executor: address(p.executor, 'executor'),
     vrfOutput: hexBytes(p.vrfOutput, 'vrfOutput', 64),
@@ -69,7 +65,6 @@ function voteArgs(p: VoteProof) {
 
 function claimArgs(p: ClaimProof) {
   return {
-    vrfKey: hexBytes(p.vrfKey, 'vrfKey', 32),
     seed: hexBytes(p.seed, 'seed', 32),
     vrfOutput: hexBytes(p.vrfOutput, 'vrfOutput', 64),
     vrfProof: hexBytes(p.vrfProof, 'vrfProof', 80),
@@ -78,15 +73,15 @@ function claimArgs(p: ClaimProof) {
 
 /**
  * The record Tasks stores with a vote: keccak256 of the packed (bool pass, uint16 seats, uint128
- * stake, bytes32 vrfKey, bytes32 seed, address executor, vrfOutput, vrfProof) with its low 3
- * bits cleared (the contract keeps the vote's kind there).
+ * stake, bytes32 seed, address executor, vrfOutput, vrfProof) with its low 3 bits cleared (the
+ * contract keeps the vote's kind there).
  */
 export function voteRecord(p: VoteProof): Hex {
   const a = voteArgs(p);
   const h = keccak256(
     encodePacked(
-      ['bool', 'uint16', 'uint128', 'bytes32', 'bytes32', 'address', 'bytes', 'bytes'],
-      [a.pass, a.seats, a.stake, a.vrfKey, a.seed, a.executor, a.vrfOutput, a.vrfProof],
+      ['bool', 'uint16', 'uint128', 'bytes32', 'address', 'bytes', 'bytes'],
+      [a.pass, a.seats, a.stake, a.seed, a.executor, a.vrfOutput, a.vrfProof],
     ),
   );
   return `0x${(BigInt(h) & ~KIND_MASK).toString(16).padStart(64, '0')}`;
@@ -95,21 +90,14 @@ export function voteRecord(p: VoteProof): Hex {
 /**
  * The record Tasks stores as a task's `bestOutput`: the claim output's first 8 bytes (its x),
  * then the last 24 bytes of keccak256 of the packed (uint8 attempt, address claimant, bytes32
- * vrfKey, bytes32 seed, vrfOutput, vrfProof).
+ * seed, vrfOutput, vrfProof).
  */
 export function claimRecord(attempt: number, claimant: Address, p: ClaimProof): Hex {
   const a = claimArgs(p);
   const h = keccak256(
     encodePacked(
-      ['uint8', 'address', 'bytes32', 'bytes32', 'bytes', 'bytes'],
-      [
-        smallUint(attempt, 'attempt', 255),
-        address(claimant, 'claimant'),
-        a.vrfKey,
-        a.seed,
-        a.vrfOutput,
-        a.vrfProof,
-      ],
+      ['uint8', 'address', 'bytes32', 'bytes', 'bytes'],
+      [smallUint(attempt, 'attempt', 255), address(claimant, 'claimant'), a.seed, a.vrfOutput, a.vrfProof],
     ),
   );
   return `0x${a.vrfOutput.slice(2, 18)}${h.slice(-48)}`;

@@ -161,7 +161,6 @@ export async function checkClaim(
     (x) =>
       x.executor.toLowerCase() === executor.toLowerCase() &&
       claimRecord(task.attempt, executor, {
-        vrfKey: node.vrfPublicKey,
         seed: task.seed,
         vrfOutput: x.vrfOutput,
         vrfProof: x.vrfProof,

@@ -30,6 +30,8 @@ export type VoteCase = {
   taskId: bigint;
   attempt: number;
   node: Address;
+  /** The node's VRF public key (fixed at registration). */
+  vrfKey: Hex;
   proof: VoteProof;
   /** What is false about it, or null when it is true (a challenge would fail: CHAIN_NO_FRAUD). */
   fraud: FraudKind | null;
@@ -40,6 +42,7 @@ export type ClaimCase = {
   taskId: bigint;
   attempt: number;
   node: Address;
+  vrfKey: Hex;
   proof: ClaimProof;
   fraud: FraudKind | null;
   /** The claim is the task's recorded best claim (only that one can be challenged). */
@@ -68,7 +71,7 @@ function seedOf(events: Awaited<ReturnType<typeof getTaskEvents>>): Hex {
  */
 export function judgeVote(
   p: { chainId: number; taskId: bigint; attempt: number; tau: number; totalVerifierStake: bigint },
-  v: Pick<VoteProof, 'seats' | 'stake' | 'vrfKey' | 'seed' | 'vrfOutput' | 'vrfProof'>,
+  v: Pick<VoteProof, 'seats' | 'stake' | 'seed' | 'vrfOutput' | 'vrfProof'> & { vrfKey: Uint8Array | Hex },
 ): FraudKind | null {
   const alpha = verifierAlpha({
     chainId: BigInt(p.chainId),
@@ -89,7 +92,7 @@ export function judgeVote(
 /** Judges a claim by the contract's rule. */
 export function judgeClaim(
   p: { chainId: number; taskId: bigint; attempt: number },
-  cl: ClaimProof,
+  cl: ClaimProof & { vrfKey: Uint8Array | Hex },
 ): FraudKind | null {
   const alpha = claimAlpha({
     chainId: BigInt(p.chainId),
@@ -133,7 +136,6 @@ export async function voteCase(
     pass: cast.args.pass === true,
     seats: Number(cast.args.seats),
     stake: node.stake,
-    vrfKey: node.vrfPublicKey,
     seed: seedOf(events),
     executor: committed.args.executor as Address,
     vrfOutput: cast.args.vrfOutput as Hex,
@@ -147,9 +149,17 @@ export async function voteCase(
       tau: task.tau,
       totalVerifierStake: task.totalVerifierStake,
     },
-    proof,
+    { ...proof, vrfKey: node.vrfPublicKey },
   );
-  return { kind: 'vote', taskId: p.taskId, attempt: p.attempt, node: p.voter, proof, fraud };
+  return {
+    kind: 'vote',
+    taskId: p.taskId,
+    attempt: p.attempt,
+    node: p.voter,
+    vrfKey: node.vrfPublicKey,
+    proof,
+    fraud,
+  };
 }
 
 /**
@@ -169,12 +179,23 @@ export async function claimCase(
   const node = await nodeAtCreation(c, claimant, task);
   if (!node) throw new FerryError('CHAIN_NOT_FOUND', `${claimant} was not registered before the task`);
   const proof: ClaimProof = {
-    vrfKey: node.vrfPublicKey,
     seed: seedOf(events),
     vrfOutput: best.args.vrfOutput as Hex,
     vrfProof: best.args.vrfProof as Hex,
   };
   const recorded = task.bestOutput.toLowerCase() === claimRecord(p.attempt, claimant, proof).toLowerCase();
-  const fraud = judgeClaim({ chainId, taskId: p.taskId, attempt: p.attempt }, proof);
-  return { kind: 'claim', taskId: p.taskId, attempt: p.attempt, node: claimant, proof, fraud, recorded };
+  const fraud = judgeClaim(
+    { chainId, taskId: p.taskId, attempt: p.attempt },
+    { ...proof, vrfKey: node.vrfPublicKey },
+  );
+  return {
+    kind: 'claim',
+    taskId: p.taskId,
+    attempt: p.attempt,
+    node: claimant,
+    vrfKey: node.vrfPublicKey,
+    proof,
+    fraud,
+    recorded,
+  };
 }

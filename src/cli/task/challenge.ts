@@ -36,7 +36,7 @@ Gathers what the chain recorded for a verifier's vote (--voter) or for the attem
 (--claim): the VoteCast or TaskClaimed event, the attempt's seed and the node's VRF key and stake
 as registered before the task. Judges it with the contract's rules: a VRF proof that does not
 verify or gives another output, or (votes) seats provably more than sortition gives. When it is
-false, sends the fraud proof from the profile's account (about 2.5 M gas); the liar is slashed
+false, sends the fraud proof from the profile's account (about 1 M gas); the liar is slashed
 and jailed, and an executor its lie excluded is restored. --attempt defaults to the latest
 attempt with such a vote or claim. --dry-run judges without sending.
 --json prints {"taskId", "attempt", "kind", "node", "fraud", "sent", "transaction", "gasUsed",
