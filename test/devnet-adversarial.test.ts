@@ -26,7 +26,15 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { examplePath } from '../examples/index.ts';
 import { agentHome } from '../src/agent/config.ts';
 import { AgentState } from '../src/agent/state.ts';
-import { getCredits, getDataset, getNode, getTask, type TaskInfo, vote } from '../src/chain/index.ts';
+import {
+  getCredits,
+  getDataset,
+  getNode,
+  getTask,
+  seatBound,
+  type TaskInfo,
+  vote,
+} from '../src/chain/index.ts';
 import { loadProfileSecrets } from '../src/profile/index.ts';
 import { decrypt } from '../src/crypto/age/index.ts';
 import { verifierAlpha, vrfProofToHash, vrfProve } from '../src/crypto/vrf/index.ts';
@@ -708,5 +716,112 @@ test('a node that was not selected cannot fetch the ciphertext or deliver keys; 
       ),
     );
     assert.deepEqual([out.column, out.count], ['temp', 3]);
+  });
+});
+
+test('a verifier inventing a fail vote is proven false (ferry task challenge): slashed and jailed; the honest executor it excluded is restored and completes the task', {
+  timeout: 360_000,
+}, async () => {
+  await withDevnet({ executors: 1, verifiers: 3 }, async (net) => {
+    // tau 400 of about 3 x 1000 stake units: the two honest verifiers hold about 267 seats
+    // (threshold 200), while one verifier's seat bound (about 234) lets it claim the 201 fail
+    // seats that reject an attempt.
+    const a = await assets(net, { policy: 'development', threshold: '1/2', tau: 400n });
+    const [liar, ...honest] = verifierNames(net);
+    const executor = net.devnet.info.nodes.find((n) => n.roles.includes('executor'))!.name;
+    const c = await chainFor(net, 'carol');
+    const exAddress = nodeSecrets(net, executor).address as Hex;
+    const exBefore = (await getNode(c, exAddress))!;
+    freeze(net, [liar, ...honest]);
+    const taskId = await createTask(net, a);
+    const t = await waitStatus(net, taskId, (x) => x.status === 'attesting' && x.attempt === 1, 'attesting');
+    // Nothing moves on while the lie is proven: no seed, no timeout, no claim.
+    freeze(net, [executor]);
+    try {
+      const liarAddress = nodeSecrets(net, liar).address as Hex;
+      const liarNode = (await getNode(c, liarAddress))!;
+      const need = t.tau - t.threshold + 1;
+      assert.ok(
+        seatBound(liarNode.stake, t.totalVerifierStake, t.tau) >= need,
+        'one verifier may claim enough fail seats to reject',
+      );
+      const lie = await vote(await chainFor(net, liar), {
+        taskId,
+        attempt: 1,
+        pass: false,
+        resultHash: createHash('sha256').update('a lie').digest(),
+        seats: need,
+        vrfOutput: new Uint8Array(64).fill(7),
+        vrfProof: new Uint8Array(80).fill(9),
+      });
+      assert.equal(lie.status, 'rejected', 'the invented fail seats reject the attempt');
+      const dry = await ferry(
+        [
+          'task',
+          'challenge',
+          String(taskId),
+          '--voter',
+          liarAddress,
+          '--dry-run',
+          '--json',
+          '--profile',
+          'carol',
+        ],
+        net.env,
+      );
+      assert.equal(dry.code, 0, dry.stdout + dry.stderr);
+      assert.equal(dry.json.sent, false);
+      assert.equal(dry.json.fraud, 'vote-vrf');
+      const ch = await ferry(
+        ['task', 'challenge', String(taskId), '--voter', liarAddress, '--json', '--profile', 'carol'],
+        net.env,
+      );
+      assert.equal(ch.code, 0, ch.stdout + ch.stderr);
+      assert.equal(ch.json.kind, 'vote');
+      assert.equal(ch.json.attempt, 1);
+      assert.equal(ch.json.fraud, 'vote-vrf');
+      assert.equal(ch.json.restored, true);
+      assert.ok(BigInt(ch.json.slashed) > 0n);
+      // A second proof of the same vote, and a proof against an honest executor's claim, fail.
+      const again = await ferry(
+        [
+          'task',
+          'challenge',
+          String(taskId),
+          '--voter',
+          liarAddress,
+          '--attempt',
+          '1',
+          '--json',
+          '--profile',
+          'carol',
+        ],
+        net.env,
+      );
+      assert.equal(again.code, 1, again.stdout + again.stderr);
+      assert.equal(again.json.error.code, 'CHAIN_CHALLENGE_MISMATCH');
+      const claim = await ferry(
+        ['task', 'challenge', String(taskId), '--claim', '--attempt', '1', '--json', '--profile', 'carol'],
+        net.env,
+      );
+      assert.equal(claim.code, 1, claim.stdout + claim.stderr);
+      assert.equal(claim.json.error.code, 'CHAIN_NO_FRAUD');
+      assert.equal((await getNode(c, liarAddress))?.status, 'jailed');
+    } finally {
+      thaw(net, [executor, liar, ...honest]);
+    }
+    const final = await waitFinal(net, taskId, 240_000);
+    assert.equal(final.status, 'completed', `the task ended as ${final.status}`);
+    const evs = await taskEvents(c, taskId);
+    const done = evs.find((e) => e.eventName === 'TaskCompleted')!;
+    assert.equal(
+      String(done.args.executor).toLowerCase(),
+      exAddress.toLowerCase(),
+      'the restored executor ran it',
+    );
+    const exAfter = (await getNode(c, exAddress))!;
+    assert.equal(exAfter.status, 'active');
+    assert.ok(exAfter.stake >= exBefore.stake, 'the honest executor lost nothing');
+    assert.equal(exAfter.jailedTask, null);
   });
 });
