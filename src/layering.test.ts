@@ -51,10 +51,8 @@ const ALLOWED: Record<string, string> = {
   'agent/daemon.ts -> crypto/hpke.ts': REWORK,
   'agent/daemon.ts -> protocol/development.ts':
     'checkAllowSim is not in the protocol face (protocol/ under rework)',
-  'node/daemon.ts -> attestation/types.ts': REWORK,
   'node/daemon.ts -> chain/driver.ts':
     'ChainDriver is not in the chain face: it moves to src/daemon/ (the daemon runtime)',
-  'node/daemon.ts -> enclave/backends.ts': REWORK,
   'node/daemon.ts -> protocol/development.ts':
     'checkAllowSim is not in the protocol face (protocol/ under rework)',
   'protocol/appraisal.ts -> attestation/types.ts': REWORK,

@@ -1,0 +1,298 @@
+/**
+ * What every node shares, whatever its roles: the job lanes its components enqueue on, the cache
+ * of task rows the reconcilers read, the registration at start, and the duties anyone may do and
+ * every node does (§11.1, §12): the heartbeat, leaving jail once it has ended, timing out stages
+ * whose deadline passed, and seeding attempts (executors seed, see decisions.ts `eventSteps`).
+ */
+import type { Hex } from 'viem';
+import {
+  type ChainWriter,
+  getNode,
+  getTask,
+  heartbeat,
+  registerNode,
+  seedTask,
+  setNodeEndpoint,
+  type TaskInfo,
+  type TeeKind,
+  timeoutTask,
+  unjailNode,
+} from '../chain/index.ts';
+import { FerryError, type Logger, toFerryError, toHex } from '../kernel/index.ts';
+import type { NodeConfig } from './config.ts';
+import {
+  awaitsSeed,
+  type CachedTask,
+  cacheEntry,
+  cacheFresh,
+  FINAL,
+  heartbeatDue,
+  jailStep,
+  knownHeartbeat,
+  liveStep,
+  unjailFailure,
+} from './decisions.ts';
+import type { NodeState } from './state.ts';
+
+/** What a job is given (src/chain/driver.ts `JobContext`). */
+export type JobContext = {
+  /** Aborted when the node stops. */
+  signal: AbortSignal;
+  /** Marks the point after which the job's event may be forgotten (its intent is stored). */
+  recorded(): void;
+};
+
+/** The node's keyed job lanes (src/chain/driver.ts), as its components see them. */
+export type Jobs = {
+  /**
+   * Enqueues a job in a lane (a task attempt's, or another); `key` deduplicates (a job with the
+   * same key waiting or running is not enqueued again); nothing once the node is stopping.
+   */
+  enqueue(
+    lane: string,
+    what: string,
+    fn: (ctx: JobContext) => Promise<void>,
+    opts?: { pool?: 'enclave' | 'evidence'; key?: string },
+  ): void;
+  /** Whether a job with this key waits or runs. */
+  has(key: string): boolean;
+  /** Aborted when the node stops. */
+  readonly signal: AbortSignal;
+};
+
+/** A node component that takes part in the reconcile tick. */
+export interface Reconciler {
+  /** Finds the steps due at chain time `now` and enqueues them; reads the chain only as needed. */
+  reconcile(now: number): Promise<void>;
+}
+
+/**
+ * Task rows for the reconcilers: the cached row unless an event dropped it or its stage is due,
+ * so a tick reads the chain only for tasks that changed or are due. Jobs read the chain
+ * themselves before they act.
+ */
+export class TaskCache {
+  readonly #chain: ChainWriter;
+  readonly #rows = new Map<bigint, CachedTask>();
+
+  constructor(c: { chain: ChainWriter }) {
+    this.#chain = c.chain;
+  }
+
+  /** The row to use at chain time `now`: cached (decisions.ts `cacheFresh`) or read. */
+  async get(taskId: bigint, now: number): Promise<TaskInfo | null> {
+    const c = this.#rows.get(taskId);
+    if (cacheFresh(c, now)) return c.row;
+    return this.read(taskId);
+  }
+
+  /** Reads the row from the chain and caches it. */
+  async read(taskId: bigint): Promise<TaskInfo | null> {
+    const row = await getTask(this.#chain, taskId);
+    this.#rows.set(taskId, cacheEntry(row));
+    return row;
+  }
+
+  /** Drops the cached row (an event or a job changed the task). */
+  forget(taskId: bigint): void {
+    this.#rows.delete(taskId);
+  }
+}
+
+export type DutiesComponents = {
+  chain: ChainWriter;
+  /** This node's address. */
+  address: string;
+  tasks: TaskCache;
+  jobs: Jobs;
+  log: Logger;
+};
+
+/** Heartbeat, unjail, stage timeouts and seeds (anyone may; every node does). */
+export class Duties implements Reconciler {
+  readonly #c: DutiesComponents;
+  /** Tasks seen created and not final: their stage deadlines are enforced with `timeout`. */
+  readonly #live = new Set<bigint>();
+  /** Tasks waiting for their seed. */
+  readonly #toSeed = new Set<bigint>();
+  /** Block time of this node's last heartbeat on chain (0: unknown, checked at the next tick). */
+  #lastHeartbeat = 0;
+  /** Chain time from which to look again whether the node is jailed. */
+  #jailCheckAfter = 0;
+
+  constructor(c: DutiesComponents) {
+    this.#c = c;
+  }
+
+  /** Watches a task's stage deadlines (TaskCreated). */
+  watch(taskId: bigint): void {
+    this.#live.add(taskId);
+  }
+
+  /** Seeds the task's next attempt once possible (TaskCreated, AttemptEnded). */
+  seed(taskId: bigint): void {
+    this.#toSeed.add(taskId);
+  }
+
+  async reconcile(now: number): Promise<void> {
+    const { jobs, tasks } = this.#c;
+    jobs.enqueue('node', 'heartbeat', () => this.#heartbeat(now), { key: 'heartbeat' });
+    for (const taskId of [...this.#live]) {
+      const step = liveStep(await tasks.get(taskId, now), now);
+      if (step === 'drop') {
+        this.#live.delete(taskId);
+        tasks.forget(taskId);
+      } else if (step === 'timeout') {
+        jobs.enqueue(`task ${taskId}`, `timeout ${taskId}`, () => this.#timeout(taskId), {
+          key: `timeout ${taskId}`,
+        });
+      }
+    }
+    for (const taskId of [...this.#toSeed]) {
+      if (!awaitsSeed(await tasks.get(taskId, now))) {
+        this.#toSeed.delete(taskId);
+        continue;
+      }
+      jobs.enqueue(`task ${taskId}`, `seed ${taskId}`, () => this.#seedNow(taskId), {
+        key: `seed ${taskId}`,
+      });
+    }
+  }
+
+  /**
+   * Keeps the registration alive: a heartbeat once an hour of chain time (the registry lets
+   * anyone mark a node inactive after its heartbeat TTL, a day by default); leaves jail once it
+   * has ended (§11.1).
+   */
+  async #heartbeat(now: number): Promise<void> {
+    const { chain, address, log } = this.#c;
+    if (this.#lastHeartbeat === 0) {
+      this.#lastHeartbeat = knownHeartbeat(await getNode(chain, address as Hex), now);
+    }
+    if (now >= this.#jailCheckAfter) {
+      const me = await getNode(chain, address as Hex);
+      const step = jailStep(me, now);
+      if (step.kind === 'check') this.#jailCheckAfter = step.at;
+      else {
+        try {
+          await unjailNode(chain);
+          log.warn('jail ended; the node is active again', {
+            address,
+            jailedFor: me && me.jailedTask !== null ? String(me.jailedTask) : null,
+          });
+        } catch (e) {
+          const fe = toFerryError(e);
+          const next = unjailFailure(fe.code, now);
+          if (next.kind === 'retry') throw fe;
+          // e.g. stake below the minimum after the slash: say so, try again in an hour.
+          log.warn('the node cannot leave jail', { code: fe.code, message: fe.message });
+          this.#jailCheckAfter = next.at;
+        }
+      }
+    }
+    if (!heartbeatDue(now, this.#lastHeartbeat)) return;
+    await heartbeat(chain);
+    this.#lastHeartbeat = now;
+    log.info('heartbeat', { address });
+  }
+
+  /**
+   * Ends a stage whose deadline passed (anyone may): an attempt without a claim, evidence,
+   * votes or receipt in time ends, and the task moves to its next attempt or fails; a task past
+   * its expiry is refunded. Reverts (someone else was first) are ignored.
+   */
+  async #timeout(taskId: bigint): Promise<void> {
+    const { chain, tasks, log } = this.#c;
+    const t = await getTask(chain, taskId);
+    tasks.forget(taskId);
+    if (!t || FINAL.has(t.status)) return;
+    const now = Number((await chain.public.getBlock()).timestamp);
+    if (liveStep(t, now) !== 'timeout') return;
+    try {
+      const r = await timeoutTask(chain, taskId);
+      log.info('stage timed out', { task: String(taskId), attempt: t.attempt, was: t.status, now: r.status });
+    } catch (e) {
+      log.debug('timeout not possible', { task: String(taskId), code: toFerryError(e).code });
+    }
+  }
+
+  /** Seeds a task's next attempt (anyone may, once the anchor block's successor exists). */
+  async #seedNow(taskId: bigint): Promise<void> {
+    const { chain, tasks, log } = this.#c;
+    if (!awaitsSeed(await getTask(chain, taskId))) {
+      this.#toSeed.delete(taskId);
+      return;
+    }
+    try {
+      await seedTask(chain, taskId);
+      this.#toSeed.delete(taskId);
+      tasks.forget(taskId);
+    } catch (e) {
+      // Too early (the anchor block's successor is not mined yet) or seeded by someone else.
+      log.debug('seed not possible yet', { task: String(taskId), code: toFerryError(e).code });
+    }
+  }
+}
+
+/**
+ * Registers the node on first start (intent first, state.ts) and checks the registration on
+ * every start: the chain decides whether it happened; the VRF key on chain must be this home's;
+ * the endpoint on chain is updated when the node listens elsewhere now.
+ */
+export async function ensureRegistered(c: {
+  chain: ChainWriter;
+  chainId: number;
+  state: NodeState;
+  config: NodeConfig;
+  address: string;
+  endpoint: string;
+  vrfPublicKey: Uint8Array;
+  signingKey: Uint8Array;
+  log: Logger;
+}): Promise<void> {
+  const { config: cfg, chain, state, address, endpoint } = c;
+  const params = {
+    roles: cfg.roles,
+    region: cfg.region,
+    teeKinds: [cfg.tee as TeeKind],
+    vrfPublicKey: c.vrfPublicKey,
+    signingKey: c.signingKey,
+    endpoint,
+    // `ferry node start --operator` (config.ts); absent: the node is its own operator.
+    operator: cfg.operator as Hex | undefined,
+  };
+  const { registration } = state.beginRegistration({
+    chainId: c.chainId,
+    registry: cfg.contracts.NodeRegistry,
+    address,
+    params: {
+      roles: cfg.roles,
+      region: cfg.region,
+      tee: cfg.tee,
+      stake: cfg.stake.toString(),
+      vrfPublicKey: toHex(c.vrfPublicKey),
+    },
+  });
+  // Whatever the local row says, the chain decides whether the registration happened.
+  const onChain = await getNode(chain, address as Hex);
+  if (onChain) {
+    if (registration.status === 'intent' || registration.status === 'sent')
+      state.markRegistrationOutcome('confirmed', 'found on chain');
+    if (onChain.vrfPublicKey.toLowerCase() !== `0x${toHex(c.vrfPublicKey)}`) {
+      throw new FerryError('STATE_CONFLICT', 'the VRF key registered on chain is not this node home’s key', {
+        hints: [`address: ${address}`],
+      });
+    }
+    if (onChain.endpoint !== endpoint) await setNodeEndpoint(chain, endpoint);
+    return;
+  }
+  if (registration.status === 'confirmed') {
+    throw new FerryError('STATE_CONFLICT', 'the local state says registered but the chain has no such node', {
+      hints: ['the chain was reset? remove the node home to start over'],
+    });
+  }
+  const r = await registerNode(chain, { ...params, stake: cfg.stake });
+  state.markRegistrationSent(r.hash);
+  state.markRegistrationOutcome('confirmed');
+  c.log.info('registered', { address, tx: r.hash });
+}
