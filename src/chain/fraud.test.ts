@@ -6,9 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { type Address, type Hex, sha256 } from 'viem';
+import type { Hex } from 'viem';
 import { sortitionSeats } from '../crypto/sortition.ts';
-import { claimAlpha, verifierAlpha, vrfKeygen, vrfProofToHash, vrfProve } from '../crypto/vrf/index.ts';
+import { claimAlpha, verifierAlpha } from '../crypto/vrf/index.ts';
 import { isFerryError } from '../kernel/index.ts';
 import { claimCase, voteCase } from '../protocol/index.ts';
 import {
@@ -17,8 +17,6 @@ import {
   challengeVote,
   claimTask,
   commitEvidence,
-  createApp,
-  createDataset,
   createTask,
   getBurned,
   getNode,
@@ -26,24 +24,27 @@ import {
   getTaskEvents,
   getVote,
   isExcluded,
-  registerNode,
   seedTask,
   vote,
 } from './index.ts';
-import { isolateEachTest, randomHex, startTestChain, type TestChain } from './testing.ts';
+import {
+  isolateEachTest,
+  proveVrf,
+  randomHex,
+  startFraudWorld,
+  type TestChain,
+  type VrfActor,
+} from './testing.ts';
 
 const ETH = 10n ** 18n;
-const MEASUREMENT = sha256(new TextEncoder().encode('fraud test app'));
 const CLAIM = 12;
 const TX_GAS_CAP = 16_777_216n; // EIP-7825
 
-type Actor = { w: ChainWriter; vrfKey: Uint8Array; addr: Address; stake: bigint };
-
 let tc: TestChain;
 let requester: ChainWriter;
-let executors: Actor[]; // 2 x 10 ether
-let verifiers: Actor[]; // 4 x 2 ether, honest
-let liar: Actor; // a verifier with 2 ether
+let executors: VrfActor[]; // 2 x 10 ether
+let verifiers: VrfActor[]; // 4 x 2 ether, honest
+let liar: VrfActor; // a verifier with 2 ether
 let appId: bigint;
 let datasetId: bigint;
 
@@ -84,20 +85,15 @@ const alphaOf = (taskId: bigint, attempt: number, seed: Hex) => ({
   seed: Buffer.from(seed.slice(2), 'hex'),
 });
 
-function prove(sk: Uint8Array, alpha: Uint8Array) {
-  const proof = vrfProve(sk, alpha);
-  return { proof, output: vrfProofToHash(proof) };
-}
-
 /** An honest claim: the real VRF proof over the claim alpha. */
-async function honestClaim(a: Actor, taskId: bigint, attempt: number, seed: Hex) {
-  const { proof, output } = prove(a.vrfKey, claimAlpha(alphaOf(taskId, attempt, seed)));
+async function honestClaim(a: VrfActor, taskId: bigint, attempt: number, seed: Hex) {
+  const { proof, output } = proveVrf(a.vrfKey, claimAlpha(alphaOf(taskId, attempt, seed)));
   return claimTask(a.w, { taskId, attempt, vrfOutput: output, vrfProof: proof });
 }
 
 /** The voter's real VRF output and its sortition seats for the attempt. */
-async function selection(a: Actor, taskId: bigint, attempt: number, seed: Hex) {
-  const { proof, output } = prove(a.vrfKey, verifierAlpha(alphaOf(taskId, attempt, seed)));
+async function selection(a: VrfActor, taskId: bigint, attempt: number, seed: Hex) {
+  const { proof, output } = proveVrf(a.vrfKey, verifierAlpha(alphaOf(taskId, attempt, seed)));
   const task = (await getTask(tc.deployer, taskId))!;
   const seats = sortitionSeats(output, a.stake / 10n ** 15n, task.totalVerifierStake / 10n ** 15n, task.tau);
   return { proof, output, seats };
@@ -119,63 +115,7 @@ async function toAttesting(taskId: bigint, attempt = 1): Promise<Hex> {
 }
 
 before(async () => {
-  tc = await startTestChain({
-    deploy: {
-      minStake: ETH,
-      unbondingDelay: 100n,
-      heartbeatTtl: 10_000n,
-      slashBps: 1000n,
-      jailDuration: 100n,
-    },
-  });
-  requester = await tc.account();
-  const actor = async (roles: ('executor' | 'verifier')[], stake: bigint): Promise<Actor> => {
-    const w = await tc.account();
-    const { sk: secretKey, pk } = vrfKeygen();
-    await registerNode(w, {
-      roles,
-      region: 'DE',
-      teeKinds: ['tpm2'],
-      vrfPublicKey: pk,
-      signingKey: randomHex(32),
-      endpoint: 'http://127.0.0.1:1/node',
-      stake,
-    });
-    return { w, vrfKey: secretKey, addr: w.wallet.account.address, stake };
-  };
-  executors = [await actor(['executor'], 10n * ETH), await actor(['executor'], 10n * ETH)];
-  verifiers = [];
-  for (let i = 0; i < 4; i++) verifiers.push(await actor(['verifier'], 2n * ETH));
-  liar = await actor(['verifier'], 2n * ETH);
-  appId = (
-    await createApp(requester, {
-      measurement: MEASUREMENT,
-      ciphertextHash: randomHex(32),
-      endpoint: 'http://a',
-      price: 0n,
-      teeKinds: ['tpm2'],
-      appraisalPolicyDocument: randomHex(64),
-    })
-  ).appId;
-  datasetId = (
-    await createDataset(requester, {
-      ciphertextHash: randomHex(32),
-      endpoint: 'http://d',
-      price: 0n,
-      policy: {
-        allowedApps: [MEASUREMENT],
-        allowedRegions: [],
-        teeKinds: ['tpm2'],
-        tau: 5,
-        threshold: 4,
-        maxUses: 0,
-        expiresAt: 0,
-        requesters: [],
-        appraisalPolicyDocument: randomHex(64),
-      },
-    })
-  ).datasetId;
-  await tc.mine(1);
+  ({ tc, requester, executors, verifiers, liar, appId, datasetId } = await startFraudWorld());
 });
 
 after(async () => {
@@ -274,7 +214,7 @@ describe('a lying verifier is proven false', () => {
 describe('a challenger cannot hurt an honest voter', () => {
   test('an honest vote: CHAIN_NO_FRAUD, nothing changes; altered resupplies: CHAIN_CHALLENGE_MISMATCH', async () => {
     // Tasks until one of the honest verifiers is selected (each has 1 seat on average).
-    let found: { taskId: bigint; v: Actor; seats: number; output: Uint8Array; proof: Uint8Array } | null =
+    let found: { taskId: bigint; v: VrfActor; seats: number; output: Uint8Array; proof: Uint8Array } | null =
       null;
     for (let i = 0; i < 12 && !found; i++) {
       const taskId = await newTask();

@@ -4,11 +4,14 @@
  */
 import { afterEach, beforeEach } from 'node:test';
 import { randomBytes } from 'node:crypto';
-import type { Hex } from 'viem';
+import type { Address, Hex } from 'viem';
 import { generatePrivateKey } from 'viem/accounts';
+import { vrfKeygen, vrfProofToHash, vrfProve } from '../crypto/vrf/index.ts';
+import { createApp, createDataset } from './assets.ts';
 import { connect, writer } from './client.ts';
 import { type DeployOptions, deployFerry } from './deploy.ts';
 import { type LocalChain, type LocalChainOptions, startLocalChain } from './local.ts';
+import { registerNode } from './nodes.ts';
 import type { ChainWriter, FerryContracts } from './types.ts';
 
 export type TestChain = {
@@ -106,4 +109,90 @@ export function isolateEachTest(chain: () => TestChain): void {
   afterEach(async () => {
     await chain().revert(snap);
   });
+}
+
+/** A test node with a real VRF key (claims and votes whose proofs verify). */
+export type VrfActor = { w: ChainWriter; vrfKey: Uint8Array; addr: Address; stake: bigint };
+
+/**
+ * A chain for fraud-proof tests (protocol.md 11.5): two executors (10 ether), four honest
+ * verifiers and a liar verifier (2 ether each), all with real VRF keys, and an app and a dataset
+ * (tau 5, threshold 4: two fail seats reject) owned by `requester`.
+ */
+export async function startFraudWorld(): Promise<{
+  tc: TestChain;
+  requester: ChainWriter;
+  executors: VrfActor[];
+  verifiers: VrfActor[];
+  liar: VrfActor;
+  appId: bigint;
+  datasetId: bigint;
+}> {
+  const ETH = 10n ** 18n;
+  const tc = await startTestChain({
+    deploy: {
+      minStake: ETH,
+      unbondingDelay: 100n,
+      heartbeatTtl: 10_000n,
+      slashBps: 1000n,
+      jailDuration: 100n,
+    },
+  });
+  try {
+    const requester = await tc.account();
+    const actor = async (roles: ('executor' | 'verifier')[], stake: bigint): Promise<VrfActor> => {
+      const w = await tc.account();
+      const { sk, pk } = vrfKeygen();
+      await registerNode(w, {
+        roles,
+        region: 'DE',
+        teeKinds: ['tpm2'],
+        vrfPublicKey: pk,
+        signingKey: randomHex(32),
+        endpoint: 'http://127.0.0.1:1/node',
+        stake,
+      });
+      return { w, vrfKey: sk, addr: w.wallet.account.address, stake };
+    };
+    const executors = [await actor(['executor'], 10n * ETH), await actor(['executor'], 10n * ETH)];
+    const verifiers: VrfActor[] = [];
+    for (let i = 0; i < 4; i++) verifiers.push(await actor(['verifier'], 2n * ETH));
+    const liar = await actor(['verifier'], 2n * ETH);
+    const measurement = randomHex(32);
+    const { appId } = await createApp(requester, {
+      measurement,
+      ciphertextHash: randomHex(32),
+      endpoint: 'http://a',
+      price: 0n,
+      teeKinds: ['tpm2'],
+      appraisalPolicyDocument: randomHex(64),
+    });
+    const { datasetId } = await createDataset(requester, {
+      ciphertextHash: randomHex(32),
+      endpoint: 'http://d',
+      price: 0n,
+      policy: {
+        allowedApps: [measurement],
+        allowedRegions: [],
+        teeKinds: ['tpm2'],
+        tau: 5,
+        threshold: 4,
+        maxUses: 0,
+        expiresAt: 0,
+        requesters: [],
+        appraisalPolicyDocument: randomHex(64),
+      },
+    });
+    await tc.mine(1);
+    return { tc, requester, executors, verifiers, liar, appId, datasetId };
+  } catch (e) {
+    await tc.stop();
+    throw e;
+  }
+}
+
+/** A VRF proof by `sk` over `alpha` and its output. */
+export function proveVrf(sk: Uint8Array, alpha: Uint8Array): { proof: Uint8Array; output: Uint8Array } {
+  const proof = vrfProve(sk, alpha);
+  return { proof, output: vrfProofToHash(proof) };
 }

@@ -82,6 +82,15 @@ export const NodeConfigSchema = z.object({
    * the devnet sets it). Off: such endpoints on chain are refused (§13.1).
    */
   localNetwork: z.preprocess((v) => v === true || v === 'true' || v === '1', z.boolean()).default(false),
+  /**
+   * Prove on chain the lies that hurt this node (§11.5): false votes in an attempt it executed that
+   * ended rejected, votes-missed or keys-missed, and a false best claim that beat its own claim.
+   * Each proof costs the node about 1 M gas; off: it only logs them.
+   */
+  challengeLies: z.preprocess(
+    (v) => (v === undefined ? true : v === true || v === 'true' || v === '1'),
+    z.boolean(),
+  ),
   /** tpm2 executor: TPM2TOOLS_TCTI of the node's TPM (`swtpm:…`, `device:/dev/tpmrm0`, …). */
   tpm2Tcti: z
     .string()

@@ -11,7 +11,8 @@
  *   what every node does: heartbeat, leaving jail, stage timeouts, seeds;
  * - executor.ts: claims, evidence and its enclave, runs, receipts, abandonments (§11.3, §13.8);
  * - verifier-duty.ts: judging an attempt's evidence and voting (§9.5, §13.7; the judgement
- *   itself is verifier.ts).
+ *   itself is verifier.ts);
+ * - challenger.ts: proving on chain the lies that hurt this executor (§11.5).
  * Their decisions are pure functions in decisions.ts. The configured roles decide which chain
  * events start new work (decisions.ts `eventSteps`); what the state records (intents, evidence,
  * receipts, abandonments) is resumed by the reconcile whatever the roles are now.
@@ -35,6 +36,7 @@ import { type Ed25519Signer, startRemembering } from '../net/index.ts';
 import { PolicyBook, trustRegistry } from '../protocol/index.ts';
 import { checkAllowSim } from '../protocol/development.ts';
 import type { NodeConfig } from './config.ts';
+import { Challenger } from './challenger.ts';
 import { eventSteps } from './decisions.ts';
 import { Duties, ensureRegistered, type Jobs, TaskCache } from './duties.ts';
 import { Executor, measureRuntime, verifyDelivery } from './executor.ts';
@@ -263,12 +265,15 @@ export class NodeDaemon {
         localNetwork: c.localNetwork,
         log,
       });
+      const challenger = new Challenger({ chain, chainId, address, jobs, send: c.challengeLies, log });
       const dispatch = (e: FerryEvent): void => {
-        for (const step of eventSteps(e, c.roles)) {
+        for (const step of eventSteps(e, c.roles, address)) {
           if (step.kind === 'forget') tasks.forget(step.taskId);
           else if (step.kind === 'watch') duties.watch(step.taskId);
           else if (step.kind === 'seed') duties.seed(step.taskId);
           else if (step.kind === 'claim') exec.claim(step.taskId, step.attempt);
+          else if (step.kind === 'challenge-votes') challenger.votes(step.taskId, step.attempt);
+          else if (step.kind === 'check-claim') challenger.claim(step.taskId, step.attempt, step.claimant);
           else verifier.judge(step.taskId, step.attempt, step.executor, step.location);
         }
       };

@@ -210,6 +210,70 @@ test('events: each names its steps, by role; an event without a task id, or unkn
         { e: ev('VoteCast', { taskId: 7n }), roles: both },
         [{ kind: 'forget', taskId: 7n }],
       ],
+      [
+        'AttemptEnded of my attempt, rejected: seed, and look for false votes',
+        {
+          e: ev('AttemptEnded', { taskId: 7n, attempt: 1n, executor: ME.toUpperCase(), reason: 3 }),
+          roles: ['executor'],
+        },
+        [
+          { kind: 'forget', taskId: 7n },
+          { kind: 'seed', taskId: 7n },
+          { kind: 'challenge-votes', taskId: 7n, attempt: 1 },
+        ],
+      ],
+      [
+        'AttemptEnded of my attempt, keys missed: look for false votes',
+        { e: ev('AttemptEnded', { taskId: 7n, attempt: 2n, executor: ME, reason: 6 }), roles: both },
+        [
+          { kind: 'forget', taskId: 7n },
+          { kind: 'seed', taskId: 7n },
+          { kind: 'challenge-votes', taskId: 7n, attempt: 2 },
+        ],
+      ],
+      [
+        'AttemptEnded of my attempt, receipt missed (my own fault): no challenge',
+        { e: ev('AttemptEnded', { taskId: 7n, attempt: 1n, executor: ME, reason: 5 }), roles: ['executor'] },
+        [
+          { kind: 'forget', taskId: 7n },
+          { kind: 'seed', taskId: 7n },
+        ],
+      ],
+      [
+        "AttemptEnded of another node's attempt: no challenge",
+        {
+          e: ev('AttemptEnded', { taskId: 7n, attempt: 1n, executor: OTHER, reason: 3 }),
+          roles: ['executor'],
+        },
+        [
+          { kind: 'forget', taskId: 7n },
+          { kind: 'seed', taskId: 7n },
+        ],
+      ],
+      [
+        "TaskClaimed, another node's best claim: check it",
+        {
+          e: ev('TaskClaimed', { taskId: 7n, attempt: 1n, executor: OTHER, best: true }),
+          roles: ['executor'],
+        },
+        [
+          { kind: 'forget', taskId: 7n },
+          { kind: 'check-claim', taskId: 7n, attempt: 1, claimant: OTHER },
+        ],
+      ],
+      [
+        'TaskClaimed, my own best claim, or a claim that is not best: nothing',
+        { e: ev('TaskClaimed', { taskId: 7n, attempt: 1n, executor: ME, best: true }), roles: ['executor'] },
+        [{ kind: 'forget', taskId: 7n }],
+      ],
+      [
+        'TaskClaimed, a verifier: nothing',
+        {
+          e: ev('TaskClaimed', { taskId: 7n, attempt: 1n, executor: OTHER, best: true }),
+          roles: ['verifier'],
+        },
+        [{ kind: 'forget', taskId: 7n }],
+      ],
       ['NodeRegistered (no task): nothing', { e: ev('NodeRegistered', { node: ME }), roles: both }, []],
       [
         'a task id that is not a bigint: nothing',
@@ -217,7 +281,7 @@ test('events: each names its steps, by role; an event without a task id, or unkn
         [],
       ],
     ],
-    ({ e, roles }) => eventSteps(e, roles),
+    ({ e, roles }) => eventSteps(e, roles, ME),
   );
 });
 

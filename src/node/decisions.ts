@@ -87,12 +87,20 @@ export type EventStep =
   /** Self-select for the attempt and claim it if selected (executors). */
   | { kind: 'claim'; taskId: bigint; attempt: number }
   /** Judge the attempt's evidence and vote if selected (verifiers). */
-  | { kind: 'judge'; taskId: bigint; attempt: number; executor: string; location: string };
+  | { kind: 'judge'; taskId: bigint; attempt: number; executor: string; location: string }
+  /** Look for false votes in an attempt this node executed that a lie could have ended (§11.5). */
+  | { kind: 'challenge-votes'; taskId: bigint; attempt: number }
+  /** Check another node's best claim of an attempt this node may have claimed too (§11.5). */
+  | { kind: 'check-claim'; taskId: bigint; attempt: number; claimant: string };
 
-/** The steps a chain event asks of a node with these roles. */
+/** AttemptEnded reasons a lie can cause without the executor's fault: evidence rejected, votes or keys missed. */
+export const LIE_END_REASONS: readonly number[] = [3, 4, 6];
+
+/** The steps a chain event asks of a node with these roles (and this address, for its own attempts). */
 export function eventSteps(
   e: { eventName: string; args: Record<string, unknown> },
   roles: readonly string[],
+  self = '',
 ): EventStep[] {
   const a = e.args;
   const steps: EventStep[] = [];
@@ -112,6 +120,13 @@ export function eventSteps(
       executor: String(a.executor),
       location: String(a.evidenceLocation),
     });
+  }
+  if (!roles.includes('executor') || self === '') return steps;
+  const mine = (who: unknown) => String(who).toLowerCase() === self.toLowerCase();
+  if (e.eventName === 'AttemptEnded' && mine(a.executor) && LIE_END_REASONS.includes(Number(a.reason))) {
+    steps.push({ kind: 'challenge-votes', taskId, attempt: Number(a.attempt) });
+  } else if (e.eventName === 'TaskClaimed' && a.best === true && !mine(a.executor)) {
+    steps.push({ kind: 'check-claim', taskId, attempt: Number(a.attempt), claimant: String(a.executor) });
   }
   return steps;
 }

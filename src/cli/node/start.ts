@@ -74,6 +74,11 @@ When ready it prints one line: {"ready": true, "address", "endpoint", "keyId", "
       description:
         'how long an attested enclave waits for its keys before the attempt is abandoned (default 300)',
     },
+    'no-challenge': {
+      type: 'boolean',
+      description:
+        'log the lies that hurt this executor (false votes, a false winning claim) without proving them on chain',
+    },
     ...daemonFlags,
   },
   async run(ctx) {
@@ -105,6 +110,7 @@ When ready it prints one line: {"ready": true, "address", "endpoint", "keyId", "
       keysWaitSeconds: optionalString(ctx, 'keys-wait'),
       minEvidenceWindow: optionalString(ctx, 'min-evidence-window'),
       maxRunWindow: optionalString(ctx, 'max-run-window'),
+      challengeLies: ctx.values['no-challenge'] === true ? false : undefined,
     };
     const config = loadNodeConfig(flags, ctx.env, optionalString(ctx, 'config'));
     const secrets = loadProfileSecrets(ferryHome(ctx.env), config.profile);
