@@ -41,27 +41,7 @@ const SIBLINGS: Record<string, readonly string[]> = {
  * The test fails on a breach not listed here and on an entry that no longer occurs, so the
  * list only shrinks. docs/architecture.md says what would remove each one.
  */
-// Files other engineers are reworking now (issue 14); each entry under this reason is a
-// one-line switch of the import to the folder's index.ts once that work lands.
-const REWORK =
-  'file under concurrent rework: switch the import line to the face (the symbol is exported there)';
 const ALLOWED: Record<string, string> = {
-  'agent/daemon.ts -> chain/driver.ts':
-    'ChainDriver is not in the chain face: it moves to src/daemon/ (the daemon runtime)',
-  'agent/daemon.ts -> crypto/hpke.ts': REWORK,
-  'agent/daemon.ts -> protocol/development.ts':
-    'checkAllowSim is not in the protocol face (protocol/ under rework)',
-  'node/daemon.ts -> chain/driver.ts':
-    'ChainDriver is not in the chain face: it moves to src/daemon/ (the daemon runtime)',
-  'node/daemon.ts -> protocol/development.ts':
-    'checkAllowSim is not in the protocol face (protocol/ under rework)',
-  'protocol/appraisal.ts -> attestation/types.ts': REWORK,
-  'protocol/attempt-result.ts -> crypto/sign.ts': REWORK,
-  'protocol/checks.ts -> crypto/sortition.ts': REWORK,
-  'protocol/facts.ts -> attestation/types.ts': REWORK,
-  'protocol/policies.ts -> attestation/types.ts': REWORK,
-  'protocol/release.ts -> attestation/policy.ts': REWORK,
-  'protocol/release.ts -> attestation/types.ts': REWORK,
   'protocol/policies.ts -> enclave/index.ts':
     'pinnedDevelopmentPolicy hashes the enclave runtime: it belongs in enclave/ (review (c): enclave/measure.ts)',
   'protocol/release.ts -> enclave/measure.ts':

@@ -13,7 +13,7 @@
  * release on chain. The reconciler resumes releases left in `intent` (re-sends the stored bytes,
  * signed again: the signature is deterministic) or `delivered` (records them) after a restart.
  *
- * Jobs run in keyed lanes (src/chain/driver.ts), one lane per task attempt: releases of
+ * Jobs run in keyed lanes (src/daemon/driver.ts), one lane per task attempt: releases of
  * different attempts proceed concurrently, those of one attempt in order.
  *
  * The ciphertext endpoint serves an asset only to the executor key of an attempt the agent
@@ -32,7 +32,7 @@ import { join } from 'node:path';
 import type { Hex } from 'viem';
 import { z } from 'zod';
 import type { VerifierRegistry } from '../attestation/index.ts';
-import { ChainDriver, type JobContext } from '../chain/driver.ts';
+import { ChainDriver, type JobContext } from '../daemon/index.ts';
 import {
   type ChainWriter,
   connect,
@@ -49,7 +49,7 @@ import {
   writer,
 } from '../chain/index.ts';
 import type { X25519Identity } from '../crypto/age/index.ts';
-import { hpkeSeal } from '../crypto/hpke.ts';
+import { hpkeSeal } from '../crypto/index.ts';
 import { createLogger, FerryError, isRetryable, type Logger, toFerryError, toHex } from '../kernel/index.ts';
 import { createPeerClient, type Ed25519Signer, type HttpServer, startRemembering } from '../net/index.ts';
 import {
@@ -73,7 +73,7 @@ import type { AgentConfig } from './config.ts';
 import { createAgentServer } from './server.ts';
 import { AgentState, type Asset, type Release } from './state.ts';
 import { AssetStore } from './store.ts';
-import { checkAllowSim } from '../protocol/development.ts';
+import { checkAllowSim } from '../protocol/index.ts';
 
 export type AgentKeys = {
   evmPrivateKey: Hex;

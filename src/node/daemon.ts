@@ -17,7 +17,7 @@
  * events start new work (decisions.ts `eventSteps`); what the state records (intents, evidence,
  * receipts, abandonments) is resumed by the reconcile whatever the roles are now.
  *
- * Jobs run in keyed lanes (src/chain/driver.ts): the jobs of one task attempt one after the
+ * Jobs run in keyed lanes (src/daemon/driver.ts): the jobs of one task attempt one after the
  * other, different attempts concurrently, enclave runs in a bounded pool (`enclaveSlots`), so
  * claims and votes never wait behind a run. Time-driven steps (seeding, timeouts, evidence after
  * the claim window, receipts, retries) are found by the components' reconcile, one tick at a
@@ -28,13 +28,13 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Hex } from 'viem';
-import { ChainDriver, type JobLanes } from '../chain/driver.ts';
+import { ChainDriver, type JobLanes } from '../daemon/index.ts';
 import { connect, type FerryEvent, writer } from '../chain/index.ts';
 import { vrfKeygen, vrfPublicKey } from '../crypto/vrf/index.ts';
 import { createLogger, FerryError, fromHex, type Logger, toHex } from '../kernel/index.ts';
 import { type Ed25519Signer, startRemembering } from '../net/index.ts';
 import { PolicyBook, trustRegistry } from '../protocol/index.ts';
-import { checkAllowSim } from '../protocol/development.ts';
+import { checkAllowSim } from '../protocol/index.ts';
 import type { NodeConfig } from './config.ts';
 import { Challenger } from './challenger.ts';
 import { eventSteps } from './decisions.ts';

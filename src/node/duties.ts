@@ -34,7 +34,7 @@ import {
 } from './decisions.ts';
 import type { NodeState } from './state.ts';
 
-/** What a job is given (src/chain/driver.ts `JobContext`). */
+/** What a job is given (src/daemon/driver.ts `JobContext`). */
 export type JobContext = {
   /** Aborted when the node stops. */
   signal: AbortSignal;
@@ -42,7 +42,7 @@ export type JobContext = {
   recorded(): void;
 };
 
-/** The node's keyed job lanes (src/chain/driver.ts), as its components see them. */
+/** The node's keyed job lanes (src/daemon/driver.ts), as its components see them. */
 export type Jobs = {
   /**
    * Enqueues a job in a lane (a task attempt's, or another); `key` deduplicates (a job with the

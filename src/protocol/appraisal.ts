@@ -22,7 +22,7 @@ import type {
   AppraisalReason,
   Evidence,
   EvidenceKind,
-} from '../attestation/types.ts';
+} from '../attestation/index.ts';
 import {
   type CanonicalValue,
   decodeTagged,

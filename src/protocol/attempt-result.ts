@@ -8,7 +8,7 @@
  * commit to an affirming result, nor a pass vote to a refusal.
  */
 import { type AttestationResult, buildAttestationResult, ed25519PublicKey } from '../attestation/index.ts';
-import { signTagged, verifyTagged } from '../crypto/sign.ts';
+import { signTagged, verifyTagged } from '../crypto/index.ts';
 import {
   type CanonicalValue,
   decodeCanonical,

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { Hex } from 'viem';
 import { type ChainReader, claimRecord, getTaskEvents, sameOperator, type TaskInfo } from '../chain/index.ts';
-import { sortitionSeats } from '../crypto/sortition.ts';
+import { sortitionSeats } from '../crypto/index.ts';
 import { claimAlpha, verifierAlpha, vrfVerify } from '../crypto/vrf/index.ts';
 import { encodeCanonical, equalBytes, FerryError, fromHex } from '../kernel/index.ts';
 import { eligibleAtCreation, nodeAtCreation } from './snapshot.ts';

@@ -7,7 +7,7 @@
  * their own releases). The only chain-reading part of the appraisal rule; appraisal.ts is the rule.
  */
 import type { Hex } from 'viem';
-import type { AppraisalPolicy } from '../attestation/types.ts';
+import type { AppraisalPolicy } from '../attestation/index.ts';
 import { type ChainReader, getApp, getDataset, type NodeInfo, type TaskInfo } from '../chain/index.ts';
 import { FerryError } from '../kernel/index.ts';
 import type { ApplicablePolicy, PolicySubject } from './appraisal.ts';

@@ -100,3 +100,10 @@ export {
   seatsProvablyTooMany,
 } from './seat-proof.ts';
 export { type ClaimCase, claimCase, judgeClaim, judgeVote, type VoteCase, voteCase } from './fraud.ts';
+export {
+  assertDevelopmentChain,
+  checkAllowSim,
+  declaredDevelopmentChains,
+  isDevelopmentChain,
+  LOCAL_DEVELOPMENT_CHAIN_ID,
+} from './development.ts';

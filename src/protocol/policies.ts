@@ -18,7 +18,7 @@ import {
   expectedRuntimePcr,
   runtimeMeasurement as tpm2RuntimeMeasurement,
 } from '../attestation/tpm2/index.ts';
-import type { AppraisalPolicy } from '../attestation/types.ts';
+import type { AppraisalPolicy } from '../attestation/index.ts';
 import { type ChainReader, getPolicyDocuments } from '../chain/index.ts';
 import { runtimeMeasurement as enclaveRuntimeMeasurement } from '../enclave/index.ts';
 import { FerryError, isFerryError, toHex } from '../kernel/index.ts';

@@ -9,12 +9,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { parsePolicy } from '../attestation/policy.ts';
+import { parsePolicy } from '../attestation/index.ts';
 import {
   expectedRuntimePcr,
   runtimeMeasurement as tpm2RuntimeMeasurement,
 } from '../attestation/tpm2/index.ts';
-import type { AppraisalPolicy } from '../attestation/types.ts';
+import type { AppraisalPolicy } from '../attestation/index.ts';
 import {
   computeRuntimeManifest,
   type MeasuredFile,

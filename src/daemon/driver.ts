@@ -24,8 +24,7 @@
  * queued jobs that have not started, and resolves once every running job has ended.
  */
 import { FerryError, type Logger, toFerryError } from '../kernel/index.ts';
-import type { ChainReader } from './types.ts';
-import { type FerryEvent, type Watcher, watchFerryEvents } from './watch.ts';
+import { type ChainReader, type FerryEvent, type Watcher, watchFerryEvents } from '../chain/index.ts';
 
 export type JobContext = {
   /** Aborted when the driver stops. */

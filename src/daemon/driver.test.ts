@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { type FerryError, isFerryError } from '../kernel/index.ts';
 import { ChainDriver, JobLanes } from './driver.ts';
-import { createApp, timeoutTask } from './index.ts';
-import { randomHex, startTestChain, type TestChain } from './testing.ts';
+import { createApp, timeoutTask } from '../chain/index.ts';
+import { randomHex, startTestChain, type TestChain } from '../chain/testing.ts';
 
 /** A gate a test opens by hand. */
 function gate(): { wait: Promise<void>; open: () => void } {
