@@ -12,6 +12,7 @@
  * agent stores the sealed key with the intent and re-sends exactly those bytes.
  */
 import type { DatabaseSync } from 'node:sqlite';
+import { advance, RELEASE_NEXT, type ReleaseStatus } from '../daemon/index.ts';
 import { FerryError } from '../kernel/index.ts';
 import {
   attemptNumber,
@@ -26,7 +27,7 @@ import {
 
 export type AssetKind = 'dataset' | 'app';
 export type AssetStatus = 'local' | 'registered' | 'revoked';
-export type ReleaseStatus = 'intent' | 'delivered' | 'recorded' | 'confirmed' | 'reverted' | 'failed';
+export type { ReleaseStatus };
 
 const MIGRATIONS: Migration[] = [
   {
@@ -162,21 +163,10 @@ function toRelease(r: Row): Release {
 }
 
 const ID_RE = /^[0-9a-f]{8,64}$/;
-const TX_RE = /^0x[0-9a-f]{64}$/;
 
 function conflict(what: string, hints: string[]): FerryError {
   return new FerryError('STATE_CONFLICT', what, { hints });
 }
-
-/** Allowed release transitions: from -> to. */
-const NEXT: Record<ReleaseStatus, ReleaseStatus[]> = {
-  intent: ['delivered', 'failed'],
-  delivered: ['recorded', 'failed'],
-  recorded: ['confirmed', 'reverted'],
-  confirmed: [],
-  reverted: [],
-  failed: [],
-};
 
 export class AgentState {
   readonly db: DatabaseSync;
@@ -374,34 +364,23 @@ export class AgentState {
     attempt: number,
     asset: string,
     to: ReleaseStatus,
-    set: Record<string, string | null> = {},
+    opts: { tx?: string; detail?: string | null } = {},
   ): void {
     const t = taskKey(task);
     const a = attemptNumber(attempt);
-    transaction(this.db, () => {
-      const cur = this.getRelease(t, a, asset);
-      if (!cur) throw conflict('no such release', [`task ${t} attempt ${a} asset ${asset}`]);
-      if (cur.status === to) {
-        if (set.tx_hash !== undefined && cur.txHash !== set.tx_hash) {
-          throw conflict('release was recorded with another transaction', [
-            `task ${t} attempt ${a} asset ${asset}`,
-          ]);
-        }
-        return;
-      }
-      if (!NEXT[cur.status].includes(to)) {
-        throw conflict(`release is ${cur.status}, cannot become ${to}`, [
-          `task ${t} attempt ${a} asset ${asset}`,
-        ]);
-      }
-      const cols = Object.keys(set);
-      this.db
-        .prepare(
-          `UPDATE releases SET status = ?, ${cols.map((c) => `${c} = ?, `).join('')}updated_at = ?
-           WHERE task = ? AND attempt = ? AND asset = ?`,
-        )
-        .run(to, ...Object.values(set), Date.now(), t, a, asset);
-    });
+    advance(
+      this.db,
+      RELEASE_NEXT,
+      {
+        table: 'releases',
+        where: 'task = ? AND attempt = ? AND asset = ?',
+        args: [t, a, asset],
+        tx: 'tx_hash',
+        what: `release of task ${t} attempt ${a} asset ${asset}`,
+      },
+      to,
+      { tx: opts.tx, set: opts.detail === undefined ? {} : { detail: opts.detail } },
+    );
   }
 
   markReleaseDelivered(task: bigint | number | string, attempt: number, asset: string): void {
@@ -409,13 +388,7 @@ export class AgentState {
   }
 
   markReleaseRecorded(task: bigint | number | string, attempt: number, asset: string, txHash: string): void {
-    const tx = String(txHash).toLowerCase();
-    if (!TX_RE.test(tx)) {
-      throw new FerryError('INVALID_ARGUMENT', 'transaction hash must be 0x and 64 hex digits', {
-        hints: [`got: ${String(txHash).slice(0, 80)}`],
-      });
-    }
-    this.#move(task, attempt, asset, 'recorded', { tx_hash: tx });
+    this.#move(task, attempt, asset, 'recorded', { tx: txHash });
   }
 
   markReleaseOutcome(

@@ -1,3 +1,15 @@
 // The runtime the node and agent daemons share.
 export { AddressSchema, ContractsSchema, contractsOption, enumList, fileList, hexKeyList } from './config.ts';
 export { ChainDriver, type ChainDriverOptions, type JobContext, JobLanes } from './driver.ts';
+export {
+  ACTION_NEXT,
+  ACTION_STATUSES,
+  type ActionStatus,
+  advance,
+  checkTxHash,
+  type IntentRef,
+  type Outcome,
+  RELEASE_NEXT,
+  type ReleaseStatus,
+  transitionOf,
+} from './intents.ts';

@@ -354,7 +354,12 @@ test('a failed claim, vote, receipt or abandonment: which failures are final', (
   table(
     [
       ['send: reverted', 'CHAIN_REVERTED', 'reverted'],
-      ['send: anything else failed', 'CHAIN_UNAVAILABLE', 'failed'],
+      [
+        'send: the chain unavailable (it may have gone out): retried from the intent',
+        'CHAIN_UNAVAILABLE',
+        'retry',
+      ],
+      ['send: a bad argument can never succeed', 'INVALID_ARGUMENT', 'failed'],
     ],
     sendFailure,
   );

@@ -7,7 +7,7 @@
  */
 import type { TaskInfo } from '../chain/index.ts';
 import type { BackendSpec } from '../enclave/index.ts';
-import { FerryError } from '../kernel/index.ts';
+import { FerryError, isRetryable } from '../kernel/index.ts';
 import { CLAIM_ROUNDS } from '../protocol/index.ts';
 import type { NodeConfig } from './config.ts';
 
@@ -180,9 +180,15 @@ export function claimTiming(
   return now < opensAt ? { kind: 'wait', seconds: opensAt - now } : { kind: 'now' };
 }
 
-/** How a claim or vote transaction that failed is recorded: a revert is final, anything else failed. */
-export function sendFailure(code: string): 'reverted' | 'failed' {
-  return code === 'CHAIN_REVERTED' ? 'reverted' : 'failed';
+/**
+ * How a claim or vote transaction that failed is recorded: a revert is final (`reverted`); a
+ * retryable failure (the chain or a peer unavailable: it may or may not have gone out) leaves
+ * the intent in place (`retry`), so the reconcile looks it up on chain and sends it again while
+ * the attempt takes it; anything else cannot succeed later (`failed`).
+ */
+export function sendFailure(code: string): 'reverted' | 'retry' | 'failed' {
+  if (code === 'CHAIN_REVERTED') return 'reverted';
+  return isRetryable(code) ? 'retry' : 'failed';
 }
 
 // --- the executor's reconcile ---------------------------------------------------------------

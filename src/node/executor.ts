@@ -384,7 +384,9 @@ export class Executor implements Reconciler {
       log.info('claimed', { task: String(taskId), attempt, best: r.best });
     } catch (e) {
       const fe = toFerryError(e);
-      state.markClaimOutcome(taskId, attempt, sendFailure(fe.code), fe.message);
+      const fate = sendFailure(fe.code);
+      // A retryable failure leaves the intent: the reconcile checks the chain and resends.
+      if (fate !== 'retry') state.markClaimOutcome(taskId, attempt, fate, fe.message);
       throw fe;
     }
   }

@@ -37,7 +37,13 @@ test('claims: one per (task, attempt); intent -> sent -> outcome; conflicts refu
   s.markClaimOutcome(7, 1, 'confirmed');
   s.markClaimOutcome(7, 1, 'confirmed');
   assert.throws(
-    () => s.markClaimOutcome(7, 1, 'lost'),
+    () => s.markClaimOutcome(7, 1, 'reverted'),
+    (e) => isFerryError(e, 'STATE_CONFLICT'),
+  );
+  // A confirmed claim another claimant beat is settled lost; lost is final.
+  s.markClaimOutcome(7, 1, 'lost');
+  assert.throws(
+    () => s.markClaimOutcome(7, 1, 'confirmed'),
     (e) => isFerryError(e, 'STATE_CONFLICT'),
   );
   assert.throws(
@@ -52,7 +58,7 @@ test('claims: one per (task, attempt); intent -> sent -> outcome; conflicts refu
   s.close();
 });
 
-test('votes: one per (task, attempt); a failed send can be retried with a hash', () => {
+test('votes: one per (task, attempt); failed is final, an intent is sent once', () => {
   const s = NodeState.open(':memory:');
   const v = {
     task: 1n,
@@ -65,10 +71,18 @@ test('votes: one per (task, attempt); a failed send can be retried with a hash',
   assert.equal(s.beginVote(v).fresh, true);
   assert.equal(s.beginVote({ ...v, verdict: 'fail' }).fresh, false);
   assert.equal(s.getVote(1n, 1)?.verdict, 'pass');
-  s.markVoteOutcome(1n, 1, 'failed', 'rpc down');
-  s.markVoteSent(1n, 1, TX1);
-  s.markVoteOutcome(1n, 1, 'confirmed');
-  assert.equal(s.getVote(1n, 1)?.status, 'confirmed');
+  s.markVoteOutcome(1n, 1, 'failed', 'the attempt moved on');
+  assert.throws(
+    () => s.markVoteSent(1n, 1, TX1),
+    (e) => isFerryError(e, 'STATE_CONFLICT'),
+    'a failed vote is never sent',
+  );
+  // A retryable send failure leaves the intent (src/node/decisions.ts sendFailure): sent later.
+  assert.equal(s.beginVote({ ...v, attempt: 3 }).fresh, true);
+  s.markVoteSent(1n, 3, TX1);
+  s.markVoteOutcome(1n, 3, 'confirmed');
+  assert.equal(s.getVote(1n, 3)?.status, 'confirmed');
+  assert.equal(s.getVote(1n, 1)?.status, 'failed');
   assert.throws(
     () => s.beginVote({ ...v, verdict: 'maybe' as never, attempt: 2 }),
     (e) => isFerryError(e, 'INVALID_ARGUMENT'),

@@ -10,14 +10,16 @@
  *    row with `fresh: false` instead of creating another: the caller must not send again.
  * 2. `mark*Sent(txHash)` records the transaction hash once it is known.
  * 3. `mark*Outcome` records the final fate: `confirmed` (mined, succeeded), `reverted`,
- *    `lost` (someone else won) or `failed` (not sent; it may be retried by `retry*`).
- * After a restart, rows in `intent` have an unknown fate (the process may have died after
- * sending but before recording the hash): the daemon must look the action up on chain before
- * it ever sends again. Rows in `sent` are awaited by hash.
+ *    `lost` (someone else won) or `failed` (not sent, and never will be: the attempt moved on).
+ * Every move goes through the one transition table of src/daemon/intents.ts. Rows in `intent`
+ * have an unknown fate (after a restart, or a send that failed in a way that may have reached
+ * the chain): the daemon looks the action up on chain before it ever sends again, and resends
+ * while the attempt still takes it. Rows in `sent` are awaited by hash.
  *
  * Task ids are uint256 stored as decimal text; attempts are integers from 1.
  */
 import type { DatabaseSync } from 'node:sqlite';
+import { ACTION_NEXT, type ActionStatus, advance, type IntentRef, type Outcome } from '../daemon/index.ts';
 import { FerryError } from '../kernel/index.ts';
 import {
   attemptNumber,
@@ -30,8 +32,7 @@ import {
   transaction,
 } from '../net/index.ts';
 
-export type ActionStatus = 'intent' | 'sent' | 'confirmed' | 'reverted' | 'lost' | 'failed';
-export type Outcome = 'confirmed' | 'reverted' | 'lost' | 'failed';
+export type { ActionStatus, Outcome };
 
 const MIGRATIONS: Migration[] = [
   {
@@ -266,71 +267,22 @@ function toVote(r: Row): Vote {
   };
 }
 
-const TX_RE = /^0x[0-9a-f]{64}$/;
-
-function checkTx(txHash: string): string {
-  if (typeof txHash !== 'string' || !TX_RE.test(txHash.toLowerCase())) {
-    throw new FerryError('INVALID_ARGUMENT', 'transaction hash must be 0x and 64 hex digits', {
-      hints: [`got: ${String(txHash).slice(0, 80)}`],
-    });
-  }
-  return txHash.toLowerCase();
-}
-
 function conflict(what: string, hints: string[]): FerryError {
   return new FerryError('STATE_CONFLICT', what, { hints });
 }
 
-/** One table's intent → sent → outcome transitions, shared by claims, votes and registration. */
-function markSent(
+/** A row of claims, votes or registration moved by the one transition table (daemon/intents.ts). */
+function move(
   db: DatabaseSync,
   table: string,
   where: string,
   args: (string | number)[],
-  txHash: string,
+  to: ActionStatus,
+  opts: { tx?: string; detail?: string } = {},
 ): void {
-  const tx = checkTx(txHash);
-  transaction(db, () => {
-    const r = db.prepare(`SELECT status, tx_hash FROM ${table} WHERE ${where}`).get(...args) as
-      | Row
-      | undefined;
-    if (!r) throw conflict(`no ${table} intent to mark sent`, [`key: ${args.join('/')}`]);
-    if (r.status === 'sent' && r.tx_hash === tx) return;
-    if (r.status !== 'intent' && r.status !== 'failed') {
-      throw conflict(`${table} row is already ${String(r.status)}`, [`key: ${args.join('/')}`]);
-    }
-    db.prepare(`UPDATE ${table} SET status = 'sent', tx_hash = ?, updated_at = ? WHERE ${where}`).run(
-      tx,
-      Date.now(),
-      ...args,
-    );
-  });
-}
-
-function markOutcome(
-  db: DatabaseSync,
-  table: string,
-  where: string,
-  args: (string | number)[],
-  outcome: Outcome,
-  detail?: string,
-): void {
-  transaction(db, () => {
-    const r = db.prepare(`SELECT status FROM ${table} WHERE ${where}`).get(...args) as Row | undefined;
-    if (!r) throw conflict(`no ${table} row to settle`, [`key: ${args.join('/')}`]);
-    if (r.status === outcome) return;
-    if (r.status !== 'intent' && r.status !== 'sent') {
-      throw conflict(`${table} row is already ${String(r.status)}`, [
-        `key: ${args.join('/')}`,
-        `wanted: ${outcome}`,
-      ]);
-    }
-    db.prepare(`UPDATE ${table} SET status = ?, detail = ?, updated_at = ? WHERE ${where}`).run(
-      outcome,
-      detail ?? null,
-      Date.now(),
-      ...args,
-    );
+  advance(db, ACTION_NEXT, { table, where, args, tx: 'tx_hash', what: `${table} ${args.join('/')}` }, to, {
+    tx: opts.tx,
+    set: to === 'sent' ? {} : { detail: opts.detail ?? null },
   });
 }
 
@@ -403,11 +355,11 @@ export class NodeState {
   }
 
   markRegistrationSent(txHash: string): void {
-    markSent(this.db, 'registration', 'id = ?', [1], txHash);
+    move(this.db, 'registration', 'id = ?', [1], 'sent', { tx: txHash });
   }
 
   markRegistrationOutcome(outcome: Outcome, detail?: string): void {
-    markOutcome(this.db, 'registration', 'id = ?', [1], outcome, detail);
+    move(this.db, 'registration', 'id = ?', [1], outcome, { detail });
   }
 
   // --- chain cursor -------------------------------------------------------------------
@@ -482,18 +434,15 @@ export class NodeState {
   }
 
   markClaimSent(task: bigint | number | string, attempt: number, txHash: string): void {
-    markSent(this.db, 'claims', 'task = ? AND attempt = ?', [taskKey(task), attemptNumber(attempt)], txHash);
+    move(this.db, 'claims', 'task = ? AND attempt = ?', [taskKey(task), attemptNumber(attempt)], 'sent', {
+      tx: txHash,
+    });
   }
 
   markClaimOutcome(task: bigint | number | string, attempt: number, outcome: Outcome, detail?: string): void {
-    markOutcome(
-      this.db,
-      'claims',
-      'task = ? AND attempt = ?',
-      [taskKey(task), attemptNumber(attempt)],
-      outcome,
+    move(this.db, 'claims', 'task = ? AND attempt = ?', [taskKey(task), attemptNumber(attempt)], outcome, {
       detail,
-    );
+    });
   }
 
   /**
@@ -501,14 +450,12 @@ export class NodeState {
    * lower, or the attempt ended before this node became its executor): `confirmed` → `lost`.
    */
   markClaimLost(task: bigint | number | string, attempt: number, detail?: string): void {
-    const r = this.db
-      .prepare(
-        `UPDATE claims SET status = 'lost', detail = ?, updated_at = ? WHERE task = ? AND attempt = ? AND status = 'confirmed'`,
-      )
-      .run(detail ?? null, Date.now(), taskKey(task), attemptNumber(attempt));
-    if (Number(r.changes) !== 1) {
+    if (this.getClaim(task, attempt)?.status !== 'confirmed') {
       throw conflict('no confirmed claim to mark lost', [`key: ${taskKey(task)}/${attemptNumber(attempt)}`]);
     }
+    move(this.db, 'claims', 'task = ? AND attempt = ?', [taskKey(task), attemptNumber(attempt)], 'lost', {
+      detail,
+    });
   }
 
   /** Confirmed claims whose attempt has no evidence here yet (won, or not settled as lost). */
@@ -595,18 +542,15 @@ export class NodeState {
   }
 
   markVoteSent(task: bigint | number | string, attempt: number, txHash: string): void {
-    markSent(this.db, 'votes', 'task = ? AND attempt = ?', [taskKey(task), attemptNumber(attempt)], txHash);
+    move(this.db, 'votes', 'task = ? AND attempt = ?', [taskKey(task), attemptNumber(attempt)], 'sent', {
+      tx: txHash,
+    });
   }
 
   markVoteOutcome(task: bigint | number | string, attempt: number, outcome: Outcome, detail?: string): void {
-    markOutcome(
-      this.db,
-      'votes',
-      'task = ? AND attempt = ?',
-      [taskKey(task), attemptNumber(attempt)],
-      outcome,
+    move(this.db, 'votes', 'task = ? AND attempt = ?', [taskKey(task), attemptNumber(attempt)], outcome, {
       detail,
-    );
+    });
   }
 
   // --- executor attempts: evidence, result, receipt -----------------------------------
@@ -716,38 +660,25 @@ export class NodeState {
   }
 
   markReceiptSent(task: bigint | number | string, attempt: number, txHash: string): void {
-    const t = taskKey(task);
-    const a = attemptNumber(attempt);
-    const tx = checkTx(txHash);
-    transaction(this.db, () => {
-      const cur = this.getAttempt(t, a);
-      if (!cur?.receipt) throw conflict('no receipt to mark sent', [`task ${t} attempt ${a}`]);
-      if (cur.receiptStatus === 'sent' && cur.receiptTx === tx) return;
-      if (cur.receiptStatus !== 'intent' && cur.receiptStatus !== 'failed') {
-        throw conflict(`receipt is already ${cur.receiptStatus}`, [`task ${t} attempt ${a}`]);
-      }
-      this.db
-        .prepare(
-          `UPDATE attempts SET receipt_status = 'sent', receipt_tx = ?, updated_at = ? WHERE task = ? AND attempt = ?`,
-        )
-        .run(tx, Date.now(), t, a);
-    });
+    advance(this.db, ACTION_NEXT, this.#attemptRef(task, attempt, 'receipt'), 'sent', { tx: txHash });
   }
 
   markReceiptOutcome(task: bigint | number | string, attempt: number, outcome: Outcome): void {
+    advance(this.db, ACTION_NEXT, this.#attemptRef(task, attempt, 'receipt'), outcome);
+  }
+
+  /** The receipt or abandonment intent of an attempt, in its columns of `attempts`. */
+  #attemptRef(task: bigint | number | string, attempt: number, what: 'receipt' | 'abandon'): IntentRef {
     const t = taskKey(task);
     const a = attemptNumber(attempt);
-    transaction(this.db, () => {
-      const cur = this.getAttempt(t, a);
-      if (!cur?.receipt) throw conflict('no receipt to settle', [`task ${t} attempt ${a}`]);
-      if (cur.receiptStatus === outcome) return;
-      if (cur.receiptStatus !== 'intent' && cur.receiptStatus !== 'sent') {
-        throw conflict(`receipt is already ${cur.receiptStatus}`, [`task ${t} attempt ${a}`]);
-      }
-      this.db
-        .prepare('UPDATE attempts SET receipt_status = ?, updated_at = ? WHERE task = ? AND attempt = ?')
-        .run(outcome, Date.now(), t, a);
-    });
+    return {
+      table: 'attempts',
+      where: 'task = ? AND attempt = ?',
+      args: [t, a],
+      status: `${what}_status`,
+      tx: what === 'receipt' ? 'receipt_tx' : undefined,
+      what: `${what === 'receipt' ? 'receipt' : 'abandonment'} of task ${t} attempt ${a}`,
+    };
   }
 
   /**
@@ -769,19 +700,7 @@ export class NodeState {
 
   /** Settles an abandonment: sent on chain (`confirmed`) or refused (`reverted`). */
   markAbandonOutcome(task: bigint | number | string, attempt: number, outcome: Outcome): void {
-    const t = taskKey(task);
-    const a = attemptNumber(attempt);
-    transaction(this.db, () => {
-      const cur = this.getAttempt(t, a);
-      if (!cur?.abandonStatus) throw conflict('no abandonment to settle', [`task ${t} attempt ${a}`]);
-      if (cur.abandonStatus === outcome) return;
-      if (cur.abandonStatus !== 'intent' && cur.abandonStatus !== 'sent') {
-        throw conflict(`abandonment is already ${cur.abandonStatus}`, [`task ${t} attempt ${a}`]);
-      }
-      this.db
-        .prepare('UPDATE attempts SET abandon_status = ?, updated_at = ? WHERE task = ? AND attempt = ?')
-        .run(outcome, Date.now(), t, a);
-    });
+    advance(this.db, ACTION_NEXT, this.#attemptRef(task, attempt, 'abandon'), outcome);
   }
 
   /** Attempts this node still has to abandon on chain. */

@@ -214,7 +214,9 @@ export class VerifierDuty implements Reconciler {
       log.info('voted', { task: String(taskId), attempt, pass, seats });
     } catch (e) {
       const fe = toFerryError(e);
-      state.markVoteOutcome(taskId, attempt, sendFailure(fe.code), fe.message);
+      const fate = sendFailure(fe.code);
+      // A retryable failure leaves the intent: the reconcile checks the chain and resends.
+      if (fate !== 'retry') state.markVoteOutcome(taskId, attempt, fate, fe.message);
       throw fe;
     }
   }
