@@ -12,18 +12,20 @@
  * agent stores the sealed key with the intent and re-sends exactly those bytes.
  */
 import type { DatabaseSync } from 'node:sqlite';
-import { advance, RELEASE_NEXT, type ReleaseStatus } from '../daemon/index.ts';
-import { FerryError } from '../kernel/index.ts';
 import {
+  advance,
   attemptNumber,
   getListenPort,
   LISTENER_TABLE_SQL,
   type Migration,
   openStateDb,
+  RELEASE_NEXT,
+  type ReleaseStatus,
   setListenPort,
   taskKey,
   transaction,
-} from '../net/index.ts';
+} from '../daemon/index.ts';
+import { FerryError } from '../kernel/index.ts';
 
 export type AssetKind = 'dataset' | 'app';
 export type AssetStatus = 'local' | 'registered' | 'revoked';

@@ -13,3 +13,15 @@ export {
   type ReleaseStatus,
   transitionOf,
 } from './intents.ts';
+export {
+  attemptNumber,
+  getListenPort,
+  LISTENER_TABLE_SQL,
+  type Migration,
+  openStateDb,
+  type StateDb,
+  schemaVersion,
+  setListenPort,
+  taskKey,
+  transaction,
+} from './store.ts';

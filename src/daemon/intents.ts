@@ -19,7 +19,7 @@
  */
 import type { DatabaseSync } from 'node:sqlite';
 import { FerryError } from '../kernel/index.ts';
-import { transaction } from '../net/index.ts';
+import { transaction } from './store.ts';
 
 export type ActionStatus = 'intent' | 'sent' | 'confirmed' | 'reverted' | 'lost' | 'failed';
 export type Outcome = 'confirmed' | 'reverted' | 'lost' | 'failed';

@@ -32,18 +32,6 @@ export {
   type VerifyRequestOptions,
   verifyRequest,
 } from './envelope.ts';
-export {
-  attemptNumber,
-  getListenPort,
-  LISTENER_TABLE_SQL,
-  type Migration,
-  openStateDb,
-  type StateDb,
-  schemaVersion,
-  setListenPort,
-  taskKey,
-  transaction,
-} from './sqlite.ts';
 export { type RateLimit, RateLimiter } from './limits.ts';
 export { type ByteRange, formatRange, parseContentRange, parseRange } from './range.ts';
 export {

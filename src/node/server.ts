@@ -22,14 +22,8 @@
  */
 import { z } from 'zod';
 import { FerryError, fromHex, type Logger, toFerryError, toHex } from '../kernel/index.ts';
-import {
-  attemptNumber,
-  HttpServer,
-  parseJsonBody,
-  type ReplayCache,
-  type Route,
-  taskKey,
-} from '../net/index.ts';
+import { attemptNumber, taskKey } from '../daemon/index.ts';
+import { HttpServer, parseJsonBody, type ReplayCache, type Route } from '../net/index.ts';
 import type { KeyDelivery, NodeState } from './state.ts';
 
 /** Body of POST /v1/tasks/:id/attempts/:n/keys. */

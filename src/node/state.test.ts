@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
 import { isFerryError } from '../kernel/index.ts';
-import { schemaVersion } from '../net/sqlite.ts';
+import { schemaVersion } from '../daemon/index.ts';
 import { NodeState } from './state.ts';
 
 const TX1 = `0x${'ab'.repeat(32)}`;

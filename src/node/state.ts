@@ -19,18 +19,22 @@
  * Task ids are uint256 stored as decimal text; attempts are integers from 1.
  */
 import type { DatabaseSync } from 'node:sqlite';
-import { ACTION_NEXT, type ActionStatus, advance, type IntentRef, type Outcome } from '../daemon/index.ts';
-import { FerryError } from '../kernel/index.ts';
 import {
+  ACTION_NEXT,
+  type ActionStatus,
+  advance,
   attemptNumber,
   getListenPort,
+  type IntentRef,
   LISTENER_TABLE_SQL,
   type Migration,
+  type Outcome,
   openStateDb,
   setListenPort,
   taskKey,
   transaction,
-} from '../net/index.ts';
+} from '../daemon/index.ts';
+import { FerryError } from '../kernel/index.ts';
 
 export type { ActionStatus, Outcome };
 
