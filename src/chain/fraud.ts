@@ -9,10 +9,11 @@
  * the contract re-checks it with FraudVerifier. Refusals: CHAIN_CHALLENGE_MISMATCH (what was
  * supplied is not what was recorded), CHAIN_NO_FRAUD (the vote or claim is true).
  */
-import { type Address, decodeEventLog, encodePacked, type Hex, keccak256 } from 'viem';
+import { type Address, encodePacked, type Hex, keccak256 } from 'viem';
 import { tasksAbi } from './abi.ts';
 import { sendTx } from './client.ts';
 import { address, hexBytes, smallUint, uint } from './encode.ts';
+import { taskEvent } from './tasks.ts';
 import type { ChainWriter, TxResult } from './types.ts';
 
 /** What a fraud proof proved (the FraudProven event's `fraud`, 1-based). */
@@ -104,27 +105,20 @@ export function claimRecord(attempt: number, claimant: Address, p: ClaimProof): 
 }
 
 function proven(r: TxResult & { logs: readonly { topics: readonly Hex[]; data: Hex }[] }): FraudProven {
-  for (const log of r.logs) {
-    try {
-      const ev = decodeEventLog({ abi: tasksAbi, data: log.data, topics: log.topics as [Hex, ...Hex[]] });
-      if (ev.eventName === 'FraudProven') {
-        const a = ev.args as { liar: Address; fraud: number; slashed: bigint; restored: boolean };
-        return {
-          hash: r.hash,
-          blockNumber: r.blockNumber,
-          gasUsed: r.gasUsed,
-          liar: a.liar,
-          fraud: FRAUD_KINDS[a.fraud - 1],
-          slashed: a.slashed,
-          restored: a.restored,
-        };
-      }
-    } catch {
-      // a log of another contract or event
-    }
-  }
+  const a = taskEvent(r.logs, 'FraudProven') as
+    | { liar: Address; fraud: number; slashed: bigint; restored: boolean }
+    | undefined;
   // sendTx resolves only for a successful transaction, and a successful challenge emits it.
-  throw new Error('FraudProven missing from a successful challenge');
+  if (!a) throw new Error('FraudProven missing from a successful challenge');
+  return {
+    hash: r.hash,
+    blockNumber: r.blockNumber,
+    gasUsed: r.gasUsed,
+    liar: a.liar,
+    fraud: FRAUD_KINDS[a.fraud - 1],
+    slashed: a.slashed,
+    restored: a.restored,
+  };
 }
 
 /** Gas added to a challenge's estimate: the verification's cost depends on the hash-to-curve tries. */

@@ -95,7 +95,8 @@ function isqrt(a: bigint): bigint {
   return r;
 }
 
-function taskEvent(logs: readonly { topics: readonly Hex[]; data: Hex }[], eventName: string) {
+/** The arguments of the first Tasks event `eventName` among a transaction's logs. */
+export function taskEvent(logs: readonly { topics: readonly Hex[]; data: Hex }[], eventName: string) {
   for (const log of logs) {
     try {
       const ev = decodeEventLog({ abi: tasksAbi, data: log.data, topics: log.topics as [Hex, ...Hex[]] });
