@@ -100,3 +100,25 @@ export {
   seatsProvablyTooMany,
 } from './seat-proof.ts';
 export { type ClaimCase, claimCase, judgeClaim, judgeVote, type VoteCase, voteCase } from './fraud.ts';
+export {
+  attemptEndReason,
+  type DeadlineKind,
+  describeTaskEvent,
+  FINAL_STATES,
+  fraudKind,
+  isFinal,
+  PROGRESS_STAGES,
+  type ProgressEvent,
+  type ProgressStage,
+  ProgressTimeline,
+  progressOfEvent,
+  type StageDeadline,
+  type StageEventInput,
+  stageDeadline,
+  stageDue,
+  stageOfEvent,
+  TASK_STAGES,
+  type TaskClock,
+  type TaskStage,
+  timeoutDue,
+} from './stages.ts';

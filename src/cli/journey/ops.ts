@@ -58,7 +58,13 @@ import {
   PolicyBook,
   type PolicySubject,
   refusalsOf,
+  type ProgressEvent,
+  type ProgressStage,
+  PROGRESS_STAGES,
+  ProgressTimeline,
+  isFinal,
   STAKE_UNIT,
+  timeoutDue,
 } from '../../protocol/index.ts';
 import type { ProfileSecrets } from '../../profile/index.ts';
 
@@ -464,26 +470,10 @@ export function explainCreateError(e: unknown, appId: bigint): FerryError {
   return new FerryError(fe.code, `${w}: ${fe.message}`, { hints: fe.hints, cause: fe, details: fe.details });
 }
 
-/** The stages a task goes through, in order, as `stagesMs` keys. */
-export const STAGES = [
-  'seeded',
-  'claimed',
-  'evidence',
-  'votes',
-  'keysReleased',
-  'running',
-  'receipt',
-  'done',
-] as const;
-export type Stage = (typeof STAGES)[number];
-
-export type StageEvent = {
-  stage: Stage | 'attempt-ended';
-  attempt: number;
-  /** Milliseconds since the task was created (observed by this process). */
-  ms: number;
-  detail: string;
-};
+/** The stages a task goes through, in order, as `stagesMs` keys (src/protocol/stages.ts). */
+export const STAGES = PROGRESS_STAGES;
+export type Stage = ProgressStage;
+export type StageEvent = ProgressEvent;
 
 export type WaitResult = {
   task: TaskInfo;
@@ -492,46 +482,6 @@ export type WaitResult = {
   stagesMs: Partial<Record<Stage, number>>;
   timeline: StageEvent[];
 };
-
-const FINAL = new Set(['completed', 'failed', 'expired']);
-
-function stageOf(
-  e: FerryEvent,
-  task: TaskInfo,
-  passVoters: number,
-): { stage: Stage | 'attempt-ended'; detail: string } | null {
-  const a = e.args;
-  switch (e.eventName) {
-    case 'TaskSeeded':
-      return { stage: 'seeded', detail: `seed ${String(a.seed).slice(0, 12)}…` };
-    case 'TaskClaimed':
-      return { stage: 'claimed', detail: `by ${String(a.executor).slice(0, 10)}…` };
-    case 'EvidenceCommitted':
-      return { stage: 'evidence', detail: `hash ${String(a.evidenceHash).slice(0, 12)}…` };
-    case 'TaskAttested':
-      return {
-        stage: 'votes',
-        detail: `${passVoters} verifier(s) voted pass: ${a.passSeats} of ${task.tau} seats (threshold ${task.threshold})`,
-      };
-    case 'KeyReleased':
-      return { stage: 'keysReleased', detail: `asset ${a.assetIndex} by ${String(a.owner).slice(0, 10)}…` };
-    case 'StatusChanged':
-      return Number(a.status) === 5
-        ? { stage: 'running', detail: 'every key released; the enclave runs' }
-        : null;
-    case 'TaskCompleted':
-      return { stage: 'receipt', detail: `result ${String(a.resultHash).slice(0, 12)}…` };
-    case 'AttemptEnded':
-      return {
-        stage: 'attempt-ended',
-        detail: ATTEMPT_END_REASONS[Number(a.reason)] ?? `reason ${a.reason}`,
-      };
-    case 'AttemptAbandoned':
-      return { stage: 'attempt-ended', detail: `abandoned by the executor: ${a.cause}` };
-    default:
-      return null;
-  }
-}
 
 /**
  * Follows a task until it is final: polls its events, reports each stage once per attempt
@@ -553,9 +503,7 @@ export async function waitForTask(
   if (!first) throw new FerryError('TASK_NOT_FOUND', `task ${taskId} does not exist`);
   let from = first.createdBlock;
   const events: FerryEvent[] = [];
-  const timeline: StageEvent[] = [];
-  let stagesMs: Partial<Record<Stage, number>> = {};
-  let stagesAttempt = first.attempt;
+  const progress = new ProgressTimeline(first.attempt);
   let lastTimeout = 0;
   const deadline = Date.now() + (opts.maxWaitMs ?? 30 * 60_000);
   for (;;) {
@@ -568,25 +516,13 @@ export async function waitForTask(
       from = head + 1n;
       for (const e of fresh) {
         events.push(e);
-        const passVoters = events.filter(
-          (v) => v.eventName === 'VoteCast' && v.args.pass === true && v.args.attempt === e.args.attempt,
-        ).length;
-        const s = stageOf(e, task, passVoters);
-        if (!s) continue;
-        const attempt = Number(e.args.attempt);
-        if (attempt !== stagesAttempt) {
-          stagesAttempt = attempt;
-          stagesMs = {};
-        }
-        if (s.stage !== 'attempt-ended' && stagesMs[s.stage] !== undefined) continue;
-        const ms = Date.now() - opts.startedAt;
-        if (s.stage !== 'attempt-ended') stagesMs[s.stage] = ms;
-        const ev = { stage: s.stage, attempt, ms, detail: s.detail };
-        timeline.push(ev);
-        opts.onStage?.(ev);
+        const line = progress.add(e, task, Date.now() - opts.startedAt);
+        if (line) opts.onStage?.(line);
       }
     }
-    if (FINAL.has(task.status)) return { task, events, stagesMs, timeline };
+    if (isFinal(task.status)) {
+      return { task, events, stagesMs: progress.stagesMs, timeline: progress.timeline };
+    }
     if (Date.now() > deadline) {
       throw new FerryError('TIMEOUT', `task ${taskId} is still ${task.status}`, {
         hints: [`follow it with: ferry task show ${taskId}`],
@@ -594,13 +530,7 @@ export async function waitForTask(
     }
     if ('wallet' in c && Date.now() - lastTimeout > 2000) {
       const now = Number((await c.public.getBlock()).timestamp);
-      const stageDeadline =
-        task.status === 'claimed'
-          ? task.deadline + task.windows.evidence
-          : task.status === 'created' || task.status === 'rejected'
-            ? Infinity
-            : task.deadline;
-      if (now > task.expiresAt || (task.deadline > 0 && now > stageDeadline)) {
+      if (timeoutDue(task, now)) {
         lastTimeout = Date.now();
         try {
           await timeoutTask(c, taskId);
