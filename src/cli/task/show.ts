@@ -3,6 +3,7 @@ import { eventsOfTask, eventsSince } from '../../audit/index.ts';
 import { getTask } from '../../chain/index.ts';
 import { FerryError } from '../../kernel/index.ts';
 import { describeTaskEvent } from '../../protocol/index.ts';
+import { explainFailure } from '../../requester/index.ts';
 import { defineCommand } from '../command.ts';
 import { parseId } from '../journey/args.ts';
 import { taskJson } from '../journey/listing.ts';
@@ -15,7 +16,6 @@ import {
   NETWORK_OPTIONS,
   TRUST_OPTIONS,
 } from '../journey/network.ts';
-import { explainFailure } from '../journey/ops.ts';
 import { appSucceeded, outcomeJson, outcomeOfEvent } from '../journey/outcome.ts';
 
 export default defineCommand({
