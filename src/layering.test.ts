@@ -34,6 +34,9 @@ const LAYERS: readonly (readonly string[])[] = [
 const SIBLINGS: Record<string, readonly string[]> = {
   // The devnet assembles and supervises the daemons: it is their harness, not their peer.
   devnet: ['node', 'agent'],
+  // The requester verifies its own task's result with the auditor (and reads events through
+  // it): the auditor is the requester's tool, and never imports it.
+  requester: ['audit'],
 };
 
 /**

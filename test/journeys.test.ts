@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ensureExamplesBuilt, examplePath } from '../examples/index.ts';
 import { connect, getCredits, getTask, writer } from '../src/chain/index.ts';
-import { createTaskFor } from '../src/cli/journey/ops.ts';
+import { createTaskFor } from '../src/requester/index.ts';
 import { loadProfileSecrets } from '../src/profile/index.ts';
 import { type Devnet, devnetUp } from '../src/devnet/up.ts';
 import {

@@ -19,21 +19,17 @@ import { FerryError } from '../kernel/index.ts';
 import { intOption } from './args.ts';
 import { defineCommand } from './command.ts';
 import { DEMO_APP_PATH } from './demo-app.ts';
-import { finishTask } from './journey/finish.ts';
 import { actAs, auditTrust, locateNetwork, type Network } from './journey/network.ts';
 import {
   activeVerifierStakes,
   addDataset,
   committeeFigures,
   committeeSeating,
-  createTaskFor,
-  explainFailure,
   publishApp,
-  type StageEvent,
-  waitForTask,
 } from './journey/ops.ts';
 import { formatChecks, formatMs, formatProbability, formatStage } from './journey/timeline.ts';
-import { pinnedDevelopmentPolicy, STAKE_UNIT } from '../protocol/index.ts';
+import { pinnedDevelopmentPolicy, type ProgressEvent, STAKE_UNIT } from '../protocol/index.ts';
+import { createTaskFor, explainFailure, finishTask, waitForTask } from '../requester/index.ts';
 
 const SITES = ['berlin', 'hamburg', 'munich', 'cologne', 'leipzig'];
 
@@ -174,7 +170,7 @@ Exit 0 when the task completed and verified, 3 when verification failed, 1 other
         startedAt: created.startedAt,
         signal: ctx.signal,
         maxWaitMs: 120_000,
-        onStage: (s: StageEvent) => say(formatStage(s)),
+        onStage: (s: ProgressEvent) => say(formatStage(s)),
       });
       if (waited.task.status !== 'completed') {
         const err = await explainFailure(

@@ -11,6 +11,7 @@ import { type Address, sha256 } from 'viem';
 import {
   type ChainWriter,
   claimTask,
+  challengeVote,
   commitEvidence,
   createApp,
   createDataset,
@@ -344,5 +345,53 @@ test('the dashboard refuses a non-loopback host and a bad port', () => {
   assert.throws(
     () => new Dashboard({ chain: tc.deployer, chainId, port: 70000 }),
     (e: Error & { code?: string }) => e.code === 'INVALID_ARGUMENT',
+  );
+});
+
+test('a vote proven false on chain (FraudProven): the timeline shows the fraud stage, its kind and the liar', async () => {
+  const taskId = await newTask();
+  await seedAndClaim(taskId, 1, exec2);
+  await tc.advance(CLAIM + 1);
+  await commitEvidence(exec2.w, { taskId, attempt: 1, evidenceHash: randomHex(32), location: 'http://e/2' });
+  const task = await getTask(tc.deployer, taskId);
+  assert.ok(task);
+  // v2 votes with v1's proof and output (below the threshold alone), and is proven false.
+  const alpha = verifierAlpha({ chainId: BigInt(chainId), taskId, attempt: 1, seed: hexBytes(task.seed) });
+  const proof = vrfProve(v1.vrf.sk, alpha);
+  const beta = vrfProofToHash(proof);
+  await vote(v2.w, {
+    taskId,
+    attempt: 1,
+    pass: true,
+    resultHash: randomHex(32),
+    seats: 1000,
+    vrfOutput: beta,
+    vrfProof: proof,
+  });
+  const proven = await challengeVote(requester, {
+    taskId,
+    attempt: 1,
+    voter: addr(v2.w),
+    proof: {
+      pass: true,
+      seats: 1000,
+      stake: ETH,
+      seed: task.seed,
+      executor: addr(exec2.w),
+      vrfOutput: beta,
+      vrfProof: proof,
+    },
+  });
+  assert.equal(proven.fraud, 'vote-vrf');
+  await caughtUp();
+  const { body: t } = await get(`/api/tasks/${taskId}`);
+  assert.deepEqual(
+    t.timeline.map((s: { stage: string }) => s.stage),
+    ['created', 'seeded', 'claimed', 'evidence', 'vote', 'fraud'],
+  );
+  const fraud = t.timeline[5];
+  assert.deepEqual(
+    [fraud.attempt, fraud.fraud, fraud.liar, fraud.challenger, fraud.slashed, fraud.restored],
+    [1, 'vote-vrf', addr(v2.w), addr(requester), proven.slashed.toString(), proven.restored],
   );
 });

@@ -49,9 +49,11 @@ import { decodeReceipt } from '../enclave/index.ts';
 import { FerryError, fromHex, type Logger, toFerryError, toHex } from '../kernel/index.ts';
 import {
   eligibleAtCreation,
+  fraudKind,
   hexBytes,
   nodeAtCreation,
   seatsFor,
+  stageOfEvent,
   vrfProofMatches,
 } from '../protocol/index.ts';
 
@@ -614,7 +616,10 @@ export class Indexer {
     }
     rec.updatedBlock = e.blockNumber;
     const attemptNo = a.attempt === undefined ? null : num(a.attempt);
-    const stage = (name: string, fields: Record<string, unknown> = {}, attempt = attemptNo) => {
+    // The stage this event marks (src/protocol/stages.ts); null: none (payments, other statuses).
+    const name = stageOfEvent(e);
+    const stage = (fields: Record<string, unknown> = {}, attempt = attemptNo) => {
+      if (name === null) return;
       rec.timeline.push({
         stage: name,
         attempt,
@@ -631,7 +636,6 @@ export class Indexer {
         rec.inputLocation = String(a.inputLocation ?? '');
         rec.totalExecutorStake = String(a.totalExecutorStake ?? '');
         stage(
-          'created',
           {
             requester: String(a.requester),
             appId: String(a.appId),
@@ -648,11 +652,11 @@ export class Indexer {
         const at = this.#attempt(rec, attemptNo ?? 1);
         at.seed = a.seed as Hex;
         at.claimDeadline = num(a.claimDeadline);
-        stage('seeded', { seed: hex(a.seed), claimDeadline: at.claimDeadline });
+        stage({ seed: hex(a.seed), claimDeadline: at.claimDeadline });
         break;
       }
       case 'SeedReanchored':
-        stage('reanchored', { anchorBlock: String(a.anchorBlock) });
+        stage({ anchorBlock: String(a.anchorBlock) });
         break;
       case 'TaskClaimed': {
         const at = this.#attempt(rec, attemptNo ?? 1);
@@ -685,7 +689,7 @@ export class Indexer {
         if (claim.best) for (const x of at.claims) x.winner = false;
         claim.winner = claim.best;
         at.claims.push(claim);
-        stage('claimed', { executor: claim.executor, best: claim.best, vrfProofValid: valid });
+        stage({ executor: claim.executor, best: claim.best, vrfProofValid: valid });
         break;
       }
       case 'EvidenceCommitted': {
@@ -697,7 +701,7 @@ export class Indexer {
           voteDeadline: num(a.voteDeadline),
           block: e.blockNumber.toString(),
         };
-        stage('evidence', {
+        stage({
           executor: at.evidence.executor,
           evidenceHash: at.evidence.hash,
           location: at.evidence.location,
@@ -709,7 +713,7 @@ export class Indexer {
         const at = this.#attempt(rec, attemptNo ?? 1);
         const v = this.#checkVote(rec, at, e, time);
         at.votes.push(v);
-        stage('vote', {
+        stage({
           verifier: v.verifier,
           pass: v.pass,
           seats: v.seats,
@@ -728,7 +732,7 @@ export class Indexer {
           runDeadline: num(a.runDeadline),
           block: e.blockNumber.toString(),
         };
-        stage('attested', { passSeats: at.attested.passSeats, failSeats: at.attested.failSeats });
+        stage({ passSeats: at.attested.passSeats, failSeats: at.attested.failSeats });
         break;
       }
       case 'KeyReleased': {
@@ -740,7 +744,7 @@ export class Indexer {
           releaseHash: hex(a.releaseHash),
           block: e.blockNumber.toString(),
         });
-        stage('keyReleased', {
+        stage({
           assetIndex,
           asset: assetIndex === 0 ? 'app' : 'dataset',
           assetId:
@@ -753,6 +757,16 @@ export class Indexer {
         this.#attempt(rec, attemptNo ?? 1).abandonCause = String(a.cause);
         break;
       }
+      case 'FraudProven':
+        // A vote or a claim proven false (§11.5); a false best claim also ends its attempt (AttemptEnded, fraud).
+        stage({
+          fraud: fraudKind(a.fraud),
+          liar: String(a.liar),
+          challenger: String(a.challenger),
+          slashed: String(a.slashed ?? 0n),
+          restored: a.restored === true,
+        });
+        break;
       case 'AttemptEnded': {
         const at = this.#attempt(rec, attemptNo ?? 1);
         const reason = ATTEMPT_END_REASONS[num(a.reason)] ?? `unknown-${num(a.reason)}`;
@@ -760,7 +774,7 @@ export class Indexer {
         at.ended = { reason, executor, slashed: String(a.slashed ?? 0n), block: e.blockNumber.toString() };
         if (at.abandonCause !== null) at.ended.cause = at.abandonCause;
         rec.endReason = reason;
-        stage('attempt-ended', {
+        stage({
           reason,
           executor,
           slashed: at.ended.slashed,
@@ -769,11 +783,10 @@ export class Indexer {
         break;
       }
       case 'StatusChanged': {
-        const status = TASK_STATES[num(a.status)];
-        if (status === 'running') stage('running');
-        else if (status === 'rejected') {
-          stage('rejected', { reason: this.#attempt(rec, attemptNo ?? 1).ended?.reason ?? null });
-        }
+        // Marks `running` or `rejected` (with the ended attempt's reason); other statuses: nothing.
+        stage(
+          name === 'rejected' ? { reason: this.#attempt(rec, attemptNo ?? 1).ended?.reason ?? null } : {},
+        );
         break;
       }
       case 'TaskCompleted': {
@@ -784,7 +797,7 @@ export class Indexer {
         };
         rec.outcome = receiptOutcome(a.receipt);
         rec.endReason = null;
-        stage('completed', {
+        stage({
           executor: String(a.executor),
           receiptHash: rec.result.receiptHash,
           resultHash: rec.result.hash,
@@ -794,14 +807,13 @@ export class Indexer {
       }
       case 'TaskFailed':
         stage(
-          'failed',
           { attempts: num(a.attempts), refund: String(a.refund), reason: rec.endReason },
           num(a.attempts),
         );
         break;
       case 'TaskExpired':
         rec.endReason = 'expired';
-        stage('expired', { refund: String(a.refund), reason: 'expired' });
+        stage({ refund: String(a.refund), reason: 'expired' });
         break;
       default:
         // Paid, Credited, Withdrawn, Datasets' use counters: not stages of the task.

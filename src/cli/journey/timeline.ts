@@ -1,8 +1,8 @@
 /** Text output shared by the journey commands: the stage timeline and the audit's checks. */
 import type { AuditCheck } from '../../audit/index.ts';
-import type { StageEvent } from './ops.ts';
+import type { ProgressEvent } from '../../protocol/index.ts';
 
-const LABELS: Record<StageEvent['stage'], string> = {
+const LABELS: Record<ProgressEvent['stage'], string> = {
   seeded: 'seeded',
   claimed: 'claimed',
   evidence: 'evidence',
@@ -24,7 +24,7 @@ export function formatMs(ms: number): string {
 }
 
 /** One timeline line: `  +1.23s  claimed        by 0x1234…` (attempt shown after the first). */
-export function formatStage(s: StageEvent): string {
+export function formatStage(s: ProgressEvent): string {
   const at = `+${formatMs(s.ms)}`.padStart(9);
   const label = (LABELS[s.stage] + (s.attempt > 1 ? ` (#${s.attempt})` : '')).padEnd(18);
   return `${at}  ${label} ${s.detail}`;

@@ -2,7 +2,7 @@
 import { defineCommand } from '../command.ts';
 import { nodeJson, table } from '../journey/listing.ts';
 import { chainReader, locateNetwork, NETWORK_OPTIONS } from '../journey/network.ts';
-import { listNodes } from '../journey/ops.ts';
+import { listNodes } from '../../requester/index.ts';
 
 export default defineCommand({
   name: 'nodes ls',

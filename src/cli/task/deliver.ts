@@ -9,8 +9,8 @@ import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { bundleToJson } from '../../audit/index.ts';
 import { FerryError } from '../../kernel/index.ts';
+import type { Finished } from '../../requester/index.ts';
 import type { CommandContext, CommandResult } from '../command.ts';
-import type { Finished } from '../journey/finish.ts';
 import { type AppOutcome, appFailure, outcomeJson, outcomeOf } from '../journey/outcome.ts';
 import { formatChecks } from '../journey/timeline.ts';
 

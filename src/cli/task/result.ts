@@ -6,10 +6,10 @@
  */
 import { getTask } from '../../chain/index.ts';
 import { FerryError, ferryHome } from '../../kernel/index.ts';
+import { finishTask } from '../../requester/index.ts';
 import { optionalString } from '../args.ts';
 import { defineCommand } from '../command.ts';
 import { checkWritable, parseId } from '../journey/args.ts';
-import { finishTask } from '../journey/finish.ts';
 import {
   actAs,
   auditTrust,

@@ -3,12 +3,22 @@
  * creates a task (escrowing the fee) and, with --wait, follows it stage by stage, then fetches
  * the result, audits the task from the chain (src/audit) and decrypts the result into --out.
  */
-import { getApp, getDataset, TASK_WINDOW_BOUNDS } from '../../chain/index.ts';
+import { TASK_WINDOW_BOUNDS } from '../../chain/index.ts';
 import { FerryError, ferryHome } from '../../kernel/index.ts';
+import type { ProgressEvent } from '../../protocol/index.ts';
+import {
+  checkFunds,
+  createTaskFor,
+  DEFAULT_WINDOWS,
+  explainFailure,
+  finishTask,
+  preflightExecutors,
+  taskPrices,
+  waitForTask,
+} from '../../requester/index.ts';
 import { intOption, optionalString, stringList } from '../args.ts';
 import { defineCommand } from '../command.ts';
 import { checkWritable, parseId, parseWei } from '../journey/args.ts';
-import { finishTask } from '../journey/finish.ts';
 import {
   actAs,
   auditTrust,
@@ -18,16 +28,8 @@ import {
   profileName,
   TRUST_OPTIONS,
 } from '../journey/network.ts';
-import {
-  createTaskFor,
-  DEFAULT_WINDOWS,
-  explainFailure,
-  preflightExecutors,
-  type StageEvent,
-  waitForTask,
-} from '../journey/ops.ts';
 import { deliver } from './deliver.ts';
-import { checkFunds, stageReporter } from './progress.ts';
+import { stageReporter } from './progress.ts';
 
 /** An integer option within the contract's bounds (a usage error before any chain call). */
 function boundedInt(
@@ -137,24 +139,15 @@ unwritable --out or an unfunded profile; 3 when verification failed.`,
     const trust = auditTrust(net);
     const profile = profileName(ctx);
     const { secrets, chain } = await actAs(net, ferryHome(ctx.env), profile);
-    const app = await getApp(chain, appId);
-    if (!app)
-      throw new FerryError('ASSET_NOT_FOUND', `app ${appId} does not exist`, {
-        hints: ['list apps with: ferry app ls'],
-      });
-    let prices = app.price;
-    for (const d of datasetIds) {
-      const ds = await getDataset(chain, d);
-      if (!ds) {
-        throw new FerryError('ASSET_NOT_FOUND', `dataset ${d} does not exist`, {
-          hints: ['list datasets with: ferry dataset ls'],
-        });
-      }
-      prices += ds.price;
-    }
+    const prices = await taskPrices(chain, appId, datasetIds);
     const fee = parseWei(optionalString(ctx, 'fee'), '--fee', prices + 10n ** 15n);
     await preflightExecutors(chain, datasetIds);
-    await checkFunds(chain, profile, secrets.profile.address as `0x${string}`, fee, net);
+    await checkFunds(chain, {
+      profile,
+      address: secrets.profile.address as `0x${string}`,
+      fee,
+      devnetRpcUrl: net.devnet ? net.rpcUrl : undefined,
+    });
     const created = await createTaskFor({
       chain,
       secrets,
@@ -177,7 +170,7 @@ unwritable --out or an unfunded profile; 3 when verification failed.`,
       startedAt: created.startedAt,
       signal: ctx.signal,
       maxWaitMs: (ttl + 30) * 1000,
-      onStage: (st: StageEvent) => report.stage(st),
+      onStage: (st: ProgressEvent) => report.stage(st),
     }).catch((e) => {
       if (!ctx.signal.aborted) throw e;
       throw new FerryError(

@@ -1,7 +1,9 @@
 /** `ferry task show ID`: a task's state, its timeline from the chain, and why it failed if it did. */
 import { eventsOfTask, eventsSince } from '../../audit/index.ts';
-import { ATTEMPT_END_REASONS, type FerryEvent, getTask, TASK_STATES } from '../../chain/index.ts';
+import { getTask } from '../../chain/index.ts';
 import { FerryError } from '../../kernel/index.ts';
+import { describeTaskEvent } from '../../protocol/index.ts';
+import { explainFailure } from '../../requester/index.ts';
 import { defineCommand } from '../command.ts';
 import { parseId } from '../journey/args.ts';
 import { taskJson } from '../journey/listing.ts';
@@ -14,46 +16,7 @@ import {
   NETWORK_OPTIONS,
   TRUST_OPTIONS,
 } from '../journey/network.ts';
-import { explainFailure } from '../journey/ops.ts';
 import { appSucceeded, outcomeJson, outcomeOfEvent } from '../journey/outcome.ts';
-
-function describeEvent(e: FerryEvent): string {
-  const a = e.args;
-  switch (e.eventName) {
-    case 'TaskCreated':
-      return `created by ${a.requester}, fee ${a.fee} wei`;
-    case 'StatusChanged':
-      return `status ${TASK_STATES[Number(a.status)]}`;
-    case 'TaskSeeded':
-      return `seed ${String(a.seed).slice(0, 18)}…`;
-    case 'TaskClaimed':
-      return `claimed by ${a.executor}${a.best ? ' (best so far)' : ''}`;
-    case 'EvidenceCommitted':
-      return `evidence ${String(a.evidenceHash).slice(0, 18)}… at ${a.evidenceLocation}`;
-    case 'VoteCast':
-      return `${a.pass ? 'pass' : 'fail'} vote by ${a.verifier}, ${a.seats} seat(s)`;
-    case 'TaskAttested':
-      return `attested: ${a.passSeats} pass / ${a.failSeats} fail seats`;
-    case 'KeyReleased':
-      return `key of asset ${a.assetIndex} released by ${a.owner}`;
-    case 'TaskCompleted':
-      return `receipt posted; result at ${a.resultLocation}`;
-    case 'AttemptEnded':
-      return `attempt ended: ${ATTEMPT_END_REASONS[Number(a.reason)]}${a.slashed ? `, executor slashed ${a.slashed} wei` : ''}`;
-    case 'AttemptAbandoned':
-      return `the executor abandoned the attempt: ${a.cause}`;
-    case 'TaskFailed':
-      return `failed after ${a.attempts} attempt(s); refund ${a.refund} wei`;
-    case 'Paid':
-      return `paid ${a.amount} wei to ${a.account}`;
-    case 'Credited':
-      return `credited ${a.amount} wei to ${a.account}`;
-    case 'TaskExpired':
-      return `expired; refund ${a.refund} wei`;
-    default:
-      return e.eventName;
-  }
-}
 
 export default defineCommand({
   name: 'task show',
@@ -84,7 +47,7 @@ expired), "attempt", "requester", "appId", "datasetIds", "executor", "tau", "thr
       event: e.eventName,
       attempt: e.args.attempt === undefined ? null : Number(e.args.attempt),
       block: e.blockNumber.toString(),
-      detail: describeEvent(e),
+      detail: describeTaskEvent(e),
     }));
     const votes = events
       .filter((e) => e.eventName === 'VoteCast')

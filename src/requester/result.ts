@@ -3,13 +3,28 @@
  * chain (src/audit) including the result ciphertext's hash, and decrypt the result with the
  * profile's age identity. Also builds the receipt bundle `task run --receipt` saves.
  */
-import { type AuditReport, type ReceiptBundle, verifyTaskFromChain } from '../../audit/index.ts';
-import type { ChainReader, FerryContracts } from '../../chain/index.ts';
-import { decrypt } from '../../crypto/age/index.ts';
-import { FerryError, toFerryError } from '../../kernel/index.ts';
-import type { ProfileSecrets } from '../../profile/index.ts';
-import type { AuditTrust } from './network.ts';
-import { fetchResult } from './ops.ts';
+import { type AuditReport, type ReceiptBundle, verifyTaskFromChain } from '../audit/index.ts';
+import type { Tpm2VerifierOptions } from '../attestation/index.ts';
+import type { ChainReader, FerryContracts } from '../chain/index.ts';
+import { decrypt } from '../crypto/age/index.ts';
+import { FerryError, toFerryError } from '../kernel/index.ts';
+import { createPeerClient } from '../net/index.ts';
+import type { ProfileSecrets } from '../profile/index.ts';
+
+/** Whom the requester trusts for evidence when it audits or re-appraises an attempt. */
+export type RequesterTrust = {
+  /** Trusted simulation roots (Ed25519 public keys), needed to appraise `sim` evidence. */
+  simRoots?: Uint8Array[];
+  /** TPM trust; absent when no tpm2 CA is trusted (tpm2 evidence then cannot be appraised). */
+  tpm2?: Tpm2VerifierOptions;
+};
+
+/** Fetches the result ciphertext from the executor (public route), bounded. */
+export async function fetchResult(location: string, signal?: AbortSignal): Promise<Uint8Array> {
+  const base = location.replace(/\/v1\/tasks\/.*$/, '');
+  const peer = createPeerClient({ baseUrl: base, timeoutMs: 30_000 });
+  return peer.bytes('GET', location.slice(base.length), { signal, maxBytes: 64 << 20 });
+}
 
 export type Finished = {
   report: AuditReport;
@@ -27,8 +42,8 @@ export async function finishTask(p: {
   contracts: FerryContracts;
   taskId: bigint;
   secrets: ProfileSecrets;
-  /** Whom the audit trusts for evidence (auditTrust of the network). */
-  trust: AuditTrust;
+  /** Whom the audit trusts for evidence. */
+  trust: RequesterTrust;
   signal?: AbortSignal;
 }): Promise<Finished> {
   // First pass finds the result location (and fails fast on a task that did not complete).
