@@ -8,7 +8,7 @@
 import type { TaskInfo } from '../chain/index.ts';
 import type { BackendSpec } from '../enclave/index.ts';
 import { FerryError, isRetryable } from '../kernel/index.ts';
-import { CLAIM_ROUNDS } from '../protocol/index.ts';
+import { CLAIM_ROUNDS, FINAL_STATES, stageDue } from '../protocol/index.ts';
 import type { NodeConfig } from './config.ts';
 
 /** Chain seconds between heartbeats (the registry's heartbeat TTL is a day by default). */
@@ -25,7 +25,8 @@ export const RECEIPT_MARGIN_SECONDS = 15;
 export const JAIL_CHECK_EVERY_SECONDS = 60;
 
 /** Statuses after which nothing happens to a task. */
-export const FINAL: ReadonlySet<string> = new Set(['completed', 'failed', 'expired']);
+/** The final statuses (src/protocol/stages.ts). */
+export const FINAL: ReadonlySet<string> = FINAL_STATES;
 /** Stages in which an attempt's enclave may still be needed. */
 export const ENCLAVE_STAGES: ReadonlySet<string> = new Set(['claimed', 'attesting', 'attested', 'running']);
 
@@ -41,11 +42,8 @@ const same = (a: string | null | undefined, b: string) => a?.toLowerCase() === b
 
 // --- tasks and deadlines ------------------------------------------------------------------
 
-/** The chain time after which the task's current stage may be timed out (§12). */
-export function stageDue(t: TaskInfo): number {
-  if (t.status === 'created' || t.status === 'rejected') return t.expiresAt;
-  return Math.min(t.status === 'claimed' ? t.deadline + t.windows.evidence : t.deadline, t.expiresAt);
-}
+/** When the task's current stage is due (the one rule, src/protocol/stages.ts, §12). */
+export { stageDue };
 
 /** A task row as last read, with the chain time after which something is due for it. */
 export type CachedTask = { row: TaskInfo | null; due: number };

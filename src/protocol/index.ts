@@ -107,6 +107,7 @@ export {
   isDevelopmentChain,
   LOCAL_DEVELOPMENT_CHAIN_ID,
 } from './development.ts';
+export {
   attemptEndReason,
   type DeadlineKind,
   describeTaskEvent,
