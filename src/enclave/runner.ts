@@ -59,9 +59,6 @@ export type RunAppResult = {
 /** How long a terminated app thread may take to end before it is abandoned (see runApp). */
 const TERMINATE_GRACE_MS = 1000;
 
-/** Pages below the limit within which an abnormal end is attributed to the memory limit. */
-const MEMORY_SLACK_PAGES = 16;
-
 /**
  * Compiles the module with the memory limit applied; ENCLAVE_APP_INVALID if it is not WASM or
  * imports anything but WASI preview 1 functions (and the memory the limiter rewrote), naming
@@ -208,7 +205,9 @@ export async function runApp(opts: RunAppOptions): Promise<RunAppResult> {
     memoryPages,
   };
   const d = finished.done;
-  const nearMemoryLimit = memoryPages >= limited.maxPages - MEMORY_SLACK_PAGES;
+  // The memory limit refused a grow (limits.ts makes each refusal visible) and the app then ended
+  // abnormally: that is the limit. An app that coped with the -1 and exited 0 was not stopped.
+  const memoryRefused = (d?.refusedGrow ?? 0) !== 0;
   if (timedOut && (!d || d.type === 'input')) {
     result.outcome = 'limit';
     result.limitHit = 'time';
@@ -236,12 +235,12 @@ export async function runApp(opts: RunAppOptions): Promise<RunAppResult> {
     const failed = pumps.find((p) => p.error() !== undefined);
     throw failed?.error() ?? new FerryError('ENCLAVE_DATA_UNAVAILABLE', 'an input stream failed');
   } else if (d.type === 'trap') {
-    result.outcome = nearMemoryLimit ? 'limit' : 'trap';
-    result.limitHit = nearMemoryLimit ? 'memory' : null;
+    result.outcome = memoryRefused ? 'limit' : 'trap';
+    result.limitHit = memoryRefused ? 'memory' : null;
     result.trap = d.message;
   } else {
     result.exitCode = d.code;
-    if (d.code !== 0 && nearMemoryLimit) result.limitHit = 'memory';
+    if (d.code !== 0 && memoryRefused) result.limitHit = 'memory';
   }
   // Drain unless the time limit ended the app (authenticate and hash every input whole); cancel
   // after the time limit. A cancelled pump stops at its next chunk; it is not awaited (its
