@@ -1,13 +1,18 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { before, test } from 'node:test';
 import { type ExampleName, ensureExamplesBuilt, examplePath } from '../../examples/index.ts';
 import { FerryError } from '../kernel/index.ts';
 import { startAppWorker } from './app-worker.ts';
 import { MAX_TABLE_ENTRIES, MAX_TABLES } from './limits.ts';
-import { runApp } from './runner.ts';
+import { appThreadAbandoned, runApp } from './runner.ts';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -549,4 +554,28 @@ test('the grow rewrite keeps the app: immediates that contain the memory.grow by
   );
   const r = await runApp({ module: m, limits: { memoryMb: 2 } });
   assert.deepEqual([r.outcome, r.exitCode, r.limitHit, r.memoryPages], ['exit', 0, null, 2]);
+});
+
+test('time limit: an app thread that ignores its termination is abandoned; the run still ends with limit time', async () => {
+  // The attacker's thread: blocked in a system call (a read of a FIFO nobody writes), where
+  // `worker.terminate()` cannot reach it, as V8 cannot interrupt a long native operation. It
+  // takes the place of the app thread; the limit is enforced from the runner's thread.
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-stuck-'));
+  const fifo = join(dir, 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  const stuck = new Worker(`require('node:fs').readFileSync(${JSON.stringify(fifo)})`, { eval: true });
+  await new Promise((resolve) => stuck.once('online', resolve));
+  try {
+    assert.equal(appThreadAbandoned(), false);
+    const r = await runApp({ module: app('loop'), limits: { timeoutMs: 200 }, worker: stuck });
+    assert.deepEqual([r.outcome, r.limitHit, r.exitCode, r.trap], ['limit', 'time', null, null]);
+    assert.notEqual(stuck.threadId, -1, 'the thread is still running: it was abandoned');
+    assert.equal(appThreadAbandoned(), true);
+  } finally {
+    // Release the thread (its read returns), so that it ends and this test process can exit.
+    const ended = new Promise((resolve) => stuck.once('exit', resolve));
+    writeFileSync(fifo, 'x');
+    await ended;
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -57,7 +57,18 @@ export type RunAppResult = {
 };
 
 /** How long a terminated app thread may take to end before it is abandoned (see runApp). */
-const TERMINATE_GRACE_MS = 1000;
+export const TERMINATE_GRACE_MS = 1000;
+
+let abandoned = false;
+
+/**
+ * True once an app thread ignored its termination and was abandoned. Such a thread also blocks
+ * the process's own exit (Node joins its threads on `process.exit`), so the enclave process then
+ * ends itself with SIGKILL (process.ts).
+ */
+export function appThreadAbandoned(): boolean {
+  return abandoned;
+}
 
 /**
  * Compiles the module with the memory limit applied; ENCLAVE_APP_INVALID if it is not WASM or
@@ -168,6 +179,7 @@ export async function runApp(opts: RunAppOptions): Promise<RunAppResult> {
       // TERMINATE_GRACE_MS: the run ends with limit `time` all the same, its outputs as they
       // were then; the thread ends with the enclave process.
       grace = setTimeout(() => {
+        abandoned = true;
         worker.unref();
         resolve({ done: undefined, crash: undefined });
       }, TERMINATE_GRACE_MS);
