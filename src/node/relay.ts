@@ -195,6 +195,8 @@ export class CiphertextRelay {
       if (!res.headersSent) {
         res.writeHead(502, { 'content-type': 'text/plain' }).end(`${fe.code}\n`);
       } else res.destroy();
+      // Drop the agent request too (e.g. one still waiting for an answer past the deadline).
+      ac.abort();
     } finally {
       res.off('close', onClose);
       this.#streams.delete(entry);
