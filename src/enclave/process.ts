@@ -600,8 +600,7 @@ async function onRun(m: Message): Promise<Message> {
   });
 
   // `app-started` / `app-ended` let the executor's handle enforce the time limit from outside
-  // this process should it stop answering (§10.5).
-  notify({ type: 'app-started' });
+  // this process should it stop answering (§10.5); an error ends the window too.
   let result: Awaited<ReturnType<typeof runApp>>;
   try {
     result = await runApp({
@@ -611,9 +610,12 @@ async function onRun(m: Message): Promise<Message> {
       files: datasets.length > 1 ? datasets.map((d) => ({ name: d.name, chunks: d.chunks })) : [],
       limits,
       worker: appWorker,
+      onAppStarted: () => notify({ type: 'app-started' }),
+      onAppEnded: () => notify({ type: 'app-ended' }),
     });
-  } finally {
+  } catch (e) {
     notify({ type: 'app-ended' });
+    throw e;
   }
   appWorker = undefined;
   module.fill(0);

@@ -563,8 +563,13 @@ test('time limit: an app thread that ignores its termination is abandoned; the r
   const dir = mkdtempSync(join(tmpdir(), 'ferry-stuck-'));
   const fifo = join(dir, 'fifo');
   execFileSync('mkfifo', [fifo]);
-  const stuck = new Worker(`require('node:fs').readFileSync(${JSON.stringify(fifo)})`, { eval: true });
-  await new Promise((resolve) => stuck.once('online', resolve));
+  const stuck = new Worker(
+    `require('node:worker_threads').parentPort.postMessage('blocking');
+    require('node:fs').readFileSync(${JSON.stringify(fifo)})`,
+    { eval: true },
+  );
+  await new Promise((resolve) => stuck.once('message', resolve));
+  await new Promise((resolve) => setTimeout(resolve, 100)); // into the read (the limit adds 200 ms)
   try {
     assert.equal(appThreadAbandoned(), false);
     const r = await runApp({ module: app('loop'), limits: { timeoutMs: 200 }, worker: stuck });

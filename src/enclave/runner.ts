@@ -36,6 +36,9 @@ export type RunAppOptions = {
   worker?: Worker;
   /** Bytes per input ring (power of two); default 8 MiB for stdin, 4 MiB per /data file. */
   ringBytes?: number;
+  /** Called when the app is handed to its thread (after compilation), and when it has ended (before the inputs are drained). */
+  onAppStarted?: () => void;
+  onAppEnded?: () => void;
 };
 
 export type AppOutcome = 'exit' | 'trap' | 'limit';
@@ -166,6 +169,7 @@ export async function runApp(opts: RunAppOptions): Promise<RunAppResult> {
   };
   const worker = opts.worker ?? startAppWorker();
   const started = performance.now();
+  opts.onAppStarted?.();
   worker.postMessage(input);
   let timedOut = false;
   const finished = await new Promise<{ done?: WorkerDone; crash?: unknown }>((resolve) => {
@@ -197,6 +201,7 @@ export async function runApp(opts: RunAppOptions): Promise<RunAppResult> {
     });
   });
   const durationMs = performance.now() - started;
+  opts.onAppEnded?.();
   const c = new Int32Array(counters);
   const memoryPages = finished.done?.pages ?? Atomics.load(c, C_PAGES);
   const take = (sab: SharedArrayBuffer, n: number) => {
