@@ -121,3 +121,31 @@ test('relay: an enclave reading slowly is not counted against a prompt agent', a
     await agent.close();
   }
 });
+
+test('relay: without a length, an agent above the minimum rate is not cut at the base deadline', async () => {
+  // 4 KiB every 20 ms (200 KiB/s), chunked, for 1.2 s, four times the 300 ms base: the budget
+  // grows with the bytes received. (Small chunks: the relay never waits for the enclave here.)
+  const piece = randomBytes(4 * 1024);
+  const agent = await upstream((_req, res) => {
+    res.writeHead(200);
+    let n = 0;
+    const t = setInterval(() => {
+      res.write(piece);
+      if (++n === 60) {
+        clearInterval(t);
+        res.end();
+      }
+    }, 20);
+    res.on('close', () => clearInterval(t));
+  });
+  try {
+    await withRelay(300, async (relay) => {
+      const { url, token } = relay.issue({ baseUrl: agent.url, path: '/v1/datasets/1/ciphertext' });
+      const res = await fetch(url);
+      assert.equal((await res.arrayBuffer()).byteLength, 60 * piece.length);
+      assert.equal(relay.failure(token), null);
+    });
+  } finally {
+    await agent.close();
+  }
+});

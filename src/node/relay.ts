@@ -264,6 +264,11 @@ export class CiphertextRelay {
         },
         sent: (n) => {
           sent += n;
+          if (size === null) {
+            // Without a length the budget grows with each chunk: re-arm the clock.
+            waitEnclave();
+            waitAgent();
+          }
         },
         waitAgent,
         waitEnclave,
