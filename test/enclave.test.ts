@@ -318,3 +318,37 @@ test('an unreachable dataset source fails the run with ENCLAVE_DATA_UNAVAILABLE'
     server.close();
   }
 });
+
+test('time limit from outside the process: an enclave that stops answering during the app is killed (ENCLAVE_LIMIT_TIME)', async () => {
+  // The attacker freezes the whole enclave process (SIGSTOP) once the app has started — a stand-in
+  // for anything that keeps it from reporting: its own limit timer cannot fire. The handle, told
+  // `app-started`, kills it past the time limit and the run fails with a clear code.
+  let h: EnclaveHandle | undefined;
+  const server = createServer(() => {
+    // The app's input is requested once runApp has begun (after `app-started`): freeze now.
+    if (h?.pid) process.kill(h.pid, 'SIGSTOP');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const app = await appAsset('loop');
+    const ds = await asset('frozen.age', enc('never read'));
+    const t = await task(app, [{ id: 2n, a: ds }]);
+    h = t.h;
+    await h.deliverKeys(await t.keys());
+    t.job.datasets[0].source = {
+      kind: 'url',
+      location: `http://127.0.0.1:${(server.address() as AddressInfo).port}/frozen`,
+      encrypted: true,
+    };
+    await assert.rejects(
+      h.run({ ...t.job, limits: { timeoutMs: 300 } }),
+      (e: FerryError) => e.code === 'ENCLAVE_LIMIT_TIME' && /killed/.test(e.message),
+    );
+    assert.ok(h.exited, 'the enclave process is gone');
+    const report = await h.destroy();
+    assert.equal(report.signal, 'SIGKILL');
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+});

@@ -25,7 +25,7 @@ import {
   type TaskCommitments,
 } from '../protocol/commitments.ts';
 import { type BackendSpec, backendSpecToWire } from './backends.ts';
-import type { LimitHit, Limits } from './limits.ts';
+import { DEFAULT_LIMITS, type LimitHit, type Limits } from './limits.ts';
 import type { Source } from './process.ts';
 import { errorFromMessage, type Message, readFrames, writeFrame } from './protocol.ts';
 
@@ -85,6 +85,13 @@ export type RunOutcome = {
 };
 
 export type DestroyReport = { exitCode: number | null; signal: string | null; killed: boolean };
+
+/**
+ * After the enclave said the app started, how long past the time limit the handle waits for it
+ * to say the app ended before it kills the process (the enclave itself ends every app within the
+ * limit + 1 s, §10.5).
+ */
+export const OUTSIDE_TIME_MARGIN_MS = 2000;
 
 const PROCESS_FILE = fileURLToPath(new URL('./main.ts', import.meta.url));
 /** The development entry point (`ferry app run`); see dev.ts. */
@@ -165,24 +172,49 @@ export class EnclaveHandle {
     this.#checkLive('run');
     const onAbort = () => this.#child.kill('SIGKILL');
     signal?.addEventListener('abort', onAbort, { once: true });
+    // The time limit from outside the process: from `app-started` to `app-ended`.
+    const timeoutMs = job.limits?.timeoutMs ?? DEFAULT_LIMITS.timeoutMs;
+    let stuck: NodeJS.Timeout | undefined;
+    let killed = false;
+    const onProgress = (m: Message) => {
+      clearTimeout(stuck);
+      if (m.type !== 'app-started') return;
+      stuck = setTimeout(() => {
+        killed = true;
+        this.#child.kill('SIGKILL');
+      }, timeoutMs + OUTSIDE_TIME_MARGIN_MS);
+    };
     try {
       const src = (s: Source) => ({ kind: s.kind, location: s.location, encrypted: s.encrypted });
       const limits: Record<string, number> = {};
       for (const [k, v] of Object.entries(job.limits ?? {})) if (v !== undefined) limits[k] = v;
-      const m = await this.#rpc.call(
-        {
-          type: 'run',
-          app: { source: src(job.app.source) },
-          datasets: job.datasets.map((d) => ({
-            id: d.id,
-            source: src(d.source),
-            ...(d.name === undefined ? {} : { name: d.name }),
-          })),
-          args: job.args,
-          limits,
-        },
-        'result',
-      );
+      const m = await this.#rpc
+        .call(
+          {
+            type: 'run',
+            app: { source: src(job.app.source) },
+            datasets: job.datasets.map((d) => ({
+              id: d.id,
+              source: src(d.source),
+              ...(d.name === undefined ? {} : { name: d.name }),
+            })),
+            args: job.args,
+            limits,
+          },
+          'result',
+          onProgress,
+        )
+        .catch((e) => {
+          if (!killed) throw e;
+          throw new FerryError(
+            'ENCLAVE_LIMIT_TIME',
+            'the enclave did not end the app at its time limit; it was killed',
+            {
+              cause: e,
+              hints: [`time limit: ${timeoutMs} ms`, 'no receipt: the attempt is abandoned'],
+            },
+          );
+        });
       return {
         result: m.result as Uint8Array,
         log: m.log as Uint8Array,
@@ -197,6 +229,7 @@ export class EnclaveHandle {
         durationMs: m.durationMs as number,
       };
     } finally {
+      clearTimeout(stuck);
       signal?.removeEventListener('abort', onAbort);
     }
   }
@@ -254,7 +287,9 @@ export class EnclaveHandle {
 /** One request at a time over the pipe. */
 class Rpc {
   readonly #pipe: Socket;
-  #pending: { resolve: (m: Message) => void; reject: (e: FerryError) => void } | undefined;
+  #pending:
+    | { resolve: (m: Message) => void; reject: (e: FerryError) => void; progress?: (m: Message) => void }
+    | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #dead: FerryError | undefined;
 
@@ -263,6 +298,10 @@ class Rpc {
     readFrames(
       pipe,
       (m) => {
+        if (m.type === 'app-started' || m.type === 'app-ended') {
+          this.#pending?.progress?.(m);
+          return;
+        }
         const p = this.#pending;
         this.#pending = undefined;
         if (!p) {
@@ -287,11 +326,12 @@ class Rpc {
     this.#pipe.destroy();
   }
 
-  call(msg: Message, expect: string): Promise<Message> {
+  /** `progress` receives the enclave's progress messages (`app-started`, `app-ended`) meanwhile. */
+  call(msg: Message, expect: string, progress?: (m: Message) => void): Promise<Message> {
     const run = async () => {
       if (this.#dead) throw this.#dead;
       const answer = new Promise<Message>((resolve, reject) => {
-        this.#pending = { resolve, reject };
+        this.#pending = { resolve, reject, progress };
       });
       await writeFrame(this.#pipe, msg).catch((e) => {
         this.fail(new FerryError('ENCLAVE_CRASHED', 'cannot write to the enclave', { cause: e }));

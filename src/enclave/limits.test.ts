@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { checkLimits, DEFAULT_LIMITS, limitMemory } from './limits.ts';
+import { checkLimits, DEFAULT_LIMITS, limitMemory, REFUSED_GROW_EXPORT } from './limits.ts';
 import { Wasm } from './wasm.ts';
 
 // Hand-assembled modules (computed by us): header, then one section.
@@ -100,4 +100,43 @@ test('checkLimits fills defaults and names the bad limit', () => {
         e.code === 'INVALID_ARGUMENT' && e.message.includes(Object.keys(bad)[0]),
     );
   }
+});
+
+test('GC types and unknown instructions are refused by the rewrite: ENCLAVE_APP_INVALID', () => {
+  const isInvalid = (e: Error & { code?: string }) => e.code === 'ENCLAVE_APP_INVALID';
+  // (type (struct)): type section, one entry, 0x5f with no fields.
+  assert.throws(() => limitMemory(Uint8Array.from([...HEADER, 0x01, 0x03, 0x01, 0x5f, 0x00]), 4), isInvalid);
+  // (type (func)) (func) (memory 1), body: 0xfb 0x00 (struct.new 0), end.
+  const body = [0x00, 0xfb, 0x00, 0x00, 0x0b];
+  const gc = [
+    ...[0x01, 0x04, 0x01, 0x60, 0x00, 0x00],
+    ...[0x03, 0x02, 0x01, 0x00],
+    ...[0x05, 0x03, 0x01, 0x00, 0x01],
+    ...[0x0a, body.length + 2, 0x01, body.length, ...body],
+  ];
+  assert.throws(() => limitMemory(Uint8Array.from([...HEADER, ...gc]), 4), isInvalid);
+});
+
+test('a module with memory.grow gets the refusal export; one without is left as it is', async () => {
+  // (type (func)) (func (drop (memory.grow (i32.const 1)))) (memory 1)
+  const body = [0x00, 0x41, 0x01, 0x40, 0x00, 0x1a, 0x0b];
+  const grows = Uint8Array.from([
+    ...HEADER,
+    ...[0x01, 0x04, 0x01, 0x60, 0x00, 0x00],
+    ...[0x03, 0x02, 0x01, 0x00],
+    ...[0x05, 0x03, 0x01, 0x00, 0x01],
+    ...[0x0a, body.length + 2, 0x01, body.length, ...body],
+  ]);
+  const r = limitMemory(grows, 4);
+  const m = await Wasm.compile(r.bytes);
+  const exports = (
+    globalThis as unknown as {
+      WebAssembly: { Module: { exports(m: object): { name: string; kind: string }[] } };
+    }
+  ).WebAssembly.Module.exports(m);
+  assert.deepEqual(exports, [{ name: REFUSED_GROW_EXPORT, kind: 'global' }]);
+  assert.deepEqual(
+    limitMemory(DEFINED_NO_MAX, 4).bytes,
+    Uint8Array.from([...HEADER, 0x05, 0x04, 0x01, 0x03, 0x02, 0x40]),
+  );
 });

@@ -49,7 +49,7 @@ import { checkLimits } from './limits.ts';
 import { runtimeMeasurement } from './measure.ts';
 import { errorMessage, type Message, readFrames, writeFrame } from './protocol.ts';
 import { signReceipt } from './receipt.ts';
-import { runApp } from './runner.ts';
+import { appThreadAbandoned, runApp } from './runner.ts';
 import type { Worker } from 'node:worker_threads';
 
 /** Largest app module accepted (the whole plaintext module is held in memory to compile it). */
@@ -599,14 +599,24 @@ async function onRun(m: Message): Promise<Message> {
     return { ...d, hash, progress, chunks };
   });
 
-  const result = await runApp({
-    module,
-    args,
-    stdin: datasets.length === 1 ? datasets[0].chunks : null,
-    files: datasets.length > 1 ? datasets.map((d) => ({ name: d.name, chunks: d.chunks })) : [],
-    limits,
-    worker: appWorker,
-  });
+  // `app-started` / `app-ended` let the executor's handle enforce the time limit from outside
+  // this process should it stop answering (§10.5); an error ends the window too.
+  let result: Awaited<ReturnType<typeof runApp>>;
+  try {
+    result = await runApp({
+      module,
+      args,
+      stdin: datasets.length === 1 ? datasets[0].chunks : null,
+      files: datasets.length > 1 ? datasets.map((d) => ({ name: d.name, chunks: d.chunks })) : [],
+      limits,
+      worker: appWorker,
+      onAppStarted: () => notify({ type: 'app-started' }),
+      onAppEnded: () => notify({ type: 'app-ended' }),
+    });
+  } catch (e) {
+    notify({ type: 'app-ended' });
+    throw e;
+  }
   appWorker = undefined;
   module.fill(0);
   // `complete` is read before the digests: a source marks itself complete only after its last
@@ -673,6 +683,9 @@ async function onRun(m: Message): Promise<Message> {
   };
 }
 
+/** Sends a progress message to the executor (set by `main`). */
+let notify: (m: Message) => void = () => {};
+
 /** Overwrites every key this process holds. */
 function wipeAll(): void {
   void appWorker?.terminate();
@@ -709,10 +722,16 @@ export function main(threads: { appWorker: Worker }, runtime: RuntimeProfile): v
   hashThread = new HashThread();
   const pipe = new Socket({ fd: 3, readable: true, writable: true });
   let queue = Promise.resolve();
+  notify = (m) => {
+    writeFrame(pipe, m).catch(() => {});
+  };
   const exit = (code: number) => {
     wipeAll();
-    pipe.end(() => process.exit(code));
-    setTimeout(() => process.exit(code), 500).unref();
+    // An abandoned app thread would hold `process.exit` (Node joins its threads): the process
+    // then ends itself from outside that thread, its keys already wiped.
+    const leave = () => (appThreadAbandoned() ? process.kill(process.pid, 'SIGKILL') : process.exit(code));
+    pipe.end(leave);
+    setTimeout(leave, 500).unref();
   };
   readFrames(
     pipe,

@@ -4,7 +4,8 @@
  * Frame = u32 big-endian length || encodeTagged('ferry/enclave-msg/v1', body), with
  * length <= MAX_FRAME. `body` is a map with a text field `type`. The executor sends one
  * request at a time and waits for its answer; the enclave answers every request with
- * exactly one message (the answer or `{type: "error", code, message, hints}`).
+ * exactly one message (the answer or `{type: "error", code, message, hints}`); during a run
+ * it also sends the progress messages `app-started` and `app-ended`, which are not answers.
  * Nothing secret travels in clear: file keys arrive HPKE-sealed, the result and log leave
  * age-encrypted, the rest (public keys, evidence, receipt, hashes, paths) is public.
  */

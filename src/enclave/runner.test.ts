@@ -1,13 +1,18 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { closeSync, constants, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { before, test } from 'node:test';
 import { type ExampleName, ensureExamplesBuilt, examplePath } from '../../examples/index.ts';
 import { FerryError } from '../kernel/index.ts';
 import { startAppWorker } from './app-worker.ts';
 import { MAX_TABLE_ENTRIES, MAX_TABLES } from './limits.ts';
-import { runApp } from './runner.ts';
+import { appThreadAbandoned, runApp } from './runner.ts';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -474,4 +479,117 @@ test('a start section calling WASI before the memory is bound gets EFAULT, not a
   );
   const r = await runApp({ module });
   assert.deepEqual([r.outcome, r.exitCode, r.trap, r.stdout.length], ['exit', 0, null, 0]);
+});
+
+test('memory limit: one huge memory.grow refused far below the limit ends as limit memory, not a trap', async () => {
+  // The attacker's allocator asks for 3 GiB at once while using one page of a 4 MiB limit; the
+  // sandbox refuses (-1) and the app aborts. Its memory is nowhere near the limit.
+  const huge = (delta: string, end: string) =>
+    wat(`(module
+    (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+    (memory (export "memory") 1)
+    (func (export "_start")
+      (if (i32.eq (memory.grow (i32.const ${delta})) (i32.const -1)) (then ${end}))))`);
+  const trapped = await runApp({ module: await huge('49152', '(unreachable)'), limits: { memoryMb: 4 } });
+  assert.deepEqual([trapped.outcome, trapped.limitHit, trapped.memoryPages], ['limit', 'memory', 1]);
+  assert.match(trapped.trap ?? '', /unreachable/);
+  const exited = await runApp({
+    module: await huge('65', '(call $exit (i32.const 3))'),
+    limits: { memoryMb: 4 },
+  });
+  assert.deepEqual([exited.outcome, exited.exitCode, exited.limitHit], ['exit', 3, 'memory']);
+  // A delta of 2^32 - 1 (negative as an i32) is a refused grow all the same.
+  const negative = await runApp({ module: await huge('-1', '(unreachable)'), limits: { memoryMb: 4 } });
+  assert.deepEqual([negative.outcome, negative.limitHit], ['limit', 'memory']);
+});
+
+test("memory limit: an app that handles a refused grow continues, and its own lower maximum is not Ferry's limit", async () => {
+  // Refused once (-1), then it asks for less and succeeds: it runs to its end, exit 0.
+  const copes = await wat(`(module
+    (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+    (memory (export "memory") 1)
+    (func (export "_start")
+      (if (i32.ne (memory.grow (i32.const 100000)) (i32.const -1)) (then (unreachable)))
+      (if (i32.eq (memory.grow (i32.const 2)) (i32.const -1)) (then (unreachable)))
+      (call $exit (i32.const 0))))`);
+  const r = await runApp({ module: copes, limits: { memoryMb: 4 } });
+  assert.deepEqual([r.outcome, r.exitCode, r.limitHit, r.memoryPages], ['exit', 0, null, 3]);
+  // The module declares its own maximum of 2 pages, far below the 4 MiB limit: a grow past it
+  // is the app's own refusal, and the trap that follows stays a trap.
+  const own = await wat(`(module
+    (memory (export "memory") 1 2)
+    (func (export "_start") (drop (memory.grow (i32.const 5))) (unreachable)))`);
+  const o = await runApp({ module: own, limits: { memoryMb: 4 } });
+  assert.deepEqual([o.outcome, o.limitHit], ['trap', null]);
+  // Past Ferry's limit as well: that is the limit.
+  const both = await wat(`(module
+    (memory (export "memory") 1 2)
+    (func (export "_start") (drop (memory.grow (i32.const 100))) (unreachable)))`);
+  const b = await runApp({ module: both, limits: { memoryMb: 4 } });
+  assert.deepEqual([b.outcome, b.limitHit], ['limit', 'memory']);
+});
+
+test('the grow rewrite keeps the app: immediates that contain the memory.grow byte (0x40) are not touched', async () => {
+  // i32.const 64 and f64.const 2 hold 0x40 bytes, an empty block type is 0x40, SIMD, bulk
+  // memory and atomics have their own immediates: the app computes the same result after the
+  // rewrite (exit 0 only if every value is right), and its real grow is still seen.
+  const m = await wat(
+    `(module
+    (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+    (memory (export "memory") 1)
+    (func $check (param i32) (if (i32.eqz (local.get 0)) (then (call $exit (i32.const 9)))))
+    (func (export "_start") (local $v v128)
+      (block (nop))
+      (call $check (i32.eq (i32.const 64) (i32.add (i32.const 32) (i32.const 32))))
+      (call $check (f64.eq (f64.const 2) (f64.add (f64.const 1) (f64.const 1))))
+      (local.set $v (v128.const i8x16 64 64 64 64 64 64 64 64 64 64 64 64 64 64 64 64))
+      (call $check (i32.eq (i8x16.extract_lane_u 3 (local.get $v)) (i32.const 64)))
+      (memory.fill (i32.const 64) (i32.const 64) (i32.const 64))
+      (call $check (i32.eq (i32.atomic.load8_u offset=64 (i32.const 0)) (i32.const 64)))
+      (call $check (i32.eq (memory.grow (i32.const 64)) (i32.const -1)))
+      (call $check (i32.eq (memory.size) (i32.const 1)))
+      (call $check (i32.eq (memory.grow (i32.const 1)) (i32.const 1)))
+      (call $exit (i32.const 0))))`,
+    { simd: true, threads: true, bulk_memory: true },
+  );
+  const r = await runApp({ module: m, limits: { memoryMb: 2 } });
+  assert.deepEqual([r.outcome, r.exitCode, r.limitHit, r.memoryPages], ['exit', 0, null, 2]);
+});
+
+test('time limit: an app thread that ignores its termination is abandoned; the run still ends with limit time', async () => {
+  // The attacker's thread: blocked in a system call (a read of a FIFO nobody writes), where
+  // `worker.terminate()` cannot reach it, as V8 cannot interrupt a long native operation. It
+  // takes the place of the app thread; the limit is enforced from the runner's thread.
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-stuck-'));
+  const fifo = join(dir, 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  const stuck = new Worker(
+    `require('node:worker_threads').parentPort.postMessage('blocking');
+    require('node:fs').readFileSync(${JSON.stringify(fifo)})`,
+    { eval: true },
+  );
+  await new Promise((resolve) => stuck.once('message', resolve));
+  await new Promise((resolve) => setTimeout(resolve, 100)); // into the read (the limit adds 200 ms)
+  try {
+    assert.equal(appThreadAbandoned(), false);
+    const r = await runApp({ module: app('loop'), limits: { timeoutMs: 200 }, worker: stuck });
+    assert.deepEqual([r.outcome, r.limitHit, r.exitCode, r.trap], ['limit', 'time', null, null]);
+    assert.notEqual(stuck.threadId, -1, 'the thread is still running: it was abandoned');
+    assert.equal(appThreadAbandoned(), true);
+  } finally {
+    // Release the thread (its read returns), so that it ends and this test process can exit. A
+    // non-blocking open: should the thread be gone already, there is no reader to wait for.
+    if (stuck.threadId !== -1) {
+      const ended = new Promise((resolve) => stuck.once('exit', resolve));
+      try {
+        const fd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+        writeSync(fd, 'x');
+        closeSync(fd);
+      } catch {
+        await stuck.terminate();
+      }
+      await ended;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -36,6 +36,9 @@ export type RunAppOptions = {
   worker?: Worker;
   /** Bytes per input ring (power of two); default 8 MiB for stdin, 4 MiB per /data file. */
   ringBytes?: number;
+  /** Called when the app is handed to its thread (after compilation), and when it has ended (before the inputs are drained). */
+  onAppStarted?: () => void;
+  onAppEnded?: () => void;
 };
 
 export type AppOutcome = 'exit' | 'trap' | 'limit';
@@ -57,10 +60,18 @@ export type RunAppResult = {
 };
 
 /** How long a terminated app thread may take to end before it is abandoned (see runApp). */
-const TERMINATE_GRACE_MS = 1000;
+export const TERMINATE_GRACE_MS = 1000;
 
-/** Pages below the limit within which an abnormal end is attributed to the memory limit. */
-const MEMORY_SLACK_PAGES = 16;
+let abandoned = false;
+
+/**
+ * True once an app thread ignored its termination and was abandoned. Such a thread also blocks
+ * the process's own exit (Node joins its threads on `process.exit`), so the enclave process then
+ * ends itself with SIGKILL (process.ts).
+ */
+export function appThreadAbandoned(): boolean {
+  return abandoned;
+}
 
 /**
  * Compiles the module with the memory limit applied; ENCLAVE_APP_INVALID if it is not WASM or
@@ -158,6 +169,7 @@ export async function runApp(opts: RunAppOptions): Promise<RunAppResult> {
   };
   const worker = opts.worker ?? startAppWorker();
   const started = performance.now();
+  opts.onAppStarted?.();
   worker.postMessage(input);
   let timedOut = false;
   const finished = await new Promise<{ done?: WorkerDone; crash?: unknown }>((resolve) => {
@@ -171,6 +183,7 @@ export async function runApp(opts: RunAppOptions): Promise<RunAppResult> {
       // TERMINATE_GRACE_MS: the run ends with limit `time` all the same, its outputs as they
       // were then; the thread ends with the enclave process.
       grace = setTimeout(() => {
+        abandoned = true;
         worker.unref();
         resolve({ done: undefined, crash: undefined });
       }, TERMINATE_GRACE_MS);
@@ -188,6 +201,7 @@ export async function runApp(opts: RunAppOptions): Promise<RunAppResult> {
     });
   });
   const durationMs = performance.now() - started;
+  opts.onAppEnded?.();
   const c = new Int32Array(counters);
   const memoryPages = finished.done?.pages ?? Atomics.load(c, C_PAGES);
   const take = (sab: SharedArrayBuffer, n: number) => {
@@ -208,7 +222,9 @@ export async function runApp(opts: RunAppOptions): Promise<RunAppResult> {
     memoryPages,
   };
   const d = finished.done;
-  const nearMemoryLimit = memoryPages >= limited.maxPages - MEMORY_SLACK_PAGES;
+  // The memory limit refused a grow (limits.ts makes each refusal visible) and the app then ended
+  // abnormally: that is the limit. An app that coped with the -1 and exited 0 was not stopped.
+  const memoryRefused = (d?.refusedGrow ?? 0) !== 0;
   if (timedOut && (!d || d.type === 'input')) {
     result.outcome = 'limit';
     result.limitHit = 'time';
@@ -236,12 +252,12 @@ export async function runApp(opts: RunAppOptions): Promise<RunAppResult> {
     const failed = pumps.find((p) => p.error() !== undefined);
     throw failed?.error() ?? new FerryError('ENCLAVE_DATA_UNAVAILABLE', 'an input stream failed');
   } else if (d.type === 'trap') {
-    result.outcome = nearMemoryLimit ? 'limit' : 'trap';
-    result.limitHit = nearMemoryLimit ? 'memory' : null;
+    result.outcome = memoryRefused ? 'limit' : 'trap';
+    result.limitHit = memoryRefused ? 'memory' : null;
     result.trap = d.message;
   } else {
     result.exitCode = d.code;
-    if (d.code !== 0 && nearMemoryLimit) result.limitHit = 'memory';
+    if (d.code !== 0 && memoryRefused) result.limitHit = 'memory';
   }
   // Drain unless the time limit ended the app (authenticate and hash every input whole); cancel
   // after the time limit. A cancelled pump stops at its next chunk; it is not awaited (its

@@ -4,7 +4,7 @@
  * one `done` message; the parent thread owns every limit but memory (see runner.ts).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { ImportedMemory } from './limits.ts';
+import { type ImportedMemory, REFUSED_GROW_EXPORT } from './limits.ts';
 import { isMemory, Wasm, type WasmImports, type WasmInstance, type WasmModule } from './wasm.ts';
 import { InputFailed, OutputLimit, ProcExit, refusedImport, WASI_MODULE, WasiHost } from './wasi.ts';
 
@@ -26,12 +26,14 @@ export const C_STDOUT = 0;
 export const C_STDERR = 1;
 export const C_PAGES = 2;
 
+/** `refusedGrow`: pages asked by the last grow the memory limit refused, 0 if none (limits.ts). */
+type Common = { pages: number; stderrTruncated: boolean; refusedGrow: number };
 export type WorkerDone =
-  | { type: 'exit'; code: number; pages: number; stderrTruncated: boolean }
-  | { type: 'trap'; message: string; pages: number; stderrTruncated: boolean }
-  | { type: 'output'; pages: number; stderrTruncated: boolean }
-  | { type: 'input'; pages: number; stderrTruncated: boolean }
-  | { type: 'invalid'; message: string; pages: number; stderrTruncated: boolean };
+  | ({ type: 'exit'; code: number } & Common)
+  | ({ type: 'trap'; message: string } & Common)
+  | ({ type: 'output' } & Common)
+  | ({ type: 'input' } & Common)
+  | ({ type: 'invalid'; message: string } & Common);
 
 function run(input: WorkerInput): WorkerDone {
   const counters = new Int32Array(input.counters);
@@ -44,7 +46,17 @@ function run(input: WorkerInput): WorkerDone {
     stderr: { sab: input.stderr, slot: C_STDERR, cap: input.stderrCap },
   });
   const pages = () => (host.memory ? host.memory.buffer.byteLength / 65536 : 0);
-  const done = <T extends object>(o: T) => ({ ...o, pages: pages(), stderrTruncated: host.stderrTruncated });
+  let instance: WasmInstance | undefined;
+  const refusedGrow = () => {
+    const g = instance?.exports[REFUSED_GROW_EXPORT] as { value?: unknown } | undefined;
+    return typeof g?.value === 'number' ? g.value >>> 0 : 0;
+  };
+  const done = <T extends object>(o: T) => ({
+    ...o,
+    pages: pages(),
+    stderrTruncated: host.stderrTruncated,
+    refusedGrow: refusedGrow(),
+  });
   const declared = Wasm.Module.imports(input.module);
   const refused = refusedImport(declared, input.importedMemories);
   if (refused) return done({ type: 'invalid' as const, message: refused });
@@ -61,7 +73,6 @@ function run(input: WorkerInput): WorkerDone {
     imports[imp.module][imp.name] = host.memory;
   }
   imports.wasi_snapshot_preview1 = host.imports(wasiNeeded);
-  let instance: WasmInstance;
   try {
     instance = new Wasm.Instance(input.module, imports);
   } catch (e) {

@@ -15,6 +15,11 @@
  *   matching 206, it fails with RELAY_RESUME_UNSUPPORTED (RELAY_UPSTREAM_FAILED after too many
  *   resumes) and cuts the enclave's connection, so the enclave's fetch fails too.
  *   `failure(token)` tells the daemon why.
+ * - Every stream has an overall deadline and so a minimum rate: the time the relay spends waiting
+ *   for the agent (its answers, resumes and chunks; not the enclave's reading) may not exceed
+ *   `deadlineMs` (30 s) + the length at 64 KiB/s (without a length: + the bytes received so far
+ *   at 64 KiB/s). Past it the stream fails with PEER_UNAVAILABLE and is not resumed, so a peer
+ *   dripping bytes (which no idle timeout catches) cannot hold the job.
  *
  * The relay is untrusted by design: the enclave hashes what it reads (the hash goes into the
  * receipt, checked against the chain by anyone) and decrypts with age (authenticated), and it
@@ -31,6 +36,7 @@ import {
   type RequestSigner,
   type StreamResponse,
 } from '../net/index.ts';
+import { MIN_READ_RATE_BYTES_PER_S } from '../net/client.ts';
 
 export type RelaySource = {
   /** The owner agent's base URL (the asset's endpoint on chain). */
@@ -50,6 +56,13 @@ export type RelayOptions = {
   maxResumes?: number;
   /** Idle timeout of agent connections, ms; default 30 s. */
   timeoutMs?: number;
+  /**
+   * Base of a stream's overall deadline, ms; default 30 s. The agent has this long plus the
+   * stream's length at MIN_READ_RATE_BYTES_PER_S (64 KiB/s) — or, when the agent announced no
+   * length, plus the bytes it sent so far at that rate — counting only the time the relay waits
+   * for the agent (answers, resumes and chunks), not the time the enclave takes to read.
+   */
+  deadlineMs?: number;
   /** Unused tokens expire after this long, ms; default 15 min. */
   ttlMs?: number;
   log?: Logger;
@@ -182,6 +195,8 @@ export class CiphertextRelay {
       if (!res.headersSent) {
         res.writeHead(502, { 'content-type': 'text/plain' }).end(`${fe.code}\n`);
       } else res.destroy();
+      // Drop the agent request too (e.g. one still waiting for an answer past the deadline).
+      ac.abort();
     } finally {
       res.off('close', onClose);
       this.#streams.delete(entry);
@@ -191,10 +206,99 @@ export class CiphertextRelay {
   /** Streams the source into `res`, resuming after drops; see the module comment. */
   async #pump(entry: Entry, res: ServerResponse): Promise<void> {
     const { client, source } = entry;
-    const signal = entry.ac.signal;
     const maxResumes = this.#opts.maxResumes ?? 5;
     const where = `${client.baseUrl} GET ${source.path}`;
-    let up: StreamResponse = await entry.first;
+    // The agent's clock runs only while the relay waits for the agent (see RelayOptions.deadlineMs).
+    const base = this.#opts.deadlineMs ?? 30_000;
+    const slow = new AbortController();
+    const signal = AbortSignal.any([entry.ac.signal, slow.signal]);
+    let size: number | null = null;
+    let sent = 0;
+    let used = 0;
+    let since = 0;
+    let timer: NodeJS.Timeout | undefined;
+    let up: StreamResponse | undefined;
+    const budget = () => base + Math.ceil(((size ?? sent) * 1000) / MIN_READ_RATE_BYTES_PER_S);
+    const waitAgent = () => {
+      since = performance.now();
+      timer = setTimeout(
+        () => {
+          slow.abort();
+          up?.body.destroy();
+        },
+        Math.max(0, budget() - used),
+      );
+    };
+    const waitEnclave = () => {
+      clearTimeout(timer);
+      used += performance.now() - since;
+    };
+    const tooSlow = (e: unknown) =>
+      new FerryError(
+        'PEER_UNAVAILABLE',
+        `the agent is too slow: the stream exceeded its deadline of ${budget()} ms`,
+        {
+          cause: e,
+          hints: [
+            where,
+            `at byte ${sent}`,
+            `a stream must arrive within ${base} ms + its length at 64 KiB/s`,
+          ],
+        },
+      );
+    waitAgent();
+    try {
+      await this.#stream(entry, res, {
+        where,
+        maxResumes,
+        signal,
+        first: () =>
+          new Promise<StreamResponse>((resolve, reject) => {
+            const onSlow = () => reject(new Error('no answer within the deadline'));
+            slow.signal.addEventListener('abort', onSlow, { once: true });
+            entry.first.then(resolve, reject).finally(() => slow.signal.removeEventListener('abort', onSlow));
+          }),
+        got: (r) => {
+          up = r;
+          size ??= r.size;
+        },
+        sent: (n) => {
+          sent += n;
+          if (size === null) {
+            // Without a length the budget grows with each chunk: re-arm the clock.
+            waitEnclave();
+            waitAgent();
+          }
+        },
+        waitAgent,
+        waitEnclave,
+      });
+    } catch (e) {
+      if (slow.signal.aborted && !entry.ac.signal.aborted) throw tooSlow(e);
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #stream(
+    entry: Entry,
+    res: ServerResponse,
+    h: {
+      where: string;
+      maxResumes: number;
+      signal: AbortSignal;
+      first: () => Promise<StreamResponse>;
+      got: (r: StreamResponse) => void;
+      sent: (n: number) => void;
+      waitAgent: () => void;
+      waitEnclave: () => void;
+    },
+  ): Promise<void> {
+    const { client, source } = entry;
+    const { where, maxResumes, signal } = h;
+    let up: StreamResponse = await h.first();
+    h.got(up);
     const size = up.size;
     const etagHeader = up.headers.etag;
     const etag = typeof etagHeader === 'string' ? etagHeader : null;
@@ -214,16 +318,23 @@ export class CiphertextRelay {
             });
           }
           sent += chunk.length;
+          h.sent(chunk.length);
           if (!res.write(chunk)) {
-            await once(res, 'drain', { signal });
+            h.waitEnclave();
+            try {
+              await once(res, 'drain', { signal });
+            } finally {
+              h.waitAgent();
+            }
           }
         }
         if (size === null || sent === size) return;
         throw new Error('the agent ended the stream early');
       } catch (e) {
         up.body.destroy();
-        if (signal.aborted)
+        if (entry.ac.signal.aborted)
           throw new FerryError('ABORTED', 'the enclave closed the relay stream', { cause: e });
+        if (signal.aborted) throw e;
         if (e instanceof FerryError && e.code === 'PEER_PROTOCOL') throw e;
         if (!resumable) {
           throw new FerryError('RELAY_RESUME_UNSUPPORTED', 'the agent stream dropped and cannot be resumed', {
@@ -257,6 +368,7 @@ export class CiphertextRelay {
         }
         throw fe;
       }
+      h.got(up);
       if (up.status !== 206 || up.headers.etag !== etag || up.size !== size) {
         up.body.destroy();
         throw new FerryError('RELAY_RESUME_UNSUPPORTED', 'the agent did not resume the same file', {
