@@ -4,6 +4,7 @@ export {
   createPeerClient,
   PeerClient,
   type StreamResponse,
+  MIN_READ_RATE_BYTES_PER_S,
 } from './client.ts';
 export {
   type EndpointPolicy,

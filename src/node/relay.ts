@@ -33,10 +33,10 @@ import { FerryError, type Logger, toFerryError } from '../kernel/index.ts';
 import {
   createPeerClient,
   type EndpointPolicy,
+  MIN_READ_RATE_BYTES_PER_S,
   type RequestSigner,
   type StreamResponse,
 } from '../net/index.ts';
-import { MIN_READ_RATE_BYTES_PER_S } from '../net/client.ts';
 
 export type RelaySource = {
   /** The owner agent's base URL (the asset's endpoint on chain). */
