@@ -284,7 +284,7 @@ export async function buildImage(options: BuildOptions): Promise<ImageManifest> 
       sourceDateEpoch: epoch,
       node: { version: nodeVersion, sha256: sha256(node), stripped: false },
       libraries,
-      runtimeMeasurement: runtime.measurement ? Buffer.from(runtime.measurement).toString('hex') : '',
+      runtimeMeasurement: Buffer.from(runtime.measurement).toString('hex'),
       build: { node: process.version, zstd: process.versions.zstd ?? 'unknown' },
     };
     await mkdir(options.out, { recursive: true });

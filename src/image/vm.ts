@@ -74,7 +74,7 @@ export async function bootImage(options: BootOptions): Promise<BootResult> {
         if (existsSync(sock)) return resolve();
         if (swtpmStarted.exitCode !== null || Date.now() - t0 > 10_000) {
           return reject(
-            new FerryError('IMAGE_BUILD_FAILED', 'swtpm did not start', { hints: ['is swtpm installed?'] }),
+            new FerryError('IMAGE_BOOT_FAILED', 'swtpm did not start', { hints: ['is swtpm installed?'] }),
           );
         }
         setTimeout(poll, 50);
@@ -142,7 +142,7 @@ export async function bootImage(options: BootOptions): Promise<BootResult> {
         stop(started);
         reject(
           new FerryError(
-            'IMAGE_BUILD_FAILED',
+            'IMAGE_BOOT_FAILED',
             `the VM did not power off within ${options.timeoutMs ?? 180_000} ms`,
             {
               hints: [serial.slice(-400)],
@@ -154,7 +154,7 @@ export async function bootImage(options: BootOptions): Promise<BootResult> {
       options.signal?.addEventListener('abort', onAbort, { once: true });
       started.on('error', (e) => {
         clearTimeout(timer);
-        reject(new FerryError('IMAGE_BUILD_FAILED', 'cannot start qemu-system-x86_64', { cause: e }));
+        reject(new FerryError('IMAGE_BOOT_FAILED', 'cannot start qemu-system-x86_64', { cause: e }));
       });
       started.on('exit', (code) => {
         clearTimeout(timer);
@@ -163,7 +163,7 @@ export async function bootImage(options: BootOptions): Promise<BootResult> {
       });
     });
     if (exitCode !== 0 && report === null) {
-      throw new FerryError('IMAGE_BUILD_FAILED', `qemu-system-x86_64 exited with ${exitCode}`, {
+      throw new FerryError('IMAGE_BOOT_FAILED', `qemu-system-x86_64 exited with ${exitCode}`, {
         hints: [stderr.trim().slice(-400), serial.slice(-400)],
       });
     }

@@ -207,6 +207,8 @@ export const ERROR_CODES = {
   IMAGE_INVALID: u,
   /** No recorded firmware values for this OVMF build and VM shape: PCR 0/1 cannot be predicted. */
   IMAGE_NO_GOLDEN_VALUES: u,
+  /** QEMU or swtpm could not start, or the VM did not power off in time (src/image/vm.ts). */
+  IMAGE_BOOT_FAILED: f,
 } as const satisfies Record<string, ExitCode>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
