@@ -22,7 +22,7 @@ const SRC = dirname(fileURLToPath(import.meta.url));
 /** The layers, top to bottom. A folder may import folders of lower layers only. */
 const LAYERS: readonly (readonly string[])[] = [
   ['cli'],
-  ['node', 'agent', 'requester', 'audit', 'dashboard', 'devnet'],
+  ['node', 'agent', 'requester', 'audit', 'dashboard', 'devnet', 'image'],
   ['daemon', 'enclave'],
   ['protocol'],
   ['chain', 'attestation', 'profile'],

@@ -113,6 +113,17 @@ export const COMMANDS: Entry[] = [
     load: () => import('./age/keygen.ts'),
   },
   {
+    name: 'image build',
+    summary: 'build the node image (pinned Debian kernel, Node.js, the enclave runtime) reproducibly',
+    load: () => import('./image/build.ts'),
+  },
+  {
+    name: 'image measure',
+    summary:
+      "print a node image's measured-boot reference values (PCR 0-7, 9) and write the policy pinning them",
+    load: () => import('./image/measure.ts'),
+  },
+  {
     name: 'measure',
     summary: "print a WASM app's measurement (SHA-256 of the module, as app publish registers it)",
     load: () => import('./measure/app.ts'),

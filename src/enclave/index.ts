@@ -25,7 +25,13 @@ export {
   limitMemory,
   MAX_LIMITS,
 } from './limits.ts';
-export { runtimeMeasuredFiles, runtimeMeasurement } from './measure.ts';
+export {
+  computeRuntimeManifest,
+  REPO_ROOT,
+  type RuntimeManifest,
+  runtimeMeasuredFiles,
+  runtimeMeasurement,
+} from './measure.ts';
 export { ENCLAVE_MSG_TAG, MAX_FRAME } from './protocol.ts';
 export {
   decodeReceipt,

@@ -198,6 +198,17 @@ export const ERROR_CODES = {
   RELAY_RESUME_UNSUPPORTED: n,
   /** The loopback relay lost the owner agent's stream more often than it resumes. */
   RELAY_UPSTREAM_FAILED: n,
+  // --- node image (src/image/) -----------------------------------------------------------
+  /** A pinned input of the node image (a Debian package) is missing or not the pinned bytes. */
+  IMAGE_PIN_MISMATCH: v,
+  /** A tool the image build needs (apt-get, dpkg-deb) is missing or failed. */
+  IMAGE_BUILD_FAILED: f,
+  /** A directory given as a node image lacks its files or its manifest does not match them. */
+  IMAGE_INVALID: u,
+  /** No recorded firmware values for this OVMF build and VM shape: PCR 0/1 cannot be predicted. */
+  IMAGE_NO_GOLDEN_VALUES: u,
+  /** QEMU or swtpm could not start, or the VM did not power off in time (src/image/vm.ts). */
+  IMAGE_BOOT_FAILED: f,
 } as const satisfies Record<string, ExitCode>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
