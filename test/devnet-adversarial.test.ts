@@ -19,6 +19,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Hex } from 'viem';
@@ -27,17 +29,21 @@ import { examplePath } from '../examples/index.ts';
 import { agentHome } from '../src/agent/config.ts';
 import { AgentState } from '../src/agent/state.ts';
 import {
+  claimTask,
+  commitEvidence,
   getCredits,
   getDataset,
   getNode,
   getTask,
+  registerNode,
   seatBound,
+  seedTask,
   type TaskInfo,
   vote,
 } from '../src/chain/index.ts';
 import { loadProfileSecrets } from '../src/profile/index.ts';
 import { decrypt } from '../src/crypto/age/index.ts';
-import { verifierAlpha, vrfProofToHash, vrfProve } from '../src/crypto/vrf/index.ts';
+import { claimAlpha, verifierAlpha, vrfKeygen, vrfProofToHash, vrfProve } from '../src/crypto/vrf/index.ts';
 import { toFerryError } from '../src/kernel/index.ts';
 import { createPeerClient } from '../src/net/index.ts';
 import { attemptEvents, checkVotes, hexBytes, seatsFor } from '../src/protocol/index.ts';
@@ -823,5 +829,108 @@ test('a verifier inventing a fail vote is proven false (ferry task challenge): s
     assert.equal(exAfter.status, 'active');
     assert.ok(exAfter.stake >= exBefore.stake, 'the honest executor lost nothing');
     assert.equal(exAfter.jailedTask, null);
+  });
+});
+
+test('a hostile executor whose evidence server drips holds no verifier: an honest task beside it completes; the drip is cut', {
+  timeout: 420_000,
+}, async () => {
+  await withDevnet({ executors: 1, verifiers: 3 }, async (net) => {
+    const a = await assets(net, { policy: 'development', threshold: '2/3' });
+    const c = await chainFor(net, 'carol');
+    const honest = net.devnet.info.nodes.find((n) => n.roles.includes('executor'))!;
+    const honestNode = (await getNode(c, nodeSecrets(net, honest.name).address as Hex))!;
+    // The hostile executor: an account registered like the honest one (same stake, region, TEE
+    // kind), no daemon: the test acts for it.
+    const created = await ferry(['profile', 'create', 'hostile'], net.env);
+    assert.equal(created.code, 0, created.stdout + created.stderr);
+    const hostileKey = loadProfileSecrets(net.home, 'hostile').evmPrivateKey;
+    await c.public.request({
+      method: 'anvil_setBalance' as never,
+      params: [privateKeyToAccount(hostileKey).address, `0x${(10n ** 21n).toString(16)}`] as never,
+    });
+    const hostile = await chainFor(net, 'hostile');
+    const vrf = vrfKeygen();
+    await registerNode(hostile, {
+      roles: ['executor'],
+      region: honestNode.region,
+      teeKinds: ['sim'],
+      vrfPublicKey: vrf.pk,
+      signingKey: new Uint8Array(32).fill(1),
+      endpoint: 'http://127.0.0.1:9/hostile',
+      stake: honestNode.stake,
+    });
+    // Its evidence server answers 200 and then one byte every second, forever.
+    const opened: { closed: boolean }[] = [];
+    const drips = new Set<NodeJS.Timeout>();
+    const server = createServer((req, res) => {
+      const conn = { closed: false };
+      opened.push(conn);
+      res.writeHead(200, { 'content-type': 'application/cbor' });
+      const timer = setInterval(() => res.write(Buffer.from([0x9f])), 1000);
+      drips.add(timer);
+      req.socket.on('close', () => {
+        conn.closed = true;
+        clearInterval(timer);
+        drips.delete(timer);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      freeze(net, [honest.name]);
+      let taskA: bigint;
+      try {
+        taskA = await createTask(net, a);
+        // Executors seed tasks; the honest one is frozen, so the hostile one seeds (anyone may).
+        const id = taskA;
+        await waitFor('the seed of task A', async () => {
+          try {
+            return (await seedTask(hostile, id)).seed !== null;
+          } catch {
+            return (await getTask(c, id))?.status === 'seeded';
+          }
+        });
+        const t = await waitStatus(net, taskA, (x) => x.status === 'seeded', 'seeded');
+        const alpha = claimAlpha({
+          chainId: BigInt(net.devnet.info.chainId),
+          taskId: taskA,
+          attempt: 1,
+          seed: hexBytes(t.seed),
+        });
+        const proof = vrfProve(vrf.sk, alpha);
+        await claimTask(hostile, {
+          taskId: taskA,
+          attempt: 1,
+          vrfOutput: vrfProofToHash(proof),
+          vrfProof: proof,
+        });
+        await waitFor('the claim window to close', async () => {
+          const now = Number((await c.public.getBlock()).timestamp);
+          return now > t.deadline;
+        });
+        await commitEvidence(hostile, {
+          taskId: taskA,
+          attempt: 1,
+          evidenceHash: createHash('sha256').update('never served').digest(),
+          location: `http://127.0.0.1:${port}/v1/tasks/${taskA}/attempts/1/evidence`,
+        });
+      } finally {
+        thaw(net, [honest.name]);
+      }
+      await waitFor('a verifier to fetch the dripping evidence', async () => opened.length > 0, 120_000);
+      // The honest task beside it: its verifiers are not held by the drip.
+      const taskB = await createTask(net, a);
+      const final = await waitFinal(net, taskB, 300_000);
+      assert.equal(final.status, 'completed', `the honest task ended ${final.status}`);
+      // Every dripping read is cut by the verifiers' read deadline (§13.1), not held forever.
+      await waitFor('every dripping connection closed', async () => opened.every((x) => x.closed), 180_000);
+      const stateA = await getTask(c, taskA);
+      assert.notEqual(stateA?.status, 'attested', 'the hostile attempt is never attested');
+    } finally {
+      for (const d of drips) clearInterval(d);
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 });
