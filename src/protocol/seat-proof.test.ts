@@ -185,10 +185,15 @@ function assertRandomVoter(c: Case, x: bigint): { liars: number; exceptions: num
   return { liars, exceptions, wide };
 }
 
+/** Random-sample sizes scale with FERRY_TEST_SCALE (default 1: fast enough for `npm test`). */
+const SCALE = Math.max(1, Number(process.env.FERRY_TEST_SCALE ?? 1) || 1);
+/** The large-mean cases (each walks up to 65,535 seats): every third at scale 1, all above. */
+const largeMeans = (): Case[] => largeMeanCases().filter((_, i) => SCALE > 1 || i % 3 === 0);
+
 describe('seat proof: honest voters are never flagged', () => {
   test('at the edge of every seat count, on a grid and a random sample of (w, W, tau)', () => {
     let checked = 0;
-    const cases = [...grid(), ...randomCases(300, 0x5ea7n)];
+    const cases = [...grid(), ...randomCases(100 * SCALE, 0x5ea7n)];
     for (const c of cases) {
       if (c.tau >= c.W) continue;
       const mean = Number((c.w * c.tau) / c.W);
@@ -204,18 +209,18 @@ describe('seat proof: honest voters are never flagged', () => {
       ];
       checked += assertHonestEdges(c, js);
     }
-    assert.ok(checked > 1000, `checked ${checked}`);
+    assert.ok(checked > 700, `checked ${checked}`);
   });
 
   test('large means (tau 1000..65535, w / W near 1 and near 0) at the edges around the mean', () => {
     let checked = 0;
-    for (const c of largeMeanCases()) {
+    for (const c of largeMeans()) {
       const mean = Number((c.w * c.tau) / c.W);
       const sd = Math.sqrt(mean + 1);
       const js = [1, Math.round(mean - 3 * sd), Math.round(mean), Math.round(mean + 4 * sd)];
       checked += assertHonestEdges(c, js);
     }
-    assert.ok(checked > 100, `checked ${checked}`);
+    assert.ok(checked > 30, `checked ${checked}`);
   });
 
   test('p >= 1 (tau >= W): sortition gives w seats, never flagged, for any x and any claim', () => {
@@ -239,16 +244,16 @@ describe('seat proof: liars lose', () => {
     let liars = 0;
     let exceptions = 0;
     let wide = 0;
-    for (const c of [...grid(), ...randomCases(400, 0x11a2n), ...largeMeanCases()]) {
+    for (const c of [...grid(), ...randomCases(120 * SCALE, 0x11a2n), ...largeMeans()]) {
       if (c.tau >= c.W) continue;
-      for (let n = 0; n < 3; n++) {
+      for (let n = 0; n < 2; n++) {
         const got = assertRandomVoter(c, r.next());
         liars += got.liars;
         exceptions += got.exceptions;
         wide += got.wide;
       }
     }
-    assert.ok(liars > 3000, `liars ${liars}`);
+    assert.ok(liars > 1500, `liars ${liars}`);
     // Where the band is below 2^-20 a random x falls in it about never; it is wide only for
     // tau close to W (here W = tau + 1 with tau = 65535), where few lies escape.
     t.diagnostic(`${liars} lies: ${exceptions} escaped in a band < 2^-20, ${wide} in a wide band (p near 1)`);
