@@ -661,9 +661,23 @@ const SCRIPT = `
   var timer = null;
   var focusDetail = false;
   var focusRow = null;
+  // One poll at a time: a refresh asked for while one runs (hash change, filter) runs right after it.
+  var running = false;
+  var again = false;
   async function refresh() {
+    if (running) { again = true; return; }
+    running = true;
     if (timer) { clearTimeout(timer); timer = null; }
     try {
+      await poll();
+    } finally {
+      running = false;
+      if (again) { again = false; refresh(); }
+      else timer = setTimeout(refresh, POLL_MS);
+    }
+  }
+  async function poll() {
+    {
       var filter = $('filter').value;
       var q = '/api/tasks?limit=100' + (filter ? '&status=' + encodeURIComponent(filter) : '');
       var res;
@@ -705,8 +719,6 @@ const SCRIPT = `
       } else {
         setConnection('live', '');
       }
-    } finally {
-      timer = setTimeout(refresh, POLL_MS);
     }
   }
 
