@@ -419,9 +419,9 @@ const SCRIPT = `
       s.appendChild(svg('rect', { x: W - pad - fw, y: 4, width: fw, height: H - 8, fill: '#a32020', 'data-part': 'fail' }));
     }
     s.appendChild(svg('line', { x1: x(y.threshold), x2: x(y.threshold), y1: 0, y2: H, stroke: '#1d232a', 'stroke-width': 2 }));
-    s.appendChild(svg('text', { x: Math.min(x(y.threshold) + 3, W - 90), y: H + 12 }, 'threshold ' + y.threshold));
+    s.appendChild(svg('text', { x: Math.min(x(y.threshold) + 3, W - 150), y: H + 12 }, 'threshold ' + y.threshold));
     s.appendChild(svg('text', { x: pad, y: H + 12 }, '0'));
-    s.appendChild(svg('text', { x: W - pad - 40, y: H + 12 }, 'tau ' + y.tau));
+    s.appendChild(svg('text', { x: W - pad, y: H + 12, 'text-anchor': 'end' }, 'tau ' + y.tau));
     fig.appendChild(s);
     var voters = votes.length;
     fig.appendChild(el('figcaption', null, 'pass ' + y.validPassSeats + ' valid seat(s)' + (invalidPass > 0 ? ' + ' + invalidPass + ' not counted' : '') +
@@ -566,7 +566,7 @@ const SCRIPT = `
     });
     if (m.length) {
       c.svg.appendChild(svg('text', { x: L, y: H - 4 }, clock(m[0].minute).slice(0, 5)));
-      c.svg.appendChild(svg('text', { x: W - 34, y: H - 4 }, clock(m[m.length - 1].minute).slice(0, 5)));
+      c.svg.appendChild(svg('text', { x: W, y: H - 4, 'text-anchor': 'end' }, clock(m[m.length - 1].minute).slice(0, 5)));
     }
     return c.fig;
   }
@@ -610,7 +610,7 @@ const SCRIPT = `
     c.svg.appendChild(svg('text', { x: 0, y: T + 8 }, maxM));
     c.svg.appendChild(svg('text', { x: 0, y: H - B }, 0));
     c.svg.appendChild(svg('text', { x: L, y: H - 4 }, clock(t0)));
-    c.svg.appendChild(svg('text', { x: W - 50, y: H - 4 }, clock(t1)));
+    c.svg.appendChild(svg('text', { x: W, y: H - 4, 'text-anchor': 'end' }, clock(t1)));
     var byNode = {}, order = [];
     ev.forEach(function (e) {
       var k = String(e.node).toLowerCase();
