@@ -6,8 +6,9 @@
  * (the verifiers are frozen so it waits in `attesting`), then moves to completed; the task
  * table is reached with Tab, Enter opens the task (its committee view and votes, as on chain),
  * Escape closes it; the charts show the completion. The dashboard reads the chain through a
- * TCP relay the test owns: when the relay stops, the page shows "disconnected" (the index
- * kept), and recovers when it returns; when the dashboard itself stops, the page says so.
+ * TCP relay the test owns: when the relay stops (refused) or hangs (never answers), the page
+ * shows "disconnected" (the index kept), and recovers when it returns, the index moving on;
+ * when the dashboard itself stops, the page says so.
  *
  * Screenshots go to a temporary folder, logged with t.diagnostic and kept. Without chromium
  * (FERRY_CHROMIUM, default /usr/bin/chromium) the test is skipped, except under CI, where it
@@ -33,7 +34,10 @@ const SKIP =
     ? `no chromium at ${CHROMIUM} (apt-get install -y chromium; .ci/run installs it)`
     : false;
 
-/** A TCP relay to the chain's RPC that the test can stop (connections refused) and restart. */
+/**
+ * A TCP relay to the chain's RPC that the test can stop (connections refused), make silent
+ * (connections accepted, never answered) and restart, on the same port.
+ */
 class Relay {
   readonly #target: { host: string; port: number };
   #server: Server | null = null;
@@ -45,8 +49,16 @@ class Relay {
     this.#target = { host: u.hostname, port: Number(u.port) };
   }
 
-  async start(): Promise<void> {
+  /** `silent`: connections are accepted and never answered (a chain that hangs). */
+  async start(mode: 'relay' | 'silent' = 'relay'): Promise<void> {
     const server = createServer((client) => {
+      if (mode === 'silent') {
+        this.#sockets.add(client);
+        client.on('close', () => this.#sockets.delete(client));
+        client.on('error', () => client.destroy());
+        client.resume();
+        return;
+      }
       const upstream = tcpConnect(this.#target);
       for (const s of [client, upstream]) {
         this.#sockets.add(s);
@@ -282,10 +294,10 @@ test('the dashboard in chromium: a task in progress, its detail by keyboard, cha
       // The chain stops (the dashboard's RPC refuses connections): disconnected, index kept.
       await relay.stop();
       await pageWait(page, 'the disconnected state', `${CONN} === 'disconnected'`, 60_000);
-      assert.match(
+      const stopped = /the chain does not answer\. The index stops at block ([0-9]+)/.exec(
         (await page.textContent('#banner')) ?? '',
-        /the chain does not answer\. The index stops at block [0-9]+/,
       );
+      assert.ok(stopped, 'the banner names the last indexed block');
       assert.equal(await page.isVisible('#banner'), true);
       assert.ok((await page.$$('#tasks tbody tr.row')).length >= 1, 'the index is still shown');
       await shot(page, 'chain-disconnected');
@@ -293,6 +305,22 @@ test('the dashboard in chromium: a task in progress, its detail by keyboard, cha
       await pageWait(page, 'the page live again', `${CONN} === 'live'`, 60_000);
       assert.equal(await page.isHidden('#banner'), true);
       await shot(page, 'reconnected');
+
+      // The chain hangs (connections accepted, never answered): disconnected too, then back.
+      await relay.stop();
+      await relay.start('silent');
+      await pageWait(page, 'the disconnected state (hanging chain)', `${CONN} === 'disconnected'`, 60_000);
+      assert.match((await page.textContent('#banner')) ?? '', /the chain does not answer/);
+      await relay.stop();
+      await relay.start();
+      await pageWait(page, 'the page live again', `${CONN} === 'live'`, 60_000);
+      // The index follows the chain again: past the block it stopped at.
+      await pageWait(
+        page,
+        'the index to move on',
+        `Number(/block ([0-9]+)/.exec(document.getElementById('summary').textContent)[1]) > ${stopped[1]}`,
+        60_000,
+      );
 
       // The dashboard itself stops: the page says it does not answer.
       await stopProcess(dash);
