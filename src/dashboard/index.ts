@@ -17,14 +17,19 @@ export {
   type DatasetView,
   Indexer,
   type IndexerOptions,
+  type NodeEventView,
   type NodeView,
   type Stage,
+  type StatsView,
   type TaskDetail,
   type TaskSummary,
   type VoteView,
 } from './indexer.ts';
 export { PAGE_CSP } from './page.ts';
 export { dashboardRoutes, parseLimit, parseStatuses, parseTaskId } from './server.ts';
+
+/** How long the API waits for the chain's head before reporting it unreachable (headBlock null). */
+export const HEAD_TIMEOUT_MS = 3000;
 
 /** Listen addresses the dashboard accepts: loopback only. */
 export const LOOPBACK_HOSTS = ['127.0.0.1', '::1', 'localhost'] as const;
@@ -84,19 +89,40 @@ export class Dashboard {
     const routes = dashboardRoutes({
       indexer: this.#indexer,
       chainId: opts.chainId,
-      head: async () => {
-        try {
-          return await opts.chain.public.getBlockNumber({ cacheTime: 1000 });
-        } catch {
-          return null;
-        }
-      },
+      head: () => this.#head(),
       allowedHosts: () => {
         const p = this.#server.port;
         return [`127.0.0.1:${p}`, `localhost:${p}`, `[::1]:${p}`];
       },
     });
     this.#server = new HttpServer({ routes, host, port, log: log.child('http') });
+  }
+
+  #headCache: { at: number; value: Promise<{ block: bigint; time: number } | null> } | null = null;
+
+  /**
+   * The chain's head block and time, or null when the chain does not answer within
+   * HEAD_TIMEOUT_MS (the page then shows it disconnected); one read per second at most.
+   */
+  #head(): Promise<{ block: bigint; time: number } | null> {
+    const now = Date.now();
+    if (this.#headCache && now - this.#headCache.at < 1000) return this.#headCache.value;
+    const read = (async () => {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        const timeout = new Promise<null>((r) => {
+          timer = setTimeout(() => r(null), HEAD_TIMEOUT_MS);
+        });
+        const b = await Promise.race([this.#opts.chain.public.getBlock({ blockTag: 'latest' }), timeout]);
+        return b && b.number !== null ? { block: b.number, time: Number(b.timestamp) } : null;
+      } catch {
+        return null;
+      } finally {
+        clearTimeout(timer);
+      }
+    })();
+    this.#headCache = { at: now, value: read };
+    return read;
   }
 
   get indexer(): Indexer {

@@ -26,7 +26,7 @@ import {
 import { randomHex, startTestChain, type TestChain } from '../chain/testing.ts';
 import { claimAlpha, verifierAlpha, vrfKeygen, vrfProofToHash, vrfProve } from '../crypto/index.ts';
 import type { Logger } from '../kernel/index.ts';
-import { hexBytes, seatsFor } from '../protocol/index.ts';
+import { hexBytes, seatsFor, stageDeadline } from '../protocol/index.ts';
 import { Dashboard } from './index.ts';
 
 const ETH = 10n ** 18n;
@@ -112,6 +112,19 @@ async function seedAndClaim(taskId: bigint, attempt: number, by: Party): Promise
 async function get(path: string): Promise<{ status: number; body: any }> {
   const r = await fetch(new URL(path, url));
   return { status: r.status, body: await r.json() };
+}
+
+/**
+ * GET `path` until `ok(body)`: the dashboard reads the head at most once a second, so an
+ * answer may be a second stale.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: API JSON, checked field by field
+async function fresh(path: string, ok: (body: any) => boolean): Promise<any> {
+  for (let i = 0; ; i++) {
+    const r = await get(path);
+    if (ok(r.body) || i >= 40) return r.body;
+    await new Promise((res) => setTimeout(res, 100));
+  }
 }
 
 /** Waits until the index has every block up to the current head. */
@@ -394,4 +407,90 @@ test('a vote proven false on chain (FraudProven): the timeline shows the fraud s
     [fraud.attempt, fraud.fraud, fraud.liar, fraud.challenger, fraud.slashed, fraud.restored],
     [1, 'vote-vrf', addr(v2.w), addr(requester), proven.slashed.toString(), proven.restored],
   );
+});
+
+test('the current stage deadline (src/protocol stageDeadline) and since when the task is in its status', async () => {
+  const taskId = await newTask();
+  await tc.mine(1);
+  await seedTask(requester, taskId);
+  await caughtUp();
+  const seededInfo = await getTask(tc.deployer, taskId);
+  assert.ok(seededInfo);
+  const seeded = (await get(`/api/tasks/${taskId}`)).body;
+  assert.deepEqual(seeded.stageDeadline, { kind: 'claim', at: seededInfo.deadline });
+  assert.deepEqual(seeded.stageDeadline, stageDeadline(seededInfo));
+  const seededStage = seeded.timeline.find((s: { stage: string }) => s.stage === 'seeded');
+  assert.equal(seeded.stageSince, seededStage.time);
+  // The list carries the same fields; the summary the head's block time (chain time).
+  const listed = (await get('/api/tasks?status=seeded')).body.tasks.find(
+    (x: { taskId: string }) => x.taskId === taskId.toString(),
+  );
+  assert.deepEqual(listed.stageDeadline, seeded.stageDeadline);
+  assert.equal(listed.stageSince, seeded.stageSince);
+  const head = await tc.deployer.public.getBlock({ blockTag: 'latest' });
+  const summary = await fresh('/api/summary', (b) => b.headBlock === head.number.toString());
+  assert.equal(summary.headTime, Number(head.timestamp));
+
+  // Nobody claims: the attempt ends, the task waits for a new seed until its expiry.
+  await tc.advance(CLAIM + 1);
+  await timeoutTask(requester, taskId);
+  await caughtUp();
+  const rejectedInfo = await getTask(tc.deployer, taskId);
+  assert.equal(rejectedInfo?.status, 'rejected');
+  const rejected = (await get(`/api/tasks/${taskId}`)).body;
+  assert.deepEqual(rejected.stageDeadline, { kind: 'expiry', at: rejectedInfo?.expiresAt });
+  const rejectedStage = rejected.timeline.find((s: { stage: string }) => s.stage === 'rejected');
+  assert.equal(rejected.stageSince, rejectedStage.time);
+  assert.ok(rejected.stageSince > seeded.stageSince);
+});
+
+test('/api/stats: tasks ended per minute, stage latencies, node stake and jail events as on chain', async () => {
+  await caughtUp();
+  const head = Number((await tc.deployer.public.getBlock({ blockTag: 'latest' })).timestamp);
+  const stats = await fresh('/api/stats', (b) => b.now === head);
+  assert.equal(stats.perMinute.length, 30);
+  assert.equal(stats.perMinute.at(-1).minute, Math.floor(head / 60) * 60);
+  // Every final task counted in the minute of its last stage (when within the window).
+  const all = (await get('/api/tasks?status=completed,failed,expired&limit=1000')).body.tasks;
+  let completed = 0;
+  let ended = 0;
+  for (const t of all) {
+    const d = (await get(`/api/tasks/${t.taskId}`)).body;
+    const end = d.timeline.find((s: { stage: string }) =>
+      ['completed', 'failed', 'expired'].includes(s.stage),
+    );
+    if (end.time < stats.perMinute[0].minute) continue;
+    if (end.stage === 'completed') completed++;
+    else ended++;
+  }
+  const sum = (k: 'completed' | 'ended') =>
+    stats.perMinute.reduce((s: number, b: Record<string, number>) => s + b[k], 0);
+  assert.equal(sum('completed'), completed);
+  assert.equal(sum('ended'), ended);
+  assert.deepEqual(
+    stats.stageLatency.map((x: { stage: string }) => x.stage),
+    ['seeded', 'claimed', 'evidence', 'attested', 'running', 'completed'],
+  );
+  const seededLatency = stats.stageLatency[0];
+  assert.ok(seededLatency.samples >= 1);
+  assert.ok(seededLatency.maxMs >= seededLatency.meanMs && seededLatency.meanMs >= 0);
+
+  // Node events: every registration, and the executor slashed by the failing task (jailed).
+  for (const p of [exec, exec2, v1, v2]) {
+    const mine = stats.nodeEvents.filter((e: { node: string }) => e.node === addr(p.w));
+    assert.equal(mine[0]?.kind, 'registered');
+    assert.equal(mine[0].stake, ETH.toString());
+    const onChain = await getNode(tc.deployer, addr(p.w));
+    assert.equal(mine.at(-1).stake, onChain?.stake.toString(), 'stake after the last event = the registry');
+  }
+  const slashed = stats.nodeEvents.filter(
+    (e: { node: string; kind: string }) => e.node === addr(exec.w) && e.kind === 'slashed',
+  );
+  assert.ok(slashed.length >= 1, 'the evidence-missing executor was slashed');
+  assert.ok(BigInt(slashed[0].amount) > 0n);
+  assert.ok(slashed[0].jailedUntil > slashed[0].time);
+  assert.match(slashed[0].taskId, /^[0-9]+$/);
+  for (let i = 1; i < stats.nodeEvents.length; i++) {
+    assert.ok(BigInt(stats.nodeEvents[i].block) >= BigInt(stats.nodeEvents[i - 1].block));
+  }
 });

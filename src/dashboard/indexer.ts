@@ -52,8 +52,11 @@ import {
   fraudKind,
   hexBytes,
   nodeAtCreation,
+  type StageDeadline,
   seatsFor,
+  stageDeadline,
   stageOfEvent,
+  type TaskStage,
   vrfProofMatches,
 } from '../protocol/index.ts';
 
@@ -88,6 +91,68 @@ export type NodeView = {
   registeredBlock: string | null;
   updatedBlock: string;
 };
+
+/**
+ * A change of a node's stake or jail (NodeRegistry events): `registered`, `stake-added`,
+ * `unbond-requested`, `slashed` (jailed until `jailedUntil`, for `taskId`), `unjailed`.
+ * `stake` is the node's stake after the event (wei, decimal).
+ */
+export type NodeEventView = {
+  node: string;
+  kind: 'registered' | 'stake-added' | 'unbond-requested' | 'slashed' | 'unjailed';
+  stake: string;
+  amount: string | null;
+  jailedUntil: number | null;
+  taskId: string | null;
+  block: string;
+  /** Block time, unix seconds. */
+  time: number;
+};
+
+/** The charts' data (`/api/stats`, protocol.md §13.9). */
+export type StatsView = {
+  /** The reference time: the head's block time when known, else the last indexed event's; null before any. */
+  now: number | null;
+  /** Tasks that reached `completed` / `failed` or `expired`, per minute (start of the minute, unix s), the last 30 minutes up to `now`. */
+  perMinute: { minute: number; completed: number; ended: number }[];
+  /** Time from the previous stage to each stage of an attempt (block times, ms), over every indexed attempt. */
+  stageLatency: { stage: TaskStage; samples: number; meanMs: number; maxMs: number }[];
+  /** The stake and jail events of nodes, in chain order (the last 500). */
+  nodeEvents: NodeEventView[];
+};
+
+/** The stages whose latency `/api/stats` reports, in the order an attempt reaches them. */
+const LATENCY_STAGES: readonly TaskStage[] = [
+  'seeded',
+  'claimed',
+  'evidence',
+  'attested',
+  'running',
+  'completed',
+];
+/** Timeline stages that start the clock for the next latency sample (an attempt's start). */
+const LATENCY_STARTS: readonly TaskStage[] = ['created', 'rejected'];
+/** The status a timeline stage moves the task to (for `stageSince`); other stages move none. */
+const STATUS_OF_STAGE: Partial<Record<string, TaskState>> = {
+  created: 'created',
+  seeded: 'seeded',
+  claimed: 'claimed',
+  evidence: 'attesting',
+  attested: 'attested',
+  running: 'running',
+  rejected: 'rejected',
+  completed: 'completed',
+  failed: 'failed',
+  expired: 'expired',
+};
+const NODE_EVENT_KIND: Record<string, NodeEventView['kind']> = {
+  NodeRegistered: 'registered',
+  StakeAdded: 'stake-added',
+  UnbondRequested: 'unbond-requested',
+  NodeSlashed: 'slashed',
+  NodeUnjailed: 'unjailed',
+};
+const MAX_NODE_EVENTS = 500;
 
 export type DatasetView = {
   datasetId: string;
@@ -269,6 +334,8 @@ export class Indexer {
   #tasks = new Map<string, TaskRec>();
   /** Registry entries as of each task's creation (`nodeAtCreation`), by task id then address; undefined: unreadable. */
   #snapshots = new Map<string, Map<string, NodeInfo | null | undefined>>();
+  #nodeEvents: NodeEventView[] = [];
+  #lastTime: number | null = null;
   #next: bigint;
   #watcher: Watcher | null = null;
   #stopped = true;
@@ -337,6 +404,8 @@ export class Indexer {
     this.#apps.clear();
     this.#tasks.clear();
     this.#snapshots.clear();
+    this.#nodeEvents = [];
+    this.#lastTime = null;
     this.#next = this.#opts.fromBlock ?? 0n;
   }
 
@@ -408,7 +477,10 @@ export class Indexer {
     const blocks = new Set<bigint>();
     for (const e of events) {
       const a = e.args;
-      if (isNodeEvent(e)) nodeAddrs.add(String(a.node));
+      if (isNodeEvent(e)) {
+        nodeAddrs.add(String(a.node));
+        if (Object.hasOwn(NODE_EVENT_KIND, e.eventName)) blocks.add(e.blockNumber);
+      }
       if (e.contract === 'Tasks' && typeof a.taskId === 'bigint') {
         taskIds.add(a.taskId);
         blocks.add(e.blockNumber);
@@ -467,6 +539,7 @@ export class Indexer {
   }
 
   #apply(events: FerryEvent[], f: Fetched): void {
+    this.#recordNodeEvents(events, f);
     for (const [addr, n] of f.nodes) this.#putNode(addr, n, events);
     for (const [id, d] of f.datasets) if (d) this.#datasets.set(id.toString(), this.#datasetView(d));
     for (const [id, a] of f.apps) if (a) this.#apps.set(id.toString(), this.#appView(a));
@@ -481,6 +554,37 @@ export class Indexer {
       if (rec) rec.info = info;
     }
     this.#countUses();
+    for (const t of f.times.values()) if (this.#lastTime === null || t > this.#lastTime) this.#lastTime = t;
+  }
+
+  /** Appends the range's stake and jail events, each with the node's stake after it. */
+  #recordNodeEvents(events: FerryEvent[], f: Fetched): void {
+    const stakeNow = new Map<string, bigint>();
+    for (const [addr, n] of this.#nodes) stakeNow.set(addr, BigInt(n.stake));
+    for (const e of events) {
+      if (!isNodeEvent(e) || !Object.hasOwn(NODE_EVENT_KIND, e.eventName)) continue;
+      const a = e.args;
+      const addr = String(a.node).toLowerCase();
+      const prev = stakeNow.get(addr) ?? 0n;
+      const amount = typeof a.amount === 'bigint' ? a.amount : null;
+      let stake: bigint;
+      if (typeof a.stake === 'bigint') stake = a.stake;
+      else if (e.eventName === 'NodeSlashed' && amount !== null) stake = prev > amount ? prev - amount : 0n;
+      else stake = prev;
+      stakeNow.set(addr, stake);
+      this.#nodeEvents.push({
+        node: String(a.node),
+        kind: NODE_EVENT_KIND[e.eventName],
+        stake: stake.toString(),
+        amount: amount === null ? null : amount.toString(),
+        jailedUntil: e.eventName === 'NodeSlashed' ? num(a.jailedUntil) : null,
+        taskId: typeof a.taskId === 'bigint' ? a.taskId.toString() : null,
+        block: e.blockNumber.toString(),
+        time: f.times.get(e.blockNumber) ?? 0,
+      });
+    }
+    if (this.#nodeEvents.length > MAX_NODE_EVENTS)
+      this.#nodeEvents.splice(0, this.#nodeEvents.length - MAX_NODE_EVENTS);
   }
 
   #putNode(addr: string, n: NodeInfo | null, events: FerryEvent[]): void {
@@ -991,6 +1095,63 @@ export class Indexer {
       outcome: t.outcome?.outcome ?? null,
       appExitCode: t.outcome?.appExitCode ?? null,
       limitHit: t.outcome?.limitHit ?? null,
+      stageDeadline: stageDeadline(i),
+      stageSince: stageSince(t.timeline, i.status),
+    };
+  }
+
+  /**
+   * The charts' data: tasks ended per minute over the 30 minutes up to `headTime` (or the last
+   * indexed block time), stage latencies, node stake and jail events.
+   */
+  stats(headTime: number | null): StatsView {
+    const now = headTime ?? this.#lastTime;
+    const perMinute: StatsView['perMinute'] = [];
+    if (now !== null) {
+      const last = Math.floor(now / 60) * 60;
+      for (let m = last - 29 * 60; m <= last; m += 60) perMinute.push({ minute: m, completed: 0, ended: 0 });
+    }
+    const first = perMinute[0]?.minute ?? 0;
+    const lat = new Map<TaskStage, number[]>(LATENCY_STAGES.map((x) => [x, []]));
+    for (const t of this.#tasks.values()) {
+      let mark: number | null = null;
+      let seen = new Set<string>();
+      for (const s of t.timeline) {
+        const st = s.stage as TaskStage;
+        if (LATENCY_STARTS.includes(st)) {
+          mark = s.time;
+          seen = new Set();
+          continue;
+        }
+        if (!LATENCY_STAGES.includes(st) || seen.has(st)) continue;
+        seen.add(st);
+        if (mark !== null) lat.get(st)?.push((s.time - mark) * 1000);
+        mark = s.time;
+      }
+      const end = t.timeline.find(
+        (s) => s.stage === 'completed' || s.stage === 'failed' || s.stage === 'expired',
+      );
+      if (end && end.time >= first && perMinute.length > 0) {
+        const b = perMinute[Math.floor((end.time - first) / 60)];
+        if (b) {
+          if (end.stage === 'completed') b.completed++;
+          else b.ended++;
+        }
+      }
+    }
+    return {
+      now,
+      perMinute,
+      stageLatency: LATENCY_STAGES.map((stage) => {
+        const xs = lat.get(stage) ?? [];
+        return {
+          stage,
+          samples: xs.length,
+          meanMs: xs.length ? Math.round(xs.reduce((a, b) => a + b, 0) / xs.length) : 0,
+          maxMs: xs.length ? Math.max(...xs) : 0,
+        };
+      }),
+      nodeEvents: [...this.#nodeEvents],
     };
   }
 
@@ -1042,7 +1203,28 @@ export type TaskSummary = {
   /** The app's exit code when it exited, else null. */
   appExitCode: number | null;
   limitHit: string | null;
+  /**
+   * The deadline closing the current stage (`stageDeadline` of src/protocol/stages.ts: kind
+   * claim, evidence, vote, run or expiry, `at` in unix seconds); null for a final task.
+   */
+  stageDeadline: StageDeadline | null;
+  /** Block time (unix s) the task entered its current status, from the timeline; null when not indexed. */
+  stageSince: number | null;
 };
+
+/** The block time the task entered `status`: the stage that last moved it there, in the timeline. */
+function stageSince(timeline: readonly Stage[], status: TaskState): number | null {
+  let since: number | null = null;
+  let current: TaskState | null = null;
+  for (const s of timeline) {
+    const moved = STATUS_OF_STAGE[s.stage];
+    if (moved && moved !== current) {
+      current = moved;
+      since = s.time;
+    }
+  }
+  return current === status ? since : null;
+}
 
 export type AttemptView = {
   attempt: number;

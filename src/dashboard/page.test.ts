@@ -71,6 +71,7 @@ class FakeElement extends FakeNode {
 }
 
 const EVIL = '<img src=x onerror=alert(1)>';
+const OPEN_QUERY = '/api/tasks?status=created,seeded,claimed,attesting,attested,running,rejected&limit=10';
 
 const fixtures: Record<string, unknown> = {
   '/api/summary': {
@@ -100,6 +101,7 @@ const fixtures: Record<string, unknown> = {
     datasets: 1,
     apps: 1,
     indexer: { error: null },
+    headTime: 1000,
   },
   '/api/nodes': {
     nodes: [
@@ -143,6 +145,67 @@ const fixtures: Record<string, unknown> = {
         createdAt: 100,
         updatedBlock: '9',
         endReason: null,
+      },
+    ],
+  },
+  [OPEN_QUERY]: { total: 1, tasks: [{ taskId: '2', status: 'attesting' }] },
+  '/api/tasks/2': {
+    taskId: '2',
+    status: 'attesting',
+    attempt: 1,
+    requester: '0x1',
+    appId: '1',
+    datasetIds: ['1'],
+    executor: `0x2${EVIL}`,
+    tau: 3,
+    threshold: 2,
+    passSeats: 1,
+    failSeats: 0,
+    fee: '0',
+    createdAt: 960,
+    endReason: null,
+    stageDeadline: { kind: 'vote', at: 1020 },
+    stageSince: 980,
+    result: null,
+    attempts: [],
+    votes: [],
+    timeline: [
+      { stage: 'created', attempt: 1, block: '20', time: 960, sinceCreatedMs: 0 },
+      { stage: 'seeded', attempt: 1, block: '21', time: 961, sinceCreatedMs: 1000 },
+      { stage: 'claimed', attempt: 1, block: '22', time: 970, sinceCreatedMs: 10000 },
+      { stage: 'evidence', attempt: 1, block: '23', time: 980, sinceCreatedMs: 20000 },
+    ],
+  },
+  '/api/stats': {
+    now: 1000,
+    perMinute: [
+      { minute: 900, completed: 0, ended: 1 },
+      { minute: 960, completed: 2, ended: 0 },
+    ],
+    stageLatency: [
+      { stage: 'seeded', samples: 1, meanMs: 1000, maxMs: 1000 },
+      { stage: 'claimed', samples: 0, meanMs: 0, maxMs: 0 },
+    ],
+    nodeEvents: [
+      {
+        node: `0xabc${EVIL}`,
+        kind: 'registered',
+        stake: '2000000000000000000',
+        amount: null,
+        jailedUntil: null,
+        taskId: null,
+        block: '1',
+        time: 900,
+      },
+      {
+        node: `0xabc${EVIL}`,
+        kind: 'slashed',
+        stake: '1000000000000000000',
+        amount: '1000000000000000000',
+        jailedUntil: 2000,
+        taskId: '1',
+        block: '9',
+        time: 950,
       },
     ],
   },
@@ -257,7 +320,20 @@ function render(hash: string, payloads: Record<string, unknown>) {
   const html = Buffer.from(PAGE_HTML).toString('utf8');
   const script = /<script>([\s\S]*?)<\/script>/.exec(html)?.[1];
   assert.ok(script);
-  const ids = ['summary', 'conn', 'nodes', 'tasks', 'taskcount', 'filter', 'detail', 'datasets', 'apps'];
+  const ids = [
+    'summary',
+    'conn',
+    'banner',
+    'live',
+    'nodes',
+    'tasks',
+    'taskcount',
+    'filter',
+    'detail',
+    'charts',
+    'datasets',
+    'apps',
+  ];
   const byId = new Map(ids.map((id) => [id, new FakeElement(id === 'filter' ? 'select' : 'div')]));
   const created: string[] = [];
   const document = {
@@ -266,15 +342,24 @@ function render(hash: string, payloads: Record<string, unknown>) {
       created.push(tag);
       return new FakeElement(tag);
     },
+    createElementNS: (ns: string, tag: string) => {
+      assert.equal(ns, 'http://www.w3.org/2000/svg');
+      created.push(tag);
+      return new FakeElement(tag);
+    },
     createTextNode: (s: string) => new FakeText(s),
   };
+  const polls: (() => void)[] = [];
   const fetched: string[] = [];
   const ctx = createContext({
     document,
     Node: FakeNode,
     location: { hash },
     window: { addEventListener() {} },
-    setTimeout: () => 0,
+    setTimeout: (fn: () => void) => {
+      polls.push(fn);
+      return polls.length;
+    },
     clearTimeout: () => {},
     encodeURIComponent,
     fetch: async (path: string) => {
@@ -286,7 +371,7 @@ function render(hash: string, payloads: Record<string, unknown>) {
     },
   });
   runInContext(script, ctx);
-  return { byId, created, fetched };
+  return { byId, created, fetched, polls };
 }
 
 const settle = () => new Promise((r) => setTimeout(r, 20));
@@ -296,7 +381,11 @@ test('the page renders every view; chain strings stay text', async () => {
   await settle();
   assert.equal(byId.get('conn')?.textContent, 'live');
   assert.ok(fetched.includes('/api/tasks/1'));
-  const allowed = new Set(['table', 'tr', 'th', 'td', 'span', 'strong', 'div', 'h2', 'h3', 'p', 'option']);
+  const allowed = new Set([
+    ...['table', 'caption', 'thead', 'tbody', 'tr', 'th', 'td', 'span', 'strong', 'div', 'h2', 'h3', 'p'],
+    ...['option', 'ol', 'li', 'progress', 'button', 'figure', 'figcaption'],
+    ...['svg', 'title', 'rect', 'line', 'text', 'polyline', 'circle'],
+  ]);
   for (const tag of created) assert.ok(allowed.has(tag), `created <${tag}>`);
   assert.ok(byId.get('nodes')?.textContent.includes(`http://x/${EVIL}`));
   assert.ok(byId.get('datasets')?.textContent.includes(EVIL));
@@ -320,10 +409,125 @@ test('an unknown selected task shows its error code, the rest still renders', as
   assert.match(byId.get('detail')?.textContent ?? '', /task 7: TASK_NOT_FOUND/);
 });
 
-test('an unreachable API marks the page offline', async () => {
-  const { byId } = render('', {});
+/** Every element under `n` (depth first) with the tag. */
+function find(n: FakeNode, tag: string): FakeElement[] {
+  const out: FakeElement[] = [];
+  for (const c of n.childNodes) {
+    if (c instanceof FakeElement && c.tagName === tag) out.push(c);
+    out.push(...find(c, tag));
+  }
+  return out;
+}
+
+test('tasks in progress: each stage with its time, a progress bar against the deadline in chain time', async () => {
+  const { byId, fetched } = render('', fixtures);
   await settle();
-  assert.match(byId.get('conn')?.textContent ?? '', /^offline/);
+  assert.ok(fetched.includes(OPEN_QUERY));
+  const live = byId.get('live');
+  assert.ok(live);
+  const text = live.textContent;
+  assert.match(text, /Task #2/);
+  assert.ok(text.includes(`0x2${EVIL}`.slice(0, 10)), 'the executor as text');
+  // The stages reached, with their time since creation; the current one marked.
+  const stages = find(live, 'li').map((li) => [
+    li.attributes.get('data-stage'),
+    li.className,
+    li.textContent,
+  ]);
+  assert.deepEqual(stages.slice(0, 5), [
+    ['created', 'done', 'created +0 s'],
+    ['seeded', 'done', 'seeded +1 s'],
+    ['claimed', 'done', 'claimed +10 s'],
+    ['evidence', 'now', 'evidence +20 s'],
+    ['vote', '', 'votes'],
+  ]);
+  // In the stage since 980, deadline 1020, chain time 1000: half way.
+  const [bar] = find(live, 'progress');
+  assert.equal(bar.attributes.get('value'), '500');
+  assert.equal(bar.attributes.get('max'), '1000');
+  assert.match(text, /vote deadline at 00:17:00 \(chain time\): 20 s left, 20 s in this stage/);
+});
+
+test('an overdue stage says so; the task detail shows the committee against the threshold', async () => {
+  const late = structuredClone(fixtures);
+  (late['/api/summary'] as { headTime: number }).headTime = 1030;
+  const { byId } = render('#task/1', late);
+  await settle();
+  assert.match(byId.get('live')?.textContent ?? '', /overdue by 10 s; anyone may call timeout/);
+  const detail = byId.get('detail');
+  assert.ok(detail);
+  const [fig] = find(detail, 'figure').filter((f) => f.className === 'committee');
+  assert.ok(fig, 'committee view');
+  const parts = new Map(find(fig, 'rect').map((r) => [r.attributes.get('data-part'), r]));
+  // tau 3 over 412 px: 2 valid pass seats, 5 more not counted (capped at tau).
+  assert.ok(parts.has('valid-pass') && parts.has('invalid-pass') && !parts.has('fail'));
+  assert.match(fig.textContent, /pass 2 valid seat\(s\) \+ 5 not counted \/ threshold 2 of tau 3/);
+  assert.match(fig.textContent, /threshold 2/);
+  assert.match(detail.textContent, /Votes, attempt 1/);
+});
+
+test('charts are inline SVG drawn from /api/stats; chain strings in them stay text', async () => {
+  const { byId, fetched } = render('', fixtures);
+  await settle();
+  assert.ok(fetched.includes('/api/stats'));
+  const charts = byId.get('charts');
+  assert.ok(charts);
+  const figs = find(charts, 'figure').map((f) => f.attributes.get('data-chart'));
+  assert.deepEqual(figs, ['per-minute', 'latency', 'stake']);
+  const [perMinute, latency, stake] = find(charts, 'figure');
+  // One bar per non-empty count: a failed minute, a completed minute.
+  assert.deepEqual(
+    find(perMinute, 'rect').map((r) => r.attributes.get('fill')),
+    ['#a32020', '#17693a'],
+  );
+  assert.match(latency.textContent, /seeded.*1 s \(max 1 s, n=1\).*claimed.*no data/);
+  const dots = find(stake, 'circle');
+  assert.equal(dots.length, 1);
+  assert.equal(dots[0].attributes.get('data-kind'), 'slashed');
+  assert.match(dots[0].textContent, /slashed 1000 mETH and jailed \(task 1\)/);
+  assert.equal(find(stake, 'polyline').length, 1);
+  assert.ok(stake.textContent.includes('0xabc<img s'), 'the node address stays text');
+});
+
+test('the task table: header cells are column headers, rows take focus and name their task', async () => {
+  const { byId } = render('', fixtures);
+  await settle();
+  const tasks = byId.get('tasks');
+  assert.ok(tasks);
+  for (const th of find(tasks, 'th')) assert.equal(th.attributes.get('scope'), 'col');
+  assert.equal(find(tasks, 'thead').length, 1);
+  const [row] = find(find(tasks, 'tbody')[0], 'tr');
+  assert.equal(row.attributes.get('tabindex'), '0');
+  assert.equal(row.attributes.get('data-key'), 'task-1');
+  assert.ok(row.listeners.has('keydown') && row.listeners.has('click'));
+});
+
+test('an unreachable API shows the disconnected state, and it recovers', async () => {
+  const payloads: Record<string, unknown> = {};
+  const { byId, polls } = render('', payloads);
+  await settle();
+  assert.equal(byId.get('conn')?.textContent, 'disconnected');
+  assert.equal(byId.get('banner')?.hidden, false);
+  assert.match(byId.get('banner')?.textContent ?? '', /^Disconnected: the dashboard does not answer/);
+  Object.assign(payloads, fixtures);
+  polls.at(-1)?.();
+  await settle();
+  assert.equal(byId.get('conn')?.textContent, 'live');
+  assert.equal(byId.get('banner')?.hidden, true);
+});
+
+test('a chain that does not answer (headBlock null) shows the disconnected state with the index kept', async () => {
+  const down = structuredClone(fixtures);
+  Object.assign(down['/api/summary'] as object, { headBlock: null, headTime: null });
+  const { byId } = render('', down);
+  await settle();
+  assert.equal(byId.get('conn')?.textContent, 'disconnected');
+  assert.match(
+    byId.get('banner')?.textContent ?? '',
+    /the chain does not answer\. The index stops at block 57/,
+  );
+  assert.match(byId.get('tasks')?.textContent ?? '', /#1/, 'the index is still shown');
+  assert.match(byId.get('live')?.textContent ?? '', /chain time unknown/);
 });
 
 test('the CSP pins the inline script and style by hash and nothing else', () => {

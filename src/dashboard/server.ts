@@ -26,8 +26,8 @@ const COMMON_HEADERS = {
 export type RouteDeps = {
   indexer: Indexer;
   chainId: number;
-  /** The current head block, or null when the chain cannot be reached. */
-  head: () => Promise<bigint | null>;
+  /** The current head block and its time (unix s), or null when the chain cannot be reached. */
+  head: () => Promise<{ block: bigint; time: number } | null>;
   /** Host header values accepted (e.g. `127.0.0.1:8080`, `localhost:8080`). */
   allowedHosts: () => readonly string[];
 };
@@ -125,10 +125,12 @@ export function dashboardRoutes(d: RouteDeps): Route[] {
     route('/api/summary', async (req) => {
       onlyParams(req, []);
       const c = d.indexer.counts();
+      const head = await d.head();
       return json({
         chainId: d.chainId,
         indexedBlock: d.indexer.indexedBlock.toString(),
-        headBlock: (await d.head())?.toString() ?? null,
+        headBlock: head?.block.toString() ?? null,
+        headTime: head?.time ?? null,
         nodes: c.nodes,
         tasks: c.tasks,
         datasets: c.datasets,
@@ -143,6 +145,11 @@ export function dashboardRoutes(d: RouteDeps): Route[] {
     route('/api/assets', (req) => {
       onlyParams(req, []);
       return json({ datasets: d.indexer.datasets(), apps: d.indexer.apps() });
+    }),
+    route('/api/stats', async (req) => {
+      onlyParams(req, []);
+      const head = await d.head();
+      return json(d.indexer.stats(head?.time ?? null));
     }),
     route('/api/tasks', (req) => {
       onlyParams(req, ['status', 'limit']);
