@@ -85,7 +85,7 @@ function modifiedRuntime(): string {
 /** A copy whose node gives its enclave the sim backend whatever TEE kind it registered. */
 function simBehindTpm2(): string {
   const dir = checkoutCopy();
-  const file = join(dir, 'src', 'node', 'daemon.ts');
+  const file = join(dir, 'src', 'node', 'decisions.ts');
   const text = readFileSync(file, 'utf8');
   const from = "if (c.tee === 'sim' && c.simAttester) return { kind: 'sim', attesterFile: c.simAttester };";
   assert.ok(text.includes(from), 'the node chooses its enclave backend where this test expects');
