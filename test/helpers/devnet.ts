@@ -24,7 +24,7 @@ import {
 import { loadProfileSecrets } from '../../src/profile/index.ts';
 import { vrfPublicKey } from '../../src/crypto/vrf/index.ts';
 import { isAlive } from '../../src/devnet/pidfile.ts';
-import { type Devnet, devnetUp } from '../../src/devnet/up.ts';
+import { type Devnet, type DevnetOptions, devnetUp } from '../../src/devnet/up.ts';
 import { fromHex, type Logger } from '../../src/kernel/index.ts';
 import { createPeerClient, type Ed25519Signer } from '../../src/net/index.ts';
 import { stakeUnits } from '../../src/protocol/index.ts';
@@ -97,7 +97,14 @@ export function ferry(args: string[], env: NodeJS.ProcessEnv, bin: string = FERR
  * When `fn` passed, it then checks that every process the devnet supervised has exited.
  */
 export async function withDevnet(
-  opts: { executors: number; verifiers: number; regions?: string[]; env?: Record<string, string> },
+  opts: {
+    executors: number;
+    verifiers: number;
+    regions?: string[];
+    env?: Record<string, string>;
+    /** Where each process runs (src/devnet/up.ts; test/helpers/netns.ts). */
+    placement?: DevnetOptions['placement'];
+  },
   fn: (net: Net) => Promise<void>,
 ): Promise<void> {
   await ensureExamplesBuilt();
@@ -114,6 +121,7 @@ export async function withDevnet(
     executors: opts.executors,
     verifiers: opts.verifiers,
     regions: opts.regions,
+    placement: opts.placement,
     log: quiet,
     env,
   });
