@@ -109,7 +109,11 @@ export class DelayProxy {
   #reset(p: Pipe): void {
     this.#pipes.delete(p);
     for (const s of [p.client, p.server]) {
-      if (!s.destroyed) s.resetAndDestroy();
+      if (s.destroyed) continue;
+      // A reset is refused by libuv while a shutdown (our `end`) is pending, and the handle
+      // is then never closed (the process spins at exit): destroy those plainly.
+      if (s.writableEnded || s.connecting) s.destroy();
+      else s.resetAndDestroy();
     }
   }
 
