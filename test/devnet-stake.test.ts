@@ -13,11 +13,8 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Hex } from 'viem';
-import { examplePath } from '../examples/index.ts';
 import { decodeReceipt } from '../src/enclave/index.ts';
 import { getCredits, getNode, getTask, recordKeyRelease, type TaskInfo } from '../src/chain/index.ts';
 import { loadProfileSecrets } from '../src/profile/index.ts';
@@ -25,53 +22,17 @@ import {
   chainFor,
   ferry,
   freeze,
+  publishAssets,
+  startTask,
   type Net,
   taskEvents,
   thaw,
-  verifierUnits,
   waitFinal,
   waitFor,
   withDevnet,
 } from './helpers/devnet.ts';
 
 const REASON_ABANDONED = 7;
-
-async function assetsFor(net: Net, example: 'loop' | 'csv-stats') {
-  const app = await ferry(['app', 'publish', examplePath(example), '--profile', 'bob'], net.env);
-  assert.equal(app.code, 0, app.stdout + app.stderr);
-  const tau = (await verifierUnits(net)).reduce((s, v) => s + v.units, 0n);
-  const file = join(net.home, `${example}.csv`);
-  writeFileSync(file, 'temp,city\n10,Berlin\n14,Paris\n');
-  const ds = await ferry(
-    [
-      'dataset',
-      'add',
-      file,
-      '--region',
-      'DE',
-      '--allow-app',
-      app.json.measurement,
-      '--committee',
-      String(tau),
-      '--threshold',
-      '2/3',
-      '--profile',
-      'alice',
-    ],
-    net.env,
-  );
-  assert.equal(ds.code, 0, ds.stdout + ds.stderr);
-  return { appId: String(app.json.appId), datasetId: String(ds.json.datasetId) };
-}
-
-async function startTask(net: Net, a: { appId: string; datasetId: string }, extra: string[] = []) {
-  const r = await ferry(
-    ['task', 'run', '--app', a.appId, '--dataset', a.datasetId, '--profile', 'carol', ...extra],
-    net.env,
-  );
-  assert.equal(r.code, 0, r.stdout + r.stderr);
-  return BigInt(r.json.taskId);
-}
 
 async function executorOf(net: Net): Promise<{ address: Hex; stake: bigint }> {
   const c = await chainFor(net, 'carol');
@@ -85,7 +46,7 @@ test('an app that loops with a short run window is stopped by the limit the wind
 }, async () => {
   await withDevnet({ executors: 1, verifiers: 3 }, async (net) => {
     const before = await executorOf(net);
-    const a = await assetsFor(net, 'loop');
+    const a = await publishAssets(net, 'loop');
     const taskId = await startTask(net, a, ['--run-window', '5']);
     const final = await waitFinal(net, taskId, 240_000);
     assert.equal(final.status, 'completed', `the task ended as ${final.status}`);
@@ -123,7 +84,7 @@ test('owners who record key releases and deliver nothing cannot get the executor
 }, async () => {
   await withDevnet({ executors: 1, verifiers: 3 }, async (net) => {
     const before = await executorOf(net);
-    const a = await assetsFor(net, 'csv-stats');
+    const a = await publishAssets(net, 'csv-stats');
     // The owners' agents are stopped: only the owners' accounts act, on chain.
     freeze(net, ['agent-alice', 'agent-bob']);
     try {
@@ -184,7 +145,7 @@ test('an attested enclave whose keys never come is not kept: after keysWaitSecon
 }, async () => {
   await withDevnet({ executors: 1, verifiers: 3, env: { FERRY_KEYS_WAIT_SECONDS: '10' } }, async (net) => {
     const before = await executorOf(net);
-    const a = await assetsFor(net, 'csv-stats');
+    const a = await publishAssets(net, 'csv-stats');
     // The owners never release: their agents are stopped.
     freeze(net, ['agent-alice', 'agent-bob']);
     try {

@@ -47,6 +47,10 @@ test('abort stops it; bad options are refused; unreachable RPC is CHAIN_UNAVAILA
   await chain.exited;
   assert.equal(await portOpen(chain.port), false);
   await assert.rejects(startLocalChain({ port: 70000 }), (e) => isFerryError(e, 'INVALID_ARGUMENT'));
+  // Never the wildcard, never a name: a specific address (the namespace tests give their own).
+  for (const host of ['0.0.0.0', '::', 'localhost', '']) {
+    await assert.rejects(startLocalChain({ host }), (e) => isFerryError(e, 'INVALID_ARGUMENT'), host);
+  }
   await assert.rejects(connect({ rpcUrl: `http://127.0.0.1:${chain.port}` }), (e) =>
     isFerryError(e, 'CHAIN_UNAVAILABLE'),
   );

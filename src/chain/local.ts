@@ -8,7 +8,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Address, Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
@@ -34,8 +34,15 @@ export const ANVIL_DEV_KEYS: readonly Hex[] = [
 ];
 
 export type LocalChainOptions = {
-  /** TCP port on 127.0.0.1; default: a free port. */
+  /** TCP port on `host`; default: a free port (on 127.0.0.1). */
   port?: number;
+  /**
+   * Listen address (an IP literal); default 127.0.0.1. The devnet's namespace tests bind anvil
+   * to an address of its own network namespace (§13.7); never the wildcard.
+   */
+  host?: string;
+  /** A command prefix anvil is run under, e.g. `['ip', 'netns', 'exec', NAME]`; default none. */
+  prefix?: string[];
   /**
    * Seconds between blocks mined without traffic (so deadlines close by themselves);
    * transactions are still mined at once (anvil --mixed-mining). 0 or undefined: mine only
@@ -98,7 +105,7 @@ async function rpc(url: string, method: string, params: unknown[] = []): Promise
   return body.result;
 }
 
-/** Starts anvil on 127.0.0.1 and waits until it answers. */
+/** Starts anvil on 127.0.0.1 (or `host`) and waits until it answers. */
 export async function startLocalChain(options: LocalChainOptions = {}): Promise<LocalChain> {
   const { blockTime, signal, readyTimeoutMs = 10_000 } = options;
   if (
@@ -114,11 +121,20 @@ export async function startLocalChain(options: LocalChainOptions = {}): Promise<
       hints: [`got: ${String(blockTime)}`],
     });
   }
+  const host = options.host ?? '127.0.0.1';
+  if (isIP(host) === 0 || host === '0.0.0.0' || host === '::') {
+    throw new FerryError('INVALID_ARGUMENT', 'host: expected a specific IP address to listen on', {
+      hints: [`got: ${String(options.host)}`, 'never the wildcard address'],
+    });
+  }
+  const prefix = options.prefix ?? [];
   signal?.throwIfAborted();
   const port = options.port ?? (await freePort());
-  const args = ['--host', '127.0.0.1', '--port', String(port), '--silent', '--hardfork', 'prague'];
+  const args = ['--host', host, '--port', String(port), '--silent', '--hardfork', 'prague'];
   if (blockTime) args.push('--block-time', String(blockTime), '--mixed-mining');
-  const child: ChildProcess = spawn(anvilPath(), args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const command = prefix.length > 0 ? prefix[0] : anvilPath();
+  const argv = prefix.length > 0 ? [...prefix.slice(1), anvilPath(), ...args] : args;
+  const child: ChildProcess = spawn(command, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (d: string) => {
@@ -140,7 +156,7 @@ export async function startLocalChain(options: LocalChainOptions = {}): Promise<
   const onAbort = () => void stop();
   signal?.addEventListener('abort', onAbort, { once: true });
 
-  const rpcUrl = `http://127.0.0.1:${port}`;
+  const rpcUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   const deadline = Date.now() + readyTimeoutMs;
   let chainId = 0;
   let spawnError: Error | undefined;

@@ -136,7 +136,16 @@ export type DevnetOptions = {
   env?: NodeJS.ProcessEnv;
   /** A child failed for good: the caller should stop the devnet. */
   onFatal?: (error: FerryError) => void;
+  /**
+   * Where each process runs (§13.7; the network-namespace tests): for `anvil`, `agent-NAME` and
+   * each node NAME, a command prefix (e.g. `['ip', 'netns', 'exec', NS]`), the address it
+   * listens on and its port. Undefined (the default, and for any name it returns undefined
+   * for): 127.0.0.1, a free port, no prefix.
+   */
+  placement?: (name: string) => DevnetPlacement | undefined;
 };
+
+export type DevnetPlacement = { prefix: string[]; host: string; port: number };
 
 export type DevnetInfo = {
   rpcUrl: string;
@@ -221,7 +230,11 @@ export async function devnetUp(opts: DevnetOptions, signal?: AbortSignal): Promi
   };
   try {
     // Not tied to `signal`: the chain must outlive the children when the devnet stops.
-    chain = await startLocalChain({ blockTime: opts.blockTime ?? 1 });
+    const anvilAt = opts.placement?.('anvil');
+    chain = await startLocalChain({
+      blockTime: opts.blockTime ?? 1,
+      ...(anvilAt ? { host: anvilAt.host, port: anvilAt.port, prefix: anvilAt.prefix } : {}),
+    });
     procs.addChildren();
     signal?.throwIfAborted();
     const deployer = await connect({
@@ -338,19 +351,20 @@ export async function devnetUp(opts: DevnetOptions, signal?: AbortSignal): Promi
       ...(tpm2 ? ['--tpm2-cas', tpm2.cas.join(','), '--tpm2-activators', tpm2.activator] : []),
       '--json',
     ];
-    const cli = (args: string[]) => ({
-      command: process.execPath,
-      args: ['--disable-warning=ExperimentalWarning', '--import', LIFELINE, MAIN, ...args],
-      env,
-      lifeline: true,
-    });
+    const cli = (name: string, args: string[]) => {
+      const at = opts.placement?.(name);
+      const argv = [process.execPath, '--disable-warning=ExperimentalWarning', '--import', LIFELINE, MAIN];
+      argv.push(...args, ...(at ? ['--host', at.host, '--port', String(at.port)] : []));
+      const full = [...(at?.prefix ?? []), ...argv];
+      return { command: full[0], args: full.slice(1), env, lifeline: true };
+    };
 
     const agents = new Map<string, string>();
     for (const p of people.filter((x) => x.agent)) {
       const ready = await supervisor.start(
         {
           name: `agent-${p.name}`,
-          ...cli(['agent', 'start', '--profile', p.name, ...common]),
+          ...cli(`agent-${p.name}`, ['agent', 'start', '--profile', p.name, ...common]),
           logFile: join(home, 'logs', `agent-${p.name}.log`),
         },
         signal,
@@ -382,7 +396,7 @@ export async function devnetUp(opts: DevnetOptions, signal?: AbortSignal): Promi
         args.push('--sim-attester', file);
       }
       const ready = await supervisor.start(
-        { name: n.name, ...cli(args), logFile: join(home, 'logs', `${n.name}.log`) },
+        { name: n.name, ...cli(n.name, args), logFile: join(home, 'logs', `${n.name}.log`) },
         signal,
       );
       nodes.push({

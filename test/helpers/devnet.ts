@@ -3,12 +3,13 @@
  * stop a devnet, run the CLI, wait for a task, act as a node or an owner.
  */
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Hex } from 'viem';
-import { ensureExamplesBuilt } from '../../examples/index.ts';
+import { ensureExamplesBuilt, examplePath } from '../../examples/index.ts';
 import {
   type ChainReader,
   type ChainWriter,
@@ -24,7 +25,7 @@ import {
 import { loadProfileSecrets } from '../../src/profile/index.ts';
 import { vrfPublicKey } from '../../src/crypto/vrf/index.ts';
 import { isAlive } from '../../src/devnet/pidfile.ts';
-import { type Devnet, devnetUp } from '../../src/devnet/up.ts';
+import { type Devnet, type DevnetOptions, devnetUp } from '../../src/devnet/up.ts';
 import { fromHex, type Logger } from '../../src/kernel/index.ts';
 import { createPeerClient, type Ed25519Signer } from '../../src/net/index.ts';
 import { stakeUnits } from '../../src/protocol/index.ts';
@@ -97,7 +98,14 @@ export function ferry(args: string[], env: NodeJS.ProcessEnv, bin: string = FERR
  * When `fn` passed, it then checks that every process the devnet supervised has exited.
  */
 export async function withDevnet(
-  opts: { executors: number; verifiers: number; regions?: string[]; env?: Record<string, string> },
+  opts: {
+    executors: number;
+    verifiers: number;
+    regions?: string[];
+    env?: Record<string, string>;
+    /** Where each process runs (src/devnet/up.ts; test/helpers/netns.ts). */
+    placement?: DevnetOptions['placement'];
+  },
   fn: (net: Net) => Promise<void>,
 ): Promise<void> {
   await ensureExamplesBuilt();
@@ -114,6 +122,7 @@ export async function withDevnet(
     executors: opts.executors,
     verifiers: opts.verifiers,
     regions: opts.regions,
+    placement: opts.placement,
     log: quiet,
     env,
   });
@@ -295,4 +304,53 @@ export async function revertedTasksTxs(
     }
   }
   return out;
+}
+
+/**
+ * bob publishes the example app, alice a two-row CSV dataset (region DE) allowing it, with a
+ * committee of every verifier's units and a 2/3 threshold, through the CLI.
+ */
+export async function publishAssets(
+  net: Net,
+  example: 'loop' | 'csv-stats',
+): Promise<{ appId: string; datasetId: string }> {
+  const app = await ferry(['app', 'publish', examplePath(example), '--profile', 'bob'], net.env);
+  assert.equal(app.code, 0, app.stdout + app.stderr);
+  const tau = (await verifierUnits(net)).reduce((s, v) => s + v.units, 0n);
+  const file = join(net.home, `${example}.csv`);
+  writeFileSync(file, 'temp,city\n10,Berlin\n14,Paris\n');
+  const ds = await ferry(
+    [
+      'dataset',
+      'add',
+      file,
+      '--region',
+      'DE',
+      '--allow-app',
+      app.json.measurement,
+      '--committee',
+      String(tau),
+      '--threshold',
+      '2/3',
+      '--profile',
+      'alice',
+    ],
+    net.env,
+  );
+  assert.equal(ds.code, 0, ds.stdout + ds.stderr);
+  return { appId: String(app.json.appId), datasetId: String(ds.json.datasetId) };
+}
+
+/** carol's `ferry task run` (without --wait) of the app on the dataset; its task id. */
+export async function startTask(
+  net: Net,
+  a: { appId: string; datasetId: string },
+  extra: string[] = [],
+): Promise<bigint> {
+  const r = await ferry(
+    ['task', 'run', '--app', a.appId, '--dataset', a.datasetId, '--profile', 'carol', ...extra],
+    net.env,
+  );
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  return BigInt(r.json.taskId);
 }
