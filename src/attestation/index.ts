@@ -47,6 +47,7 @@ export {
   POLICY_TAG,
   PRODUCTION_POLICY,
   parsePolicy,
+  tpm2ProductionPolicy,
   policyCanonicalValue,
   policyHash,
   TCB_STATUSES,

@@ -169,6 +169,27 @@ function deepFreeze<T>(o: T): T {
 }
 
 /**
+ * A production-settings tpm2 policy pinning `tpm2` reference values: tpm2 evidence only, no
+ * debug, TCB `UpToDate`, evidence at most 10 minutes old. What `ferry measure runtime
+ * --policy-out` and `ferry image measure` write (the enclave runtime's PCR 23, the image's boot
+ * PCRs).
+ */
+export function tpm2ProductionPolicy(
+  name: string,
+  tpm2: NonNullable<AppraisalPolicy['referenceValues']>['tpm2'],
+): AppraisalPolicy {
+  return parsePolicy({
+    version: 1,
+    name,
+    allowedKinds: ['tpm2'],
+    allowDebug: false,
+    allowedTcbStatuses: ['UpToDate'],
+    maxEvidenceAgeSeconds: 600,
+    referenceValues: { tpm2 },
+  });
+}
+
+/**
  * Parses a policy document: a JSON text or an already-parsed value. Returns the normalized,
  * frozen policy. Throws ATTESTATION_POLICY_INVALID naming every offending path.
  */

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { type AppraisalPolicy, parsePolicy } from '../attestation/index.ts';
+import { type AppraisalPolicy, tpm2ProductionPolicy } from '../attestation/index.ts';
 import { FerryError } from '../kernel/index.ts';
 import { readImage } from './build.ts';
 import { DEFAULT_FIRMWARE, type FirmwareGolden, findGolden } from './firmware.ts';
@@ -151,15 +151,7 @@ export function expectedPcrs(events: readonly ExpectedEvent[]): Record<string, s
 export function imagePolicy(pcrs: Record<string, string>, name: string): AppraisalPolicy {
   const sha256Pcrs: Record<string, string[]> = {};
   for (const i of BOOT_PCRS) sha256Pcrs[String(i)] = [pcrs[String(i)]];
-  return parsePolicy({
-    version: 1,
-    name,
-    allowedKinds: ['tpm2'],
-    allowDebug: false,
-    allowedTcbStatuses: ['UpToDate'],
-    maxEvidenceAgeSeconds: 600,
-    referenceValues: { tpm2: { pcrs: { sha256: sha256Pcrs } } },
-  });
+  return tpm2ProductionPolicy(name, { pcrs: { sha256: sha256Pcrs } });
 }
 
 export type ImageMeasurement = {

@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { parsePolicy } from '../attestation/index.ts';
+import { tpm2ProductionPolicy } from '../attestation/index.ts';
 import {
   expectedRuntimePcr,
   runtimeMeasurement as tpm2RuntimeMeasurement,
@@ -77,15 +77,7 @@ export function runtimeReferenceValues(measurement: Uint8Array): RuntimeReferenc
  * Usable with `dataset add --policy FILE` and `app publish --policy FILE`.
  */
 export function runtimePolicy(measurement: Uint8Array, name: string): AppraisalPolicy {
-  return parsePolicy({
-    version: 1,
-    name,
-    allowedKinds: ['tpm2'],
-    allowDebug: false,
-    allowedTcbStatuses: ['UpToDate'],
-    maxEvidenceAgeSeconds: 600,
-    referenceValues: { tpm2: runtimeReferenceValues(measurement).tpm2 },
-  });
+  return tpm2ProductionPolicy(name, runtimeReferenceValues(measurement).tpm2);
 }
 
 function packageInfo(root: string): { name: string; version: string } {
