@@ -3,7 +3,7 @@ import { agentHome, loadAgentConfig, AgentDaemon } from '../../agent/index.ts';
 import { ferryHome } from '../../kernel/index.ts';
 import { optionalString } from '../args.ts';
 import { defineCommand } from '../command.ts';
-import { daemonFlags, runUntilSignal } from '../node/run.ts';
+import { daemonFlags, runUntilSignal } from '../daemon-run.ts';
 import { loadProfileSecrets } from '../../profile/index.ts';
 
 export default defineCommand({

@@ -4,7 +4,7 @@ import { FerryError } from '../../kernel/index.ts';
 import { intOption, optionalString } from '../args.ts';
 import { defineCommand } from '../command.ts';
 import { chainReader, locateNetwork, NETWORK_OPTIONS } from '../journey/network.ts';
-import { runUntilSignal } from '../node/run.ts';
+import { runUntilSignal } from '../daemon-run.ts';
 
 export default defineCommand({
   name: 'dashboard',

@@ -4,7 +4,7 @@ import { optionalString } from '../args.ts';
 import { defineCommand } from '../command.ts';
 import { loadProfileSecrets } from '../../profile/index.ts';
 import { ferryHome } from '../../kernel/index.ts';
-import { daemonFlags, runUntilSignal } from './run.ts';
+import { daemonFlags, runUntilSignal } from '../daemon-run.ts';
 
 export default defineCommand({
   name: 'node start',

@@ -1,5 +1,5 @@
-/** Shared by `ferry node start` and `ferry agent start`: flags and the run-until-signal loop. */
-import type { CommandContext, CommandResult, OptionSpec } from '../command.ts';
+/** Shared by `ferry node start`, `ferry agent start` and `ferry dashboard`: daemon flags and the run-until-signal loop. */
+import type { CommandContext, CommandResult, OptionSpec } from './command.ts';
 
 export const daemonFlags: Record<string, OptionSpec> = {
   rpc: { type: 'string', value: 'URL', description: 'EVM JSON-RPC endpoint' },
