@@ -15,12 +15,14 @@ import type { DatabaseSync } from 'node:sqlite';
 import {
   advance,
   attemptNumber,
+  getCursor,
   getListenPort,
   LISTENER_TABLE_SQL,
   type Migration,
   openStateDb,
   RELEASE_NEXT,
   type ReleaseStatus,
+  setCursor,
   setListenPort,
   taskKey,
   transaction,
@@ -417,31 +419,13 @@ export class AgentState {
 
   // --- chain cursor -------------------------------------------------------------------
 
+  /** The last block fully processed by the watcher named `name`. */
   getCursor(name = 'chain'): { block: number; blockHash: string | null } | null {
-    const r = this.db.prepare('SELECT block, block_hash FROM cursor WHERE name = ?').get(name) as
-      | Row
-      | undefined;
-    return r ? { block: Number(r.block), blockHash: str(r.block_hash) } : null;
+    return getCursor(this.db, name);
   }
 
+  /** Moves the cursor; it never moves backwards unless `allowRewind` (reorg handling). */
   setCursor(name: string, block: number, blockHash: string | null = null, allowRewind = false): void {
-    if (!Number.isSafeInteger(block) || block < 0) {
-      throw new FerryError('INVALID_ARGUMENT', 'block number must be a non-negative integer', {
-        hints: [`got: ${block}`],
-      });
-    }
-    transaction(this.db, () => {
-      const cur = this.getCursor(name);
-      if (cur && block < cur.block && !allowRewind) {
-        throw conflict('cursor would move backwards', [`at: ${cur.block}`, `requested: ${block}`]);
-      }
-      this.db
-        .prepare(
-          `INSERT INTO cursor (name, block, block_hash, updated_at) VALUES (?, ?, ?, ?)
-           ON CONFLICT (name) DO UPDATE SET block = excluded.block, block_hash = excluded.block_hash,
-           updated_at = excluded.updated_at`,
-        )
-        .run(name, block, blockHash, Date.now());
-    });
+    setCursor(this.db, name, block, blockHash, allowRewind);
   }
 }

@@ -15,12 +15,14 @@ export {
 } from './intents.ts';
 export {
   attemptNumber,
+  getCursor,
   getListenPort,
   LISTENER_TABLE_SQL,
   type Migration,
   openStateDb,
   type StateDb,
   schemaVersion,
+  setCursor,
   setListenPort,
   taskKey,
   transaction,

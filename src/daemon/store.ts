@@ -174,3 +174,45 @@ export function setListenPort(db: DatabaseSync, host: string, port: number): voi
      ON CONFLICT (host) DO UPDATE SET port = excluded.port, updated_at = excluded.updated_at`,
   ).run(host, port, Date.now());
 }
+
+/** The last block fully processed by the watcher named `name`, or null. */
+export function getCursor(
+  db: DatabaseSync,
+  name: string,
+): { block: number; blockHash: string | null } | null {
+  const r = db.prepare('SELECT block, block_hash FROM cursor WHERE name = ?').get(name) as
+    | { block: number; block_hash: string | null }
+    | undefined;
+  return r ? { block: Number(r.block), blockHash: r.block_hash ?? null } : null;
+}
+
+/**
+ * Moves the cursor named `name` to `block`; it never moves backwards (STATE_CONFLICT) unless
+ * `allowRewind` (after a reorganisation).
+ */
+export function setCursor(
+  db: DatabaseSync,
+  name: string,
+  block: number,
+  blockHash: string | null = null,
+  allowRewind = false,
+): void {
+  if (!Number.isSafeInteger(block) || block < 0) {
+    throw new FerryError('INVALID_ARGUMENT', 'block number must be a non-negative integer', {
+      hints: [`got: ${block}`],
+    });
+  }
+  transaction(db, () => {
+    const cur = getCursor(db, name);
+    if (cur && block < cur.block && !allowRewind) {
+      throw new FerryError('STATE_CONFLICT', 'cursor would move backwards', {
+        hints: [`at: ${cur.block}`, `requested: ${block}`],
+      });
+    }
+    db.prepare(
+      `INSERT INTO cursor (name, block, block_hash, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (name) DO UPDATE SET block = excluded.block, block_hash = excluded.block_hash,
+       updated_at = excluded.updated_at`,
+    ).run(name, block, blockHash, Date.now());
+  });
+}
