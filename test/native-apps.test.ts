@@ -3,7 +3,9 @@
  * toolchains (Debian's clang, lld, wasi-libc; rustc with libstd-rust-dev-wasm32) and run with
  * `ferry app run` through bin/ferry: their results equal the AssemblyScript wordcount's, on
  * stdin (one dataset) and on /data files (several); builds are reproducible (the same bytes
- * from another directory); and an app cannot name a host file through its arguments. Skipped
+ * from another directory); an app cannot name a host file through its arguments; and on a
+ * devnet both run as tasks on two datasets (/data/<dataset id>), verified, with the result
+ * `ferry app run` gives for the same files. Skipped
  * with the reason when a toolchain is missing, except under CI (`.ci/run` installs them).
  */
 import assert from 'node:assert/strict';
@@ -22,6 +24,7 @@ import {
   NATIVE_EXAMPLES,
   type NativeExampleName,
 } from '../examples/index.ts';
+import { ferry as devnetFerry, withDevnet } from './helpers/devnet.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const FERRY = join(HERE, '..', 'bin', 'ferry');
@@ -148,3 +151,75 @@ for (const name of Object.keys(NATIVE_EXAMPLES) as NativeExampleName[]) {
     assert.match(twice.stderr, /cannot open \/data\/a\.txt/);
   });
 }
+
+test('devnet: a Rust app and a C app run as tasks on several datasets; results as ferry app run gives', {
+  timeout: 300_000,
+}, async (t) => {
+  const tools = await Promise.all(
+    (['wordcount-c', 'wordcount-rust'] as const).map((n) => findToolchain(NATIVE_EXAMPLES[n])),
+  );
+  const missing = tools.find((x) => 'missing' in x) as { missing: string } | undefined;
+  if (missing) {
+    assert.ok(!process.env.CI, `CI is set and ${missing.missing}`);
+    t.skip(missing.missing);
+    return;
+  }
+  const apps = await Promise.all(
+    (['wordcount-c', 'wordcount-rust'] as const).map((n) => buildNativeExample(n)),
+  );
+  await withDevnet({ executors: 1, verifiers: 2 }, async (net) => {
+    const datasetIds: string[] = [];
+    const published = [];
+    for (const app of apps as string[]) {
+      const p = await devnetFerry(['app', 'publish', app, '--profile', 'bob'], net.env);
+      assert.equal(p.code, 0, p.stderr);
+      published.push(p.json);
+    }
+    for (const f of ['a.txt', 'b.txt']) {
+      const ds = await devnetFerry(
+        [
+          'dataset',
+          'add',
+          join(dir, f),
+          '--region',
+          'DE',
+          ...published.flatMap((p) => ['--allow-app', p.measurement]),
+          '--committee',
+          '3000',
+          '--threshold',
+          '2/3',
+          '--profile',
+          'alice',
+        ],
+        net.env,
+      );
+      assert.equal(ds.code, 0, ds.stderr);
+      datasetIds.push(String(ds.json.datasetId));
+    }
+    // Locally, the files are /data/a.txt and /data/b.txt; on the network /data/<dataset id>.
+    const local = await wordcount(apps[0] as string, ['a.txt', 'b.txt'], ['a.txt', 'b.txt']);
+    for (const p of published) {
+      const out = join(dir, `task-${p.appId}.json`);
+      const run = await devnetFerry(
+        [
+          'task',
+          'run',
+          '--app',
+          String(p.appId),
+          ...datasetIds.flatMap((d) => ['--dataset', d]),
+          ...datasetIds.flatMap((d) => [`--arg=${d}`]),
+          '--wait',
+          '--out',
+          out,
+          '--profile',
+          'carol',
+        ],
+        net.env,
+      );
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.json.verified, true);
+      assert.equal(run.json.outcome, 'exit');
+      assert.deepEqual(JSON.parse(await readFile(out, 'utf8')), local);
+    }
+  });
+});
