@@ -13,6 +13,11 @@ export const COMMANDS: Entry[] = [
     load: () => import('./app/ls.ts'),
   },
   {
+    name: 'app new',
+    summary: 'write a template app (C, Rust or AssemblyScript) that reads datasets and arguments',
+    load: () => import('./app/new.ts'),
+  },
+  {
     name: 'app publish',
     summary: "encrypt a WASM app into the profile's agent and register it with its measurement",
     load: () => import('./app/publish.ts'),

@@ -189,6 +189,8 @@ export const ERROR_CODES = {
   ASSET_NOT_FOUND: u,
   /** A file given as a WebAssembly app is not a WASM binary module (magic and version 1). */
   APP_NOT_WASM: u,
+  /** `ferry app new`: the project directory already exists (nothing is overwritten). */
+  APP_DIR_EXISTS: u,
   DEVNET_ALREADY_RUNNING: u,
   DEVNET_NOT_RUNNING: u,
   DEVNET_CHILD_FAILED: f,
