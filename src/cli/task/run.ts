@@ -164,27 +164,29 @@ unwritable --out or an unfunded profile; 3 when verification failed.`,
         text: `task ${created.taskId} created; follow it with: ferry task show ${created.taskId}`,
       };
     }
-    const report = stageReporter(ctx, created.taskId);
+    const report = stageReporter(ctx, created.taskId, { startedAt: created.startedAt });
     report.created();
     const waited = await waitForTask(chain, created.taskId, {
       startedAt: created.startedAt,
       signal: ctx.signal,
       maxWaitMs: (ttl + 30) * 1000,
       onStage: (st: ProgressEvent) => report.stage(st),
-    }).catch((e) => {
-      if (!ctx.signal.aborted) throw e;
-      throw new FerryError(
-        'ABORTED',
-        `stopped waiting; task ${created.taskId} goes on without this command`,
-        {
-          cause: e,
-          hints: [
-            `follow it with: ferry task show ${created.taskId}`,
-            `fetch, verify and decrypt its result later with: ferry task result ${created.taskId}`,
-          ],
-        },
-      );
-    });
+    })
+      .finally(() => report.finish())
+      .catch((e) => {
+        if (!ctx.signal.aborted) throw e;
+        throw new FerryError(
+          'ABORTED',
+          `stopped waiting; task ${created.taskId} goes on without this command`,
+          {
+            cause: e,
+            hints: [
+              `follow it with: ferry task show ${created.taskId}`,
+              `fetch, verify and decrypt its result later with: ferry task result ${created.taskId}`,
+            ],
+          },
+        );
+      });
     const base = {
       taskId: created.taskId.toString(),
       status: waited.task.status,
