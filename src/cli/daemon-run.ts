@@ -1,4 +1,5 @@
 /** Shared by `ferry node start`, `ferry agent start` and `ferry dashboard`: daemon flags and the run-until-signal loop. */
+import { type Daemon, serveUntilAborted } from '../daemon/index.ts';
 import type { CommandContext, CommandResult, OptionSpec } from './command.ts';
 
 export const daemonFlags: Record<string, OptionSpec> = {
@@ -29,23 +30,14 @@ export const daemonFlags: Record<string, OptionSpec> = {
   config: { type: 'string', value: 'FILE', description: 'JSON config file' },
 };
 
-type Daemon<R> = { start(signal?: AbortSignal): Promise<R>; stop(): Promise<void> };
-
-/** Starts the daemon, prints its readiness line, waits for SIGINT/SIGTERM, stops it. */
+/** Runs the daemon until SIGINT/SIGTERM (src/daemon/run.ts), printing its readiness line first. */
 export async function runUntilSignal<R extends Record<string, unknown>>(
   ctx: CommandContext,
   daemon: Daemon<R>,
   text: (r: R) => string,
 ): Promise<CommandResult> {
-  const ready = await daemon.start(ctx.signal);
-  ctx.stdout.write(ctx.json ? `${JSON.stringify(ready)}\n` : `${text(ready)}\n`);
-  try {
-    await new Promise<void>((resolve) => {
-      if (ctx.signal.aborted) resolve();
-      ctx.signal.addEventListener('abort', () => resolve(), { once: true });
-    });
-  } finally {
-    await daemon.stop();
-  }
+  await serveUntilAborted(daemon, ctx.signal, (ready) => {
+    ctx.stdout.write(ctx.json ? `${JSON.stringify(ready)}\n` : `${text(ready)}\n`);
+  });
   return {};
 }

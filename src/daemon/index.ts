@@ -27,3 +27,4 @@ export {
   taskKey,
   transaction,
 } from './store.ts';
+export { type Daemon, serveUntilAborted } from './run.ts';
