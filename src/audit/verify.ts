@@ -22,7 +22,6 @@ import {
   getDataset,
   getTask,
   type NodeInfo,
-  sameOperator,
   type TaskState,
 } from '../chain/index.ts';
 import { claimAlpha, verifierAlpha } from '../crypto/vrf/index.ts';
@@ -40,11 +39,10 @@ import {
   executorBaseUrl,
   fetchServedEvidence,
   reportDataFor,
-  eligibleAtCreation,
   nodeAtCreation,
   PolicyBook,
   type PolicySubject,
-  seatsFor,
+  judgeVoteEvent,
   vrfProofMatches,
 } from '../protocol/index.ts';
 import { eventsOfAttempt, eventsOfTask, eventsSince } from './events.ts';
@@ -393,21 +391,23 @@ export async function verifyTaskFromChain(
   for (const v of votes) {
     const who = String(v.args.verifier);
     const node = await frozenNode(c, who, task.createdBlock, unreadable);
-    const out = bytes(v.args.vrfOutput);
-    // Eligible then (registered, active, verifier), neither the executor nor of its operator,
-    // and the proof verifies under the VRF key registered then.
-    const vrfOk =
-      eligibleAtCreation(node, 'verifier') &&
-      !same(who, executor) &&
-      !sameOperator(node, executorOperator) &&
-      vrfProofMatches(bytes(node.vrfPublicKey), verAlpha, bytes(v.args.vrfProof), out);
-    if (!vrfOk) {
+    const seats = Number(v.args.seats);
+    // The relying parties' rule (protocol judgeVoteEvent): eligible then, neither the executor
+    // nor of its operator, the proof verifying under the key registered then, and the seats.
+    const verdict = judgeVoteEvent({
+      node,
+      voter: who,
+      executor,
+      executorOperator,
+      alpha: verAlpha,
+      task,
+      vote: { seats, vrfOutput: bytes(v.args.vrfOutput), vrfProof: bytes(v.args.vrfProof) },
+    });
+    if (verdict === 'ineligible' || verdict === 'vrf') {
       vrfBad++;
       continue;
     }
-    const seats = Number(v.args.seats);
-    const entitled = seatsFor(out, node.stake, task);
-    if (seats < 1 || seats > entitled) {
+    if (verdict === 'seats') {
       seatsBad++;
       continue;
     }

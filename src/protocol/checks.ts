@@ -8,7 +8,14 @@
  */
 import { createHash } from 'node:crypto';
 import type { Hex } from 'viem';
-import { type ChainReader, claimRecord, getTaskEvents, sameOperator, type TaskInfo } from '../chain/index.ts';
+import {
+  type ChainReader,
+  claimRecord,
+  getTaskEvents,
+  type NodeInfo,
+  sameOperator,
+  type TaskInfo,
+} from '../chain/index.ts';
 import { sortitionSeats } from '../crypto/index.ts';
 import { claimAlpha, verifierAlpha, vrfVerify } from '../crypto/vrf/index.ts';
 import { encodeCanonical, equalBytes, FerryError, fromHex } from '../kernel/index.ts';
@@ -178,6 +185,38 @@ export async function checkClaim(
   }
 }
 
+/** Why a recorded vote counts for nothing, or 'ok' (see `judgeVoteEvent`). */
+export type VoteJudgement = 'ok' | 'ineligible' | 'vrf' | 'seats';
+
+/**
+ * The one rule for a recorded vote (§9.5, §11.3): its voter was an active verifier at the
+ * task's creation (`node` = nodeAtCreation), is not the attempt's executor and does not share its
+ * operator ('ineligible'); its VRF proof verifies under the key registered then over `alpha`
+ * and gives its output ('vrf'); it claims at least one seat and no more than sortition gives its
+ * stake then ('seats'). Used by relying parties (`checkVotes`) and the auditor.
+ */
+export function judgeVoteEvent(p: {
+  node: NodeInfo | null;
+  voter: string;
+  executor: string;
+  executorOperator: Pick<NodeInfo, 'operator'>;
+  alpha: Uint8Array;
+  task: TaskInfo;
+  vote: { seats: number; vrfOutput: Uint8Array; vrfProof: Uint8Array };
+}): VoteJudgement {
+  const { node, vote } = p;
+  if (
+    !eligibleAtCreation(node, 'verifier') ||
+    p.voter.toLowerCase() === p.executor.toLowerCase() ||
+    sameOperator(node, p.executorOperator)
+  ) {
+    return 'ineligible';
+  }
+  if (!vrfProofMatches(hexBytes(node.vrfPublicKey), p.alpha, vote.vrfProof, vote.vrfOutput)) return 'vrf';
+  if (vote.seats < 1 || vote.seats > seatsFor(vote.vrfOutput, node.stake, p.task)) return 'seats';
+  return 'ok';
+}
+
 /**
  * Recomputes every pass vote against the registry as it was before the task was created
  * (nodeAtCreation: stake, VRF key and operator at the end of block createdBlock - 1): the voter
@@ -199,17 +238,23 @@ export async function checkVotes(
     seed: hexBytes(task.seed),
   });
   const executor = task.executor ? await nodeAtCreation(c, task.executor, task) : null;
-  const executorOperator = { operator: executor?.operator ?? task.executor ?? '0x' };
+  const executorOperator = {
+    operator: (executor?.operator ?? task.executor ?? '0x') as NodeInfo['operator'],
+  };
   let validPassSeats = 0;
   const invalidVoters: string[] = [];
   for (const v of votes.filter((x) => x.pass)) {
     const node = await nodeAtCreation(c, v.verifier, task);
     const ok =
-      eligibleAtCreation(node, 'verifier') &&
-      v.verifier.toLowerCase() !== (task.executor ?? '').toLowerCase() &&
-      !sameOperator(node, executorOperator) &&
-      vrfProofMatches(hexBytes(node.vrfPublicKey), alpha, v.vrfProof, v.vrfOutput) &&
-      v.seats <= seatsFor(v.vrfOutput, node.stake, task);
+      judgeVoteEvent({
+        node,
+        voter: v.verifier,
+        executor: task.executor ?? '',
+        executorOperator,
+        alpha,
+        task,
+        vote: v,
+      }) === 'ok';
     if (ok) validPassSeats += v.seats;
     else invalidVoters.push(v.verifier);
   }

@@ -15,6 +15,8 @@ export {
   decodeTaskInput,
   checkClaim,
   checkVotes,
+  judgeVoteEvent,
+  type VoteJudgement,
 } from './checks.ts';
 export { PINNED_POLICY_NAME, type PolicyAsset, PolicyBook, pinnedDevelopmentPolicy } from './policies.ts';
 export { eligibleAtCreation, nodeAtCreation, stakeAt } from './snapshot.ts';
