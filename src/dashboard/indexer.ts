@@ -559,8 +559,12 @@ export class Indexer {
 
   /** Appends the range's stake and jail events, each with the node's stake after it. */
   #recordNodeEvents(events: FerryEvent[], f: Fetched): void {
+    // The stake before this range: the node's last recorded event (every stake change is one);
+    // the registry's current stake only for a node with none (it may already include this
+    // range's changes, so it is never the base when an event is known).
     const stakeNow = new Map<string, bigint>();
     for (const [addr, n] of this.#nodes) stakeNow.set(addr, BigInt(n.stake));
+    for (const ev of this.#nodeEvents) stakeNow.set(ev.node.toLowerCase(), BigInt(ev.stake));
     for (const e of events) {
       if (!isNodeEvent(e) || !Object.hasOwn(NODE_EVENT_KIND, e.eventName)) continue;
       const a = e.args;
