@@ -246,12 +246,14 @@ export class EnclaveHandle {
    */
   destroy(): Promise<DestroyReport> {
     this.#destroyed ??= (async () => {
+      // Whether the exit followed this handle's own SIGKILL (both waits below see the same exit).
+      let killedHere = false;
       const exited = new Promise<DestroyReport>((resolve) => {
         if (this.exited) {
           resolve({ exitCode: this.#child.exitCode, signal: this.#child.signalCode, killed: false });
           return;
         }
-        this.#child.once('exit', (code, sig) => resolve({ exitCode: code, signal: sig, killed: false }));
+        this.#child.once('exit', (code, sig) => resolve({ exitCode: code, signal: sig, killed: killedHere }));
       });
       if (!this.exited) {
         let wait: NodeJS.Timeout | undefined;
@@ -272,6 +274,7 @@ export class EnclaveHandle {
       let timer: NodeJS.Timeout | undefined;
       const killed = new Promise<DestroyReport>((resolve) => {
         timer = setTimeout(() => {
+          killedHere = true;
           this.#child.kill('SIGKILL');
           this.#child.once('exit', (code, sig) => resolve({ exitCode: code, signal: sig, killed: true }));
         }, this.#exitTimeoutMs);
