@@ -41,6 +41,12 @@ export type CreateEnclaveOptions = {
   exitTimeoutMs?: number;
   /** Receives the enclave's stderr lines (public facts only). Default: dropped. */
   onLog?: (line: string) => void;
+  /**
+   * Pre-started, not yet initialised processes (`EnclavePool`, pool.ts) to take one from
+   * instead of spawning: the spawn and the runtime's loading are then off the attempt's path.
+   * The keys are still made inside, at `init`, for this attempt only.
+   */
+  pool?: SpawnSource;
 };
 
 export type SealedKey = {
@@ -93,7 +99,8 @@ export type DestroyReport = { exitCode: number | null; signal: string | null; ki
  */
 export const OUTSIDE_TIME_MARGIN_MS = 2000;
 
-const PROCESS_FILE = fileURLToPath(new URL('./main.ts', import.meta.url));
+/** The attested runtime's entry point, which createEnclave spawns. */
+export const PROCESS_FILE = fileURLToPath(new URL('./main.ts', import.meta.url));
 /** The development entry point (`ferry app run`); see dev.ts. */
 export const DEV_PROCESS_FILE = fileURLToPath(new URL('./dev-main.ts', import.meta.url));
 const COMPILE_CACHE_DIR = join(tmpdir(), 'ferry-enclave-compile-cache');
@@ -362,15 +369,23 @@ export function createEnclave(opts: CreateEnclaveOptions): Promise<EnclaveHandle
   return startEnclave(PROCESS_FILE, opts);
 }
 
-/** @internal Spawns `entry` (main.ts, or dev-main.ts for dev.ts) and sends `init`. */
-export async function startEnclave(entry: string, opts: CreateEnclaveOptions): Promise<EnclaveHandle> {
-  if (opts === null || typeof opts !== 'object') {
-    throw new FerryError('INVALID_ARGUMENT', 'createEnclave expects {commitments, backend}', {
-      hints: [`got: ${describe(opts)}`],
-    });
-  }
-  const commitments = checkCommitments(opts.commitments);
-  const backend = backendSpecToWire(opts.backend);
+/**
+ * An enclave process spawned but not yet initialised: no commitments, no keys, no evidence.
+ * `init` (startEnclave) makes it an attempt's enclave; a process is initialised at most once.
+ */
+export type SpawnedEnclave = {
+  readonly entry: string;
+  readonly child: ChildProcess;
+  readonly rpc: Rpc;
+  /** Where its stderr lines go from now on (lines before are kept in the tail only). */
+  setLog(onLog: ((line: string) => void) | undefined): void;
+};
+
+/** Where startEnclave may take an already spawned process from (pool.ts). */
+export type SpawnSource = { take(entry: string): SpawnedEnclave | undefined };
+
+/** @internal Spawns the enclave process `entry` (main.ts or dev-main.ts); nothing is sent. */
+export function spawnEnclave(entry: string): SpawnedEnclave {
   // The environment holds no secrets: Node's compile cache (compiled public code; it cuts the
   // start-up time by about two thirds), and two settings that keep the resident memory of a
   // long stream low (fewer malloc arenas, a small young generation).
@@ -385,10 +400,11 @@ export async function startEnclave(entry: string, opts: CreateEnclaveOptions): P
   const pipe = child.stdio[3] as Socket;
   const rpc = new Rpc(pipe);
   let stderrTail = '';
+  let log: ((line: string) => void) | undefined;
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (s: string) => {
     stderrTail = (stderrTail + s).slice(-4000);
-    if (opts.onLog) for (const line of s.split('\n')) if (line) opts.onLog(line);
+    if (log) for (const line of s.split('\n')) if (line) log(line);
   });
   child.on('exit', (code, sig) => {
     rpc.fail(
@@ -400,6 +416,31 @@ export async function startEnclave(entry: string, opts: CreateEnclaveOptions): P
   child.on('error', (e) =>
     rpc.fail(new FerryError('ENCLAVE_CRASHED', 'cannot start the enclave process', { cause: e })),
   );
+  return {
+    entry,
+    child,
+    rpc,
+    setLog: (onLog) => {
+      log = onLog;
+    },
+  };
+}
+
+/**
+ * @internal Sends `init` to a process for `entry` — a pre-started one from `opts.pool` when it
+ * has one, else one spawned now — and returns the attempt's handle.
+ */
+export async function startEnclave(entry: string, opts: CreateEnclaveOptions): Promise<EnclaveHandle> {
+  if (opts === null || typeof opts !== 'object') {
+    throw new FerryError('INVALID_ARGUMENT', 'createEnclave expects {commitments, backend}', {
+      hints: [`got: ${describe(opts)}`],
+    });
+  }
+  const commitments = checkCommitments(opts.commitments);
+  const backend = backendSpecToWire(opts.backend);
+  const spawned = opts.pool?.take(entry) ?? spawnEnclave(entry);
+  spawned.setLog(opts.onLog);
+  const { child, rpc } = spawned;
   const startTimeout = opts.startTimeoutMs ?? 15_000;
   let timer: NodeJS.Timeout | undefined;
   try {

@@ -16,7 +16,9 @@ export {
   type RunOutcome,
   type SealedKey,
   type Source,
+  type SpawnSource,
 } from './handle.ts';
+export { EnclavePool, type EnclavePoolOptions } from './pool.ts';
 export {
   checkLimits,
   DEFAULT_LIMITS,

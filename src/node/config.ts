@@ -54,6 +54,12 @@ export const NodeConfigSchema = z.object({
    */
   maxEnclaves: z.coerce.number().int().min(1).max(1024).default(8),
   /**
+   * Enclave processes kept spawned and loaded but not initialised (no keys, no commitments), so
+   * that a won claim's enclave starts without the spawn (`EnclavePool`, §10.1); each is used once.
+   * 0 turns it off. Not counted in `maxEnclaves`: an idle one holds nothing of any task.
+   */
+  enclavePool: z.coerce.number().int().min(0).max(16).default(1),
+  /**
    * Seconds (chain time) an attested attempt's enclave waits for its keys; then it is destroyed
    * and the attempt abandoned (`ENCLAVE_KEYS_MISSING`), so owners that never release cannot pin it.
    */

@@ -29,6 +29,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Hex } from 'viem';
 import { ChainDriver, type JobLanes } from '../daemon/index.ts';
+import { EnclavePool } from '../enclave/index.ts';
 import { connect, type FerryEvent, writer } from '../chain/index.ts';
 import { vrfKeygen, vrfPublicKey } from '../crypto/vrf/index.ts';
 import { createLogger, FerryError, fromHex, type Logger, toHex } from '../kernel/index.ts';
@@ -183,6 +184,12 @@ export class NodeDaemon {
         await r.start();
         relay = r;
       }
+      let enclavePool: EnclavePool | undefined;
+      if (c.roles.includes('executor') && c.enclavePool > 0) {
+        const pool = new EnclavePool({ size: c.enclavePool });
+        undo.push(() => pool.close());
+        enclavePool = pool;
+      }
       signal?.throwIfAborted();
       const clients = await connect({ rpcUrl: c.rpc, privateKey: keys.evmPrivateKey, pollingInterval: 100 });
       const chain = writer(clients, c.contracts);
@@ -246,6 +253,7 @@ export class NodeDaemon {
         endpoint: server.url,
         relay,
         home,
+        enclavePool,
         config: c,
         log,
       });

@@ -41,6 +41,7 @@ import {
   type EnclaveHandle,
   runtimeMeasurement as enclaveRuntimeMeasurement,
   MAX_LIMITS,
+  type SpawnSource,
 } from '../enclave/index.ts';
 import { FerryError, type Logger, toFerryError, toHex } from '../kernel/index.ts';
 import {
@@ -117,6 +118,8 @@ export type ExecutorComponents = {
   relay?: CiphertextRelay;
   /** The node's home: results are stored under `results/`. */
   home: string;
+  /** Pre-started enclave processes (src/enclave/pool.ts) an enclave is taken from when ready. */
+  enclavePool?: SpawnSource;
   config: ExecutorConfig;
   log: Logger;
 };
@@ -414,7 +417,11 @@ export class Executor implements Reconciler {
       // The enclave is created for this attempt's commitments (the app, input, result
       // recipient and datasets the chain fixes, §8.1) and refuses anything else.
       const commitments = await readTaskCommitments(chain, { chainId: this.#c.chainId, task });
-      const handle = await createEnclave({ commitments, backend: backendSpec(this.#c.config) });
+      const handle = await createEnclave({
+        commitments,
+        backend: backendSpec(this.#c.config),
+        pool: this.#c.enclavePool,
+      });
       this.#enclaves.set(key(task.taskId, task.attempt), handle);
       state.saveEvidence(task.taskId, task.attempt, handle.evidenceBytes, handle.evidenceHash, {
         x25519Pub: handle.x25519Pub,

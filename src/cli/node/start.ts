@@ -58,6 +58,11 @@ When ready it prints one line: {"ready": true, "address", "endpoint", "keyId", "
       value: 'N',
       description: 'live enclaves at most; with this many the executor claims nothing (default 8)',
     },
+    'enclave-pool': {
+      type: 'string',
+      value: 'N',
+      description: 'enclave processes kept started (no keys) for the next claims; 0: off (default 1)',
+    },
     'min-evidence-window': {
       type: 'string',
       value: 'SECONDS',
@@ -107,6 +112,7 @@ When ready it prints one line: {"ready": true, "address", "endpoint", "keyId", "
       enclaveSlots: optionalString(ctx, 'enclave-slots'),
       maxJobs: optionalString(ctx, 'max-jobs'),
       maxEnclaves: optionalString(ctx, 'max-enclaves'),
+      enclavePool: optionalString(ctx, 'enclave-pool'),
       keysWaitSeconds: optionalString(ctx, 'keys-wait'),
       minEvidenceWindow: optionalString(ctx, 'min-evidence-window'),
       maxRunWindow: optionalString(ctx, 'max-run-window'),
