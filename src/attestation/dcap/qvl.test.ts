@@ -421,4 +421,9 @@ test('BoundedCache: least recently used first out, bound checked', () => {
   // cacheKey separates its parts: no two splits of the same bytes collide.
   assert.notEqual(cacheKey(['ab', 'c']), cacheKey(['a', 'bc']));
   assert.notEqual(cacheKey(['ab']), cacheKey([Buffer.from('ab')]));
+  assert.equal(cacheKey([[0x61, 0x62]]), cacheKey([Buffer.from('ab')]));
+  // What is not text or bytes is not cached at all (no key that two inputs could share).
+  assert.equal(cacheKey([[256]]), null);
+  assert.equal(cacheKey([{ toJSON: () => 'ab' }]), null);
+  assert.equal(cacheKey([undefined]), null);
 });

@@ -163,19 +163,31 @@ export class DcapCache {
   }
 }
 
-/** SHA-256 (hex) of length-prefixed parts: an unambiguous key for their exact bytes. */
-export function cacheKey(parts: readonly (string | Uint8Array | readonly number[])[]): string {
+/**
+ * SHA-256 (hex) of tagged, length-prefixed parts: an unambiguous key for their exact bytes.
+ * Null when a part is not text, bytes or an array of byte values (a malformed collateral
+ * field given through the API): such an input is verified without the cache.
+ */
+export function cacheKey(parts: readonly unknown[]): string | null {
   const h = createHash('sha256');
   for (const p of parts) {
-    const b =
-      typeof p === 'string'
-        ? Buffer.from(p, 'utf8')
-        : p instanceof Uint8Array
-          ? p
-          : Buffer.from(p as number[]);
+    let tag: string;
+    let b: Uint8Array;
+    if (typeof p === 'string') {
+      tag = 's';
+      b = Buffer.from(p, 'utf8');
+    } else if (p instanceof Uint8Array) {
+      tag = 'b';
+      b = p;
+    } else if (Array.isArray(p) && p.every((x) => Number.isInteger(x) && x >= 0 && x <= 255)) {
+      tag = 'b';
+      b = Buffer.from(p as number[]);
+    } else {
+      return null;
+    }
     const len = Buffer.alloc(8);
     len.writeBigUInt64BE(BigInt(b.length));
-    h.update(typeof p === 'string' ? 's' : 'b');
+    h.update(tag);
     h.update(len);
     h.update(b);
   }
@@ -327,7 +339,7 @@ let intelRoot: { der: Uint8Array; root: Root } | undefined;
 
 function rootOf(der: Uint8Array): Root {
   if (intelRoot && Buffer.from(intelRoot.der).equals(Buffer.from(der))) return intelRoot.root;
-  const root = { der, serial: certSerial(der), key: cacheKey([der]) };
+  const root = { der, serial: certSerial(der), key: cacheKey([der]) as string };
   intelRoot = { der: Uint8Array.from(der), root };
   return root;
 }
@@ -411,7 +423,7 @@ function recheckCollateral(f: CollateralFacts, nowMs: number): void {
   recheckChain(f.qeChain, nowMs);
 }
 
-function collateralKey(c: Collateral, root: Root): string {
+function collateralKey(c: Collateral, root: Root): string | null {
   return cacheKey([
     root.key,
     c.tcb_info,
@@ -472,13 +484,13 @@ export function verifyQuoteCached(
   }
 
   const root = rootOf(rootDer);
-  const cKey = cache ? collateralKey(collateral, root) : '';
-  let facts = cache?.collateral.get(cKey);
+  const cKey = cache ? collateralKey(collateral, root) : null;
+  let facts = cKey === null ? undefined : cache?.collateral.get(cKey);
   if (facts) {
     recheckCollateral(facts, nowMs);
   } else {
     facts = verifyCollateralUncached(collateral, nowMs, root);
-    cache?.collateral.set(cKey, facts);
+    if (cKey !== null) cache?.collateral.set(cKey, facts);
   }
   const { tcbInfo, qeIdentity, revoked } = facts;
 
@@ -505,8 +517,8 @@ export function verifyQuoteCached(
     }
     chainBytes = cd.body;
   }
-  const pKey = cache ? cacheKey([root.key, chainBytes]) : '';
-  let pck = cache?.pckChains.get(pKey);
+  const pKey = cache ? cacheKey([root.key, chainBytes]) : null;
+  let pck = pKey === null ? undefined : cache?.pckChains.get(pKey);
   if (pck) {
     recheckChain(pck, nowMs);
   } else {
@@ -514,7 +526,7 @@ export function verifyQuoteCached(
     if (certs.length === 0) throw new Error('Failed to extract PCK certificates from quote');
     if (certs.length < 2) throw new Error('Certificate chain is too short in quote');
     pck = pckChainUncached(certs, nowMs, root);
-    cache?.pckChains.set(pKey, pck);
+    if (pKey !== null) cache?.pckChains.set(pKey, pck);
   }
   checkRevoked(pck, revoked, root.serial);
 

@@ -210,14 +210,14 @@ function pckLeafIssuer(quote: Quote, cache: DcapCache | null): string | undefine
   try {
     const cd = quote.authData.intoV3().certificationData;
     if (cd.certType !== 5) return undefined;
-    const key = cache ? cacheKey(['pck-leaf-issuer', cd.body]) : '';
-    const hit = cache?.issuers.get(key);
+    const key = cache ? cacheKey(['pck-leaf-issuer', cd.body]) : null;
+    const hit = key === null ? undefined : cache?.issuers.get(key);
     if (hit !== undefined) return hit;
     const pem = new TextDecoder()
       .decode(cd.body)
       .match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/)?.[0];
     const issuer = pem ? new X509Certificate(pem).issuer : undefined;
-    if (issuer !== undefined) cache?.issuers.set(key, issuer);
+    if (issuer !== undefined && key !== null) cache?.issuers.set(key, issuer);
     return issuer;
   } catch {
     return undefined; // dcap-qvl reports the malformed chain
@@ -232,11 +232,13 @@ function checkCrlsCached(
   issuer: string | undefined,
   cache: DcapCache | null,
 ): void {
-  if (!cache) {
+  const key = cache
+    ? cacheKey(['crls', collateral.root_ca_crl, collateral.pck_crl, collateral.pck_crl_issuer_chain])
+    : null;
+  if (!cache || key === null) {
     checkDcapCrls(collateral, root, now, issuer);
     return;
   }
-  const key = cacheKey(['crls', collateral.root_ca_crl, collateral.pck_crl, collateral.pck_crl_issuer_chain]);
   const hit = cache.crls.get(key) as DcapCrlFacts | undefined;
   if (hit) recheckDcapCrls(hit, now, issuer);
   else cache.crls.set(key, checkDcapCrls(collateral, root, now, issuer));
