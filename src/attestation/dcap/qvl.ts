@@ -335,13 +335,14 @@ function qeIdentityFromJson(json: string): QeIdentity {
 }
 
 type Root = { der: Uint8Array; serial: string; key: string };
-let intelRoot: { der: Uint8Array; root: Root } | undefined;
+/** The last trust anchor used (in practice always Intel's), with its serial and cache key. */
+let lastRoot: Root | undefined;
 
 function rootOf(der: Uint8Array): Root {
-  if (intelRoot && Buffer.from(intelRoot.der).equals(Buffer.from(der))) return intelRoot.root;
-  const root = { der, serial: certSerial(der), key: cacheKey([der]) as string };
-  intelRoot = { der: Uint8Array.from(der), root };
-  return root;
+  if (lastRoot && Buffer.from(lastRoot.der).equals(Buffer.from(der))) return lastRoot;
+  const copy = Uint8Array.from(der);
+  lastRoot = { der: copy, serial: certSerial(copy), key: cacheKey([copy]) as string };
+  return lastRoot;
 }
 
 /**
