@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { type Collateral, Quote, QuoteVerifier, utils } from '@phala/dcap-qvl';
 import { mutate, Rng } from '../../../test/helpers/fuzz.ts';
-import { BoundedCache, cacheKey, DcapCache, verifyQuoteCached } from './qvl.ts';
+import { BoundedCache, cacheKey, DcapCache, keyOf, sealCollateral, verifyQuoteCached } from './qvl.ts';
 import { intelSgxRootCaDer } from './roots.ts';
 
 const V = new URL('../../../test/vectors/intel-dcap/', import.meta.url);
@@ -426,4 +426,25 @@ test('BoundedCache: least recently used first out, bound checked', () => {
   assert.equal(cacheKey([[256]]), null);
   assert.equal(cacheKey([{ toJSON: () => 'ab' }]), null);
   assert.equal(cacheKey([undefined]), null);
+  // Keys are remembered only with objects sealed (deep-frozen) here; others are keyed afresh.
+  let n = 0;
+  const open = { pck_crl: 'aa' };
+  keyOf(open, 'k', () => `${n++}`);
+  assert.equal(
+    keyOf(open, 'k', () => `${n++}`),
+    '1',
+  );
+  const shut = sealCollateral({ pck_crl: 'aa', root_ca_crl: [1, 2] });
+  assert.equal(
+    keyOf(shut, 'k', () => `${n++}`),
+    '2',
+  );
+  assert.equal(
+    keyOf(shut, 'k', () => `${n++}`),
+    '2',
+  );
+  assert.ok(Object.isFrozen(shut) && Object.isFrozen(shut.root_ca_crl));
+  assert.throws(() => {
+    (shut as { pck_crl: string }).pck_crl = 'bb';
+  }, TypeError);
 });

@@ -142,9 +142,10 @@ export class DcapCache {
   readonly collateral: BoundedCache<CollateralFacts>;
   readonly pckChains: BoundedCache<PckFacts>;
   readonly keys: BoundedCache<KeyObject>;
-  /** Used by verify.ts: crl.ts's facts, and the issuer of a quote's PCK leaf. */
+  /** Used by verify.ts: crl.ts's facts, the issuer of a quote's PCK leaf, parsed collateral text. */
   readonly crls: BoundedCache<unknown>;
   readonly issuers: BoundedCache<string>;
+  readonly parsed: BoundedCache<Collateral>;
 
   constructor(opts: DcapCacheOptions = {}) {
     this.collateral = new BoundedCache(opts.maxCollateral ?? 64);
@@ -152,6 +153,7 @@ export class DcapCache {
     this.keys = new BoundedCache(opts.maxKeys ?? 1024);
     this.crls = new BoundedCache(opts.maxCrls ?? 64);
     this.issuers = new BoundedCache(opts.maxPckChains ?? 1024);
+    this.parsed = new BoundedCache(opts.maxCollateral ?? 64);
   }
 
   clear(): void {
@@ -160,6 +162,7 @@ export class DcapCache {
     this.keys.clear();
     this.crls.clear();
     this.issuers.clear();
+    this.parsed.clear();
   }
 }
 
@@ -192,6 +195,30 @@ export function cacheKey(parts: readonly unknown[]): string | null {
     h.update(b);
   }
   return h.digest('hex');
+}
+
+/** Collateral objects frozen by `sealCollateral`, with the cache keys computed from them. */
+const sealed = new WeakMap<object, Map<string, string | null>>();
+
+/**
+ * Freezes a parsed collateral object (and its byte arrays) so that the cache keys computed
+ * from it can be remembered with it; returns it. Only objects sealed here are remembered.
+ */
+export function sealCollateral<T extends object>(c: T): T {
+  for (const v of Object.values(c)) if (typeof v === 'object' && v !== null) Object.freeze(v);
+  Object.freeze(c);
+  sealed.set(c, new Map());
+  return c;
+}
+
+/** `compute()`, remembered per sealed collateral object and `what`. */
+export function keyOf(c: object, what: string, compute: () => string | null): string | null {
+  const memo = sealed.get(c);
+  if (!memo) return compute();
+  if (memo.has(what)) return memo.get(what) as string | null;
+  const k = compute();
+  memo.set(what, k);
+  return k;
 }
 
 function bytesOf(v: string | number[]): Buffer {
@@ -425,17 +452,19 @@ function recheckCollateral(f: CollateralFacts, nowMs: number): void {
 }
 
 function collateralKey(c: Collateral, root: Root): string | null {
-  return cacheKey([
-    root.key,
-    c.tcb_info,
-    c.tcb_info_issuer_chain,
-    c.tcb_info_signature,
-    c.qe_identity,
-    c.qe_identity_issuer_chain,
-    c.qe_identity_signature,
-    c.root_ca_crl,
-    c.pck_crl,
-  ]);
+  return keyOf(c, `qvl:${root.key}`, () =>
+    cacheKey([
+      root.key,
+      c.tcb_info,
+      c.tcb_info_issuer_chain,
+      c.tcb_info_signature,
+      c.qe_identity,
+      c.qe_identity_issuer_chain,
+      c.qe_identity_signature,
+      c.root_ca_crl,
+      c.pck_crl,
+    ]),
+  );
 }
 
 function pckChainUncached(certs: Buffer[], nowMs: number, root: Root): PckFacts {

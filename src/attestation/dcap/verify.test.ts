@@ -306,6 +306,7 @@ test('attacker against the cache (Intel samples): after a cached acceptance, tam
   assert.equal(cache.collateral.size, 1);
   assert.equal(cache.pckChains.size, 1);
   assert.equal(cache.crls.size, 1);
+  assert.equal(cache.parsed.size, 1);
   // The attestation key's signature (first bytes after the auth data size) and report_data.
   const sigAt = 48 + 584 + 4;
   for (const [off, code] of [

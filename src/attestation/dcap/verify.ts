@@ -22,7 +22,7 @@ import {
 } from '../policy.ts';
 import type { Appraisal, AppraisalContext, AppraisalReason, Evidence, Verifier } from '../types.ts';
 import { checkDcapCrls, type DcapCrlFacts, recheckDcapCrls } from './crl.ts';
-import { cacheKey, DcapCache, verifyQuoteCached } from './qvl.ts';
+import { cacheKey, DcapCache, keyOf, sealCollateral, verifyQuoteCached } from './qvl.ts';
 import { intelSgxRootCaDer } from './roots.ts';
 
 export { BoundedCache, DcapCache, type DcapCacheOptions } from './qvl.ts';
@@ -67,6 +67,18 @@ export function parseCollateral(input: string | Uint8Array | unknown): Collatera
     });
   }
   return r.data as Collateral;
+}
+
+/**
+ * parseCollateral of JSON text, remembered in `cache` by the exact text (a frozen object,
+ * shared by the appraisals of the same text). Errors are not remembered.
+ */
+function parseCollateralText(text: string, cache: DcapCache | null): Collateral {
+  const hit = cache?.parsed.get(text);
+  if (hit) return hit;
+  const c = sealCollateral(parseCollateral(text));
+  cache?.parsed.set(text, c);
+  return c;
 }
 
 /** Maps a dcap-qvl error message to a stable code. */
@@ -233,7 +245,9 @@ function checkCrlsCached(
   cache: DcapCache | null,
 ): void {
   const key = cache
-    ? cacheKey(['crls', collateral.root_ca_crl, collateral.pck_crl, collateral.pck_crl_issuer_chain])
+    ? keyOf(collateral, 'crls', () =>
+        cacheKey(['crls', collateral.root_ca_crl, collateral.pck_crl, collateral.pck_crl_issuer_chain]),
+      )
     : null;
   if (!cache || key === null) {
     checkDcapCrls(collateral, root, now, issuer);
@@ -362,9 +376,10 @@ async function appraiseDcap(
       envelopeRd,
     );
   }
+  const cache = opts.cache === undefined ? defaultDcapCache() : opts.cache;
   let collateral: Collateral;
   try {
-    if (typeof body.collateral === 'string') collateral = parseCollateral(body.collateral);
+    if (typeof body.collateral === 'string') collateral = parseCollateralText(body.collateral, cache);
     else if (body.collateral === undefined && opts.collateralProvider) {
       collateral = parseCollateral(await opts.collateralProvider(kind, body.quote));
     } else {
@@ -383,13 +398,7 @@ async function appraiseDcap(
   }
   let v: DcapVerified;
   try {
-    v = verifyDcapQuote(
-      kind,
-      body.quote,
-      collateral,
-      ctx.now,
-      opts.cache === undefined ? defaultDcapCache() : opts.cache,
-    );
+    v = verifyDcapQuote(kind, body.quote, collateral, ctx.now, cache);
   } catch (e) {
     if (!isFerryError(e)) throw e;
     const a = invalidAppraisal(kind, { code: e.code, message: e.message }, envelopeRd);
