@@ -50,6 +50,13 @@ const bench: Bench = async ({ quick, log }) => {
   const ctx = { policy: PRODUCTION_POLICY, now: AT };
   const qvl = QuoteVerifier.newWithRootCa(intelSgxRootCaDer());
 
+  // Floor: one raw ECDSA P-256 / SHA-256 verification; a cached DCAP appraisal still makes two
+  // (the QE report's and the quote's), so half of it bounds the cached rows.
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const msg = Buffer.alloc(632, 7);
+  const s = sign('sha256', msg, privateKey);
+  const pk = createPublicKey(publicKey.export({ format: 'pem', type: 'spki' }));
+  const floor = await opsPerSecond(() => createVerify('sha256').update(msg).verify(pk, s), ms, 5);
   const AIM = 500; // appraisals/s with collateral cached (issue 16 aim 6)
   for (const kind of ['tdx', 'sgx'] as const) {
     const quote = read(`intel-dcap/${kind}_quote`);
@@ -92,7 +99,9 @@ const bench: Bench = async ({ quick, log }) => {
       value: warm,
       unit: 'appraisals/s',
       baseline: 'Ferry appraisal, uncached (first call)',
-      note: `aim >= ${AIM}/s (issue 16 aim 6): ${warm >= AIM ? 'met' : 'NOT met'}, ${(warm / AIM).toFixed(1)}x the aim`,
+      note:
+        `aim >= ${AIM}/s (issue 16 aim 6): ${warm >= AIM ? 'met' : 'NOT met'}, ${(warm / AIM).toFixed(1)}x the aim; ` +
+        `${((2 * warm) / floor).toFixed(2)}x the floor of two ECDSA verifies (${(floor / 2).toFixed(0)}/s)`,
     });
   }
 
@@ -164,12 +173,6 @@ const bench: Bench = async ({ quick, log }) => {
     baseline: 'node:crypto Ed25519 verify (raw)',
   });
 
-  // Floor: one raw ECDSA P-256 / SHA-256 verification (a DCAP quote needs several).
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const msg = Buffer.alloc(632, 7);
-  const s = sign('sha256', msg, privateKey);
-  const pk = createPublicKey(publicKey.export({ format: 'pem', type: 'spki' }));
-  const floor = await opsPerSecond(() => createVerify('sha256').update(msg).verify(pk, s), ms, 5);
   rows.push({ group: 'floor', name: 'node:crypto ECDSA P-256 verify', value: floor, unit: 'verif/s' });
   return rows;
 };

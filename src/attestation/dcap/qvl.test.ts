@@ -11,7 +11,15 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { type Collateral, Quote, QuoteVerifier, utils } from '@phala/dcap-qvl';
 import { mutate, Rng } from '../../../test/helpers/fuzz.ts';
-import { BoundedCache, cacheKey, DcapCache, keyOf, sealCollateral, verifyQuoteCached } from './qvl.ts';
+import {
+  BoundedCache,
+  cacheKey,
+  DcapCache,
+  keyOf,
+  rawSignatureToDer,
+  sealCollateral,
+  verifyQuoteCached,
+} from './qvl.ts';
 import { intelSgxRootCaDer } from './roots.ts';
 
 const V = new URL('../../../test/vectors/intel-dcap/', import.meta.url);
@@ -406,6 +414,26 @@ test('attacker: many distinct chains cannot grow the cache past its bound; chain
   }
   assert.equal(fresh.pckChains.size, 0);
   assert.equal(fresh.collateral.size, 1);
+});
+
+test("raw r||s signatures are DER-encoded as dcap-qvl's encodeAsDer does", () => {
+  const rng = new Rng(0x5e9);
+  const cases = [new Uint8Array(64), new Uint8Array(64).fill(0xff), new Uint8Array(64).fill(0x7f)];
+  for (let i = 0; i < 200; i++) {
+    const b = new Uint8Array(64);
+    for (let j = 0; j < 64; j++) b[j] = rng.below(256);
+    // Leading zero bytes and top bits in both halves.
+    for (let j = 0, z = rng.below(34); j < z; j++) b[j] = 0;
+    for (let j = 32, z = rng.below(34); j < 32 + z && j < 64; j++) b[j] = 0;
+    cases.push(b);
+  }
+  for (const raw of cases) {
+    assert.deepEqual(
+      rawSignatureToDer(raw),
+      utils.encodeAsDer(Buffer.from(raw)),
+      Buffer.from(raw).toString('hex'),
+    );
+  }
 });
 
 test('BoundedCache: least recently used first out, bound checked', () => {

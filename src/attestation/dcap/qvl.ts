@@ -328,10 +328,33 @@ function checkRevoked(chain: VerifiedChain, revoked: Set<string>, rootSerial: st
   if (revoked.has(rootSerial)) throw new Error(REVOKED);
 }
 
+/** A DER INTEGER of the unsigned big-endian `b` (minimal; a leading zero when the top bit is set). */
+function derUint(b: Uint8Array): Buffer {
+  let i = 0;
+  while (i < b.length - 1 && b[i] === 0) i++;
+  const v = b.subarray(i);
+  const pad = (v[0] as number) & 0x80 ? 1 : 0;
+  const out = Buffer.alloc(2 + pad + v.length);
+  out[0] = 0x02;
+  out[1] = pad + v.length;
+  out.set(v, 2 + pad);
+  return out;
+}
+
+/**
+ * dcap-qvl's encodeAsDer: raw r‖s (32 bytes each) as a DER ECDSA-Sig-Value. node:crypto
+ * verifies DER signatures faster than `dsaEncoding: 'ieee-p1363'` ones.
+ */
+export function rawSignatureToDer(raw: Uint8Array): Buffer {
+  const r = derUint(raw.subarray(0, 32));
+  const s = derUint(raw.subarray(32, 64));
+  return Buffer.concat([Buffer.from([0x30, r.length + s.length]), r, s]);
+}
+
 function verifyRawSignature(key: KeyObject, data: Uint8Array, raw: Uint8Array): boolean {
   if (raw.length !== 64) throw new Error(`Key length is invalid: expected 64, got ${raw.length}`);
   try {
-    return cryptoVerify('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, raw);
+    return cryptoVerify('sha256', data, key, rawSignatureToDer(raw));
   } catch {
     return false;
   }
