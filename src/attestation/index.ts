@@ -17,6 +17,9 @@ export {
   type DcapEvidenceBody,
   type DcapVerified,
   type DcapVerifierOptions,
+  DcapCache,
+  type DcapCacheOptions,
+  defaultDcapCache,
   parseCollateral,
   postSignatureRefusal,
   type SgxClaims,
@@ -25,7 +28,7 @@ export {
   TdxVerifier,
   verifyDcapQuote,
 } from './dcap/verify.ts';
-export { checkDcapCrls, type ParsedCrl, parseCrl } from './dcap/crl.ts';
+export { checkDcapCrls, type DcapCrlFacts, type ParsedCrl, parseCrl, recheckDcapCrls } from './dcap/crl.ts';
 export { INTEL_SGX_ROOT_CA_PEM, intelSgxRootCaDer } from './dcap/roots.ts';
 export {
   type AppraisalFacts,

@@ -105,6 +105,10 @@ function checkOne(crl: ParsedCrl, issuer: X509Certificate, what: string, now: Da
   if (!cryptoVerify('sha256', crl.tbs, issuer.publicKey, crl.signature)) {
     throw new FerryError('ATTESTATION_CHAIN_INVALID', `${what} signature does not verify`);
   }
+  checkCurrent(crl, what, now);
+}
+
+function checkCurrent(crl: { thisUpdate: Date; nextUpdate: Date | null }, what: string, now: Date): void {
   if (
     crl.thisUpdate.getTime() > now.getTime() ||
     (crl.nextUpdate !== null && crl.nextUpdate.getTime() < now.getTime())
@@ -124,17 +128,31 @@ function hexOrBytes(v: string | number[]): Uint8Array {
 }
 
 /**
+ * What `checkDcapCrls` established that depends only on the bytes of the CRLs, the PCK CRL
+ * issuer chain and the root: the signatures verified. Its dates are re-checked by
+ * `recheckDcapCrls` at each use.
+ */
+export type DcapCrlFacts = {
+  rootCrl: { thisUpdate: Date; nextUpdate: Date | null };
+  pckCa: { validFrom: number; validTo: number; subject: string };
+  pckCrl: { thisUpdate: Date; nextUpdate: Date | null };
+};
+
+/**
  * Checks the collateral's CRLs as described in the module comment. `pckLeafIssuer` is the
  * issuer (X509Certificate.issuer string) of the quote's PCK certificate, when known.
- * Throws ATTESTATION_MALFORMED, ATTESTATION_CHAIN_INVALID or ATTESTATION_COLLATERAL_EXPIRED.
+ * Throws ATTESTATION_MALFORMED, ATTESTATION_CHAIN_INVALID or ATTESTATION_COLLATERAL_EXPIRED;
+ * returns the facts `recheckDcapCrls` needs to repeat the checks that depend on time and on
+ * the quote without verifying a signature again.
  */
 export function checkDcapCrls(
   collateral: { root_ca_crl: string | number[]; pck_crl: string | number[]; pck_crl_issuer_chain: string },
   root: X509Certificate,
   now: Date,
   pckLeafIssuer?: string,
-): void {
-  checkOne(parseCrl(hexOrBytes(collateral.root_ca_crl)), root, 'root CA CRL', now);
+): DcapCrlFacts {
+  const rootCrl = parseCrl(hexOrBytes(collateral.root_ca_crl));
+  checkOne(rootCrl, root, 'root CA CRL', now);
   const chain = (collateral.pck_crl_issuer_chain.match(PEM_RE) ?? []).map((p) => {
     try {
       return new X509Certificate(p);
@@ -152,20 +170,44 @@ export function checkDcapCrls(
       'the PCK CRL issuer is not signed by the Intel SGX Root CA',
     );
   }
-  if (pckCa.validFromDate.getTime() > now.getTime() || pckCa.validToDate.getTime() < now.getTime()) {
+  const ca = {
+    validFrom: pckCa.validFromDate.getTime(),
+    validTo: pckCa.validToDate.getTime(),
+    subject: pckCa.subject,
+  };
+  checkPckCa(ca, now, pckLeafIssuer);
+  const pckCrl = parseCrl(hexOrBytes(collateral.pck_crl));
+  checkOne(pckCrl, pckCa, 'PCK CRL', now);
+  const dates = (c: ParsedCrl) => ({ thisUpdate: c.thisUpdate, nextUpdate: c.nextUpdate });
+  return { rootCrl: dates(rootCrl), pckCa: ca, pckCrl: dates(pckCrl) };
+}
+
+function checkPckCa(ca: DcapCrlFacts['pckCa'], now: Date, pckLeafIssuer: string | undefined): void {
+  if (ca.validFrom > now.getTime() || ca.validTo < now.getTime()) {
     throw new FerryError(
       'ATTESTATION_COLLATERAL_EXPIRED',
       'the PCK CRL issuer certificate is not valid at this time',
     );
   }
-  if (pckLeafIssuer !== undefined && pckLeafIssuer !== pckCa.subject) {
+  if (pckLeafIssuer !== undefined && pckLeafIssuer !== ca.subject) {
     throw new FerryError(
       'ATTESTATION_CHAIN_INVALID',
       "the PCK CRL is not from the CA that issued the quote's PCK certificate",
       {
-        hints: [`PCK issuer: ${pckLeafIssuer.split('\n')[0]}`, `CRL issuer: ${pckCa.subject.split('\n')[0]}`],
+        hints: [`PCK issuer: ${pckLeafIssuer.split('\n')[0]}`, `CRL issuer: ${ca.subject.split('\n')[0]}`],
       },
     );
   }
-  checkOne(parseCrl(hexOrBytes(collateral.pck_crl)), pckCa, 'PCK CRL', now);
+}
+
+/**
+ * The checks of `checkDcapCrls` that depend on `now` and on the quote (the PCK leaf's issuer),
+ * in the same order and with the same errors, on facts a previous `checkDcapCrls` of the same
+ * bytes returned: each CRL current, the PCK CRL issuer certificate valid, and the issuer of
+ * the PCK leaf.
+ */
+export function recheckDcapCrls(facts: DcapCrlFacts, now: Date, pckLeafIssuer?: string): void {
+  checkCurrent(facts.rootCrl, 'root CA CRL', now);
+  checkPckCa(facts.pckCa, now, pckLeafIssuer);
+  checkCurrent(facts.pckCrl, 'PCK CRL', now);
 }

@@ -9,6 +9,7 @@ import type { AppraisalPolicy, Evidence } from '../types.ts';
 import { INTEL_SGX_ROOT_CA_PEM, intelSgxRootCaDer } from './roots.ts';
 import {
   classifyDcapError,
+  DcapCache,
   parseCollateral,
   postSignatureRefusal,
   SgxVerifier,
@@ -295,4 +296,47 @@ test('refusals after the signatures: debug report vs debug QE, TD attributes', (
     'ATTESTATION_CONFIGURATION_REJECTED',
   );
   assert.equal(postSignatureRefusal('ISV enclave report signature is invalid', true, false), null);
+});
+
+test('attacker against the cache (Intel samples): after a cached acceptance, tampering, a later time and a bad CRL are still refused', async () => {
+  const cache = new DcapCache();
+  const v = new TdxVerifier({ cache });
+  const ctx = { policy: TDX_PINNED, now: AT, expectedReportData: hex(TDX_RD) };
+  assert.equal((await v.appraise(tdxEvidence(), ctx)).accepted, true);
+  assert.equal(cache.collateral.size, 1);
+  assert.equal(cache.pckChains.size, 1);
+  assert.equal(cache.crls.size, 1);
+  assert.equal(cache.parsed.size, 1);
+  // The attestation key's signature (first bytes after the auth data size) and report_data.
+  const sigAt = 48 + 584 + 4;
+  for (const [off, code] of [
+    [sigAt + 3, 'ATTESTATION_SIGNATURE_INVALID'],
+    [48 + 520 + 1, 'ATTESTATION_SIGNATURE_INVALID'],
+  ] as const) {
+    const q = Uint8Array.from(TDX_QUOTE);
+    q[off] ^= 0x40;
+    const a = await v.appraise(tdxEvidence(q), ctx);
+    assert.equal(a.valid, false);
+    assert.equal(a.reasons[0]?.code, code);
+  }
+  // The binding to the caller's report_data is checked every time.
+  const other = await v.appraise(tdxEvidence(), { ...ctx, expectedReportData: new Uint8Array(64) });
+  assert.deepEqual(
+    other.reasons.map((r) => r.code),
+    ['ATTESTATION_REPORT_DATA_MISMATCH'],
+  );
+  // Accepted at AT, expired a month later: the cached collateral's dates are checked again.
+  const later = await v.appraise(tdxEvidence(), { ...ctx, now: new Date('2025-07-20T00:00:00Z') });
+  assert.equal(later.valid, false);
+  assert.equal(later.reasons[0]?.code, 'ATTESTATION_COLLATERAL_EXPIRED');
+  // A PCK CRL whose signature is broken, after the good one was cached.
+  const c = JSON.parse(TDX_COLL);
+  c.pck_crl = c.pck_crl.slice(0, -4) + (c.pck_crl.slice(-4) === '0000' ? '0101' : '0000');
+  const badCrl = await v.appraise(tdxEvidence(TDX_QUOTE, JSON.stringify(c)), ctx);
+  assert.equal(badCrl.valid, false);
+  assert.equal(badCrl.reasons[0]?.code, 'ATTESTATION_CHAIN_INVALID');
+  // Without a cache, the same answers.
+  const plain = new TdxVerifier({ cache: null });
+  assert.equal((await plain.appraise(tdxEvidence(), ctx)).accepted, true);
+  assert.equal((await v.appraise(tdxEvidence(), ctx)).accepted, true);
 });

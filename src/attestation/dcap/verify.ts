@@ -1,11 +1,12 @@
 /**
- * TDX and SGX verifiers on Intel DCAP. Validity comes from @phala/dcap-qvl (pinned 0.3.9)
- * with the collateral and the time passed explicitly and Intel's SGX Root CA from
+ * TDX and SGX verifiers on Intel DCAP. Validity comes from the steps of @phala/dcap-qvl
+ * (pinned 0.3.9) as qvl.ts performs them, with a bounded cache of verified collateral and
+ * PCK chains, the collateral and the time passed explicitly and Intel's SGX Root CA from
  * `roots.ts` as the trust anchor; Ferry's policy comes after: reference values (mr_td and
  * RTMRs, mr_enclave and mr_signer), the report_data binding, debug and TCB status
  * (docs/protocol.md §8 "tdx", "sgx" and §9).
  */
-import { type Collateral, type EnclaveReport, Quote, QuoteVerifier, type TDReport10 } from '@phala/dcap-qvl';
+import { type Collateral, type EnclaveReport, Quote, type TDReport10 } from '@phala/dcap-qvl';
 import { X509Certificate } from 'node:crypto';
 import { z } from 'zod';
 import { equalBytes, FerryError, type ErrorCode, isFerryError, toHex } from '../../kernel/index.ts';
@@ -20,8 +21,11 @@ import {
   invalidAppraisal,
 } from '../policy.ts';
 import type { Appraisal, AppraisalContext, AppraisalReason, Evidence, Verifier } from '../types.ts';
-import { checkDcapCrls } from './crl.ts';
+import { checkDcapCrls, type DcapCrlFacts, recheckDcapCrls } from './crl.ts';
+import { cacheKey, DcapCache, keyOf, sealCollateral, verifyQuoteCached } from './qvl.ts';
 import { intelSgxRootCaDer } from './roots.ts';
+
+export { BoundedCache, DcapCache, type DcapCacheOptions } from './qvl.ts';
 
 export type { Collateral as DcapCollateral } from '@phala/dcap-qvl';
 
@@ -63,6 +67,18 @@ export function parseCollateral(input: string | Uint8Array | unknown): Collatera
     });
   }
   return r.data as Collateral;
+}
+
+/**
+ * parseCollateral of JSON text, remembered in `cache` by the exact text (a frozen object,
+ * shared by the appraisals of the same text). Errors are not remembered.
+ */
+function parseCollateralText(text: string, cache: DcapCache | null): Collateral {
+  const hit = cache?.parsed.get(text);
+  if (hit) return hit;
+  const c = sealCollateral(parseCollateral(text));
+  cache?.parsed.set(text, c);
+  return c;
 }
 
 /** Maps a dcap-qvl error message to a stable code. */
@@ -189,26 +205,64 @@ function sgxClaims(r: EnclaveReport): SgxClaims {
   };
 }
 
-let qvl: QuoteVerifier | undefined;
 let rootCert: X509Certificate | undefined;
+let sharedCache: DcapCache | undefined;
+
+/**
+ * The process-wide DCAP cache that `verifyDcapQuote` and the TDX and SGX verifiers use unless
+ * given another (or null). Bounded: see DcapCache.
+ */
+export function defaultDcapCache(): DcapCache {
+  sharedCache ??= new DcapCache();
+  return sharedCache;
+}
 
 /** The issuer of the PCK leaf certificate carried in the quote (certification data type 5). */
-function pckLeafIssuer(quote: Quote): string | undefined {
+function pckLeafIssuer(quote: Quote, cache: DcapCache | null): string | undefined {
   try {
     const cd = quote.authData.intoV3().certificationData;
     if (cd.certType !== 5) return undefined;
+    const key = cache ? cacheKey(['pck-leaf-issuer', cd.body]) : null;
+    const hit = key === null ? undefined : cache?.issuers.get(key);
+    if (hit !== undefined) return hit;
     const pem = new TextDecoder()
       .decode(cd.body)
       .match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/)?.[0];
-    return pem ? new X509Certificate(pem).issuer : undefined;
+    const issuer = pem ? new X509Certificate(pem).issuer : undefined;
+    if (issuer !== undefined && key !== null) cache?.issuers.set(key, issuer);
+    return issuer;
   } catch {
     return undefined; // dcap-qvl reports the malformed chain
   }
 }
 
+/** crl.ts's checks, from a cached result of the same bytes when there is one. */
+function checkCrlsCached(
+  collateral: Collateral,
+  root: X509Certificate,
+  now: Date,
+  issuer: string | undefined,
+  cache: DcapCache | null,
+): void {
+  const key = cache
+    ? keyOf(collateral, 'crls', () =>
+        cacheKey(['crls', collateral.root_ca_crl, collateral.pck_crl, collateral.pck_crl_issuer_chain]),
+      )
+    : null;
+  if (!cache || key === null) {
+    checkDcapCrls(collateral, root, now, issuer);
+    return;
+  }
+  const hit = cache.crls.get(key) as DcapCrlFacts | undefined;
+  if (hit) recheckDcapCrls(hit, now, issuer);
+  else cache.crls.set(key, checkDcapCrls(collateral, root, now, issuer));
+}
+
 /**
- * Verifies a DCAP quote with its collateral at `now`: the CRL checks of crl.ts, then dcap-qvl
- * with the Intel SGX Root CA built in.
+ * Verifies a DCAP quote with its collateral at `now`: the CRL checks of crl.ts, then dcap-qvl's
+ * steps (qvl.ts) with the Intel SGX Root CA built in. `cache` (default: the process-wide one,
+ * null for none) holds only results that are a pure function of exact input bytes; the checks
+ * that depend on time and every signature over the quote itself are made on each call.
  * `expect` is the TEE the caller wants. Throws FerryError with ATTESTATION_MALFORMED,
  * ATTESTATION_SIGNATURE_INVALID, ATTESTATION_CHAIN_INVALID, ATTESTATION_COLLATERAL_EXPIRED or
  * ATTESTATION_TCB_OUT_OF_DATE (revoked or no matching TCB level) when the quote is not valid.
@@ -220,6 +274,7 @@ export function verifyDcapQuote(
   quote: Uint8Array,
   collateral: Collateral,
   now: Date,
+  cache: DcapCache | null = defaultDcapCache(),
 ): DcapVerified {
   if (!(quote instanceof Uint8Array))
     throw new FerryError('INVALID_ARGUMENT', 'quote: expected a Uint8Array');
@@ -258,13 +313,15 @@ export function verifyDcapQuote(
     debug = (en.attributes[0] & 0x02) !== 0;
     reportData = Uint8Array.from(en.reportData);
   }
-  qvl ??= QuoteVerifier.newWithRootCa(intelSgxRootCaDer());
+  if (cache !== null && !(cache instanceof DcapCache)) {
+    throw new FerryError('INVALID_ARGUMENT', 'cache: expected a DcapCache or null');
+  }
   rootCert ??= new X509Certificate(intelSgxRootCaDer());
-  checkDcapCrls(collateral, rootCert, now, pckLeafIssuer(parsed));
+  checkCrlsCached(collateral, rootCert, now, pckLeafIssuer(parsed, cache), cache);
   const base = { tee, quoteVersion: parsed.header.version, debug, reportData, tdx, sgx } as const;
   try {
-    const r = qvl.verify(quote, collateral, Math.floor(now.getTime() / 1000));
-    return { ...base, tcbStatus: r.status, advisoryIds: [...r.advisory_ids], postReasons: [] };
+    const r = verifyQuoteCached(quote, parsed, collateral, now.getTime(), intelSgxRootCaDer(), cache);
+    return { ...base, tcbStatus: r.status, advisoryIds: r.advisoryIds, postReasons: [] };
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     const qeReport = parsed.authData.intoV3().qeReport;
@@ -286,7 +343,11 @@ export type DcapEvidenceBody = { quote: Uint8Array; collateral?: string };
 /** Supplies collateral when the evidence carries none (e.g. from a PCCS). */
 export type CollateralProvider = (kind: 'tdx' | 'sgx', quote: Uint8Array) => Promise<Collateral>;
 
-export type DcapVerifierOptions = { collateralProvider?: CollateralProvider };
+export type DcapVerifierOptions = {
+  collateralProvider?: CollateralProvider;
+  /** The cache of verified collateral and PCK chains (default: the process-wide one; null: none). */
+  cache?: DcapCache | null;
+};
 
 async function appraiseDcap(
   kind: 'tdx' | 'sgx',
@@ -315,9 +376,10 @@ async function appraiseDcap(
       envelopeRd,
     );
   }
+  const cache = opts.cache === undefined ? defaultDcapCache() : opts.cache;
   let collateral: Collateral;
   try {
-    if (typeof body.collateral === 'string') collateral = parseCollateral(body.collateral);
+    if (typeof body.collateral === 'string') collateral = parseCollateralText(body.collateral, cache);
     else if (body.collateral === undefined && opts.collateralProvider) {
       collateral = parseCollateral(await opts.collateralProvider(kind, body.quote));
     } else {
@@ -336,7 +398,7 @@ async function appraiseDcap(
   }
   let v: DcapVerified;
   try {
-    v = verifyDcapQuote(kind, body.quote, collateral, ctx.now);
+    v = verifyDcapQuote(kind, body.quote, collateral, ctx.now, cache);
   } catch (e) {
     if (!isFerryError(e)) throw e;
     const a = invalidAppraisal(kind, { code: e.code, message: e.message }, envelopeRd);
