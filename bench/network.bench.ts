@@ -13,7 +13,7 @@
  * events every 100 ms and stamps each event when it first sees it (block timestamps, whole
  * seconds on anvil, are given in the notes of the single-task rows).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -172,6 +172,120 @@ class Watcher {
   }
 }
 
+/** /proc/loadavg's three averages, as printed in the notes. */
+function loadavg(): string {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * utime + stime of a process, clock ticks (/proc/PID/stat fields 14, 15), that of its children
+ * it has waited for (fields 16, 17), and its parent.
+ */
+function procTimes(pid: number): { ticks: number; children: number; ppid: number } | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return {
+      ticks: Number(f[11]) + Number(f[12]),
+      children: Number(f[13]) + Number(f[14]),
+      ppid: Number(f[1]),
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** The machine's busy and total clock ticks (/proc/stat, all cores). */
+function machineTicks(): { busy: number; total: number } {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = cpu.slice(0, 8).reduce((a, b) => a + b, 0);
+  return { busy: total - cpu[3] - cpu[4], total };
+}
+
+/**
+ * Samples the CPU time of the devnet's processes every 250 ms from /proc: anvil (found by its
+ * port), each node and agent (the supervisor's children), the enclaves (processes whose parent
+ * is an executor, summed per executor) and this process; and the whole machine's.
+ */
+class CpuSampler {
+  readonly #labels: Map<number, string>;
+  readonly #anvilPort: string;
+  readonly #first = new Map<number, number>();
+  readonly #last = new Map<number, { label: string; ticks: number }>();
+  #timer: NodeJS.Timeout | null = null;
+  #m0 = machineTicks();
+  #m1 = this.#m0;
+  #t0 = performance.now();
+  #t1 = this.#t0;
+  constructor(children: { name: string; pid: number | undefined }[], rpcUrl: string) {
+    this.#labels = new Map(children.filter((c) => c.pid).map((c) => [c.pid!, c.name]));
+    this.#labels.set(process.pid, 'bench (requester, watcher)');
+    this.#anvilPort = new URL(rpcUrl).port;
+  }
+  start(): void {
+    this.#m0 = machineTicks();
+    this.#t0 = performance.now();
+    this.#sample();
+    this.#timer = setInterval(() => this.#sample(), 250);
+  }
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#sample();
+    this.#m1 = machineTicks();
+    this.#t1 = performance.now();
+  }
+  #sample(): void {
+    for (const name of readdirSync('/proc')) {
+      const pid = Number(name);
+      if (!Number.isInteger(pid)) continue;
+      let label = this.#labels.get(pid);
+      const t = procTimes(pid);
+      if (!t) continue;
+      if (!label) {
+        let cmd = '';
+        try {
+          cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        } catch {
+          continue;
+        }
+        if (cmd.includes('anvil') && cmd.includes(`--port\0${this.#anvilPort}\0`))
+          label = 'anvil (the chain)';
+        if (!label) continue;
+      }
+      if (!this.#first.has(pid)) this.#first.set(pid, t.ticks);
+      this.#last.set(pid, { label, ticks: t.ticks });
+      // An executor's enclaves: the processes it spawned and reaped (their whole lives once they
+      // ended; one still alive at the end is not counted).
+      if (label.startsWith('executor')) {
+        if (!this.#first.has(-pid)) this.#first.set(-pid, t.children);
+        this.#last.set(-pid, { label: `enclaves of ${label}`, ticks: t.children });
+      }
+    }
+  }
+  /** CPU per label in % of one core over the sampled time, highest first; and the machine's busy %. */
+  result(): { procs: [string, number][]; machine: number; cores: number } {
+    const seconds = (this.#t1 - this.#t0) / 1000;
+    const hz = 100;
+    const by = new Map<string, number>();
+    for (const [pid, { label, ticks }] of this.#last) {
+      by.set(label, (by.get(label) ?? 0) + (ticks - (this.#first.get(pid) ?? ticks)));
+    }
+    const procs = [...by]
+      .map(([l, t]): [string, number] => [l, (100 * t) / hz / seconds])
+      .sort((a, b) => b[1] - a[1]);
+    const busy = this.#m1.busy - this.#m0.busy;
+    const total = this.#m1.total - this.#m0.total;
+    const cores = readFileSync('/proc/stat', 'utf8')
+      .split('\n')
+      .filter((l) => /^cpu\d/.test(l)).length;
+    return { procs, machine: total > 0 ? (100 * busy) / total : 0, cores };
+  }
+}
+
 function quantile(sorted: number[], q: number): number {
   if (sorted.length === 0) return Number.NaN;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
@@ -213,6 +327,8 @@ function split(st: Partial<Record<Stage, Seen>>, t0: number, cw: number, b: numb
 
 const bench: Bench = async ({ quick, log }) => {
   const rows: BenchRow[] = [];
+  const loadStart = loadavg();
+  log(`load average at start: ${loadStart}`);
   await ensureExamplesBuilt();
   const home = mkdtempSync(join(tmpdir(), 'ferry-bench-network-'));
   const env = { ...process.env, FERRY_HOME: home, FERRY_LOG_LEVEL: 'warn' };
@@ -361,7 +477,7 @@ const bench: Bench = async ({ quick, log }) => {
       // seed, evidence, the threshold vote, key-release record, receipt). A lower bound: the
       // seed's anchor block and whole-second block timestamps can add up to about 2 s more.
       floorMs = cw + 6 * b;
-      FLOOR_NOTE = `claim window ${claimS} s (the task's, read from the chain) + 6 sequential tx x ${b.toFixed(0)} ms (measured send-to-receipt, mean of 5 transfers); anvil mixed mining (each tx mined at once + a block a second)`;
+      FLOOR_NOTE = `claim window ${claimS} s (the task's, read from the chain) + 6 sequential tx x ${b.toFixed(0)} ms (measured send-to-receipt, mean of 5 transfers); anvil mixed mining (each tx mined at once + a block a second). Not counted, and not ours to remove without a contract change: the seed needs the block after the creation block (up to a block time), and block timestamps are whole seconds, so the evidence (block time > seed time + window) comes 3-4 s after the seed, not 3`;
       await w.until(t0 + 120_000, () => track.final !== null);
       if (track.final !== 'completed') {
         throw new Error(`the single task did not complete within 120 s: ${await failures(w)}`);
@@ -406,12 +522,21 @@ const bench: Bench = async ({ quick, log }) => {
     {
       const n = quick ? 10 : 50;
       const w = new Watcher(c, await c.public.getBlockNumber());
+      const cpu = new CpuSampler(devnet.children(), info.rpcUrl);
+      const loadBefore = loadavg();
+      cpu.start();
       const t0 = performance.now();
       const ids = await createMany(n);
       for (const id of ids) w.add(id);
       const tracks = [...w.tracks.values()];
       const limitMs = quick ? 300_000 : 600_000;
-      await w.until(t0 + limitMs, () => tracks.every((t) => t.final !== null));
+      try {
+        await w.until(t0 + limitMs, () => tracks.every((t) => t.final !== null));
+      } finally {
+        cpu.stop();
+      }
+      const loadAfter = loadavg();
+      const usage = cpu.result();
       const done = tracks.filter((t) => t.final === 'completed');
       if (done.length === 0) throw new Error(`none of ${n} tasks completed: ${await failures(w)}`);
       const lastDone = Math.max(...done.map((t) => t.attempts.get(t.finalAttempt)!.completed!.local));
@@ -503,6 +628,35 @@ const bench: Bench = async ({ quick, log }) => {
         const k = t.final ?? `unfinished after ${limitMs / 1000} s`;
         states.set(k, (states.get(k) ?? 0) + 1);
       }
+      // What saturates first: the machine's CPU (shared with others' work), one of our processes
+      // (near one core: a Node process is one thread of JS), or neither (then waits dominate).
+      const ours = usage.procs.reduce((a, [, v]) => a + v, 0);
+      const [topName, topPct] = usage.procs[0] ?? ['none', 0];
+      const verdict =
+        usage.machine >= 90
+          ? `the machine's CPU (${usage.cores} cores ${usage.machine.toFixed(0)} % busy; the devnet's processes used ${(ours / usage.cores).toFixed(0)} % of it, the rest is other work on the shared machine)`
+          : topPct >= 85
+            ? `${topName}: ${topPct.toFixed(0)} % of one core (a Node process runs its JS on one thread)`
+            : `no CPU: the machine ${usage.machine.toFixed(0)} % busy and no process near a core; the tasks wait on the chain, timers and queues`;
+      rows.push(
+        {
+          group,
+          name: 'CPU, whole machine',
+          value: usage.machine,
+          unit: '%',
+          note: `${usage.cores} cores, sampled from /proc/stat over the batch; load average ${loadBefore} before, ${loadAfter} after`,
+        },
+        {
+          group,
+          name: 'CPU, busiest process',
+          value: topPct,
+          unit: '% of a core',
+          note: `saturates first: ${verdict}. Per process (% of one core): ${usage.procs
+            .slice(0, 10)
+            .map(([l, v]) => `${l} ${v.toFixed(0)}`)
+            .join(', ')}; all devnet processes ${ours.toFixed(0)}`,
+        },
+      );
       rows.push({
         group,
         name: 'tasks not completed',
@@ -518,6 +672,13 @@ const bench: Bench = async ({ quick, log }) => {
   } finally {
     await devnet?.stop().catch(() => {});
     rmSync(home, { recursive: true, force: true });
+  }
+  const loadEnd = loadavg();
+  log(`load average at end: ${loadEnd}`);
+  for (const r of rows) {
+    if (r.name === 'create to completed' || r.name === 'throughput') {
+      r.note = `${r.note ?? ''}; load average ${loadStart} at the bench's start, ${loadEnd} at its end`;
+    }
   }
   return rows;
 };

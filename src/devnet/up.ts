@@ -275,7 +275,16 @@ export async function devnetUp(opts: DevnetOptions, signal?: AbortSignal): Promi
     const simRoot = toHex(root.publicKey);
     mkdirSync(join(home, 'devnet'), { recursive: true, mode: 0o700 });
     writeFileSync(join(home, 'devnet', 'sim-root'), encodeSimRoot(root), { mode: 0o600 });
-    const env = { ...(opts.env ?? process.env), FERRY_HOME: home };
+    const base = opts.env ?? process.env;
+    const env = {
+      // One local anvil never reorganises: its nodes and agents act on an event in the block that
+      // carries it (no block on top) and look for new blocks every 100 ms, instead of waiting up
+      // to a block time (plus a 250 ms poll) at every stage of a task. A caller's own setting wins.
+      FERRY_CONFIRMATIONS: '0',
+      FERRY_POLL_INTERVAL_MS: '100',
+      ...base,
+      FERRY_HOME: home,
+    };
     // --tee tpm2: one swtpm per executor, provisioned as node registration does (§13.7).
     const tpm2Args = new Map<string, string[]>();
     let tpm2: DevnetInfo['tpm2'] = null;

@@ -281,7 +281,10 @@ export class NodeDaemon {
           else if (step.kind === 'seed') duties.seed(step.taskId);
           else if (step.kind === 'claim') exec.claim(step.taskId, step.attempt);
           else if (step.kind === 'challenge-votes') challenger.votes(step.taskId, step.attempt);
-          else if (step.kind === 'check-claim') challenger.claim(step.taskId, step.attempt, step.claimant);
+          else if (step.kind === 'check-claim') {
+            challenger.claim(step.taskId, step.attempt, step.claimant);
+            exec.displaced(step.taskId, step.attempt, step.claimant);
+          } else if (step.kind === 'receipt') exec.running(step.taskId, step.attempt);
           else verifier.judge(step.taskId, step.attempt, step.executor, step.location);
         }
       };

@@ -49,6 +49,10 @@ const OTHER = '0x00000000000000000000000000000000000000bb';
 
 /** A task row at attempt 1; fields not given are those of a seeded task of this node's kind. */
 function task(over: Partial<TaskInfo> = {}): TaskInfo {
+  return taskRow(over);
+}
+
+function taskRow(over: Partial<TaskInfo> = {}): TaskInfo {
   return {
     taskId: 7n,
     requester: OTHER,
@@ -274,6 +278,24 @@ test('events: each names its steps, by role; an event without a task id, or unkn
         },
         [{ kind: 'forget', taskId: 7n }],
       ],
+      [
+        'StatusChanged to running, an executor: post the receipt if the result is here',
+        { e: ev('StatusChanged', { taskId: 7n, attempt: 1n, status: 5 }), roles: ['executor'] },
+        [
+          { kind: 'forget', taskId: 7n },
+          { kind: 'receipt', taskId: 7n, attempt: 1 },
+        ],
+      ],
+      [
+        'StatusChanged to attested, or to running for a verifier: nothing',
+        { e: ev('StatusChanged', { taskId: 7n, attempt: 1n, status: 4 }), roles: ['executor'] },
+        [{ kind: 'forget', taskId: 7n }],
+      ],
+      [
+        'StatusChanged to running, a verifier: nothing',
+        { e: ev('StatusChanged', { taskId: 7n, attempt: 1n, status: 5 }), roles: ['verifier'] },
+        [{ kind: 'forget', taskId: 7n }],
+      ],
       ['NodeRegistered (no task): nothing', { e: ev('NodeRegistered', { node: ME }), roles: both }, []],
       [
         'a task id that is not a bigint: nothing',
@@ -434,7 +456,15 @@ test('evidence for a claim: wait, commit once the claim window closed on our win
 });
 
 test('live enclaves: destroyed once their attempt ended; abandoned when keys do not come; run once they all did', () => {
-  const base = { attempt: 1, now: 1000, attestedSince: 1000, missing: [] as string[], keysWaitSeconds: 300 };
+  const base = {
+    attempt: 1,
+    me: ME,
+    now: 1000,
+    attestedSince: 1000,
+    missing: [] as string[],
+    keysWaitSeconds: 300,
+  };
+  const task = (over: Partial<TaskInfo> = {}) => taskRow({ executor: ME, ...over });
   const keysLate = {
     kind: 'abandon',
     why: 'keys-late',
@@ -453,6 +483,21 @@ test('live enclaves: destroyed once their attempt ended; abandoned when keys do 
       ['rejected', { ...base, task: task({ status: 'rejected' }) }, { kind: 'destroy' }],
       ['completed', { ...base, task: task({ status: 'completed' }) }, { kind: 'destroy' }],
       ['claimed: wait', { ...base, task: task({ status: 'claimed' }) }, { kind: 'wait' }],
+      [
+        'claimed, our claim displaced by a better one: destroyed at once',
+        { ...base, task: task({ status: 'claimed', executor: OTHER }) },
+        { kind: 'destroy' },
+      ],
+      [
+        'attested for another executor: destroyed, never waits for keys',
+        { ...base, task: task({ status: 'attested', executor: OTHER }) },
+        { kind: 'destroy' },
+      ],
+      [
+        'running for another executor: destroyed, never runs',
+        { ...base, task: task({ status: 'running', executor: OTHER }) },
+        { kind: 'destroy' },
+      ],
       ['attesting: wait', { ...base, task: task({ status: 'attesting' }) }, { kind: 'wait' }],
       [
         'attested, keys missing, within the wait',

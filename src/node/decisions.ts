@@ -5,7 +5,7 @@
  * into. No I/O: the components (duties.ts, executor.ts, verifier-duty.ts) read the chain and
  * the state, ask these functions, and act. Each branch is covered by decisions.test.ts.
  */
-import type { TaskInfo } from '../chain/index.ts';
+import { TASK_STATES, type TaskInfo } from '../chain/index.ts';
 import type { BackendSpec } from '../enclave/index.ts';
 import { FerryError, isRetryable } from '../kernel/index.ts';
 import { CLAIM_ROUNDS, FINAL_STATES, stageDue } from '../protocol/index.ts';
@@ -89,7 +89,12 @@ export type EventStep =
   /** Look for false votes in an attempt this node executed that a lie could have ended (§11.5). */
   | { kind: 'challenge-votes'; taskId: bigint; attempt: number }
   /** Check another node's best claim of an attempt this node may have claimed too (§11.5). */
-  | { kind: 'check-claim'; taskId: bigint; attempt: number; claimant: string };
+  | { kind: 'check-claim'; taskId: bigint; attempt: number; claimant: string }
+  /** The attempt is running: post its receipt now if this node holds the result (executors). */
+  | { kind: 'receipt'; taskId: bigint; attempt: number };
+
+/** StatusChanged's status code of `running`. */
+const RUNNING = TASK_STATES.indexOf('running');
 
 /** AttemptEnded reasons a lie can cause without the executor's fault: evidence rejected, votes or keys missed. */
 export const LIE_END_REASONS: readonly number[] = [3, 4, 6];
@@ -125,6 +130,8 @@ export function eventSteps(
     steps.push({ kind: 'challenge-votes', taskId, attempt: Number(a.attempt) });
   } else if (e.eventName === 'TaskClaimed' && a.best === true && !mine(a.executor)) {
     steps.push({ kind: 'check-claim', taskId, attempt: Number(a.attempt), claimant: String(a.executor) });
+  } else if (e.eventName === 'StatusChanged' && Number(a.status) === RUNNING) {
+    steps.push({ kind: 'receipt', taskId, attempt: Number(a.attempt) });
   }
   return steps;
 }
@@ -258,6 +265,8 @@ export type EnclaveStep =
 export function enclaveStep(p: {
   task: TaskInfo | null;
   attempt: number;
+  /** This node's address: an enclave of an attempt another node holds is destroyed. */
+  me: string;
   now: number;
   attestedSince: number;
   missing: readonly string[];
@@ -265,6 +274,9 @@ export function enclaveStep(p: {
 }): EnclaveStep {
   const t = p.task;
   if (!t || t.attempt !== p.attempt || !ENCLAVE_STAGES.has(t.status)) return { kind: 'destroy' };
+  // An enclave prepared while the claim window runs (§11.3) whose claim was displaced by a
+  // better one: it will never be the attempt's, so it goes at once.
+  if (!same(t.executor, p.me)) return { kind: 'destroy' };
   if (t.status === 'attested') {
     if (p.now - p.attestedSince >= p.keysWaitSeconds && p.missing.length > 0) {
       return {

@@ -256,6 +256,7 @@ export class Executor implements Reconciler {
       const step = enclaveStep({
         task: t,
         attempt: Number(attempt),
+        me,
         now,
         attestedSince: this.#attestedSeen.get(k) ?? now,
         missing,
@@ -385,6 +386,7 @@ export class Executor implements Reconciler {
       state.markClaimSent(taskId, attempt, r.hash);
       state.markClaimOutcome(taskId, attempt, 'confirmed', r.best ? 'best so far' : 'not best');
       log.info('claimed', { task: String(taskId), attempt, best: r.best });
+      if (r.best) this.#prepare(taskId, attempt);
     } catch (e) {
       const fe = toFerryError(e);
       const fate = sendFailure(fe.code);
@@ -394,13 +396,96 @@ export class Executor implements Reconciler {
     }
   }
 
+  /**
+   * This node's claim is the best so far: the enclave is created now, while the claim window
+   * runs, rather than after it (§11.3, "Evidence prepared during the claim window"). It is made
+   * for the attempt's commitments, fixed once the attempt is seeded; it holds no key and its
+   * evidence is published only with the commitment after the window. It counts against
+   * maxEnclaves like any live enclave, and a claim displaced by a better one destroys it
+   * (`displaced`, and `enclaveStep` at every reconcile). Then the evidence is committed the
+   * moment the chain takes it (`#commitAt`).
+   */
+  #prepare(taskId: bigint, attempt: number): void {
+    const k = key(taskId, attempt);
+    this.#c.jobs.enqueue(k, `prepare ${k}`, () => this.#prepareEnclave(taskId, attempt), {
+      key: `prepare ${k}`,
+      pool: 'evidence',
+    });
+  }
+
+  async #prepareEnclave(taskId: bigint, attempt: number): Promise<void> {
+    const { chain, state, log, address: me } = this.#c;
+    const k = key(taskId, attempt);
+    const ours = (t: TaskInfo | null): t is TaskInfo =>
+      t !== null &&
+      t.attempt === attempt &&
+      t.status === 'claimed' &&
+      t.executor?.toLowerCase() === me.toLowerCase();
+    const task = await getTask(chain, taskId);
+    if (!ours(task)) return;
+    if (!this.#enclaves.has(k) && !state.getAttempt(taskId, attempt)?.evidence) {
+      const commitments = await readTaskCommitments(chain, { chainId: this.#c.chainId, task });
+      const handle = await createEnclave({
+        commitments,
+        backend: backendSpec(this.#c.config),
+        pool: this.#c.enclavePool,
+      });
+      // Displaced (or stopping) while the enclave started: it is not kept.
+      if (this.#c.jobs.signal.aborted || !ours(await getTask(chain, taskId))) {
+        await handle.destroy().catch(() => {});
+        return;
+      }
+      this.#enclaves.set(k, handle);
+      log.debug('enclave prepared during the claim window', { task: String(taskId), attempt });
+    }
+    this.#commitAt(task);
+  }
+
+  /**
+   * Enqueues the evidence commitment for the first second the contract takes it (block time >
+   * the claim deadline), by this machine's clock: a chain whose clock lags makes it revert at
+   * estimation (nothing is sent), and the reconcile commits it once the chain's time is past.
+   */
+  #commitAt(task: TaskInfo): void {
+    const { taskId, attempt } = task;
+    const k = key(taskId, attempt);
+    const delay = Math.max(0, (task.deadline + 1) * 1000 - Date.now());
+    const timer = setTimeout(() => {
+      if (this.#c.jobs.signal.aborted) return;
+      this.#c.jobs.enqueue(k, `evidence ${k}`, () => this.#commitEvidence(taskId, attempt, true), {
+        key: `evidence ${k}`,
+        // Only creating an enclave needs an evidence slot; committing a prepared one does not.
+        ...(this.#enclaves.has(k) ? {} : { pool: 'evidence' }),
+      });
+    }, delay);
+    timer.unref();
+  }
+
+  /**
+   * A better claim of the attempt by `claimant` is on chain (TaskClaimed, best): an enclave this
+   * node prepared for it is destroyed at once (after the attempt's queued jobs, in its lane).
+   */
+  displaced(taskId: bigint, attempt: number, claimant: string): void {
+    if (claimant.toLowerCase() === this.#c.address.toLowerCase()) return;
+    const k = key(taskId, attempt);
+    this.#c.jobs.enqueue(k, `displaced ${k}`, async () => {
+      const handle = this.#enclaves.get(k);
+      if (!handle || this.#running.has(k)) return;
+      const t = await getTask(this.#c.chain, taskId);
+      if (t?.attempt === attempt && t.executor?.toLowerCase() === this.#c.address.toLowerCase()) return;
+      this.#enclaves.delete(k);
+      await handle.destroy().catch(() => {});
+      this.#c.log.info('enclave destroyed: the claim was displaced', { task: String(taskId), attempt });
+    });
+  }
+
   /** Enqueues the claim again once its round opens (chain seconds, plus a second of slack). */
   #claimLater(taskId: bigint, attempt: number, seconds: number): void {
     const timer = setTimeout(() => this.claim(taskId, attempt), (seconds + 1) * 1000);
     timer.unref();
   }
 
-  async #commitEvidence(taskId: bigint, attempt: number): Promise<void> {
+  async #commitEvidence(taskId: bigint, attempt: number, early = false): Promise<void> {
     const { chain, state, log } = this.#c;
     const task = await getTask(chain, taskId);
     if (!task || task.attempt !== attempt || task.status !== 'claimed') return;
@@ -416,13 +501,18 @@ export class Executor implements Reconciler {
     } else {
       // The enclave is created for this attempt's commitments (the app, input, result
       // recipient and datasets the chain fixes, §8.1) and refuses anything else.
-      const commitments = await readTaskCommitments(chain, { chainId: this.#c.chainId, task });
-      const handle = await createEnclave({
-        commitments,
-        backend: backendSpec(this.#c.config),
-        pool: this.#c.enclavePool,
-      });
-      this.#enclaves.set(key(task.taskId, task.attempt), handle);
+      // An enclave prepared during the claim window is used as it is (same commitments).
+      const k = key(task.taskId, task.attempt);
+      let handle = this.#enclaves.get(k);
+      if (!handle) {
+        const commitments = await readTaskCommitments(chain, { chainId: this.#c.chainId, task });
+        handle = await createEnclave({
+          commitments,
+          backend: backendSpec(this.#c.config),
+          pool: this.#c.enclavePool,
+        });
+        this.#enclaves.set(k, handle);
+      }
       state.saveEvidence(task.taskId, task.attempt, handle.evidenceBytes, handle.evidenceHash, {
         x25519Pub: handle.x25519Pub,
         ed25519Pub: handle.ed25519Pub,
@@ -431,7 +521,17 @@ export class Executor implements Reconciler {
       evidenceHash = handle.evidenceHash;
     }
     const location = `${this.#c.endpoint}/v1/tasks/${task.taskId}/attempts/${task.attempt}/evidence`;
-    await commitEvidence(chain, { taskId: task.taskId, attempt: task.attempt, evidenceHash, location });
+    try {
+      await commitEvidence(chain, { taskId: task.taskId, attempt: task.attempt, evidenceHash, location });
+    } catch (e) {
+      const fe = toFerryError(e);
+      // Sent by this machine's clock ahead of the chain's: the reconcile commits it later.
+      if (early && fe.code === 'CHAIN_TOO_EARLY') {
+        log.debug('evidence not yet accepted; the reconcile commits it', { task: String(taskId), attempt });
+        return;
+      }
+      throw fe;
+    }
     state.markEvidenceCommitted(task.taskId, task.attempt);
     log.info('evidence committed', { task: String(task.taskId), attempt: task.attempt });
   }
@@ -567,6 +667,12 @@ export class Executor implements Reconciler {
     } finally {
       for (const t of tokens) relay.revoke(t);
     }
+  }
+
+  /** The attempt is running (StatusChanged): its receipt is posted now if the result is stored. */
+  running(taskId: bigint, attempt: number): void {
+    const att = this.#c.state.getAttempt(taskId, attempt);
+    if (att?.receipt && att.receiptStatus === 'intent') this.#enqueueReceipt(taskId, attempt);
   }
 
   #enqueueReceipt(taskId: bigint, attempt: number): void {
