@@ -15,9 +15,18 @@ export {
   decodeTaskInput,
   checkClaim,
   checkVotes,
-  judgeVoteEvent,
-  type VoteJudgement,
 } from './checks.ts';
+export {
+  type ClaimJudgement,
+  type ClaimReason,
+  type JudgedClaim,
+  judgeClaimEvent,
+  judgeVoteEvent,
+  judgeWinningClaim,
+  type VoteJudgement,
+  type VoteReason,
+  type WinnerReason,
+} from './judge.ts';
 export { PINNED_POLICY_NAME, type PolicyAsset, PolicyBook, pinnedDevelopmentPolicy } from './policies.ts';
 export { eligibleAtCreation, nodeAtCreation, stakeAt } from './snapshot.ts';
 export { type TrustConfig, trustRegistry } from './trust.ts';
