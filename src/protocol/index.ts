@@ -110,7 +110,16 @@ export {
   seatProofLimit,
   seatsProvablyTooMany,
 } from './seat-proof.ts';
-export { type ClaimCase, claimCase, judgeClaim, judgeVote, type VoteCase, voteCase } from './fraud.ts';
+export {
+  type AttemptRecord,
+  attemptRecord,
+  type ClaimCase,
+  claimCase,
+  judgeClaim,
+  judgeVote,
+  type VoteCase,
+  voteCase,
+} from './fraud.ts';
 export {
   assertDevelopmentChain,
   checkAllowSim,
