@@ -149,3 +149,11 @@ export {
   type TaskStage,
   timeoutDue,
 } from './stages.ts';
+export {
+  activeVerifierStakes,
+  type CommitteeFigures,
+  type CommitteeSeating,
+  committeeFigures,
+  committeeSeating,
+  currentVerifierStake,
+} from './committee.ts';
