@@ -22,11 +22,11 @@ import { DEMO_APP_PATH } from './demo-app.ts';
 import { actAs, auditTrust, locateNetwork, type Network } from './journey/network.ts';
 import { formatChecks, formatMs, formatProbability, formatStage } from './journey/timeline.ts';
 import { addDataset, publishApp } from '../agent/index.ts';
+import { pinnedDevelopmentPolicy } from '../enclave/index.ts';
 import {
   activeVerifierStakes,
   committeeFigures,
   committeeSeating,
-  pinnedDevelopmentPolicy,
   type ProgressEvent,
   stakeUnits,
 } from '../protocol/index.ts';

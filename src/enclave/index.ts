@@ -32,6 +32,7 @@ export {
   runtimeMeasuredFiles,
   runtimeMeasurement,
 } from './measure.ts';
+export { PINNED_POLICY_NAME, pinnedDevelopmentPolicy } from './policies.ts';
 export { ENCLAVE_MSG_TAG, MAX_FRAME } from './protocol.ts';
 export {
   decodeReceipt,
@@ -42,4 +43,17 @@ export {
   signReceipt,
   verifyReceipt,
 } from './receipt.ts';
+export {
+  currentReferenceValues,
+  RELEASE_FILE,
+  RELEASE_FORMAT,
+  RELEASE_POLICY_NAME,
+  type ReleaseReferenceValues,
+  readPublishedReferenceValues,
+  releasePolicy,
+  RUNTIME_EVENT,
+  type RuntimeReferenceValues,
+  runtimePolicy,
+  runtimeReferenceValues,
+} from './release.ts';
 export { type AppInput, type RunAppOptions, type RunAppResult, runApp } from './runner.ts';

@@ -27,7 +27,7 @@ export {
   type VoteReason,
   type WinnerReason,
 } from './judge.ts';
-export { PINNED_POLICY_NAME, type PolicyAsset, PolicyBook, pinnedDevelopmentPolicy } from './policies.ts';
+export { type PolicyAsset, PolicyBook } from './policies.ts';
 export { eligibleAtCreation, nodeAtCreation, stakeAt } from './snapshot.ts';
 export { type TrustConfig, trustRegistry } from './trust.ts';
 export {
