@@ -16,7 +16,7 @@ import { toHex } from '../kernel/index.ts';
 import type { ProfileSecrets } from '../profile/index.ts';
 import { agentHome } from './config.ts';
 import { agentStore } from './daemon.ts';
-import { AgentState } from './state.ts';
+import { type Asset, AgentState } from './state.ts';
 
 export type AddDatasetParams = {
   env: NodeJS.ProcessEnv;
@@ -49,23 +49,62 @@ export type AddedDataset = {
   txHash: string;
 };
 
-function openAgentState(env: NodeJS.ProcessEnv, profile: string): { home: string; state: AgentState } {
-  const home = agentHome(profile, env);
+/** Where and as whom an asset is imported: the profile's agent store, and the owner's account. */
+type Owner = { env: NodeJS.ProcessEnv; profile: string; secrets: ProfileSecrets; signal?: AbortSignal };
+
+/**
+ * The one way an asset enters the owner's store and the chain: encrypt `source` into the
+ * profile's agent store, `register` it (the chain action, given the stored asset and the policy
+ * document and hash), and mark it registered with the id the chain gave it; a registration that
+ * fails removes the stored ciphertext, so the store never holds an asset the chain does not.
+ */
+async function importAsset<R extends { hash: string }>(
+  owner: Owner,
+  source: string | Readable,
+  kind: 'dataset' | 'app',
+  name: string,
+  policy: AppraisalPolicy,
+  register: (
+    asset: Asset,
+    policy: { appraisalPolicyDocument: Uint8Array; appraisalPolicyHash: Uint8Array },
+  ) => Promise<R>,
+  chainIdOf: (r: R) => bigint,
+): Promise<{ asset: Asset; reg: R; appraisalPolicyHash: string }> {
+  const home = agentHome(owner.profile, owner.env);
   mkdirSync(home, { recursive: true, mode: 0o700 });
-  return { home, state: AgentState.open(join(home, 'state.db')) };
+  const state = AgentState.open(join(home, 'state.db'));
+  try {
+    const store = agentStore(home, state, owner.secrets.ageIdentity);
+    const asset = await store.add(source, { kind, name, signal: owner.signal });
+    const appraisalPolicyHash = policyHash(policy);
+    let reg: R;
+    try {
+      reg = await register(asset, {
+        appraisalPolicyDocument: encodePolicyDocument(policy),
+        appraisalPolicyHash,
+      });
+    } catch (e) {
+      await store.remove(asset.id).catch(() => {});
+      throw e;
+    }
+    state.markAssetRegistered(asset.id, chainIdOf(reg));
+    return { asset, reg, appraisalPolicyHash: toHex(appraisalPolicyHash) };
+  } finally {
+    state.close();
+  }
 }
 
 /** Encrypts a dataset into the owner's agent store and registers it on chain. */
 export async function addDataset(p: AddDatasetParams): Promise<AddedDataset> {
-  const { home, state } = openAgentState(p.env, p.profile);
-  try {
-    const store = agentStore(home, state, p.secrets.ageIdentity);
-    const asset = await store.add(p.source, { kind: 'dataset', name: p.name, signal: p.signal });
-    const ph = policyHash(p.policy);
-    let reg: Awaited<ReturnType<typeof createDataset>>;
-    try {
-      reg = await createDataset(p.chain, {
-        ciphertextHash: asset.ciphertextSha256,
+  const { asset, reg, appraisalPolicyHash } = await importAsset(
+    p,
+    p.source,
+    'dataset',
+    p.name,
+    p.policy,
+    (a, policy) =>
+      createDataset(p.chain, {
+        ciphertextHash: a.ciphertextSha256,
         endpoint: p.endpoint,
         price: p.price,
         policy: {
@@ -77,26 +116,19 @@ export async function addDataset(p: AddDatasetParams): Promise<AddedDataset> {
           maxUses: p.maxUses,
           expiresAt: p.expiresAt,
           requesters: p.requesters,
-          appraisalPolicyDocument: encodePolicyDocument(p.policy),
-          appraisalPolicyHash: ph,
+          ...policy,
         },
-      });
-    } catch (e) {
-      await store.remove(asset.id).catch(() => {});
-      throw e;
-    }
-    state.markAssetRegistered(asset.id, reg.datasetId);
-    return {
-      datasetId: reg.datasetId,
-      localId: asset.id,
-      ciphertextHash: toHex(asset.ciphertextSha256),
-      size: asset.size,
-      appraisalPolicyHash: toHex(ph),
-      txHash: reg.hash,
-    };
-  } finally {
-    state.close();
-  }
+      }),
+    (r) => r.datasetId,
+  );
+  return {
+    datasetId: reg.datasetId,
+    localId: asset.id,
+    ciphertextHash: toHex(asset.ciphertextSha256),
+    size: asset.size,
+    appraisalPolicyHash,
+    txHash: reg.hash,
+  };
 }
 
 export type PublishedApp = {
@@ -126,39 +158,32 @@ export async function publishApp(p: {
   policy: AppraisalPolicy;
   signal?: AbortSignal;
 }): Promise<PublishedApp> {
-  const { home, state } = openAgentState(p.env, p.profile);
-  try {
-    const store = agentStore(home, state, p.secrets.ageIdentity);
-    const asset = await store.add(p.file, { kind: 'app', name: p.name, signal: p.signal });
-    const ph = policyHash(p.policy);
-    let reg: Awaited<ReturnType<typeof createApp>>;
-    try {
-      reg = await createApp(p.chain, {
-        measurement: asset.measurement!,
-        ciphertextHash: asset.ciphertextSha256,
+  const { asset, reg, appraisalPolicyHash } = await importAsset(
+    p,
+    p.file,
+    'app',
+    p.name,
+    p.policy,
+    (a, policy) =>
+      createApp(p.chain, {
+        measurement: a.measurement!,
+        ciphertextHash: a.ciphertextSha256,
         endpoint: p.endpoint,
         price: p.price,
         teeKinds: p.tee,
-        appraisalPolicyDocument: encodePolicyDocument(p.policy),
-        appraisalPolicyHash: ph,
-      });
-    } catch (e) {
-      await store.remove(asset.id).catch(() => {});
-      throw e;
-    }
-    state.markAssetRegistered(asset.id, reg.appId);
-    return {
-      appId: reg.appId,
-      localId: asset.id,
-      measurement: toHex(asset.measurement!),
-      ciphertextHash: toHex(asset.ciphertextSha256),
-      size: asset.size,
-      appraisalPolicyHash: toHex(ph),
-      txHash: reg.hash,
-    };
-  } finally {
-    state.close();
-  }
+        ...policy,
+      }),
+    (r) => r.appId,
+  );
+  return {
+    appId: reg.appId,
+    localId: asset.id,
+    measurement: toHex(asset.measurement!),
+    ciphertextHash: toHex(asset.ciphertextSha256),
+    size: asset.size,
+    appraisalPolicyHash,
+    txHash: reg.hash,
+  };
 }
 
 /**
