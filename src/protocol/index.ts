@@ -31,6 +31,9 @@ export { type PolicyAsset, PolicyBook } from './policies.ts';
 export { eligibleAtCreation, nodeAtCreation, stakeAt } from './snapshot.ts';
 export { type TrustConfig, trustRegistry } from './trust.ts';
 export {
+  type AttemptResource,
+  attemptLocation,
+  attemptPath,
   EnclaveKeysSchema,
   executorBaseUrl,
   fetchServedEvidence,
