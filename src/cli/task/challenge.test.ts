@@ -1,6 +1,6 @@
 /**
- * `ferry task challenge` as a user meets it (the CLI's main, --json): usage errors before any network
- * is located, an unknown task, nothing to challenge, a true record (nothing sent), and a false
+ * `ferry task challenge` as a user meets it (the CLI's main, --json): usage errors before any
+ * network is located, an unknown task, nothing to challenge, a true record (nothing sent), and a false
  * vote judged (--dry-run) and proven. Stable codes and exit codes (docs/protocol.md §11.5).
  */
 import assert from 'node:assert/strict';
@@ -8,17 +8,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { Hex } from 'viem';
-import { claimTask, commitEvidence, createTask, seedTask, vote } from '../../chain/index.ts';
 import {
+  type FraudWorld,
   isolateEachTest,
-  proveVrf,
-  randomHex,
+  rejectedByALie,
+  seededFraudTask,
   startFraudWorld,
   type TestChain,
   type VrfActor,
 } from '../../chain/testing.ts';
-import { claimAlpha } from '../../crypto/vrf/index.ts';
 import { createProfile } from '../../profile/index.ts';
 import { main } from '../main.ts';
 
@@ -51,18 +49,16 @@ async function ferry(home: string, args: string[]): Promise<Run> {
   return { exit, out: JSON.parse(text) };
 }
 
+let world: FraudWorld;
 let tc: TestChain;
-let requester: Awaited<ReturnType<typeof startFraudWorld>>['requester'];
-let executors: VrfActor[];
 let verifiers: VrfActor[];
 let liar: VrfActor;
-let appId: bigint;
-let datasetId: bigint;
 let home: string;
 let net: string[];
 
 before(async () => {
-  ({ tc, requester, executors, verifiers, liar, appId, datasetId } = await startFraudWorld());
+  world = await startFraudWorld();
+  ({ tc, verifiers, liar } = world);
   home = mkdtempSync(join(tmpdir(), 'ferry-challenge-'));
   createProfile(home, 'carol', { evmPrivateKey: tc.chain.accounts[1].privateKey });
   net = ['--profile', 'carol', '--rpc', tc.chain.rpcUrl, '--contracts', JSON.stringify(tc.contracts)];
@@ -72,57 +68,6 @@ after(async () => {
   if (home) rmSync(home, { recursive: true, force: true });
 });
 isolateEachTest(() => tc);
-
-async function seededTask(): Promise<{ taskId: bigint; seed: Hex }> {
-  const now = Number((await tc.deployer.public.getBlock()).timestamp);
-  const { taskId } = await createTask(requester, {
-    appId,
-    datasetIds: [datasetId],
-    inputHash: randomHex(32),
-    resultRecipient: randomHex(32),
-    inputLocation: '',
-    fee: 10n ** 18n,
-    expiresAt: now + 3600,
-    claimWindow: 12,
-    evidenceWindow: 10,
-    voteWindow: 10,
-    runWindow: 20,
-  });
-  await tc.mine(1);
-  const { seed } = await seedTask(requester, taskId);
-  return { taskId, seed: seed as Hex };
-}
-
-/** executors[0] claims honestly and commits evidence; the liar rejects it with invented fail seats. */
-async function rejectedByALie(): Promise<bigint> {
-  const { taskId, seed } = await seededTask();
-  const alpha = claimAlpha({
-    chainId: BigInt(tc.chain.chainId),
-    taskId,
-    attempt: 1,
-    seed: Buffer.from(seed.slice(2), 'hex'),
-  });
-  const { proof, output } = proveVrf(executors[0].vrfKey, alpha);
-  await claimTask(executors[0].w, { taskId, attempt: 1, vrfOutput: output, vrfProof: proof });
-  await tc.advance(13);
-  await commitEvidence(executors[0].w, {
-    taskId,
-    attempt: 1,
-    evidenceHash: randomHex(32),
-    location: 'http://e',
-  });
-  const r = await vote(liar.w, {
-    taskId,
-    attempt: 1,
-    pass: false,
-    resultHash: randomHex(32),
-    seats: 2,
-    vrfOutput: randomHex(64),
-    vrfProof: randomHex(80),
-  });
-  assert.equal(r.status, 'rejected');
-  return taskId;
-}
 
 test('usage errors are refused before any network is located (exit 2, stable codes)', async () => {
   // No devnet.json and no --rpc: reaching the network would fail otherwise (DEVNET_NOT_RUNNING).
@@ -161,7 +106,7 @@ test('usage errors are refused before any network is located (exit 2, stable cod
 test('an unknown task, and a task with nothing to challenge: exit 2, nothing sent', async () => {
   const unknown = await ferry(home, ['task', 'challenge', '999', '--claim', ...net]);
   assert.deepEqual([unknown.exit, unknown.out.error?.code], [2, 'TASK_NOT_FOUND']);
-  const { taskId } = await seededTask();
+  const { taskId } = await seededFraudTask(world);
   const noClaim = await ferry(home, ['task', 'challenge', String(taskId), '--claim', ...net]);
   assert.deepEqual([noClaim.exit, noClaim.out.error?.code], [2, 'CHAIN_NOT_FOUND']);
   const noVote = await ferry(home, [
@@ -187,7 +132,7 @@ test('an unknown task, and a task with nothing to challenge: exit 2, nothing sen
 });
 
 test('a true claim is not challenged (exit 1, CHAIN_NO_FRAUD); a false vote is judged, then proven', async () => {
-  const taskId = await rejectedByALie();
+  const taskId = await rejectedByALie(world);
   const honest = await ferry(home, ['task', 'challenge', String(taskId), '--claim', ...net]);
   assert.deepEqual([honest.exit, honest.out.error?.code], [1, 'CHAIN_NO_FRAUD']);
 
