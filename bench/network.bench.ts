@@ -34,7 +34,8 @@ import {
 } from '../src/chain/index.ts';
 import { generateCsv } from '../src/cli/demo.ts';
 import { actAs, type Network } from '../src/cli/journey/network.ts';
-import { activeVerifierStakes, addDataset, committeeSeating, publishApp } from '../src/cli/journey/ops.ts';
+import { addDataset, publishApp } from '../src/agent/index.ts';
+import { activeVerifierStakes, committeeSeating } from '../src/protocol/index.ts';
 import { DEFAULT_WINDOWS, inputHashOf } from '../src/requester/index.ts';
 import { type Devnet, devnetUp } from '../src/devnet/up.ts';
 import { toHex } from '../src/kernel/index.ts';

@@ -1,12 +1,12 @@
 /**
  * `npm run release:measure`: writes release/reference-values.json, the published reference
- * values of this tree's enclave runtime (src/protocol/release.ts, docs/protocol.md §9.3).
+ * values of this tree's enclave runtime (src/enclave/release.ts, docs/protocol.md §9.3).
  * Run it whenever a file the enclave process loads changes, and commit the result.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { REPO_ROOT } from '../src/enclave/measure.ts';
-import { currentReferenceValues, RELEASE_FILE } from '../src/protocol/release.ts';
+import { currentReferenceValues, RELEASE_FILE } from '../src/enclave/release.ts';
 
 const r = await currentReferenceValues();
 const path = join(REPO_ROOT, RELEASE_FILE);

@@ -45,16 +45,6 @@ const SIBLINGS: Record<string, readonly string[]> = {
  * list only shrinks. docs/architecture.md says what would remove each one.
  */
 const ALLOWED: Record<string, string> = {
-  'protocol/policies.ts -> enclave/index.ts':
-    'pinnedDevelopmentPolicy hashes the enclave runtime: it belongs in enclave/ (review (c): enclave/measure.ts)',
-  'protocol/release.ts -> enclave/measure.ts':
-    'the release reference values derive from the runtime measurement: they belong in enclave/, above protocol',
-  'cli/journey/args.ts -> protocol/release.ts':
-    'protocol/release.ts stays out of the protocol face while it imports enclave/',
-  'cli/measure/runtime.ts -> protocol/release.ts':
-    'protocol/release.ts stays out of the protocol face while it imports enclave/',
-  'enclave/handle.ts -> protocol/commitments.ts':
-    'the protocol face imports enclave/index.ts (policies.ts), so entering it here would close a cycle',
   'devnet/up.ts -> cli/main.ts':
     'not a module import: the CLI entry point the devnet spawns as each daemon process',
 };

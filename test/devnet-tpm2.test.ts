@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { ensureExamplesBuilt, examplePath } from '../examples/index.ts';
-import { runtimePolicy } from '../src/protocol/release.ts';
+import { runtimePolicy } from '../src/enclave/release.ts';
 import { agentHome } from '../src/agent/config.ts';
 import { agentStore } from '../src/agent/daemon.ts';
 import { AgentState } from '../src/agent/state.ts';

@@ -25,7 +25,7 @@ import { verifyReceipt } from '../src/enclave/receipt.ts';
 import { type CanonicalValue, type FerryError, toHex } from '../src/kernel/index.ts';
 import { reportDataFor } from '../src/protocol/binding.ts';
 import { commitmentsHash, commitmentsValue, type TaskCommitments } from '../src/protocol/commitments.ts';
-import { pinnedDevelopmentPolicy } from '../src/protocol/policies.ts';
+import { pinnedDevelopmentPolicy } from '../src/enclave/policies.ts';
 import {
   commitmentsFor,
   type Fixture,

@@ -53,6 +53,7 @@ import { hpkeSeal } from '../crypto/index.ts';
 import { createLogger, FerryError, isRetryable, type Logger, toFerryError, toHex } from '../kernel/index.ts';
 import { createPeerClient, type Ed25519Signer, type HttpServer, startRemembering } from '../net/index.ts';
 import {
+  attemptPath,
   appraiseAttempt,
   attemptEvents,
   attemptFacts,
@@ -603,7 +604,7 @@ export class AgentDaemon {
         signer: this.#opts.keys.signer,
         timeoutMs: 10_000,
       });
-      await peer.json('POST', `/v1/tasks/${r.task}/attempts/${r.attempt}/keys`, KeysAnswer, {
+      await peer.json('POST', attemptPath(r.task, r.attempt, 'keys'), KeysAnswer, {
         signed: true,
         signal: this.#stopping.signal,
         body: {

@@ -16,3 +16,11 @@ export {
   type ReleaseStatus,
 } from './state.ts';
 export { AssetStore } from './store.ts';
+export {
+  type AddDatasetParams,
+  type AddedDataset,
+  addDataset,
+  markDatasetRevoked,
+  type PublishedApp,
+  publishApp,
+} from './assets.ts';

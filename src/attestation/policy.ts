@@ -221,7 +221,7 @@ export function parsePolicy(input: string | unknown): AppraisalPolicy {
  * policy without reference values for a kind accepts no evidence of that kind
  * (`checkSoftwareIdentified`), this policy accepts nothing: appraisal under it fails with
  * ATTESTATION_NO_REFERENCE_VALUES. Never use it as a default; pin the runtime's published
- * reference values instead (`ferry measure runtime --policy-out`, src/protocol/release.ts).
+ * reference values instead (`ferry measure runtime --policy-out`, src/enclave/release.ts).
  */
 export const PRODUCTION_POLICY: AppraisalPolicy = parsePolicy({
   version: 1,

@@ -34,7 +34,6 @@ import {
   attemptFacts,
   attemptPolicies,
   commitmentsHash,
-  compareClaims,
   decodeEvidence,
   executorBaseUrl,
   fetchServedEvidence,
@@ -42,8 +41,10 @@ import {
   nodeAtCreation,
   PolicyBook,
   type PolicySubject,
+  type JudgedClaim,
+  judgeClaimEvent,
   judgeVoteEvent,
-  vrfProofMatches,
+  judgeWinningClaim,
 } from '../protocol/index.ts';
 import { eventsOfAttempt, eventsOfTask, eventsSince } from './events.ts';
 
@@ -205,52 +206,42 @@ export async function verifyTaskFromChain(
   }
 
   // --- the winning claim ------------------------------------------------------------------
+  // The one rule for a recorded claim (protocol judgeClaimEvent, judgeWinningClaim): an active
+  // executor with stake then, its VRF proof over claimAlpha under the key registered then, and
+  // the best claim ranking lowest by x / stake (§11.3, compareClaims), as the contract ranks them.
   const claimAlphaBytes = claimAlpha(alphaParams);
-  const claims = events.filter((e) => e.eventName === 'TaskClaimed');
-  const valid: { executor: string; beta: Uint8Array; stake: bigint }[] = [];
-  let invalid = 0;
-  let winnerOk = false;
-  let winner: { beta: Uint8Array; stake: bigint } | null = null;
+  const judged: JudgedClaim[] = [];
   const unreadable: string[] = [];
-  for (const cl of claims) {
+  for (const cl of events.filter((e) => e.eventName === 'TaskClaimed')) {
     const who = String(cl.args.executor);
     const node = await frozenNode(c, who, task.createdBlock, unreadable);
-    const out = bytes(cl.args.vrfOutput);
-    const ok =
-      node !== null &&
-      vrfProofMatches(bytes(node.vrfPublicKey), claimAlphaBytes, bytes(cl.args.vrfProof), out);
-    if (ok && node.stake > 0n) valid.push({ executor: who, beta: out, stake: node.stake });
-    else invalid++;
-    const record =
-      node === null
-        ? null
-        : claimRecord(attempt, who as Hex, {
-            seed,
-            vrfOutput: out,
-            vrfProof: bytes(cl.args.vrfProof),
-          });
-    if (same(who, executor) && record !== null && same(record, task.bestOutput)) {
-      winnerOk = ok && node !== null && node.stake > 0n;
-      winner = node && node.stake > 0n ? { beta: out, stake: node.stake } : null;
-    }
+    const claim = { vrfOutput: bytes(cl.args.vrfOutput), vrfProof: bytes(cl.args.vrfProof) };
+    judged.push({
+      executor: who,
+      vrfOutput: claim.vrfOutput,
+      node,
+      judgement: judgeClaimEvent({ node, alpha: claimAlphaBytes, claim }),
+      record: node === null ? null : claimRecord(attempt, who as Hex, { seed, ...claim }),
+    });
   }
+  const won = judgeWinningClaim({ executor, bestOutput: task.bestOutput }, judged);
+  const winnerOk = won.reason === null || won.reason === 'not-lowest';
   check(
     'claim-vrf',
     winnerOk,
-    winner === null
+    won.winner === null || won.winner.node === null || won.winner.node?.stake === 0n
       ? "the executor's winning claim is not among the attempt's TaskClaimed events"
       : winnerOk
         ? "the executor's VRF proof verifies over claimAlpha under its registered VRF key"
-        : "the executor's VRF proof does not verify over claimAlpha under its registered VRF key",
+        : won.reason === 'not-eligible'
+          ? "the executor was not an active executor at the task's creation"
+          : "the executor's VRF proof does not verify over claimAlpha under its registered VRF key",
   );
-  // The best claim ranks lowest by x / stake (§11.3, compareClaims), as the contract ranks them.
-  const w = winner;
-  const lowest = w !== null && valid.every((v) => compareClaims(w, v) <= 0);
   check(
     'claim-lowest',
-    winnerOk && lowest,
-    `${valid.length} valid claim(s)${invalid ? `, ${invalid} invalid ignored` : ''}; ${
-      winnerOk && lowest
+    won.reason === null,
+    `${won.valid} valid claim(s)${won.invalid ? `, ${won.invalid} invalid ignored` : ''}; ${
+      won.reason === null
         ? "the executor's output ranks lowest by output / stake"
         : "the executor's output does not rank lowest (output / stake) among the valid ones"
     }`,
@@ -387,28 +378,27 @@ export async function verifyTaskFromChain(
   let passSeats = 0;
   let passVoters = 0;
   const executorNode = await frozenNode(c, executor, task.createdBlock, unreadable);
-  const executorOperator = { operator: executorNode?.operator ?? (executor as `0x${string}`) };
   for (const v of votes) {
     const who = String(v.args.verifier);
     const node = await frozenNode(c, who, task.createdBlock, unreadable);
     const seats = Number(v.args.seats);
     // The relying parties' rule (protocol judgeVoteEvent): eligible then, neither the executor
     // nor of its operator, the proof verifying under the key registered then, and the seats.
-    const verdict = judgeVoteEvent({
+    const { reason } = judgeVoteEvent({
       node,
       voter: who,
       executor,
-      executorOperator,
+      executorNode,
       alpha: verAlpha,
       task,
       vote: { seats, vrfOutput: bytes(v.args.vrfOutput), vrfProof: bytes(v.args.vrfProof) },
     });
-    if (verdict === 'ineligible' || verdict === 'vrf') {
-      vrfBad++;
+    if (reason === 'seats') {
+      seatsBad++;
       continue;
     }
-    if (verdict === 'seats') {
-      seatsBad++;
+    if (reason !== null) {
+      vrfBad++;
       continue;
     }
     if (v.args.pass === true) {

@@ -73,6 +73,7 @@ export {
   updateNode,
   withdrawUnbonded,
 } from './nodes.ts';
+export { deploymentBlock, listNodes } from './listing.ts';
 export {
   type CreateTaskParams,
   claimTask,

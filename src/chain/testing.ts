@@ -6,12 +6,13 @@ import { afterEach, beforeEach } from 'node:test';
 import { randomBytes } from 'node:crypto';
 import type { Address, Hex } from 'viem';
 import { generatePrivateKey } from 'viem/accounts';
-import { vrfKeygen, vrfProofToHash, vrfProve } from '../crypto/vrf/index.ts';
+import { claimAlpha, vrfKeygen, vrfProofToHash, vrfProve } from '../crypto/vrf/index.ts';
 import { createApp, createDataset } from './assets.ts';
 import { connect, writer } from './client.ts';
 import { type DeployOptions, deployFerry } from './deploy.ts';
 import { type LocalChain, type LocalChainOptions, startLocalChain } from './local.ts';
 import { registerNode } from './nodes.ts';
+import { claimTask, commitEvidence, createTask, seedTask, vote } from './tasks.ts';
 import type { ChainWriter, FerryContracts } from './types.ts';
 
 export type TestChain = {
@@ -195,4 +196,67 @@ export async function startFraudWorld(): Promise<{
 export function proveVrf(sk: Uint8Array, alpha: Uint8Array): { proof: Uint8Array; output: Uint8Array } {
   const proof = vrfProve(sk, alpha);
   return { proof, output: vrfProofToHash(proof) };
+}
+
+/** What startFraudWorld returns. */
+export type FraudWorld = Awaited<ReturnType<typeof startFraudWorld>>;
+
+/** A task of the fraud world (its app and dataset, short windows), created and seeded: attempt 1. */
+export async function seededFraudTask(w: FraudWorld): Promise<{ taskId: bigint; seed: Hex }> {
+  const now = Number((await w.tc.deployer.public.getBlock()).timestamp);
+  const { taskId } = await createTask(w.requester, {
+    appId: w.appId,
+    datasetIds: [w.datasetId],
+    inputHash: randomHex(32),
+    resultRecipient: randomHex(32),
+    inputLocation: '',
+    fee: 10n ** 18n,
+    expiresAt: now + 3600,
+    claimWindow: 12,
+    evidenceWindow: 10,
+    voteWindow: 10,
+    runWindow: 20,
+  });
+  await w.tc.mine(1);
+  const { seed } = await seedTask(w.requester, taskId);
+  return { taskId, seed: seed as Hex };
+}
+
+/** `a` claims attempt 1 of the task with a VRF proof that verifies. */
+export async function honestClaim(w: FraudWorld, a: VrfActor, taskId: bigint, seed: Hex): Promise<void> {
+  const alpha = claimAlpha({
+    chainId: BigInt(w.tc.chain.chainId),
+    taskId,
+    attempt: 1,
+    seed: Buffer.from(seed.slice(2), 'hex'),
+  });
+  const { proof, output } = proveVrf(a.vrfKey, alpha);
+  await claimTask(a.w, { taskId, attempt: 1, vrfOutput: output, vrfProof: proof });
+}
+
+/**
+ * A task whose attempt 1 a lie rejected: executors[0] claims honestly and commits evidence;
+ * the liar votes fail with 2 invented seats (its proof is random bytes), which rejects it.
+ */
+export async function rejectedByALie(w: FraudWorld): Promise<bigint> {
+  const { taskId, seed } = await seededFraudTask(w);
+  await honestClaim(w, w.executors[0], taskId, seed);
+  await w.tc.advance(13);
+  await commitEvidence(w.executors[0].w, {
+    taskId,
+    attempt: 1,
+    evidenceHash: randomHex(32),
+    location: 'http://e',
+  });
+  const r = await vote(w.liar.w, {
+    taskId,
+    attempt: 1,
+    pass: false,
+    resultHash: randomHex(32),
+    seats: 2,
+    vrfOutput: randomHex(64),
+    vrfProof: randomHex(80),
+  });
+  if (r.status !== 'rejected') throw new Error(`the lie did not reject the attempt: ${r.status}`);
+  return taskId;
 }

@@ -20,15 +20,16 @@ import { intOption } from './args.ts';
 import { defineCommand } from './command.ts';
 import { DEMO_APP_PATH } from './demo-app.ts';
 import { actAs, auditTrust, locateNetwork, type Network } from './journey/network.ts';
+import { formatChecks, formatMs, formatProbability, formatStage } from './journey/timeline.ts';
+import { addDataset, publishApp } from '../agent/index.ts';
+import { pinnedDevelopmentPolicy } from '../enclave/index.ts';
 import {
   activeVerifierStakes,
-  addDataset,
   committeeFigures,
   committeeSeating,
-  publishApp,
-} from './journey/ops.ts';
-import { formatChecks, formatMs, formatProbability, formatStage } from './journey/timeline.ts';
-import { pinnedDevelopmentPolicy, type ProgressEvent, STAKE_UNIT } from '../protocol/index.ts';
+  type ProgressEvent,
+  stakeUnits,
+} from '../protocol/index.ts';
 import { createTaskFor, explainFailure, finishTask, waitForTask } from '../requester/index.ts';
 
 const SITES = ['berlin', 'hamburg', 'munich', 'cologne', 'leipzig'];
@@ -124,7 +125,7 @@ Exit 0 when the task completed and verified, 3 when verification failed, 1 other
       const alice = await actAs(net, home, 'alice');
       const csv = generateCsv(seed, rows);
       const stake = (await getStakeTotals(alice.chain)).verifierStake;
-      const tau = Number(stake / STAKE_UNIT);
+      const tau = Number(stakeUnits(stake));
       const threshold = Math.ceil((tau * 4) / 5);
       const seating = committeeSeating(tau, threshold, await activeVerifierStakes(alice.chain));
       const ds = await addDataset({

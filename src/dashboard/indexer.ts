@@ -9,9 +9,9 @@
  * index is updated synchronously. A range is therefore either applied completely or not at
  * all, and the cursor moves only after it was applied.
  *
- * Votes and claims are checked as a relying party checks them (src/protocol `checkVotes`,
- * `checkClaim`), against the registry as it was before the task was created
- * (`nodeAtCreation`): the voter was then an active verifier, is not the attempt's executor and
+ * Votes and claims are judged by the relying parties' rules (src/protocol `judgeVoteEvent`,
+ * `judgeClaimEvent`, which `checkVotes` and `checkClaim` apply), against the registry as it
+ * was before the task was created (`nodeAtCreation`): the voter was then an active verifier, is not the attempt's executor and
  * does not share its operator, its VRF proof verifies under its key then over the attempt's
  * verifier alpha, and it claims no more seats than sortition gives its stake then. A vote is
  * `valid` only when all hold. Nothing on the dashboard presents a vote as valid that an owner
@@ -37,7 +37,6 @@ import {
   getNode,
   getTask,
   type NodeInfo,
-  sameOperator,
   TASK_STATES,
   type TaskInfo,
   type TaskState,
@@ -48,16 +47,15 @@ import { claimAlpha, verifierAlpha } from '../crypto/index.ts';
 import { decodeReceipt } from '../enclave/index.ts';
 import { FerryError, fromHex, type Logger, toFerryError, toHex } from '../kernel/index.ts';
 import {
-  eligibleAtCreation,
   fraudKind,
+  judgeClaimEvent,
+  judgeVoteEvent,
   hexBytes,
   nodeAtCreation,
   type StageDeadline,
-  seatsFor,
   stageDeadline,
   stageOfEvent,
   type TaskStage,
-  vrfProofMatches,
 } from '../protocol/index.ts';
 
 export type IndexerOptions = {
@@ -193,7 +191,15 @@ export type ClaimView = {
   executor: string;
   best: boolean;
   winner: boolean;
+  /** null: could not be checked (registry snapshot or the attempt's seed unknown). */
   vrfProofValid: boolean | null;
+  /**
+   * True only when the claimant was an active executor with stake before the task was created,
+   * its VRF proof verifies and it came by the claim deadline (protocol judgeClaimEvent).
+   */
+  valid: boolean;
+  /** Why the claim is not valid: not-eligible, vrf-proof, late, unchecked; null when valid. */
+  invalidReason: string | null;
   block: string;
   time: number;
 };
@@ -768,29 +774,24 @@ export class Indexer {
         break;
       case 'TaskClaimed': {
         const at = this.#attempt(rec, attemptNo ?? 1);
-        const node = this.#snapshot(info.taskId, String(a.executor));
         const seed = this.#seedOf(rec, at);
-        let valid: boolean | null = null;
-        if (node === null) valid = false;
-        else if (node && seed) {
-          const alpha = claimAlpha({
-            chainId,
-            taskId: info.taskId,
-            attempt: at.attempt,
-            seed: hexBytes(seed),
-          });
-          valid = vrfProofMatches(
-            hexBytes(node.vrfPublicKey),
-            alpha,
-            hexBytes(a.vrfProof as Hex),
-            hexBytes(a.vrfOutput as Hex),
-          );
-        }
+        const alpha = seed
+          ? claimAlpha({ chainId, taskId: info.taskId, attempt: at.attempt, seed: hexBytes(seed) })
+          : null;
+        const judged = judgeClaimEvent({
+          node: this.#snapshot(info.taskId, String(a.executor)),
+          alpha,
+          claim: { vrfOutput: hexBytes(a.vrfOutput as Hex), vrfProof: hexBytes(a.vrfProof as Hex) },
+          window: at.claimDeadline === null ? null : { claimedAt: time, claimDeadline: at.claimDeadline },
+        });
+        const valid = judged.vrfProofValid;
         const claim: ClaimView = {
           executor: String(a.executor),
           best: a.best === true,
           winner: false,
           vrfProofValid: valid,
+          valid: judged.valid,
+          invalidReason: judged.reason,
           block: e.blockNumber.toString(),
           time,
         };
@@ -932,60 +933,39 @@ export class Indexer {
   #checkVote(rec: TaskRec, at: AttemptRec, e: FerryEvent, time: number): VoteView {
     const a = e.args;
     const verifier = String(a.verifier);
-    const node = this.#snapshot(rec.taskId, verifier);
     const seed = this.#seedOf(rec, at);
     const seats = num(a.seats);
     // The attempt's executor: the one that committed evidence, else the winning claimant.
     const executor = at.evidence?.executor ?? at.claims.find((x) => x.winner)?.executor ?? null;
-    const execNode = executor ? this.#snapshot(rec.taskId, executor) : null;
-    let eligible: boolean | null = null;
-    let invalidReason: string | null = null;
-    if (node === null || (node !== undefined && !eligibleAtCreation(node, 'verifier'))) {
-      eligible = false;
-      invalidReason = 'not-eligible';
-    } else if (node !== undefined && executor !== null && execNode !== undefined) {
-      const execOperator = { operator: (execNode?.operator ?? executor) as Address };
-      if (verifier.toLowerCase() === executor.toLowerCase() || sameOperator(node, execOperator)) {
-        eligible = false;
-        invalidReason = 'executor-operator';
-      } else eligible = true;
-    }
-    let vrfProofValid: boolean | null = null;
-    let maxSeats: number | null = null;
-    if (node && seed && invalidReason === null) {
-      const alpha = verifierAlpha({
-        chainId: BigInt(this.#opts.chainId),
-        taskId: rec.taskId,
-        attempt: at.attempt,
-        seed: hexBytes(seed),
-      });
-      const output = hexBytes(a.vrfOutput as Hex);
-      vrfProofValid = vrfProofMatches(
-        hexBytes(node.vrfPublicKey),
-        alpha,
-        hexBytes(a.vrfProof as Hex),
-        output,
-      );
-      // Sortition is only meaningful for an output the proof vouches for.
-      maxSeats = vrfProofValid ? seatsFor(output, node.stake, rec.info) : null;
-      if (!vrfProofValid) invalidReason = 'vrf-proof';
-    }
-    const seatsValid = maxSeats === null ? null : seats <= maxSeats;
-    if (invalidReason === null && seatsValid === false) invalidReason = 'seats';
-    const valid = eligible === true && vrfProofValid === true && seatsValid === true;
-    if (!valid && invalidReason === null) invalidReason = 'unchecked';
+    // The relying parties' rule (protocol judgeVoteEvent); what could not be read is unchecked.
+    const j = judgeVoteEvent({
+      node: this.#snapshot(rec.taskId, verifier),
+      voter: verifier,
+      executor,
+      executorNode: executor ? this.#snapshot(rec.taskId, executor) : undefined,
+      alpha: seed
+        ? verifierAlpha({
+            chainId: BigInt(this.#opts.chainId),
+            taskId: rec.taskId,
+            attempt: at.attempt,
+            seed: hexBytes(seed),
+          })
+        : null,
+      task: rec.info,
+      vote: { seats, vrfOutput: hexBytes(a.vrfOutput as Hex), vrfProof: hexBytes(a.vrfProof as Hex) },
+    });
     return {
       attempt: at.attempt,
       verifier,
       pass: a.pass === true,
       seats,
       resultHash: hex(a.resultHash),
-      eligible,
-      vrfProofValid,
-      maxSeats,
-      seatsValid,
-      valid,
-      invalidReason,
+      eligible: j.eligible,
+      vrfProofValid: j.vrfProofValid,
+      maxSeats: j.maxSeats,
+      seatsValid: j.seatsValid,
+      valid: j.valid,
+      invalidReason: j.reason,
       block: e.blockNumber.toString(),
       time,
     };

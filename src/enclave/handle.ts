@@ -23,7 +23,7 @@ import {
   commitmentsHash,
   commitmentsValue,
   type TaskCommitments,
-} from '../protocol/commitments.ts';
+} from '../protocol/index.ts';
 import { type BackendSpec, backendSpecToWire } from './backends.ts';
 import { DEFAULT_LIMITS, type LimitHit, type Limits } from './limits.ts';
 import type { Source } from './process.ts';

@@ -34,6 +34,7 @@ export {
   runtimeMeasuredFiles,
   runtimeMeasurement,
 } from './measure.ts';
+export { PINNED_POLICY_NAME, pinnedDevelopmentPolicy } from './policies.ts';
 export { ENCLAVE_MSG_TAG, MAX_FRAME } from './protocol.ts';
 export {
   decodeReceipt,
@@ -44,4 +45,17 @@ export {
   signReceipt,
   verifyReceipt,
 } from './receipt.ts';
+export {
+  currentReferenceValues,
+  RELEASE_FILE,
+  RELEASE_FORMAT,
+  RELEASE_POLICY_NAME,
+  type ReleaseReferenceValues,
+  readPublishedReferenceValues,
+  releasePolicy,
+  RUNTIME_EVENT,
+  type RuntimeReferenceValues,
+  runtimePolicy,
+  runtimeReferenceValues,
+} from './release.ts';
 export { type AppInput, type RunAppOptions, type RunAppResult, runApp } from './runner.ts';

@@ -6,43 +6,31 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { Hex } from 'viem';
+import { claimTask, type FerryEvent, getNode, getTask, getTaskEvents, isExcluded } from '../chain/index.ts';
 import {
-  type ChainWriter,
-  claimTask,
-  commitEvidence,
-  createTask,
-  type FerryEvent,
-  getNode,
-  getTask,
-  getTaskEvents,
-  isExcluded,
-  seedTask,
-  vote,
-} from '../chain/index.ts';
-import {
+  type FraudWorld,
+  honestClaim,
   isolateEachTest,
-  proveVrf,
   randomHex,
+  rejectedByALie,
+  seededFraudTask,
   startFraudWorld,
   type TestChain,
   type VrfActor,
 } from '../chain/testing.ts';
-import { claimAlpha } from '../crypto/vrf/index.ts';
 import { createLogger } from '../kernel/index.ts';
 import { Challenger } from './challenger.ts';
 import { eventSteps } from './decisions.ts';
 import type { JobContext, Jobs } from './duties.ts';
 
+let world: FraudWorld;
 let tc: TestChain;
-let requester: ChainWriter;
 let executors: VrfActor[];
 let liar: VrfActor;
-let appId: bigint;
-let datasetId: bigint;
 
 before(async () => {
-  ({ tc, requester, executors, liar, appId, datasetId } = await startFraudWorld());
+  world = await startFraudWorld();
+  ({ tc, executors, liar } = world);
 });
 after(async () => {
   await tc?.stop();
@@ -80,63 +68,8 @@ async function runChallenger(a: VrfActor, taskId: bigint, send: boolean): Promis
   await jobs.drain();
 }
 
-async function newTask(): Promise<{ taskId: bigint; seed: Hex }> {
-  const now = Number((await tc.deployer.public.getBlock()).timestamp);
-  const { taskId } = await createTask(requester, {
-    appId,
-    datasetIds: [datasetId],
-    inputHash: randomHex(32),
-    resultRecipient: randomHex(32),
-    inputLocation: '',
-    fee: 10n ** 18n,
-    expiresAt: now + 3600,
-    claimWindow: 12,
-    evidenceWindow: 10,
-    voteWindow: 10,
-    runWindow: 20,
-  });
-  await tc.mine(1);
-  const { seed } = await seedTask(requester, taskId);
-  return { taskId, seed: seed! };
-}
-
-function honestClaim(a: VrfActor, taskId: bigint, seed: Hex) {
-  const alpha = claimAlpha({
-    chainId: BigInt(tc.chain.chainId),
-    taskId,
-    attempt: 1,
-    seed: Buffer.from(seed.slice(2), 'hex'),
-  });
-  const { proof, output } = proveVrf(a.vrfKey, alpha);
-  return claimTask(a.w, { taskId, attempt: 1, vrfOutput: output, vrfProof: proof });
-}
-
-/** executors[0] claims honestly and commits; the liar rejects the attempt with 2 invented fail seats. */
-async function rejectedByALie(): Promise<bigint> {
-  const { taskId, seed } = await newTask();
-  await honestClaim(executors[0], taskId, seed);
-  await tc.advance(13);
-  await commitEvidence(executors[0].w, {
-    taskId,
-    attempt: 1,
-    evidenceHash: randomHex(32),
-    location: 'http://e',
-  });
-  const r = await vote(liar.w, {
-    taskId,
-    attempt: 1,
-    pass: false,
-    resultHash: randomHex(32),
-    seats: 2,
-    vrfOutput: randomHex(64),
-    vrfProof: randomHex(80),
-  });
-  assert.equal(r.status, 'rejected');
-  return taskId;
-}
-
 test('the executor a false fail vote excluded proves it from the AttemptEnded event and is restored', async () => {
-  const taskId = await rejectedByALie();
+  const taskId = await rejectedByALie(world);
   // Another executor is not the victim: it challenges nothing.
   await runChallenger(executors[1], taskId, true);
   assert.equal((await getNode(tc.deployer, liar.addr))?.status, 'active');
@@ -155,7 +88,7 @@ test('the executor a false fail vote excluded proves it from the AttemptEnded ev
 });
 
 test('with challengeLies off the executor only reports the lie', async () => {
-  const taskId = await rejectedByALie();
+  const taskId = await rejectedByALie(world);
   await runChallenger(executors[0], taskId, false);
   assert.equal(
     (await getTaskEvents(tc.deployer, taskId)).filter((e) => e.eventName === 'FraudProven').length,
@@ -165,8 +98,8 @@ test('with challengeLies off the executor only reports the lie', async () => {
 });
 
 test('the executor whose claim a false claim beat proves it: the attempt ends, the liar is jailed', async () => {
-  const { taskId, seed } = await newTask();
-  await honestClaim(executors[0], taskId, seed);
+  const { taskId, seed } = await seededFraudTask(world);
+  await honestClaim(world, executors[0], taskId, seed);
   await claimTask(executors[1].w, {
     taskId,
     attempt: 1,
@@ -180,9 +113,9 @@ test('the executor whose claim a false claim beat proves it: the attempt ends, t
 });
 
 test('an honest winning claim is never challenged', async () => {
-  const second = await newTask();
-  await honestClaim(executors[0], second.taskId, second.seed);
-  await honestClaim(executors[1], second.taskId, second.seed);
+  const second = await seededFraudTask(world);
+  await honestClaim(world, executors[0], second.taskId, second.seed);
+  await honestClaim(world, executors[1], second.taskId, second.seed);
   for (const a of executors) await runChallenger(a, second.taskId, true);
   assert.equal((await getTask(tc.deployer, second.taskId))?.status, 'claimed');
   assert.equal(

@@ -12,15 +12,9 @@
  * challenger sent first fails with CHAIN_CHALLENGE_MISMATCH, which is logged, not retried.
  */
 import type { Address } from 'viem';
-import {
-  type ChainWriter,
-  challengeClaim,
-  challengeVote,
-  getTaskEvents,
-  hasClaimed,
-} from '../chain/index.ts';
+import { type ChainWriter, challengeClaim, challengeVote, hasClaimed } from '../chain/index.ts';
 import { type Logger, toFerryError } from '../kernel/index.ts';
-import { claimCase, voteCase } from '../protocol/index.ts';
+import { attemptRecord, claimCase, voteCase } from '../protocol/index.ts';
 import type { Jobs } from './duties.ts';
 
 export type ChallengerComponents = {
@@ -56,12 +50,14 @@ export class Challenger {
 
   async #votes(taskId: bigint, attempt: number): Promise<void> {
     const { chain, chainId, log } = this.#c;
-    const events = await getTaskEvents(chain, taskId, { attempt });
-    const voters = events
+    // The task and the attempt's events are read once, from the task's creation block, and
+    // every vote is judged from that one read.
+    const record = await attemptRecord(chain, { taskId, attempt });
+    const voters = record.events
       .filter((e) => e.eventName === 'VoteCast')
       .map((e) => String(e.args.verifier) as Address);
     for (const voter of voters) {
-      const c = await voteCase(chain, chainId, { taskId, attempt, voter });
+      const c = await voteCase(chain, chainId, { taskId, attempt, voter }, record);
       if (c.fraud === null) continue;
       log.warn('a false vote in an attempt this node executed', {
         taskId: String(taskId),

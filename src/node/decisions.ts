@@ -8,7 +8,7 @@
 import { TASK_STATES, type TaskInfo } from '../chain/index.ts';
 import type { BackendSpec } from '../enclave/index.ts';
 import { FerryError, isRetryable } from '../kernel/index.ts';
-import { CLAIM_ROUNDS, FINAL_STATES, stageDue } from '../protocol/index.ts';
+import { CLAIM_ROUNDS, FINAL_STATES, stageDue, timeoutDue } from '../protocol/index.ts';
 import type { NodeConfig } from './config.ts';
 
 /** Chain seconds between heartbeats (the registry's heartbeat TTL is a day by default). */
@@ -64,7 +64,7 @@ export function cacheFresh(c: CachedTask | undefined, now: number): c is CachedT
 /** A watched task at a reconcile: forgotten once gone or final; timed out once its stage is due. */
 export function liveStep(t: TaskInfo | null, now: number): 'drop' | 'timeout' | 'wait' {
   if (!t || FINAL.has(t.status)) return 'drop';
-  return now > stageDue(t) ? 'timeout' : 'wait';
+  return timeoutDue(t, now) ? 'timeout' : 'wait';
 }
 
 /** Whether a task waits for its next attempt's seed (anyone may seed it). */

@@ -45,6 +45,7 @@ import {
 } from '../enclave/index.ts';
 import { FerryError, type Logger, toFerryError, toHex } from '../kernel/index.ts';
 import {
+  attemptLocation,
   attemptEvents,
   decodeTaskInput,
   firstClaimRound,
@@ -520,7 +521,7 @@ export class Executor implements Reconciler {
       });
       evidenceHash = handle.evidenceHash;
     }
-    const location = `${this.#c.endpoint}/v1/tasks/${task.taskId}/attempts/${task.attempt}/evidence`;
+    const location = attemptLocation(this.#c.endpoint, task.taskId, task.attempt, 'evidence');
     try {
       await commitEvidence(chain, { taskId: task.taskId, attempt: task.attempt, evidenceHash, location });
     } catch (e) {
@@ -696,7 +697,7 @@ export class Executor implements Reconciler {
         receipt: att.receipt,
         signature,
         resultHash: att.resultHash,
-        resultLocation: `${this.#c.endpoint}/v1/tasks/${task.taskId}/attempts/${task.attempt}/result`,
+        resultLocation: attemptLocation(this.#c.endpoint, task.taskId, task.attempt, 'result'),
       });
       state.markReceiptSent(task.taskId, task.attempt, r.hash);
       state.markReceiptOutcome(task.taskId, task.attempt, 'confirmed');

@@ -20,6 +20,7 @@ import { verifierAlpha, vrfProofToHash, vrfProve } from '../crypto/vrf/index.ts'
 import { type Logger, toFerryError } from '../kernel/index.ts';
 import { createPeerClient } from '../net/index.ts';
 import {
+  attemptLocation,
   attemptFacts,
   attemptResultHash,
   buildAttemptResult,
@@ -106,7 +107,7 @@ export class VerifierDuty implements Reconciler {
       if (step === 'resume' && t?.executor) {
         const executor = await getNode(chain, t.executor as Hex);
         if (!executor) continue;
-        const location = `${executor.endpoint}/v1/tasks/${v.task}/attempts/${v.attempt}/evidence`;
+        const location = attemptLocation(executor.endpoint, v.task, v.attempt, 'evidence');
         this.judge(BigInt(v.task), v.attempt, executor.address, location);
       } else if (step === 'fail' && t) {
         state.markVoteOutcome(v.task, v.attempt, 'failed', `task is ${t.status}`);

@@ -13,46 +13,21 @@ import {
   claimRecord,
   getTaskEvents,
   type NodeInfo,
-  sameOperator,
   type TaskInfo,
 } from '../chain/index.ts';
-import { sortitionSeats } from '../crypto/index.ts';
-import { claimAlpha, verifierAlpha, vrfVerify } from '../crypto/vrf/index.ts';
-import { encodeCanonical, equalBytes, FerryError, fromHex } from '../kernel/index.ts';
-import { eligibleAtCreation, nodeAtCreation } from './snapshot.ts';
+import { claimAlpha, verifierAlpha } from '../crypto/vrf/index.ts';
+import { encodeCanonical, equalBytes, FerryError } from '../kernel/index.ts';
+import {
+  type JudgedClaim,
+  judgeClaimEvent,
+  judgeVoteEvent,
+  judgeWinningClaim,
+  type WinnerReason,
+} from './judge.ts';
+import { nodeAtCreation } from './snapshot.ts';
+import { hexBytes } from './stake.ts';
 
-export const STAKE_UNIT = 10n ** 15n;
-
-export function stakeUnits(wei: bigint): bigint {
-  return wei / STAKE_UNIT;
-}
-
-export function hexBytes(h: Hex | string): Uint8Array {
-  return fromHex(h, 'hex');
-}
-
-/** True when `proof` is a valid VRF proof by `vrfPublicKey` over `alpha` whose output is `output`. */
-export function vrfProofMatches(
-  vrfPublicKey: Uint8Array,
-  alpha: Uint8Array,
-  proof: Uint8Array,
-  output: Uint8Array,
-): boolean {
-  try {
-    return equalBytes(vrfVerify(vrfPublicKey, alpha, proof), output);
-  } catch {
-    return false;
-  }
-}
-
-/** Seats a verifier holds for a task by sortition (0 when not selected). */
-export function seatsFor(beta: Uint8Array, stakeWei: bigint, task: TaskInfo): number {
-  const W = stakeUnits(task.totalVerifierStake);
-  let w = stakeUnits(stakeWei);
-  if (W <= 0n || w <= 0n) return 0;
-  if (w > W) w = W;
-  return sortitionSeats(beta, w, W, task.tau);
-}
+export { hexBytes, STAKE_UNIT, seatsFor, stakeUnits, vrfProofMatches } from './stake.ts';
 
 export type ClaimEvent = {
   executor: string;
@@ -147,10 +122,12 @@ export function decodeTaskInput(location: string, inputHash: Uint8Array): string
 }
 
 /**
- * Checks the winning claim of the attempt: the claim by `task.executor` whose output is the
- * task's best output, with a valid VRF proof over the claim alpha under the VRF key the
- * executor had registered before the task was created (nodeAtCreation). Throws POLICY_DENIED
- * naming what failed.
+ * Checks the winning claim of the attempt (protocol judgeWinningClaim): the claim by
+ * `task.executor` whose claimRecord is the task's best output, by an executor that was active
+ * with stake before the task was created (nodeAtCreation), with a valid VRF proof over the claim
+ * alpha under the VRF key it had registered then, and ranking lowest by output / stake among the
+ * attempt's valid claims. A claimant other than the executor whose entry then cannot be read
+ * counts as an invalid claim. Throws POLICY_DENIED naming what failed.
  */
 export async function checkClaim(
   c: ChainReader,
@@ -162,68 +139,55 @@ export async function checkClaim(
   const executor = task.executor;
   const node = await nodeAtCreation(c, executor, task);
   if (!node) throw new FerryError('POLICY_DENIED', 'the executor was not registered before the task');
-  // The task records its best claim as claimRecord (§11.5): the output's first 8 bytes and a
-  // hash of the claim, its claimant, key and seed.
-  const claim = claims.find(
-    (x) =>
-      x.executor.toLowerCase() === executor.toLowerCase() &&
-      claimRecord(task.attempt, executor, {
-        seed: task.seed,
-        vrfOutput: x.vrfOutput,
-        vrfProof: x.vrfProof,
-      }).toLowerCase() === task.bestOutput.toLowerCase(),
-  );
-  if (!claim) throw new FerryError('POLICY_DENIED', "the executor's winning claim was not found");
   const alpha = claimAlpha({
     chainId: BigInt(chainId),
     taskId: task.taskId,
     attempt: task.attempt,
     seed: hexBytes(task.seed),
   });
-  if (!vrfProofMatches(hexBytes(node.vrfPublicKey), alpha, claim.vrfProof, claim.vrfOutput)) {
-    throw new FerryError('POLICY_DENIED', "the executor's VRF claim proof does not verify");
+  const nodes = new Map<string, NodeInfo | null>([[executor.toLowerCase(), node]]);
+  const judged: JudgedClaim[] = [];
+  for (const x of claims) {
+    const who = x.executor.toLowerCase();
+    if (!nodes.has(who)) nodes.set(who, await nodeAtCreation(c, x.executor, task).catch(() => null));
+    const n = nodes.get(who) ?? null;
+    judged.push({
+      executor: x.executor,
+      vrfOutput: x.vrfOutput,
+      node: n,
+      judgement: judgeClaimEvent({ node: n, alpha, claim: x }),
+      // The task records its best claim as claimRecord (§11.5): the output's first 8 bytes and
+      // a hash of the claim, its claimant, key and seed.
+      record: claimRecord(task.attempt, x.executor as Hex, {
+        seed: task.seed,
+        vrfOutput: x.vrfOutput,
+        vrfProof: x.vrfProof,
+      }),
+    });
   }
+  const { reason } = judgeWinningClaim(task, judged);
+  if (reason === null) return;
+  throw new FerryError('POLICY_DENIED', WINNER_DENIED[reason]);
 }
 
-/** Why a recorded vote counts for nothing, or 'ok' (see `judgeVoteEvent`). */
-export type VoteJudgement = 'ok' | 'ineligible' | 'vrf' | 'seats';
-
-/**
- * The one rule for a recorded vote (§9.5, §11.3): its voter was an active verifier at the
- * task's creation (`node` = nodeAtCreation), is not the attempt's executor and does not share its
- * operator ('ineligible'); its VRF proof verifies under the key registered then over `alpha`
- * and gives its output ('vrf'); it claims at least one seat and no more than sortition gives its
- * stake then ('seats'). Used by relying parties (`checkVotes`) and the auditor.
- */
-export function judgeVoteEvent(p: {
-  node: NodeInfo | null;
-  voter: string;
-  executor: string;
-  executorOperator: Pick<NodeInfo, 'operator'>;
-  alpha: Uint8Array;
-  task: TaskInfo;
-  vote: { seats: number; vrfOutput: Uint8Array; vrfProof: Uint8Array };
-}): VoteJudgement {
-  const { node, vote } = p;
-  if (
-    !eligibleAtCreation(node, 'verifier') ||
-    p.voter.toLowerCase() === p.executor.toLowerCase() ||
-    sameOperator(node, p.executorOperator)
-  ) {
-    return 'ineligible';
-  }
-  if (!vrfProofMatches(hexBytes(node.vrfPublicKey), p.alpha, vote.vrfProof, vote.vrfOutput)) return 'vrf';
-  if (vote.seats < 1 || vote.seats > seatsFor(vote.vrfOutput, node.stake, p.task)) return 'seats';
-  return 'ok';
-}
+const WINNER_DENIED: Record<WinnerReason, string> = {
+  'no-executor': 'the attempt has no executor',
+  'not-found': "the executor's winning claim was not found",
+  'not-eligible': 'the executor was not an active executor with stake before the task',
+  'vrf-proof': "the executor's VRF claim proof does not verify",
+  late: "the executor's winning claim was made after the claim deadline",
+  unchecked: "the executor's winning claim could not be checked",
+  'not-lowest': "the executor's winning claim does not rank lowest among the attempt's valid claims",
+};
 
 /**
  * Recomputes every pass vote against the registry as it was before the task was created
- * (nodeAtCreation: stake, VRF key and operator at the end of block createdBlock - 1): the voter
- * was then an active verifier, is not the executor and does not share the executor's operator,
- * its VRF proof verifies under its key then over the verifier alpha, and it claims no more
- * seats than sortition gives its stake then. Returns the seats of valid pass votes;
- * POLICY_DENIED when they do not reach the task's threshold.
+ * (nodeAtCreation: stake, VRF key and operator at the end of block createdBlock - 1) by the
+ * one rule for a recorded vote (protocol judgeVoteEvent): the voter was then an active
+ * verifier, is not the executor and does not share the executor's operator, its VRF proof
+ * verifies under its key then over the verifier alpha, and it claims no more seats than
+ * sortition gives its stake then. Returns the seats of valid pass votes; POLICY_DENIED when
+ * they do not reach the task's threshold.
  */
 export async function checkVotes(
   c: ChainReader,
@@ -237,25 +201,21 @@ export async function checkVotes(
     attempt: task.attempt,
     seed: hexBytes(task.seed),
   });
-  const executor = task.executor ? await nodeAtCreation(c, task.executor, task) : null;
-  const executorOperator = {
-    operator: (executor?.operator ?? task.executor ?? '0x') as NodeInfo['operator'],
-  };
+  const executorNode = task.executor ? await nodeAtCreation(c, task.executor, task) : null;
   let validPassSeats = 0;
   const invalidVoters: string[] = [];
   for (const v of votes.filter((x) => x.pass)) {
     const node = await nodeAtCreation(c, v.verifier, task);
-    const ok =
-      judgeVoteEvent({
-        node,
-        voter: v.verifier,
-        executor: task.executor ?? '',
-        executorOperator,
-        alpha,
-        task,
-        vote: v,
-      }) === 'ok';
-    if (ok) validPassSeats += v.seats;
+    const { valid } = judgeVoteEvent({
+      node,
+      voter: v.verifier,
+      executor: task.executor ?? null,
+      executorNode,
+      alpha,
+      task,
+      vote: v,
+    });
+    if (valid) validPassSeats += v.seats;
     else invalidVoters.push(v.verifier);
   }
   if (validPassSeats < task.threshold) {

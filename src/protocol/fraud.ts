@@ -13,6 +13,7 @@ import {
   type ChainReader,
   type ClaimProof,
   claimRecord,
+  type FerryEvent,
   type FraudKind,
   getTask,
   getTaskEvents,
@@ -57,6 +58,23 @@ async function taskOrThrow(c: ChainReader, taskId: bigint): Promise<TaskInfo> {
   const task = await getTask(c, taskId);
   if (!task) throw new FerryError('CHAIN_NOT_FOUND', `task ${taskId} does not exist`);
   return task;
+}
+
+/** A task and the events of one of its attempts, read once (`attemptRecord`). */
+export type AttemptRecord = { task: TaskInfo; attempt: number; events: FerryEvent[] };
+
+/**
+ * The task and the events of `attempt`, read once from the task's creation block by the task's
+ * and the attempt's indexed topics: what `voteCase` and `claimCase` judge. CHAIN_NOT_FOUND when
+ * there is no such task.
+ */
+export async function attemptRecord(
+  c: ChainReader,
+  p: { taskId: bigint; attempt: number } | { task: TaskInfo; attempt: number },
+): Promise<AttemptRecord> {
+  const task = 'task' in p ? p.task : await taskOrThrow(c, p.taskId);
+  const events = await getTaskEvents(c, task.taskId, { fromBlock: task.createdBlock, attempt: p.attempt });
+  return { task, attempt: p.attempt, events };
 }
 
 function seedOf(events: Awaited<ReturnType<typeof getTaskEvents>>): Hex {
@@ -118,9 +136,10 @@ export async function voteCase(
   c: ChainReader,
   chainId: number,
   p: { taskId: bigint; attempt: number; voter: Address },
+  /** The attempt as already read (`attemptRecord`), so a caller judging many votes reads it once. */
+  record?: AttemptRecord,
 ): Promise<VoteCase> {
-  const task = await taskOrThrow(c, p.taskId);
-  const events = await getTaskEvents(c, p.taskId, { fromBlock: task.createdBlock, attempt: p.attempt });
+  const { task, events } = await recordFor(c, p, record);
   const cast = events.find((e) => e.eventName === 'VoteCast' && same(String(e.args.verifier), p.voter));
   if (!cast) {
     throw new FerryError(
@@ -170,9 +189,10 @@ export async function claimCase(
   c: ChainReader,
   chainId: number,
   p: { taskId: bigint; attempt: number },
+  /** The attempt as already read (`attemptRecord`). */
+  record?: AttemptRecord,
 ): Promise<ClaimCase> {
-  const task = await taskOrThrow(c, p.taskId);
-  const events = await getTaskEvents(c, p.taskId, { fromBlock: task.createdBlock, attempt: p.attempt });
+  const { task, events } = await recordFor(c, p, record);
   const best = events.filter((e) => e.eventName === 'TaskClaimed' && e.args.best === true).at(-1);
   if (!best) throw new FerryError('CHAIN_NOT_FOUND', `task ${p.taskId} attempt ${p.attempt} has no claim`);
   const claimant = best.args.executor as Address;
@@ -198,4 +218,16 @@ export async function claimCase(
     fraud,
     recorded,
   };
+}
+
+async function recordFor(
+  c: ChainReader,
+  p: { taskId: bigint; attempt: number },
+  record: AttemptRecord | undefined,
+): Promise<AttemptRecord> {
+  if (!record) return attemptRecord(c, p);
+  if (record.task.taskId !== p.taskId || record.attempt !== p.attempt) {
+    throw new FerryError('INTERNAL', 'the attempt record is of another task or attempt');
+  }
+  return record;
 }

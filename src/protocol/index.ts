@@ -15,13 +15,25 @@ export {
   decodeTaskInput,
   checkClaim,
   checkVotes,
-  judgeVoteEvent,
-  type VoteJudgement,
 } from './checks.ts';
-export { PINNED_POLICY_NAME, type PolicyAsset, PolicyBook, pinnedDevelopmentPolicy } from './policies.ts';
+export {
+  type ClaimJudgement,
+  type ClaimReason,
+  type JudgedClaim,
+  judgeClaimEvent,
+  judgeVoteEvent,
+  judgeWinningClaim,
+  type VoteJudgement,
+  type VoteReason,
+  type WinnerReason,
+} from './judge.ts';
+export { type PolicyAsset, PolicyBook } from './policies.ts';
 export { eligibleAtCreation, nodeAtCreation, stakeAt } from './snapshot.ts';
 export { type TrustConfig, trustRegistry } from './trust.ts';
 export {
+  type AttemptResource,
+  attemptLocation,
+  attemptPath,
   EnclaveKeysSchema,
   executorBaseUrl,
   fetchServedEvidence,
@@ -101,7 +113,16 @@ export {
   seatProofLimit,
   seatsProvablyTooMany,
 } from './seat-proof.ts';
-export { type ClaimCase, claimCase, judgeClaim, judgeVote, type VoteCase, voteCase } from './fraud.ts';
+export {
+  type AttemptRecord,
+  attemptRecord,
+  type ClaimCase,
+  claimCase,
+  judgeClaim,
+  judgeVote,
+  type VoteCase,
+  voteCase,
+} from './fraud.ts';
 export {
   assertDevelopmentChain,
   checkAllowSim,
@@ -131,3 +152,11 @@ export {
   type TaskStage,
   timeoutDue,
 } from './stages.ts';
+export {
+  activeVerifierStakes,
+  type CommitteeFigures,
+  type CommitteeSeating,
+  committeeFigures,
+  committeeSeating,
+  currentVerifierStake,
+} from './committee.ts';

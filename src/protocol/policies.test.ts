@@ -35,7 +35,8 @@ import { startTestChain, type TestChain } from '../chain/testing.ts';
 import { runtimeMeasurement } from '../enclave/index.ts';
 import { encodeTagged, isFerryError, toHex } from '../kernel/index.ts';
 import { requireTool } from '../../test/helpers/tools.ts';
-import { PolicyBook, pinnedDevelopmentPolicy } from './policies.ts';
+import { pinnedDevelopmentPolicy } from '../enclave/policies.ts';
+import { PolicyBook } from './policies.ts';
 
 let tc: TestChain;
 let owner: ChainWriter;

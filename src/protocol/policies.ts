@@ -11,16 +11,10 @@ import {
   decodePolicyDocument,
   developmentPolicy,
   PRODUCTION_POLICY,
-  parsePolicy,
   policyHash,
 } from '../attestation/index.ts';
-import {
-  expectedRuntimePcr,
-  runtimeMeasurement as tpm2RuntimeMeasurement,
-} from '../attestation/tpm2/index.ts';
 import type { AppraisalPolicy } from '../attestation/index.ts';
 import { type ChainReader, getPolicyDocuments } from '../chain/index.ts';
-import { runtimeMeasurement as enclaveRuntimeMeasurement } from '../enclave/index.ts';
 import { FerryError, isFerryError, toHex } from '../kernel/index.ts';
 
 /** The asset whose published documents are searched: a dataset or an app, by on-chain id. */
@@ -133,30 +127,4 @@ export class PolicyBook {
     this.#cache.set(hash, out);
     return out;
   }
-}
-
-/** The name of the pinned development policy. */
-export const PINNED_POLICY_NAME = 'pinned';
-
-/**
- * The development policy with reference values pinned to this checkout's enclave runtime:
- * `sim` evidence must carry the runtime measurement of src/enclave (what the sim backend puts
- * in its evidence), and `tpm2` evidence must quote PCR 23 (sha256) at the value a node
- * daemon reaches after resetting it and extending it once with
- * runtimeMeasurement([{name: 'ferry/enclave-runtime', content: enclave runtime measurement}]).
- * An executor running a modified enclave runtime is then rejected. Every other field is the
- * development policy's (sim allowed: never for production).
- */
-export async function pinnedDevelopmentPolicy(): Promise<AppraisalPolicy> {
-  const m = await enclaveRuntimeMeasurement();
-  const pcr = expectedRuntimePcr(tpm2RuntimeMeasurement([{ name: 'ferry/enclave-runtime', content: m }]));
-  const dev = developmentPolicy();
-  return parsePolicy({
-    ...dev,
-    name: PINNED_POLICY_NAME,
-    referenceValues: {
-      sim: { measurement: [toHex(m)] },
-      tpm2: { pcrs: { sha256: { '23': [toHex(pcr)] } } },
-    },
-  });
 }

@@ -14,6 +14,32 @@ export const EnclaveKeysSchema = z.object({
 /** Largest evidence document a party downloads (bytes). */
 export const MAX_EVIDENCE_BYTES = 1 << 20;
 
+/** What the executor's API serves for an attempt (docs/protocol.md §12). */
+export type AttemptResource = 'evidence' | 'enclave' | 'result' | 'keys';
+
+/** The path of an attempt's resource on the executor's API: `/v1/tasks/ID/attempts/N/WHAT`. */
+export function attemptPath(
+  taskId: bigint | number | string,
+  attempt: number,
+  what: AttemptResource,
+): string {
+  return `/v1/tasks/${taskId}/attempts/${attempt}/${what}`;
+}
+
+/**
+ * Where an executor whose API is at `base` serves an attempt's evidence or result: what it
+ * commits on chain as EvidenceCommitted's `evidenceLocation` and TaskCompleted's
+ * `resultLocation` (`BASE/v1/tasks/ID/attempts/N/evidence`); `executorBaseUrl` reads it back.
+ */
+export function attemptLocation(
+  base: string,
+  taskId: bigint | number | string,
+  attempt: number,
+  what: 'evidence' | 'result',
+): string {
+  return `${base}${attemptPath(taskId, attempt, what)}`;
+}
+
 /** The executor's base URL from an EvidenceCommitted location (`BASE/v1/tasks/ID/attempts/N/evidence`). */
 export function executorBaseUrl(evidenceLocation: string): string {
   return evidenceLocation.replace(/\/v1\/tasks\/.*$/, '');
@@ -34,9 +60,11 @@ export async function fetchServedEvidence(
   attempt: number,
   signal?: AbortSignal,
 ): Promise<ServedEvidence> {
-  const base = `/v1/tasks/${taskId}/attempts/${attempt}`;
-  const evidenceBytes = await peer.bytes('GET', `${base}/evidence`, { signal, maxBytes: MAX_EVIDENCE_BYTES });
-  const keys = await peer.json('GET', `${base}/enclave`, EnclaveKeysSchema, { signal });
+  const evidenceBytes = await peer.bytes('GET', attemptPath(taskId, attempt, 'evidence'), {
+    signal,
+    maxBytes: MAX_EVIDENCE_BYTES,
+  });
+  const keys = await peer.json('GET', attemptPath(taskId, attempt, 'enclave'), EnclaveKeysSchema, { signal });
   return {
     evidenceBytes,
     x25519Pub: Uint8Array.from(Buffer.from(keys.x25519Pub, 'hex')),

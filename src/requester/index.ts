@@ -14,6 +14,6 @@ export {
 } from './create.ts';
 export { explainFailure } from './explain.ts';
 export { type WaitResult, waitForTask } from './follow.ts';
-export { listNodes } from './nodes.ts';
+export { listNodes } from '../chain/index.ts';
 export { checkFunds, preflightExecutors, taskPrices } from './preflight.ts';
 export { fetchResult, type Finished, finishTask, type RequesterTrust } from './result.ts';

@@ -3,9 +3,8 @@
  * prices of the app and datasets, an executor that could run the task, and the funds for the fee.
  */
 import { type Address, formatEther } from 'viem';
-import { type ChainReader, getApp, getDataset, type TeeKind } from '../chain/index.ts';
+import { type ChainReader, getApp, getDataset, listNodes, type TeeKind } from '../chain/index.ts';
 import { FerryError } from '../kernel/index.ts';
-import { listNodes } from './nodes.ts';
 
 /**
  * The sum of the app's and the datasets' prices, wei (the least fee the contract accepts).

@@ -25,7 +25,7 @@ import {
   PROFILE_OPTION,
   profileName,
 } from '../journey/network.ts';
-import { publishApp } from '../journey/ops.ts';
+import { publishApp } from '../../agent/index.ts';
 
 export default defineCommand({
   name: 'app publish',

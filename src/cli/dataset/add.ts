@@ -28,7 +28,8 @@ import {
   PROFILE_OPTION,
   profileName,
 } from '../journey/network.ts';
-import { addDataset, committeeFigures, currentVerifierStake } from '../journey/ops.ts';
+import { addDataset } from '../../agent/index.ts';
+import { committeeFigures, currentVerifierStake } from '../../protocol/index.ts';
 import { formatProbability } from '../journey/timeline.ts';
 import { basename, resolve } from 'node:path';
 import { statSync } from 'node:fs';

@@ -1,12 +1,10 @@
 /** `ferry dataset revoke ID`: the owner revokes a dataset; no new task can use it. */
-import { AgentState, agentHome } from '../../agent/index.ts';
+import { markDatasetRevoked } from '../../agent/index.ts';
 import { getDataset, revokeDataset } from '../../chain/index.ts';
 import { FerryError, ferryHome } from '../../kernel/index.ts';
 import { defineCommand } from '../command.ts';
 import { parseId } from '../journey/args.ts';
 import { actAs, locateNetwork, NETWORK_OPTIONS, PROFILE_OPTION, profileName } from '../journey/network.ts';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 
 export default defineCommand({
   name: 'dataset revoke',
@@ -30,16 +28,7 @@ profile's agent store, so the agent neither releases its key nor serves its ciph
       });
     }
     const tx = await revokeDataset(chain, id);
-    const db = join(agentHome(profile, ctx.env), 'state.db');
-    if (existsSync(db)) {
-      const state = AgentState.open(db);
-      try {
-        const a = state.getAssetByChainId('dataset', id);
-        if (a) state.markAssetRevoked(a.id);
-      } finally {
-        state.close();
-      }
-    }
+    markDatasetRevoked(ctx.env, profile, id);
     return {
       json: { datasetId: id.toString(), revoked: true, txHash: tx.hash },
       text: `dataset ${id} revoked`,

@@ -7,8 +7,7 @@ import {
   parsePolicy,
   type AppraisalPolicy,
 } from '../../attestation/index.ts';
-import { pinnedDevelopmentPolicy } from '../../protocol/index.ts';
-import { RELEASE_POLICY_NAME, releasePolicy } from '../../protocol/release.ts';
+import { pinnedDevelopmentPolicy, RELEASE_POLICY_NAME, releasePolicy } from '../../enclave/index.ts';
 import { TEE_KINDS, type TeeKind } from '../../chain/index.ts';
 import { FerryError, isFerryError } from '../../kernel/index.ts';
 import { stringList } from '../args.ts';

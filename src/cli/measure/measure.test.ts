@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { checkSoftwareIdentified, parsePolicy } from '../../attestation/policy.ts';
 import { runtimeMeasurement } from '../../enclave/measure.ts';
 import { toHex } from '../../kernel/index.ts';
-import { runtimeReferenceValues } from '../../protocol/release.ts';
+import { runtimeReferenceValues } from '../../enclave/release.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const TMP = mkdtempSync(join(tmpdir(), 'ferry-measure-cli-'));

@@ -8,14 +8,15 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { policyHash } from '../../attestation/index.ts';
-import { runtimeMeasuredFiles, runtimeMeasurement } from '../../enclave/index.ts';
-import { FerryError, isFerryError, toHex } from '../../kernel/index.ts';
 import {
   RELEASE_FILE,
   readPublishedReferenceValues,
+  runtimeMeasuredFiles,
+  runtimeMeasurement,
   runtimePolicy,
   runtimeReferenceValues,
-} from '../../protocol/release.ts';
+} from '../../enclave/index.ts';
+import { FerryError, isFerryError, toHex } from '../../kernel/index.ts';
 import { optionalString } from '../args.ts';
 import { defineCommand } from '../command.ts';
 

@@ -6,7 +6,7 @@
 import { type Address, isAddress } from 'viem';
 import { challengeClaim, challengeVote, type FerryEvent, getTask, getTaskEvents } from '../../chain/index.ts';
 import { FerryError, ferryHome } from '../../kernel/index.ts';
-import { claimCase, voteCase } from '../../protocol/index.ts';
+import { type AttemptRecord, attemptRecord, claimCase, voteCase } from '../../protocol/index.ts';
 import { intOption, optionalString } from '../args.ts';
 import { defineCommand } from '../command.ts';
 import { parseId } from '../journey/args.ts';
@@ -68,6 +68,7 @@ vote or claim is true (CHAIN_NO_FRAUD) or no longer recorded (CHAIN_CHALLENGE_MI
       throw usage('--voter must be a 0x-prefixed 20-byte address', `got: ${voterText}`);
     }
     const voter = (voterText ?? null) as Address | null;
+    const given = ctx.values.attempt === undefined ? null : intOption(ctx, 'attempt', undefined, 1);
     const net = locateNetwork(ctx);
     const { chain } = await actAs(net, ferryHome(ctx.env), profileName(ctx));
     const task = await getTask(chain, taskId);
@@ -77,8 +78,12 @@ vote or claim is true (CHAIN_NO_FRAUD) or no longer recorded (CHAIN_CHALLENGE_MI
       });
     }
     let attempt: number;
-    if (ctx.values.attempt !== undefined) attempt = intOption(ctx, 'attempt', undefined, 1);
-    else {
+    let record: AttemptRecord;
+    if (given !== null) {
+      attempt = given;
+      record = await attemptRecord(chain, { task, attempt });
+    } else {
+      // Every attempt's events, read once: the latest attempt with such a record, then its events.
       const events = await getTaskEvents(chain, taskId, { fromBlock: task.createdBlock });
       const found = latestAttempt(events, voter);
       if (found === null) {
@@ -88,10 +93,11 @@ vote or claim is true (CHAIN_NO_FRAUD) or no longer recorded (CHAIN_CHALLENGE_MI
         );
       }
       attempt = found;
+      record = { task, attempt, events: events.filter((e) => Number(e.args.attempt) === attempt) };
     }
     const c = voter
-      ? await voteCase(chain, chain.chainId, { taskId, attempt, voter })
-      : await claimCase(chain, chain.chainId, { taskId, attempt });
+      ? await voteCase(chain, chain.chainId, { taskId, attempt, voter }, record)
+      : await claimCase(chain, chain.chainId, { taskId, attempt }, record);
     const base = {
       taskId: taskId.toString(),
       attempt,

@@ -4,9 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { committeeCapture, committeeCaptureForStake, sortitionSeats } from '../../crypto/sortition.ts';
-import { STAKE_UNIT } from '../../protocol/index.ts';
-import { committeeFigures, committeeSeating } from './ops.ts';
+import { committeeCapture, committeeCaptureForStake, sortitionSeats } from '../crypto/sortition.ts';
+import { STAKE_UNIT } from './stake.ts';
+import { committeeFigures, committeeSeating } from './committee.ts';
 
 const ETHER = 10n ** 18n;
 const FIVE = [ETHER, ETHER, ETHER, ETHER, ETHER];

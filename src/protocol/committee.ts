@@ -1,33 +1,13 @@
 /**
- * The data owner's side of the journeys, shared by the CLI commands and `ferry demo`: what a
- * committee (tau, threshold) means on this network, and adding a dataset or publishing an app
- * (encrypt into the owner's agent store, register). The requester's journey is src/requester.
- *
- * The owner agent reads its assets from its SQLite state and ciphertext store when it releases
- * keys and serves ciphertext, so adding an asset here writes into that same store (WAL mode
- * lets the running agent and this process share it).
+ * What a verifier committee (tau, threshold seats) means on a network (docs/protocol.md §4,
+ * §13.8): the capture and liveness-failure probabilities against an adversary's stake share
+ * (`committeeFigures`), and how the active verifiers' stakes seat (`committeeSeating`). Seats
+ * are stake units of 10^15 wei selected with p = min(1, tau / W), as sortitionSeats does. Used
+ * by `ferry dataset add`, `ferry demo` and the network benchmark.
  */
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import type { Readable } from 'node:stream';
-import type { Address, Hex } from 'viem';
-import { agentHome, agentStore, AgentState } from '../../agent/index.ts';
-import { type AppraisalPolicy, encodePolicyDocument, policyHash } from '../../attestation/index.ts';
-import {
-  type ChainReader,
-  type ChainWriter,
-  createApp,
-  createDataset,
-  getStakeTotals,
-  type TeeKind,
-} from '../../chain/index.ts';
-import { committeeCapture, committeeCaptureForStake, committeeThresholdSeats } from '../../crypto/index.ts';
-import { toHex } from '../../kernel/index.ts';
-import type { ProfileSecrets } from '../../profile/index.ts';
-import { STAKE_UNIT } from '../../protocol/index.ts';
-import { listNodes } from '../../requester/index.ts';
-
-// --- committee --------------------------------------------------------------------------------
+import { type ChainReader, getStakeTotals, listNodes } from '../chain/index.ts';
+import { committeeCapture, committeeCaptureForStake, committeeThresholdSeats } from '../crypto/index.ts';
+import { STAKE_UNIT } from './stake.ts';
 
 export type CommitteeFigures = {
   tau: number;
@@ -156,151 +136,6 @@ export async function activeVerifierStakes(c: ChainReader): Promise<bigint[]> {
   return (await listNodes(c))
     .filter((x) => x.roles.includes('verifier') && x.status === 'active')
     .map((x) => x.stake);
-}
-
-// --- assets -------------------------------------------------------------------------------------
-
-export type AddDatasetParams = {
-  env: NodeJS.ProcessEnv;
-  profile: string;
-  secrets: ProfileSecrets;
-  chain: ChainWriter;
-  /** The owner agent's URL (registered as the dataset's endpoint). */
-  endpoint: string;
-  source: string | Readable;
-  name: string;
-  regions: string[];
-  allowApps: Hex[] | 'any';
-  tee: TeeKind[];
-  tau: number;
-  threshold: number;
-  maxUses: number;
-  expiresAt: number;
-  requesters: Address[];
-  policy: AppraisalPolicy;
-  price: bigint;
-  signal?: AbortSignal;
-};
-
-export type AddedDataset = {
-  datasetId: bigint;
-  localId: string;
-  ciphertextHash: string;
-  size: number;
-  appraisalPolicyHash: string;
-  txHash: string;
-};
-
-function openAgentState(env: NodeJS.ProcessEnv, profile: string): { home: string; state: AgentState } {
-  const home = agentHome(profile, env);
-  mkdirSync(home, { recursive: true, mode: 0o700 });
-  return { home, state: AgentState.open(join(home, 'state.db')) };
-}
-
-/** Encrypts a dataset into the owner's agent store and registers it on chain. */
-export async function addDataset(p: AddDatasetParams): Promise<AddedDataset> {
-  const { home, state } = openAgentState(p.env, p.profile);
-  try {
-    const store = agentStore(home, state, p.secrets.ageIdentity);
-    const asset = await store.add(p.source, { kind: 'dataset', name: p.name, signal: p.signal });
-    const ph = policyHash(p.policy);
-    let reg: Awaited<ReturnType<typeof createDataset>>;
-    try {
-      reg = await createDataset(p.chain, {
-        ciphertextHash: asset.ciphertextSha256,
-        endpoint: p.endpoint,
-        price: p.price,
-        policy: {
-          allowedApps: p.allowApps,
-          allowedRegions: p.regions,
-          teeKinds: p.tee,
-          tau: p.tau,
-          threshold: p.threshold,
-          maxUses: p.maxUses,
-          expiresAt: p.expiresAt,
-          requesters: p.requesters,
-          appraisalPolicyDocument: encodePolicyDocument(p.policy),
-          appraisalPolicyHash: ph,
-        },
-      });
-    } catch (e) {
-      await store.remove(asset.id).catch(() => {});
-      throw e;
-    }
-    state.markAssetRegistered(asset.id, reg.datasetId);
-    return {
-      datasetId: reg.datasetId,
-      localId: asset.id,
-      ciphertextHash: toHex(asset.ciphertextSha256),
-      size: asset.size,
-      appraisalPolicyHash: toHex(ph),
-      txHash: reg.hash,
-    };
-  } finally {
-    state.close();
-  }
-}
-
-export type PublishedApp = {
-  appId: bigint;
-  localId: string;
-  measurement: string;
-  ciphertextHash: string;
-  size: number;
-  appraisalPolicyHash: string;
-  txHash: string;
-};
-
-/**
- * Encrypts a WASM app into the owner's agent store and registers it (measurement = SHA-256)
- * with the TEE kinds and appraisal policy its owner requires of every task.
- */
-export async function publishApp(p: {
-  env: NodeJS.ProcessEnv;
-  profile: string;
-  secrets: ProfileSecrets;
-  chain: ChainWriter;
-  endpoint: string;
-  file: string;
-  name: string;
-  price: bigint;
-  tee: TeeKind[];
-  policy: AppraisalPolicy;
-  signal?: AbortSignal;
-}): Promise<PublishedApp> {
-  const { home, state } = openAgentState(p.env, p.profile);
-  try {
-    const store = agentStore(home, state, p.secrets.ageIdentity);
-    const asset = await store.add(p.file, { kind: 'app', name: p.name, signal: p.signal });
-    const ph = policyHash(p.policy);
-    let reg: Awaited<ReturnType<typeof createApp>>;
-    try {
-      reg = await createApp(p.chain, {
-        measurement: asset.measurement!,
-        ciphertextHash: asset.ciphertextSha256,
-        endpoint: p.endpoint,
-        price: p.price,
-        teeKinds: p.tee,
-        appraisalPolicyDocument: encodePolicyDocument(p.policy),
-        appraisalPolicyHash: ph,
-      });
-    } catch (e) {
-      await store.remove(asset.id).catch(() => {});
-      throw e;
-    }
-    state.markAssetRegistered(asset.id, reg.appId);
-    return {
-      appId: reg.appId,
-      localId: asset.id,
-      measurement: toHex(asset.measurement!),
-      ciphertextHash: toHex(asset.ciphertextSha256),
-      size: asset.size,
-      appraisalPolicyHash: toHex(ph),
-      txHash: reg.hash,
-    };
-  } finally {
-    state.close();
-  }
 }
 
 /** The verifier stake now, for committee figures (null when unreadable). */

@@ -15,12 +15,7 @@ import {
   runtimeMeasurement as tpm2RuntimeMeasurement,
 } from '../attestation/tpm2/index.ts';
 import type { AppraisalPolicy } from '../attestation/index.ts';
-import {
-  computeRuntimeManifest,
-  type MeasuredFile,
-  type MeasuredPackage,
-  REPO_ROOT,
-} from '../enclave/measure.ts';
+import { computeRuntimeManifest, type MeasuredFile, type MeasuredPackage, REPO_ROOT } from './measure.ts';
 import { FerryError, fromHex, toHex } from '../kernel/index.ts';
 
 /** Path of the committed reference values, relative to the repository root. */

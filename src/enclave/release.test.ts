@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { checkSoftwareIdentified, policyHash } from '../attestation/policy.ts';
-import { runtimeMeasurement } from '../enclave/measure.ts';
+import { runtimeMeasurement } from './measure.ts';
 import { isFerryError, toHex } from '../kernel/index.ts';
 import { pinnedDevelopmentPolicy } from './policies.ts';
 import {
