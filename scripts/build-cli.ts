@@ -23,7 +23,16 @@
  *   namespace that reads every export, including the lazy WebSocket getters that load undici
  *   (~40 ms). The sources pay that still; see README's performance section.
  */
-import { readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -133,8 +142,8 @@ function importDeclarers(file: string, text: string, cache: Map<string, Map<stri
 
 /**
  * Builds the bundle into `out` (default dist/cli). Writes to a sibling directory first and
- * renames it into place; main.js gets the build's start time as its modification time, so a
- * source saved during the build makes the build stale. Returns the files written.
+ * renames the files into place; main.js gets the build's start time as its modification time,
+ * so a source saved during the build makes the build stale. Returns the files written.
  */
 export async function buildCli(out = DEFAULT_OUT, metafile?: string): Promise<string[]> {
   const started = new Date();
@@ -197,10 +206,22 @@ export async function buildCli(out = DEFAULT_OUT, metafile?: string): Promise<st
     logLevel: 'warning',
   });
   if (metafile) writeFileSync(metafile, JSON.stringify(result.metafile));
-  rmSync(out, { recursive: true, force: true });
-  renameSync(tmp, out);
+  // Chunk names carry their content's hash; only main.js keeps its name. The chunks go in first
+  // and main.js last (each a rename, so atomic): a process already running the previous build
+  // still finds the chunks it imports later. A previous build's chunks are removed a day on.
+  const names = Object.keys(result.metafile.outputs).map((f) => relative(tmp, resolve(f)));
+  mkdirSync(out, { recursive: true });
+  const old = readdirSync(out);
+  for (const n of names) if (n !== 'main.js') renameSync(join(tmp, n), join(out, n));
+  renameSync(join(tmp, 'main.js'), join(out, 'main.js'));
   utimesSync(join(out, 'main.js'), started, started);
-  return Object.keys(result.metafile.outputs).map((f) => join(out, relative(tmp, resolve(f))));
+  rmSync(tmp, { recursive: true, force: true });
+  const dayAgo = Date.now() - 86_400_000;
+  for (const n of old) {
+    const f = join(out, n);
+    if (!names.includes(n) && statSync(f).mtimeMs < dayAgo) rmSync(f, { recursive: true, force: true });
+  }
+  return names.map((n) => join(out, n));
 }
 
 if (import.meta.main) {

@@ -168,6 +168,21 @@ test('a chain command: nodes ls against anvil gives the same JSON', async () => 
   );
 });
 
+test('a rebuild keeps the chunks a running process may still import, for a day', async () => {
+  const out = join(dir, 'cli');
+  const recent = join(out, 'chunk-RECENT.js');
+  const ancient = join(out, 'chunk-ANCIENT.js');
+  writeFileSync(recent, 'export {};\n');
+  writeFileSync(ancient, 'export {};\n');
+  const twoDaysAgo = Date.now() / 1000 - 2 * 86_400;
+  utimesSync(ancient, twoDaysAgo, twoDaysAgo);
+  const files = await buildCli(out);
+  assert.ok(existsSync(recent));
+  assert.ok(!existsSync(ancient));
+  for (const f of files) assert.ok(existsSync(f), f);
+  assert.equal((await bundle('vrf', 'keygen', '--json')).code, 0);
+});
+
 test('bin/ferry runs the bundle only when it exists and nothing under src/ is newer', async () => {
   // A root of its own: bin/ferry, the project's node_modules, and two stand-in entry points.
   const root = join(dir, 'root');
