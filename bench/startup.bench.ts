@@ -81,10 +81,12 @@ const bench: Bench = async ({ quick, log }) => {
     log('building dist/cli (npm run build:cli)');
     await buildCli();
     const cache = join(dir, 'compile-cache');
-    const base: NodeJS.ProcessEnv = { ...process.env, NODE_COMPILE_CACHE: cache };
+    const base: NodeJS.ProcessEnv = {
+      ...process.env,
+      NODE_COMPILE_CACHE: cache,
+      FERRY_HOME: join(dir, 'home'),
+    };
     delete base.FERRY_SOURCES;
-    delete base.FERRY_HOME;
-    base.FERRY_HOME = join(dir, 'home');
 
     // Inputs: an identity, a tiny file and its ciphertext, a VRF key, a node on the chain.
     const id = join(dir, 'id.txt');
