@@ -27,7 +27,7 @@ function formatProbability(p: number): string {
 
 export default defineCommand({
   name: 'committee',
-  summary: 'capture and liveness-failure probabilities of a verifier committee',
+  summary: 'capture and liveness-failure probabilities of a verifier committee (Poisson model)',
   usage: 'committee --tau N --threshold T --adversary F [--total-stake W] [--json]',
   description: `
 Seats are Poisson in the many-small-stakes limit: with adversarial stake fraction F and

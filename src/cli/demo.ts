@@ -66,7 +66,7 @@ const quiet = {
 
 export default defineCommand({
   name: 'demo',
-  summary: 'run the whole network locally: a CSV-statistics task, verified end to end, in under a minute',
+  summary: 'run the whole network locally: a CSV-statistics task, verified end to end',
   usage: 'demo [--seed N] [--rows N] [--json]',
   description: `
 Starts a local network in a temporary home (chain, 1 executor, 5 verifiers, agents for alice

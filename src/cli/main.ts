@@ -2,6 +2,9 @@
  * `ferry` entry point: finds the command, parses its options, runs it, prints the result
  * and maps errors to exit codes. See command.ts for the conventions.
  */
+import { enableCompileCache, getCompileCacheDir } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { createLogger, EXIT, FerryError, toFerryError } from '../kernel/index.ts';
 import type { Command, CommandContext, CommandResult, OptionSpec } from './command.ts';
@@ -173,6 +176,11 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
+  // bin/ferry sets NODE_COMPILE_CACHE, which covers this file too; run directly (as the devnet
+  // runs its daemons), the cache covers the command's modules, imported from here on.
+  if (getCompileCacheDir() === undefined && !process.env.NODE_DISABLE_COMPILE_CACHE) {
+    enableCompileCache(join(tmpdir(), 'ferry-cli-compile-cache'));
+  }
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

@@ -150,7 +150,7 @@ export const COMMANDS: Entry[] = [
   },
   {
     name: 'nodes ls',
-    summary: 'list the nodes in the registry: roles, region, TEE kinds, status, stake',
+    summary: 'list the nodes in the registry: roles, region, TEE kinds, status, stake, operator',
     load: () => import('./nodes/ls.ts'),
   },
   {

@@ -8,7 +8,7 @@ import { openInput, requireOutputWithJson, runPipeline } from './io.ts';
 
 export default defineCommand({
   name: 'decrypt',
-  summary: 'Decrypt an age file with identity files (like age -d)',
+  summary: 'decrypt an age file with identity files (like age -d)',
   usage: 'decrypt -i PATH... [-o OUTPUT] [INPUT]',
   description: `
 Decrypts INPUT (default stdin; binary or ASCII-armored, detected) with the identities in the

@@ -13,7 +13,7 @@ import { openInput, requireOutputWithJson, runPipeline } from './io.ts';
 
 export default defineCommand({
   name: 'encrypt',
-  summary: 'Encrypt a file to age recipients (age v1 format, like age -e)',
+  summary: 'encrypt a file to age recipients (like age -e)',
   usage: 'encrypt (-r RECIPIENT | -R PATH)... [-a] [-o OUTPUT] [INPUT]',
   description: `
 Encrypts INPUT (default stdin) to every recipient given with -r (age1... or age1pq1...) or listed in a

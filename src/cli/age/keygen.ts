@@ -28,7 +28,7 @@ function rfc3339(d: Date): string {
 
 export default defineCommand({
   name: 'keygen',
-  summary: 'Generate an age X25519 identity (like age-keygen)',
+  summary: 'generate an age X25519 identity (like age-keygen)',
   usage: 'keygen [--pq] [-o OUTPUT] [--json]\n       ferry keygen -y [-o OUTPUT] [INPUT]',
   description: `
 Writes a new identity file: "# created:" and "# public key:" comments, then the

@@ -44,7 +44,7 @@ async function deployerKey(env: NodeJS.ProcessEnv, keyFile: string | undefined):
 
 export default defineCommand({
   name: 'chain deploy',
-  summary: "deploy Ferry's contracts to an EVM chain",
+  summary: "deploy Ferry's contracts to an EVM chain (key from FERRY_DEPLOYER_KEY or --key-file)",
   usage: 'chain deploy --rpc URL [--key-file FILE] [--json]',
   description: `
 The deployer key is read from FERRY_DEPLOYER_KEY, or from --key-file (a file holding the hex

@@ -5,7 +5,7 @@ import { defineCommand } from '../command.ts';
 
 export default defineCommand({
   name: 'vrf keygen',
-  summary: 'Generate an RFC 9381 VRF key pair (ECVRF-EDWARDS25519-SHA512-TAI)',
+  summary: 'generate an RFC 9381 VRF key pair',
   usage: 'vrf keygen [--json]',
   description: `
 Prints a new secret key (sk, a 32-byte seed) and its public key (pk, a compressed

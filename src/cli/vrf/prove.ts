@@ -7,7 +7,7 @@ import { alphaOption } from './hex.ts';
 
 export default defineCommand({
   name: 'vrf prove',
-  summary: 'Prove a VRF output for an input (alpha) with a secret key',
+  summary: 'prove a VRF output for an input with a secret key',
   usage: 'vrf prove --sk HEX --alpha HEX [--json]',
   description: `
 Computes the 80-byte proof pi = Gamma || c || s and the 64-byte output beta of

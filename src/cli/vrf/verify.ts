@@ -7,7 +7,7 @@ import { alphaOption } from './hex.ts';
 
 export default defineCommand({
   name: 'vrf verify',
-  summary: 'Verify a VRF proof for an input (alpha) under a public key',
+  summary: 'verify a VRF proof under a public key and print its output',
   usage: 'vrf verify --pk HEX --alpha HEX --pi HEX [--json]',
   description: `
 Verifies pi with full public-key validation (RFC 9381 ECVRF_verify with validate_key, and

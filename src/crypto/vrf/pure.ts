@@ -21,7 +21,9 @@ export const Point = ed25519.Point;
 export type Pt = InstanceType<typeof Point>;
 
 const BASE = Point.BASE;
-BASE.precompute(8, false);
+// The window table is built on the first multiplication, not at import: building it costs
+// ~100 ms, which every command that merely imports this module would pay at start-up.
+BASE.precompute(8);
 
 /**
  * string_to_point (RFC 8032 section 5.1.3, strict): 'non-canonical' for y >= p or x = 0 with
