@@ -123,5 +123,6 @@ export {
   type Evidence,
   type EvidenceKind,
   type TeeBackend,
+  type Tpm2ReferenceEvent,
   type Verifier,
 } from './types.ts';
