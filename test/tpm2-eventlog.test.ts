@@ -31,7 +31,8 @@ import {
   imagePolicy,
 } from '../src/image/measure.ts';
 import { FIRMWARE, findGolden } from '../src/image/firmware.ts';
-import { type CanonicalValue, decodeTagged, encodeTagged, toHex } from '../src/kernel/index.ts';
+import { backendSpecToWire, openTeeBackend } from '../src/enclave/backends.ts';
+import { type CanonicalValue, decodeTagged, encodeTagged, isFerryError, toHex } from '../src/kernel/index.ts';
 import { syntheticKernel } from './helpers/bzimage.ts';
 import { requireTool } from './helpers/tools.ts';
 
@@ -209,6 +210,52 @@ describe('measured boot: event log appraisal on swtpm', () => {
     assert.equal((await appraise(h, ev, PCRS_ONLY)).accepted, true);
     assert.equal((await appraise(h, withBody(ev, { eventLog: undefined }), PCRS_ONLY)).accepted, true);
     assert.equal((await appraise(h, withBody(ev, { eventLog: null }), PCRS_ONLY)).accepted, true);
+  });
+
+  test('the backends read the log at collect: Tpm2Backend eventLogFile, and the enclave spec eventLogFile', async (t) => {
+    const all = await tpms(t);
+    if (!all) return;
+    const h = all.honest as Booted;
+    const { dir } = await (started as NonNullable<typeof started>);
+    const file = join(dir, 'later.log');
+    const be = await Tpm2Backend.open({
+      tools: h.be.tools,
+      akHandle: 0x81010020,
+      pcrSelection: SELECTION,
+      eventLogFile: file,
+    });
+    await assert.rejects(be.collect(new Uint8Array(64)), (e) =>
+      isFerryError(e, 'ATTESTATION_BACKEND_UNAVAILABLE'),
+    );
+    await writeFile(file, logOf(HONEST).subarray(0, 100));
+    await assert.rejects(be.collect(new Uint8Array(64)), (e) => isFerryError(e, 'ATTESTATION_MALFORMED'));
+    // Read at every collect: the file written now is the one sent.
+    await writeFile(file, logOf(HONEST));
+    assert.deepEqual((await be.collect(new Uint8Array(64))).body.eventLog, logOf(HONEST));
+    // Without the option, no eventLog key (evidence as before).
+    const plain = await Tpm2Backend.open({
+      tools: h.be.tools,
+      akHandle: 0x81010020,
+      pcrSelection: SELECTION,
+    });
+    assert.equal('eventLog' in (await plain.collect(new Uint8Array(64))).body, false);
+    // The enclave side: the spec names the file, the enclave's backend sends it.
+    const wire = backendSpecToWire({
+      kind: 'tpm2',
+      tcti: h.sw.tcti,
+      akHandle: 0x81010020,
+      pcrSelection: SELECTION,
+      eventLogFile: file,
+    });
+    assert.equal(wire.eventLogFile, file);
+    const enclaveBackend = await openTeeBackend(wire);
+    assert.deepEqual((await enclaveBackend.collect(new Uint8Array(64))).body.eventLog, logOf(HONEST));
+    for (const bad of ['', 5]) {
+      assert.throws(
+        () => backendSpecToWire({ kind: 'tpm2', tcti: h.sw.tcti, eventLogFile: bad as string }),
+        (e) => isFerryError(e, 'INVALID_ARGUMENT'),
+      );
+    }
   });
 
   for (const [what, pcr, event] of [
