@@ -7,7 +7,8 @@
  * boots a tampered kernel, initrd or command line (each rejected naming the event), sends a
  * log that does not replay (the honest log in front of a tampered boot; a log edited in one
  * bank), drops the log, or quotes from another vTPM with the honest TPM's activation.
- * Five swtpm instances, started in parallel by the first test and shared by the file.
+ * Five swtpm instances, started in parallel by the first test and shared by the file; a sixth
+ * replays the real log of the recorded boot (four banks) against a real four-bank quote.
  */
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
@@ -18,10 +19,11 @@ import { join } from 'node:path';
 import { after, describe, type TestContext, test } from 'node:test';
 import { makeCredential, signActivationRecord } from '../src/attestation/tpm2/activation.ts';
 import { Tpm2Backend } from '../src/attestation/tpm2/backend.ts';
-import { encodeEventLog, type LogEventInput } from '../src/attestation/tpm2/eventlog.ts';
+import { encodeEventLog, type LogEventInput, readEventLog } from '../src/attestation/tpm2/eventlog.ts';
 import { Swtpm } from '../src/attestation/tpm2/swtpm.ts';
 import { Tpm2Tools } from '../src/attestation/tpm2/tools.ts';
 import { Tpm2Verifier } from '../src/attestation/tpm2/verifier.ts';
+import { parsePolicy } from '../src/attestation/policy.ts';
 import type { AppraisalPolicy, Evidence } from '../src/attestation/types.ts';
 import {
   type BootInputs,
@@ -38,7 +40,7 @@ import { requireTool } from './helpers/tools.ts';
 
 const VECTOR = JSON.parse(
   readFileSync(new URL('./vectors/image/ovmf-4m-q35-1cpu-1024mib.json', import.meta.url), 'utf8'),
-) as { cmdline: string; initrdSha256: string };
+) as { cmdline: string; initrdSha256: string; eventLog: string; pcrs: { sha256: Record<string, string> } };
 const INITRD_SIZE = 40840513;
 const BOOT = [0, 1, 2, 3, 4, 5, 6, 7, 9];
 const SELECTION = `sha1:${BOOT.join(',')}+sha256:${BOOT.join(',')}`;
@@ -366,6 +368,67 @@ describe('measured boot: event log appraisal on swtpm', () => {
     [swapped[i9], swapped[i9 + 1]] = [swapped[i9 + 1] as ExpectedEvent, swapped[i9] as ExpectedEvent];
     const s = await appraise(h, withBody(ev, { eventLog: logOf(swapped) }));
     assert.equal(s.valid, false, 'PCR 9 extended in another order has another value');
+  });
+
+  test('the recorded OVMF log (four banks, firmware order) replays against a real four-bank quote; measure.ts events match it', async (t) => {
+    if (!['swtpm', 'swtpm_setup', 'swtpm_ioctl', 'tpm2_quote'].every((n) => requireTool(t, n))) return;
+    const recorded = new Uint8Array(Buffer.from(VECTOR.eventLog, 'base64'));
+    const log = readEventLog(recorded);
+    const sw = await Swtpm.start({ pcrBanks: ['sha1', 'sha256', 'sha384', 'sha512'] });
+    const dir = await mkdtemp(join(tmpdir(), 'ferry-eventlog-'));
+    try {
+      const tools = new Tpm2Tools({ tcti: sw.tcti });
+      // The firmware's extends, in log order, every bank.
+      await tools.run(
+        'tpm2_pcrextend',
+        log.events.map((e) => `${e.pcr}:${log.banks.map((b) => `${b}=${e.digests[b]}`).join(',')}`),
+      );
+      const file = join(dir, 'binary_bios_measurements');
+      await writeFile(file, recorded);
+      const all = log.banks.map((b) => `${b}:${BOOT.join(',')}`).join('+');
+      const be = await Tpm2Backend.open({ tools, akAlg: 'ecc', pcrSelection: all, eventLogFile: file });
+      const ev = await be.collect(new Uint8Array(randomBytes(64)));
+      assert.deepEqual(
+        toHex((ev.body.pcrs as { [b: string]: { [i: string]: Uint8Array } }).sha256['9']),
+        VECTOR.pcrs.sha256['9'],
+      );
+      // The image's policy for every PCR but the kernel's (its bytes are not in the vector).
+      const events = HONEST.filter((e) => e.pcr !== 4);
+      const policy = parsePolicy({
+        ...POLICY,
+        name: 'recorded-boot',
+        referenceValues: {
+          tpm2: {
+            events: {
+              sha256: Object.fromEntries(
+                BOOT.filter((i) => i !== 4).map((i) => [
+                  String(i),
+                  events.filter((e) => e.pcr === i).map(({ type, digest, what }) => ({ type, digest, what })),
+                ]),
+              ),
+            },
+          },
+        },
+      });
+      // The AK of this test TPM is taken as given (no proof): validity of quote and log, and the events.
+      const v = new Tpm2Verifier({ trustedCas: [], requireAkProof: false });
+      const a = await v.appraise(ev, { policy, now: new Date(), expectedReportData: ev.reportData });
+      assert.deepEqual(a.reasons, []);
+      assert.equal(a.claims.eventLogBanks, 'sha1,sha256,sha384,sha512');
+      // One sha512 digest changed in the recorded log: the sha512 bank no longer replays.
+      const edited = Buffer.from(recorded);
+      const at = edited.lastIndexOf(Buffer.from(log.events.at(-1)?.digests.sha512 ?? '', 'hex'));
+      edited[at] ^= 1;
+      const b = await v.appraise(
+        { ...ev, body: { ...ev.body, eventLog: new Uint8Array(edited) } },
+        { policy, now: new Date() },
+      );
+      assert.equal(b.valid, false);
+      assert.match(messages(b), /\(PCR sha512:5: the log gives /);
+    } finally {
+      await sw.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test('attacker: another vTPM extended with the honest events, quoting with its own AK, is not the activated TPM', async (t) => {
