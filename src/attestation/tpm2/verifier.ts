@@ -5,8 +5,9 @@
  * (`pcrDigest`: the quote's PCR digest; `pcrs`: per bank and index, the quoted value;
  * `events`: per bank and index, the measured events of the TCG event log), and the expected
  * report_data. When the evidence carries an event log (`body.eventLog`), it must parse and
- * replay to every quoted PCR it touches, or the evidence is invalid. A TPM quote carries no wall-clock time, TCB status or debug flag:
- * freshness comes from the nonce (the binding contains the attempt's seed), so
+ * replay to every quoted PCR it touches, or the evidence is invalid. A TPM quote carries no
+ * wall-clock time, TCB status or debug flag: freshness comes from the nonce (the binding
+ * contains the attempt's seed), so
  * `maxEvidenceAgeSeconds`, `allowedTcbStatuses` and `allowDebug` do not apply; tcbStatus and
  * debug are reported as null.
  */
