@@ -126,5 +126,6 @@ export {
   type Evidence,
   type EvidenceKind,
   type TeeBackend,
+  type Tpm2ReferenceEvent,
   type Verifier,
 } from './types.ts';

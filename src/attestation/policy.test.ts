@@ -8,8 +8,11 @@ import {
   checkKind,
   checkReference,
   checkReportData,
+  checkSoftwareIdentified,
   checkTcb,
+  decodePolicyDocument,
   developmentPolicy,
+  encodePolicyDocument,
   finishAppraisal,
   parsePolicy,
   PRODUCTION_POLICY,
@@ -231,4 +234,62 @@ test('policy documents: encode is the hashed bytes; decode round-trips and refus
     () => encodePolicyDocument(huge),
     (e) => isFerryError(e, 'ATTESTATION_POLICY_INVALID') && /too large/.test(e.message),
   );
+});
+
+test('tpm2.events: strict shape, order kept (it is the log order), hashed, in the document', () => {
+  const ev = (type: string, fill: string, what?: string) => ({
+    type,
+    digest: `0x${fill.repeat(32).toUpperCase()}`,
+    ...(what ? { what } : {}),
+  });
+  const doc = (events: unknown) => ({
+    ...base,
+    allowedKinds: ['tpm2'],
+    referenceValues: { tpm2: { events } },
+  });
+  const p = parsePolicy(
+    doc({
+      sha256: { '9': [ev('EV_EVENT_TAG', 'bb', 'cmdline'), ev('EV_EVENT_TAG', 'aa', 'initrd')], '8': [] },
+    }),
+  );
+  const seq = p.referenceValues.tpm2?.events?.sha256?.['9'];
+  assert.deepEqual(seq, [
+    { type: 'EV_EVENT_TAG', digest: 'bb'.repeat(32), what: 'cmdline' },
+    { type: 'EV_EVENT_TAG', digest: 'aa'.repeat(32), what: 'initrd' },
+  ]);
+  assert.deepEqual(p.referenceValues.tpm2?.events?.sha256?.['8'], []);
+  // Events alone identify the software (§9.1).
+  assert.equal(checkSoftwareIdentified(p, 'tpm2'), null);
+  // Another order, another description: another policy.
+  const swapped = parsePolicy(
+    doc({ sha256: { '9': [ev('EV_EVENT_TAG', 'aa', 'initrd'), ev('EV_EVENT_TAG', 'bb', 'cmdline')] } }),
+  );
+  assert.notEqual(toHex(policyHash(swapped)), toHex(policyHash(p)));
+  const renamed = parsePolicy(
+    doc({
+      sha256: {
+        '9': [ev('EV_EVENT_TAG', 'bb', 'command line'), ev('EV_EVENT_TAG', 'aa', 'initrd')],
+        '8': [],
+      },
+    }),
+  );
+  assert.notEqual(toHex(policyHash(renamed)), toHex(policyHash(p)));
+  assert.deepEqual(decodePolicyDocument(encodePolicyDocument(p)), p);
+  for (const [what, events] of [
+    [
+      'sha1 digest in the sha256 bank',
+      { sha256: { '9': [{ type: 'EV_EVENT_TAG', digest: 'aa'.repeat(20) }] } },
+    ],
+    ['unknown bank', { sm3: { '9': [] } }],
+    ['PCR 24', { sha256: { '24': [] } }],
+    ['type not a name', { sha256: { '9': [{ type: 'tag', digest: 'aa'.repeat(32) }] } }],
+    ['unknown key', { sha256: { '9': [{ type: 'EV_EVENT_TAG', digest: 'aa'.repeat(32), pcr: 9 }] } }],
+    ['empty what', { sha256: { '9': [{ type: 'EV_EVENT_TAG', digest: 'aa'.repeat(32), what: '' }] } }],
+  ] as const) {
+    assert.throws(
+      () => parsePolicy(doc(events)),
+      (e) => isFerryError(e) && e.code === 'ATTESTATION_POLICY_INVALID',
+      what,
+    );
+  }
 });

@@ -51,6 +51,25 @@ const anyHex = z
 const u8 = z.number().int().min(0).max(255);
 const u16 = z.number().int().min(0).max(65535);
 
+/**
+ * `referenceValues.tpm2.events[bank]`: per PCR index, the measured events the TCG event log
+ * must hold for it, in log order (EV_NO_ACTION excluded): the TCG type name (`EV_...`, or
+ * `0x` and 8 hex digits), the bank's digest, and an optional description used in reasons.
+ */
+const tpm2Events = (bytes: number) =>
+  z.record(
+    z.string().regex(/^(?:[0-9]|1[0-9]|2[0-3])$/, 'expected a PCR index 0-23'),
+    z
+      .array(
+        z.strictObject({
+          type: z.string().regex(/^(?:EV_[A-Z0-9_]{1,40}|0x[0-9a-f]{8})$/, 'expected an event type name'),
+          digest: hexOf(bytes),
+          what: z.string().min(1).max(160).optional(),
+        }),
+      )
+      .max(256),
+  );
+
 const kindSchema = z.enum(EVIDENCE_KINDS as unknown as [EvidenceKind, ...EvidenceKind[]]);
 
 /** The zod schema of a policy document. Unknown keys are refused at every level. */
@@ -75,6 +94,14 @@ export const POLICY_SCHEMA = z.strictObject({
               z.array(anyHex),
             ),
           )
+          .optional(),
+        events: z
+          .strictObject({
+            sha1: tpm2Events(20).optional(),
+            sha256: tpm2Events(32).optional(),
+            sha384: tpm2Events(48).optional(),
+            sha512: tpm2Events(64).optional(),
+          })
           .optional(),
       })
       .optional(),
@@ -141,6 +168,23 @@ function normalize(p: z.infer<typeof POLICY_SCHEMA>): AppraisalPolicy {
         banks[bank] = m;
       }
       t.pcrs = banks;
+    }
+    if (r.tpm2.events) {
+      // Event lists keep their order: it is the log order the PCR's value depends on.
+      const banks: NonNullable<typeof t.events> = {};
+      for (const [bank, idx] of Object.entries(r.tpm2.events)) {
+        if (idx === undefined) continue;
+        const m: (typeof banks)[string] = {};
+        for (const [i, evs] of Object.entries(idx)) {
+          m[i] = evs.map((e) =>
+            e.what === undefined
+              ? { type: e.type, digest: e.digest }
+              : { type: e.type, digest: e.digest, what: e.what },
+          );
+        }
+        banks[bank] = m;
+      }
+      t.events = banks;
     }
     rv.tpm2 = t;
   }
@@ -354,7 +398,7 @@ const nonEmpty = (xs: readonly unknown[] | undefined): boolean => xs !== undefin
  * - `sim`: always (sim carries no hardware claim; only parties whose allowSim is on, which a
  *   development chain alone permits, accept it at all);
  * - `tpm2`: `pcrDigest` is a non-empty list, or `pcrs` has at least one PCR with a non-empty
- *   list;
+ *   list, or `events` at least one PCR with a non-empty event list;
  * - `tdx`: `mrTd` (the TD's initial firmware image) and `rtmr0`, `rtmr1`, `rtmr2` (what that
  *   firmware measured: configuration and ACPI tables, kernel and initrd, command line) are
  *   all non-empty lists: mr_td alone admits any OS booted by that firmware, and RTMRs without
@@ -375,7 +419,12 @@ export function missingReferenceValues(policy: AppraisalPolicy, kind: EvidenceKi
       const pcrPinned = Object.values(t?.pcrs ?? {}).some((idx) =>
         Object.values(idx ?? {}).some((vals) => nonEmpty(vals)),
       );
-      return nonEmpty(t?.pcrDigest) || pcrPinned ? null : 'tpm2.pcrs (a PCR value) or tpm2.pcrDigest';
+      const eventsPinned = Object.values(t?.events ?? {}).some((idx) =>
+        Object.values(idx ?? {}).some((evs) => nonEmpty(evs)),
+      );
+      return nonEmpty(t?.pcrDigest) || pcrPinned || eventsPinned
+        ? null
+        : 'tpm2.pcrs (a PCR value), tpm2.pcrDigest or tpm2.events';
     }
     case 'tdx': {
       const t = rv.tdx;

@@ -71,7 +71,12 @@ export type AppraisalPolicy = {
   maxEvidenceAgeSeconds: number;
   referenceValues: {
     sim?: { measurement?: string[] };
-    tpm2?: { pcrDigest?: string[]; pcrs?: { [bank: string]: { [index: string]: string[] } } };
+    tpm2?: {
+      pcrDigest?: string[];
+      pcrs?: { [bank: string]: { [index: string]: string[] } };
+      /** Per bank and PCR index, the measured events of the TCG event log in log order. */
+      events?: { [bank: string]: { [index: string]: Tpm2ReferenceEvent[] } };
+    };
     tdx?: {
       mrTd?: string[];
       rtmr0?: string[];
@@ -90,6 +95,16 @@ export type AppraisalPolicy = {
       allowSmt?: boolean;
     };
   };
+};
+
+/** A measured event of a TCG event log as a policy expects it (docs/protocol.md §9). */
+export type Tpm2ReferenceEvent = {
+  /** TCG event type name (`EV_SEPARATOR`, ...), or `0x` and 8 lowercase hex digits. */
+  type: string;
+  /** The bank's digest, lowercase hex. */
+  digest: string;
+  /** What the event measures; used in reasons only (it is part of the policy hash). */
+  what?: string;
 };
 
 /** Inputs every verifier takes: the policy, the clock, and the binding it must find. */

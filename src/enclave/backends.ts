@@ -8,7 +8,7 @@
  * - `tpm2`: Tpm2Backend over `Tpm2Tools({tcti})`; the AK must already be persistent at
  *   `akHandle` (provisioned and activated at node registration: the enclave never creates
  *   one); the EK certificate is read from NV (or `ekCertFile`), and the activation record,
- *   EK intermediates and AK certificate come from files. The quote's nonce is
+ *   EK intermediates, AK certificate and TCG event log come from files. The quote's nonce is
  *   SHA256(report_data) (§8, tpm2).
  * - `tdx`, `sev-snp`: TsmBackend over configfs-tsm at `tsmRoot` (default
  *   /sys/kernel/config/tsm/report).
@@ -52,6 +52,11 @@ export type Tpm2BackendSpec = {
   ekChainFiles?: string[];
   /** An AK certificate (PEM or DER), as cloud vTPMs issue. */
   akCertFile?: string;
+  /**
+   * The TCG event log (crypto-agile, e.g. /sys/kernel/security/tpm0/binary_bios_measurements),
+   * read at every collect and sent as the evidence's `eventLog`.
+   */
+  eventLogFile?: string;
 };
 
 export type TsmBackendSpec = {
@@ -66,7 +71,7 @@ export type BackendSpec = SimBackendSpec | Tpm2BackendSpec | TsmBackendSpec;
 
 const SHAPES = [
   '{kind: "sim", attesterFile}',
-  '{kind: "tpm2", tcti, akHandle?, ekHandle?, ekCertIndex?, akHash?, pcrSelection?, activationRecordFile?, ekCertFile?, ekChainFiles?, akCertFile?}',
+  '{kind: "tpm2", tcti, akHandle?, ekHandle?, ekCertIndex?, akHash?, pcrSelection?, activationRecordFile?, ekCertFile?, ekChainFiles?, akCertFile?, eventLogFile?}',
   '{kind: "tdx" | "sev-snp", tsmRoot?, privlevel?}',
 ];
 
@@ -100,6 +105,7 @@ export function backendSpecToWire(spec: BackendSpec): { [k: string]: CanonicalVa
             ekCertFile: (v) => typeof v === 'string',
             ekChainFiles: (v) => Array.isArray(v) && v.every((x) => typeof x === 'string'),
             akCertFile: (v) => typeof v === 'string',
+            eventLogFile: (v) => typeof v === 'string' && v.length > 0,
           }
         : s.kind === 'tdx' || s.kind === 'sev-snp'
           ? {
@@ -169,6 +175,7 @@ async function openTpm2(s: { [k: string]: CanonicalValue }): Promise<TeeBackend>
     ekCertIndex: opt<number>(s.ekCertIndex),
     akHash: opt<'sha256' | 'sha384'>(s.akHash),
     pcrSelection: opt<string>(s.pcrSelection),
+    eventLogFile: opt<string>(s.eventLogFile),
   });
   const akCertFile = opt<string>(s.akCertFile);
   if (akCertFile !== undefined) be.setAkCertificate(await readCertificate(akCertFile, 'AK certificate'));

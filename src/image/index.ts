@@ -15,7 +15,8 @@ export {
   readImage,
 } from './build.ts';
 export { type CpioEntry, type CpioRecord, readCpio, writeCpio } from './cpio.ts';
-export { EV, type LogEvent, parseEventLog, replayEventLog } from './eventlog.ts';
+/** The TCG event log parser lives with the tpm2 evidence it is part of (src/attestation/tpm2/eventlog.ts). */
+export { EV, type LogEvent, parseEventLog, replayEventLog } from '../attestation/index.ts';
 export { DEFAULT_FIRMWARE, DEFAULT_VARS, FIRMWARE, type FirmwareGolden, findGolden } from './firmware.ts';
 export { INIT_MOUNTS, initExecutable } from './init.ts';
 export {

@@ -4,9 +4,13 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { checkSoftwareIdentified } from '../attestation/index.ts';
+import {
+  checkSoftwareIdentified,
+  encodePolicyDocument,
+  parseEventLog,
+  replayEventLog,
+} from '../attestation/index.ts';
 import { isFerryError } from '../kernel/index.ts';
-import { parseEventLog, replayEventLog } from './eventlog.ts';
 import { FIRMWARE, findGolden } from './firmware.ts';
 import {
   BOOT_PCRS,
@@ -183,4 +187,29 @@ test('golden values: unknown firmware or VM shape is refused, not guessed', () =
     assert.equal(Buffer.from(fw.boot0000, 'hex').length, 62);
     assert.ok(fw.provenance.length > 40);
   }
+});
+
+test('the policy pins every event of PCRs 0-7 and 9 with the TCG type names the firmware logs, and fits on chain', () => {
+  const events = expectedEvents(inputs());
+  const policy = imagePolicy(expectedPcrs(events), 'with-events', events);
+  const pinned = policy.referenceValues.tpm2?.events?.sha256 ?? {};
+  assert.deepEqual(Object.keys(pinned).sort(), BOOT_PCRS.map(String).sort());
+  for (const i of BOOT_PCRS) {
+    const recorded = LOG.filter((e) => e.pcr === i);
+    assert.deepEqual(
+      (pinned[String(i)] ?? []).map((e) => e.type),
+      recorded.map((e) => e.typeName),
+      `types of PCR ${i}`,
+    );
+    if (i !== 4) {
+      assert.deepEqual(
+        (pinned[String(i)] ?? []).map((e) => e.digest),
+        recorded.map((e) => e.digests.sha256),
+        `digests of PCR ${i}`,
+      );
+    }
+  }
+  assert.ok(encodePolicyDocument(policy).length <= 16384);
+  // Without events, the policy is what it was.
+  assert.equal(imagePolicy(expectedPcrs(events), 'x').referenceValues.tpm2?.events, undefined);
 });

@@ -3,11 +3,13 @@
  * (docs/protocol.md §17.3): every event the firmware and the kernel's EFI stub log, in log
  * order per PCR, and the PCR values they produce. PCRs 2-7 and 9 follow from the image and
  * fixed strings; PCR 4 also from the RAM size and the initrd size (QEMU patches the kernel's
- * setup header); PCR 0 and 1 need the recorded firmware values of firmware.ts.
+ * setup header); PCR 0 and 1 need the recorded firmware values of firmware.ts. The policy
+ * pins the PCRs and each event (a verifier with the guest's TCG event log names the event
+ * that differs: docs/protocol.md §9).
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { type AppraisalPolicy, tpm2ProductionPolicy } from '../attestation/index.ts';
+import { type AppraisalPolicy, type Tpm2ReferenceEvent, tpm2ProductionPolicy } from '../attestation/index.ts';
 import { FerryError } from '../kernel/index.ts';
 import { readImage } from './build.ts';
 import { DEFAULT_FIRMWARE, type FirmwareGolden, findGolden } from './firmware.ts';
@@ -147,11 +149,26 @@ export function expectedPcrs(events: readonly ExpectedEvent[]): Record<string, s
   return out;
 }
 
-/** The production-settings policy (tpm2 only) pinning these boot PCRs. */
-export function imagePolicy(pcrs: Record<string, string>, name: string): AppraisalPolicy {
+/**
+ * The production-settings policy (tpm2 only) pinning these boot PCRs and, when `events` are
+ * given, every event of them (`referenceValues.tpm2.events.sha256`, in log order per PCR), so
+ * that a verifier with the guest's event log names the event that differs.
+ */
+export function imagePolicy(
+  pcrs: Record<string, string>,
+  name: string,
+  events?: readonly ExpectedEvent[],
+): AppraisalPolicy {
   const sha256Pcrs: Record<string, string[]> = {};
   for (const i of BOOT_PCRS) sha256Pcrs[String(i)] = [pcrs[String(i)]];
-  return tpm2ProductionPolicy(name, { pcrs: { sha256: sha256Pcrs } });
+  if (!events) return tpm2ProductionPolicy(name, { pcrs: { sha256: sha256Pcrs } });
+  const sha256Events: Record<string, Tpm2ReferenceEvent[]> = {};
+  for (const i of BOOT_PCRS) {
+    sha256Events[String(i)] = events
+      .filter((e) => e.pcr === i)
+      .map((e) => ({ type: e.type, digest: e.digest, what: e.what }));
+  }
+  return tpm2ProductionPolicy(name, { pcrs: { sha256: sha256Pcrs }, events: { sha256: sha256Events } });
 }
 
 export type ImageMeasurement = {
@@ -220,7 +237,7 @@ export async function measureImage(
     vm: { firmware: firmwarePath, firmwareSha256: fwSha, memoryMiB, cpus, machine: 'q35' },
     events,
     pcrs: { sha256: pcrs },
-    policy: imagePolicy(pcrs, `node-image-${img.manifest.digest.slice(0, 16)}`),
+    policy: imagePolicy(pcrs, `node-image-${img.manifest.digest.slice(0, 16)}`, events),
     provenance: golden.firmware.provenance,
   };
 }

@@ -12,7 +12,9 @@
  *    signed record is handed back with `setActivationRecord`.
  * 3. At node start `measureRuntime` resets PCR 23 and extends it (sha256 bank) with the
  *    runtime measurement of the executor's files and configuration.
- * 4. `collect(reportData)` quotes the configured PCRs with extraData = SHA256(report_data).
+ * 4. `collect(reportData)` quotes the configured PCRs with extraData = SHA256(report_data),
+ *    and, when `eventLogFile` is set, reads the TCG event log after the quote (so the log
+ *    holds at least every event the quoted PCRs reflect) and sends it as `eventLog`.
  */
 import { createHash, X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -28,6 +30,7 @@ import {
 } from './activation.ts';
 import { type PcrValues, parseSelection, pcrValuesFromSerialized, selectionToString } from './pcrs.ts';
 import { parseTpm2bPublic, TPM_ALG, TPMA_OBJECT, type TpmPublic } from './structures.ts';
+import { readEventLog } from './eventlog.ts';
 import type { Tpm2Tools } from './tools.ts';
 
 /** The resettable PCR Ferry measures the executor runtime into (PC Client: PCR 23, application support). */
@@ -53,6 +56,11 @@ export type Tpm2BackendOptions = {
   pcrSelection?: string;
   /** Replace an existing AK at akHandle instead of reusing it. */
   recreateAk?: boolean;
+  /**
+   * The TCG event log to send with every quote, read at each collect (Linux:
+   * /sys/kernel/security/tpm0/binary_bios_measurements); absent = evidence without a log.
+   */
+  eventLogFile?: string;
   signal?: AbortSignal;
 };
 
@@ -131,12 +139,16 @@ export class Tpm2Backend implements TeeBackend {
   #ekChain: Uint8Array[] = [];
   #akCert: Uint8Array | null = null;
   #activation: ActivationRecord | null = null;
+  /** Where the TCG event log is read at each collect, or null. */
+  readonly eventLogFile: string | null;
 
   private constructor(
-    opts: Required<Omit<Tpm2BackendOptions, 'signal' | 'akAlg' | 'recreateAk'>>,
+    opts: Required<Omit<Tpm2BackendOptions, 'signal' | 'akAlg' | 'recreateAk' | 'eventLogFile'>>,
     ak: Uint8Array,
     ek: Uint8Array,
+    eventLogFile: string | null,
   ) {
+    this.eventLogFile = eventLogFile;
     this.tools = opts.tools;
     this.ekHandle = opts.ekHandle;
     this.akHandle = opts.akHandle;
@@ -159,6 +171,12 @@ export class Tpm2Backend implements TeeBackend {
       akHash: opts.akHash ?? 'sha256',
     };
     parseSelection(full.pcrSelection);
+    if (
+      opts.eventLogFile !== undefined &&
+      (typeof opts.eventLogFile !== 'string' || opts.eventLogFile === '')
+    ) {
+      throw new FerryError('INVALID_ARGUMENT', 'eventLogFile: expected a non-empty path');
+    }
     const alg = opts.akAlg ?? 'rsa';
     const [ak, ekPub] = await full.tools.session((run) =>
       withTmp(async (dir) => {
@@ -219,7 +237,7 @@ export class Tpm2Backend implements TeeBackend {
         return [new Uint8Array(await readFile(pub)), new Uint8Array(await readFile(ekPubFile))];
       }),
     );
-    return new Tpm2Backend(full, ak, ekPub);
+    return new Tpm2Backend(full, ak, ekPub, opts.eventLogFile ?? null);
   }
 
   /** The AK's TPM name (u16 nameAlg || H(TPMT_PUBLIC)), what MakeCredential binds to. */
@@ -374,10 +392,30 @@ export class Tpm2Backend implements TeeBackend {
     return sch === TPM_ALG.RSAPSS ? 'rsapss' : sch === TPM_ALG.ECDSA ? 'ecdsa' : 'rsassa';
   }
 
+  /**
+   * Reads the event log of `eventLogFile` and checks that it parses (readEventLog). Throws
+   * ATTESTATION_BACKEND_UNAVAILABLE when unreadable, ATTESTATION_MALFORMED when malformed.
+   */
+  async readEventLog(): Promise<Uint8Array | null> {
+    if (this.eventLogFile === null) return null;
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(await readFile(this.eventLogFile));
+    } catch (e) {
+      throw new FerryError('ATTESTATION_BACKEND_UNAVAILABLE', 'cannot read the TCG event log file', {
+        cause: e,
+        hints: [`file: ${this.eventLogFile}`, (e as NodeJS.ErrnoException).code ?? String(e)],
+      });
+    }
+    readEventLog(bytes);
+    return bytes;
+  }
+
   /** TeeBackend: tpm2 evidence for a 64-byte report_data (body layout in docs/protocol.md §8). */
   async collect(reportData: Uint8Array, signal?: AbortSignal): Promise<Evidence> {
     const nonce = tpm2Nonce(reportData);
     const q = await this.quote(nonce, signal);
+    const eventLog = await this.readEventLog();
     return {
       kind: 'tpm2',
       reportData: reportData.slice(),
@@ -390,6 +428,7 @@ export class Tpm2Backend implements TeeBackend {
         certChain: this.#ekChain,
         akCert: this.#akCert,
         activation: this.#activation ? activationToCanonical(this.#activation) : null,
+        ...(eventLog ? { eventLog } : {}),
       },
     };
   }

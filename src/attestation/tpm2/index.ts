@@ -28,6 +28,21 @@ export {
   tpm2Nonce,
 } from './backend.ts';
 export {
+  EV,
+  type EventLog,
+  encodeEventLog,
+  eventTypeFromName,
+  eventTypeName,
+  isMeasured,
+  type LogEvent,
+  type LogEventInput,
+  MAX_EVENT_LOG_BYTES,
+  MAX_EVENT_LOG_EVENTS,
+  parseEventLog,
+  readEventLog,
+  replayEventLog,
+} from './eventlog.ts';
+export {
   computePcrDigest,
   extendPcr,
   type PcrValues,

@@ -2,9 +2,12 @@
  * `Tpm2Verifier`: appraisal of tpm2 evidence (docs/protocol.md §8, tpm2) against an appraisal
  * policy. Validity is `verifyQuote` (signature, AK attributes, nonce = SHA256(report_data),
  * PCR digest, AK proof). The policy then judges: kind `tpm2` allowed, `referenceValues.tpm2`
- * (`pcrDigest`: the quote's PCR digest; `pcrs`: per bank and index, the quoted value), and the
- * expected report_data. A TPM quote carries no wall-clock time, TCB status or debug flag:
- * freshness comes from the nonce (the binding contains the attempt's seed), so
+ * (`pcrDigest`: the quote's PCR digest; `pcrs`: per bank and index, the quoted value;
+ * `events`: per bank and index, the measured events of the TCG event log), and the expected
+ * report_data. When the evidence carries an event log (`body.eventLog`), it must parse and
+ * replay to every quoted PCR it touches, or the evidence is invalid. A TPM quote carries no
+ * wall-clock time, TCB status or debug flag: freshness comes from the nonce (the binding
+ * contains the attempt's seed), so
  * `maxEvidenceAgeSeconds`, `allowedTcbStatuses` and `allowDebug` do not apply; tcbStatus and
  * debug are reported as null.
  */
@@ -27,6 +30,7 @@ import type {
   Verifier,
 } from '../types.ts';
 import { type ActivationRecord, activationFromCanonical } from './activation.ts';
+import { type EventLog, isMeasured, readEventLog, replayEventLog } from './eventlog.ts';
 import type { PcrValues } from './pcrs.ts';
 import type { HashName } from './structures.ts';
 import { type AkProofInput, type AkPublic, parseAkPublic, parseCertificates, verifyQuote } from './verify.ts';
@@ -45,7 +49,128 @@ export type QuoteAppraisalInput = {
   /** The 64-byte report_data the nonce was derived from, when known (evidence path). */
   reportData?: Uint8Array;
   expectedReportData?: Uint8Array;
+  /** The TCG event log (crypto-agile, as Linux exposes it), when the evidence carries one. */
+  eventLog?: Uint8Array;
 };
+
+/** Quoted PCR values by `bank:index`, hex, in the quote's selection order. */
+type Quoted = Map<string, string>;
+
+/**
+ * Validity of the event log against a verified quote: for every quoted PCR of a bank the log
+ * has and that the log touches, the replay equals the quoted value. Returns the reason naming
+ * the first PCR (selection order) that differs, or null.
+ */
+function replayReason(log: EventLog, quoted: Quoted): AppraisalReason | null {
+  const replayed = new Map<string, Record<string, string>>();
+  const bad: string[] = [];
+  let first = '';
+  for (const [key, value] of quoted) {
+    const [bank, i] = key.split(':') as [HashName, string];
+    if (!log.banks.includes(bank)) continue;
+    let r = replayed.get(bank);
+    if (!r) {
+      r = replayEventLog(log.events, bank);
+      replayed.set(bank, r);
+    }
+    const got = r[i];
+    if (got === undefined || got === value) continue;
+    if (bad.length === 0) first = `PCR ${key}: the log gives ${got}, the quote ${value}`;
+    bad.push(key);
+  }
+  if (bad.length === 0) return null;
+  return {
+    code: 'ATTESTATION_PCR_MISMATCH',
+    message: `the event log does not replay to the quoted PCRs (${first}${bad.length > 1 ? `; also ${bad.slice(1).join(', ')}` : ''})`,
+  };
+}
+
+/** At most this many event reasons per PCR: after a missing or extra event the rest is noise. */
+const MAX_EVENT_REASONS_PER_PCR = 4;
+
+/**
+ * Policy reasons from referenceValues.tpm2.events (docs/protocol.md §9, appraisal of tpm2):
+ * each pinned PCR must be quoted, and the log's measured events for it must be the policy's,
+ * type and digest, in order. `log` is null when the evidence has none; the log has already
+ * been found to replay to the quote.
+ */
+function eventReasons(policy: AppraisalPolicy, log: EventLog | null, quoted: Quoted): AppraisalReason[] {
+  const pinned = policy.referenceValues.tpm2?.events ?? {};
+  const pcrKeys = Object.entries(pinned).flatMap(([bank, idx]) =>
+    Object.keys(idx)
+      .sort((a, b) => Number(a) - Number(b))
+      .map((i) => [bank as HashName, i] as const),
+  );
+  if (pcrKeys.length === 0) return [];
+  const out: AppraisalReason[] = [];
+  const mismatch = (message: string) => out.push({ code: 'ATTESTATION_MEASUREMENT_MISMATCH', message });
+  if (!log) {
+    mismatch(
+      `policy "${policy.name}" pins the measured-boot events of PCR ${pcrKeys.map(([b, i]) => `${b}:${i}`).join(', ')}, and the evidence carries no event log`,
+    );
+    return out;
+  }
+  const replayed = new Map<HashName, Record<string, string>>();
+  for (const [bank, i] of pcrKeys) {
+    const key = `${bank}:${i}`;
+    const expected = pinned[bank]?.[i] ?? [];
+    const q = quoted.get(key);
+    if (q === undefined) {
+      out.push({
+        code: 'ATTESTATION_PCR_MISMATCH',
+        message: `policy "${policy.name}" pins the events of PCR ${key}, which the quote does not cover with a supplied value`,
+      });
+      continue;
+    }
+    if (!log.banks.includes(bank)) {
+      mismatch(
+        `policy "${policy.name}" pins the events of PCR ${key}, and the event log has no ${bank} bank`,
+      );
+      continue;
+    }
+    const got = log.events.filter((e) => e.pcr === Number(i) && isMeasured(e));
+    let r = replayed.get(bank);
+    if (!r) {
+      r = replayEventLog(log.events, bank);
+      replayed.set(bank, r);
+    }
+    // A PCR the log does not touch was not part of the replay check: it must still be at its reset value.
+    if (r[i] === undefined && /[^0]/.test(q)) {
+      out.push({
+        code: 'ATTESTATION_PCR_MISMATCH',
+        message: `PCR ${key} is ${q} in the quote, and the event log has no event for it`,
+      });
+      continue;
+    }
+    const name = (k: number) => {
+      const w = expected[k]?.what;
+      return w === undefined ? `#${k} (${expected[k]?.type})` : `'${w}'`;
+    };
+    let n = 0;
+    for (let k = 0; k < Math.min(got.length, expected.length) && n < MAX_EVENT_REASONS_PER_PCR; k++) {
+      const g = got[k] as (typeof got)[number];
+      const e = expected[k] as (typeof expected)[number];
+      if (g.typeName !== e.type) {
+        mismatch(`PCR ${key} event ${name(k)}: type ${g.typeName}, expected ${e.type}`);
+        n++;
+      } else if (g.digests[bank] !== e.digest) {
+        mismatch(`PCR ${key} event ${name(k)}: digest ${g.digests[bank]}, expected ${e.digest}`);
+        n++;
+      }
+    }
+    if (got.length < expected.length) {
+      mismatch(
+        `PCR ${key}: the event log has ${got.length} measured event(s), the policy ${expected.length}; event ${name(got.length)} is missing`,
+      );
+    } else if (got.length > expected.length) {
+      const extra = got[expected.length] as (typeof got)[number];
+      mismatch(
+        `PCR ${key}: the event log has ${got.length} measured event(s), the policy ${expected.length}; event #${expected.length} (${extra.typeName}, digest ${extra.digests[bank]}) is not in the policy`,
+      );
+    }
+  }
+  return out;
+}
 
 /** Policy reasons from referenceValues.tpm2 for a verified quote. */
 function referenceReasons(
@@ -121,7 +246,28 @@ export function appraiseQuote(input: QuoteAppraisalInput): Appraisal {
     }
   }
   if (input.ak.tpm) claims.akName = toHex(input.ak.tpm.name);
+  const failures = [...v.failures];
+  let log: EventLog | null = null;
+  if (input.eventLog !== undefined) {
+    try {
+      log = readEventLog(input.eventLog);
+      claims.eventLogEvents = log.events.length;
+      claims.eventLogBanks = log.banks.join(',');
+    } catch (e) {
+      failures.push({ code: 'ATTESTATION_MALFORMED', message: (e as Error).message });
+    }
+  }
+  let replays = false;
+  if (log && v.valid) {
+    const r = replayReason(log, quoted);
+    if (r) failures.push(r);
+    else replays = true;
+  }
   if (v.valid) reasons.push(...referenceReasons(input.policy, measurement, quoted));
+  // Events are judged only from a log that parsed and replays to a valid quote.
+  if (v.valid && (input.eventLog === undefined || replays)) {
+    reasons.push(...eventReasons(input.policy, log, quoted));
+  }
   if (input.reportData) {
     const r = checkReportData(input.expectedReportData, input.reportData);
     if (r) reasons.push(r);
@@ -135,7 +281,7 @@ export function appraiseQuote(input: QuoteAppraisalInput): Appraisal {
     debug: null,
     reasons,
     claims,
-    validityReasons: v.failures,
+    validityReasons: failures,
   });
 }
 
@@ -241,6 +387,7 @@ export class Tpm2Verifier implements Verifier {
           trustedActivators: this.#opts.trustedActivators,
         },
         requireAkProof: this.#opts.requireAkProof,
+        eventLog: bytesField(b, 'eventLog', true) ?? undefined,
         reportData: rd,
         expectedReportData: ctx.expectedReportData,
       };

@@ -23,8 +23,10 @@ Computes what a TPM measured boot of the image in DIR (from "ferry image build")
 image after QEMU's setup-header patch, the command line, the initrd, the firmware's fixed
 events) and the sha256 PCRs 0-7 and 9 they give. PCR 0 and 1 use values recorded per firmware
 build and VM shape (src/image/firmware.ts); an unrecorded shape is IMAGE_NO_GOLDEN_VALUES.
-Writes an appraisal policy (tpm2 only, production settings) pinning those PCRs to
---policy-out (default DIR/policy.json) for "dataset add --policy" and "app publish --policy".
+Writes an appraisal policy (tpm2 only, production settings) pinning those PCRs and each of
+their events (referenceValues.tpm2.events: a verifier given the guest's TCG event log names the
+event that differs; evidence without the log is refused) to --policy-out (default
+DIR/policy.json) for "dataset add --policy" and "app publish --policy".
 --json prints {image, vm, events, pcrs, policyOut, policyHash, provenance}.`,
   options: {
     firmware: {
