@@ -11,8 +11,10 @@
  * exit within `exitTimeoutMs`). Any request after destroy fails with ENCLAVE_PROTOCOL; a
  * process that dies unexpectedly fails the pending request with ENCLAVE_CRASHED.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
+import type { Duplex, Readable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -98,6 +100,17 @@ const PROCESS_FILE = fileURLToPath(new URL('./main.ts', import.meta.url));
 export const DEV_PROCESS_FILE = fileURLToPath(new URL('./dev-main.ts', import.meta.url));
 const COMPILE_CACHE_DIR = join(tmpdir(), 'ferry-enclave-compile-cache');
 
+/**
+ * What a handle needs of the enclave's process: a ChildProcess here, or the stand-in of a
+ * process inside a VM (src/image/vm-enclave.ts), which emits `exit` (code, signal) once.
+ */
+export type EnclaveProcess = EventEmitter & {
+  readonly pid?: number;
+  readonly exitCode: number | null;
+  readonly signalCode: string | null;
+  kill(signal?: NodeJS.Signals): boolean;
+};
+
 export class EnclaveHandle {
   readonly x25519Pub: Uint8Array;
   readonly ed25519Pub: Uint8Array;
@@ -106,13 +119,13 @@ export class EnclaveHandle {
   readonly evidenceHash: Uint8Array;
   /** commitmentsHash of the commitments the enclave was created for. */
   readonly commitmentsHash: Uint8Array;
-  readonly #child: ChildProcess;
+  readonly #child: EnclaveProcess;
   readonly #rpc: Rpc;
   readonly #exitTimeoutMs: number;
   #destroyed: Promise<DestroyReport> | undefined;
 
   /** @internal use createEnclave */
-  constructor(child: ChildProcess, rpc: Rpc, ready: Message, exitTimeoutMs: number) {
+  constructor(child: EnclaveProcess, rpc: Rpc, ready: Message, exitTimeoutMs: number) {
     this.#child = child;
     this.#rpc = rpc;
     this.#exitTimeoutMs = exitTimeoutMs;
@@ -286,14 +299,14 @@ export class EnclaveHandle {
 
 /** One request at a time over the pipe. */
 class Rpc {
-  readonly #pipe: Socket;
+  readonly #pipe: Duplex;
   #pending:
     | { resolve: (m: Message) => void; reject: (e: FerryError) => void; progress?: (m: Message) => void }
     | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #dead: FerryError | undefined;
 
-  constructor(pipe: Socket) {
+  constructor(pipe: Duplex) {
     this.#pipe = pipe;
     readFrames(
       pipe,
@@ -379,11 +392,25 @@ export async function startEnclave(entry: string, opts: CreateEnclaveOptions): P
       NODE_OPTIONS: '--max-semi-space-size=2',
     },
   });
-  const pipe = child.stdio[3] as Socket;
+  return attachEnclave(child, child.stdio[3] as Socket, child.stderr, opts, commitments, backend);
+}
+
+/**
+ * @internal Speaks to an enclave process already started (a child here, or one in a VM) over
+ * its pipe: sends `init` and returns the handle. `stderr` carries its log lines, if any.
+ */
+export async function attachEnclave(
+  child: EnclaveProcess,
+  pipe: Duplex,
+  stderr: Readable | null,
+  opts: CreateEnclaveOptions,
+  commitments: TaskCommitments = checkCommitments(opts.commitments),
+  backend: { [k: string]: CanonicalValue } = backendSpecToWire(opts.backend),
+): Promise<EnclaveHandle> {
   const rpc = new Rpc(pipe);
   let stderrTail = '';
-  child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (s: string) => {
+  stderr?.setEncoding('utf8');
+  stderr?.on('data', (s: string) => {
     stderrTail = (stderrTail + s).slice(-4000);
     if (opts.onLog) for (const line of s.split('\n')) if (line) opts.onLog(line);
   });
@@ -437,7 +464,7 @@ export async function startEnclave(entry: string, opts: CreateEnclaveOptions): P
  * in time is killed. The error gets `details.enclaveExit` = the DestroyReport.
  */
 async function endAfterFailedInit(
-  child: ChildProcess,
+  child: EnclaveProcess,
   rpc: Rpc,
   e: unknown,
   exitTimeoutMs: number,
