@@ -35,12 +35,15 @@ export { type BootOptions, type BootResult, bootImage, canBoot, type GuestReport
 export { type ChannelMessage, encodeLine, KIND, lineReader } from './channel.ts';
 export {
   kvmUsable,
+  type NodeVmConfig,
   provisionVtpm,
+  startNodeVm,
   VM_AK_HANDLE,
   VM_CPUS,
   VM_MEMORY_MIB,
   VM_PCR_SELECTION,
   VmEnclaveHost,
   type VmEnclaveHostOptions,
+  type VmTpm,
   type VtpmProvision,
 } from './vm-enclave.ts';

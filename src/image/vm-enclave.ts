@@ -11,6 +11,7 @@
  * boots the VM on that state and creates enclaves; `stop` ends QEMU and swtpm whatever happens.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { accessSync, constants, copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -20,6 +21,7 @@ import { join } from 'node:path';
 import { Duplex, PassThrough } from 'node:stream';
 import {
   type ActivationRecord,
+  decodeActivationRecord,
   encodeActivationRecord,
   Swtpm,
   Tpm2Backend,
@@ -82,7 +84,6 @@ export async function provisionVtpm(p: {
     const rootCaPem = await sw.rootCaPem();
     const issuerPem = await sw.issuerCaPem();
     const activation = await p.activate(be, { rootCaPem, issuerPem });
-    const { X509Certificate } = await import('node:crypto');
     keep = true;
     return {
       stateDir: p.stateDir,
@@ -136,10 +137,13 @@ export function kvmUsable(): { usable: boolean; reason: string } {
     : { usable: false, reason: `qemu exited with ${r.status}: ${err.trim().split('\n')[0] ?? ''}` };
 }
 
+/** What the VM host needs of a provisioned vTPM (the root CA is for the verifiers). */
+export type VmTpm = Omit<VtpmProvision, 'rootCaPem'>;
+
 export type VmEnclaveHostOptions = {
   /** The node image directory (`ferry image build --out`). */
   image: string;
-  vtpm: VtpmProvision;
+  vtpm: VmTpm;
   /** `auto` (default): KVM when usable, else TCG. */
   accel?: 'auto' | 'kvm' | 'tcg';
   firmware?: string;
@@ -182,7 +186,7 @@ export class VmEnclaveHost {
   readonly #swtpm: ChildProcess;
   readonly #run: string;
   readonly #chan: Socket;
-  readonly #vtpm: VtpmProvision;
+  readonly #vtpm: VmTpm;
   readonly #attempts = new Map<number, HostAttempt>();
   readonly #relays = new Map<number, { unacked: number; wake?: () => void; abort: AbortController }>();
   #next = 1;
@@ -197,7 +201,7 @@ export class VmEnclaveHost {
     swtpm: ChildProcess;
     run: string;
     chan: Socket;
-    vtpm: VtpmProvision;
+    vtpm: VmTpm;
   }) {
     this.accel = p.accel;
     this.bootMs = p.bootMs;
@@ -503,6 +507,72 @@ export class VmEnclaveHost {
   describe(): string {
     return `VM enclave host (${this.accel}, AK ${toHex(this.#vtpm.akName)})`;
   }
+}
+
+/** The `ferry node start --tee vm` settings (src/node/config.ts). */
+export type NodeVmConfig = {
+  vmImage?: string;
+  vmTpmState?: string;
+  vmAccel?: 'auto' | 'kvm' | 'tcg' | string;
+  tpm2AkHandle?: number;
+  tpm2Activation?: string;
+  tpm2EkCert?: string;
+  tpm2EkChain: readonly string[];
+};
+
+function derOf(path: string, what: string): Uint8Array {
+  try {
+    return new Uint8Array(new X509Certificate(readFileSync(path)).raw);
+  } catch (e) {
+    throw new FerryError('ATTESTATION_BACKEND_UNAVAILABLE', `cannot read the ${what} certificate ${path}`, {
+      cause: e,
+      hints: ['expected a PEM or DER X.509 certificate'],
+    });
+  }
+}
+
+/** Boots a node's enclave VM from its configuration (the image, the provisioned vTPM, its public parts). */
+export async function startNodeVm(
+  c: NodeVmConfig,
+  opts: { log?: { info(msg: string, fields?: Record<string, unknown>): void }; signal?: AbortSignal } = {},
+): Promise<VmEnclaveHost> {
+  const missing = (
+    [
+      ['vmImage', '--vm-image DIR (ferry image build --out DIR)'],
+      ['vmTpmState', '--vm-tpm-state DIR (the provisioned vTPM)'],
+      ['tpm2Activation', "--tpm2-activation FILE (the activator's record)"],
+      ['tpm2EkCert', "--tpm2-ek-cert FILE (the vTPM's EK certificate)"],
+    ] as const
+  ).filter(([k]) => !c[k]);
+  if (missing.length > 0) {
+    throw new FerryError('ATTESTATION_BACKEND_UNAVAILABLE', 'this node cannot create vm enclaves', {
+      hints: missing.map(([, h]) => `needs ${h}`),
+    });
+  }
+  let activation: ActivationRecord;
+  try {
+    activation = decodeActivationRecord(new Uint8Array(readFileSync(c.tpm2Activation as string)));
+  } catch (e) {
+    throw new FerryError('ATTESTATION_BACKEND_UNAVAILABLE', 'cannot read the activation record', {
+      cause: e,
+      hints: [String(c.tpm2Activation)],
+    });
+  }
+  const accel = c.vmAccel === 'kvm' || c.vmAccel === 'tcg' ? c.vmAccel : 'auto';
+  return VmEnclaveHost.start({
+    image: c.vmImage as string,
+    accel,
+    vtpm: {
+      stateDir: c.vmTpmState as string,
+      akHandle: c.tpm2AkHandle ?? VM_AK_HANDLE,
+      akName: activation.akName,
+      ekCert: derOf(c.tpm2EkCert as string, 'EK'),
+      ekChain: c.tpm2EkChain.map((f) => derOf(f, 'EK chain')),
+      activation,
+    },
+    log: (m, f) => opts.log?.info(m, f),
+    signal: opts.signal,
+  });
 }
 
 function kill(child: ChildProcess | undefined): void {

@@ -50,6 +50,7 @@ import {
   hexBytes,
   nodeAtCreation,
   readTaskCommitments,
+  type TaskCommitments,
   taskCreation,
 } from '../protocol/index.ts';
 import { abandonCause } from './abandon.ts';
@@ -60,6 +61,7 @@ import {
   attemptKey as key,
   backendSpec,
   claimIntentStep,
+  chainTeeKind,
   claimOpen,
   claimTiming,
   ENCLAVE_LOST_CAUSE,
@@ -115,6 +117,13 @@ export type ExecutorComponents = {
    * which finishes recorded work (receipts, abandonments) but runs no enclave.
    */
   relay?: CiphertextRelay;
+  /**
+   * Where enclaves are created instead of a local process with `backendSpec(config)`: the
+   * node's VM (`--tee vm`, src/image/vm-enclave.ts), which brings its own backend.
+   */
+  enclaves?: {
+    createEnclave(opts: { commitments: TaskCommitments }): Promise<EnclaveHandle>;
+  };
   /** The node's home: results are stored under `results/`. */
   home: string;
   config: ExecutorConfig;
@@ -306,7 +315,7 @@ export class Executor implements Reconciler {
   async #claim(taskId: bigint, attempt: number, ctx?: JobContext): Promise<void> {
     const { chain, state, config: cfg, log, address } = this.#c;
     const task = await getTask(chain, taskId);
-    if (!claimOpen(task, attempt, cfg.tee)) return;
+    if (!claimOpen(task, attempt, chainTeeKind(cfg.tee))) return;
     for (const d of task.datasetIds) {
       if (!regionAllows(await getDataset(chain, d), cfg.region)) return;
     }
@@ -414,7 +423,9 @@ export class Executor implements Reconciler {
       // The enclave is created for this attempt's commitments (the app, input, result
       // recipient and datasets the chain fixes, §8.1) and refuses anything else.
       const commitments = await readTaskCommitments(chain, { chainId: this.#c.chainId, task });
-      const handle = await createEnclave({ commitments, backend: backendSpec(this.#c.config) });
+      const handle = this.#c.enclaves
+        ? await this.#c.enclaves.createEnclave({ commitments })
+        : await createEnclave({ commitments, backend: backendSpec(this.#c.config) });
       this.#enclaves.set(key(task.taskId, task.attempt), handle);
       state.saveEvidence(task.taskId, task.attempt, handle.evidenceBytes, handle.evidenceHash, {
         x25519Pub: handle.x25519Pub,
