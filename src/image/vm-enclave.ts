@@ -356,6 +356,11 @@ export class VmEnclaveHost {
     };
   }
 
+  /** QEMU's process id (its resident memory is the VM's cost). */
+  get qemuPid(): number | undefined {
+    return this.#qemu.pid;
+  }
+
   get alive(): boolean {
     return this.#dead === null;
   }
