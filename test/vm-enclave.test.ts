@@ -195,7 +195,7 @@ test('vm: an attempt in the guest — evidence accepted by the image policy, key
   assert.equal(h.exited, true);
 });
 
-test('vm: an image with one byte of its initrd changed, on the same provisioned vTPM, is rejected at PCR 9', async (t) => {
+test('vm: an image with one byte of its initrd changed, on the same provisioned vTPM, is rejected: PCR 9 is not the measured one', async (t) => {
   if (!vm || !measured || !vtpm) return t.skip(skipped ?? 'no VM');
   await vm.stop();
   vm = undefined;
@@ -231,11 +231,15 @@ test('vm: an image with one byte of its initrd changed, on the same provisioned 
     expectedReportData: expected,
   });
   assert.equal(ap.accepted, false);
-  assert.deepEqual(
-    ap.reasons.map((x) => x.code),
-    ['ATTESTATION_PCR_MISMATCH'],
+  // Every reason is a measurement the policy does not allow (the quote, the AK and the EK are
+  // fine); PCR 9 holds the initrd. (PCR 4 changes too when the initrd's size does: QEMU patches
+  // the initrd's size into the kernel's setup header before OVMF measures it, §17.3.)
+  assert.ok(ap.reasons.length > 0);
+  for (const r of ap.reasons)
+    assert.equal(r.code, 'ATTESTATION_MEASUREMENT_MISMATCH', JSON.stringify(ap.reasons));
+  assert.ok(
+    ap.reasons.some((r) => /PCR sha256:9 /.test(r.message)),
     JSON.stringify(ap.reasons),
   );
-  assert.match(ap.reasons[0].message, /\b9\b/);
   await h.destroy();
 });
