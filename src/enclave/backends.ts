@@ -12,6 +12,9 @@
  *   SHA256(report_data) (§8, tpm2).
  * - `tdx`, `sev-snp`: TsmBackend over configfs-tsm at `tsmRoot` (default
  *   /sys/kernel/config/tsm/report).
+ * - `tpm2-device`: Tpm2DeviceBackend, tpm2 evidence from raw TPM commands on a device (the VM
+ *   enclave's guest, /dev/tpmrm0; docs/protocol.md §17.5), the public EK certificate, chain and
+ *   activation record given as bytes.
  *
  * Only public values cross the pipe: paths, handles, the TCTI string.
  */
