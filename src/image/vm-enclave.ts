@@ -192,6 +192,7 @@ export class VmEnclaveHost {
   #next = 1;
   #dead: FerryError | null = null;
   #stopped: Promise<void> | undefined;
+  #offExit: () => void = () => {};
   serial = '';
 
   private constructor(p: {
@@ -333,6 +334,14 @@ export class VmEnclaveHost {
         host.serial = (host.serial + d.toString('latin1')).slice(-20_000);
       });
       host.#listen();
+      // If this process ends without stop() (an uncaught error, process.exit), the VM and its
+      // vTPM end with it; after SIGKILL only the caller's process records can find them.
+      const onExit = () => {
+        kill(host.#qemu);
+        kill(host.#swtpm);
+      };
+      process.once('exit', onExit);
+      host.#offExit = () => process.off('exit', onExit);
       log('vm ready', { accel, bootMs: host.bootMs, guestNode: hello.node });
       return host;
     } catch (e) {
@@ -504,6 +513,7 @@ export class VmEnclaveHost {
       await exited;
       await stopSwtpm(this.#swtpm, join(this.#run, 'swtpm.sock'));
       await rm(this.#run, { recursive: true, force: true });
+      this.#offExit();
     })();
     return this.#stopped;
   }
