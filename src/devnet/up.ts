@@ -42,6 +42,7 @@ import {
 import { createProfile, loadProfile, type ProfilePublic } from '../profile/index.ts';
 import { createLogger, FerryError, type Logger, toHex } from '../kernel/index.ts';
 import { activateAk } from './activator.ts';
+import { prepareVmExecutors } from './vm.ts';
 import {
   childEntries,
   claimPidFile,
@@ -127,7 +128,12 @@ export type DevnetOptions = {
   home: string;
   executors?: number;
   verifiers?: number;
-  tee?: 'sim' | 'tpm2';
+  tee?: 'sim' | 'tpm2' | 'vm';
+  /**
+   * --tee vm: a built node image to use; default: the image of this checkout, built into
+   * $FERRY_HOME/cache/node-image/KEY (KEY: the hash of what the build reads) or reused from there.
+   */
+  vmImage?: string;
   regions?: string[];
   /** Seconds between blocks (default 1). */
   blockTime?: number;
@@ -169,8 +175,13 @@ export type DevnetInfo = {
     agent: string | null;
   }[];
   simRoot: string | null;
-  /** --tee tpm2: the activator's Ed25519 public key (hex) and the trusted EK CA files. */
+  /** --tee tpm2 or vm: the activator's Ed25519 public key (hex) and the trusted EK CA files. */
   tpm2: { activator: string; cas: string[] } | null;
+  /**
+   * --tee vm: the node image the executors boot, its digest and the policy `ferry image measure`
+   * writes for it (PCR 0-7 and 9 pinned): publish assets with it (`--policy FILE`).
+   */
+  vm: { image: string; digest: string; policy: string } | null;
   pid: number;
   startedAt: string;
 };
@@ -288,6 +299,19 @@ export async function devnetUp(opts: DevnetOptions, signal?: AbortSignal): Promi
     // --tee tpm2: one swtpm per executor, provisioned as node registration does (§13.7).
     const tpm2Args = new Map<string, string[]>();
     let tpm2: DevnetInfo['tpm2'] = null;
+    let vm: DevnetInfo['vm'] = null;
+    if (tee === 'vm') {
+      const r = await prepareVmExecutors({
+        home,
+        image: opts.vmImage,
+        executors: nodeSpecs.filter((x) => x.roles.includes('executor')).map((x) => x.name),
+        log,
+        signal,
+      });
+      tpm2 = r.tpm2;
+      vm = r.vm;
+      for (const [n, a] of r.args) tpm2Args.set(n, a);
+    }
     if (tee === 'tpm2') {
       const activator = generateKeyPairSync('ed25519');
       writeFileSync(
@@ -395,7 +419,7 @@ export async function devnetUp(opts: DevnetOptions, signal?: AbortSignal): Promi
         n.region,
         ...common,
       ];
-      if (n.roles.includes('executor') && tee === 'tpm2') {
+      if (n.roles.includes('executor') && (tee === 'tpm2' || tee === 'vm')) {
         args.push(...(tpm2Args.get(n.name) ?? []));
       } else if (n.roles.includes('executor')) {
         const dir = join(home, 'nodes', n.name);
@@ -405,7 +429,13 @@ export async function devnetUp(opts: DevnetOptions, signal?: AbortSignal): Promi
         args.push('--sim-attester', file);
       }
       const ready = await supervisor.start(
-        { name: n.name, ...cli(n.name, args), logFile: join(home, 'logs', `${n.name}.log`) },
+        {
+          name: n.name,
+          ...cli(n.name, args),
+          logFile: join(home, 'logs', `${n.name}.log`),
+          // A vm executor boots its VM before it is ready: minutes under TCG on a loaded host.
+          ...(tee === 'vm' && n.roles.includes('executor') ? { readyTimeoutMs: 900_000 } : {}),
+        },
         signal,
       );
       nodes.push({
@@ -437,6 +467,7 @@ export async function devnetUp(opts: DevnetOptions, signal?: AbortSignal): Promi
       }),
       simRoot,
       tpm2,
+      vm,
       pid: process.pid,
       startedAt: new Date().toISOString(),
     };

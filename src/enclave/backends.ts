@@ -12,6 +12,9 @@
  *   SHA256(report_data) (§8, tpm2).
  * - `tdx`, `sev-snp`: TsmBackend over configfs-tsm at `tsmRoot` (default
  *   /sys/kernel/config/tsm/report).
+ * - `tpm2-device`: Tpm2DeviceBackend, tpm2 evidence from raw TPM commands on a device (the VM
+ *   enclave's guest, /dev/tpmrm0; docs/protocol.md §17.5), the public EK certificate, chain and
+ *   activation record given as bytes.
  *
  * Only public values cross the pipe: paths, handles, the TCTI string.
  */
@@ -67,12 +70,33 @@ export type TsmBackendSpec = {
   privlevel?: number;
 };
 
-export type BackendSpec = SimBackendSpec | Tpm2BackendSpec | TsmBackendSpec;
+/**
+ * tpm2 evidence from a TPM character device with raw TPM commands (no tpm2-tools): the VM
+ * enclave backend's guest (docs/protocol.md §17.5). The AK is persistent at `akHandle`; the EK
+ * certificate, its intermediates and the activation record are public and given as bytes.
+ */
+export type Tpm2DeviceBackendSpec = {
+  kind: 'tpm2-device';
+  /** The TPM device, /dev/tpmrm0. */
+  device: string;
+  /** PCRs to quote (tpm2-tools syntax), e.g. `sha256:0,1,2,3,4,5,6,7,9`. */
+  pcrSelection: string;
+  akHandle?: number;
+  /** DER. */
+  ekCert?: Uint8Array;
+  /** DER, one per intermediate. */
+  ekChain?: Uint8Array[];
+  /** `encodeActivationRecord` bytes. */
+  activationRecord?: Uint8Array;
+};
+
+export type BackendSpec = SimBackendSpec | Tpm2BackendSpec | TsmBackendSpec | Tpm2DeviceBackendSpec;
 
 const SHAPES = [
   '{kind: "sim", attesterFile}',
   '{kind: "tpm2", tcti, akHandle?, ekHandle?, ekCertIndex?, akHash?, pcrSelection?, activationRecordFile?, ekCertFile?, ekChainFiles?, akCertFile?, eventLogFile?}',
   '{kind: "tdx" | "sev-snp", tsmRoot?, privlevel?}',
+  '{kind: "tpm2-device", device, pcrSelection, akHandle?, ekCert?, ekChain?, activationRecord?}',
 ];
 
 function bad(message: string, got: unknown): FerryError {
@@ -107,15 +131,31 @@ export function backendSpecToWire(spec: BackendSpec): { [k: string]: CanonicalVa
             akCertFile: (v) => typeof v === 'string',
             eventLogFile: (v) => typeof v === 'string' && v.length > 0,
           }
-        : s.kind === 'tdx' || s.kind === 'sev-snp'
+        : s.kind === 'tpm2-device'
           ? {
-              tsmRoot: (v) => typeof v === 'string' && v.length > 0,
-              privlevel: (v) =>
-                s.kind === 'sev-snp' && Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 3,
+              device: (v) => typeof v === 'string' && v.startsWith('/dev/'),
+              pcrSelection: (v) => typeof v === 'string' && v.length > 0,
+              akHandle: isHandle,
+              ekCert: (v) => v instanceof Uint8Array,
+              ekChain: (v) => Array.isArray(v) && v.every((x) => x instanceof Uint8Array),
+              activationRecord: (v) => v instanceof Uint8Array,
             }
-          : {};
+          : s.kind === 'tdx' || s.kind === 'sev-snp'
+            ? {
+                tsmRoot: (v) => typeof v === 'string' && v.length > 0,
+                privlevel: (v) =>
+                  s.kind === 'sev-snp' && Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 3,
+              }
+            : {};
   if (Object.keys(allowed).length === 0) throw bad(`unknown kind ${JSON.stringify(s.kind)}`, s.kind);
-  const required = s.kind === 'sim' ? ['attesterFile'] : s.kind === 'tpm2' ? ['tcti'] : [];
+  const required =
+    s.kind === 'sim'
+      ? ['attesterFile']
+      : s.kind === 'tpm2'
+        ? ['tcti']
+        : s.kind === 'tpm2-device'
+          ? ['device', 'pcrSelection']
+          : [];
   const out: { [k: string]: CanonicalValue } = { kind: s.kind as string };
   for (const r of required) if (s[r] === undefined) throw bad(`${s.kind}: ${r} is required`, s[r]);
   for (const [k, v] of Object.entries(s)) {
@@ -123,7 +163,7 @@ export function backendSpecToWire(spec: BackendSpec): { [k: string]: CanonicalVa
     const ok = allowed[k];
     if (!ok) throw bad(`${s.kind}: unknown field ${k}`, v);
     if (!ok(v)) throw bad(`${s.kind}: bad ${k}`, v);
-    out[k] = Array.isArray(v) ? [...(v as string[])] : (v as CanonicalValue);
+    out[k] = Array.isArray(v) ? [...(v as CanonicalValue[])] : (v as CanonicalValue);
   }
   return out;
 }
@@ -235,6 +275,46 @@ async function setActivation(
   be.setActivationRecord(record);
 }
 
+async function openTpm2Device(s: { [k: string]: CanonicalValue }): Promise<TeeBackend> {
+  const [{ Tpm2DeviceBackend, deviceTransport }, { decodeActivationRecord }] = await Promise.all([
+    import('../attestation/tpm2/device.ts'),
+    import('../attestation/tpm2/activation.ts'),
+  ]);
+  const akHandle = opt<number>(s.akHandle) ?? 0x81010002;
+  const bytes = opt<Uint8Array>(s.activationRecord);
+  let activation: import('../attestation/tpm2/activation.ts').ActivationRecord | null = null;
+  if (bytes !== undefined) {
+    try {
+      activation = decodeActivationRecord(bytes);
+    } catch (e) {
+      throw unavailable('the activation record is malformed', e);
+    }
+  }
+  let be: import('../attestation/tpm2/device.ts').Tpm2DeviceBackend;
+  try {
+    be = await Tpm2DeviceBackend.open({
+      transport: deviceTransport(s.device as string),
+      akHandle,
+      pcrSelection: s.pcrSelection as string,
+      ekCert: opt<Uint8Array>(s.ekCert) ?? null,
+      ekChain: opt<Uint8Array[]>(s.ekChain),
+      activation,
+    });
+  } catch (e) {
+    if (!isFerryError(e, 'ATTESTATION_TPM2_COMMAND_FAILED')) throw e;
+    throw unavailable(`no attestation key at 0x${akHandle.toString(16)}`, e, [
+      'the AK is provisioned and activated before the VM boots',
+    ]);
+  }
+  if (activation && !equalBytes(activation.akName, be.akName)) {
+    throw unavailable('the activation record is for another AK', undefined, [
+      `record: ${toHex(activation.akName)}`,
+      `AK at 0x${akHandle.toString(16)}: ${toHex(be.akName)}`,
+    ]);
+  }
+  return be;
+}
+
 /**
  * Builds the tpm2, tdx or sev-snp backend for an `init` backend map (the enclave process side).
  * Throws ATTESTATION_BACKEND_UNAVAILABLE when the TPM, its AK, a file or configfs-tsm is missing.
@@ -245,6 +325,7 @@ export async function openTeeBackend(
   deps: { tsmFs?: TsmFs } = {},
 ): Promise<TeeBackend> {
   if (s?.kind === 'tpm2' && typeof s.tcti === 'string') return openTpm2(s);
+  if (s?.kind === 'tpm2-device' && typeof s.device === 'string') return openTpm2Device(s);
   if (s?.kind === 'tdx' || s?.kind === 'sev-snp') {
     const { TsmBackend } = await import('../attestation/tsm/backend.ts');
     return new TsmBackend({

@@ -11,10 +11,12 @@
  * exit within `exitTimeoutMs`). Any request after destroy fails with ENCLAVE_PROTOCOL; a
  * process that dies unexpectedly fails the pending request with ENCLAVE_CRASHED.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Duplex, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Evidence, EvidenceKind } from '../attestation/index.ts';
 import { type CanonicalValue, decodeTagged, describe, equalBytes, FerryError } from '../kernel/index.ts';
@@ -103,6 +105,17 @@ export const OUTSIDE_TIME_MARGIN_MS = 2000;
 export const PROCESS_FILE = fileURLToPath(new URL('./main.ts', import.meta.url));
 /** The development entry point (`ferry app run`); see dev.ts. */
 export const DEV_PROCESS_FILE = fileURLToPath(new URL('./dev-main.ts', import.meta.url));
+/**
+ * What a handle needs of the enclave's process: a ChildProcess here, or the stand-in of a
+ * process inside a VM (src/image/vm-enclave.ts), which emits `exit` (code, signal) once.
+ */
+export type EnclaveProcess = EventEmitter & {
+  readonly pid?: number;
+  readonly exitCode: number | null;
+  readonly signalCode: string | null;
+  kill(signal?: NodeJS.Signals): boolean;
+};
+
 const COMPILE_CACHE_DIR = join(tmpdir(), 'ferry-enclave-compile-cache');
 
 export class EnclaveHandle {
@@ -113,13 +126,13 @@ export class EnclaveHandle {
   readonly evidenceHash: Uint8Array;
   /** commitmentsHash of the commitments the enclave was created for. */
   readonly commitmentsHash: Uint8Array;
-  readonly #child: ChildProcess;
+  readonly #child: EnclaveProcess;
   readonly #rpc: Rpc;
   readonly #exitTimeoutMs: number;
   #destroyed: Promise<DestroyReport> | undefined;
 
   /** @internal use createEnclave */
-  constructor(child: ChildProcess, rpc: Rpc, ready: Message, exitTimeoutMs: number) {
+  constructor(child: EnclaveProcess, rpc: Rpc, ready: Message, exitTimeoutMs: number) {
     this.#child = child;
     this.#rpc = rpc;
     this.#exitTimeoutMs = exitTimeoutMs;
@@ -296,14 +309,14 @@ export class EnclaveHandle {
 
 /** One request at a time over the pipe. */
 class Rpc {
-  readonly #pipe: Socket;
+  readonly #pipe: Duplex;
   #pending:
     | { resolve: (m: Message) => void; reject: (e: FerryError) => void; progress?: (m: Message) => void }
     | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #dead: FerryError | undefined;
 
-  constructor(pipe: Socket) {
+  constructor(pipe: Duplex) {
     this.#pipe = pipe;
     readFrames(
       pipe,
@@ -375,7 +388,7 @@ export function createEnclave(opts: CreateEnclaveOptions): Promise<EnclaveHandle
  */
 export type SpawnedEnclave = {
   readonly entry: string;
-  readonly child: ChildProcess;
+  readonly child: EnclaveProcess;
   readonly rpc: Rpc;
   /** Where its stderr lines go from now on (lines before are kept in the tail only). */
   setLog(onLog: ((line: string) => void) | undefined): void;
@@ -397,12 +410,21 @@ export function spawnEnclave(entry: string): SpawnedEnclave {
       NODE_OPTIONS: '--max-semi-space-size=2',
     },
   });
-  const pipe = child.stdio[3] as Socket;
+  return attachProcess(entry, child, child.stdio[3] as Socket, child.stderr);
+}
+
+/** Speaks to a started enclave process (a child here, or one in a VM) over its pipe; nothing is sent. */
+function attachProcess(
+  entry: string,
+  child: EnclaveProcess,
+  pipe: Duplex,
+  stderr: Readable | null,
+): SpawnedEnclave {
   const rpc = new Rpc(pipe);
   let stderrTail = '';
   let log: ((line: string) => void) | undefined;
-  child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (s: string) => {
+  stderr?.setEncoding('utf8');
+  stderr?.on('data', (s: string) => {
     stderrTail = (stderrTail + s).slice(-4000);
     if (log) for (const line of s.split('\n')) if (line) log(line);
   });
@@ -438,7 +460,31 @@ export async function startEnclave(entry: string, opts: CreateEnclaveOptions): P
   }
   const commitments = checkCommitments(opts.commitments);
   const backend = backendSpecToWire(opts.backend);
-  const spawned = opts.pool?.take(entry) ?? spawnEnclave(entry);
+  return initEnclave(opts.pool?.take(entry) ?? spawnEnclave(entry), opts, commitments, backend);
+}
+
+/**
+ * @internal Speaks to an enclave process already started (a child here, or one in a VM) over
+ * its pipe: sends `init` and returns the handle. `stderr` carries its log lines, if any.
+ */
+export function attachEnclave(
+  child: EnclaveProcess,
+  pipe: Duplex,
+  stderr: Readable | null,
+  opts: CreateEnclaveOptions,
+  commitments: TaskCommitments = checkCommitments(opts.commitments),
+  backend: { [k: string]: CanonicalValue } = backendSpecToWire(opts.backend),
+): Promise<EnclaveHandle> {
+  return initEnclave(attachProcess('', child, pipe, stderr), opts, commitments, backend);
+}
+
+/** Sends `init` to a started process that has had none, and returns the attempt's handle. */
+async function initEnclave(
+  spawned: SpawnedEnclave,
+  opts: CreateEnclaveOptions,
+  commitments: TaskCommitments,
+  backend: { [k: string]: CanonicalValue },
+): Promise<EnclaveHandle> {
   spawned.setLog(opts.onLog);
   const { child, rpc } = spawned;
   const startTimeout = opts.startTimeoutMs ?? 15_000;
@@ -481,7 +527,7 @@ export async function startEnclave(entry: string, opts: CreateEnclaveOptions): P
  * in time is killed. The error gets `details.enclaveExit` = the DestroyReport.
  */
 async function endAfterFailedInit(
-  child: ChildProcess,
+  child: EnclaveProcess,
   rpc: Rpc,
   e: unknown,
   exitTimeoutMs: number,

@@ -4,12 +4,15 @@ export {
   backendSpecToWire,
   type SimBackendSpec,
   type Tpm2BackendSpec,
+  type Tpm2DeviceBackendSpec,
   type TsmBackendSpec,
 } from './backends.ts';
 export { createDevEnclave } from './dev.ts';
 export {
+  attachEnclave,
   type CreateEnclaveOptions,
   createEnclave,
+  type EnclaveProcess,
   type DestroyReport,
   EnclaveHandle,
   type RunJob,

@@ -3,7 +3,7 @@
  * holding the init of init.ts, the npm `node` binary (as installed, not stripped: its bytes are
  * those of the npm package), the Debian libraries it needs, and Ferry's enclave runtime (the
  * files of the enclave's import closure, src/enclave/measure.ts, and the npm packages it loads)
- * plus guest.ts. Reproducible: the same checkout, `node_modules` and SOURCE_DATE_EPOCH give
+ * plus the guest agent (guest.ts, channel.ts). Reproducible: the same checkout, `node_modules` and SOURCE_DATE_EPOCH give
  * byte-identical kernel, initrd and command line (entries sorted, uid/gid 0, one mtime, zstd at a
  * fixed level with the zstd bundled in the Node.js that builds).
  *
@@ -37,6 +37,8 @@ export const ZSTD_LEVEL = 9;
 export const FERRY_DIR = 'ferry';
 /** The guest program init runs. */
 export const GUEST_ENTRY = 'src/image/guest.ts';
+/** The guest program's files outside the enclave runtime's closure (it imports the rest from it). */
+export const GUEST_FILES = [GUEST_ENTRY, 'src/image/channel.ts'];
 export const IMAGE_FILES = {
   kernel: 'vmlinuz',
   initrd: 'initrd.img',
@@ -212,12 +214,9 @@ export async function buildImage(options: BuildOptions): Promise<ImageManifest> 
         throw new FerryError('IMAGE_BUILD_FAILED', `${f.path} changed during the build`);
       entries.push({ type: 'file', path: `${FERRY_DIR}/${f.path}`, data });
     }
-    if (!runtime.files.some((f) => f.path === GUEST_ENTRY)) {
-      entries.push({
-        type: 'file',
-        path: `${FERRY_DIR}/${GUEST_ENTRY}`,
-        data: readFileSync(join(root, GUEST_ENTRY)),
-      });
+    for (const g of GUEST_FILES) {
+      if (runtime.files.some((f) => f.path === g)) continue;
+      entries.push({ type: 'file', path: `${FERRY_DIR}/${g}`, data: readFileSync(join(root, g)) });
     }
     const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')).packages ?? {};
     for (const p of runtime.packages) {

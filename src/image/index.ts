@@ -33,3 +33,18 @@ export {
 export { authenticodeSha256, kernelEventDigest, q35Below4g, qemuPatchedKernel } from './pe.ts';
 export { KERNEL_PIN, LIBRARY_PINS } from './pins.ts';
 export { type BootOptions, type BootResult, bootImage, canBoot, type GuestReport } from './vm.ts';
+export { type ChannelMessage, encodeLine, KIND, lineReader } from './channel.ts';
+export {
+  kvmUsable,
+  type NodeVmConfig,
+  provisionVtpm,
+  startNodeVm,
+  VM_AK_HANDLE,
+  VM_CPUS,
+  VM_MEMORY_MIB,
+  VM_PCR_SELECTION,
+  VmEnclaveHost,
+  type VmEnclaveHostOptions,
+  type VmTpm,
+  type VtpmProvision,
+} from './vm-enclave.ts';

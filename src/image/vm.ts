@@ -53,6 +53,11 @@ function stop(child: ChildProcess | undefined): void {
   if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 }
 
+function exited(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((r) => child.once('exit', () => r()));
+}
+
 /** Boots the image once and returns what the guest printed. */
 export async function bootImage(options: BootOptions): Promise<BootResult> {
   const state = await mkdtemp(join(tmpdir(), 'ferry-vm-'));
@@ -171,6 +176,8 @@ export async function bootImage(options: BootOptions): Promise<BootResult> {
   } finally {
     stop(qemu);
     stop(swtpm);
+    // swtpm writes its state as it exits: remove the directory after both have exited.
+    await Promise.all([exited(qemu), exited(swtpm)]);
     await rm(state, { recursive: true, force: true });
   }
 }

@@ -20,7 +20,8 @@ export const NodeConfigSchema = z.object({
   /** The profile whose EVM account and signing key the node uses. */
   profile: z.string().regex(PROFILE_NAME_RE),
   roles: list(Object.keys(ROLES)),
-  tee: z.enum(Object.keys(TEE_KINDS) as [string, ...string[]]),
+  /** A chain TEE kind, or `vm`: enclaves in a VM booted from the node image (tpm2 evidence, §17.5). */
+  tee: z.enum(['vm', ...Object.keys(TEE_KINDS)] as [string, ...string[]]),
   region: z.string().regex(/^[A-Z]{2}$/),
   rpc: z.string().regex(/^https?:\/\//),
   contracts,
@@ -113,6 +114,12 @@ export const NodeConfigSchema = z.object({
   tpm2EkCert: z.string().optional(),
   /** tpm2 executor: intermediate CA certificate files for the EK certificate, comma-separated. */
   tpm2EkChain: fileList,
+  /** vm executor: the node image directory (`ferry image build --out`). */
+  vmImage: z.string().optional(),
+  /** vm executor: the vTPM state directory, provisioned before the VM boots (EK certificate, AK). */
+  vmTpmState: z.string().optional(),
+  /** vm executor: `auto` (KVM when it can run guests here, else TCG), `kvm` or `tcg`. */
+  vmAccel: z.enum(['auto', 'kvm', 'tcg']).default('auto'),
   /** Appraisal: CA certificate files (PEM or DER) trusted for TPM EK/AK certificates, comma-separated. */
   tpm2Cas: fileList,
   /** Appraisal: trusted credential activators' Ed25519 public keys (hex), comma-separated. */

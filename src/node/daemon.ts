@@ -34,6 +34,7 @@ import { connect, type FerryEvent, writer } from '../chain/index.ts';
 import { vrfKeygen, vrfPublicKey } from '../crypto/vrf/index.ts';
 import { createLogger, FerryError, fromHex, type Logger, toHex } from '../kernel/index.ts';
 import { type Ed25519Signer, startRemembering } from '../net/index.ts';
+import { startNodeVm } from '../image/index.ts';
 import { PolicyBook, trustRegistry } from '../protocol/index.ts';
 import { checkAllowSim } from '../protocol/index.ts';
 import type { NodeConfig } from './config.ts';
@@ -148,6 +149,13 @@ export class NodeDaemon {
       if (c.tee === 'tpm2' && c.roles.includes('executor')) {
         await measureRuntime({ tpm2Tcti: c.tpm2Tcti, signal: stopping.signal, log });
       }
+      // --tee vm: the node's enclave VM, booted once here and stopped with the node (§17.5).
+      let vm: Awaited<ReturnType<typeof startNodeVm>> | undefined;
+      if (c.tee === 'vm' && c.roles.includes('executor')) {
+        const started = await startNodeVm(c, { log: log.child('vm'), signal: stopping.signal });
+        undo.push(() => started.stop());
+        vm = started;
+      }
       // Bound once the chain is connected and the components exist: the server answers before.
       let delivery: ((task: string, attempt: number, body: KeyDeliveryBody) => Promise<string>) | null = null;
       let executor: Executor | null = null;
@@ -252,6 +260,7 @@ export class NodeDaemon {
         vrfSecretKey: vrf.sk,
         endpoint: server.url,
         relay,
+        enclaves: vm,
         home,
         enclavePool,
         config: c,

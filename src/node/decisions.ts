@@ -450,6 +450,11 @@ export function unjailFailure(code: string, now: number): { kind: 'retry' } | { 
     : { kind: 'check', at: now + HEARTBEAT_EVERY_SECONDS };
 }
 
+/** The chain TEE kind of a node's `tee`: a `vm` node's enclaves give tpm2 evidence (§17.5). */
+export function chainTeeKind(tee: string): string {
+  return tee === 'vm' ? 'tpm2' : tee;
+}
+
 /** The enclave backend of a node's TEE kind, from its configuration; ATTESTATION_BACKEND_UNAVAILABLE if none. */
 export function backendSpec(
   c: Pick<

@@ -25,6 +25,7 @@ import {
   type CachedTask,
   cacheEntry,
   cacheFresh,
+  chainTeeKind,
   FINAL,
   heartbeatDue,
   jailStep,
@@ -254,7 +255,7 @@ export async function ensureRegistered(c: {
   const params = {
     roles: cfg.roles,
     region: cfg.region,
-    teeKinds: [cfg.tee as TeeKind],
+    teeKinds: [chainTeeKind(cfg.tee) as TeeKind],
     vrfPublicKey: c.vrfPublicKey,
     signingKey: c.signingKey,
     endpoint,

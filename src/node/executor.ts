@@ -52,6 +52,7 @@ import {
   hexBytes,
   nodeAtCreation,
   readTaskCommitments,
+  type TaskCommitments,
   taskCreation,
 } from '../protocol/index.ts';
 import { abandonCause } from './abandon.ts';
@@ -62,6 +63,7 @@ import {
   attemptKey as key,
   backendSpec,
   claimIntentStep,
+  chainTeeKind,
   claimOpen,
   claimTiming,
   ENCLAVE_LOST_CAUSE,
@@ -117,6 +119,13 @@ export type ExecutorComponents = {
    * which finishes recorded work (receipts, abandonments) but runs no enclave.
    */
   relay?: CiphertextRelay;
+  /**
+   * Where enclaves are created instead of a local process with `backendSpec(config)`: the
+   * node's VM (`--tee vm`, src/image/vm-enclave.ts), which brings its own backend.
+   */
+  enclaves?: {
+    createEnclave(opts: { commitments: TaskCommitments }): Promise<EnclaveHandle>;
+  };
   /** The node's home: results are stored under `results/`. */
   home: string;
   /** Pre-started enclave processes (src/enclave/pool.ts) an enclave is taken from when ready. */
@@ -311,7 +320,7 @@ export class Executor implements Reconciler {
   async #claim(taskId: bigint, attempt: number, ctx?: JobContext): Promise<void> {
     const { chain, state, config: cfg, log, address } = this.#c;
     const task = await getTask(chain, taskId);
-    if (!claimOpen(task, attempt, cfg.tee)) return;
+    if (!claimOpen(task, attempt, chainTeeKind(cfg.tee))) return;
     for (const d of task.datasetIds) {
       if (!regionAllows(await getDataset(chain, d), cfg.region)) return;
     }
@@ -414,6 +423,15 @@ export class Executor implements Reconciler {
     });
   }
 
+  /**
+   * An enclave for these commitments: in the node's VM (`--tee vm`), else a local process —
+   * a pre-started one from the pool when one is ready.
+   */
+  #newEnclave(commitments: TaskCommitments): Promise<EnclaveHandle> {
+    if (this.#c.enclaves) return this.#c.enclaves.createEnclave({ commitments });
+    return createEnclave({ commitments, backend: backendSpec(this.#c.config), pool: this.#c.enclavePool });
+  }
+
   async #prepareEnclave(taskId: bigint, attempt: number): Promise<void> {
     const { chain, state, log, address: me } = this.#c;
     const k = key(taskId, attempt);
@@ -426,11 +444,7 @@ export class Executor implements Reconciler {
     if (!ours(task)) return;
     if (!this.#enclaves.has(k) && !state.getAttempt(taskId, attempt)?.evidence) {
       const commitments = await readTaskCommitments(chain, { chainId: this.#c.chainId, task });
-      const handle = await createEnclave({
-        commitments,
-        backend: backendSpec(this.#c.config),
-        pool: this.#c.enclavePool,
-      });
+      const handle = await this.#newEnclave(commitments);
       // Displaced (or stopping) while the enclave started: it is not kept.
       if (this.#c.jobs.signal.aborted || !ours(await getTask(chain, taskId))) {
         await handle.destroy().catch(() => {});
@@ -507,11 +521,7 @@ export class Executor implements Reconciler {
       let handle = this.#enclaves.get(k);
       if (!handle) {
         const commitments = await readTaskCommitments(chain, { chainId: this.#c.chainId, task });
-        handle = await createEnclave({
-          commitments,
-          backend: backendSpec(this.#c.config),
-          pool: this.#c.enclavePool,
-        });
+        handle = await this.#newEnclave(commitments);
         this.#enclaves.set(k, handle);
       }
       state.saveEvidence(task.taskId, task.attempt, handle.evidenceBytes, handle.evidenceHash, {

@@ -11,7 +11,7 @@
  * ("swtpm-localca") -> `swtpm-localca-rootca-cert.pem` ("swtpm-localca-rootca").
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -176,8 +176,11 @@ export class Swtpm {
     }
   }
 
-  /** Stops the TPM (swtpm_ioctl -s, then SIGKILL after 2 s) and deletes its directory. */
-  async stop(): Promise<void> {
+  /**
+   * Stops the TPM (swtpm_ioctl -s, then SIGKILL after 2 s) and deletes its directory; with
+   * `keepStateIn`, the TPM state (a provisioned vTPM for a VM) is first copied there.
+   */
+  async stop(opts: { keepStateIn?: string } = {}): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
     const child = this.#child;
@@ -191,6 +194,7 @@ export class Swtpm {
       await exited;
       clearTimeout(timer);
     }
+    if (opts.keepStateIn) await cp(join(this.dir, 'state'), opts.keepStateIn, { recursive: true });
     await rm(this.dir, { recursive: true, force: true });
   }
 }

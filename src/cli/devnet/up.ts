@@ -7,7 +7,8 @@ import { defineCommand } from '../command.ts';
 export default defineCommand({
   name: 'devnet up',
   summary: 'start a local network: chain, contracts, nodes, agents and funded profiles',
-  usage: 'devnet up [--executors N] [--verifiers M] [--tee sim|tpm2] [--regions DE,FR] [--json]',
+  usage:
+    'devnet up [--executors N] [--verifiers M] [--tee sim|tpm2|vm] [--vm-image DIR] [--regions DE,FR] [--json]',
   description: `
 Starts, under $FERRY_HOME (default ~/.ferry): a local chain (anvil) with Ferry's contracts,
 N executor and M verifier nodes (default 2 and 5; regions round-robin, default DE), and the
@@ -19,17 +20,34 @@ then stops every process it started. The chain is fresh each time: the devnet's 
 agent homes are reset (profiles are kept). Logs: $FERRY_HOME/logs/.
 With --tee tpm2 each executor gets its own swtpm (swtpm, swtpm-tools and tpm2-tools must be
 installed), provisioned with an AK activated by the devnet's activator key; every node and
-agent trusts the swtpm CAs and that key.`,
+agent trusts the swtpm CAs and that key.
+With --tee vm each executor runs its enclaves in a VM booted from the node image (qemu-system-x86,
+ovmf, swtpm and tpm2-tools must be installed; protocol.md §17.5): the image of this checkout is
+built into $FERRY_HOME/cache/node-image/ (or reused from there; --vm-image DIR uses a built one),
+measured, and its policy written to $FERRY_HOME/devnet/vm-policy.json (publish assets with
+--policy that file); each executor gets a vTPM provisioned like --tee tpm2's. Under emulation
+(TCG) an executor takes minutes to be ready.`,
   options: {
     executors: { type: 'string', value: 'N', description: 'executor nodes (default 2)' },
     verifiers: { type: 'string', value: 'M', description: 'verifier nodes (default 5)' },
-    tee: { type: 'string', value: 'KIND', description: 'TEE kind of the executors: sim (default) or tpm2' },
+    tee: {
+      type: 'string',
+      value: 'KIND',
+      description: 'TEE kind of the executors: sim (default), tpm2 or vm',
+    },
+    'vm-image': {
+      type: 'string',
+      value: 'DIR',
+      description: '--tee vm: a built node image (default: build)',
+    },
     regions: { type: 'string', value: 'LIST', description: 'regions, round-robin (default DE)' },
   },
   async run(ctx) {
     const tee = optionalString(ctx, 'tee') ?? 'sim';
-    if (tee !== 'sim' && tee !== 'tpm2') {
-      throw new FerryError('USAGE_INVALID_ARGUMENT', '--tee must be sim or tpm2', { hints: [`got: ${tee}`] });
+    if (tee !== 'sim' && tee !== 'tpm2' && tee !== 'vm') {
+      throw new FerryError('USAGE_INVALID_ARGUMENT', '--tee must be sim, tpm2 or vm', {
+        hints: [`got: ${tee}`],
+      });
     }
     const regions = (optionalString(ctx, 'regions') ?? 'DE').split(',').map((r) => r.trim());
     for (const r of regions) {
@@ -48,6 +66,7 @@ agent trusts the swtpm CAs and that key.`,
         executors: intOption(ctx, 'executors', 2, 1),
         verifiers: intOption(ctx, 'verifiers', 5, 1),
         tee,
+        vmImage: optionalString(ctx, 'vm-image'),
         regions,
         log: ctx.log,
         env: ctx.env,

@@ -10,7 +10,7 @@ export default defineCommand({
   name: 'node start',
   summary: 'run a node (executor and/or verifier) until interrupted',
   usage:
-    'node start --profile NAME --roles executor,verifier --tee sim|tpm2|tdx|sev-snp --region DE --rpc URL --contracts JSON [--stake WEI] [--operator ADDRESS] [--enclave-slots N] [--max-jobs N] [--port N] [--json]',
+    'node start --profile NAME --roles executor,verifier --tee sim|tpm2|tdx|sev-snp|vm --region DE --rpc URL --contracts JSON [--stake WEI] [--operator ADDRESS] [--enclave-slots N] [--max-jobs N] [--port N] [--json]',
   description: `
 Registers the profile's account as a node with stake (or resumes its registration), serves
 evidence and results over HTTP on 127.0.0.1, watches the chain, claims tasks (executor) and
@@ -20,12 +20,16 @@ a verifier never judges an executor of its own operator (protocol.md §11.1).
 --enclave-slots bounds the enclaves running at once (each decrypts and runs an app: about one
 per core); --max-jobs bounds all jobs at once (most wait on the chain or a peer), at least
 2 x enclave slots + 2.
+--tee vm runs each attempt's enclave in a VM booted once at start from the node image
+(--vm-image DIR, from ferry image build) with OVMF and a vTPM (--vm-tpm-state DIR, provisioned
+with its AK before; --tpm2-ek-cert, --tpm2-activation, --tpm2-ek-chain give its public parts);
+KVM when it can run guests here, else QEMU's emulation (TCG), said in the log (protocol.md §17.5).
 Options may also come from FERRY_* variables or $FERRY_HOME/nodes/NAME/node.json (--config).
 When ready it prints one line: {"ready": true, "address", "endpoint", "keyId", "vrfPublicKey", ...}.`,
   options: {
     profile: { type: 'string', value: 'NAME', description: 'profile with the EVM account and signing key' },
     roles: { type: 'string', value: 'LIST', description: 'executor, verifier or both (comma-separated)' },
-    tee: { type: 'string', value: 'KIND', description: 'sim, tpm2, tdx or sev-snp' },
+    tee: { type: 'string', value: 'KIND', description: 'sim, tpm2, tdx, sev-snp or vm' },
     region: { type: 'string', value: 'CC', description: 'ISO 3166-1 alpha-2 region, e.g. DE' },
     stake: { type: 'string', value: 'WEI', description: 'stake to register with (default 1 ether)' },
     operator: {
@@ -43,6 +47,9 @@ When ready it prints one line: {"ready": true, "address", "endpoint", "keyId", "
     'tpm2-activation': { type: 'string', value: 'FILE', description: 'tpm2: the signed activation record' },
     'tpm2-ek-cert': { type: 'string', value: 'FILE', description: 'tpm2: EK certificate instead of NV' },
     'tpm2-ek-chain': { type: 'string', value: 'FILE,...', description: 'tpm2: EK intermediate CA files' },
+    'vm-image': { type: 'string', value: 'DIR', description: 'vm: the node image (ferry image build --out)' },
+    'vm-tpm-state': { type: 'string', value: 'DIR', description: 'vm: the provisioned vTPM state directory' },
+    'vm-accel': { type: 'string', value: 'auto|kvm|tcg', description: 'vm: the accelerator (default auto)' },
     'enclave-slots': {
       type: 'string',
       value: 'N',
@@ -107,6 +114,9 @@ When ready it prints one line: {"ready": true, "address", "endpoint", "keyId", "
       tpm2Activation: optionalString(ctx, 'tpm2-activation'),
       tpm2EkCert: optionalString(ctx, 'tpm2-ek-cert'),
       tpm2EkChain: optionalString(ctx, 'tpm2-ek-chain'),
+      vmImage: optionalString(ctx, 'vm-image'),
+      vmTpmState: optionalString(ctx, 'vm-tpm-state'),
+      vmAccel: optionalString(ctx, 'vm-accel'),
       tpm2Cas: optionalString(ctx, 'tpm2-cas'),
       tpm2Activators: optionalString(ctx, 'tpm2-activators'),
       enclaveSlots: optionalString(ctx, 'enclave-slots'),
