@@ -156,6 +156,10 @@ test('vm: an attempt in the guest — evidence accepted by the image policy, key
     expectedReportData: expected,
   });
   assert.equal(ap.accepted, true, JSON.stringify(ap.reasons));
+  // With the guest firmware's event log, replayed against the quote and matched event by event
+  // against the image's reference events (the policy pins them, so a log is required).
+  assert.ok(ev.body.eventLog instanceof Uint8Array, 'the evidence carries the event log');
+  assert.ok((measured.policy.referenceValues.tpm2?.events?.sha256 ?? {})['9']?.length, 'the policy pins PCR 9 events');
   const pcrs = (ev.body.pcrs as { sha256: Record<string, Uint8Array> }).sha256;
   for (const [i, v] of Object.entries(measured.pcrs.sha256)) assert.equal(toHex(pcrs[i]), v, `PCR ${i}`);
 
@@ -239,6 +243,11 @@ test('vm: an image with one byte of its initrd changed, on the same provisioned 
     assert.equal(r.code, 'ATTESTATION_MEASUREMENT_MISMATCH', JSON.stringify(ap.reasons));
   assert.ok(
     ap.reasons.some((r) => /PCR sha256:9 /.test(r.message)),
+    JSON.stringify(ap.reasons),
+  );
+  // The reason names the event that differs: the initrd the kernel's EFI stub measured.
+  assert.ok(
+    ap.reasons.some((r) => /PCR sha256:9 event 'Linux initrd/.test(r.message)),
     JSON.stringify(ap.reasons),
   );
   await h.destroy();

@@ -88,6 +88,8 @@ export type Tpm2DeviceBackendSpec = {
   ekChain?: Uint8Array[];
   /** `encodeActivationRecord` bytes. */
   activationRecord?: Uint8Array;
+  /** The firmware's TCG event log file, sent as the evidence's `eventLog` (§8 tpm2). */
+  eventLogFile?: string;
 };
 
 export type BackendSpec = SimBackendSpec | Tpm2BackendSpec | TsmBackendSpec | Tpm2DeviceBackendSpec;
@@ -96,7 +98,7 @@ const SHAPES = [
   '{kind: "sim", attesterFile}',
   '{kind: "tpm2", tcti, akHandle?, ekHandle?, ekCertIndex?, akHash?, pcrSelection?, activationRecordFile?, ekCertFile?, ekChainFiles?, akCertFile?, eventLogFile?}',
   '{kind: "tdx" | "sev-snp", tsmRoot?, privlevel?}',
-  '{kind: "tpm2-device", device, pcrSelection, akHandle?, ekCert?, ekChain?, activationRecord?}',
+  '{kind: "tpm2-device", device, pcrSelection, akHandle?, ekCert?, ekChain?, activationRecord?, eventLogFile?}',
 ];
 
 function bad(message: string, got: unknown): FerryError {
@@ -139,6 +141,7 @@ export function backendSpecToWire(spec: BackendSpec): { [k: string]: CanonicalVa
               ekCert: (v) => v instanceof Uint8Array,
               ekChain: (v) => Array.isArray(v) && v.every((x) => x instanceof Uint8Array),
               activationRecord: (v) => v instanceof Uint8Array,
+              eventLogFile: (v) => typeof v === 'string' && v.length > 0,
             }
           : s.kind === 'tdx' || s.kind === 'sev-snp'
             ? {
@@ -299,6 +302,7 @@ async function openTpm2Device(s: { [k: string]: CanonicalValue }): Promise<TeeBa
       ekCert: opt<Uint8Array>(s.ekCert) ?? null,
       ekChain: opt<Uint8Array[]>(s.ekChain),
       activation,
+      eventLogFile: opt<string>(s.eventLogFile),
     });
   } catch (e) {
     if (!isFerryError(e, 'ATTESTATION_TPM2_COMMAND_FAILED')) throw e;

@@ -32,6 +32,8 @@ import { type ChannelMessage, encodeLine, KIND, lineReader } from './channel.ts'
 
 const ENCLAVE_ENTRY = '/ferry/src/enclave/main.ts';
 const TPM_DEVICE = '/dev/tpmrm0';
+/** The only file an enclave's backend may read as its event log (the firmware's, from securityfs). */
+const EVENT_LOG = '/sys/kernel/security/tpm0/binary_bios_measurements';
 const CHANNEL = '/dev/ttyS1';
 
 function tryRead(path: string): Buffer | null {
@@ -48,7 +50,7 @@ function report(): void {
     const v = tryRead(`/sys/class/tpm/tpm0/pcr-sha256/${i}`);
     if (v !== null) pcrs[String(i)] = v.toString('utf8').trim().toLowerCase();
   }
-  const log = tryRead('/sys/kernel/security/tpm0/binary_bios_measurements');
+  const log = tryRead(EVENT_LOG);
   const manifest = tryRead('/ferry/runtime-manifest.txt');
   const out = {
     node: process.version,
@@ -169,6 +171,10 @@ function serve(fd: number): void {
           hints: ['expected backend {kind: "tpm2-device", device: "/dev/tpmrm0", ...}'],
         },
       );
+    }
+    // The host names no other guest file: the log sent in evidence is the firmware's, or none.
+    if (b.eventLogFile !== undefined && b.eventLogFile !== EVENT_LOG) {
+      throw new FerryError('ENCLAVE_PROTOCOL', `init: the VM enclave's event log is ${EVENT_LOG} only`);
     }
   };
 

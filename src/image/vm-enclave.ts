@@ -40,6 +40,8 @@ import { DEFAULT_FIRMWARE, DEFAULT_VARS } from './firmware.ts';
 
 /** The PCRs a VM enclave quotes: firmware and boot (0-7) and the EFI stub's command line and initrd (9). */
 export const VM_PCR_SELECTION = 'sha256:0,1,2,3,4,5,6,7,9';
+/** The firmware's event log as the guest's kernel publishes it (the guest agent allows no other file). */
+export const GUEST_EVENT_LOG = '/sys/kernel/security/tpm0/binary_bios_measurements';
 /** The VM shape with recorded firmware values (PCR 0 depends on it). */
 export const VM_MEMORY_MIB = 1024;
 export const VM_CPUS = 1;
@@ -362,6 +364,7 @@ export class VmEnclaveHost {
       ekCert: this.#vtpm.ekCert,
       ekChain: this.#vtpm.ekChain,
       activationRecord: encodeActivationRecord(this.#vtpm.activation),
+      eventLogFile: GUEST_EVENT_LOG,
     };
   }
 

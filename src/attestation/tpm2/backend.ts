@@ -122,6 +122,25 @@ export function pcrValuesToCanonical(values: PcrValues): { [bank: string]: { [in
   return out;
 }
 
+/**
+ * Reads a TCG event log file and checks that it parses (readEventLog): what a backend sends as
+ * the evidence's `eventLog`. ATTESTATION_BACKEND_UNAVAILABLE when unreadable, ATTESTATION_MALFORMED
+ * when malformed.
+ */
+export async function readEventLogFile(path: string): Promise<Uint8Array> {
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await readFile(path));
+  } catch (e) {
+    throw new FerryError('ATTESTATION_BACKEND_UNAVAILABLE', 'cannot read the TCG event log file', {
+      cause: e,
+      hints: [`file: ${path}`, (e as NodeJS.ErrnoException).code ?? String(e)],
+    });
+  }
+  readEventLog(bytes);
+  return bytes;
+}
+
 export class Tpm2Backend implements TeeBackend {
   readonly kind = 'tpm2' as const;
   readonly tools: Tpm2Tools;
@@ -397,18 +416,7 @@ export class Tpm2Backend implements TeeBackend {
    * ATTESTATION_BACKEND_UNAVAILABLE when unreadable, ATTESTATION_MALFORMED when malformed.
    */
   async readEventLog(): Promise<Uint8Array | null> {
-    if (this.eventLogFile === null) return null;
-    let bytes: Uint8Array;
-    try {
-      bytes = new Uint8Array(await readFile(this.eventLogFile));
-    } catch (e) {
-      throw new FerryError('ATTESTATION_BACKEND_UNAVAILABLE', 'cannot read the TCG event log file', {
-        cause: e,
-        hints: [`file: ${this.eventLogFile}`, (e as NodeJS.ErrnoException).code ?? String(e)],
-      });
-    }
-    readEventLog(bytes);
-    return bytes;
+    return this.eventLogFile === null ? null : readEventLogFile(this.eventLogFile);
   }
 
   /** TeeBackend: tpm2 evidence for a 64-byte report_data (body layout in docs/protocol.md §8). */

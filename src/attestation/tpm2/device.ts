@@ -15,7 +15,7 @@ import { open } from 'node:fs/promises';
 import { FerryError } from '../../kernel/index.ts';
 import type { Evidence, TeeBackend } from '../types.ts';
 import { type ActivationRecord, activationToCanonical } from './activation.ts';
-import { pcrValuesToCanonical, tpm2Nonce } from './backend.ts';
+import { pcrValuesToCanonical, readEventLogFile, tpm2Nonce } from './backend.ts';
 import { type PcrValues, parseSelection } from './pcrs.ts';
 import { hashAlgId, hashInfo, type PcrSelection, parseTpm2bPublic, type TpmPublic } from './structures.ts';
 
@@ -278,6 +278,11 @@ export type Tpm2DeviceBackendOptions = {
   ekCert: Uint8Array | null;
   ekChain?: readonly Uint8Array[];
   activation?: ActivationRecord | null;
+  /**
+   * The firmware's TCG event log (in a Linux guest /sys/kernel/security/tpm0/binary_bios_measurements),
+   * read after the quote at every collect and sent as the evidence's `eventLog` (§8 tpm2).
+   */
+  eventLogFile?: string;
 };
 
 /** tpm2 evidence (the same body as Tpm2Backend, docs/protocol.md §8) from raw TPM commands. */
@@ -291,6 +296,7 @@ export class Tpm2DeviceBackend implements TeeBackend {
   readonly #ekCert: Uint8Array | null;
   readonly #ekChain: Uint8Array[];
   readonly #activation: ActivationRecord | null;
+  readonly #eventLogFile: string | null;
 
   private constructor(opts: Tpm2DeviceBackendOptions, ak: Uint8Array) {
     this.#t = opts.transport;
@@ -301,6 +307,7 @@ export class Tpm2DeviceBackend implements TeeBackend {
     this.#ekCert = opts.ekCert;
     this.#ekChain = (opts.ekChain ?? []).map((c) => c.slice());
     this.#activation = opts.activation ?? null;
+    this.#eventLogFile = opts.eventLogFile ?? null;
   }
 
   /** Reads the AK's public area (it must exist: the enclave never creates one). */
@@ -320,6 +327,8 @@ export class Tpm2DeviceBackend implements TeeBackend {
     const q = await quote(this.#t, this.akHandle, nonce, this.#selection);
     // The boot PCRs do not change after boot; the quote's pcrDigest covers these values.
     const pcrs = await readPcrs(this.#t, this.#selection);
+    // Read after the quote: the log then holds at least every event the quoted PCRs reflect.
+    const eventLog = this.#eventLogFile === null ? null : await readEventLogFile(this.#eventLogFile);
     return {
       kind: 'tpm2',
       reportData: reportData.slice(),
@@ -332,6 +341,7 @@ export class Tpm2DeviceBackend implements TeeBackend {
         certChain: this.#ekChain,
         akCert: null,
         activation: this.#activation ? activationToCanonical(this.#activation) : null,
+        ...(eventLog === null ? {} : { eventLog }),
       },
     };
   }
