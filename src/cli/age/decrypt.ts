@@ -1,10 +1,12 @@
 /** `ferry decrypt`: decrypt an age file with identity files, like `age -d`. */
 import { resolve } from 'node:path';
-import { createDecryptStream, type Identity, parseIdentityFile } from '../../crypto/age/index.ts';
+import { parseIdentityFile } from '../../crypto/age/keys.ts';
+import { decryptParallel } from '../../crypto/age/parallel.ts';
+import type { Identity } from '../../crypto/age/recipients.ts';
 import { FerryError } from '../../kernel/index.ts';
 import { optionalString, readInputFile, stringList } from '../args.ts';
 import { defineCommand } from '../command.ts';
-import { openInput, requireOutputWithJson, runPipeline } from './io.ts';
+import { requireOutputWithJson, runWithSink } from './io.ts';
 
 export default defineCommand({
   name: 'decrypt',
@@ -42,8 +44,7 @@ JSON (needs -o): {"output", "bytes", "sha256"} of the plaintext.`,
       }
     }
     requireOutputWithJson(ctx, outPath);
-    const input = await openInput(ctx);
-    const r = await runPipeline(ctx, input, createDecryptStream(identities), outPath);
+    const r = await runWithSink(ctx, outPath, (source, sink) => decryptParallel(identities, source, sink));
     return { json: { output: r.output, bytes: r.bytes, sha256: r.sha256 } };
   },
 });

@@ -1,15 +1,12 @@
 /** `ferry encrypt`: encrypt to age recipients, like `age -e`. */
 import { resolve } from 'node:path';
-import {
-  createEncryptStream,
-  parseRecipient,
-  parseRecipientsFile,
-  type Recipient,
-} from '../../crypto/age/index.ts';
+import { parseRecipient, parseRecipientsFile } from '../../crypto/age/keys.ts';
+import { encryptParallel } from '../../crypto/age/parallel.ts';
+import type { Recipient } from '../../crypto/age/recipients.ts';
 import { FerryError } from '../../kernel/index.ts';
 import { optionalString, readInputFile, stringList } from '../args.ts';
 import { defineCommand } from '../command.ts';
-import { openInput, requireOutputWithJson, runPipeline } from './io.ts';
+import { requireOutputWithJson, runWithSink } from './io.ts';
 
 export default defineCommand({
   name: 'encrypt',
@@ -69,8 +66,9 @@ JSON (needs -o): {"output", "bytes", "sha256", "armor"} (bytes and sha256 of the
         hints: ['use -o FILE, redirect stdout, or -a for ASCII armor'],
       });
     }
-    const input = await openInput(ctx);
-    const r = await runPipeline(ctx, input, createEncryptStream(recipients, { armor }), outPath);
+    const r = await runWithSink(ctx, outPath, (source, sink) =>
+      encryptParallel(recipients, source, sink, { armor }),
+    );
     return { json: { output: r.output, bytes: r.bytes, sha256: r.sha256, armor } };
   },
 });
