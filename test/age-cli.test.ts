@@ -214,3 +214,62 @@ test('keygen --pq: a hybrid identity whose recipient round-trips through encrypt
   const ct = ok(ferry(['encrypt', '-r', recipient], plaintext), 'encrypt to age1pq1');
   assert.deepEqual(ok(ferry(['decrypt', '-i', 'pq-key.txt'], ct), 'decrypt with PQ identity'), plaintext);
 });
+
+// --- the parallel pipeline of ferry encrypt/decrypt (issue 16): boundaries and the attacker ---
+
+test('interop at chunk boundaries, both directions, file and stdin input, through -o and stdout', (t) => {
+  if (!requireTool(t, 'age')) return;
+  const a = ageKey('age-key-b.txt');
+  const sizes = [0, 1, 65535, 65536, 65537, 16 * 65536, 16 * 65536 + 1, 5 * 1024 * 1024 + 3];
+  for (const n of sizes) {
+    const pt = randomBytes(n);
+    writeFileSync(join(dir, 'b.bin'), pt);
+    // ferry encrypts (file in, -o out; and stdin in, stdout out); age decrypts.
+    ok(ferry(['encrypt', '-r', a.recipient, '-o', 'b.age', 'b.bin']), `encrypt ${n}`);
+    assert.deepEqual(ok(tool('age', ['-d', '-i', a.path, 'b.age']), `age -d ${n}`), pt, `${n}: ferry -> age`);
+    const viaStdin = ok(ferry(['encrypt', '-r', a.recipient], pt), `encrypt stdin ${n}`);
+    assert.deepEqual(ok(tool('age', ['-d', '-i', a.path], viaStdin), `age -d stdin ${n}`), pt);
+    // age encrypts; ferry decrypts (file in, -o out; and stdin in, stdout out).
+    ok(tool('age', ['-e', '-r', a.recipient, '-o', 'b2.age', 'b.bin']), `age -e ${n}`);
+    ok(ferry(['decrypt', '-i', a.path, '-o', 'b.out', 'b2.age']), `decrypt ${n}`);
+    assert.deepEqual(readFileSync(join(dir, 'b.out')), pt, `${n}: age -> ferry`);
+    const ct = readFileSync(join(dir, 'b2.age'));
+    assert.deepEqual(ok(ferry(['decrypt', '-i', a.path], ct), `decrypt stdin ${n}`), pt);
+  }
+  for (const f of ['b.bin', 'b.age', 'b2.age', 'b.out']) rmSync(join(dir, f));
+});
+
+test('a tampered chunk k or a truncated file: exit 3, stdout ends after chunk k-1, no file with -o', () => {
+  const k = ferryKey('ferry-key-t.txt');
+  const n = 40;
+  const pt = randomBytes(n * 65536 + 999);
+  const ct = ok(ferry(['encrypt', '-r', k.recipient], pt), 'encrypt');
+  const payloadStart = ct.length - (n * 65552 + 999 + 16);
+  const before = readdirSync(dir).sort();
+  for (const chunk of [0, 1, 16, 17, 39, 40]) {
+    const bad = Buffer.from(ct);
+    bad[payloadStart + chunk * 65552 + 100] ^= 0x80;
+    const out = ferry(['decrypt', '-i', k.path], bad);
+    assert.equal(out.status, 3, `chunk ${chunk}: exit code`);
+    assert.match(out.stderr.toString(), /\[AGE_PAYLOAD_INVALID\]/);
+    assert.equal(out.stdout.length, chunk * 65536, `chunk ${chunk}: plaintext bytes released`);
+    assert.deepEqual(out.stdout, pt.subarray(0, chunk * 65536));
+    const toFile = ferry(['decrypt', '-i', k.path, '-o', 'tampered.out', '--json'], bad);
+    assert.equal(toFile.status, 3);
+    assert.equal((json(toFile).error as { code: string }).code, 'AGE_PAYLOAD_INVALID');
+    assert.deepEqual(readdirSync(dir).sort(), before, `chunk ${chunk}: no output or temp file left`);
+  }
+  // Cut at a chunk boundary (no final chunk), and inside the last chunk; input from a file too.
+  const cuts: [Buffer, string][] = [
+    [ct.subarray(0, payloadStart + 20 * 65552), 'AGE_PAYLOAD_TRUNCATED'],
+    [ct.subarray(0, ct.length - 10), 'AGE_PAYLOAD_INVALID'],
+  ];
+  for (const [cut, want] of cuts) {
+    writeFileSync(join(dir, 'cut.age'), cut);
+    const r = ferry(['decrypt', '-i', k.path, '-o', 'cut.out', '--json', 'cut.age']);
+    assert.equal(r.status, 3);
+    assert.equal((json(r).error as { code: string }).code, want);
+    assert.ok(!readdirSync(dir).some((f) => f.startsWith('cut.out') || f.includes('.cut.out.')));
+    rmSync(join(dir, 'cut.age'));
+  }
+});
