@@ -171,7 +171,9 @@ async function makeAead(raw: Uint8Array, usePool: boolean): Promise<{ open: Chun
     });
     const ct = c.update(pt);
     c.final();
-    return Buffer.concat([ct, c.getAuthTag()]);
+    const out = Buffer.concat([ct, c.getAuthTag()]);
+    release(ct);
+    return out;
   };
   const ck = usePool ? await subtleKey(raw) : null;
   if (ck === null) return { open: { sync: openSync, pool: null }, seal: { sync: sealSync, pool: null } };
