@@ -220,7 +220,7 @@ test('keygen --pq: a hybrid identity whose recipient round-trips through encrypt
 test('interop at chunk boundaries, both directions, file and stdin input, through -o and stdout', (t) => {
   if (!requireTool(t, 'age')) return;
   const a = ageKey('age-key-b.txt');
-  const sizes = [0, 1, 65535, 65536, 65537, 16 * 65536, 16 * 65536 + 1, 5 * 1024 * 1024 + 3];
+  const sizes = [0, 1, 65535, 65536, 65537, 8 * 65536, 8 * 65536 + 1, 5 * 1024 * 1024 + 3];
   for (const n of sizes) {
     const pt = randomBytes(n);
     writeFileSync(join(dir, 'b.bin'), pt);
@@ -246,7 +246,7 @@ test('a tampered chunk k or a truncated file: exit 3, stdout ends after chunk k-
   const ct = ok(ferry(['encrypt', '-r', k.recipient], pt), 'encrypt');
   const payloadStart = ct.length - (n * 65552 + 999 + 16);
   const before = readdirSync(dir).sort();
-  for (const chunk of [0, 1, 16, 17, 39, 40]) {
+  for (const chunk of [0, 1, 8, 9, 39, 40]) {
     const bad = Buffer.from(ct);
     bad[payloadStart + chunk * 65552 + 100] ^= 0x80;
     const out = ferry(['decrypt', '-i', k.path], bad);

@@ -61,9 +61,11 @@ const SIZES = [
   CHUNK_SIZE - 1,
   CHUNK_SIZE,
   CHUNK_SIZE + 1,
-  16 * CHUNK_SIZE - 1, // one read block of plaintext
-  16 * CHUNK_SIZE,
-  16 * CHUNK_SIZE + 1,
+  8 * CHUNK_SIZE - 1, // one read buffer of plaintext
+  8 * CHUNK_SIZE,
+  8 * CHUNK_SIZE + 1,
+  24 * CHUNK_SIZE, // all three
+  24 * CHUNK_SIZE + 1,
   3 * 1024 * 1024 + 7,
 ];
 
@@ -181,7 +183,7 @@ test('crafted payloads fail with the codes of the sequential decryptor, releasin
     ],
     [
       'no final chunk after a block',
-      craft(Array.from({ length: 16 }, () => ({ pt: full(), last: false }))),
+      craft(Array.from({ length: 8 }, () => ({ pt: full(), last: false }))),
       'AGE_PAYLOAD_TRUNCATED',
     ],
     [
@@ -248,7 +250,7 @@ test('a tampered chunk k: refused, and exactly the plaintext of chunks 0..k-1 wa
   const pt = randomBytes(n * CHUNK_SIZE + 1234);
   const ct = Buffer.from(await encrypt(recips, pt));
   const payloadStart = ct.length - (n * ENC_CHUNK_SIZE + 1234 + 16);
-  for (const k of [0, 1, 15, 16, 17, 33, n]) {
+  for (const k of [0, 1, 7, 8, 9, 16, 23, 24, 25, 33, n]) {
     for (const where of ['ciphertext', 'tag']) {
       const bad = Buffer.from(ct);
       const chunkEnd = Math.min(payloadStart + (k + 1) * ENC_CHUNK_SIZE, bad.length);
@@ -300,8 +302,8 @@ test('memory is bounded: with a stalled sink the pipeline stops reading', async 
   const run = decryptParallel(ids, src, stalled);
   for (let i = 0; i < 200; i++) await new Promise((r) => setImmediate(r));
   assert.equal(calls, 1, 'one write outstanding');
-  // Four buffers of 16 chunks at most (plus the header), out of 64 chunks.
-  assert.ok(src.read() <= 4 * 16 * ENC_CHUNK_SIZE + 300, `read ${src.read()} bytes while stalled`);
+  // Three buffers of 8 chunks at most (plus the header), out of 64 chunks.
+  assert.ok(src.read() <= 3 * 8 * ENC_CHUNK_SIZE + 300, `read ${src.read()} bytes while stalled`);
   // Let it go: each stalled write is released in turn until the run settles.
   let settled = false;
   run.then(

@@ -58,10 +58,10 @@ function release(b: Uint8Array): void {
 }
 
 export type ParallelOptions = {
-  /** Chunks sealed or opened but not yet written, at most (1..16, default 16). */
+  /** Chunks sealed or opened but not yet written, at most (1..8, default 8). */
   window?: number;
   /**
-   * Chunks on the libuv thread pool (WebCrypto) at once, at most (0..16, default 2); 0 runs
+   * Chunks on the libuv thread pool (WebCrypto) at once, at most (0..8, default 2); 0 runs
    * everything on the main thread.
    */
   threadPool?: number;
@@ -329,8 +329,14 @@ class Window {
 }
 
 const DONE = Promise.resolve();
-const BLOCK_CHUNKS = 16;
-const BLOCKS = 4;
+/** Chunks per read buffer (512 KiB of plaintext). */
+const BLOCK_CHUNKS = 8;
+/**
+ * Read buffers. Three always suffice: besides the one being filled and one holding a chunk
+ * whose finality is not yet known, every buffer in use holds queued jobs, so waiting for the
+ * oldest job frees one.
+ */
+const BLOCKS = 3;
 
 const DEFAULTS: Required<ParallelOptions> = { window: BLOCK_CHUNKS, threadPool: 2, mainThread: true };
 
@@ -344,7 +350,6 @@ function checkOptions(options: ParallelOptions): Required<ParallelOptions> {
   for (const k of ['window', 'threadPool'] as const) {
     const v = options[k];
     if (v === undefined) continue;
-    // In flight: at most two blocks' chunks, plus a held block and the one being read.
     if (!Number.isSafeInteger(v) || v < (k === 'window' ? 1 : 0) || v > BLOCK_CHUNKS) {
       throw new FerryError(
         'INVALID_ARGUMENT',
