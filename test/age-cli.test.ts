@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -272,4 +272,20 @@ test('a tampered chunk k or a truncated file: exit 3, stdout ends after chunk k-
     assert.ok(!readdirSync(dir).some((f) => f.startsWith('cut.out') || f.includes('.cut.out.')));
     rmSync(join(dir, 'cut.age'));
   }
+});
+
+test('a read error of the input is IO_READ_FAILED (exit 1) and leaves no output file', () => {
+  const k = ferryKey('ferry-key-r.txt');
+  mkdirSync(join(dir, 'a-dir'));
+  const before = readdirSync(dir).sort();
+  for (const args of [
+    ['encrypt', '-r', k.recipient, '-o', 'r.age', '--json', 'a-dir'],
+    ['decrypt', '-i', k.path, '-o', 'r.out', '--json', 'a-dir'],
+  ]) {
+    const r = ferry(args);
+    assert.equal(r.status, 1, args[0]);
+    assert.equal((json(r).error as { code: string }).code, 'IO_READ_FAILED');
+    assert.deepEqual(readdirSync(dir).sort(), before, `${args[0]}: no output or temp file left`);
+  }
+  rmSync(join(dir, 'a-dir'), { recursive: true });
 });

@@ -27,18 +27,31 @@ export function requireOutputWithJson(ctx: CommandContext, outPath: string | und
 /** The input as a byte source: the positional file (read in place), or stdin. */
 async function openSource(ctx: CommandContext): Promise<{ source: ByteSource; close: () => Promise<void> }> {
   const path = ctx.positionals[0];
-  if (path === undefined || path === '-') {
-    return { source: iterableSource(ctx.stdin as AsyncIterable<unknown>), close: async () => {} };
-  }
-  try {
-    const fh = await open(resolve(ctx.cwd, path), 'r');
-    return { source: fileSource(fh), close: () => fh.close() };
-  } catch (e) {
-    throw new FerryError('IO_READ_FAILED', `cannot read input file ${path}`, {
+  const what = path === undefined || path === '-' ? 'stdin' : `input file ${path}`;
+  const readError = (e: unknown) =>
+    new FerryError('IO_READ_FAILED', `cannot read ${what}`, {
       cause: e,
       hints: [(e as NodeJS.ErrnoException).code ?? String(e)],
     });
+  let inner: ByteSource;
+  let close = async () => {};
+  if (path === undefined || path === '-') {
+    inner = iterableSource(ctx.stdin as AsyncIterable<unknown>);
+  } else {
+    try {
+      const fh = await open(resolve(ctx.cwd, path), 'r');
+      inner = fileSource(fh);
+      close = () => fh.close();
+    } catch (e) {
+      throw readError(e);
+    }
   }
+  // A read error (EISDIR, EIO...) is the input's, not the output's.
+  const source: ByteSource = (buf, off) =>
+    inner(buf, off).catch((e) => {
+      throw readError(e);
+    });
+  return { source, close };
 }
 
 /**
