@@ -320,6 +320,11 @@ class Window {
     while (this.#queue.length > 0) await this.drainSome();
   }
 
+  /** Zeroes the free read buffers (plaintext, when encrypting). */
+  wipeFree(): void {
+    for (const b of this.#free) b.buf.fill(0);
+  }
+
   /** Drops every queued job, wiping the results that were never written. */
   abandon(): void {
     for (const j of this.#queue.splice(0)) {
@@ -473,7 +478,8 @@ export async function decryptParallel(
     let held: { block: Block; input: Uint8Array } | null = null;
     for (;;) {
       if (held !== null) {
-        await win.submit(counter++, len === 0, held.block, held.input);
+        // The last read returned bytes (a length-0 read is handled below): more follows it.
+        await win.submit(counter++, false, held.block, held.input);
         win.release(held.block);
         held = null;
       }
@@ -638,6 +644,10 @@ export async function encryptParallel(
   } catch (e) {
     win.abandon();
     throw e;
+  } finally {
+    // The read buffers held plaintext; after a failure, some may still be in use by jobs
+    // already started (they are dropped, and their buffers collected, when those finish).
+    win.wipeFree();
   }
   if (armor !== null) {
     const tail = armor.end();
