@@ -2,16 +2,17 @@
  * A parallel, bounded age pipeline for whole files (the CLI's `ferry encrypt` / `decrypt`).
  *
  * STREAM chunks are independent (each has its own nonce `u88be(counter) || last`), so they
- * are sealed and opened concurrently on the libuv thread pool through WebCrypto's
- * ChaCha20-Poly1305 (`crypto.subtle`), which adds no JavaScript isolate (worker threads cost
- * ~15 MiB of RSS each). Where the runtime lacks it, the same pipeline runs the synchronous
- * node:crypto AEAD on the main thread.
+ * are sealed and opened concurrently: on the libuv thread pool through WebCrypto's
+ * ChaCha20-Poly1305 (`crypto.subtle`, which adds no JavaScript isolate: a worker thread costs
+ * ~15 MiB of RSS) and, whenever `threadPool` chunks are already there, on the main thread
+ * with node:crypto. Where WebCrypto lacks the algorithm, everything runs on the main thread.
  *
- * Shape: read fixed blocks of whole chunks into a small pool of reusable buffers → at most
- * `window` AEAD jobs in flight → results taken strictly in chunk order and written in
- * batches. The next block is read only when a buffer is free, and jobs are started only when
- * the window has room, so memory is constant (a few MiB) whatever the file size, and a slow
- * sink slows the reader (backpressure).
+ * Shape: read buffers of whole chunks from a pool of three → at most `window` chunks sealed
+ * or opened but not yet written → results taken strictly in chunk order and written in
+ * batches. A buffer is read only when one is free and a chunk started only when the window
+ * has room, so memory is constant (~2 MiB of buffers) whatever the file size, and a slow sink
+ * slows the reader (backpressure). Every result is freed (detached) as soon as the sink is
+ * done with it rather than left to the garbage collector.
  *
  * Security rules kept from stream.ts (`PayloadDecryptor`): a chunk's plaintext goes to the
  * sink only after its tag verified and after every earlier chunk's plaintext; on the first
@@ -25,6 +26,7 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes, webcrypto } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { describe, FerryError } from '../../kernel/index.ts';
 import { ArmorEncoder } from './armor.ts';
 import { checkIdentities, Decryptor, unwrapHeader } from './decrypt.ts';
@@ -61,8 +63,8 @@ export type ParallelOptions = {
   /** Chunks sealed or opened but not yet written, at most (1..8, default 8). */
   window?: number;
   /**
-   * Chunks on the libuv thread pool (WebCrypto) at once, at most (0..8, default 2); 0 runs
-   * everything on the main thread.
+   * Chunks on the libuv thread pool (WebCrypto) at once, at most (0..8; default: the number
+   * of cores, 2 to 4); 0 runs everything on the main thread.
    */
   threadPool?: number;
   /**
@@ -343,7 +345,16 @@ const BLOCK_CHUNKS = 8;
  */
 const BLOCKS = 3;
 
-const DEFAULTS: Required<ParallelOptions> = { window: BLOCK_CHUNKS, threadPool: 2, mainThread: true };
+/**
+ * Two pool jobs beside the main thread keep two cores busy (the main thread takes a chunk
+ * itself whenever the pool is full, and sees pool completions only between its own chunks);
+ * more cores get up to the libuv pool's default 4 threads.
+ */
+const DEFAULTS: Required<ParallelOptions> = {
+  window: BLOCK_CHUNKS,
+  threadPool: Math.min(4, Math.max(2, availableParallelism())),
+  mainThread: true,
+};
 
 function checkOptions(options: ParallelOptions): Required<ParallelOptions> {
   if (options === null || typeof options !== 'object') {
