@@ -1,8 +1,6 @@
 /** `ferry decrypt`: decrypt an age file with identity files, like `age -d`. */
 import { resolve } from 'node:path';
-import { parseIdentityFile } from '../../crypto/age/keys.ts';
-import { decryptParallel } from '../../crypto/age/parallel.ts';
-import type { Identity } from '../../crypto/age/recipients.ts';
+import { decryptParallel, type Identity, parseIdentityFile } from '../../crypto/age/index.ts';
 import { FerryError } from '../../kernel/index.ts';
 import { optionalString, readInputFile, stringList } from '../args.ts';
 import { defineCommand } from '../command.ts';

@@ -1,8 +1,11 @@
 /** `ferry encrypt`: encrypt to age recipients, like `age -e`. */
 import { resolve } from 'node:path';
-import { parseRecipient, parseRecipientsFile } from '../../crypto/age/keys.ts';
-import { encryptParallel } from '../../crypto/age/parallel.ts';
-import type { Recipient } from '../../crypto/age/recipients.ts';
+import {
+  encryptParallel,
+  parseRecipient,
+  parseRecipientsFile,
+  type Recipient,
+} from '../../crypto/age/index.ts';
 import { FerryError } from '../../kernel/index.ts';
 import { optionalString, readInputFile, stringList } from '../args.ts';
 import { defineCommand } from '../command.ts';

@@ -8,8 +8,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { type FileHandle, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { ByteSink, ByteSource } from '../../crypto/age/parallel.ts';
-import { fileSource, iterableSource } from '../../crypto/age/parallel.ts';
+import { type ByteSink, type ByteSource, fileSource, iterableSource } from '../../crypto/age/index.ts';
 import { FerryError, toHex } from '../../kernel/index.ts';
 import type { CommandContext } from '../command.ts';
 
