@@ -123,9 +123,17 @@ test('iterableSource reads any chunking of an async iterable', async () => {
 // --- the attacker's side: crafted payloads under a valid header ---
 
 /** An age file whose payload chunks are given explicitly (plaintext and last flag each). */
-function craft(chunks: { pt: Uint8Array; last: boolean }[], nonceBytes = 16): Buffer {
+function craft(chunks: { pt: Uint8Array; last: boolean }[], nonceBytes = 16, extraStanzas = 0): Buffer {
   const fileKey = randomBytes(16);
-  const stanzas = recips[0].wrapFileKey(Uint8Array.from(fileKey));
+  const stanzas = [
+    // Stanzas of a type no identity knows come first (age ignores them).
+    ...Array.from({ length: extraStanzas }, (_, i) => ({
+      type: 'ferry-test',
+      args: [String(i)],
+      body: randomBytes(48),
+    })),
+    ...recips[0].wrapFileKey(Uint8Array.from(fileKey)),
+  ];
   const header = encodeHeader(stanzas, fileKey);
   const nonce = randomBytes(16);
   const key = hkdf32(fileKey, nonce, 'payload');
@@ -271,6 +279,24 @@ test('a tampered chunk k: refused, and exactly the plaintext of chunks 0..k-1 wa
   const r = await parallel(swapped, {});
   assert.equal(r.code, 'AGE_PAYLOAD_INVALID');
   assert.equal(r.out.length, 3 * CHUNK_SIZE);
+});
+
+test('a header longer than a read buffer (up to the 1 MiB limit) is read across buffers', async () => {
+  const pt = [randomBytes(CHUNK_SIZE), randomBytes(77)];
+  const ct = craft(
+    [
+      { pt: pt[0], last: false },
+      { pt: pt[1], last: true },
+    ],
+    16,
+    7000,
+  );
+  assert.ok(ct.length > 8 * ENC_CHUNK_SIZE, `header of ${ct.length} bytes`);
+  for (const piece of [undefined, 100_000]) {
+    const dec = memSink();
+    await decryptParallel(ids, memSource(ct, piece), dec.sink);
+    assert.deepEqual(dec.bytes(), Buffer.concat(pt));
+  }
 });
 
 test('header failures pass through: no match, modified header', async () => {
