@@ -4,7 +4,8 @@
  * Whole process (issue 16 aim 2): `ferry encrypt` / `ferry decrypt` (bin/ferry, file to
  * /dev/null) against Debian's `age -e` / `age -d` on the same 512 MiB file
  * (FERRY_BENCH_AGE_MIB; 128 MiB with --quick), runs interleaved, median of 5 (3 with --quick):
- * seconds and peak RSS of each process. Peak RSS is the kernel's own figure for the child:
+ * seconds and peak RSS of each process; ferry both with its default and with
+ * FERRY_AGE_THREAD_POOL=2 (the WebCrypto thread-pool path). Peak RSS is the kernel's own figure for the child:
  * `/usr/bin/time -f %M` (getrusage of the waited-for child) when installed, otherwise
  * python3's `resource.getrusage(RUSAGE_CHILDREN)` around the child, otherwise VmHWM polled
  * from /proc every 2 ms (a lower bound; the note says which).
@@ -121,6 +122,7 @@ async function runMeasured(
   dir: string,
   cmd: string,
   args: string[],
+  env: Record<string, string> = {},
 ): Promise<{ seconds: number; rssMiB: number; anonMiB: number }> {
   const rssFile = join(dir, 'rss.txt');
   rmSync(rssFile, { force: true });
@@ -131,7 +133,7 @@ async function runMeasured(
         ? ['python3', ['-c', PY_WRAPPER, rssFile, cmd, ...args]]
         : [cmd, args];
   const t = performance.now();
-  const child = spawn(file, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(file, argv, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
   let stderr = '';
   child.stderr.on('data', (d) => {
     stderr += d;
@@ -303,7 +305,11 @@ const bench: Bench = async ({ quick, log }) => {
         'age -d': ['age', ['-d', '-i', keyPath, '-o', '/dev/null', ctPath]],
         'ferry encrypt': [FERRY, ['encrypt', '-r', recipient, '-o', '/dev/null', plainPath]],
         'age -e': ['age', ['-e', '-r', recipient, '-o', '/dev/null', plainPath]],
-      } as Record<string, [string, string[]]>;
+      } as Record<string, [string, string[], Record<string, string>?]>;
+      // The thread-pool path as well (the default on two cores is the main thread alone).
+      const POOL = 'thread pool 2';
+      cmds[`ferry decrypt (${POOL})`] = [FERRY, cmds['ferry decrypt'][1], { FERRY_AGE_THREAD_POOL: '2' }];
+      cmds[`ferry encrypt (${POOL})`] = [FERRY, cmds['ferry encrypt'][1], { FERRY_AGE_THREAD_POOL: '2' }];
       // FERRY_BENCH_AGE_BEFORE=/other/checkout/bin/ferry adds that build's rows (a before/after).
       const before = process.env.FERRY_BENCH_AGE_BEFORE;
       if (before) {
@@ -313,10 +319,10 @@ const bench: Bench = async ({ quick, log }) => {
       const got: Record<string, { seconds: number[]; rss: number[]; anon: number[] }> = {};
       for (const name of Object.keys(cmds)) got[name] = { seconds: [], rss: [], anon: [] };
       // One untimed run of each (page cache, Node's compile cache), then `reps` rounds.
-      for (const [cmd, args] of Object.values(cmds)) await runMeasured(method, dir, cmd, args);
+      for (const [cmd, args, env] of Object.values(cmds)) await runMeasured(method, dir, cmd, args, env);
       for (let i = 0; i < reps; i++) {
-        for (const [name, [cmd, args]] of Object.entries(cmds)) {
-          const r = await runMeasured(method, dir, cmd, args);
+        for (const [name, [cmd, args, env]] of Object.entries(cmds)) {
+          const r = await runMeasured(method, dir, cmd, args, env);
           got[name].seconds.push(r.seconds);
           got[name].rss.push(r.rssMiB);
           got[name].anon.push(r.anonMiB);
@@ -327,7 +333,7 @@ const bench: Bench = async ({ quick, log }) => {
         ['encrypt', 'ferry encrypt', 'age -e'],
       ]) {
         const group = `age ${op}, whole process (${mib})`;
-        const names = [ours, theirs, ...(before ? [`${ours} (before)`] : [])];
+        const names = [ours, theirs, `${ours} (${POOL})`, ...(before ? [`${ours} (before)`] : [])];
         for (const name of names) {
           const sec = median(got[name].seconds);
           const rss = Math.max(...got[name].rss);

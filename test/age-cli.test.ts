@@ -18,8 +18,8 @@ const dir = mkdtempSync(join(tmpdir(), 'ferry-age-cli-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 type Run = SpawnSyncReturns<Buffer>;
-function ferry(args: string[], input?: Uint8Array): Run {
-  return spawnSync(FERRY, args, { cwd: dir, input, maxBuffer: 1 << 28 });
+function ferry(args: string[], input?: Uint8Array, env: Record<string, string> = {}): Run {
+  return spawnSync(FERRY, args, { cwd: dir, input, maxBuffer: 1 << 28, env: { ...process.env, ...env } });
 }
 function tool(cmd: string, args: string[], input?: Uint8Array): Run {
   return spawnSync(cmd, args, { cwd: dir, input, maxBuffer: 1 << 28 });
@@ -249,7 +249,8 @@ test('a tampered chunk k or a truncated file: exit 3, stdout ends after chunk k-
   for (const chunk of [0, 1, 8, 9, 39, 40]) {
     const bad = Buffer.from(ct);
     bad[payloadStart + chunk * 65552 + 100] ^= 0x80;
-    const out = ferry(['decrypt', '-i', k.path], bad);
+    // On the main thread (the default on two cores) and through the thread pool.
+    const out = ferry(['decrypt', '-i', k.path], bad, { FERRY_AGE_THREAD_POOL: chunk % 2 ? '0' : '3' });
     assert.equal(out.status, 3, `chunk ${chunk}: exit code`);
     assert.match(out.stderr.toString(), /\[AGE_PAYLOAD_INVALID\]/);
     assert.equal(out.stdout.length, chunk * 65536, `chunk ${chunk}: plaintext bytes released`);
@@ -272,6 +273,22 @@ test('a tampered chunk k or a truncated file: exit 3, stdout ends after chunk k-
     assert.ok(!readdirSync(dir).some((f) => f.startsWith('cut.out') || f.includes('.cut.out.')));
     rmSync(join(dir, 'cut.age'));
   }
+});
+
+test('FERRY_AGE_THREAD_POOL: the pool path round-trips with age; a bad value is a usage error', (t) => {
+  if (!requireTool(t, 'age')) return;
+  const a = ageKey('age-key-p.txt');
+  const pt = randomBytes(3 * 1024 * 1024 + 11);
+  const env = { FERRY_AGE_THREAD_POOL: '4' };
+  const ct = ok(ferry(['encrypt', '-r', a.recipient], pt, env), 'encrypt on the pool');
+  assert.deepEqual(ok(tool('age', ['-d', '-i', a.path], ct), 'age -d'), pt);
+  const ct2 = ok(tool('age', ['-e', '-r', a.recipient], pt), 'age -e');
+  assert.deepEqual(ok(ferry(['decrypt', '-i', a.path], ct2, env), 'decrypt on the pool'), pt);
+  const bad = ferry(['decrypt', '-i', a.path, '--json', '-o', 'p.out'], ct2, {
+    FERRY_AGE_THREAD_POOL: 'many',
+  });
+  assert.equal(bad.status, 2);
+  assert.equal((json(bad).error as { code: string }).code, 'USAGE_INVALID_ARGUMENT');
 });
 
 test('a read error of the input is IO_READ_FAILED (exit 1) and leaves no output file', () => {

@@ -8,11 +8,33 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { type FileHandle, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { type ByteSink, type ByteSource, fileSource, iterableSource } from '../../crypto/age/index.ts';
+import {
+  type ByteSink,
+  type ByteSource,
+  fileSource,
+  iterableSource,
+  type ParallelOptions,
+} from '../../crypto/age/index.ts';
 import { FerryError, toHex } from '../../kernel/index.ts';
 import type { CommandContext } from '../command.ts';
 
 export type RunResult = { output: string | null; bytes: number; sha256: string | null };
+
+/**
+ * The pipeline's options from the environment: FERRY_AGE_THREAD_POOL=N (0..8) sets how many
+ * chunks go to the libuv thread pool at once (see ParallelOptions.threadPool).
+ */
+export function pipelineOptions(ctx: CommandContext): ParallelOptions {
+  const v = ctx.env.FERRY_AGE_THREAD_POOL;
+  if (v === undefined || v === '') return {};
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n > 8) {
+    throw new FerryError('USAGE_INVALID_ARGUMENT', 'FERRY_AGE_THREAD_POOL must be an integer in 0..8', {
+      hints: [`got: ${JSON.stringify(v.slice(0, 20))}`],
+    });
+  }
+  return { threadPool: n };
+}
 
 /** --json needs -o: binary data and one JSON object cannot share stdout. */
 export function requireOutputWithJson(ctx: CommandContext, outPath: string | undefined): void {

@@ -63,8 +63,8 @@ export type ParallelOptions = {
   /** Chunks sealed or opened but not yet written, at most (1..8, default 8). */
   window?: number;
   /**
-   * Chunks on the libuv thread pool (WebCrypto) at once, at most (0..8; default: the number
-   * of cores, 2 to 4); 0 runs everything on the main thread.
+   * Chunks on the libuv thread pool (WebCrypto) at once, at most (0..8; default 0 on two
+   * cores or fewer, else the cores less one, at most 4); 0 runs everything on the main thread.
    */
   threadPool?: number;
   /**
@@ -346,13 +346,15 @@ const BLOCK_CHUNKS = 8;
 const BLOCKS = 3;
 
 /**
- * Two pool jobs beside the main thread keep two cores busy (the main thread takes a chunk
- * itself whenever the pool is full, and sees pool completions only between its own chunks);
- * more cores get up to the libuv pool's default 4 threads.
+ * The thread pool only where cores are left over. Measured on 2 shared cores (bench
+ * age.bench.ts): a WebCrypto call costs ~35 µs of main-thread JavaScript per 64 KiB chunk on
+ * top of the ~45 µs of AEAD, so with two cores the pool path used ~40% more CPU than the main
+ * thread alone and was slower end to end; with more cores, up to 4 pool jobs (the libuv
+ * pool's default size) run beside the main thread.
  */
 const DEFAULTS: Required<ParallelOptions> = {
   window: BLOCK_CHUNKS,
-  threadPool: Math.min(4, Math.max(2, availableParallelism())),
+  threadPool: availableParallelism() > 2 ? Math.min(4, availableParallelism() - 1) : 0,
   mainThread: true,
 };
 
