@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -18,8 +18,8 @@ const dir = mkdtempSync(join(tmpdir(), 'ferry-age-cli-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 type Run = SpawnSyncReturns<Buffer>;
-function ferry(args: string[], input?: Uint8Array): Run {
-  return spawnSync(FERRY, args, { cwd: dir, input, maxBuffer: 1 << 28 });
+function ferry(args: string[], input?: Uint8Array, env: Record<string, string> = {}): Run {
+  return spawnSync(FERRY, args, { cwd: dir, input, maxBuffer: 1 << 28, env: { ...process.env, ...env } });
 }
 function tool(cmd: string, args: string[], input?: Uint8Array): Run {
   return spawnSync(cmd, args, { cwd: dir, input, maxBuffer: 1 << 28 });
@@ -213,4 +213,96 @@ test('keygen --pq: a hybrid identity whose recipient round-trips through encrypt
   );
   const ct = ok(ferry(['encrypt', '-r', recipient], plaintext), 'encrypt to age1pq1');
   assert.deepEqual(ok(ferry(['decrypt', '-i', 'pq-key.txt'], ct), 'decrypt with PQ identity'), plaintext);
+});
+
+// --- the parallel pipeline of ferry encrypt/decrypt (issue 16): boundaries and the attacker ---
+
+test('interop at chunk boundaries, both directions, file and stdin input, through -o and stdout', (t) => {
+  if (!requireTool(t, 'age')) return;
+  const a = ageKey('age-key-b.txt');
+  const sizes = [0, 1, 65535, 65536, 65537, 8 * 65536, 8 * 65536 + 1, 5 * 1024 * 1024 + 3];
+  for (const n of sizes) {
+    const pt = randomBytes(n);
+    writeFileSync(join(dir, 'b.bin'), pt);
+    // ferry encrypts (file in, -o out; and stdin in, stdout out); age decrypts.
+    ok(ferry(['encrypt', '-r', a.recipient, '-o', 'b.age', 'b.bin']), `encrypt ${n}`);
+    assert.deepEqual(ok(tool('age', ['-d', '-i', a.path, 'b.age']), `age -d ${n}`), pt, `${n}: ferry -> age`);
+    const viaStdin = ok(ferry(['encrypt', '-r', a.recipient], pt), `encrypt stdin ${n}`);
+    assert.deepEqual(ok(tool('age', ['-d', '-i', a.path], viaStdin), `age -d stdin ${n}`), pt);
+    // age encrypts; ferry decrypts (file in, -o out; and stdin in, stdout out).
+    ok(tool('age', ['-e', '-r', a.recipient, '-o', 'b2.age', 'b.bin']), `age -e ${n}`);
+    ok(ferry(['decrypt', '-i', a.path, '-o', 'b.out', 'b2.age']), `decrypt ${n}`);
+    assert.deepEqual(readFileSync(join(dir, 'b.out')), pt, `${n}: age -> ferry`);
+    const ct = readFileSync(join(dir, 'b2.age'));
+    assert.deepEqual(ok(ferry(['decrypt', '-i', a.path], ct), `decrypt stdin ${n}`), pt);
+  }
+  for (const f of ['b.bin', 'b.age', 'b2.age', 'b.out']) rmSync(join(dir, f));
+});
+
+test('a tampered chunk k or a truncated file: exit 3, stdout ends after chunk k-1, no file with -o', () => {
+  const k = ferryKey('ferry-key-t.txt');
+  const n = 40;
+  const pt = randomBytes(n * 65536 + 999);
+  const ct = ok(ferry(['encrypt', '-r', k.recipient], pt), 'encrypt');
+  const payloadStart = ct.length - (n * 65552 + 999 + 16);
+  const before = readdirSync(dir).sort();
+  for (const chunk of [0, 1, 8, 9, 39, 40]) {
+    const bad = Buffer.from(ct);
+    bad[payloadStart + chunk * 65552 + 100] ^= 0x80;
+    // On the main thread (the default on two cores) and through the thread pool.
+    const out = ferry(['decrypt', '-i', k.path], bad, { FERRY_AGE_THREAD_POOL: chunk % 2 ? '0' : '3' });
+    assert.equal(out.status, 3, `chunk ${chunk}: exit code`);
+    assert.match(out.stderr.toString(), /\[AGE_PAYLOAD_INVALID\]/);
+    assert.equal(out.stdout.length, chunk * 65536, `chunk ${chunk}: plaintext bytes released`);
+    assert.deepEqual(out.stdout, pt.subarray(0, chunk * 65536));
+    const toFile = ferry(['decrypt', '-i', k.path, '-o', 'tampered.out', '--json'], bad);
+    assert.equal(toFile.status, 3);
+    assert.equal((json(toFile).error as { code: string }).code, 'AGE_PAYLOAD_INVALID');
+    assert.deepEqual(readdirSync(dir).sort(), before, `chunk ${chunk}: no output or temp file left`);
+  }
+  // Cut at a chunk boundary (no final chunk), and inside the last chunk; input from a file too.
+  const cuts: [Buffer, string][] = [
+    [ct.subarray(0, payloadStart + 20 * 65552), 'AGE_PAYLOAD_TRUNCATED'],
+    [ct.subarray(0, ct.length - 10), 'AGE_PAYLOAD_INVALID'],
+  ];
+  for (const [cut, want] of cuts) {
+    writeFileSync(join(dir, 'cut.age'), cut);
+    const r = ferry(['decrypt', '-i', k.path, '-o', 'cut.out', '--json', 'cut.age']);
+    assert.equal(r.status, 3);
+    assert.equal((json(r).error as { code: string }).code, want);
+    assert.ok(!readdirSync(dir).some((f) => f.startsWith('cut.out') || f.includes('.cut.out.')));
+    rmSync(join(dir, 'cut.age'));
+  }
+});
+
+test('FERRY_AGE_THREAD_POOL: the pool path round-trips with age; a bad value is a usage error', (t) => {
+  if (!requireTool(t, 'age')) return;
+  const a = ageKey('age-key-p.txt');
+  const pt = randomBytes(3 * 1024 * 1024 + 11);
+  const env = { FERRY_AGE_THREAD_POOL: '4' };
+  const ct = ok(ferry(['encrypt', '-r', a.recipient], pt, env), 'encrypt on the pool');
+  assert.deepEqual(ok(tool('age', ['-d', '-i', a.path], ct), 'age -d'), pt);
+  const ct2 = ok(tool('age', ['-e', '-r', a.recipient], pt), 'age -e');
+  assert.deepEqual(ok(ferry(['decrypt', '-i', a.path], ct2, env), 'decrypt on the pool'), pt);
+  const bad = ferry(['decrypt', '-i', a.path, '--json', '-o', 'p.out'], ct2, {
+    FERRY_AGE_THREAD_POOL: 'many',
+  });
+  assert.equal(bad.status, 2);
+  assert.equal((json(bad).error as { code: string }).code, 'USAGE_INVALID_ARGUMENT');
+});
+
+test('a read error of the input is IO_READ_FAILED (exit 1) and leaves no output file', () => {
+  const k = ferryKey('ferry-key-r.txt');
+  mkdirSync(join(dir, 'a-dir'));
+  const before = readdirSync(dir).sort();
+  for (const args of [
+    ['encrypt', '-r', k.recipient, '-o', 'r.age', '--json', 'a-dir'],
+    ['decrypt', '-i', k.path, '-o', 'r.out', '--json', 'a-dir'],
+  ]) {
+    const r = ferry(args);
+    assert.equal(r.status, 1, args[0]);
+    assert.equal((json(r).error as { code: string }).code, 'IO_READ_FAILED');
+    assert.deepEqual(readdirSync(dir).sort(), before, `${args[0]}: no output or temp file left`);
+  }
+  rmSync(join(dir, 'a-dir'), { recursive: true });
 });

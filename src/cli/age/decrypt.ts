@@ -1,10 +1,10 @@
 /** `ferry decrypt`: decrypt an age file with identity files, like `age -d`. */
 import { resolve } from 'node:path';
-import { createDecryptStream, type Identity, parseIdentityFile } from '../../crypto/age/index.ts';
+import { decryptParallel, type Identity, parseIdentityFile } from '../../crypto/age/index.ts';
 import { FerryError } from '../../kernel/index.ts';
 import { optionalString, readInputFile, stringList } from '../args.ts';
 import { defineCommand } from '../command.ts';
-import { openInput, requireOutputWithJson, runPipeline } from './io.ts';
+import { pipelineOptions, requireOutputWithJson, runWithSink } from './io.ts';
 
 export default defineCommand({
   name: 'decrypt',
@@ -17,6 +17,8 @@ releases only authenticated plaintext. With -o the plaintext goes to a temporary
 renamed into place only on success and removed on failure. A failed decryption exits 3 with
 its code: AGE_NO_MATCH, AGE_HMAC_INVALID, AGE_HEADER_INVALID (and other header codes),
 AGE_PAYLOAD_INVALID / AGE_PAYLOAD_TRUNCATED, AGE_ARMOR_INVALID.
+Chunks are opened on the main thread; FERRY_AGE_THREAD_POOL=N (0..8) also sends up to N at
+once to the thread pool (default 0 on two cores or fewer, else the cores less one, at most 4).
 JSON (needs -o): {"output", "bytes", "sha256"} of the plaintext.`,
   options: {
     identity: { type: 'string', short: 'i', multiple: true, value: 'PATH', description: 'an identity file' },
@@ -42,8 +44,10 @@ JSON (needs -o): {"output", "bytes", "sha256"} of the plaintext.`,
       }
     }
     requireOutputWithJson(ctx, outPath);
-    const input = await openInput(ctx);
-    const r = await runPipeline(ctx, input, createDecryptStream(identities), outPath);
+    const options = pipelineOptions(ctx);
+    const r = await runWithSink(ctx, outPath, (source, sink) =>
+      decryptParallel(identities, source, sink, options),
+    );
     return { json: { output: r.output, bytes: r.bytes, sha256: r.sha256 } };
   },
 });

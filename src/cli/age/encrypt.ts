@@ -1,7 +1,7 @@
 /** `ferry encrypt`: encrypt to age recipients, like `age -e`. */
 import { resolve } from 'node:path';
 import {
-  createEncryptStream,
+  encryptParallel,
   parseRecipient,
   parseRecipientsFile,
   type Recipient,
@@ -9,7 +9,7 @@ import {
 import { FerryError } from '../../kernel/index.ts';
 import { optionalString, readInputFile, stringList } from '../args.ts';
 import { defineCommand } from '../command.ts';
-import { openInput, requireOutputWithJson, runPipeline } from './io.ts';
+import { pipelineOptions, requireOutputWithJson, runWithSink } from './io.ts';
 
 export default defineCommand({
   name: 'encrypt',
@@ -20,6 +20,8 @@ Encrypts INPUT (default stdin) to every recipient given with -r (age1... or age1
 recipients file given with -R (one per line, # comments). Output goes to -o or stdout; binary
 output is refused on a terminal (use -a or -o). The file is streamed in constant memory; with
 -o it is written to a temporary file and renamed into place when complete.
+FERRY_AGE_THREAD_POOL=N (0..8) seals up to N chunks at once on the thread pool beside the
+main thread (default 0 on two cores or fewer, else the cores less one, at most 4).
 JSON (needs -o): {"output", "bytes", "sha256", "armor"} (bytes and sha256 of the age file).`,
   options: {
     recipient: {
@@ -64,13 +66,15 @@ JSON (needs -o): {"output", "bytes", "sha256", "armor"} (bytes and sha256 of the
       });
     }
     requireOutputWithJson(ctx, outPath);
+    const options = pipelineOptions(ctx);
     if (outPath === undefined && !armor && ctx.stdout.isTTY === true) {
       throw new FerryError('USAGE_INVALID_ARGUMENT', 'refusing to write binary ciphertext to a terminal', {
         hints: ['use -o FILE, redirect stdout, or -a for ASCII armor'],
       });
     }
-    const input = await openInput(ctx);
-    const r = await runPipeline(ctx, input, createEncryptStream(recipients, { armor }), outPath);
+    const r = await runWithSink(ctx, outPath, (source, sink) =>
+      encryptParallel(recipients, source, sink, { ...options, armor }),
+    );
     return { json: { output: r.output, bytes: r.bytes, sha256: r.sha256, armor } };
   },
 });

@@ -1,131 +1,39 @@
 /**
- * Input and output plumbing shared by `ferry encrypt` and `ferry decrypt`: stdin or a file
- * in, stdout or a file out. A file output is written to a temporary file beside it and
- * renamed into place only when the whole pipeline succeeded; on failure it is removed, so a
- * failed decryption never leaves partial plaintext behind.
+ * Input and output plumbing shared by `ferry encrypt` and `ferry decrypt` (the parallel
+ * pipeline of src/crypto/age/parallel.ts): stdin or a file in, stdout or a file out. A file
+ * output is written to a temporary file beside it and renamed into place only when the whole
+ * pipeline succeeded; on failure it is removed, so a failed decryption never leaves partial
+ * plaintext behind.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { type FileHandle, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { Readable, Transform } from 'node:stream';
-import { Transform as NodeTransform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import {
+  type ByteSink,
+  type ByteSource,
+  fileSource,
+  iterableSource,
+  type ParallelOptions,
+} from '../../crypto/age/index.ts';
 import { FerryError, toHex } from '../../kernel/index.ts';
 import type { CommandContext } from '../command.ts';
-
-const READ_CHUNK = 1 << 20;
-
-/** Opens the input: the positional file, or stdin. Throws IO_READ_FAILED. */
-export async function openInput(ctx: CommandContext): Promise<Readable | NodeJS.ReadableStream> {
-  const path = ctx.positionals[0];
-  if (path === undefined || path === '-') return ctx.stdin;
-  const full = resolve(ctx.cwd, path);
-  try {
-    const fh = await open(full, 'r');
-    return fh.createReadStream({ highWaterMark: READ_CHUNK, autoClose: true });
-  } catch (e) {
-    throw new FerryError('IO_READ_FAILED', `cannot read input file ${path}`, {
-      cause: e,
-      hints: [(e as NodeJS.ErrnoException).code ?? String(e)],
-    });
-  }
-}
 
 export type RunResult = { output: string | null; bytes: number; sha256: string | null };
 
 /**
- * Runs input -> transform -> output. With `outPath`, writes a temp file beside it and
- * renames it on success (removes it on failure). Without, writes to ctx.stdout (not ended).
+ * The pipeline's options from the environment: FERRY_AGE_THREAD_POOL=N (0..8) sets how many
+ * chunks go to the libuv thread pool at once (see ParallelOptions.threadPool).
  */
-export async function runPipeline(
-  ctx: CommandContext,
-  input: Readable | NodeJS.ReadableStream,
-  transform: Transform,
-  outPath: string | undefined,
-): Promise<RunResult> {
-  // The SHA-256 is only reported with --json; hashing costs about as much as the AEAD.
-  const hash = ctx.json ? createHash('sha256') : null;
-  let bytes = 0;
-  // Coalesces the 64 KiB chunks into ~1 MiB writes: one syscall per MiB instead of 16.
-  let parts: Buffer[] = [];
-  let partsLen = 0;
-  const meter = new NodeTransform({
-    readableHighWaterMark: 1 << 20,
-    writableHighWaterMark: 1 << 20,
-    transform(chunk: Buffer, _e, cb) {
-      hash?.update(chunk);
-      bytes += chunk.length;
-      parts.push(chunk);
-      partsLen += chunk.length;
-      if (partsLen >= 1 << 20) {
-        const out = Buffer.concat(parts, partsLen);
-        parts = [];
-        partsLen = 0;
-        cb(null, out);
-      } else {
-        cb();
-      }
-    },
-    flush(cb) {
-      cb(null, partsLen > 0 ? Buffer.concat(parts, partsLen) : undefined);
-    },
-  });
-  if (outPath === undefined) {
-    try {
-      await pipeline(input, transform, meter, ctx.stdout, { end: false, signal: ctx.signal });
-    } catch (e) {
-      if (e instanceof FerryError) throw e;
-      throw new FerryError('IO_WRITE_FAILED', 'cannot write to stdout', {
-        cause: e,
-        hints: [(e as NodeJS.ErrnoException).code ?? String(e)],
-      });
-    }
-    return { output: null, bytes, sha256: hash ? toHex(hash.digest()) : null };
-  }
-  const full = resolve(ctx.cwd, outPath);
-  const existing = await stat(full).catch(() => null);
-  if (existing !== null && !existing.isFile()) {
-    // A device or FIFO (e.g. /dev/null): no temp file and rename, write to it directly.
-    if (existing.isDirectory()) {
-      throw new FerryError('USAGE_INVALID_ARGUMENT', `output ${outPath} is a directory`);
-    }
-    try {
-      await pipeline(input, transform, meter, createWriteStream(full), { signal: ctx.signal });
-    } catch (e) {
-      if (e instanceof FerryError) throw e;
-      throw new FerryError('IO_WRITE_FAILED', `cannot write output ${outPath}`, {
-        cause: e,
-        hints: [(e as NodeJS.ErrnoException).code ?? String(e)],
-      });
-    }
-    return { output: outPath, bytes, sha256: hash ? toHex(hash.digest()) : null };
-  }
-  const tmp = join(dirname(full), `.${basename(full)}.ferry-${randomBytes(6).toString('hex')}.tmp`);
-  let out: NodeJS.WritableStream;
-  try {
-    const fh = await open(tmp, 'wx', 0o600);
-    out = fh.createWriteStream({ autoClose: true });
-  } catch (e) {
-    throw new FerryError('IO_WRITE_FAILED', `cannot create output file ${outPath}`, {
-      cause: e,
-      hints: [(e as NodeJS.ErrnoException).code ?? String(e)],
+export function pipelineOptions(ctx: CommandContext): ParallelOptions {
+  const v = ctx.env.FERRY_AGE_THREAD_POOL;
+  if (v === undefined || v === '') return {};
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n > 8) {
+    throw new FerryError('USAGE_INVALID_ARGUMENT', 'FERRY_AGE_THREAD_POOL must be an integer in 0..8', {
+      hints: [`got: ${JSON.stringify(v.slice(0, 20))}`],
     });
   }
-  try {
-    await pipeline(input, transform, meter, out, { signal: ctx.signal });
-    await rename(tmp, full);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    if (e instanceof FerryError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ABORT_ERR') throw new FerryError('ABORTED', 'interrupted', { cause: e });
-    throw new FerryError('IO_WRITE_FAILED', `cannot write output file ${outPath}`, {
-      cause: e,
-      hints: [code ?? String(e)],
-    });
-  }
-  return { output: outPath, bytes, sha256: hash ? toHex(hash.digest()) : null };
+  return { threadPool: n };
 }
 
 /** --json needs -o: binary data and one JSON object cannot share stdout. */
@@ -135,4 +43,166 @@ export function requireOutputWithJson(ctx: CommandContext, outPath: string | und
       hints: ['stdout carries the JSON summary, so the data must go to a file: add -o FILE'],
     });
   }
+}
+
+/** The input as a byte source: the positional file (read in place), or stdin. */
+async function openSource(ctx: CommandContext): Promise<{ source: ByteSource; close: () => Promise<void> }> {
+  const path = ctx.positionals[0];
+  const what = path === undefined || path === '-' ? 'stdin' : `input file ${path}`;
+  const readError = (e: unknown) =>
+    new FerryError('IO_READ_FAILED', `cannot read ${what}`, {
+      cause: e,
+      hints: [(e as NodeJS.ErrnoException).code ?? String(e)],
+    });
+  let inner: ByteSource;
+  let close = async () => {};
+  if (path === undefined || path === '-') {
+    inner = iterableSource(ctx.stdin as AsyncIterable<unknown>);
+  } else {
+    try {
+      const fh = await open(resolve(ctx.cwd, path), 'r');
+      inner = fileSource(fh);
+      close = () => fh.close();
+    } catch (e) {
+      throw readError(e);
+    }
+  }
+  // A read error (EISDIR, EIO...) is the input's, not the output's.
+  const source: ByteSource = (buf, off) =>
+    inner(buf, off).catch((e) => {
+      throw readError(e);
+    });
+  return { source, close };
+}
+
+/**
+ * A sink over a writable stream (stdout). Each batch resolves once the stream has written
+ * it (its last write's callback ran), so the caller may free the buffers.
+ */
+function streamSink(w: NodeJS.WritableStream): ByteSink {
+  return (parts) =>
+    new Promise<void>((res, rej) => {
+      for (let i = 0; i < parts.length; i++) {
+        if (i < parts.length - 1) w.write(parts[i]);
+        else w.write(parts[i], (e) => (e ? rej(e) : res()));
+      }
+    });
+}
+
+/** A sink over a file handle: one writev per batch, looping over short writes. */
+function fileSink(fh: FileHandle): ByteSink {
+  return async (parts) => {
+    let rest = parts;
+    while (rest.length > 0) {
+      const total = rest.reduce((n, p) => n + p.length, 0);
+      const { bytesWritten } = await fh.writev(rest);
+      if (bytesWritten === total) return;
+      let skip = bytesWritten;
+      const next: Uint8Array[] = [];
+      for (const p of rest) {
+        if (skip >= p.length) skip -= p.length;
+        else {
+          next.push(skip > 0 ? p.subarray(skip) : p);
+          skip = 0;
+        }
+      }
+      rest = next;
+    }
+  };
+}
+
+/**
+ * Runs `run(source, sink)` from the input to the output: with `outPath`,
+ * into a temporary file beside it that is renamed into place on success and removed on
+ * failure (a device such as /dev/null is written directly); without, to ctx.stdout (not
+ * ended). The SHA-256 of the output is computed only with --json.
+ */
+export async function runWithSink(
+  ctx: CommandContext,
+  outPath: string | undefined,
+  run: (source: ByteSource, sink: ByteSink) => Promise<unknown>,
+): Promise<RunResult> {
+  const hash = ctx.json ? createHash('sha256') : null;
+  let bytes = 0;
+  const metered =
+    (sink: ByteSink): ByteSink =>
+    async (parts) => {
+      for (const p of parts) {
+        hash?.update(p);
+        bytes += p.length;
+      }
+      await sink(parts);
+    };
+  const result = (output: string | null): RunResult => ({
+    output,
+    bytes,
+    sha256: hash ? toHex(hash.digest()) : null,
+  });
+  const writeError = (e: unknown, what: string): FerryError => {
+    if (e instanceof FerryError) return e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ABORT_ERR') return new FerryError('ABORTED', 'interrupted', { cause: e });
+    return new FerryError('IO_WRITE_FAILED', `cannot write ${what}`, {
+      cause: e,
+      hints: [code ?? String(e)],
+    });
+  };
+  const aborted = () => {
+    if (ctx.signal?.aborted) throw new FerryError('ABORTED', 'interrupted');
+  };
+  const withAbort =
+    (sink: ByteSink): ByteSink =>
+    async (parts) => {
+      aborted();
+      await sink(parts);
+    };
+  if (outPath === undefined) {
+    const { source, close } = await openSource(ctx);
+    // A write error (EPIPE...) reaches the write callback; the listener keeps it from also
+    // being an uncaught 'error' event.
+    const ignore = () => {};
+    ctx.stdout.on('error', ignore);
+    try {
+      await run(source, withAbort(metered(streamSink(ctx.stdout))));
+    } catch (e) {
+      throw writeError(e, 'to stdout');
+    } finally {
+      ctx.stdout.off('error', ignore);
+      await close();
+    }
+    return result(null);
+  }
+  const full = resolve(ctx.cwd, outPath);
+  const existing = await stat(full).catch(() => null);
+  if (existing?.isDirectory()) {
+    throw new FerryError('USAGE_INVALID_ARGUMENT', `output ${outPath} is a directory`);
+  }
+  // A device or FIFO (e.g. /dev/null) is written directly; a file through a temporary file.
+  const direct = existing !== null && !existing.isFile();
+  const target = direct
+    ? full
+    : join(dirname(full), `.${basename(full)}.ferry-${randomBytes(6).toString('hex')}.tmp`);
+  const { source, close } = await openSource(ctx);
+  let fh: FileHandle;
+  try {
+    fh = await open(target, direct ? 'w' : 'wx', 0o600);
+  } catch (e) {
+    await close();
+    throw new FerryError('IO_WRITE_FAILED', `cannot create output file ${outPath}`, {
+      cause: e,
+      hints: [(e as NodeJS.ErrnoException).code ?? String(e)],
+    });
+  }
+  try {
+    await run(source, withAbort(metered(fileSink(fh))));
+    await fh.close();
+    if (!direct) await rename(target, full);
+  } catch (e) {
+    await fh.close().catch(() => {});
+    if (!direct) await rm(target, { force: true });
+    throw writeError(e, `output file ${outPath}`);
+  } finally {
+    await close();
+  }
+  return result(outPath);
 }

@@ -10,6 +10,17 @@ export { ciphertextSize, createEncryptStream, type EncryptStreamOptions, encrypt
 export { encodeHeader, type Header, HeaderParser, parseHeader, type Stanza } from './format.ts';
 export { HybridIdentity, HybridRecipient } from './hybrid.ts';
 export { parseIdentity, parseIdentityFile, parseRecipient, parseRecipientsFile } from './keys.ts';
+export {
+  type ByteSink,
+  type ByteSource,
+  type DecryptParallelOptions,
+  decryptParallel,
+  type EncryptParallelOptions,
+  encryptParallel,
+  fileSource,
+  iterableSource,
+  type ParallelOptions,
+} from './parallel.ts';
 export { FILE_KEY_SIZE, FileKeyIdentity, type Identity, type Recipient } from './recipients.ts';
 export {
   DEFAULT_SCRYPT_WORK_FACTOR,
