@@ -12,8 +12,21 @@ const { values } = parseArgs({
 });
 const files = readdirSync(here)
   .filter((f) => f.endsWith('.bench.ts'))
-  .filter((f) => !values.only || values.only.some((o) => f.includes(o)))
+  // --only NAME selects bench/NAME.bench.ts (the file's name without .bench.ts, exactly).
+  .filter(
+    (f) => !values.only || values.only.some((o) => f === `${o.replace(/\.bench(\.ts)?$/, '')}.bench.ts`),
+  )
   .sort();
+if (values.only) {
+  const names = readdirSync(here)
+    .filter((f) => f.endsWith('.bench.ts'))
+    .map((f) => f.slice(0, -'.bench.ts'.length));
+  const unknown = values.only.filter((o) => !names.includes(o.replace(/\.bench(\.ts)?$/, '')));
+  if (unknown.length > 0) {
+    process.stderr.write(`bench: no bench named ${unknown.join(', ')}; there are: ${names.join(', ')}\n`);
+    process.exit(2);
+  }
+}
 const all: BenchRow[] = [];
 for (const f of files) {
   process.stderr.write(`bench: ${f}\n`);
