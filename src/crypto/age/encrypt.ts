@@ -27,11 +27,21 @@ function checkRecipients(recipients: unknown): Recipient[] {
   return recipients as Recipient[];
 }
 
-/** Wraps a fresh file key to all recipients; returns the header bytes and the file key. */
-async function makeHeader(recipients: Recipient[]): Promise<{ header: Uint8Array; fileKey: Uint8Array }> {
+/**
+ * Wraps a fresh file key to all recipients; returns the header bytes and the file key (the
+ * caller wipes it once the payload key is derived). A passphrase recipient must be alone.
+ */
+export async function makeHeader(
+  recipients: Recipient[],
+): Promise<{ header: Uint8Array; fileKey: Uint8Array }> {
   const fileKey = new Uint8Array(randomBytes(FILE_KEY_SIZE));
   const stanzas: Stanza[] = [];
   for (const r of recipients) {
+    if (r === null || typeof r !== 'object' || typeof r.wrapFileKey !== 'function') {
+      throw new FerryError('INVALID_ARGUMENT', 'a recipient is not a Recipient', {
+        hints: ['expected: an object with wrapFileKey(fileKey)', `got: ${describe(r)}`],
+      });
+    }
     const s = await r.wrapFileKey(Uint8Array.from(fileKey));
     if (!Array.isArray(s)) {
       throw new FerryError('INVALID_ARGUMENT', 'a recipient returned no stanza array', {

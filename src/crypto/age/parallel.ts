@@ -24,15 +24,24 @@
  *
  * The enclave does not use this module; it keeps the sequential `Decryptor` of decrypt.ts.
  */
-import { createCipheriv, createDecipheriv, randomBytes, webcrypto } from 'node:crypto';
+import { randomBytes, webcrypto } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { describe, FerryError } from '../../kernel/index.ts';
 import { ArmorEncoder } from './armor.ts';
 import { checkIdentities, Decryptor, unwrapHeader } from './decrypt.ts';
-import { encodeHeader, HeaderParser, hkdf32, type Stanza } from './format.ts';
-import { FILE_KEY_SIZE, type Identity, type Recipient } from './recipients.ts';
-import { CHUNK_SIZE, ENC_CHUNK_SIZE, NONCE_SIZE, TAG_SIZE } from './stream.ts';
+import { makeHeader } from './encrypt.ts';
+import { HeaderParser, hkdf32 } from './format.ts';
+import type { Identity, Recipient } from './recipients.ts';
+import {
+  CHUNK_SIZE,
+  ENC_CHUNK_SIZE,
+  NONCE_SIZE,
+  openChunk,
+  sealChunk,
+  streamNonce,
+  TAG_SIZE,
+} from './stream.ts';
 
 /**
  * Reads into `buf` from offset `off` (at most `buf.length - off` bytes); resolves with the
@@ -123,15 +132,6 @@ type ChunkOp = {
   pool: ((counter: number, last: boolean, input: Uint8Array) => Promise<Uint8Array | null>) | null;
 };
 
-function streamNonce(counter: number, last: boolean): Buffer<ArrayBuffer> {
-  const iv = Buffer.alloc(12) as Buffer<ArrayBuffer>;
-  // Counters beyond 2^53 chunks (2^69 bytes) are unreachable; the top 3 bytes stay zero.
-  iv.writeUIntBE(Math.floor(counter / 2 ** 32), 3, 4);
-  iv.writeUInt32BE(counter >>> 0, 7);
-  iv[11] = last ? 1 : 0;
-  return iv;
-}
-
 const ALG = 'ChaCha20-Poly1305';
 
 /** The key for WebCrypto, or null when this runtime lacks its ChaCha20-Poly1305 (Node < 24.7). */
@@ -152,28 +152,11 @@ async function subtleKey(raw: Uint8Array): Promise<webcrypto.CryptoKey | null> {
 /** The payload AEAD under `raw` (copied; the caller wipes it). */
 async function makeAead(raw: Uint8Array, usePool: boolean): Promise<{ open: ChunkOp; seal: ChunkOp }> {
   const key = Buffer.from(raw);
-  const openSync = (counter: number, last: boolean, chunk: Uint8Array): Buffer | null => {
-    if (chunk.length < TAG_SIZE) return null;
-    const d = createDecipheriv('chacha20-poly1305', key, streamNonce(counter, last), {
-      authTagLength: TAG_SIZE,
-    });
-    d.setAuthTag(chunk.subarray(chunk.length - TAG_SIZE));
-    const pt = d.update(chunk.subarray(0, chunk.length - TAG_SIZE));
-    try {
-      d.final();
-    } catch {
-      pt.fill(0);
-      return null;
-    }
-    return pt;
-  };
+  const openSync = (counter: number, last: boolean, chunk: Uint8Array): Buffer | null =>
+    openChunk(key, streamNonce(counter, last), chunk);
   const sealSync = (counter: number, last: boolean, pt: Uint8Array): Uint8Array => {
-    const c = createCipheriv('chacha20-poly1305', key, streamNonce(counter, last), {
-      authTagLength: TAG_SIZE,
-    });
-    const ct = c.update(pt);
-    c.final();
-    const out = Buffer.concat([ct, c.getAuthTag()]);
+    const [ct, tag] = sealChunk(key, streamNonce(counter, last), pt);
+    const out = Buffer.concat([ct, tag]);
     release(ct);
     return out;
   };
@@ -593,28 +576,7 @@ export async function encryptParallel(
     return sink(parts);
   };
 
-  const fileKey = new Uint8Array(randomBytes(FILE_KEY_SIZE));
-  const stanzas: Stanza[] = [];
-  for (const r of recipients) {
-    if (r === null || typeof r !== 'object' || typeof r.wrapFileKey !== 'function') {
-      throw new FerryError('INVALID_ARGUMENT', 'a recipient is not a Recipient', {
-        hints: ['expected: an object with wrapFileKey(fileKey)', `got: ${describe(r)}`],
-      });
-    }
-    const s = await r.wrapFileKey(Uint8Array.from(fileKey));
-    if (!Array.isArray(s)) {
-      throw new FerryError('INVALID_ARGUMENT', 'a recipient returned no stanza array', {
-        hints: [`got: ${describe(s)}`],
-      });
-    }
-    stanzas.push(...s);
-  }
-  if (stanzas.some((s) => s.type === 'scrypt') && stanzas.length !== 1) {
-    throw new FerryError('AGE_SCRYPT_NOT_ALONE', 'a passphrase recipient must be the only recipient', {
-      hints: [`got: ${stanzas.length} stanzas`],
-    });
-  }
-  const header = encodeHeader(stanzas, fileKey);
+  const { header, fileKey } = await makeHeader(recipients);
   const nonce = randomBytes(NONCE_SIZE);
   const raw = hkdf32(fileKey, nonce, 'payload');
   fileKey.fill(0);

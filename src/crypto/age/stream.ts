@@ -36,6 +36,40 @@ function setCounter(nonce: Buffer, counter: number): void {
   nonce.writeUInt32BE(counter >>> 0, 7);
 }
 
+/** The STREAM nonce of chunk `counter`: 11 bytes of big-endian counter, then the last-chunk flag. */
+export function streamNonce(counter: number, last: boolean): Buffer<ArrayBuffer> {
+  const iv = Buffer.alloc(12) as Buffer<ArrayBuffer>;
+  setCounter(iv, counter);
+  iv[11] = last ? 1 : 0;
+  return iv;
+}
+
+/**
+ * Opens one encrypted chunk (ciphertext ‖ 16-byte tag) under `nonce`: the plaintext, or null
+ * when the tag does not verify (the partial plaintext is zeroed, never returned).
+ */
+export function openChunk(key: Uint8Array | KeyObject, nonce: Uint8Array, chunk: Uint8Array): Buffer | null {
+  if (chunk.length < TAG_SIZE) return null;
+  const d = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_SIZE });
+  d.setAuthTag(chunk.subarray(chunk.length - TAG_SIZE));
+  const pt = d.update(chunk.subarray(0, chunk.length - TAG_SIZE));
+  try {
+    d.final();
+  } catch {
+    pt.fill(0);
+    return null;
+  }
+  return pt;
+}
+
+/** Seals one chunk under `nonce`: the ciphertext and the 16-byte tag, in that order. */
+export function sealChunk(key: Uint8Array | KeyObject, nonce: Uint8Array, pt: Uint8Array): [Buffer, Buffer] {
+  const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_SIZE });
+  const ct = c.update(pt);
+  c.final();
+  return [ct, c.getAuthTag()];
+}
+
 /**
  * STREAM decryption state machine over the bytes after the header (nonce included).
  * `push` and `end` call `emit` with authenticated plaintext only; on failure they throw
@@ -143,19 +177,9 @@ export class PayloadDecryptor {
   }
 
   #open(chunk: Uint8Array, last: boolean): Buffer | null {
-    if (chunk.length < TAG_SIZE) return null;
     setCounter(this.#iv, this.#counter);
     this.#iv[11] = last ? 1 : 0;
-    const d = createDecipheriv('chacha20-poly1305', this.#key!, this.#iv, { authTagLength: TAG_SIZE });
-    d.setAuthTag(chunk.subarray(chunk.length - TAG_SIZE));
-    const pt = d.update(chunk.subarray(0, chunk.length - TAG_SIZE));
-    try {
-      d.final();
-    } catch {
-      pt.fill(0);
-      return null;
-    }
-    return pt;
+    return openChunk(this.#key!, this.#iv, chunk);
   }
 
   #fail(code: 'AGE_PAYLOAD_INVALID' | 'AGE_PAYLOAD_TRUNCATED', message: string): never {
@@ -228,11 +252,9 @@ export class PayloadEncryptor {
   #seal(pt: Uint8Array, last: boolean): void {
     setCounter(this.#iv, this.#counter);
     this.#iv[11] = last ? 1 : 0;
-    const c = createCipheriv('chacha20-poly1305', this.#key, this.#iv, { authTagLength: TAG_SIZE });
-    const ct = c.update(pt);
-    c.final();
+    const [ct, tag] = sealChunk(this.#key, this.#iv, pt);
     this.#out(ct);
-    this.#out(c.getAuthTag());
+    this.#out(tag);
     this.#counter++;
   }
 
