@@ -89,7 +89,15 @@ async function load(net: Net, n: number, inflight: number, log: (l: string) => v
         .refund;
       if (final.status === 'completed') tally.completed++;
       else if (refund !== undefined && refund === fee) tally.failedClosed++;
-      else tally.neither++;
+      else {
+        tally.neither++;
+        // Must not happen: say exactly what the chain shows, so that a run can be diagnosed.
+        log(
+          `task ${taskId} neither completed nor refunded in full: status ${final.status}, fee ${fee}, refund ${refund}, events ${evs
+            .map((e) => e.eventName)
+            .join(' ')}`,
+        );
+      }
       const done = tally.completed + tally.failedClosed + tally.neither;
       if (done % 10 === 0 || done === n) log(`${done}/${n} ended (${tally.completed} completed)`);
     }
