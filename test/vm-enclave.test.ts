@@ -159,7 +159,10 @@ test('vm: an attempt in the guest — evidence accepted by the image policy, key
   // With the guest firmware's event log, replayed against the quote and matched event by event
   // against the image's reference events (the policy pins them, so a log is required).
   assert.ok(ev.body.eventLog instanceof Uint8Array, 'the evidence carries the event log');
-  assert.ok((measured.policy.referenceValues.tpm2?.events?.sha256 ?? {})['9']?.length, 'the policy pins PCR 9 events');
+  assert.ok(
+    measured.policy.referenceValues.tpm2?.events?.sha256?.['9']?.length,
+    'the policy pins PCR 9 events',
+  );
   const pcrs = (ev.body.pcrs as { sha256: Record<string, Uint8Array> }).sha256;
   for (const [i, v] of Object.entries(measured.pcrs.sha256)) assert.equal(toHex(pcrs[i]), v, `PCR ${i}`);
 

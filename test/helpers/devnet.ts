@@ -192,7 +192,9 @@ export async function waitFor<T>(
 export async function taskEvents(c: ChainReader, taskId: bigint): Promise<FerryEvent[]> {
   const t = await getTask(c, taskId);
   if (!t) throw new Error(`no task ${taskId}`);
-  const evs = await getFerryEvents(c, t.createdBlock, await c.public.getBlockNumber());
+  // The newest block, not viem's cached block number (cached for the polling interval): the
+  // event that made the task final may be in a block mined since, and would be missed.
+  const evs = await getFerryEvents(c, t.createdBlock, await c.public.getBlockNumber({ cacheTime: 0 }));
   return evs.filter((e) => (e.args as { taskId?: bigint }).taskId === taskId);
 }
 
@@ -285,7 +287,7 @@ export async function revertedTasksTxs(
     block: bigint;
     timestamp: bigint;
   }[] = [];
-  const head = await c.public.getBlockNumber();
+  const head = await c.public.getBlockNumber({ cacheTime: 0 });
   for (let n = fromBlock; n <= head; n++) {
     const b = await c.public.getBlock({ blockNumber: n, includeTransactions: true });
     for (const tx of b.transactions) {
