@@ -720,6 +720,9 @@ export function main(threads: { appWorker: Worker }, runtime: RuntimeProfile): v
   profile = runtime;
   appWorker = threads.appWorker;
   hashThread = new HashThread();
+  // Computed once per process, and public (the runtime's own files): started now, so that a
+  // pre-started process (pool.ts) has it ready when its `init` comes.
+  void runtime.simMeasurement().catch(() => {});
   const pipe = new Socket({ fd: 3, readable: true, writable: true });
   let queue = Promise.resolve();
   notify = (m) => {
