@@ -8,7 +8,15 @@
  * `now`); only an EK the verifiers would accept is used to make the credential. An EK that does
  * not chain is refused with ATTESTATION_CHAIN_INVALID and no record is signed.
  */
-import { type KeyObject, randomBytes, X509Certificate } from 'node:crypto';
+import {
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  randomBytes,
+  X509Certificate,
+} from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   type ActivationRecord,
   checkChain,
@@ -16,7 +24,20 @@ import {
   signActivationRecord,
   type Tpm2Backend,
 } from '../attestation/tpm2/index.ts';
-import { equalBytes, FerryError } from '../kernel/index.ts';
+import { equalBytes, FerryError, toHex } from '../kernel/index.ts';
+
+/**
+ * The devnet's credential activator: a fresh Ed25519 key, written to `HOME/devnet/tpm2-activator`
+ * (PKCS#8 PEM, mode 0600), and its public key as hex (what nodes are given with --tpm2-activators).
+ */
+export function createDevnetActivator(home: string): { privateKey: KeyObject; publicKeyHex: string } {
+  const { privateKey } = generateKeyPairSync('ed25519');
+  writeFileSync(join(home, 'devnet', 'tpm2-activator'), privateKey.export({ format: 'pem', type: 'pkcs8' }), {
+    mode: 0o600,
+  });
+  const x = createPublicKey(privateKey).export({ format: 'jwk' }).x as string;
+  return { privateKey, publicKeyHex: toHex(new Uint8Array(Buffer.from(x, 'base64url'))) };
+}
 
 export type ActivateAkParams = {
   /** The executor's TPM, with its AK loaded (Tpm2Backend.open). */

@@ -13,7 +13,6 @@
  * ciphertext, registered on the previous chain) are reset; profiles are kept.
  */
 import { spawn } from 'node:child_process';
-import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,7 +40,7 @@ import {
 } from '../chain/index.ts';
 import { createProfile, loadProfile, type ProfilePublic } from '../profile/index.ts';
 import { createLogger, FerryError, type Logger, toHex } from '../kernel/index.ts';
-import { activateAk } from './activator.ts';
+import { activateAk, createDevnetActivator } from './activator.ts';
 import { prepareVmExecutors } from './vm.ts';
 import {
   childEntries,
@@ -313,20 +312,8 @@ export async function devnetUp(opts: DevnetOptions, signal?: AbortSignal): Promi
       for (const [n, a] of r.args) tpm2Args.set(n, a);
     }
     if (tee === 'tpm2') {
-      const activator = generateKeyPairSync('ed25519');
-      writeFileSync(
-        join(home, 'devnet', 'tpm2-activator'),
-        activator.privateKey.export({ format: 'pem', type: 'pkcs8' }),
-        { mode: 0o600 },
-      );
-      const activatorHex = toHex(
-        new Uint8Array(
-          Buffer.from(
-            createPublicKey(activator.privateKey).export({ format: 'jwk' }).x as string,
-            'base64url',
-          ),
-        ),
-      );
+      const activator = createDevnetActivator(home);
+      const activatorHex = activator.publicKeyHex;
       tpm2 = { activator: activatorHex, cas: [] };
       for (const n of nodeSpecs.filter((x) => x.roles.includes('executor'))) {
         const sw = await Swtpm.start({ signal });

@@ -6,14 +6,14 @@
  * provisioned as node registration does (EK certificate from swtpm's local CA, AK persistent,
  * credential activation by the devnet's activator), with the node flags that boot its VM.
  */
-import { createHash, createPublicKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeActivationRecord } from '../attestation/tpm2/index.ts';
 import { computeRuntimeManifest, REPO_ROOT } from '../enclave/index.ts';
 import { buildImage, IMAGE_FILES, measureImage, provisionVtpm } from '../image/index.ts';
 import { type Logger, toHex } from '../kernel/index.ts';
-import { activateAk } from './activator.ts';
+import { activateAk, createDevnetActivator } from './activator.ts';
 
 /** The files of this checkout the image build reads besides the runtime closure. */
 const BUILD_INPUTS = [
@@ -71,17 +71,8 @@ export async function prepareVmExecutors(p: {
   const policy = join(home, 'devnet', 'vm-policy.json');
   writeFileSync(policy, `${JSON.stringify(m.policy, null, 2)}\n`, { mode: 0o644 });
   log.info('node image measured', { digest: m.image.digest, policy });
-  const activator = generateKeyPairSync('ed25519');
-  writeFileSync(
-    join(home, 'devnet', 'tpm2-activator'),
-    activator.privateKey.export({ format: 'pem', type: 'pkcs8' }),
-    { mode: 0o600 },
-  );
-  const activatorHex = toHex(
-    new Uint8Array(
-      Buffer.from(createPublicKey(activator.privateKey).export({ format: 'jwk' }).x as string, 'base64url'),
-    ),
-  );
+  const activator = createDevnetActivator(home);
+  const activatorHex = activator.publicKeyHex;
   const cas: string[] = [];
   const args = new Map<string, string[]>();
   for (const name of p.executors) {

@@ -32,6 +32,7 @@ import {
 } from 'node:crypto';
 import { type Collateral, constants, type Quote, TcbInfo, utils } from '@phala/dcap-qvl';
 import { FerryError } from '../../kernel/index.ts';
+import { TCB_STATUSES } from '../policy.ts';
 
 const TEE_TYPE_SGX = 0x00000000;
 const TEE_TYPE_TDX = 0x00000081;
@@ -658,14 +659,8 @@ function decodeEnclaveReport(b: Uint8Array): QeReport {
   };
 }
 
-const VALID_STATUSES = new Set([
-  'UpToDate',
-  'SWHardeningNeeded',
-  'ConfigurationNeeded',
-  'ConfigurationAndSWHardeningNeeded',
-  'OutOfDate',
-  'OutOfDateConfigurationNeeded',
-]);
+/** The statuses a matched TCB level may have and still be accepted: every one but `Revoked`. */
+const VALID_STATUSES = new Set<string>(TCB_STATUSES.filter((s) => s !== 'Revoked'));
 const SEVERITY: Record<string, number> = {
   UpToDate: 0,
   SWHardeningNeeded: 1,
