@@ -382,7 +382,10 @@ test('the chain unavailable at the refresh: the agent starts, logs the code, and
     await waitFor('the endpoint updated by a retry', async () => {
       return (await getDataset(alice.chain, ds.datasetId))!.endpoint === r.endpoint;
     });
-    assert.ok(cap.lines.some((l) => l.includes('asset endpoints are current')));
+    // The reconciler logs the line after its update is mined: wait for it, not for the chain.
+    await waitFor('the retry logged', async () =>
+      cap.lines.some((l) => l.includes('asset endpoints are current')),
+    );
   } finally {
     await a.stop();
     await rpc.close();
