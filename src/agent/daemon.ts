@@ -41,8 +41,10 @@ import {
   getDataset,
   getNode,
   getTask,
+  type HeadSource,
   isAllowed,
   recordKeyRelease,
+  subscribeNewHeads,
   type TaskInfo,
   updateApp,
   updateDataset,
@@ -120,6 +122,7 @@ export class AgentDaemon {
   #chain: ChainWriter | null = null;
   #chainId = 0;
   #driver: ChainDriver | null = null;
+  #heads: HeadSource | undefined;
   #policies: PolicyBook | null = null;
   #registry: VerifierRegistry | null = null;
   readonly #stopping = new AbortController();
@@ -172,11 +175,14 @@ export class AgentDaemon {
         this.#state.setCursor('chain', Number(await this.#chain.public.getBlockNumber()));
         cursor = this.#state.getCursor('chain')!;
       }
+      // New heads (FERRY_WS_RPC) wake the watcher and the reconcile as a block arrives.
+      this.#heads = c.wsRpc ? subscribeNewHeads(c.wsRpc, { log: this.#log.child('heads') }) : undefined;
       this.#driver = new ChainDriver({
         chain: this.#chain,
         fromBlock: BigInt(cursor.block),
         confirmations: c.confirmations,
         pollIntervalMs: c.pollIntervalMs,
+        heads: this.#heads,
         // Releases wait mostly on the chain and the executor, not on this process's CPU.
         maxJobs: 16,
         onCursor: (next) => this.#state?.setCursor('chain', Number(next)),
@@ -308,6 +314,8 @@ export class AgentDaemon {
     this.#stopping.abort();
     await this.#driver?.stop();
     this.#driver = null;
+    this.#heads?.close();
+    this.#heads = undefined;
     await this.#server?.stop();
     this.#server = null;
     this.#state?.close();

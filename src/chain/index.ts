@@ -136,3 +136,4 @@ export {
   type Watcher,
   watchFerryEvents,
 } from './watch.ts';
+export { type HeadSource, type NewHeadsOptions, parseWsUrl, subscribeNewHeads, wsUrlFor } from './heads.ts';

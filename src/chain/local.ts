@@ -116,8 +116,15 @@ export async function startLocalChain(options: LocalChainOptions = {}): Promise<
       hints: [`got: ${String(options.port)}`],
     });
   }
-  if (blockTime !== undefined && (!Number.isInteger(blockTime) || blockTime < 0)) {
-    throw new FerryError('INVALID_ARGUMENT', 'blockTime: expected a whole number of seconds >= 0', {
+  // Fractions of a second are anvil's too (`--block-time 0.25`); timestamps stay whole seconds.
+  if (
+    blockTime !== undefined &&
+    (typeof blockTime !== 'number' ||
+      !Number.isFinite(blockTime) ||
+      blockTime < 0 ||
+      (blockTime > 0 && blockTime < 0.01))
+  ) {
+    throw new FerryError('INVALID_ARGUMENT', 'blockTime: expected 0 or a number of seconds >= 0.01', {
       hints: [`got: ${String(blockTime)}`],
     });
   }

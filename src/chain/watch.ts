@@ -6,6 +6,11 @@
  * was delivered. The watcher remembers the hash
  * of the last block it delivered and checks it before every poll: if it changed, a deeper
  * reorganisation happened and it stops with CHAIN_REORG_TOO_DEEP (resume from an earlier block).
+ *
+ * With `heads` (new-head notifications, heads.ts) a poll also starts as soon as a block arrives,
+ * at most one every `minWakeGapMs`; while the subscription is live the timer only polls every
+ * max(pollIntervalMs, 1 s) as a safety net. A notification only decides *when* to poll: what is
+ * delivered is read and checked as above, so the guarantees are the same with or without it.
  */
 import {
   type Address,
@@ -21,6 +26,7 @@ import { FerryError } from '../kernel/index.ts';
 import { ferryEventsAbi, tasksAbi } from './abi.ts';
 import { uint } from './encode.ts';
 import { toChainError } from './errors.ts';
+import type { HeadSource } from './heads.ts';
 import type { ChainReader } from './types.ts';
 
 export type FerryEvent = {
@@ -46,6 +52,10 @@ export type WatchOptions = {
   pollIntervalMs?: number;
   /** Largest block range per eth_getLogs; default 2000. */
   maxRange?: bigint;
+  /** New-head notifications that start a poll at once (see the module comment). */
+  heads?: HeadSource;
+  /** Least time between the starts of two polls woken by heads, ms; default 50. */
+  minWakeGapMs?: number;
   /**
    * Called with the events of each processed range, in chain order, then `nextBlock` (the
    * block to resume from: store it once this resolves). Called for empty ranges too.
@@ -218,14 +228,28 @@ export function watchFerryEvents(c: ChainReader, options: WatchOptions): Watcher
     });
   }
   const pollIntervalMs = options.pollIntervalMs ?? 500;
+  const minWakeGapMs = options.minWakeGapMs ?? 50;
+  if (!Number.isFinite(minWakeGapMs) || minWakeGapMs < 0) {
+    throw new FerryError('INVALID_ARGUMENT', 'minWakeGapMs: expected a number >= 0', {
+      hints: [`got: ${String(options.minWakeGapMs)}`],
+    });
+  }
   const maxRange = options.maxRange ?? 2000n;
   let stopped = false;
-  let wake: (() => void) | undefined;
+  /** A head arrived since the current poll started: poll again without waiting the interval. */
+  let headSeen = false;
+  let polledAt = 0;
+  /** Ends the current sleep: at once (`now`), or once the wake gap since the last poll passed. */
+  let wake: ((now: boolean) => void) | undefined;
   const stop = () => {
     stopped = true;
-    wake?.();
+    wake?.(true);
   };
   options.signal?.addEventListener('abort', stop, { once: true });
+  const unsubscribe = options.heads?.subscribe(() => {
+    headSeen = true;
+    wake?.(false);
+  });
   let next = options.fromBlock;
   let last: { number: bigint; hash: Hex } | undefined;
 
@@ -268,6 +292,8 @@ export function watchFerryEvents(c: ChainReader, options: WatchOptions): Watcher
   };
   const loop = async () => {
     while (!stopped) {
+      headSeen = false;
+      polledAt = performance.now();
       try {
         await poll();
       } catch (e) {
@@ -276,19 +302,35 @@ export function watchFerryEvents(c: ChainReader, options: WatchOptions): Watcher
         if (err.code !== 'CHAIN_UNAVAILABLE') throw err;
       }
       if (stopped) break;
+      const interval = options.heads?.live ? Math.max(pollIntervalMs, 1000) : pollIntervalMs;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, pollIntervalMs);
-        wake = () => {
+        let timer = setTimeout(finish, interval);
+        function finish() {
+          wake = undefined;
           clearTimeout(timer);
           resolve();
+        }
+        wake = (now) => {
+          if (now) return finish();
+          const wait = polledAt + minWakeGapMs - performance.now();
+          if (wait <= 0) return finish();
+          clearTimeout(timer);
+          timer = setTimeout(finish, wait);
+          wake = (n) => {
+            if (n) finish();
+          };
         };
+        if (headSeen) wake(false);
       });
     }
   };
   const done = loop().then(
-    () => undefined,
+    () => {
+      unsubscribe?.();
+    },
     (e) => {
       stopped = true;
+      unsubscribe?.();
       const err = e instanceof FerryError ? e : toChainError(e, 'watch');
       if (options.onError) options.onError(err);
     },

@@ -20,11 +20,22 @@
  * see the daemons' state) or ended, never before; a restart resumes from the stored cursor.
  * The reconcile tick never runs twice at once: a tick that finds one in flight is skipped.
  *
+ * With `heads` (new-head notifications, src/chain/heads.ts) the watcher polls, and a reconcile
+ * runs, as soon as a block arrives (time-driven steps such as a seed that needs the next block
+ * do not wait for the tick); head-driven reconciles start at most every `reconcileEveryMs / 2`,
+ * and a head that arrives while one runs is answered by one more once it ends.
+ *
  * `stop()` is idempotent: it aborts the signal jobs see, stops the tick and the watcher, skips
  * queued jobs that have not started, and resolves once every running job has ended.
  */
 import { FerryError, type Logger, toFerryError } from '../kernel/index.ts';
-import { type ChainReader, type FerryEvent, type Watcher, watchFerryEvents } from '../chain/index.ts';
+import {
+  type ChainReader,
+  type FerryEvent,
+  type HeadSource,
+  type Watcher,
+  watchFerryEvents,
+} from '../chain/index.ts';
 
 export type JobContext = {
   /** Aborted when the driver stops. */
@@ -230,6 +241,8 @@ export type ChainDriverOptions = JobLanesOptions & {
   reconcileEveryMs?: number;
   confirmations?: number;
   pollIntervalMs?: number;
+  /** New-head notifications: poll and reconcile when a block arrives (polling stays the fallback). */
+  heads?: HeadSource;
   /** The watcher stopped with an error (see watch.ts). */
   onWatchError?: (e: FerryError) => void;
   log?: Logger;
@@ -241,6 +254,12 @@ export class ChainDriver {
   #watcher: Watcher | null = null;
   #tick: NodeJS.Timeout | null = null;
   #reconciling: Promise<void> | null = null;
+  /** performance.now() when the last reconcile started. */
+  #reconciledAt = Number.NEGATIVE_INFINITY;
+  /** A head arrived while a reconcile ran, or inside the gap: one more is due (timer or end). */
+  #headDue = false;
+  #headTimer: NodeJS.Timeout | null = null;
+  #unsubscribe: (() => void) | undefined;
   #started = false;
   #stopped: Promise<void> | null = null;
 
@@ -265,6 +284,7 @@ export class ChainDriver {
       fromBlock: o.fromBlock,
       confirmations: o.confirmations,
       pollIntervalMs: o.pollIntervalMs,
+      heads: o.heads,
       signal: this.lanes.signal,
       onEvents: async (events, next) => {
         const tickets = this.lanes.capture(() => {
@@ -277,8 +297,30 @@ export class ChainDriver {
       onError: (e) => o.onWatchError?.(e),
     });
     if (o.reconcile) {
-      this.#tick = setInterval(() => this.reconcileNow(), Math.max(o.reconcileEveryMs ?? 250, 20));
+      this.#tick = setInterval(() => this.reconcileNow(), this.#every());
+      this.#unsubscribe = o.heads?.subscribe(() => this.#onHead());
     }
+  }
+
+  #every(): number {
+    return Math.max(this.#opts.reconcileEveryMs ?? 250, 20);
+  }
+
+  /** A block arrived: reconcile now, or once the gap since the last one passed / it ended. */
+  #onHead(): void {
+    if (this.lanes.signal.aborted) return;
+    this.#headDue = true;
+    if (this.#reconciling || this.#headTimer) return;
+    const wait = this.#reconciledAt + this.#every() / 2 - performance.now();
+    if (wait <= 0) {
+      void this.reconcileNow();
+      return;
+    }
+    this.#headTimer = setTimeout(() => {
+      this.#headTimer = null;
+      if (this.#headDue) void this.reconcileNow();
+    }, wait);
+    this.#headTimer.unref();
   }
 
   /** Starts a reconcile unless one is in flight; resolves when the one in flight ends. */
@@ -286,6 +328,8 @@ export class ChainDriver {
     const fn = this.#opts.reconcile;
     if (!fn || this.lanes.signal.aborted) return Promise.resolve();
     if (this.#reconciling) return this.#reconciling;
+    this.#headDue = false;
+    this.#reconciledAt = performance.now();
     this.#reconciling = (async () => {
       try {
         await fn(this.lanes.signal);
@@ -293,6 +337,7 @@ export class ChainDriver {
         if (!this.lanes.signal.aborted) this.#opts.onError?.('reconcile', toFerryError(e));
       } finally {
         this.#reconciling = null;
+        if (this.#headDue) this.#onHead();
       }
     })();
     return this.#reconciling;
@@ -303,6 +348,9 @@ export class ChainDriver {
     this.#stopped ??= (async () => {
       if (this.#tick) clearInterval(this.#tick);
       this.#tick = null;
+      this.#unsubscribe?.();
+      if (this.#headTimer) clearTimeout(this.#headTimer);
+      this.#headTimer = null;
       const lanes = this.lanes.stop();
       await this.#watcher?.stop();
       await this.#reconciling;

@@ -1,7 +1,7 @@
 /**
  * `ferry devnet up`: a whole local network under `$FERRY_HOME`, supervised until stopped.
  *
- * Order: pid file -> local chain (anvil, one block a second) + contracts -> profiles
+ * Order: pid file -> local chain (anvil, a block every 0.25 s) + contracts -> profiles
  * (alice: data owner, bob: app owner, carol: requester, and one per node), each funded with
  * anvil_setBalance -> simulation root and one attester per executor (with --tee tpm2: an
  * activator key, and per executor a swtpm with an activated AK) -> agents for alice and
@@ -37,6 +37,7 @@ import {
   type FerryContracts,
   type LocalChain,
   startLocalChain,
+  wsUrlFor,
 } from '../chain/index.ts';
 import { createProfile, loadProfile, type ProfilePublic } from '../profile/index.ts';
 import { createLogger, FerryError, type Logger, toHex } from '../kernel/index.ts';
@@ -134,7 +135,11 @@ export type DevnetOptions = {
    */
   vmImage?: string;
   regions?: string[];
-  /** Seconds between blocks (default 1). */
+  /**
+   * Seconds between blocks mined without traffic (default 0.25, as on a fast L2; transactions are
+   * mined at once either way). A task's seed needs the block after its creation block, so this
+   * is the seed's wait; block timestamps stay whole seconds, so deadlines are unchanged.
+   */
   blockTime?: number;
   log?: Logger;
   /** Environment for the children (FERRY_HOME is set to `home`). */
@@ -196,6 +201,9 @@ export type Devnet = {
 
 const FUND_WEI = 10_000n * 10n ** 18n;
 
+/** The devnet's block time, seconds (see `DevnetOptions.blockTime`). */
+export const DEVNET_BLOCK_TIME = 0.25;
+
 function ensureProfile(home: string, name: string): ProfilePublic {
   try {
     return loadProfile(home, name);
@@ -242,7 +250,7 @@ export async function devnetUp(opts: DevnetOptions, signal?: AbortSignal): Promi
     // Not tied to `signal`: the chain must outlive the children when the devnet stops.
     const anvilAt = opts.placement?.('anvil');
     chain = await startLocalChain({
-      blockTime: opts.blockTime ?? 1,
+      blockTime: opts.blockTime ?? DEVNET_BLOCK_TIME,
       ...(anvilAt ? { host: anvilAt.host, port: anvilAt.port, prefix: anvilAt.prefix } : {}),
     });
     procs.addChildren();
@@ -292,6 +300,9 @@ export async function devnetUp(opts: DevnetOptions, signal?: AbortSignal): Promi
       // to a block time (plus a 250 ms poll) at every stage of a task. A caller's own setting wins.
       FERRY_CONFIRMATIONS: '0',
       FERRY_POLL_INTERVAL_MS: '100',
+      // anvil serves eth_subscribe on its HTTP port: new heads wake the watchers and reconciles
+      // as a block arrives (polling stays the fallback), src/chain/heads.ts.
+      FERRY_WS_RPC: wsUrlFor(chain.rpcUrl),
       ...base,
       FERRY_HOME: home,
     };

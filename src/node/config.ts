@@ -38,6 +38,15 @@ export const NodeConfigSchema = z.object({
   confirmations: z.coerce.number().int().min(0).max(64).default(1),
   pollIntervalMs: z.coerce.number().int().min(20).max(60_000).default(250),
   /**
+   * A WebSocket endpoint of the same chain (ws:// or wss://, FERRY_WS_RPC): new-head
+   * notifications start a poll and a reconcile as soon as a block arrives; polling stays the
+   * fallback (src/chain/heads.ts). Absent: polling only.
+   */
+  wsRpc: z
+    .string()
+    .regex(/^wss?:\/\//)
+    .optional(),
+  /**
    * Enclave runs at once (each decrypts and runs an app), and enclave creations at once (for
    * evidence); default 2, for a 2-core machine.
    */

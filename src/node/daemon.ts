@@ -30,7 +30,7 @@ import { join } from 'node:path';
 import type { Hex } from 'viem';
 import { ChainDriver, type JobLanes } from '../daemon/index.ts';
 import { EnclavePool } from '../enclave/index.ts';
-import { connect, type FerryEvent, writer } from '../chain/index.ts';
+import { connect, type FerryEvent, subscribeNewHeads, writer } from '../chain/index.ts';
 import { vrfKeygen, vrfPublicKey } from '../crypto/vrf/index.ts';
 import { createLogger, FerryError, fromHex, type Logger, toHex } from '../kernel/index.ts';
 import { type Ed25519Signer, startRemembering } from '../net/index.ts';
@@ -231,11 +231,15 @@ export class NodeDaemon {
         state.setCursor('chain', Number(await chain.public.getBlockNumber()));
         cursor = state.getCursor('chain')!;
       }
+      // New heads (FERRY_WS_RPC) wake the watcher and the reconcile as a block arrives.
+      const heads = c.wsRpc ? subscribeNewHeads(c.wsRpc, { log: log.child('heads') }) : undefined;
+      if (heads) undo.push(() => heads.close());
       const driver = new ChainDriver({
         chain,
         fromBlock: BigInt(cursor.block),
         confirmations: c.confirmations,
         pollIntervalMs: c.pollIntervalMs,
+        heads,
         // Long jobs (enclave creation for evidence, enclave runs) each have a bounded pool, so
         // the other jobs (claims, votes, receipts, seeds, timeouts) always have permits left.
         maxJobs: Math.max(c.maxJobs, 2 * c.enclaveSlots + 2),
