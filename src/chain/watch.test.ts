@@ -2,11 +2,23 @@
  * The event watcher against a real anvil: confirmation depth, resume from a stored block,
  * reorganisations shallower than the depth (never delivered) and deeper ones (detected).
  * Reorganisations are made with evm_snapshot / evm_revert and different transactions.
+ * New-head notifications (heads.ts): from the chain's own WebSocket they start a poll at once;
+ * a notification stream the attacker controls changes only when polls happen, never what is
+ * delivered.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { FerryError } from '../kernel/index.ts';
-import { createApp, type FerryEvent, getFerryEvents, watchFerryEvents } from './index.ts';
+import {
+  createApp,
+  type FerryEvent,
+  getFerryEvents,
+  type HeadSource,
+  parseWsUrl,
+  subscribeNewHeads,
+  watchFerryEvents,
+  wsUrlFor,
+} from './index.ts';
 import { randomHex, startTestChain, type TestChain } from './testing.ts';
 
 let tc: TestChain;
@@ -160,4 +172,144 @@ test('stop() and abort end the watcher', async () => {
   ac.abort();
   await w.done;
   await w.stop();
+});
+
+/** A head source the test (playing a hostile or broken endpoint) fires at will. */
+function manualHeads(): HeadSource & { fire(n: bigint): void } {
+  const fns = new Set<(n: bigint) => void>();
+  return {
+    live: true,
+    subscribe(fn) {
+      fns.add(fn);
+      return () => fns.delete(fn);
+    },
+    close() {
+      fns.clear();
+    },
+    fire(n) {
+      for (const fn of fns) fn(n);
+    },
+  };
+}
+
+test('new heads from the chain wake the watcher: a block is delivered without waiting for the poll interval', async () => {
+  const heads = subscribeNewHeads(wsUrlFor(tc.chain.rpcUrl));
+  try {
+    await until(() => heads.live);
+    const numbers: bigint[] = [];
+    heads.subscribe((n) => numbers.push(n));
+    const seen: FerryEvent[] = [];
+    let polls = 0;
+    const w = watchFerryEvents(tc.deployer, {
+      fromBlock: (await tc.deployer.public.getBlockNumber({ cacheTime: 0 })) + 1n,
+      confirmations: 0,
+      // Far longer than the test may take: only a head can start the second poll.
+      pollIntervalMs: 600_000,
+      heads,
+      onEvents: (evs) => {
+        polls++;
+        seen.push(...evs);
+      },
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    const a = await app(8n);
+    await until(() => seen.some((e) => e.eventName === 'AppRegistered'));
+    assert.equal(seen.find((e) => e.eventName === 'AppRegistered')?.args.appId, a.appId);
+    assert.ok(numbers.length >= 1, 'the block was announced');
+    assert.ok(polls >= 1);
+    await w.stop();
+  } finally {
+    heads.close();
+  }
+});
+
+test('attacker: forged and flooded head notifications change when polls happen, never the confirmation depth or the reorg check', async () => {
+  const heads = manualHeads();
+  const snap = await tc.snapshot();
+  const from = (await tc.deployer.public.getBlockNumber({ cacheTime: 0 })) + 1n;
+  const seen: FerryEvent[] = [];
+  let error: FerryError | undefined;
+  let ranges = 0;
+  const w = watchFerryEvents(tc.deployer, {
+    fromBlock: from,
+    confirmations: 2,
+    pollIntervalMs: 600_000,
+    minWakeGapMs: 0,
+    heads,
+    onEvents: (evs) => {
+      ranges++;
+      seen.push(...evs);
+    },
+    onError: (e) => {
+      error = e;
+    },
+  });
+  await app(9n); // block from: 0 confirmations
+  // Claims of far-away heads, as fast as the attacker can send them.
+  for (let i = 0; i < 200; i++) {
+    heads.fire(from + 1000n + BigInt(i));
+    await new Promise((r) => setImmediate(r));
+  }
+  await new Promise((r) => setTimeout(r, 150));
+  assert.equal(
+    seen.length,
+    0,
+    'nothing delivered before 2 blocks are on top, whatever the notifications say',
+  );
+  await tc.mine(2);
+  heads.fire(0n);
+  await until(() => seen.length === 1);
+  assert.equal(seen[0].args.price, 9n);
+  // A reorganisation deeper than the depth: still detected on a head-woken poll.
+  await tc.revert(snap);
+  await app(10n);
+  await app(11n);
+  await tc.mine(2);
+  heads.fire(12345n);
+  await w.done;
+  assert.equal(error?.code, 'CHAIN_REORG_TOO_DEEP');
+  assert.ok(ranges >= 1);
+});
+
+test('without a live head subscription the watcher polls at its interval; stop() unsubscribes', async () => {
+  const fns = new Set<(n: bigint) => void>();
+  const dead: HeadSource = {
+    live: false,
+    subscribe(fn) {
+      fns.add(fn);
+      return () => fns.delete(fn);
+    },
+    close() {},
+  };
+  const seen: FerryEvent[] = [];
+  const w = watchFerryEvents(tc.deployer, {
+    fromBlock: (await tc.deployer.public.getBlockNumber({ cacheTime: 0 })) + 1n,
+    confirmations: 0,
+    pollIntervalMs: 10,
+    heads: dead,
+    onEvents: (evs) => {
+      seen.push(...evs);
+    },
+  });
+  assert.equal(fns.size, 1);
+  await app(12n);
+  await until(() => seen.some((e) => e.eventName === 'AppRegistered'));
+  await w.stop();
+  assert.equal(fns.size, 0);
+});
+
+test('head subscriptions take only ws:// and wss:// URLs', () => {
+  for (const bad of ['http://127.0.0.1:8545', 'not a url', '', 42]) {
+    assert.throws(
+      () => parseWsUrl(bad),
+      (e) => e instanceof FerryError && e.code === 'INVALID_ARGUMENT' && e.message.startsWith('wsRpc:'),
+    );
+  }
+  assert.throws(() => subscribeNewHeads('https://example.invalid/key'), /url: expected a ws/);
+  assert.equal(wsUrlFor('http://127.0.0.1:8545'), 'ws://127.0.0.1:8545/');
+  assert.equal(wsUrlFor('https://rpc.example/v1'), 'wss://rpc.example/v1');
+  assert.throws(
+    () => watchFerryEvents(tc.deployer, { minWakeGapMs: -1, onEvents: () => {} }),
+    (e) => e instanceof FerryError && e.code === 'INVALID_ARGUMENT',
+  );
 });

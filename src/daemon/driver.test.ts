@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { type FerryError, isFerryError } from '../kernel/index.ts';
 import { ChainDriver, JobLanes } from './driver.ts';
-import { createApp, timeoutTask } from '../chain/index.ts';
+import { createApp, type HeadSource, subscribeNewHeads, timeoutTask, wsUrlFor } from '../chain/index.ts';
 import { randomHex, startTestChain, type TestChain } from '../chain/testing.ts';
 
 /** A gate a test opens by hand. */
@@ -270,6 +270,68 @@ test('driver: the cursor waits for the range’s jobs to record; reconcile is si
     (e) => isFerryError(e, 'INVALID_ARGUMENT'),
   );
   assert.deepEqual(errors, []);
+});
+
+test('driver: a new head starts a reconcile at once; heads during one are answered by one more, not a pile-up', async () => {
+  const heads = subscribeNewHeads(wsUrlFor(tc.chain.rpcUrl));
+  const fns = new Set<(n: bigint) => void>();
+  // The chain's real notifications; the test also fires a burst (as a flooding endpoint would).
+  const source: HeadSource = {
+    get live() {
+      return heads.live;
+    },
+    subscribe(fn) {
+      fns.add(fn);
+      const off = heads.subscribe(fn);
+      return () => {
+        fns.delete(fn);
+        off();
+      };
+    },
+    close() {},
+  };
+  let reconciles = 0;
+  let inReconcile = 0;
+  let maxInReconcile = 0;
+  const g = gate();
+  const driver = new ChainDriver({
+    chain: tc.deployer,
+    fromBlock: (await tc.deployer.public.getBlockNumber({ cacheTime: 0 })) + 1n,
+    confirmations: 0,
+    pollIntervalMs: 600_000,
+    // The tick does not fire during the test: only heads start reconciles.
+    reconcileEveryMs: 600_000,
+    headReconcileGapMs: 30,
+    heads: source,
+    onCursor: () => {},
+    onEvent: () => {},
+    reconcile: async () => {
+      reconciles++;
+      inReconcile++;
+      maxInReconcile = Math.max(maxInReconcile, inReconcile);
+      await g.wait;
+      inReconcile--;
+    },
+  });
+  try {
+    await until(() => heads.live);
+    driver.start();
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(reconciles, 0, 'nothing before a block');
+    await tc.mine(1);
+    await until(() => reconciles === 1);
+    // Ten heads while it runs: one more reconcile once it ends, not ten, never two at once.
+    for (let i = 0; i < 10; i++) for (const fn of fns) fn(BigInt(i));
+    g.open();
+    await until(() => reconciles === 2);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(reconciles, 2);
+    assert.equal(maxInReconcile, 1);
+  } finally {
+    await driver.stop();
+    heads.close();
+  }
+  assert.equal(fns.size, 0, 'stop unsubscribed');
 });
 
 test('jobs may send from one account concurrently: no nonce clash, a revert at estimation leaves no gap', async () => {

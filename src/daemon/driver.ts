@@ -22,7 +22,8 @@
  *
  * With `heads` (new-head notifications, src/chain/heads.ts) the watcher polls, and a reconcile
  * runs, as soon as a block arrives (time-driven steps such as a seed that needs the next block
- * do not wait for the tick); head-driven reconciles start at most every `reconcileEveryMs / 2`,
+ * do not wait for the tick); head-driven reconciles start at most every `headReconcileGapMs`
+ * (default `reconcileEveryMs / 2`),
  * and a head that arrives while one runs is answered by one more once it ends.
  *
  * `stop()` is idempotent: it aborts the signal jobs see, stops the tick and the watcher, skips
@@ -243,6 +244,8 @@ export type ChainDriverOptions = JobLanesOptions & {
   pollIntervalMs?: number;
   /** New-head notifications: poll and reconcile when a block arrives (polling stays the fallback). */
   heads?: HeadSource;
+  /** Least time between the start of a reconcile and a head-driven one, ms; default reconcileEveryMs / 2. */
+  headReconcileGapMs?: number;
   /** The watcher stopped with an error (see watch.ts). */
   onWatchError?: (e: FerryError) => void;
   log?: Logger;
@@ -311,7 +314,8 @@ export class ChainDriver {
     if (this.lanes.signal.aborted) return;
     this.#headDue = true;
     if (this.#reconciling || this.#headTimer) return;
-    const wait = this.#reconciledAt + this.#every() / 2 - performance.now();
+    const gap = this.#opts.headReconcileGapMs ?? this.#every() / 2;
+    const wait = this.#reconciledAt + gap - performance.now();
     if (wait <= 0) {
       void this.reconcileNow();
       return;
