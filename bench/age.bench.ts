@@ -4,14 +4,15 @@
  * Whole process (issue 16 aim 2): `ferry encrypt` / `ferry decrypt` (bin/ferry, file to
  * /dev/null) against Debian's `age -e` / `age -d` on the same 512 MiB file
  * (FERRY_BENCH_AGE_MIB; 128 MiB with --quick), runs interleaved, median of 5 (3 with --quick):
- * seconds and peak RSS of each process; ferry both with its default and with
- * FERRY_AGE_THREAD_POOL=2 (the WebCrypto thread-pool path). Peak RSS is the kernel's own figure for the child:
+ * seconds, CPU seconds (user + system, all threads) and peak RSS of each process; ferry both
+ * with its default (worker threads beside the main thread) and with FERRY_AGE_WORKERS=0 (the
+ * main thread alone). Peak RSS is the kernel's own figure for the child:
  * `/usr/bin/time -f %M` (getrusage of the waited-for child) when installed, otherwise
  * python3's `resource.getrusage(RUSAGE_CHILDREN)` around the child, otherwise VmHWM polled
  * from /proc every 2 ms (a lower bound; the note says which).
  *
  * In process (MiB/s): the pipeline the CLI uses (src/crypto/age/parallel.ts; its default and
- * the thread pool), the sequential streams (createEncryptStream / createDecryptStream, the enclave's decryptor),
+ * the main thread alone), the sequential streams (createEncryptStream / createDecryptStream, the enclave's decryptor),
  * the pure-JS `age-encryption` package (typage, whole buffer, capped at 64 MiB because it is
  * slow) and the ceiling: node:crypto ChaCha20-Poly1305 over the same file's chunks with their
  * real nonces (tags verify), no I/O, on one thread and on two worker threads.
@@ -30,7 +31,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -123,12 +124,12 @@ async function runMeasured(
   cmd: string,
   args: string[],
   env: Record<string, string> = {},
-): Promise<{ seconds: number; rssMiB: number; anonMiB: number }> {
+): Promise<{ seconds: number; rssMiB: number; anonMiB: number; cpu: number | null }> {
   const rssFile = join(dir, 'rss.txt');
   rmSync(rssFile, { force: true });
   const [file, argv] =
     method === 'time'
-      ? ['/usr/bin/time', ['-f', '%M', '-o', rssFile, cmd, ...args]]
+      ? ['/usr/bin/time', ['-f', '%M %U %S', '-o', rssFile, cmd, ...args]]
       : method === 'python'
         ? ['python3', ['-c', PY_WRAPPER, rssFile, cmd, ...args]]
         : [cmd, args];
@@ -169,8 +170,11 @@ async function runMeasured(
   const seconds = (performance.now() - t) / 1000;
   clearInterval(poll);
   if (status !== 0) throw new Error(`bench: ${cmd} ${args.join(' ')} failed (${status}): ${stderr}`);
-  const kib = method === 'proc' ? hwm : Number(readFileSync(rssFile, 'utf8').trim().split('\n').pop());
-  return { seconds, rssMiB: kib / 1024, anonMiB: anon / 1024 };
+  const fields = method === 'proc' ? [] : readFileSync(rssFile, 'utf8').trim().split('\n').pop()!.split(' ');
+  const kib = method === 'proc' ? hwm : Number(fields[0]);
+  // CPU seconds of the child (every thread), from /usr/bin/time only.
+  const cpu = method === 'time' ? Number(fields[1]) + Number(fields[2]) : null;
+  return { seconds, rssMiB: kib / 1024, anonMiB: anon / 1024, cpu };
 }
 
 // --- the in-process ceiling: node:crypto over the file's real chunks ---
@@ -306,18 +310,18 @@ const bench: Bench = async ({ quick, log }) => {
         'ferry encrypt': [FERRY, ['encrypt', '-r', recipient, '-o', '/dev/null', plainPath]],
         'age -e': ['age', ['-e', '-r', recipient, '-o', '/dev/null', plainPath]],
       } as Record<string, [string, string[], Record<string, string>?]>;
-      // The thread-pool path as well (the default on two cores is the main thread alone).
-      const POOL = 'thread pool 2';
-      cmds[`ferry decrypt (${POOL})`] = [FERRY, cmds['ferry decrypt'][1], { FERRY_AGE_THREAD_POOL: '2' }];
-      cmds[`ferry encrypt (${POOL})`] = [FERRY, cmds['ferry encrypt'][1], { FERRY_AGE_THREAD_POOL: '2' }];
+      // The main thread alone as well (no worker threads: less memory, more wall time).
+      const POOL = 'no workers';
+      cmds[`ferry decrypt (${POOL})`] = [FERRY, cmds['ferry decrypt'][1], { FERRY_AGE_WORKERS: '0' }];
+      cmds[`ferry encrypt (${POOL})`] = [FERRY, cmds['ferry encrypt'][1], { FERRY_AGE_WORKERS: '0' }];
       // FERRY_BENCH_AGE_BEFORE=/other/checkout/bin/ferry adds that build's rows (a before/after).
       const before = process.env.FERRY_BENCH_AGE_BEFORE;
       if (before) {
         cmds['ferry decrypt (before)'] = [before, cmds['ferry decrypt'][1]];
         cmds['ferry encrypt (before)'] = [before, cmds['ferry encrypt'][1]];
       }
-      const got: Record<string, { seconds: number[]; rss: number[]; anon: number[] }> = {};
-      for (const name of Object.keys(cmds)) got[name] = { seconds: [], rss: [], anon: [] };
+      const got: Record<string, { seconds: number[]; rss: number[]; anon: number[]; cpu: number[] }> = {};
+      for (const name of Object.keys(cmds)) got[name] = { seconds: [], rss: [], anon: [], cpu: [] };
       // One untimed run of each (page cache, Node's compile cache), then `reps` rounds.
       for (const [cmd, args, env] of Object.values(cmds)) await runMeasured(method, dir, cmd, args, env);
       for (let i = 0; i < reps; i++) {
@@ -326,6 +330,7 @@ const bench: Bench = async ({ quick, log }) => {
           got[name].seconds.push(r.seconds);
           got[name].rss.push(r.rssMiB);
           got[name].anon.push(r.anonMiB);
+          if (r.cpu !== null) got[name].cpu.push(r.cpu);
         }
       }
       for (const [op, ours, theirs] of [
@@ -337,15 +342,30 @@ const bench: Bench = async ({ quick, log }) => {
         for (const name of names) {
           const sec = median(got[name].seconds);
           const rss = Math.max(...got[name].rss);
-          log(`${group} ${name}: ${sec.toFixed(2)} s, peak ${rss.toFixed(0)} MiB`);
+          const cpu = got[name].cpu.length > 0 ? median(got[name].cpu) : null;
+          log(
+            `${group} ${name}: ${sec.toFixed(2)} s${cpu === null ? '' : `, CPU ${cpu.toFixed(2)} s`}, peak ${rss.toFixed(0)} MiB`,
+          );
           rows.push({
             group,
             name,
             value: sec,
             unit: 's',
             baseline: name === theirs ? undefined : theirs,
-            note: `file -> /dev/null, median of ${reps} (runs: ${got[name].seconds.map((x) => x.toFixed(2)).join(' ')}); ${(size / MiB / 1024 / sec).toFixed(2)} GiB/s; aim: ratio <= 1`,
+            note: `file -> /dev/null, median of ${reps} (runs: ${got[name].seconds.map((x) => x.toFixed(2)).join(' ')}); ${(size / MiB / 1024 / sec).toFixed(2)} GiB/s; load average ${loadavg()[0].toFixed(1)}; aim: ratio <= 1`,
           });
+        }
+        if (got[ours].cpu.length > 0) {
+          for (const name of names) {
+            rows.push({
+              group: `${group} CPU`,
+              name,
+              value: median(got[name].cpu),
+              unit: 's',
+              baseline: name === theirs ? undefined : theirs,
+              note: `user + system of every thread, /usr/bin/time, median of ${reps}`,
+            });
+          }
         }
         for (const name of names) {
           rows.push({
@@ -379,12 +399,12 @@ const bench: Bench = async ({ quick, log }) => {
     const nullSink = async () => {};
     const CEIL1 = 'node:crypto ChaCha20-Poly1305, 1 thread (ceiling)';
 
-    // The CLI's pipeline: its default (main thread only on two cores) and the thread pool.
+    // The CLI's pipeline: its default (main thread and workers) and the main thread alone.
     const pipelineRows = async (op: 'encrypt' | 'decrypt'): Promise<number> => {
       let best = 0;
       for (const [label, opts] of [
         ['ours, pipeline (CLI default)', {}],
-        ['ours, pipeline, thread pool 2', { threadPool: 2 }],
+        ['ours, pipeline, main thread alone', { workers: 0 }],
       ] as const) {
         const sec = await bestSeconds(reps, async () => {
           const fh = await open(op === 'encrypt' ? plainPath : ctPath, 'r');

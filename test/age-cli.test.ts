@@ -249,8 +249,8 @@ test('a tampered chunk k or a truncated file: exit 3, stdout ends after chunk k-
   for (const chunk of [0, 1, 8, 9, 39, 40]) {
     const bad = Buffer.from(ct);
     bad[payloadStart + chunk * 65552 + 100] ^= 0x80;
-    // On the main thread (the default on two cores) and through the thread pool.
-    const out = ferry(['decrypt', '-i', k.path], bad, { FERRY_AGE_THREAD_POOL: chunk % 2 ? '0' : '3' });
+    // On the main thread alone and with worker threads.
+    const out = ferry(['decrypt', '-i', k.path], bad, { FERRY_AGE_WORKERS: chunk % 2 ? '0' : '3' });
     assert.equal(out.status, 3, `chunk ${chunk}: exit code`);
     assert.match(out.stderr.toString(), /\[AGE_PAYLOAD_INVALID\]/);
     assert.equal(out.stdout.length, chunk * 65536, `chunk ${chunk}: plaintext bytes released`);
@@ -275,17 +275,17 @@ test('a tampered chunk k or a truncated file: exit 3, stdout ends after chunk k-
   }
 });
 
-test('FERRY_AGE_THREAD_POOL: the pool path round-trips with age; a bad value is a usage error', (t) => {
+test('FERRY_AGE_WORKERS: the worker path round-trips with age; a bad value is a usage error', (t) => {
   if (!requireTool(t, 'age')) return;
   const a = ageKey('age-key-p.txt');
   const pt = randomBytes(3 * 1024 * 1024 + 11);
-  const env = { FERRY_AGE_THREAD_POOL: '4' };
-  const ct = ok(ferry(['encrypt', '-r', a.recipient], pt, env), 'encrypt on the pool');
+  const env = { FERRY_AGE_WORKERS: '4' };
+  const ct = ok(ferry(['encrypt', '-r', a.recipient], pt, env), 'encrypt with workers');
   assert.deepEqual(ok(tool('age', ['-d', '-i', a.path], ct), 'age -d'), pt);
   const ct2 = ok(tool('age', ['-e', '-r', a.recipient], pt), 'age -e');
-  assert.deepEqual(ok(ferry(['decrypt', '-i', a.path], ct2, env), 'decrypt on the pool'), pt);
+  assert.deepEqual(ok(ferry(['decrypt', '-i', a.path], ct2, env), 'decrypt with workers'), pt);
   const bad = ferry(['decrypt', '-i', a.path, '--json', '-o', 'p.out'], ct2, {
-    FERRY_AGE_THREAD_POOL: 'many',
+    FERRY_AGE_WORKERS: 'many',
   });
   assert.equal(bad.status, 2);
   assert.equal((json(bad).error as { code: string }).code, 'USAGE_INVALID_ARGUMENT');

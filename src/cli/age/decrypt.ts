@@ -17,8 +17,8 @@ releases only authenticated plaintext. With -o the plaintext goes to a temporary
 renamed into place only on success and removed on failure. A failed decryption exits 3 with
 its code: AGE_NO_MATCH, AGE_HMAC_INVALID, AGE_HEADER_INVALID (and other header codes),
 AGE_PAYLOAD_INVALID / AGE_PAYLOAD_TRUNCATED, AGE_ARMOR_INVALID.
-Chunks are opened on the main thread; FERRY_AGE_THREAD_POOL=N (0..8) also sends up to N at
-once to the thread pool (default 0 on two cores or fewer, else the cores less one, at most 4).
+Inputs over 512 KiB are opened on the main thread and FERRY_AGE_WORKERS=N (0..8) worker
+threads (default the cores less one, at most 3); plaintext is still released in order.
 JSON (needs -o): {"output", "bytes", "sha256"} of the plaintext.`,
   options: {
     identity: { type: 'string', short: 'i', multiple: true, value: 'PATH', description: 'an identity file' },

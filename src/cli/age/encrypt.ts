@@ -20,8 +20,8 @@ Encrypts INPUT (default stdin) to every recipient given with -r (age1... or age1
 recipients file given with -R (one per line, # comments). Output goes to -o or stdout; binary
 output is refused on a terminal (use -a or -o). The file is streamed in constant memory; with
 -o it is written to a temporary file and renamed into place when complete.
-FERRY_AGE_THREAD_POOL=N (0..8) seals up to N chunks at once on the thread pool beside the
-main thread (default 0 on two cores or fewer, else the cores less one, at most 4).
+Inputs over 512 KiB are sealed on the main thread and FERRY_AGE_WORKERS=N (0..8) worker
+threads (default the cores less one, at most 3).
 JSON (needs -o): {"output", "bytes", "sha256", "armor"} (bytes and sha256 of the age file).`,
   options: {
     recipient: {

@@ -21,19 +21,19 @@ import type { CommandContext } from '../command.ts';
 export type RunResult = { output: string | null; bytes: number; sha256: string | null };
 
 /**
- * The pipeline's options from the environment: FERRY_AGE_THREAD_POOL=N (0..8) sets how many
- * chunks go to the libuv thread pool at once (see ParallelOptions.threadPool).
+ * The pipeline's options from the environment: FERRY_AGE_WORKERS=N (0..8) sets how many
+ * worker threads seal or open chunks beside the main thread (see ParallelOptions.workers).
  */
 export function pipelineOptions(ctx: CommandContext): ParallelOptions {
-  const v = ctx.env.FERRY_AGE_THREAD_POOL;
+  const v = ctx.env.FERRY_AGE_WORKERS;
   if (v === undefined || v === '') return {};
   const n = Number(v);
   if (!/^\d+$/.test(v) || n > 8) {
-    throw new FerryError('USAGE_INVALID_ARGUMENT', 'FERRY_AGE_THREAD_POOL must be an integer in 0..8', {
+    throw new FerryError('USAGE_INVALID_ARGUMENT', 'FERRY_AGE_WORKERS must be an integer in 0..8', {
       hints: [`got: ${JSON.stringify(v.slice(0, 20))}`],
     });
   }
-  return { threadPool: n };
+  return { workers: n };
 }
 
 /** --json needs -o: binary data and one JSON object cannot share stdout. */

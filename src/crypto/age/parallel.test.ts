@@ -49,10 +49,13 @@ const ids: Identity[] = [parseIdentity(identity)];
 const recips = [parseRecipient(recipient) as X25519Recipient];
 
 const MODES: [string, ParallelOptions][] = [
-  ['default (pool + main thread)', {}],
-  ['main thread only', { threadPool: 0 }],
-  ['pool only', { mainThread: false }],
-  ['window 1', { window: 1, threadPool: 1 }],
+  ['default (main thread + workers)', {}],
+  ['main thread only', { workers: 0 }],
+  ['one worker', { workers: 1 }],
+  ['three workers', { workers: 3 }],
+  // The worker path alone: every chunk sealed or opened on a worker thread.
+  ['one worker only', { workers: 1, mainThread: false }],
+  ['two workers only', { workers: 2, mainThread: false }],
 ];
 
 const SIZES = [
@@ -64,8 +67,11 @@ const SIZES = [
   8 * CHUNK_SIZE - 1, // one read buffer of plaintext
   8 * CHUNK_SIZE,
   8 * CHUNK_SIZE + 1,
-  24 * CHUNK_SIZE, // all three
+  24 * CHUNK_SIZE,
   24 * CHUNK_SIZE + 1,
+  32 * CHUNK_SIZE, // the whole ring
+  32 * CHUNK_SIZE + 1,
+  64 * CHUNK_SIZE, // twice round it
   3 * 1024 * 1024 + 7,
 ];
 
@@ -226,7 +232,25 @@ test('crafted payloads fail with the codes of the sequential decryptor, releasin
     { pt: randomBytes(999), last: true },
   ]);
   const payloadStart = valid.length - (20 * ENC_CHUNK_SIZE + 999 + 16);
+  const fulls = (n: number) => Array.from({ length: n }, () => ({ pt: full(), last: false }));
   cases.push(
+    // Past one read (512 KiB), so that workers take part.
+    [
+      'empty final chunk after 20 full ones',
+      craft([...fulls(20), { pt: new Uint8Array(0), last: true }]),
+      'AGE_PAYLOAD_INVALID',
+    ],
+    [
+      'a final chunk in the middle',
+      craft([...fulls(10), { pt: full(), last: true }, ...fulls(10), { pt: randomBytes(5), last: true }]),
+      'AGE_PAYLOAD_INVALID',
+    ],
+    ['no final chunk after 40', craft(fulls(40)), 'AGE_PAYLOAD_TRUNCATED'],
+    [
+      'a short chunk after 30',
+      craft([...fulls(30), { pt: randomBytes(100), last: false }, { pt: randomBytes(9), last: true }]),
+      'AGE_PAYLOAD_INVALID',
+    ],
     ['trailing bytes', Buffer.concat([valid, Buffer.from('x')]), 'AGE_PAYLOAD_INVALID'],
     ['cut inside the last chunk', valid.subarray(0, valid.length - 500), 'AGE_PAYLOAD_INVALID'],
     ['cut to 5 bytes of the last chunk', valid.subarray(0, valid.length - 999 - 11), 'AGE_PAYLOAD_INVALID'],
@@ -328,8 +352,8 @@ test('memory is bounded: with a stalled sink the pipeline stops reading', async 
   const run = decryptParallel(ids, src, stalled);
   for (let i = 0; i < 200; i++) await new Promise((r) => setImmediate(r));
   assert.equal(calls, 1, 'one write outstanding');
-  // Three buffers of 8 chunks at most (plus the header), out of 64 chunks.
-  assert.ok(src.read() <= 3 * 8 * ENC_CHUNK_SIZE + 300, `read ${src.read()} bytes while stalled`);
+  // The ring's 32 chunks at most (plus the header), out of 64 chunks.
+  assert.ok(src.read() <= 32 * ENC_CHUNK_SIZE + 300, `read ${src.read()} bytes while stalled`);
   // Let it go: each stalled write is released in turn until the run settles.
   let settled = false;
   run.then(
@@ -353,11 +377,12 @@ test('bad arguments are refused, naming the argument', async () => {
   await assert.rejects(decryptParallel([], src, sink), code('INVALID_ARGUMENT'));
   await assert.rejects(encryptParallel([], src, sink), code('INVALID_ARGUMENT'));
   for (const bad of [
-    { window: 0 },
-    { window: 17 },
-    { threadPool: -1 },
-    { threadPool: 1.5 },
+    { workers: -1 },
+    { workers: 1.5 },
+    { workers: 9 },
+    { workers: '2' },
     { mainThread: 1 },
+    { workers: 0, mainThread: false },
   ]) {
     await assert.rejects(
       encryptParallel(recips, src, sink, bad as ParallelOptions),

@@ -2,17 +2,14 @@
  * A parallel, bounded age pipeline for whole files (the CLI's `ferry encrypt` / `decrypt`).
  *
  * STREAM chunks are independent (each has its own nonce `u88be(counter) || last`), so they
- * are sealed and opened concurrently: on the libuv thread pool through WebCrypto's
- * ChaCha20-Poly1305 (`crypto.subtle`, which adds no JavaScript isolate: a worker thread costs
- * ~15 MiB of RSS) and, whenever `threadPool` chunks are already there, on the main thread
- * with node:crypto. Where WebCrypto lacks the algorithm, everything runs on the main thread.
- *
- * Shape: read buffers of whole chunks from a pool of three → at most `window` chunks sealed
- * or opened but not yet written → results taken strictly in chunk order and written in
- * batches. A buffer is read only when one is free and a chunk started only when the window
- * has room, so memory is constant (~2 MiB of buffers) whatever the file size, and a slow sink
- * slows the reader (backpressure). Every result is freed (detached) as soon as the sink is
- * done with it rather than left to the garbage collector.
+ * are sealed and opened concurrently, in place in a ring of 32 chunk slots in shared memory
+ * (ring.ts): the main thread reads the input into the ring 8 chunks (512 KiB) at a time,
+ * publishes each chunk once it knows whether it is the last, writes finished chunks out
+ * strictly in order in batches, and seals or opens chunks itself when it has nothing else to
+ * do; `workers` worker threads (ring.ts, node:crypto ChaCha20-Poly1305 on whole chunks)
+ * claim published chunks beside it. Memory is constant (~2 MiB of ring) whatever the file
+ * size, and a slow sink slows the reader (backpressure). Workers start only when the input is
+ * longer than one read.
  *
  * Security rules kept from stream.ts (`PayloadDecryptor`): a chunk's plaintext goes to the
  * sink only after its tag verified and after every earlier chunk's plaintext; on the first
@@ -22,11 +19,16 @@
  * data). Plaintext written before a failure was authenticated but is incomplete: the caller
  * must discard the output (the CLI writes to a temporary file and removes it).
  *
+ * Every thread opens a chunk into the shared ring only after its tag verified; a failed chunk
+ * keeps its ciphertext. The ring is zeroed when the run ends, however it ends, after the
+ * workers stopped.
+ *
  * The enclave does not use this module; it keeps the sequential `Decryptor` of decrypt.ts.
  */
-import { randomBytes, webcrypto } from 'node:crypto';
+import { createSecretKey, randomBytes } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { describe, FerryError } from '../../kernel/index.ts';
 import { ArmorEncoder } from './armor.ts';
 import { checkIdentities, Decryptor, unwrapHeader } from './decrypt.ts';
@@ -34,14 +36,27 @@ import { makeHeader } from './encrypt.ts';
 import { HeaderParser, hkdf32 } from './format.ts';
 import type { Identity, Recipient } from './recipients.ts';
 import {
-  CHUNK_SIZE,
-  ENC_CHUNK_SIZE,
-  NONCE_SIZE,
-  openChunk,
-  sealChunk,
-  streamNonce,
-  TAG_SIZE,
-} from './stream.ts';
+  AVAIL,
+  BUSY,
+  cell,
+  describeSlot,
+  FAIL,
+  FREE,
+  LAST,
+  LEN,
+  localProcessor,
+  mapRing,
+  newRing,
+  OK,
+  SEQ,
+  SLOTS,
+  SPAN,
+  STATE,
+  STOP,
+  slotCounter,
+  workerSource,
+} from './ring.ts';
+import { ENC_CHUNK_SIZE, NONCE_SIZE, openChunk, streamNonce, TAG_SIZE } from './stream.ts';
 
 /**
  * Reads into `buf` from offset `off` (at most `buf.length - off` bytes); resolves with the
@@ -51,8 +66,8 @@ export type ByteSource = (buf: Uint8Array, off: number) => Promise<number>;
 
 /**
  * Writes `parts` in order; the pipeline awaits it before writing more (backpressure). When
- * the promise resolves the sink must be done with `parts`: the pipeline then frees their
- * memory (see `release`).
+ * the promise resolves the sink must be done with `parts`: they are views into the pipeline's
+ * ring (shared memory), reused for later chunks.
  */
 export type ByteSink = (parts: Uint8Array[]) => Promise<void>;
 
@@ -69,16 +84,14 @@ function release(b: Uint8Array): void {
 }
 
 export type ParallelOptions = {
-  /** Chunks sealed or opened but not yet written, at most (1..8, default 8). */
-  window?: number;
   /**
-   * Chunks on the libuv thread pool (WebCrypto) at once, at most (0..8; default 0 on two
-   * cores or fewer, else the cores less one, at most 4); 0 runs everything on the main thread.
+   * Worker threads that seal or open chunks beside the main thread (0..8; default the cores
+   * less one, at most 3); 0 does everything on the main thread.
    */
-  threadPool?: number;
+  workers?: number;
   /**
-   * When the pool has `threadPool` chunks, the main thread seals or opens the next one itself
-   * (default true); false sends every chunk to the pool, up to `window`.
+   * Whether the main thread seals or opens chunks too (default true); false leaves every chunk
+   * to the workers (for tests and measurements of the worker path; needs `workers` >= 1).
    */
   mainThread?: boolean;
 };
@@ -124,220 +137,18 @@ async function fill(source: ByteSource, buf: Uint8Array, from: number): Promise<
   return n;
 }
 
-// --- the AEAD: one chunk per call, on the main thread or on the thread pool ---
+// --- the ring: reads, publication, ordered writes; chunks sealed or opened by any thread ---
 
-/** One AEAD direction over chunks: `sync` on the calling thread, `pool` on the thread pool. */
-type ChunkOp = {
-  sync(counter: number, last: boolean, input: Uint8Array): Uint8Array | null;
-  pool: ((counter: number, last: boolean, input: Uint8Array) => Promise<Uint8Array | null>) | null;
-};
-
-const ALG = 'ChaCha20-Poly1305';
-
-/** The key for WebCrypto, or null when this runtime lacks its ChaCha20-Poly1305 (Node < 24.7). */
-async function subtleKey(raw: Uint8Array): Promise<webcrypto.CryptoKey | null> {
-  try {
-    return await webcrypto.subtle.importKey(
-      'raw-secret',
-      raw as Uint8Array<ArrayBuffer>,
-      { name: ALG },
-      false,
-      ['encrypt', 'decrypt'],
-    );
-  } catch {
-    return null;
-  }
-}
-
-/** The payload AEAD under `raw` (copied; the caller wipes it). */
-async function makeAead(raw: Uint8Array, usePool: boolean): Promise<{ open: ChunkOp; seal: ChunkOp }> {
-  const key = Buffer.from(raw);
-  const openSync = (counter: number, last: boolean, chunk: Uint8Array): Buffer | null =>
-    openChunk(key, streamNonce(counter, last), chunk);
-  const sealSync = (counter: number, last: boolean, pt: Uint8Array): Uint8Array => {
-    const [ct, tag] = sealChunk(key, streamNonce(counter, last), pt);
-    const out = Buffer.concat([ct, tag]);
-    release(ct);
-    return out;
-  };
-  const ck = usePool ? await subtleKey(raw) : null;
-  if (ck === null) return { open: { sync: openSync, pool: null }, seal: { sync: sealSync, pool: null } };
-  const subtle = webcrypto.subtle;
-  return {
-    open: {
-      sync: openSync,
-      pool: (counter, last, chunk) => {
-        if (chunk.length < TAG_SIZE) return Promise.resolve(null);
-        return subtle
-          .decrypt({ name: ALG, iv: streamNonce(counter, last) }, ck, chunk as Uint8Array<ArrayBuffer>)
-          .then(
-            (b) => new Uint8Array(b),
-            // WebCrypto reports every failure alike; the synchronous AEAD decides (and, should
-            // the thread-pool call have failed for another reason, still returns the plaintext).
-            () => openSync(counter, last, chunk),
-          );
-      },
-    },
-    seal: {
-      sync: sealSync,
-      pool: (counter, last, pt) =>
-        subtle
-          .encrypt({ name: ALG, iv: streamNonce(counter, last) }, ck, pt as Uint8Array<ArrayBuffer>)
-          .then((b) => new Uint8Array(b)),
-    },
-  };
-}
-
-// --- the ordered window of jobs over a pool of read buffers ---
-
-type Block = { buf: Uint8Array; refs: number };
-
-type Job = {
-  counter: number;
-  last: boolean;
-  input: Uint8Array;
-  block: Block;
-  done: boolean;
-  result: Uint8Array | null;
-  promise: Promise<void>;
-};
-
-class Window {
-  readonly #queue: Job[] = [];
-  readonly #free: Block[] = [];
-  readonly #op: ChunkOp;
-  readonly #size: number;
-  readonly #poolMax: number;
-  readonly #mainThread: boolean;
-  #inPool = 0;
-  readonly #sink: ByteSink;
-  readonly #onFail: (job: Job) => never;
-
-  constructor(
-    blockSize: number,
-    op: ChunkOp,
-    opts: Required<ParallelOptions>,
-    sink: ByteSink,
-    onFail: (job: Job) => never,
-  ) {
-    for (let i = 0; i < BLOCKS; i++) this.#free.push({ buf: Buffer.allocUnsafe(blockSize), refs: 0 });
-    this.#op = op;
-    this.#size = opts.window;
-    this.#mainThread = opts.mainThread || op.pool === null || opts.threadPool === 0;
-    this.#poolMax = op.pool === null ? 0 : opts.mainThread ? opts.threadPool : opts.window;
-    this.#sink = sink;
-    this.#onFail = onFail;
-  }
-
-  /** A free buffer, after writing out finished jobs if none is free. */
-  async block(): Promise<Block> {
-    while (this.#free.length === 0) {
-      if (this.#queue.length === 0) throw new FerryError('INTERNAL', 'age pipeline: no free buffer');
-      await this.drainSome();
-    }
-    const b = this.#free.pop()!;
-    b.refs = 1;
-    return b;
-  }
-
-  release(b: Block): void {
-    if (--b.refs === 0) this.#free.push(b);
-  }
-
-  /**
-   * Seals or opens the chunk once the window has room: on the thread pool while fewer than
-   * `threadPool` jobs are there, otherwise here on the main thread. `input` (a view into
-   * `block`) stays valid until the job is written out.
-   */
-  async submit(counter: number, last: boolean, block: Block, input: Uint8Array): Promise<void> {
-    while (this.#queue.length >= this.#size) await this.drainSome();
-    block.refs++;
-    const job: Job = { counter, last, input, block, done: false, result: null, promise: DONE };
-    if (this.#inPool < this.#poolMax || !this.#mainThread) {
-      this.#inPool++;
-      job.promise = this.#op.pool!(counter, last, input).then(
-        (r) => {
-          this.#inPool--;
-          job.result = r;
-          job.done = true;
-        },
-        () => {
-          this.#inPool--;
-          job.done = true;
-        },
-      );
-    } else {
-      try {
-        job.result = this.#op.sync(counter, last, input);
-      } catch {
-        job.result = null;
-      }
-      job.done = true;
-    }
-    this.#queue.push(job);
-  }
-
-  /** Waits for the oldest job, then writes it and every following finished job, in order. */
-  async drainSome(): Promise<void> {
-    await this.#queue[0].promise;
-    const parts: Uint8Array[] = [];
-    while (this.#queue.length > 0 && this.#queue[0].done) {
-      const job = this.#queue[0];
-      if (job.result === null) {
-        // Write what was authenticated before it, then fail; later results are wiped.
-        if (parts.length > 0) await this.#write(parts);
-        this.abandon();
-        this.#onFail(job);
-      }
-      this.#queue.shift();
-      this.release(job.block);
-      if (job.result.length > 0) parts.push(job.result);
-    }
-    if (parts.length > 0) await this.#write(parts);
-  }
-
-  async #write(parts: Uint8Array[]): Promise<void> {
-    await this.#sink(parts);
-    for (const p of parts) release(p);
-  }
-
-  async drainAll(): Promise<void> {
-    while (this.#queue.length > 0) await this.drainSome();
-  }
-
-  /** Zeroes the free read buffers (plaintext, when encrypting). */
-  wipeFree(): void {
-    for (const b of this.#free) b.buf.fill(0);
-  }
-
-  /** Drops every queued job, wiping the results that were never written. */
-  abandon(): void {
-    for (const j of this.#queue.splice(0)) {
-      j.promise.then(() => j.result?.fill(0));
-    }
-  }
-}
-
-const DONE = Promise.resolve();
-/** Chunks per read buffer (512 KiB of plaintext). */
-const BLOCK_CHUNKS = 8;
-/**
- * Read buffers. Three always suffice: besides the one being filled and one holding a chunk
- * whose finality is not yet known, every buffer in use holds queued jobs, so waiting for the
- * oldest job frees one.
- */
-const BLOCKS = 3;
+/** Upper bound of `workers`. */
+const MAX_WORKERS = 8;
 
 /**
- * The thread pool only where cores are left over. Measured on 2 shared cores (bench
- * age.bench.ts): a WebCrypto call costs ~35 µs of main-thread JavaScript per 64 KiB chunk on
- * top of the ~45 µs of AEAD, so with two cores the pool path used ~40% more CPU than the main
- * thread alone and was slower end to end; with more cores, up to 4 pool jobs (the libuv
- * pool's default size) run beside the main thread.
+ * Worker threads by default: the cores less one (the main thread reads, writes and seals or
+ * opens chunks too), at most 3. A worker costs ~20 MiB of RSS and ~20 ms to start, so it is
+ * started only once the input is known to be longer than one read (512 KiB).
  */
 const DEFAULTS: Required<ParallelOptions> = {
-  window: BLOCK_CHUNKS,
-  threadPool: availableParallelism() > 2 ? Math.min(4, availableParallelism() - 1) : 0,
+  workers: Math.max(0, Math.min(3, availableParallelism() - 1)),
   mainThread: true,
 };
 
@@ -348,19 +159,14 @@ function checkOptions(options: ParallelOptions): Required<ParallelOptions> {
     });
   }
   const o = { ...DEFAULTS };
-  for (const k of ['window', 'threadPool'] as const) {
-    const v = options[k];
-    if (v === undefined) continue;
-    if (!Number.isSafeInteger(v) || v < (k === 'window' ? 1 : 0) || v > BLOCK_CHUNKS) {
-      throw new FerryError(
-        'INVALID_ARGUMENT',
-        `options.${k} must be an integer in ${k === 'window' ? 1 : 0}..${BLOCK_CHUNKS}`,
-        {
-          hints: [`got: ${describe(v)}`],
-        },
-      );
+  const v = options.workers;
+  if (v !== undefined) {
+    if (!Number.isSafeInteger(v) || v < 0 || v > MAX_WORKERS) {
+      throw new FerryError('INVALID_ARGUMENT', `options.workers must be an integer in 0..${MAX_WORKERS}`, {
+        hints: [`got: ${describe(v)}`],
+      });
     }
-    o[k] = v;
+    o.workers = v;
   }
   if (options.mainThread !== undefined) {
     if (typeof options.mainThread !== 'boolean') {
@@ -370,7 +176,214 @@ function checkOptions(options: ParallelOptions): Required<ParallelOptions> {
     }
     o.mainThread = options.mainThread;
   }
+  if (!o.mainThread && o.workers === 0) {
+    throw new FerryError('INVALID_ARGUMENT', 'options.mainThread false needs options.workers >= 1', {
+      hints: ['got: workers 0'],
+    });
+  }
   return o;
+}
+
+/** The failure of chunk `counter` (its slot still holds the input): throws the right FerryError. */
+type OnFail = (counter: number, last: boolean, input: Uint8Array) => never;
+
+/**
+ * Runs the payload through the ring: `first` bytes (already read; `ended` when they are all
+ * of it) then `source`, to `sink`.
+ * `rawKey` is the payload key (the caller wipes it). Throws from `onFail` at the first chunk
+ * that fails, after writing every chunk before it; the ring is wiped on every exit.
+ */
+async function runRing(
+  decrypt: boolean,
+  rawKey: Uint8Array,
+  first: Uint8Array,
+  ended: boolean,
+  source: ByteSource,
+  sink: ByteSink,
+  opts: Required<ParallelOptions>,
+  onFail: OnFail | null,
+): Promise<void> {
+  const shared = newRing(decrypt);
+  const r = mapRing(shared);
+  const processOne = localProcessor(shared);
+  const { ctrl, stride, data, tags } = r;
+  const key = createSecretKey(rawKey);
+  const iv = Buffer.alloc(12);
+  const workers: Worker[] = [];
+  let workerFailure: unknown = null;
+  const startWorkers = () => {
+    for (let i = 0; i < opts.workers; i++) {
+      const w = new Worker(workerSource(), {
+        eval: true,
+        workerData: { ...shared, key: Uint8Array.from(rawKey) },
+        // The AEAD allocates little on the V8 heap: a small young generation keeps RSS down.
+        resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 },
+        stdout: false,
+        stderr: false,
+      });
+      w.on('error', (e) => {
+        workerFailure ??= e;
+      });
+      w.on('exit', (code) => {
+        if (code !== 0 || Atomics.load(ctrl, STOP) === 0) workerFailure ??= new Error(`exit code ${code}`);
+      });
+      workers.push(w);
+    }
+  };
+  const stop = async () => {
+    Atomics.store(ctrl, STOP, 1);
+    Atomics.add(ctrl, SEQ, 1);
+    Atomics.notify(ctrl, SEQ);
+    await Promise.all(workers.map((w) => w.terminate()));
+  };
+
+  /** Chunks read into slots (published, or the one held), published, and written out. */
+  let read = 0;
+  let published = 0;
+  let written = 0;
+  let eof = false;
+  let held = false;
+  const publish = (count: number) => {
+    published += count;
+    Atomics.store(ctrl, AVAIL, published | 0);
+    Atomics.add(ctrl, SEQ, 1);
+    Atomics.notify(ctrl, SEQ);
+  };
+  const slotOf = (i: number) => i & (SLOTS - 1);
+
+  /** Reads the next span into free slots and publishes what it can (a full last chunk is held). */
+  const readSpan = async () => {
+    // Without the main thread's help the workers are needed from the first chunk on.
+    if (!opts.mainThread && workers.length === 0) startWorkers();
+    const slot = slotOf(read);
+    const buf = data.subarray(slot * stride, (slot + SPAN) * stride);
+    let pre = 0;
+    if (read === 0 && first.length > 0) {
+      buf.set(first);
+      pre = first.length;
+    }
+    // After a first read that reached the end, the source is not asked again.
+    const n = ended ? pre : await fill(source, buf, pre);
+    eof = n < buf.length;
+    if (n === 0) {
+      if (held) {
+        // Nothing follows the held full chunk: it is the last.
+        Atomics.store(ctrl, cell(slotOf(read - 1), LAST), 1);
+        held = false;
+        publish(1);
+      } else if (read === 0) {
+        if (decrypt)
+          throw new FerryError('AGE_PAYLOAD_TRUNCATED', 'payload has no chunks', {
+            hints: ['at payload chunk 0'],
+          });
+        // The empty plaintext: one empty, last chunk.
+        describeSlot(r, slot, 0, true, read++);
+        publish(1);
+      }
+      return;
+    }
+    let count = 0;
+    if (held) {
+      held = false;
+      count++;
+    }
+    const full = Math.floor(n / stride);
+    for (let i = 0; i < full; i++) describeSlot(r, slotOf(read + i), stride, false, read + i);
+    let pieces = full;
+    if (n % stride > 0) {
+      describeSlot(r, slotOf(read + full), n % stride, true, read + full);
+      pieces++;
+    } else if (eof) {
+      Atomics.store(ctrl, cell(slotOf(read + full - 1), LAST), 1);
+    }
+    read += pieces;
+    if (!eof) {
+      // The span is full and ends with a whole chunk: whether it is the last shows only later.
+      held = true;
+      pieces--;
+    }
+    publish(count + pieces);
+    if (!eof && workers.length === 0 && opts.workers > 0) startWorkers();
+  };
+
+  /** Consecutive finished chunks from `written` on, and whether the one after them failed. */
+  const finished = (): { ready: number; failed: boolean } => {
+    let ready = 0;
+    while (written + ready < published) {
+      const st = Atomics.load(ctrl, cell(slotOf(written + ready), STATE));
+      if (st === FAIL) return { ready, failed: true };
+      if (st !== OK) break;
+      ready++;
+    }
+    return { ready, failed: false };
+  };
+
+  const flush = async (count: number) => {
+    const parts: Uint8Array[] = [];
+    for (let i = 0; i < count; i++) {
+      const slot = slotOf(written + i);
+      const off = slot * stride;
+      const len = ctrl[cell(slot, LEN)];
+      if (decrypt) {
+        if (len > TAG_SIZE) parts.push(data.subarray(off, off + len - TAG_SIZE));
+      } else {
+        if (len > 0) parts.push(data.subarray(off, off + len));
+        parts.push(tags.subarray(slot * TAG_SIZE, (slot + 1) * TAG_SIZE));
+      }
+    }
+    if (parts.length > 0) await sink(parts);
+    for (let i = 0; i < count; i++) Atomics.store(ctrl, cell(slotOf(written + i), STATE), FREE);
+    written += count;
+  };
+
+  const failAt = (index: number): never => {
+    const slot = slotOf(index);
+    const len = ctrl[cell(slot, LEN)];
+    const last = ctrl[cell(slot, LAST)] === 1;
+    const input = Buffer.from(data.subarray(slot * stride, slot * stride + len));
+    if (onFail === null) throw new FerryError('INTERNAL', 'age encryption of a chunk failed');
+    return onFail(slotCounter(r, slot), last, input);
+  };
+
+  try {
+    for (;;) {
+      if (!eof && read - written <= SLOTS - SPAN) {
+        await readSpan();
+        continue;
+      }
+      const { ready, failed } = finished();
+      const all = eof && !held && written + ready === read;
+      if (failed) {
+        if (ready > 0) await flush(ready);
+        failAt(written);
+      }
+      if (ready >= SPAN || (all && ready > 0)) {
+        await flush(ready);
+        if (all) break;
+        continue;
+      }
+      if (eof && !held && written === read) break;
+      // Nothing to read or write yet: seal or open a chunk here, else wait for the oldest.
+      if (opts.mainThread && processOne(key, iv)) continue;
+      if (ready > 0) {
+        await flush(ready);
+        continue;
+      }
+      const head = cell(slotOf(written), STATE);
+      if (Atomics.wait(ctrl, head, BUSY, 20) === 'timed-out') {
+        // Let a worker's 'exit' or 'error' event in; a worker that died holding a chunk
+        // would leave it BUSY forever.
+        await new Promise((res) => setImmediate(res));
+        if (workerFailure !== null && Atomics.load(ctrl, head) === BUSY) {
+          throw new FerryError('INTERNAL', 'an age worker thread failed', { cause: workerFailure });
+        }
+      }
+    }
+  } finally {
+    await stop();
+    data.fill(0);
+    iv.fill(0);
+  }
 }
 
 const BINARY_PREFIX = Buffer.from('age-encryption.org/', 'latin1');
@@ -389,7 +402,7 @@ export async function decryptParallel(
 ): Promise<{ bytes: number }> {
   checkIdentities(identities);
   const opts = checkOptions(options);
-  const blockSize = BLOCK_CHUNKS * ENC_CHUNK_SIZE;
+  const blockSize = SPAN * ENC_CHUNK_SIZE;
   // The head: enough bytes to tell binary from armor and, usually, the whole header.
   let head: Uint8Array = Buffer.allocUnsafe(blockSize);
   let headLen = await fill(source, head, 0);
@@ -429,9 +442,6 @@ export async function decryptParallel(
   }
   const raw = hkdf32(fileKey, nonce, 'payload');
   fileKey.fill(0);
-  const aead = await makeAead(raw, opts.threadPool > 0);
-  raw.fill(0);
-
   let bytes = 0;
   const countingSink: ByteSink = (parts) => {
     for (const p of parts) bytes += p.length;
@@ -440,12 +450,12 @@ export async function decryptParallel(
   const fail = (code: 'AGE_PAYLOAD_INVALID' | 'AGE_PAYLOAD_TRUNCATED', message: string, counter: number) =>
     new FerryError(code, message, { hints: [`at payload chunk ${counter}`] });
   // Why a chunk failed, with the codes and messages of PayloadDecryptor.
-  const onFail = (job: Job): never => {
-    const { counter, last, input } = job;
+  const key = createSecretKey(raw);
+  const onFail: OnFail = (counter, last, input) => {
     if (input.length === TAG_SIZE && last && counter > 0) {
       throw fail('AGE_PAYLOAD_INVALID', 'last payload chunk is empty but is not the only chunk', counter);
     }
-    const other = input.length === ENC_CHUNK_SIZE ? aead.open.sync(counter, !last, input) : null;
+    const other = input.length === ENC_CHUNK_SIZE ? openChunk(key, streamNonce(counter, !last), input) : null;
     if (other !== null) {
       other.fill(0);
       if (last) throw fail('AGE_PAYLOAD_TRUNCATED', 'payload ends without a final chunk', counter + 1);
@@ -453,64 +463,10 @@ export async function decryptParallel(
     }
     throw fail('AGE_PAYLOAD_INVALID', 'payload chunk failed authentication', counter);
   };
-  // The last chunk may be empty only when it is the only one: refused before opening it (its
-  // tag may well verify).
-  const emptyLast = (counter: number, last: boolean, input: Uint8Array) =>
-    last && counter > 0 && input.length === TAG_SIZE;
-  const open: ChunkOp = {
-    sync: (c, l, input) => (emptyLast(c, l, input) ? null : aead.open.sync(c, l, input)),
-    pool: (c, l, input) => (emptyLast(c, l, input) ? Promise.resolve(null) : aead.open.pool!(c, l, input)),
-  };
-  if (aead.open.pool === null) open.pool = null;
-  const win = new Window(blockSize, open, opts, countingSink, onFail);
   try {
-    let block = await win.block();
-    block.buf.set(rest);
-    let len = eof ? rest.length : await fill(source, block.buf, rest.length);
-    eof ||= len < blockSize;
-    head = new Uint8Array(0);
-    let counter = 0;
-    // A full chunk ending its block: last or not is known only after the next read.
-    let held: { block: Block; input: Uint8Array } | null = null;
-    for (;;) {
-      if (held !== null) {
-        // The last read returned bytes (a length-0 read is handled below): more follows it.
-        await win.submit(counter++, false, held.block, held.input);
-        win.release(held.block);
-        held = null;
-      }
-      let off = 0;
-      for (; len - off > ENC_CHUNK_SIZE; off += ENC_CHUNK_SIZE) {
-        await win.submit(counter++, false, block, block.buf.subarray(off, off + ENC_CHUNK_SIZE));
-      }
-      if (eof) {
-        if (len - off > 0) {
-          await win.submit(counter++, true, block, block.buf.subarray(off, len));
-        } else if (counter === 0) {
-          win.release(block);
-          await win.drainAll();
-          throw fail('AGE_PAYLOAD_TRUNCATED', 'payload has no chunks', 0);
-        }
-        win.release(block);
-        break;
-      }
-      // Not at EOF: the block is full and ends with a whole chunk.
-      held = { block, input: block.buf.subarray(off, len) };
-      block = await win.block();
-      len = await fill(source, block.buf, 0);
-      eof = len < blockSize;
-      if (len === 0) {
-        await win.submit(counter++, true, held.block, held.input);
-        win.release(held.block);
-        held = null;
-        win.release(block);
-        break;
-      }
-    }
-    await win.drainAll();
-  } catch (e) {
-    win.abandon();
-    throw e;
+    await runRing(true, raw, rest, eof, source, countingSink, opts, onFail);
+  } finally {
+    raw.fill(0);
   }
   return { bytes };
 }
@@ -580,49 +536,11 @@ export async function encryptParallel(
   const nonce = randomBytes(NONCE_SIZE);
   const raw = hkdf32(fileKey, nonce, 'payload');
   fileKey.fill(0);
-  const aead = await makeAead(raw, opts.threadPool > 0);
-  raw.fill(0);
-  await out([header, nonce]);
-
-  const blockSize = BLOCK_CHUNKS * CHUNK_SIZE;
-  const win = new Window(blockSize, aead.seal, opts, out, () => {
-    throw new FerryError('INTERNAL', 'age encryption of a chunk failed');
-  });
   try {
-    let counter = 0;
-    let held: { block: Block; input: Uint8Array } | null = null;
-    for (;;) {
-      const block = await win.block();
-      const len = await fill(source, block.buf, 0);
-      const eof = len < blockSize;
-      if (held !== null) {
-        // A full chunk is sealed as non-final only when more plaintext follows it.
-        await win.submit(counter++, len === 0, held.block, held.input);
-        win.release(held.block);
-        held = null;
-      }
-      let off = 0;
-      for (; len - off > CHUNK_SIZE; off += CHUNK_SIZE) {
-        await win.submit(counter++, false, block, block.buf.subarray(off, off + CHUNK_SIZE));
-      }
-      if (eof) {
-        // The final chunk: short, full, or empty when the whole input is empty.
-        if (len - off > 0 || counter === 0) {
-          await win.submit(counter++, true, block, block.buf.subarray(off, len));
-        }
-        win.release(block);
-        break;
-      }
-      held = { block, input: block.buf.subarray(off, len) };
-    }
-    await win.drainAll();
-  } catch (e) {
-    win.abandon();
-    throw e;
+    await out([header, nonce]);
+    await runRing(false, raw, new Uint8Array(0), false, source, out, opts, null);
   } finally {
-    // The read buffers held plaintext; after a failure, some may still be in use by jobs
-    // already started (they are dropped, and their buffers collected, when those finish).
-    win.wipeFree();
+    raw.fill(0);
   }
   if (armor !== null) {
     const tail = armor.end();
