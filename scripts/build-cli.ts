@@ -3,8 +3,9 @@
  * included) with esbuild into dist/cli/: main.js plus one chunk per lazily imported command and
  * shared chunks. `bin/ferry` runs dist/cli/main.js instead of the sources when it exists and no
  * file under src/ (nor package.json or the lock files) is newer than it, so a stale build is
- * never run; FERRY_SOURCES=1 runs the sources regardless. The sources stay the default: without
- * a build, and in every test that spawns src/cli/main.ts, nothing changes.
+ * never run; FERRY_SOURCES=1 runs the sources regardless. `npm install` builds it (package.json
+ * `prepare`; a failed build is reported and the install goes on, bin/ferry then runs the
+ * sources). Every test that spawns src/cli/main.ts runs the sources.
  *
  * Why: the sources load ~860 modules for a chain command (viem alone is 375), each resolved,
  * type-stripped and instantiated one by one, and every folder's face (index.ts) pulls in the
