@@ -186,10 +186,11 @@ export class RingReader {
         dst.set(n === c.length ? c : c.subarray(this.#off, this.#off + n), 0);
         this.#off += n;
         if (this.#off === c.length) {
-          c.fill(0);
+          const len = c.length;
+          release(c);
           this.#queue[this.#next++] = EMPTY;
           this.#off = 0;
-          Atomics.sub(this.#h, IN_FLIGHT, c.length);
+          Atomics.sub(this.#h, IN_FLIGHT, len);
           Atomics.notify(this.#h, IN_FLIGHT);
         }
         return n;
@@ -225,7 +226,7 @@ export class RingReader {
   wipe(): void {
     Atomics.store(this.#h, GONE, 1);
     do {
-      for (let i = this.#next; i < this.#queue.length; i++) this.#queue[i].fill(0);
+      for (let i = this.#next; i < this.#queue.length; i++) release(this.#queue[i]);
       this.#queue = [];
       this.#next = 0;
     } while (this.#receive());
@@ -234,3 +235,15 @@ export class RingReader {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * Zeroes a chunk the consumer is done with and, when it is a whole buffer (every chunk sent is),
+ * frees its memory at once (ArrayBuffer#transfer to length 0 detaches it): left to the garbage
+ * collector, thousands of 64 KiB buffers made the app's thread run full collections for
+ * "external memory pressure" (~80 ms per 128 MiB).
+ */
+function release(c: Uint8Array): void {
+  c.fill(0);
+  const b = c.buffer;
+  if (b instanceof ArrayBuffer && c.byteOffset === 0 && c.byteLength === b.byteLength) b.transfer(0);
+}
