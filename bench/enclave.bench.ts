@@ -2,9 +2,11 @@
  * Enclave runtime benchmarks, ours against plain node:wasi in the same run:
  * - throughput of the byte-counting app through the full pipeline (age ciphertext file,
  *   decryption in the enclave process, WASI stdin ring) vs node:wasi reading the plaintext
- *   file as stdin, in a fresh process;
+ *   file as stdin, in a fresh process, and vs age decryption alone in this process: medians of
+ *   interleaved rounds (the two alternate, each going first in turn), with the CPU of each;
  * - create-to-destroy latency of an enclave running a trivial app vs spawning node with
- *   node:wasi on the same app;
+ *   node:wasi on the same app, and the CPU (user + sys, every thread) of the enclave process's
+ *   whole life, spawned on demand and pre-started, vs that node:wasi process's;
  * - peak resident memory of the enclave process while streaming a large dataset (served
  *   age-encrypted over HTTP, never on disk) vs node:wasi reading the same size from a pipe.
  */
