@@ -5,6 +5,7 @@
  * POOL_PER_STREAM buffers per stream exist, which bounds memory.
  */
 import { Worker } from 'node:worker_threads';
+import { workerEnv } from './app-worker.ts';
 
 export const HASH_BUFFER_BYTES = 4 << 20;
 const POOL_PER_STREAM = 4;
@@ -19,7 +20,7 @@ export class HashThread {
 
   constructor() {
     this.#worker = new Worker(new URL('./hash-worker.ts', import.meta.url), {
-      env: {},
+      env: workerEnv(),
       resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 8 },
     });
     this.#worker.unref();

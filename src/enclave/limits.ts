@@ -23,7 +23,9 @@
  * when the app then ends abnormally, however far below the limit its memory was.
  * docs/protocol.md §10 is the normative description.
  */
-import { describe, FerryError } from '../kernel/index.ts';
+// errors.ts, not the kernel's index: the app's thread (worker.ts) loads this file, and the index
+// would bring the canonical encoding, configuration and logging into it.
+import { describe, FerryError } from '../kernel/errors.ts';
 
 /** Which limit stopped an app, or null when none did. */
 export type LimitHit = null | 'time' | 'memory' | 'output';

@@ -153,3 +153,27 @@ test('moduleReferences: static, re-export, side-effect, type-only, dynamic and w
     'zod',
   ]);
 });
+
+test('moduleReferences: a reference after escaped quotes, comments holding quotes, a template literal or a division is still found', () => {
+  // What someone hiding a module from the measurement would try: make the lexer believe a real
+  // reference is inside a string or a comment.
+  const src = [
+    "const a = 'it\\'s'; import './after-escaped-quote.ts';",
+    'const b = "say \\"hi\\""; import \'./after-escaped-double.ts\';',
+    "/* a ' quote and a \" quote */ import './after-block-comment.ts';",
+    "// a ' quote in a line comment",
+    "import './after-line-comment.ts';",
+    'const d = `multi',
+    "line import('./inside-template.ts')`;",
+    "const e = a / b; import('./after-division.ts');",
+    "const f = '\\\\'; import './after-escaped-backslash.ts';",
+  ].join('\n');
+  assert.deepEqual(moduleReferences(src).sort(), [
+    './after-block-comment.ts',
+    './after-division.ts',
+    './after-escaped-backslash.ts',
+    './after-escaped-double.ts',
+    './after-escaped-quote.ts',
+    './after-line-comment.ts',
+  ]);
+});

@@ -404,27 +404,44 @@ async function* rawChunks(
   progress.complete = true;
 }
 
-/** Authenticated plaintext chunks of an age source; each chunk is wiped once consumed. */
+/**
+ * Authenticated plaintext of an age source, in batches: the chunks one read decrypted to. A
+ * batch is handed over when yielded (the runner may transfer its chunks to the app's thread,
+ * which zeroes them once read); every chunk still here when the consumer asks for the next
+ * batch (not transferred: copied, or not sent) is zeroed then.
+ */
 async function* decrypted(
   raw: AsyncIterable<Uint8Array>,
   identity: FileKeyIdentity,
-): AsyncGenerator<Uint8Array> {
-  const out: Buffer[] = [];
+): AsyncGenerator<readonly Uint8Array[]> {
+  let out: Buffer[] = [];
   const d = new Decryptor([identity], (p) => out.push(p));
+  const wipeBatch = (b: Buffer[]) => {
+    // A transferred chunk is detached here (length 0): the app's thread zeroes it.
+    for (const p of b) if (p.length > 0) p.fill(0);
+  };
   for await (const c of raw) {
     const r = d.write(c);
     if (r) await r;
-    while (out.length > 0) {
-      const p = out.shift()!;
-      yield p;
-      p.fill(0);
+    if (out.length > 0) {
+      const batch = out;
+      out = [];
+      try {
+        yield batch;
+      } finally {
+        wipeBatch(batch);
+      }
     }
   }
   await d.end();
-  while (out.length > 0) {
-    const p = out.shift()!;
-    yield p;
-    p.fill(0);
+  if (out.length > 0) {
+    const batch = out;
+    out = [];
+    try {
+      yield batch;
+    } finally {
+      wipeBatch(batch);
+    }
   }
 }
 
@@ -452,7 +469,7 @@ function plaintextOf(
 }
 
 /** Prefixes an input stream's error with the asset it comes from ("dataset 3: ..."). */
-async function* naming(chunks: AsyncIterable<Uint8Array>, what: string): AsyncGenerator<Uint8Array> {
+async function* naming<T>(chunks: AsyncIterable<T>, what: string): AsyncGenerator<T> {
   try {
     yield* chunks;
   } catch (e) {
@@ -564,15 +581,17 @@ async function onRun(m: Message): Promise<Message> {
   // The app: stream, decrypt, measure; nothing runs unless the measurement matches.
   const parts: Uint8Array[] = [];
   let appLen = 0;
-  for await (const chunk of plaintextOf(s, appSource, appKey, null)) {
-    appLen += chunk.length;
-    if (appLen > MAX_APP_BYTES) {
-      for (const p of parts) p.fill(0);
-      throw new FerryError('ENCLAVE_APP_INVALID', 'the app module is too large', {
-        hints: [`limit: ${MAX_APP_BYTES} bytes`],
-      });
+  for await (const item of plaintextOf(s, appSource, appKey, null)) {
+    for (const chunk of item instanceof Uint8Array ? [item] : item) {
+      appLen += chunk.length;
+      if (appLen > MAX_APP_BYTES) {
+        for (const p of parts) p.fill(0);
+        throw new FerryError('ENCLAVE_APP_INVALID', 'the app module is too large', {
+          hints: [`limit: ${MAX_APP_BYTES} bytes`],
+        });
+      }
+      parts.push(new Uint8Array(chunk));
     }
-    parts.push(Uint8Array.from(chunk));
   }
   const module = new Uint8Array(appLen);
   let off = 0;
@@ -608,6 +627,9 @@ async function onRun(m: Message): Promise<Message> {
       args,
       stdin: datasets.length === 1 ? datasets[0].chunks : null,
       files: datasets.length > 1 ? datasets.map((d) => ({ name: d.name, chunks: d.chunks })) : [],
+      // Decrypted chunks are the decryptor's own buffers, held by nothing else: handed over.
+      // A plaintext source's chunks (development) are the hashing pool's buffers: copied.
+      inputsOwned: datasets.every((d) => d.source.encrypted),
       limits,
       worker: appWorker,
       onAppStarted: () => notify({ type: 'app-started' }),

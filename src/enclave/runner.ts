@@ -15,12 +15,15 @@ import type { Worker } from 'node:worker_threads';
 import { describe, FerryError } from '../kernel/index.ts';
 import { startAppWorker } from './app-worker.ts';
 import { checkLimits, type LimitHit, type Limits, limitMemory } from './limits.ts';
-import { createRing, RingWriter } from './ring.ts';
+import { createRing, type RingEnd, type RingWriter } from './ring.ts';
 import { refusedImport, STDERR_CAP } from './wasi.ts';
 import { Wasm, type WasmModule } from './wasm.ts';
 import { C_PAGES, C_STDERR, C_STDOUT, type WorkerDone, type WorkerInput } from './worker.ts';
 
-export type AppInput = { name: string; chunks: AsyncIterable<Uint8Array> };
+/** An input's plaintext: chunks, or batches of chunks (sent to the app's thread together). */
+export type InputChunks = AsyncIterable<Uint8Array | readonly Uint8Array[]>;
+
+export type AppInput = { name: string; chunks: InputChunks };
 
 export type RunAppOptions = {
   /** The plaintext WASI module. */
@@ -28,13 +31,20 @@ export type RunAppOptions = {
   /** argv[1..] of the app. */
   args?: string[];
   /** Fed to stdin; null/absent = empty stdin. */
-  stdin?: AsyncIterable<Uint8Array> | null;
+  stdin?: InputChunks | null;
+  /**
+   * The inputs' chunks are handed over: the runner may transfer a chunk's memory to the app's
+   * thread (which zeroes it once read), leaving it detached (length 0). The caller must not use
+   * a chunk after it was yielded, and zeroes those it still can (length > 0). Default false:
+   * chunks are copied.
+   */
+  inputsOwned?: boolean;
   /** Files under /data/ (read-only, sequential, each opened once). */
   files?: AppInput[];
   limits?: Partial<Limits>;
   /** A worker from `startAppWorker()` (app-worker.ts, started ahead of time); default: a new one. */
   worker?: Worker;
-  /** Bytes per input ring (power of two); default 8 MiB for stdin, 4 MiB per /data file. */
+  /** Bytes in flight per input (power of two); default 8 MiB for stdin, 4 MiB per /data file. */
   ringBytes?: number;
   /** Called when the app is handed to its thread (after compilation), and when it has ended (before the inputs are drained). */
   onAppStarted?: () => void;
@@ -103,15 +113,15 @@ export async function compileLimited(
 
 type Pump = { writer: RingWriter; done: Promise<void>; cancel: () => void; error: () => unknown };
 
-function pump(chunks: AsyncIterable<Uint8Array>, ring: SharedArrayBuffer): Pump {
-  const writer = new RingWriter(ring);
+function pump(chunks: InputChunks, writer: RingWriter, owned: boolean): Pump {
   let cancelled = false;
   let failure: unknown;
   const done = (async () => {
     try {
-      for await (const chunk of chunks) {
+      for await (const item of chunks) {
         if (cancelled) break;
-        await writer.write(chunk);
+        const sent = writer.write(item instanceof Uint8Array ? [item] : item, owned);
+        if (sent) await sent;
       }
       writer.close();
     } catch (e) {
@@ -145,12 +155,17 @@ export async function runApp(opts: RunAppOptions): Promise<RunAppResult> {
   }
   const { module, limited } = await compileLimited(opts.module, limits.memoryMb);
   const pumps: Pump[] = [];
-  const stdinRing = opts.stdin ? createRing(opts.ringBytes ?? 8 << 20) : null;
-  if (opts.stdin && stdinRing) pumps.push(pump(opts.stdin, stdinRing));
+  const owned = opts.inputsOwned === true;
+  let stdinRing: RingEnd | null = null;
+  if (opts.stdin) {
+    const { writer, end } = createRing(opts.ringBytes ?? 8 << 20);
+    pumps.push(pump(opts.stdin, writer, owned));
+    stdinRing = end;
+  }
   const files = (opts.files ?? []).map((f) => {
-    const ring = createRing(opts.ringBytes ?? 4 << 20);
-    pumps.push(pump(f.chunks, ring));
-    return { name: f.name, ring };
+    const { writer, end } = createRing(opts.ringBytes ?? 4 << 20);
+    pumps.push(pump(f.chunks, writer, owned));
+    return { name: f.name, ring: end };
   });
   const counters = new SharedArrayBuffer(16);
   const stdout = new SharedArrayBuffer(0, { maxByteLength: limits.maxOutputBytes });
@@ -170,7 +185,7 @@ export async function runApp(opts: RunAppOptions): Promise<RunAppResult> {
   const worker = opts.worker ?? startAppWorker();
   const started = performance.now();
   opts.onAppStarted?.();
-  worker.postMessage(input);
+  worker.postMessage(input, [...(stdinRing ? [stdinRing.port] : []), ...files.map((f) => f.ring.port)]);
   let timedOut = false;
   const finished = await new Promise<{ done?: WorkerDone; crash?: unknown }>((resolve) => {
     let done: WorkerDone | undefined;

@@ -14,7 +14,7 @@
  */
 import { getRandomValues } from 'node:crypto';
 import type { ImportedMemory } from './limits.ts';
-import { RingReader } from './ring.ts';
+import { type RingEnd, RingReader } from './ring.ts';
 import type { WasmImportDescriptor, WasmMemory } from './wasm.ts';
 
 export const WASI_MODULE = 'wasi_snapshot_preview1';
@@ -150,8 +150,8 @@ export type OutputSink = {
 
 export type WasiHostOptions = {
   args: string[];
-  stdin: SharedArrayBuffer | null;
-  files: { name: string; ring: SharedArrayBuffer }[];
+  stdin: RingEnd | null;
+  files: { name: string; ring: RingEnd }[];
   counters: Int32Array;
   stdout: OutputSink;
   stderr: OutputSink;
@@ -164,7 +164,8 @@ export class WasiHost {
   stderrTruncated = false;
   readonly #args: Uint8Array[];
   readonly #fds = new Map<number, OpenFile>();
-  readonly #files: Map<string, SharedArrayBuffer>;
+  readonly #files: Map<string, RingEnd>;
+  readonly #readers: RingReader[] = [];
   readonly #opened = new Set<string>();
   readonly #counters: Int32Array;
   readonly #stdout: OutputSink;
@@ -175,12 +176,27 @@ export class WasiHost {
   constructor(o: WasiHostOptions) {
     const enc = new TextEncoder();
     this.#args = ['app', ...o.args].map((a) => enc.encode(`${a}\0`));
-    if (o.stdin) this.#fds.set(0, { reader: new RingReader(o.stdin), pos: 0n, isStdin: true });
+    if (o.stdin) this.#fds.set(0, { reader: this.#reader(o.stdin), pos: 0n, isStdin: true });
     this.#files = new Map(o.files.map((f) => [f.name, f.ring]));
     this.#hasDataDir = o.files.length > 0;
     this.#counters = o.counters;
     this.#stdout = o.stdout;
     this.#stderr = o.stderr;
+  }
+
+  #reader(end: RingEnd): RingReader {
+    const r = new RingReader(end);
+    this.#readers.push(r);
+    return r;
+  }
+
+  /**
+   * Zeroes the plaintext the app's inputs still hold (received, or queued and never read) and
+   * closes them: called when the app has ended. Inputs never opened are wiped too.
+   */
+  wipeInputs(): void {
+    for (const [name, end] of this.#files) if (!this.#opened.has(name)) this.#reader(end);
+    for (const r of this.#readers) r.wipe();
   }
 
   #view(): DataView {
@@ -440,7 +456,7 @@ export class WasiHost {
         if (this.#opened.has(name)) return E.BUSY;
         this.#opened.add(name);
         const fd = this.#nextFd++;
-        this.#fds.set(fd, { reader: new RingReader(ring), pos: 0n, isStdin: false });
+        this.#fds.set(fd, { reader: this.#reader(ring), pos: 0n, isStdin: false });
         this.#view().setUint32(out, fd, true);
         return E.SUCCESS;
       },

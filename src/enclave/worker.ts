@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { type ImportedMemory, REFUSED_GROW_EXPORT } from './limits.ts';
+import type { RingEnd } from './ring.ts';
 import { isMemory, Wasm, type WasmImports, type WasmInstance, type WasmModule } from './wasm.ts';
 import { InputFailed, OutputLimit, ProcExit, refusedImport, WASI_MODULE, WasiHost } from './wasi.ts';
 
@@ -12,8 +13,8 @@ export type WorkerInput = {
   module: WasmModule;
   importedMemories: ImportedMemory[];
   args: string[];
-  stdin: SharedArrayBuffer | null;
-  files: { name: string; ring: SharedArrayBuffer }[];
+  stdin: RingEnd | null;
+  files: { name: string; ring: RingEnd }[];
   counters: SharedArrayBuffer;
   stdout: SharedArrayBuffer;
   stderr: SharedArrayBuffer;
@@ -35,7 +36,8 @@ export type WorkerDone =
   | ({ type: 'input' } & Common)
   | ({ type: 'invalid'; message: string } & Common);
 
-function run(input: WorkerInput): WorkerDone {
+/** Runs the job, then zeroes the plaintext its inputs still hold, whatever the outcome. */
+function runAndWipe(input: WorkerInput): WorkerDone {
   const counters = new Int32Array(input.counters);
   const host = new WasiHost({
     args: input.args,
@@ -45,6 +47,14 @@ function run(input: WorkerInput): WorkerDone {
     stdout: { sab: input.stdout, slot: C_STDOUT, cap: input.maxOutputBytes },
     stderr: { sab: input.stderr, slot: C_STDERR, cap: input.stderrCap },
   });
+  try {
+    return run(input, host, counters);
+  } finally {
+    host.wipeInputs();
+  }
+}
+
+function run(input: WorkerInput, host: WasiHost, counters: Int32Array): WorkerDone {
   const pages = () => (host.memory ? host.memory.buffer.byteLength / 65536 : 0);
   let instance: WasmInstance | undefined;
   const refusedGrow = () => {
@@ -105,6 +115,6 @@ function run(input: WorkerInput): WorkerDone {
 // The job comes in workerData, or (for a worker started ahead of time) as the first message.
 if (parentPort) {
   const port = parentPort;
-  if (workerData) port.postMessage(run(workerData as WorkerInput));
-  else port.once('message', (job: WorkerInput) => port.postMessage(run(job)));
+  if (workerData) port.postMessage(runAndWipe(workerData as WorkerInput));
+  else port.once('message', (job: WorkerInput) => port.postMessage(runAndWipe(job)));
 }
