@@ -3,10 +3,8 @@
  * and maps errors to exit codes. See command.ts for the conventions.
  */
 import { enableCompileCache, getCompileCacheDir } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { createLogger, EXIT, FerryError, toFerryError } from '../kernel/index.ts';
+import { compileCacheDir, createLogger, EXIT, FerryError, toFerryError } from '../kernel/index.ts';
 import type { Command, CommandContext, CommandResult, OptionSpec } from './command.ts';
 import { COMMANDS, type Entry } from './registry.ts';
 
@@ -179,7 +177,8 @@ if (import.meta.main) {
   // bin/ferry sets NODE_COMPILE_CACHE, which covers this file too; run directly (as the devnet
   // runs its daemons), the cache covers the command's modules, imported from here on.
   if (getCompileCacheDir() === undefined && !process.env.NODE_DISABLE_COMPILE_CACHE) {
-    enableCompileCache(join(tmpdir(), 'ferry-cli-compile-cache'));
+    const dir = compileCacheDir('cli');
+    if (dir !== null) enableCompileCache(dir);
   }
   main(process.argv.slice(2)).then(
     (code) => {

@@ -14,12 +14,17 @@
 import { spawn } from 'node:child_process';
 import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Duplex, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Evidence, EvidenceKind } from '../attestation/index.ts';
-import { type CanonicalValue, decodeTagged, describe, equalBytes, FerryError } from '../kernel/index.ts';
+import {
+  type CanonicalValue,
+  compileCacheDir,
+  decodeTagged,
+  describe,
+  equalBytes,
+  FerryError,
+} from '../kernel/index.ts';
 import {
   checkCommitments,
   commitmentsHash,
@@ -115,8 +120,6 @@ export type EnclaveProcess = EventEmitter & {
   readonly signalCode: string | null;
   kill(signal?: NodeJS.Signals): boolean;
 };
-
-const COMPILE_CACHE_DIR = join(tmpdir(), 'ferry-enclave-compile-cache');
 
 export class EnclaveHandle {
   readonly x25519Pub: Uint8Array;
@@ -402,10 +405,12 @@ export function spawnEnclave(entry: string): SpawnedEnclave {
   // The environment holds no secrets: Node's compile cache (compiled public code; it cuts the
   // start-up time by about two thirds), and two settings that keep the resident memory of a
   // long stream low (fewer malloc arenas, a small young generation).
+  // The cache is the user's own (compileCacheDir): never a directory another user can write.
+  const cacheDir = compileCacheDir('enclave');
   const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', entry], {
     stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
     env: {
-      NODE_COMPILE_CACHE: COMPILE_CACHE_DIR,
+      ...(cacheDir ? { NODE_COMPILE_CACHE: cacheDir } : {}),
       MALLOC_ARENA_MAX: '2',
       NODE_OPTIONS: '--max-semi-space-size=2',
     },

@@ -6,7 +6,7 @@
  * JSON config file's `fooBar`. Environment values are strings: schemas use `z.coerce` where
  * they need numbers or booleans.
  */
-import { readFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { z } from 'zod';
@@ -24,6 +24,28 @@ export function flagName(key: string): string {
 /** FERRY_HOME, default ~/.ferry. */
 export function ferryHome(env: NodeJS.ProcessEnv = process.env): string {
   return env.FERRY_HOME && env.FERRY_HOME.length > 0 ? env.FERRY_HOME : join(homedir(), '.ferry');
+}
+
+/**
+ * The directory of Node's compile cache for `name` (`cli`, `enclave`), or null for none: under
+ * the user's own cache directory ($XDG_CACHE_HOME, else ~/.cache), never a shared one such as
+ * /tmp. A cache entry is compiled code that Node runs in place of its source file, so whoever
+ * can write the directory runs code in every process that uses it — another local user who
+ * created /tmp/<name> first would have run code in this user's CLI (its keys) and enclaves.
+ * Created 0700; null when it is not a directory of this user's that only this user can write.
+ */
+export function compileCacheDir(name: string, env: NodeJS.ProcessEnv = process.env): string | null {
+  const base = env.XDG_CACHE_HOME?.startsWith('/') ? env.XDG_CACHE_HOME : join(homedir(), '.cache');
+  const dir = join(base, 'ferry', `compile-cache-${name}`);
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const st = lstatSync(dir);
+    const uid = process.getuid?.();
+    if (!st.isDirectory() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o022) !== 0) return null;
+    return dir;
+  } catch {
+    return null;
+  }
 }
 
 export type LoadConfigOptions = {
