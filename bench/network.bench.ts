@@ -13,11 +13,11 @@
  * events every 100 ms and stamps each event when it first sees it (block timestamps, whole
  * seconds on anvil, are given in the notes of the single-task rows).
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { type Hex, parseEventLogs } from 'viem';
+import { decodeFunctionData, type Hex, parseEventLogs } from 'viem';
 import { ensureExamplesBuilt, examplePath } from '../examples/index.ts';
 import { developmentPolicy } from '../src/attestation/index.ts';
 import { eventsSince } from '../src/audit/index.ts';
@@ -217,6 +217,9 @@ class CpuSampler {
   readonly #anvilPort: string;
   readonly #first = new Map<number, number>();
   readonly #last = new Map<number, { label: string; ticks: number }>();
+  /** Processes seen whose parent is an executor (its enclaves, pre-started ones included). */
+  readonly enclavePids = new Set<number>();
+  #executors = new Set<number>();
   #timer: NodeJS.Timeout | null = null;
   #m0 = machineTicks();
   #m1 = this.#m0;
@@ -224,6 +227,9 @@ class CpuSampler {
   #t1 = this.#t0;
   constructor(children: { name: string; pid: number | undefined }[], rpcUrl: string) {
     this.#labels = new Map(children.filter((c) => c.pid).map((c) => [c.pid!, c.name]));
+    this.#executors = new Set(
+      children.filter((c) => c.pid && c.name.startsWith('executor')).map((c) => c.pid!),
+    );
     this.#labels.set(process.pid, 'bench (requester, watcher)');
     this.#anvilPort = new URL(rpcUrl).port;
   }
@@ -246,6 +252,7 @@ class CpuSampler {
       let label = this.#labels.get(pid);
       const t = procTimes(pid);
       if (!t) continue;
+      if (this.#executors.has(t.ppid)) this.enclavePids.add(pid);
       if (!label) {
         let cmd = '';
         try {
@@ -285,6 +292,37 @@ class CpuSampler {
       .filter((l) => /^cpu\d/.test(l)).length;
     return { procs, machine: total > 0 ? (100 * busy) / total : 0, cores };
   }
+}
+
+/**
+ * The Tasks transactions mined in blocks [from, to], by function: sent (mined) and reverted on
+ * chain. Sends refused at estimation never reach the chain and are not counted.
+ */
+async function tasksTxs(
+  c: ChainWriter,
+  from: bigint,
+  to: bigint,
+): Promise<Map<string, { sent: number; reverted: number; from: Set<string> }>> {
+  const out = new Map<string, { sent: number; reverted: number; from: Set<string> }>();
+  for (let n = from; n <= to; n++) {
+    const b = await c.public.getBlock({ blockNumber: n, includeTransactions: true });
+    for (const tx of b.transactions) {
+      if (typeof tx === 'string' || tx.to?.toLowerCase() !== c.contracts.Tasks.toLowerCase()) continue;
+      let fn = 'unknown';
+      try {
+        fn = decodeFunctionData({ abi: tasksAbi, data: tx.input }).functionName;
+      } catch {
+        // not a Tasks function
+      }
+      const r = await c.public.getTransactionReceipt({ hash: tx.hash });
+      const e = out.get(fn) ?? { sent: 0, reverted: 0, from: new Set<string>() };
+      e.sent++;
+      if (r.status !== 'success') e.reverted++;
+      e.from.add(tx.from.toLowerCase());
+      out.set(fn, e);
+    }
+  }
+  return out;
 }
 
 function quantile(sorted: number[], q: number): number {
@@ -522,7 +560,8 @@ const bench: Bench = async ({ quick, log }) => {
     // --- 2. many tasks at once ------------------------------------------------------------------
     {
       const n = quick ? 10 : 50;
-      const w = new Watcher(c, await c.public.getBlockNumber());
+      const batchFrom = (await c.public.getBlockNumber({ cacheTime: 0 })) + 1n;
+      const w = new Watcher(c, batchFrom - 1n);
       const cpu = new CpuSampler(devnet.children(), info.rpcUrl);
       const loadBefore = loadavg();
       cpu.start();
@@ -658,6 +697,36 @@ const bench: Bench = async ({ quick, log }) => {
             .join(', ')}; all devnet processes ${ours.toFixed(0)}`,
         },
       );
+      // What each task cost: transactions mined (createTask excluded) and enclave processes.
+      const batchTo = await c.public.getBlockNumber({ cacheTime: 0 });
+      const txs = await tasksTxs(c, batchFrom, batchTo);
+      txs.delete('createTask');
+      const sent = [...txs.values()].reduce((a, e) => a + e.sent, 0);
+      const reverted = [...txs.values()].reduce((a, e) => a + e.reverted, 0);
+      rows.push(
+        {
+          group,
+          name: 'transactions per task',
+          value: sent / n,
+          unit: 'tx',
+          note: `Tasks transactions mined during the batch (createTask not counted) over the ${n} tasks; ${reverted} reverted on chain (refusals at estimation are not sent and not counted). By function: ${[
+            ...txs,
+          ]
+            .sort((a, b) => b[1].sent - a[1].sent)
+            .map(
+              ([f, e]) =>
+                `${f} ${e.sent}${e.reverted ? ` (${e.reverted} reverted)` : ''} from ${e.from.size} accounts`,
+            )
+            .join(', ')}`,
+        },
+        {
+          group,
+          name: 'enclaves per completed task',
+          value: done.length > 0 ? cpu.enclavePids.size / done.length : 0,
+          unit: 'enclaves',
+          note: `${cpu.enclavePids.size} enclave processes seen (children of the executors, sampled every 250 ms: a lower bound; pre-started ones included) for ${done.length} completed tasks`,
+        },
+      );
       rows.push({
         group,
         name: 'tasks not completed',
@@ -672,6 +741,9 @@ const bench: Bench = async ({ quick, log }) => {
     }
   } finally {
     await devnet?.stop().catch(() => {});
+    // FERRY_BENCH_KEEP_LOGS=DIR keeps the daemons' logs of the run (to see why a task failed).
+    const keep = process.env.FERRY_BENCH_KEEP_LOGS;
+    if (keep) cpSync(join(home, 'logs'), keep, { recursive: true });
     rmSync(home, { recursive: true, force: true });
   }
   const loadEnd = loadavg();

@@ -33,6 +33,7 @@ import type { Hex } from 'viem';
 import { z } from 'zod';
 import type { VerifierRegistry } from '../attestation/index.ts';
 import { ChainDriver, type JobContext } from '../daemon/index.ts';
+import { ThrottledCursor } from '../daemon/cursor.ts';
 import {
   type ChainWriter,
   connect,
@@ -120,6 +121,8 @@ export class AgentDaemon {
   #chain: ChainWriter | null = null;
   #chainId = 0;
   #driver: ChainDriver | null = null;
+  /** Where a restart resumes, written at most once a second (src/daemon/cursor.ts). */
+  #cursor = new ThrottledCursor(() => {});
   #policies: PolicyBook | null = null;
   #registry: VerifierRegistry | null = null;
   readonly #stopping = new AbortController();
@@ -172,6 +175,7 @@ export class AgentDaemon {
         this.#state.setCursor('chain', Number(await this.#chain.public.getBlockNumber()));
         cursor = this.#state.getCursor('chain')!;
       }
+      this.#cursor = new ThrottledCursor((next) => this.#state?.setCursor('chain', Number(next)));
       this.#driver = new ChainDriver({
         chain: this.#chain,
         fromBlock: BigInt(cursor.block),
@@ -179,7 +183,7 @@ export class AgentDaemon {
         pollIntervalMs: c.pollIntervalMs,
         // Releases wait mostly on the chain and the executor, not on this process's CPU.
         maxJobs: 16,
-        onCursor: (next) => this.#state?.setCursor('chain', Number(next)),
+        onCursor: (next) => this.#cursor.set(next),
         onEvent: (e) => this.#onEvent(e),
         reconcile: () => this.#reconcile(),
         reconcileEveryMs: Math.max(c.pollIntervalMs, 200),
@@ -308,6 +312,7 @@ export class AgentDaemon {
     this.#stopping.abort();
     await this.#driver?.stop();
     this.#driver = null;
+    this.#cursor.flush();
     await this.#server?.stop();
     this.#server = null;
     this.#state?.close();

@@ -29,6 +29,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Hex } from 'viem';
 import { ChainDriver, type JobLanes } from '../daemon/index.ts';
+import { ThrottledCursor } from '../daemon/cursor.ts';
 import { EnclavePool } from '../enclave/index.ts';
 import { connect, type FerryEvent, writer } from '../chain/index.ts';
 import { vrfKeygen, vrfPublicKey } from '../crypto/vrf/index.ts';
@@ -231,6 +232,8 @@ export class NodeDaemon {
         state.setCursor('chain', Number(await chain.public.getBlockNumber()));
         cursor = state.getCursor('chain')!;
       }
+      const cursorWriter = new ThrottledCursor((next) => state.setCursor('chain', Number(next)));
+      undo.push(() => cursorWriter.flush());
       const driver = new ChainDriver({
         chain,
         fromBlock: BigInt(cursor.block),
@@ -240,7 +243,7 @@ export class NodeDaemon {
         // the other jobs (claims, votes, receipts, seeds, timeouts) always have permits left.
         maxJobs: Math.max(c.maxJobs, 2 * c.enclaveSlots + 2),
         pools: { enclave: c.enclaveSlots, evidence: c.enclaveSlots },
-        onCursor: (next) => state.setCursor('chain', Number(next)),
+        onCursor: (next) => cursorWriter.set(next),
         onEvent: (e) => dispatch(e),
         reconcile: () => reconcile(),
         reconcileEveryMs: Math.max(c.pollIntervalMs, 200),
@@ -284,6 +287,8 @@ export class NodeDaemon {
       });
       const challenger = new Challenger({ chain, chainId, address, jobs, send: c.challengeLies, log });
       const dispatch = (e: FerryEvent): void => {
+        // Who may be designated for seeds and timeouts (duties.ts) follows the registry.
+        if (e.contract === 'NodeRegistry') duties.nodesChanged();
         for (const step of eventSteps(e, c.roles, address)) {
           if (step.kind === 'forget') tasks.forget(step.taskId);
           else if (step.kind === 'watch') duties.watch(step.taskId);

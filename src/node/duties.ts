@@ -10,6 +10,7 @@ import {
   getNode,
   getTask,
   heartbeat,
+  listNodes,
   registerNode,
   seedTask,
   setNodeEndpoint,
@@ -26,6 +27,8 @@ import {
   cacheEntry,
   cacheFresh,
   chainTeeKind,
+  dutyDue,
+  dutyRank,
   FINAL,
   heartbeatDue,
   jailStep,
@@ -109,13 +112,26 @@ export type DutiesComponents = {
   log: Logger;
 };
 
-/** Heartbeat, unjail, stage timeouts and seeds (anyone may; every node does). */
+/**
+ * Heartbeat, unjail, stage timeouts and seeds (anyone may; every node does). Seeds and timeouts
+ * are done once per task, not by every node: one designated node does each at once and the
+ * others only if it has not been done after their fallback delay (decisions.ts `dutyRank`), so a
+ * designated node that is absent or hostile delays a task by seconds and never stalls it.
+ */
 export class Duties implements Reconciler {
   readonly #c: DutiesComponents;
   /** Tasks seen created and not final: their stage deadlines are enforced with `timeout`. */
   readonly #live = new Set<bigint>();
-  /** Tasks waiting for their seed. */
-  readonly #toSeed = new Set<bigint>();
+  /** Tasks waiting for their seed: local ms at which this node first saw the seed possible. */
+  readonly #toSeed = new Map<bigint, number>();
+  /** Stages seen due (`task/attempt/status`): local ms at which this node first saw each due. */
+  readonly #timeoutSince = new Map<string, number>();
+  /**
+   * The registry's active nodes (address -> whether an executor), read at the first tick and
+   * again after a registry event; null until read (then this node acts at once, as rank 0).
+   */
+  #nodes: Map<string, boolean> | null = null;
+  #nodesStale = true;
   /** Block time of this node's last heartbeat on chain (0: unknown, checked at the next tick). */
   #lastHeartbeat = 0;
   /** Chain time from which to look again whether the node is jailed. */
@@ -132,31 +148,77 @@ export class Duties implements Reconciler {
 
   /** Seeds the task's next attempt once possible (TaskCreated, AttemptEnded). */
   seed(taskId: bigint): void {
-    this.#toSeed.add(taskId);
+    if (!this.#toSeed.has(taskId)) this.#toSeed.set(taskId, Date.now());
+  }
+
+  /** The registry changed (a node registered, updated, jailed...): its active nodes are read again. */
+  nodesChanged(): void {
+    this.#nodesStale = true;
+  }
+
+  /** This node's rank for a duty of the task attempt among the active nodes (executors for seeds). */
+  #rank(duty: 'seed' | 'timeout', t: TaskInfo): number {
+    if (!this.#nodes) return 0;
+    const nodes = [...this.#nodes].filter(([, executor]) => duty !== 'seed' || executor).map(([a]) => a);
+    return dutyRank(duty, t.taskId, t.attempt, this.#c.address, nodes);
   }
 
   async reconcile(now: number): Promise<void> {
     const { jobs, tasks } = this.#c;
     jobs.enqueue('node', 'heartbeat', () => this.#heartbeat(now), { key: 'heartbeat' });
+    if (this.#nodesStale) {
+      this.#nodesStale = false;
+      jobs.enqueue('node', 'active nodes', () => this.#readNodes(), { key: 'active nodes' });
+    }
+    const ms = Date.now();
+    const due = new Set<string>();
     for (const taskId of [...this.#live]) {
-      const step = liveStep(await tasks.get(taskId, now), now);
+      const t = await tasks.get(taskId, now);
+      const step = liveStep(t, now);
       if (step === 'drop') {
         this.#live.delete(taskId);
         tasks.forget(taskId);
-      } else if (step === 'timeout') {
+      } else if (step === 'timeout' && t) {
+        const k = `${taskId}/${t.attempt}/${t.status}`;
+        due.add(k);
+        const since = this.#timeoutSince.get(k) ?? ms;
+        this.#timeoutSince.set(k, since);
+        if (!dutyDue(this.#rank('timeout', t), since, ms)) continue;
         jobs.enqueue(`task ${taskId}`, `timeout ${taskId}`, () => this.#timeout(taskId), {
           key: `timeout ${taskId}`,
         });
       }
     }
-    for (const taskId of [...this.#toSeed]) {
-      if (!awaitsSeed(await tasks.get(taskId, now))) {
+    for (const k of this.#timeoutSince.keys()) if (!due.has(k)) this.#timeoutSince.delete(k);
+    for (const [taskId, since] of [...this.#toSeed]) {
+      const t = await tasks.get(taskId, now);
+      if (!awaitsSeed(t)) {
         this.#toSeed.delete(taskId);
         continue;
       }
+      if (!dutyDue(this.#rank('seed', t), since, ms)) continue;
       jobs.enqueue(`task ${taskId}`, `seed ${taskId}`, () => this.#seedNow(taskId), {
         key: `seed ${taskId}`,
       });
+    }
+  }
+
+  /** Reads the registry's active nodes (NodeRegistered events, then each node's entry). */
+  async #readNodes(): Promise<void> {
+    try {
+      const nodes = await listNodes(this.#c.chain);
+      this.#nodes = new Map(
+        nodes
+          .filter((n) => n.status === 'active')
+          .map((n) => [n.address.toLowerCase(), n.roles.includes('executor')]),
+      );
+      this.#c.log.info('active nodes read (seed and timeout designation)', {
+        nodes: this.#nodes.size,
+        executors: [...this.#nodes.values()].filter(Boolean).length,
+      });
+    } catch (e) {
+      this.#nodesStale = true;
+      throw e;
     }
   }
 
@@ -217,13 +279,14 @@ export class Duties implements Reconciler {
     }
   }
 
-  /** Seeds a task's next attempt (anyone may, once the anchor block's successor exists). */
+  /**
+   * Seeds a task's next attempt (anyone may, once the anchor block's successor exists). The
+   * reconcile found it awaiting its seed on the cached row; the contract checks again (a task
+   * seeded meanwhile reverts at estimation, and nothing is sent).
+   */
   async #seedNow(taskId: bigint): Promise<void> {
     const { chain, tasks, log } = this.#c;
-    if (!awaitsSeed(await getTask(chain, taskId))) {
-      this.#toSeed.delete(taskId);
-      return;
-    }
+    if (!this.#toSeed.has(taskId)) return;
     try {
       await seedTask(chain, taskId);
       this.#toSeed.delete(taskId);

@@ -396,7 +396,7 @@ export class Executor implements Reconciler {
       state.markClaimSent(taskId, attempt, r.hash);
       state.markClaimOutcome(taskId, attempt, 'confirmed', r.best ? 'best so far' : 'not best');
       log.info('claimed', { task: String(taskId), attempt, best: r.best });
-      if (r.best) this.#prepare(taskId, attempt);
+      if (r.best) this.#prepare(task);
     } catch (e) {
       const fe = toFerryError(e);
       const fate = sendFailure(fe.code);
@@ -407,20 +407,29 @@ export class Executor implements Reconciler {
   }
 
   /**
-   * This node's claim is the best so far: the enclave is created now, while the claim window
-   * runs, rather than after it (§11.3, "Evidence prepared during the claim window"). It is made
-   * for the attempt's commitments, fixed once the attempt is seeded; it holds no key and its
-   * evidence is published only with the commitment after the window. It counts against
-   * maxEnclaves like any live enclave, and a claim displaced by a better one destroys it
+   * This node's claim is the best so far: the enclave is created while the claim window runs,
+   * rather than after it (§11.3, "Evidence prepared during the claim window"), PREPARE_LEAD_SECONDS
+   * before the window closes by this machine's clock (at once if that is past): a claim of the
+   * first round that displaces this one usually arrives before, so an enclave is rarely started
+   * for a claim that is then lost (under load, both executors of the devnet started one per
+   * task). It is made for the attempt's commitments, fixed once the attempt is seeded; it holds
+   * no key and its evidence is published only with the commitment after the window. It counts
+   * against maxEnclaves like any live enclave, and a claim displaced by a better one destroys it
    * (`displaced`, and `enclaveStep` at every reconcile). Then the evidence is committed the
    * moment the chain takes it (`#commitAt`).
    */
-  #prepare(taskId: bigint, attempt: number): void {
+  #prepare(task: TaskInfo): void {
+    const { taskId, attempt } = task;
     const k = key(taskId, attempt);
-    this.#c.jobs.enqueue(k, `prepare ${k}`, () => this.#prepareEnclave(taskId, attempt), {
-      key: `prepare ${k}`,
-      pool: 'evidence',
-    });
+    const delay = Math.max(0, (task.deadline - PREPARE_LEAD_SECONDS) * 1000 - Date.now());
+    const timer = setTimeout(() => {
+      if (this.#c.jobs.signal.aborted) return;
+      this.#c.jobs.enqueue(k, `prepare ${k}`, () => this.#prepareEnclave(taskId, attempt), {
+        key: `prepare ${k}`,
+        pool: 'evidence',
+      });
+    }, delay);
+    timer.unref();
   }
 
   /**
@@ -755,6 +764,12 @@ export class Executor implements Reconciler {
     }
   }
 }
+
+/**
+ * Seconds before the claim deadline at which the best claimant starts its enclave (`#prepare`):
+ * enough to take one from the pool or spawn one under load before the window closes.
+ */
+export const PREPARE_LEAD_SECONDS = 2;
 
 /** Statuses in which a live enclave's missing keys decide its step (decisions.ts `enclaveStep`). */
 const ENCLAVE_CHECKS_KEYS: ReadonlySet<string> = new Set(['attested', 'running']);
