@@ -117,12 +117,11 @@ export type WriteRequest<abi extends Abi, fn extends ContractFunctionName<abi, '
 export const DEFAULT_GAS_HEADROOM = 100_000n;
 
 /**
- * Per-account send locks: the nonce (the `pending` transaction count), signing and submission
- * of one account's transactions happen one at a time, so concurrent callers never pick the same
- * nonce, and a send that fails (e.g. reverts at estimation) leaves no nonce gap. Gas estimation
- * runs before the lock (it needs no nonce), and waiting for receipts after it: concurrent sends
- * of one account overlap except for the nonce-to-submission step. Waiters marked `urgent`
- * (claims and votes: their windows are seconds) take the lock before the others waiting.
+ * Per-account send locks: estimation, nonce (the `pending` transaction count), signing and
+ * submission of one account's transactions happen one at a time, so concurrent callers never
+ * pick the same nonce, and a send that fails (e.g. reverts at estimation) leaves no nonce gap.
+ * Waiting for receipts is not serialized. Waiters marked `urgent` (claims and votes: their
+ * windows are seconds) take the lock before the others waiting.
  */
 type SendQueue = { busy: boolean; urgent: (() => void)[]; normal: (() => void)[] };
 const sendLocks = new Map<string, SendQueue>();
@@ -165,12 +164,20 @@ export async function sendTx<abi extends Abi, fn extends ContractFunctionName<ab
     const params = { ...call, account: c.wallet.account, chain: c.wallet.chain } as unknown as Parameters<
       ChainWriter['wallet']['writeContract']
     >[0];
-    const estimate = await c.public.estimateContractGas(
-      params as unknown as Parameters<PublicClient['estimateContractGas']>[0],
+    // Estimated inside the lock: a send that waited for it is estimated on the state it is sent
+    // on, so one that became invalid meanwhile (a claim after its window) is refused unsent.
+    hash = await withSendLock(
+      c,
+      async () => {
+        const estimate = await c.public.estimateContractGas(
+          params as unknown as Parameters<PublicClient['estimateContractGas']>[0],
+        );
+        const extra = gasHeadroom ?? DEFAULT_GAS_HEADROOM;
+        const gas = estimate + (extra > estimate / 4n ? extra : estimate / 4n);
+        return c.wallet.writeContract({ ...params, gas });
+      },
+      urgent,
     );
-    const extra = gasHeadroom ?? DEFAULT_GAS_HEADROOM;
-    const gas = estimate + (extra > estimate / 4n ? extra : estimate / 4n);
-    hash = await withSendLock(c, () => c.wallet.writeContract({ ...params, gas }), urgent);
   } catch (e) {
     throw toChainError(e, req.functionName);
   }
