@@ -562,6 +562,13 @@ const bench: Bench = async ({ quick, log }) => {
       const n = quick ? 10 : 50;
       const batchFrom = (await c.public.getBlockNumber({ cacheTime: 0 })) + 1n;
       const w = new Watcher(c, batchFrom - 1n);
+      // The devnet at rest first (no task under way): what polling and ticking cost every
+      // process, the floor under the batch's CPU below.
+      const rest = new CpuSampler(devnet.children(), info.rpcUrl);
+      rest.start();
+      await new Promise((r) => setTimeout(r, 5000));
+      rest.stop();
+      const atRest = rest.result();
       const cpu = new CpuSampler(devnet.children(), info.rpcUrl);
       const loadBefore = loadavg();
       cpu.start();
@@ -727,6 +734,17 @@ const bench: Bench = async ({ quick, log }) => {
           note: `${cpu.enclavePids.size} enclave processes seen (children of the executors, sampled every 250 ms: a lower bound; pre-started ones included) for ${done.length} completed tasks`,
         },
       );
+      const restOurs = atRest.procs.reduce((a, [, v]) => a + v, 0);
+      rows.push({
+        group,
+        name: 'CPU at rest, all devnet processes',
+        value: restOurs,
+        unit: '% of a core',
+        note: `the same processes for 5 s before the batch, no task under way (event polling, reconcile ticks): ${atRest.procs
+          .slice(0, 10)
+          .map(([l, v]) => `${l} ${v.toFixed(1)}`)
+          .join(', ')}; during the batch they used ${ours.toFixed(0)} % of a core in all`,
+      });
       rows.push({
         group,
         name: 'tasks not completed',

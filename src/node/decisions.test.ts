@@ -16,6 +16,7 @@ import {
   claimOpen,
   claimRoundOpensAt,
   claimTiming,
+  dueFloorAfterChange,
   DUTY_FALLBACK_SECONDS,
   DUTY_MAX_RANK,
   dutyDelayMs,
@@ -33,6 +34,7 @@ import {
   KEYS_WAIT_MARGIN_SECONDS,
   knownHeartbeat,
   liveStep,
+  MIN_STAGE_SECONDS,
   missingKeys,
   orphanStep,
   RECEIPT_MARGIN_SECONDS,
@@ -828,4 +830,22 @@ test('duties anyone may do: one node designated per task attempt and duty, the o
   assert.equal(dutyDue(0, 1000, 1000), true);
   assert.equal(dutyDue(1, 1000, 1000 + DUTY_FALLBACK_SECONDS * 1000 - 1), false);
   assert.equal(dutyDue(1, 1000, 1000 + DUTY_FALLBACK_SECONDS * 1000), true);
+});
+
+test('after an event, no stage is due before the old due or the shortest window from then, whichever is first', () => {
+  // task(): seeded, its claim deadline (the cached due) at 1000.
+  const seeded = cacheEntry(task());
+  assert.equal(seeded.due, 1000);
+  // An event at 900 may have started a stage (claim window at least MIN_STAGE_SECONDS) or not (due stays 1000).
+  assert.equal(dueFloorAfterChange(seeded, undefined, 900), 900 + MIN_STAGE_SECONDS);
+  // An event just before the due: the old due is the bound (a stage that did not change is due then).
+  assert.equal(dueFloorAfterChange(seeded, undefined, 999), 1000);
+  // Successive events keep the lowest bound; a second event with no row read since keeps the first.
+  assert.equal(dueFloorAfterChange(seeded, 950, 990), 950);
+  assert.equal(dueFloorAfterChange(undefined, 950, 990), 950);
+  // Never read, unknown or final: no bound (the row is read).
+  assert.equal(dueFloorAfterChange(undefined, undefined, 900), undefined);
+  assert.equal(dueFloorAfterChange(cacheEntry(null), undefined, 900), undefined);
+  assert.equal(dueFloorAfterChange(cacheEntry(task({ status: 'completed' })), undefined, 900), undefined);
+  assert.ok(MIN_STAGE_SECONDS >= 1);
 });

@@ -6,7 +6,7 @@
  * the state, ask these functions, and act. Each branch is covered by decisions.test.ts.
  */
 import { createHash } from 'node:crypto';
-import { TASK_STATES, type TaskInfo } from '../chain/index.ts';
+import { TASK_STATES, TASK_WINDOW_BOUNDS, type TaskInfo } from '../chain/index.ts';
 import type { BackendSpec } from '../enclave/index.ts';
 import { FerryError, isRetryable } from '../kernel/index.ts';
 import { CLAIM_ROUNDS, FINAL_STATES, stageDue, timeoutDue } from '../protocol/index.ts';
@@ -60,6 +60,26 @@ export function cacheEntry(row: TaskInfo | null): CachedTask {
  */
 export function cacheFresh(c: CachedTask | undefined, now: number): c is CachedTask {
   return c !== undefined && (c.row === null || FINAL.has(c.row.status) || now <= c.due);
+}
+
+/** The shortest stage window the contract allows, seconds (TASK_WINDOW_BOUNDS: the claim window). */
+export const MIN_STAGE_SECONDS = TASK_WINDOW_BOUNDS.claimWindow.min;
+
+/**
+ * After an event changed a task at chain time ≥ `now`, a lower bound of when any of its stages
+ * can be due: an event that starts a stage gives it a deadline at least MIN_STAGE_SECONDS
+ * later (every window is at least that), one that does not leaves the old stage's (`c.due`);
+ * the expiry is in both. Kept as the lowest of successive changes (`prior`); undefined when the
+ * row was never read (no bound: read it). Final or unknown rows have no stage: undefined too.
+ */
+export function dueFloorAfterChange(
+  c: CachedTask | undefined,
+  prior: number | undefined,
+  now: number,
+): number | undefined {
+  if (c === undefined || c.row === null || FINAL.has(c.row.status)) return prior;
+  const floor = Math.min(c.due, now + MIN_STAGE_SECONDS);
+  return prior === undefined ? floor : Math.min(prior, floor);
 }
 
 /** A watched task at a reconcile: forgotten once gone or final; timed out once its stage is due. */

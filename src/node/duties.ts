@@ -27,6 +27,7 @@ import {
   cacheEntry,
   cacheFresh,
   chainTeeKind,
+  dueFloorAfterChange,
   dutyDue,
   dutyRank,
   FINAL,
@@ -78,9 +79,22 @@ export interface Reconciler {
 export class TaskCache {
   readonly #chain: ChainWriter;
   readonly #rows = new Map<bigint, CachedTask>();
+  /**
+   * Rows an event dropped: the chain time before which no stage of the task can be due (a lower
+   * bound, `decisions.ts` `dueFloorAfterChange`), so the timeout check need not read them at
+   * every tick after every event.
+   */
+  readonly #floors = new Map<bigint, number>();
+  /** The chain time of the last reconcile tick (events arrive after it). */
+  #now = 0;
 
   constructor(c: { chain: ChainWriter }) {
     this.#chain = c.chain;
+  }
+
+  /** The chain time of the current reconcile tick. */
+  tick(now: number): void {
+    this.#now = now;
   }
 
   /** The row to use at chain time `now`: cached (decisions.ts `cacheFresh`) or read. */
@@ -90,16 +104,31 @@ export class TaskCache {
     return this.read(taskId);
   }
 
+  /**
+   * Whether no stage of the task can be due at `now` although an event dropped its row: then a
+   * timeout check may skip it without reading the chain. False when the row is cached (use
+   * `get`) or unknown.
+   */
+  notDueYet(taskId: bigint, now: number): boolean {
+    const floor = this.#floors.get(taskId);
+    return !this.#rows.has(taskId) && floor !== undefined && now <= floor;
+  }
+
   /** Reads the row from the chain and caches it. */
   async read(taskId: bigint): Promise<TaskInfo | null> {
     const row = await getTask(this.#chain, taskId);
     this.#rows.set(taskId, cacheEntry(row));
+    this.#floors.delete(taskId);
     return row;
   }
 
   /** Drops the cached row (an event or a job changed the task). */
   forget(taskId: bigint): void {
+    const c = this.#rows.get(taskId);
     this.#rows.delete(taskId);
+    const floor = dueFloorAfterChange(c, this.#floors.get(taskId), this.#now);
+    if (floor === undefined) this.#floors.delete(taskId);
+    else this.#floors.set(taskId, floor);
   }
 }
 
@@ -172,7 +201,10 @@ export class Duties implements Reconciler {
     }
     const ms = Date.now();
     const due = new Set<string>();
+    tasks.tick(now);
     for (const taskId of [...this.#live]) {
+      // Changed by an event less than the shortest stage window ago: nothing can be due yet.
+      if (tasks.notDueYet(taskId, now)) continue;
       const t = await tasks.get(taskId, now);
       const step = liveStep(t, now);
       if (step === 'drop') {

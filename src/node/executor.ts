@@ -147,6 +147,8 @@ export class Executor implements Reconciler {
   readonly #c: ExecutorComponents;
   /** Enclaves alive (created for claims won, until their attempt ends), by task/attempt. */
   readonly #enclaves = new Map<string, EnclaveHandle>();
+  /** Attempts whose claim is being sent (from its intent to its outcome). */
+  readonly #claiming = new Set<string>();
   /** Attempts whose run is under way (or was enqueued). */
   readonly #running = new Set<string>();
   /** Chain time at which the reconciler first saw each live enclave's attempt attested. */
@@ -174,6 +176,22 @@ export class Executor implements Reconciler {
   claim(taskId: bigint, attempt: number): void {
     const k = key(taskId, attempt);
     this.#c.jobs.enqueue(k, `claim ${k}`, (ctx) => this.#claim(taskId, attempt, ctx), { key: `claim ${k}` });
+  }
+
+  /**
+   * The attempts this node holds an enclave for or may have to make one for: live enclaves, and
+   * claims confirmed whose evidence is not committed yet (each needs an enclave within the
+   * evidence window, or the node is slashed for missing it). Counted against maxEnclaves when
+   * claiming: counting live enclaves only let a burst of seeds (50 tasks at once) win more
+   * claims than the node could make enclaves for in the evidence window under load (evidence
+   * missed, slashed, jailed: then no claim at all). Claims being sent count too (a burst of
+   * claim jobs runs concurrently); a claim that was not the best counts until the reconcile
+   * settles it as lost.
+   */
+  #committed(): number {
+    const held = new Set([...this.#enclaves.keys(), ...this.#claiming]);
+    for (const c of this.#c.state.claimsAwaitingEvidence()) held.add(key(c.task, c.attempt));
+    return held.size;
   }
 
   /** A new sealed key was stored: when every asset's key is there, the run is enqueued. */
@@ -318,6 +336,15 @@ export class Executor implements Reconciler {
   }
 
   async #claim(taskId: bigint, attempt: number, ctx?: JobContext): Promise<void> {
+    const k = key(taskId, attempt);
+    try {
+      await this.#claimOnce(taskId, attempt, k, ctx);
+    } finally {
+      this.#claiming.delete(k);
+    }
+  }
+
+  async #claimOnce(taskId: bigint, attempt: number, k: string, ctx?: JobContext): Promise<void> {
     const { chain, state, config: cfg, log, address } = this.#c;
     const task = await getTask(chain, taskId);
     if (!claimOpen(task, attempt, chainTeeKind(cfg.tee))) return;
@@ -350,7 +377,7 @@ export class Executor implements Reconciler {
       });
       return;
     }
-    if (!existing && this.#enclaves.size >= cfg.maxEnclaves) {
+    if (!existing && this.#committed() >= cfg.maxEnclaves) {
       log.warn('enclaves at their maximum; not claiming', {
         task: String(taskId),
         attempt,
@@ -358,6 +385,8 @@ export class Executor implements Reconciler {
       });
       return;
     }
+    // Reserved at once (no await since the count): concurrent claim jobs see it.
+    this.#claiming.add(k);
     if (!existing) {
       // The claim rule (§11.3, src/protocol/claim.ts): claim at the start of this node's first
       // eligible round, and not at all when a claim of the attempt is already on chain by then
