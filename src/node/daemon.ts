@@ -252,7 +252,15 @@ export class NodeDaemon {
       });
       const jobs = jobsOn(driver.lanes, stopping.signal, log);
       const tasks = new TaskCache({ chain });
-      const duties = new Duties({ chain, address, tasks, jobs, log });
+      const duties = new Duties({
+        chain,
+        address,
+        tasks,
+        jobs,
+        log,
+        // Executors seed only what they could claim (duties.ts): set once the executor exists.
+        capacity: c.roles.includes('executor') ? (pending) => executor?.capacity(pending) ?? 0 : undefined,
+      });
       executor = new Executor({
         chain,
         chainId,
@@ -302,8 +310,16 @@ export class NodeDaemon {
           else verifier.judge(step.taskId, step.attempt, step.executor, step.location);
         }
       };
+      // The chain's time for the reconcile: the latest block's, read at most once a second (a
+      // tick every 200 ms read it each time). Behind the chain by under a second at worst:
+      // time-driven steps come at most that much later, never early.
+      let chainTime = { ts: 0, readAt: Number.NEGATIVE_INFINITY };
       const reconcile = async (): Promise<void> => {
-        const now = Number((await chain.public.getBlock()).timestamp);
+        if (Date.now() - chainTime.readAt >= 1000) {
+          const readAt = Date.now();
+          chainTime = { ts: Number((await chain.public.getBlock()).timestamp), readAt };
+        }
+        const now = chainTime.ts;
         for (const part of [verifier, duties, exec]) await part.reconcile(now);
       };
       undo.push(() => driver.stop());

@@ -139,6 +139,12 @@ export type DutiesComponents = {
   tasks: TaskCache;
   jobs: Jobs;
   log: Logger;
+  /**
+   * How many more attempts this node could take on now, counting the tasks it is seeding or
+   * seeded whose claim window is open (`pending`) as taken (an executor: executor.ts
+   * `capacity`). Absent: no limit. It seeds no more tasks than that.
+   */
+  capacity?: (pending: Iterable<bigint>) => number;
 };
 
 /**
@@ -153,6 +159,8 @@ export class Duties implements Reconciler {
   readonly #live = new Set<bigint>();
   /** Tasks waiting for their seed: local ms at which this node first saw the seed possible. */
   readonly #toSeed = new Map<bigint, number>();
+  /** Seeds this node sent or is sending: local ms until which their claim window may be open. */
+  readonly #seeding = new Map<bigint, number>();
   /** Stages seen due (`task/attempt/status`): local ms at which this node first saw each due. */
   readonly #timeoutSince = new Map<string, number>();
   /**
@@ -222,13 +230,20 @@ export class Duties implements Reconciler {
       }
     }
     for (const k of this.#timeoutSince.keys()) if (!due.has(k)) this.#timeoutSince.delete(k);
+    for (const [taskId, until] of this.#seeding) if (until < ms) this.#seeding.delete(taskId);
     for (const [taskId, since] of [...this.#toSeed]) {
       const t = await tasks.get(taskId, now);
       if (!awaitsSeed(t)) {
         this.#toSeed.delete(taskId);
         continue;
       }
-      if (!dutyDue(this.#rank('seed', t), since, ms)) continue;
+      if (this.#seeding.has(taskId) || !dutyDue(this.#rank('seed', t), since, ms)) continue;
+      // Back-pressure: a seed opens a claim window that ends the attempt if nobody claims, so
+      // this node seeds only what it could claim itself; the rest wait, `created` (no attempt
+      // spent) until it or another executor has room, or the task expires (refunded).
+      const room = this.#c.capacity ? this.#c.capacity(this.#seeding.keys()) : Number.POSITIVE_INFINITY;
+      if (room <= 0) continue;
+      this.#seeding.set(taskId, ms + (t.windows.claim + 2) * 1000);
       jobs.enqueue(`task ${taskId}`, `seed ${taskId}`, () => this.#seedNow(taskId), {
         key: `seed ${taskId}`,
       });
@@ -318,13 +333,17 @@ export class Duties implements Reconciler {
    */
   async #seedNow(taskId: bigint): Promise<void> {
     const { chain, tasks, log } = this.#c;
-    if (!this.#toSeed.has(taskId)) return;
+    if (!this.#toSeed.has(taskId)) {
+      this.#seeding.delete(taskId);
+      return;
+    }
     try {
       await seedTask(chain, taskId);
       this.#toSeed.delete(taskId);
       tasks.forget(taskId);
     } catch (e) {
       // Too early (the anchor block's successor is not mined yet) or seeded by someone else.
+      this.#seeding.delete(taskId);
       log.debug('seed not possible yet', { task: String(taskId), code: toFerryError(e).code });
     }
   }

@@ -179,6 +179,17 @@ export class Executor implements Reconciler {
   }
 
   /**
+   * How many more attempts this node could claim now: maxEnclaves less the attempts it holds or
+   * is claiming (`#committed`) and the tasks in `pending` (seeds it sent whose claim window is
+   * open) that are not among them.
+   */
+  capacity(pending: Iterable<bigint> = []): number {
+    const held = new Set(this.#committedKeys().map((k) => k.split('/')[0]));
+    for (const t of pending) held.add(String(t));
+    return this.#c.config.maxEnclaves - held.size;
+  }
+
+  /**
    * The attempts this node holds an enclave for or may have to make one for: live enclaves, and
    * claims confirmed whose evidence is not committed yet (each needs an enclave within the
    * evidence window, or the node is slashed for missing it). Counted against maxEnclaves when
@@ -189,9 +200,13 @@ export class Executor implements Reconciler {
    * settles it as lost.
    */
   #committed(): number {
+    return this.#committedKeys().length;
+  }
+
+  #committedKeys(): string[] {
     const held = new Set([...this.#enclaves.keys(), ...this.#claiming]);
     for (const c of this.#c.state.claimsAwaitingEvidence()) held.add(key(c.task, c.attempt));
-    return held.size;
+    return [...held];
   }
 
   /** A new sealed key was stored: when every asset's key is there, the run is enqueued. */
