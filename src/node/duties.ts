@@ -231,6 +231,8 @@ export class Duties implements Reconciler {
     }
     for (const k of this.#timeoutSince.keys()) if (!due.has(k)) this.#timeoutSince.delete(k);
     for (const [taskId, until] of this.#seeding) if (until < ms) this.#seeding.delete(taskId);
+    // Room for new seeds, counted once per tick (it reads the state) and spent as seeds go out.
+    let room = Number.NaN;
     for (const [taskId, since] of [...this.#toSeed]) {
       const t = await tasks.get(taskId, now);
       if (!awaitsSeed(t)) {
@@ -241,8 +243,11 @@ export class Duties implements Reconciler {
       // Back-pressure: a seed opens a claim window that ends the attempt if nobody claims, so
       // this node seeds only what it could claim itself; the rest wait, `created` (no attempt
       // spent) until it or another executor has room, or the task expires (refunded).
-      const room = this.#c.capacity ? this.#c.capacity(this.#seeding.keys()) : Number.POSITIVE_INFINITY;
+      if (Number.isNaN(room)) {
+        room = this.#c.capacity ? this.#c.capacity(this.#seeding.keys()) : Number.POSITIVE_INFINITY;
+      }
       if (room <= 0) continue;
+      room--;
       this.#seeding.set(taskId, ms + (t.windows.claim + 2) * 1000);
       jobs.enqueue(`task ${taskId}`, `seed ${taskId}`, () => this.#seedNow(taskId), {
         key: `seed ${taskId}`,
