@@ -414,7 +414,10 @@ export class Executor implements Reconciler {
         target: task.claimTarget,
       });
       if (round < 0) return;
-      const now = Number((await chain.public.getBlock()).timestamp);
+      // Round 0 opens with the seed: claim now (past the deadline, the estimation refuses it and
+      // nothing is sent), without reading the chain's time first.
+      const now =
+        round === 0 ? task.deadline - task.windows.claim : Number((await chain.public.getBlock()).timestamp);
       const timing = claimTiming(task, round, now);
       if (timing.kind === 'closed') return;
       if (timing.kind === 'wait') {
