@@ -331,18 +331,30 @@ function quantile(sorted: number[], q: number): number {
   return sorted[i];
 }
 
-type Split = { chain: number; attestation: number; enclave: number; agents: number; total: number };
+type Split = {
+  waiting: number;
+  chain: number;
+  attestation: number;
+  enclave: number;
+  agents: number;
+  total: number;
+};
+
+/** The devnet's block time, ms: a seed needs the block after the creation block. */
+const BLOCK_MS = 1000;
 
 /**
  * Where one task's time went (ms from t0, local receive times S, C, E, A, R, D of seeded,
  * claimed, evidence, attested, keys released, completed; cw the claim window; b the measured
  * mean send-to-receipt time of a transaction on this devnet):
- *   chain       = S + min(E-S, cw) + min((E-S-cw)+, b) + min(A-E, b) + min(R-A, b) + min(D-R, b)
+ *   waiting     = (S-BLOCK_MS-b)+                 (not seeded yet: every executor at maxEnclaves,
+ *                                                  seeding is back-pressure; and earlier attempts)
+ *   chain       = min(S, BLOCK_MS+b) + min(E-S, cw) + min((E-S-cw)+, b) + min(A-E, b) + min(R-A, b) + min(D-R, b)
  *   attestation = (E-S-cw-b)+ + (A-E-b)+          (enclave creation + evidence, fetch + appraisal)
  *   agents      = (R-A-b)+                        (owner agents' checks and key delivery)
  *   enclave     = (D-R-b)+                        (download, decrypt, run, seal)
  * Each stage after the claim window ends with one transaction on the critical path (evidence,
- * vote, key-release record, receipt): b of it is counted as chain time. The four sum to D.
+ * vote, key-release record, receipt): b of it is counted as chain time. The five sum to D.
  */
 function split(st: Partial<Record<Stage, Seen>>, t0: number, cw: number, b: number): Split | null {
   const at = (s: Stage) => (st[s] ? st[s].local - t0 : null);
@@ -355,8 +367,11 @@ function split(st: Partial<Record<Stage, Seen>>, t0: number, cw: number, b: numb
   const pos = (x: number) => Math.max(0, x);
   const window = Math.min(E - S, cw);
   const evid = E - S - window;
+  const seedChain = Math.min(S, BLOCK_MS + b);
   return {
-    chain: S + window + Math.min(evid, b) + Math.min(A - E, b) + Math.min(R - A, b) + Math.min(D - R, b),
+    waiting: S - seedChain,
+    chain:
+      seedChain + window + Math.min(evid, b) + Math.min(A - E, b) + Math.min(R - A, b) + Math.min(D - R, b),
     attestation: pos(evid - b) + pos(A - E - b),
     agents: pos(R - A - b),
     enclave: pos(D - R - b),
@@ -552,7 +567,7 @@ const bench: Bench = async ({ quick, log }) => {
         value: sp.total,
         unit: 'ms',
         baseline: 'protocol floor',
-        note: `attempt ${track.finalAttempt}${track.ended.length ? ` (earlier: ${track.ended.join(', ')})` : ''}; chain ${pct(sp.chain, sp.total)}, attestation ${pct(sp.attestation, sp.total)}, agents ${pct(sp.agents, sp.total)}, enclave ${pct(sp.enclave, sp.total)}`,
+        note: `attempt ${track.finalAttempt}${track.ended.length ? ` (earlier: ${track.ended.join(', ')})` : ''}; waiting for a seed ${pct(sp.waiting, sp.total)}, chain ${pct(sp.chain, sp.total)}, attestation ${pct(sp.attestation, sp.total)}, agents ${pct(sp.agents, sp.total)}, enclave ${pct(sp.enclave, sp.total)}`,
       });
       log(`one task: ${line.join(', ')}`);
     }
@@ -636,10 +651,17 @@ const bench: Bench = async ({ quick, log }) => {
         },
         {
           group,
+          name: 'share waiting for a seed',
+          value: (100 * sum('waiting')) / total,
+          unit: '%',
+          note: `${mean('waiting')}; create->seeded of the completing attempt beyond one block (${BLOCK_MS} ms) and one tx: tasks wait created while every executor holds maxEnclaves attempts (seeding is back-pressure, docs/protocol.md §12); earlier attempts of a retried task count here`,
+        },
+        {
+          group,
           name: 'share on chain',
           value: (100 * sum('chain')) / total,
           unit: '%',
-          note: `${mean('chain')}; create->seeded of the completing attempt (earlier attempts count here) + claim window (${cw / 1000} s) + ${b.toFixed(0)} ms (measured tx send-to-receipt) of each of evidence, attested, keys released, completed`,
+          note: `${mean('chain')}; create->seeded up to one block and one tx + claim window (${cw / 1000} s) + ${b.toFixed(0)} ms (measured tx send-to-receipt) of each of evidence, attested, keys released, completed`,
         },
         {
           group,
@@ -660,7 +682,7 @@ const bench: Bench = async ({ quick, log }) => {
           name: 'share in the enclave',
           value: (100 * sum('enclave')) / total,
           unit: '%',
-          note: `${mean('enclave')}; keys released->completed less one tx (download, decrypt, run, seal); all four sum to 100 %; node queueing falls in the stage it delays`,
+          note: `${mean('enclave')}; keys released->completed less one tx (download, decrypt, run, seal); all five sum to 100 %; node queueing falls in the stage it delays`,
         },
       );
       log(
@@ -679,6 +701,13 @@ const bench: Bench = async ({ quick, log }) => {
       // (near one core: a Node process is one thread of JS), or neither (then waits dominate).
       const ours = usage.procs.reduce((a, [, v]) => a + v, 0);
       const [topName, topPct] = usage.procs[0] ?? ['none', 0];
+      // Tasks that wait long for a seed were held back by the executors' capacity (maxEnclaves
+      // each): the attempts in flight were bounded, by that or by what the CPU let them finish.
+      const waitingShare = (100 * sum('waiting')) / total;
+      const capacity =
+        waitingShare >= 25
+          ? `; tasks spent ${waitingShare.toFixed(0)} % of their time waiting for a seed while the executors held maxEnclaves attempts each (the cap on tasks in flight), so throughput = attempts in flight / time an attempt holds its enclave`
+          : '';
       const verdict =
         usage.machine >= 90
           ? `the machine's CPU (${usage.cores} cores ${usage.machine.toFixed(0)} % busy; the devnet's processes used ${(ours / usage.cores).toFixed(0)} % of it, the rest is other work on the shared machine)`
@@ -698,7 +727,7 @@ const bench: Bench = async ({ quick, log }) => {
           name: 'CPU, busiest process',
           value: topPct,
           unit: '% of a core',
-          note: `saturates first: ${verdict}. Per process (% of one core): ${usage.procs
+          note: `saturates first: ${verdict}${capacity}. Per process (% of one core): ${usage.procs
             .slice(0, 10)
             .map(([l, v]) => `${l} ${v.toFixed(0)}`)
             .join(', ')}; all devnet processes ${ours.toFixed(0)}`,
