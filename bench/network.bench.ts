@@ -20,11 +20,11 @@
  * seed's wait for the block after the creation block, and the whole-second rounding of the
  * claim deadline (evidence only in a block whose timestamp exceeds seed time + window).
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { type Hex, parseEventLogs } from 'viem';
+import { decodeFunctionData, type Hex, parseEventLogs } from 'viem';
 import { ensureExamplesBuilt, examplePath } from '../examples/index.ts';
 import { developmentPolicy } from '../src/attestation/index.ts';
 import { eventsSince } from '../src/audit/index.ts';
@@ -234,6 +234,9 @@ class CpuSampler {
   readonly #anvilPort: string;
   readonly #first = new Map<number, number>();
   readonly #last = new Map<number, { label: string; ticks: number }>();
+  /** Processes seen whose parent is an executor (its enclaves, pre-started ones included). */
+  readonly enclavePids = new Set<number>();
+  #executors = new Set<number>();
   #timer: NodeJS.Timeout | null = null;
   #m0 = machineTicks();
   #m1 = this.#m0;
@@ -241,6 +244,9 @@ class CpuSampler {
   #t1 = this.#t0;
   constructor(children: { name: string; pid: number | undefined }[], rpcUrl: string) {
     this.#labels = new Map(children.filter((c) => c.pid).map((c) => [c.pid!, c.name]));
+    this.#executors = new Set(
+      children.filter((c) => c.pid && c.name.startsWith('executor')).map((c) => c.pid!),
+    );
     this.#labels.set(process.pid, 'bench (requester, watcher)');
     this.#anvilPort = new URL(rpcUrl).port;
   }
@@ -263,6 +269,7 @@ class CpuSampler {
       let label = this.#labels.get(pid);
       const t = procTimes(pid);
       if (!t) continue;
+      if (this.#executors.has(t.ppid)) this.enclavePids.add(pid);
       if (!label) {
         let cmd = '';
         try {
@@ -304,24 +311,67 @@ class CpuSampler {
   }
 }
 
+/**
+ * The Tasks transactions mined in blocks [from, to], by function: sent (mined) and reverted on
+ * chain. Sends refused at estimation never reach the chain and are not counted.
+ */
+async function tasksTxs(
+  c: ChainWriter,
+  from: bigint,
+  to: bigint,
+): Promise<Map<string, { sent: number; reverted: number; from: Set<string> }>> {
+  const out = new Map<string, { sent: number; reverted: number; from: Set<string> }>();
+  for (let n = from; n <= to; n++) {
+    const b = await c.public.getBlock({ blockNumber: n, includeTransactions: true });
+    for (const tx of b.transactions) {
+      if (typeof tx === 'string' || tx.to?.toLowerCase() !== c.contracts.Tasks.toLowerCase()) continue;
+      let fn = 'unknown';
+      try {
+        fn = decodeFunctionData({ abi: tasksAbi, data: tx.input }).functionName;
+      } catch {
+        // not a Tasks function
+      }
+      const r = await c.public.getTransactionReceipt({ hash: tx.hash });
+      const e = out.get(fn) ?? { sent: 0, reverted: 0, from: new Set<string>() };
+      e.sent++;
+      if (r.status !== 'success') e.reverted++;
+      e.from.add(tx.from.toLowerCase());
+      out.set(fn, e);
+    }
+  }
+  return out;
+}
+
 function quantile(sorted: number[], q: number): number {
   if (sorted.length === 0) return Number.NaN;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
   return sorted[i];
 }
 
-type Split = { chain: number; attestation: number; enclave: number; agents: number; total: number };
+type Split = {
+  waiting: number;
+  chain: number;
+  attestation: number;
+  enclave: number;
+  agents: number;
+  total: number;
+};
+
+/** The devnet's block time, ms: a seed needs the block after the creation block. */
+const BLOCK_MS = 1000;
 
 /**
  * Where one task's time went (ms from t0, local receive times S, C, E, A, R, D of seeded,
  * claimed, evidence, attested, keys released, completed; cw the claim window; b the measured
  * mean send-to-receipt time of a transaction on this devnet):
- *   chain       = S + min(E-S, cw) + min((E-S-cw)+, b) + min(A-E, b) + min(R-A, b) + min(D-R, b)
+ *   waiting     = (S-BLOCK_MS-b)+                 (not seeded yet: every executor at maxEnclaves,
+ *                                                  seeding is back-pressure; and earlier attempts)
+ *   chain       = min(S, BLOCK_MS+b) + min(E-S, cw) + min((E-S-cw)+, b) + min(A-E, b) + min(R-A, b) + min(D-R, b)
  *   attestation = (E-S-cw-b)+ + (A-E-b)+          (enclave creation + evidence, fetch + appraisal)
  *   agents      = (R-A-b)+                        (owner agents' checks and key delivery)
  *   enclave     = (D-R-b)+                        (download, decrypt, run, seal)
  * Each stage after the claim window ends with one transaction on the critical path (evidence,
- * vote, key-release record, receipt): b of it is counted as chain time. The four sum to D.
+ * vote, key-release record, receipt): b of it is counted as chain time. The five sum to D.
  */
 function split(st: Partial<Record<Stage, Seen>>, t0: number, cw: number, b: number): Split | null {
   const at = (s: Stage) => (st[s] ? st[s].local - t0 : null);
@@ -334,8 +384,11 @@ function split(st: Partial<Record<Stage, Seen>>, t0: number, cw: number, b: numb
   const pos = (x: number) => Math.max(0, x);
   const window = Math.min(E - S, cw);
   const evid = E - S - window;
+  const seedChain = Math.min(S, BLOCK_MS + b);
   return {
-    chain: S + window + Math.min(evid, b) + Math.min(A - E, b) + Math.min(R - A, b) + Math.min(D - R, b),
+    waiting: S - seedChain,
+    chain:
+      seedChain + window + Math.min(evid, b) + Math.min(A - E, b) + Math.min(R - A, b) + Math.min(D - R, b),
     attestation: pos(evid - b) + pos(A - E - b),
     agents: pos(R - A - b),
     enclave: pos(D - R - b),
@@ -561,7 +614,7 @@ const bench: Bench = async ({ quick, log }) => {
           value: sp.total,
           unit: 'ms',
           baseline: 'protocol floor',
-          note: `attempt ${track.finalAttempt}${track.ended.length ? ` (earlier: ${track.ended.join(', ')})` : ''}; chain ${pct(sp.chain, sp.total)}, attestation ${pct(sp.attestation, sp.total)}, agents ${pct(sp.agents, sp.total)}, enclave ${pct(sp.enclave, sp.total)}`,
+          note: `attempt ${track.finalAttempt}${track.ended.length ? ` (earlier: ${track.ended.join(', ')})` : ''}; waiting for a seed ${pct(sp.waiting, sp.total)}, chain ${pct(sp.chain, sp.total)}, attestation ${pct(sp.attestation, sp.total)}, agents ${pct(sp.agents, sp.total)}, enclave ${pct(sp.enclave, sp.total)}`,
         },
         {
           group: G,
@@ -581,7 +634,15 @@ const bench: Bench = async ({ quick, log }) => {
     // --- 2. many tasks at once ------------------------------------------------------------------
     else {
       const n = quick ? 10 : 50;
-      const w = new Watcher(c, await c.public.getBlockNumber());
+      const batchFrom = (await c.public.getBlockNumber({ cacheTime: 0 })) + 1n;
+      const w = new Watcher(c, batchFrom - 1n);
+      // The devnet at rest first (no task under way): what polling and ticking cost every
+      // process, the floor under the batch's CPU below.
+      const rest = new CpuSampler(devnet.children(), info.rpcUrl);
+      rest.start();
+      await new Promise((r) => setTimeout(r, 5000));
+      rest.stop();
+      const atRest = rest.result();
       const cpu = new CpuSampler(devnet.children(), info.rpcUrl);
       const loadBefore = loadavg();
       cpu.start();
@@ -649,10 +710,17 @@ const bench: Bench = async ({ quick, log }) => {
         },
         {
           group,
+          name: 'share waiting for a seed',
+          value: (100 * sum('waiting')) / total,
+          unit: '%',
+          note: `${mean('waiting')}; create->seeded of the completing attempt beyond one block (${BLOCK_MS} ms) and one tx: tasks wait created while every executor holds maxEnclaves attempts (seeding is back-pressure, docs/protocol.md §12); earlier attempts of a retried task count here`,
+        },
+        {
+          group,
           name: 'share on chain',
           value: (100 * sum('chain')) / total,
           unit: '%',
-          note: `${mean('chain')}; create->seeded of the completing attempt (earlier attempts count here) + claim window (${cw / 1000} s) + ${b.toFixed(0)} ms (measured tx send-to-receipt) of each of evidence, attested, keys released, completed`,
+          note: `${mean('chain')}; create->seeded up to one block and one tx + claim window (${cw / 1000} s) + ${b.toFixed(0)} ms (measured tx send-to-receipt) of each of evidence, attested, keys released, completed`,
         },
         {
           group,
@@ -673,7 +741,7 @@ const bench: Bench = async ({ quick, log }) => {
           name: 'share in the enclave',
           value: (100 * sum('enclave')) / total,
           unit: '%',
-          note: `${mean('enclave')}; keys released->completed less one tx (download, decrypt, run, seal); all four sum to 100 %; node queueing falls in the stage it delays`,
+          note: `${mean('enclave')}; keys released->completed less one tx (download, decrypt, run, seal); all five sum to 100 %; node queueing falls in the stage it delays`,
         },
       );
       log(
@@ -692,6 +760,13 @@ const bench: Bench = async ({ quick, log }) => {
       // (near one core: a Node process is one thread of JS), or neither (then waits dominate).
       const ours = usage.procs.reduce((a, [, v]) => a + v, 0);
       const [topName, topPct] = usage.procs[0] ?? ['none', 0];
+      // Tasks that wait long for a seed were held back by the executors' capacity (maxEnclaves
+      // each): the attempts in flight were bounded, by that or by what the CPU let them finish.
+      const waitingShare = (100 * sum('waiting')) / total;
+      const capacity =
+        waitingShare >= 25
+          ? `; tasks spent ${waitingShare.toFixed(0)} % of their time waiting for a seed while the executors held maxEnclaves attempts each (the cap on tasks in flight), so throughput = attempts in flight / time an attempt holds its enclave`
+          : '';
       const verdict =
         usage.machine >= 90
           ? `the machine's CPU (${usage.cores} cores ${usage.machine.toFixed(0)} % busy; the devnet's processes used ${(ours / usage.cores).toFixed(0)} % of it, the rest is other work on the shared machine)`
@@ -711,12 +786,53 @@ const bench: Bench = async ({ quick, log }) => {
           name: 'CPU, busiest process',
           value: topPct,
           unit: '% of a core',
-          note: `saturates first: ${verdict}. Per process (% of one core): ${usage.procs
+          note: `saturates first: ${verdict}${capacity}. Per process (% of one core): ${usage.procs
             .slice(0, 10)
             .map(([l, v]) => `${l} ${v.toFixed(0)}`)
             .join(', ')}; all devnet processes ${ours.toFixed(0)}`,
         },
       );
+      // What each task cost: transactions mined (createTask excluded) and enclave processes.
+      const batchTo = await c.public.getBlockNumber({ cacheTime: 0 });
+      const txs = await tasksTxs(c, batchFrom, batchTo);
+      txs.delete('createTask');
+      const sent = [...txs.values()].reduce((a, e) => a + e.sent, 0);
+      const reverted = [...txs.values()].reduce((a, e) => a + e.reverted, 0);
+      rows.push(
+        {
+          group,
+          name: 'transactions per task',
+          value: sent / n,
+          unit: 'tx',
+          note: `Tasks transactions mined during the batch (createTask not counted) over the ${n} tasks; ${reverted} reverted on chain (refusals at estimation are not sent and not counted). By function: ${[
+            ...txs,
+          ]
+            .sort((a, b) => b[1].sent - a[1].sent)
+            .map(
+              ([f, e]) =>
+                `${f} ${e.sent}${e.reverted ? ` (${e.reverted} reverted)` : ''} from ${e.from.size} accounts`,
+            )
+            .join(', ')}`,
+        },
+        {
+          group,
+          name: 'enclaves per completed task',
+          value: done.length > 0 ? cpu.enclavePids.size / done.length : 0,
+          unit: 'enclaves',
+          note: `${cpu.enclavePids.size} enclave processes seen (children of the executors, sampled every 250 ms: a lower bound; pre-started ones included) for ${done.length} completed tasks`,
+        },
+      );
+      const restOurs = atRest.procs.reduce((a, [, v]) => a + v, 0);
+      rows.push({
+        group,
+        name: 'CPU at rest, all devnet processes',
+        value: restOurs,
+        unit: '% of a core',
+        note: `the same processes for 5 s before the batch, no task under way (event polling, reconcile ticks): ${atRest.procs
+          .slice(0, 10)
+          .map(([l, v]) => `${l} ${v.toFixed(1)}`)
+          .join(', ')}; during the batch they used ${ours.toFixed(0)} % of a core in all`,
+      });
       rows.push({
         group,
         name: 'tasks not completed',
@@ -732,6 +848,9 @@ const bench: Bench = async ({ quick, log }) => {
   } finally {
     headsClose?.();
     await devnet?.stop().catch(() => {});
+    // FERRY_BENCH_KEEP_LOGS=DIR keeps the daemons' logs of the run (to see why a task failed).
+    const keep = process.env.FERRY_BENCH_KEEP_LOGS;
+    if (keep) cpSync(join(home, 'logs'), keep, { recursive: true });
     rmSync(home, { recursive: true, force: true });
   }
   const loadEnd = loadavg();

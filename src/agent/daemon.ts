@@ -33,6 +33,7 @@ import type { Hex } from 'viem';
 import { z } from 'zod';
 import type { VerifierRegistry } from '../attestation/index.ts';
 import { ChainDriver, type JobContext } from '../daemon/index.ts';
+import { ThrottledCursor } from '../daemon/cursor.ts';
 import {
   type ChainWriter,
   connect,
@@ -123,6 +124,8 @@ export class AgentDaemon {
   #chainId = 0;
   #driver: ChainDriver | null = null;
   #heads: HeadSource | undefined;
+  /** Where a restart resumes, written at most once a second (src/daemon/cursor.ts). */
+  #cursor = new ThrottledCursor(() => {});
   #policies: PolicyBook | null = null;
   #registry: VerifierRegistry | null = null;
   readonly #stopping = new AbortController();
@@ -177,6 +180,7 @@ export class AgentDaemon {
       }
       // New heads (FERRY_WS_RPC) wake the watcher and the reconcile as a block arrives.
       this.#heads = c.wsRpc ? subscribeNewHeads(c.wsRpc, { log: this.#log.child('heads') }) : undefined;
+      this.#cursor = new ThrottledCursor((next) => this.#state?.setCursor('chain', Number(next)));
       this.#driver = new ChainDriver({
         chain: this.#chain,
         fromBlock: BigInt(cursor.block),
@@ -185,7 +189,7 @@ export class AgentDaemon {
         heads: this.#heads,
         // Releases wait mostly on the chain and the executor, not on this process's CPU.
         maxJobs: 16,
-        onCursor: (next) => this.#state?.setCursor('chain', Number(next)),
+        onCursor: (next) => this.#cursor.set(next),
         onEvent: (e) => this.#onEvent(e),
         reconcile: () => this.#reconcile(),
         reconcileEveryMs: Math.max(c.pollIntervalMs, 200),
@@ -316,6 +320,7 @@ export class AgentDaemon {
     this.#driver = null;
     this.#heads?.close();
     this.#heads = undefined;
+    this.#cursor.flush();
     await this.#server?.stop();
     this.#server = null;
     this.#state?.close();

@@ -106,6 +106,11 @@ export type WriteRequest<abi extends Abi, fn extends ContractFunctionName<abi, '
    * is not paid for.
    */
   gasHeadroom?: bigint;
+  /**
+   * Sent before this account's other transactions waiting for the send lock (claims and votes,
+   * whose windows are seconds, must not queue behind seeds, evidence or receipts).
+   */
+  urgent?: boolean;
 };
 
 /** Gas added to every estimate (see WriteRequest.gasHeadroom). */
@@ -115,25 +120,31 @@ export const DEFAULT_GAS_HEADROOM = 100_000n;
  * Per-account send locks: estimation, nonce (the `pending` transaction count), signing and
  * submission of one account's transactions happen one at a time, so concurrent callers never
  * pick the same nonce, and a send that fails (e.g. reverts at estimation) leaves no nonce gap.
- * Waiting for receipts is not serialized.
+ * Waiting for receipts is not serialized. Waiters marked `urgent` (claims and votes: their
+ * windows are seconds) take the lock before the others waiting.
  */
-const sendLocks = new Map<string, Promise<void>>();
+type SendQueue = { busy: boolean; urgent: (() => void)[]; normal: (() => void)[] };
+const sendLocks = new Map<string, SendQueue>();
 
-async function withSendLock<T>(c: ChainWriter, fn: () => Promise<T>): Promise<T> {
+async function withSendLock<T>(c: ChainWriter, fn: () => Promise<T>, urgent = false): Promise<T> {
   const key = `${c.wallet.chain.id}:${c.wallet.account.address.toLowerCase()}`;
-  const before = sendLocks.get(key) ?? Promise.resolve();
-  let release!: () => void;
-  const mine = new Promise<void>((r) => {
-    release = r;
-  });
-  const tail = before.then(() => mine);
-  sendLocks.set(key, tail);
-  await before;
+  let q = sendLocks.get(key);
+  if (!q) {
+    q = { busy: false, urgent: [], normal: [] };
+    sendLocks.set(key, q);
+  }
+  const queue = q;
+  if (queue.busy) await new Promise<void>((r) => (urgent ? queue.urgent : queue.normal).push(r));
+  else queue.busy = true;
   try {
     return await fn();
   } finally {
-    release();
-    if (sendLocks.get(key) === tail) sendLocks.delete(key);
+    const next = queue.urgent.shift() ?? queue.normal.shift();
+    if (next) next();
+    else {
+      queue.busy = false;
+      if (sendLocks.get(key) === queue) sendLocks.delete(key);
+    }
   }
 }
 
@@ -149,18 +160,24 @@ export async function sendTx<abi extends Abi, fn extends ContractFunctionName<ab
   let hash: Hex;
   try {
     // viem's generic write parameters are too wide to spell here; WriteRequest is checked above.
-    const { gasHeadroom, ...call } = req;
+    const { gasHeadroom, urgent, ...call } = req;
     const params = { ...call, account: c.wallet.account, chain: c.wallet.chain } as unknown as Parameters<
       ChainWriter['wallet']['writeContract']
     >[0];
-    hash = await withSendLock(c, async () => {
-      const estimate = await c.public.estimateContractGas(
-        params as unknown as Parameters<PublicClient['estimateContractGas']>[0],
-      );
-      const extra = gasHeadroom ?? DEFAULT_GAS_HEADROOM;
-      const gas = estimate + (extra > estimate / 4n ? extra : estimate / 4n);
-      return c.wallet.writeContract({ ...params, gas });
-    });
+    // Estimated inside the lock: a send that waited for it is estimated on the state it is sent
+    // on, so one that became invalid meanwhile (a claim after its window) is refused unsent.
+    hash = await withSendLock(
+      c,
+      async () => {
+        const estimate = await c.public.estimateContractGas(
+          params as unknown as Parameters<PublicClient['estimateContractGas']>[0],
+        );
+        const extra = gasHeadroom ?? DEFAULT_GAS_HEADROOM;
+        const gas = estimate + (extra > estimate / 4n ? extra : estimate / 4n);
+        return c.wallet.writeContract({ ...params, gas });
+      },
+      urgent,
+    );
   } catch (e) {
     throw toChainError(e, req.functionName);
   }

@@ -185,6 +185,8 @@ export async function claimTask(
       hexBytes(p.vrfOutput, 'vrfOutput', 64),
       hexBytes(p.vrfProof, 'vrfProof', 80),
     ],
+    // Its claim window is seconds: sent before the account's other waiting transactions.
+    urgent: true,
   });
   return { ...tx(r), best: taskEvent(r.logs, 'TaskClaimed')?.best === true };
 }
@@ -240,6 +242,8 @@ export async function vote(c: ChainWriter, p: VoteParams): Promise<TxResult & { 
     // attested, or rejected (end the attempt, exclude the executor, unlock its stake, return the
     // uses: about 166k with one dataset, measured in test/devnet-adversarial.test.ts).
     gasHeadroom: VOTE_GAS_HEADROOM,
+    // Its vote window is seconds: sent before the account's other waiting transactions.
+    urgent: true,
   });
   const changed = taskEvent(r.logs, 'StatusChanged');
   return { ...tx(r), status: changed ? TASK_STATES[Number(changed.status)] : 'attesting' };

@@ -29,6 +29,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Hex } from 'viem';
 import { ChainDriver, type JobLanes } from '../daemon/index.ts';
+import { ThrottledCursor } from '../daemon/cursor.ts';
 import { EnclavePool } from '../enclave/index.ts';
 import { connect, type FerryEvent, subscribeNewHeads, writer } from '../chain/index.ts';
 import { vrfKeygen, vrfPublicKey } from '../crypto/vrf/index.ts';
@@ -234,6 +235,8 @@ export class NodeDaemon {
       // New heads (FERRY_WS_RPC) wake the watcher and the reconcile as a block arrives.
       const heads = c.wsRpc ? subscribeNewHeads(c.wsRpc, { log: log.child('heads') }) : undefined;
       if (heads) undo.push(() => heads.close());
+      const cursorWriter = new ThrottledCursor((next) => state.setCursor('chain', Number(next)));
+      undo.push(() => cursorWriter.flush());
       const driver = new ChainDriver({
         chain,
         fromBlock: BigInt(cursor.block),
@@ -244,7 +247,7 @@ export class NodeDaemon {
         // the other jobs (claims, votes, receipts, seeds, timeouts) always have permits left.
         maxJobs: Math.max(c.maxJobs, 2 * c.enclaveSlots + 2),
         pools: { enclave: c.enclaveSlots, evidence: c.enclaveSlots },
-        onCursor: (next) => state.setCursor('chain', Number(next)),
+        onCursor: (next) => cursorWriter.set(next),
         onEvent: (e) => dispatch(e),
         reconcile: () => reconcile(),
         reconcileEveryMs: Math.max(c.pollIntervalMs, 200),
@@ -253,7 +256,15 @@ export class NodeDaemon {
       });
       const jobs = jobsOn(driver.lanes, stopping.signal, log);
       const tasks = new TaskCache({ chain });
-      const duties = new Duties({ chain, address, tasks, jobs, log });
+      const duties = new Duties({
+        chain,
+        address,
+        tasks,
+        jobs,
+        log,
+        // Executors seed only what they could claim (duties.ts): set once the executor exists.
+        capacity: c.roles.includes('executor') ? (pending) => executor?.capacity(pending) ?? 0 : undefined,
+      });
       executor = new Executor({
         chain,
         chainId,
@@ -288,6 +299,8 @@ export class NodeDaemon {
       });
       const challenger = new Challenger({ chain, chainId, address, jobs, send: c.challengeLies, log });
       const dispatch = (e: FerryEvent): void => {
+        // Who may be designated for seeds and timeouts (duties.ts) follows the registry.
+        if (e.contract === 'NodeRegistry') duties.nodesChanged();
         for (const step of eventSteps(e, c.roles, address)) {
           if (step.kind === 'forget') tasks.forget(step.taskId);
           else if (step.kind === 'watch') duties.watch(step.taskId);
@@ -301,8 +314,16 @@ export class NodeDaemon {
           else verifier.judge(step.taskId, step.attempt, step.executor, step.location);
         }
       };
+      // The chain's time for the reconcile: the latest block's, read at most once a second (a
+      // tick every 200 ms read it each time). Behind the chain by under a second at worst:
+      // time-driven steps come at most that much later, never early.
+      let chainTime = { ts: 0, readAt: Number.NEGATIVE_INFINITY };
       const reconcile = async (): Promise<void> => {
-        const now = Number((await chain.public.getBlock()).timestamp);
+        if (Date.now() - chainTime.readAt >= 1000) {
+          const readAt = Date.now();
+          chainTime = { ts: Number((await chain.public.getBlock()).timestamp), readAt };
+        }
+        const now = chainTime.ts;
         for (const part of [verifier, duties, exec]) await part.reconcile(now);
       };
       undo.push(() => driver.stop());

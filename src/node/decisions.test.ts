@@ -16,6 +16,12 @@ import {
   claimOpen,
   claimRoundOpensAt,
   claimTiming,
+  dueFloorAfterChange,
+  DUTY_FALLBACK_SECONDS,
+  DUTY_MAX_RANK,
+  dutyDelayMs,
+  dutyDue,
+  dutyRank,
   enclaveStep,
   eventSteps,
   evidenceStep,
@@ -28,6 +34,7 @@ import {
   KEYS_WAIT_MARGIN_SECONDS,
   knownHeartbeat,
   liveStep,
+  MIN_STAGE_SECONDS,
   missingKeys,
   orphanStep,
   RECEIPT_MARGIN_SECONDS,
@@ -782,4 +789,63 @@ test('backendSpec: sim needs an attester file, tpm2 a TCTI; anything else cannot
 test('attemptKey: task/attempt', () => {
   assert.equal(attemptKey(7n, 2), '7/2');
   assert.equal(attemptKey('7', 2), '7/2');
+});
+
+test('duties anyone may do: one node designated per task attempt and duty, the others after their fallback delay', () => {
+  const nodes = Array.from({ length: 6 }, (_, i) => `0x${String(i + 1).repeat(40)}`);
+  for (const duty of ['seed', 'timeout'] as const) {
+    for (let task = 1n; task <= 40n; task++) {
+      // Every node computes the same order: the ranks are a permutation of 0..n-1.
+      const ranks = nodes.map((me) => dutyRank(duty, task, 1, me, nodes));
+      assert.deepEqual([...ranks].sort(), [0, 1, 2, 3, 4, 5]);
+      // The address's case and whether the node lists itself do not matter.
+      const me = nodes[2];
+      assert.equal(dutyRank(duty, task, 1, me.toUpperCase().replace('0X', '0x'), nodes), ranks[2]);
+      assert.equal(
+        dutyRank(
+          duty,
+          task,
+          1,
+          me,
+          nodes.filter((n) => n !== me),
+        ),
+        ranks[2],
+      );
+    }
+  }
+  // The designation moves with the task, the attempt and the duty: no node is designated for all.
+  const designated = new Set<string>();
+  for (let task = 1n; task <= 40n; task++) {
+    for (const attempt of [1, 2]) {
+      designated.add(nodes.find((me) => dutyRank('seed', task, attempt, me, nodes) === 0)!);
+    }
+  }
+  assert.equal(designated.size, nodes.length);
+  // A node that knows no other is designated (it acts at once, as every node did before).
+  assert.equal(dutyRank('seed', 7n, 1, nodes[0], []), 0);
+  // The delays: rank 0 at once; each rank one fallback later, capped.
+  assert.equal(dutyDelayMs(0), 0);
+  assert.equal(dutyDelayMs(1), DUTY_FALLBACK_SECONDS * 1000);
+  assert.equal(dutyDelayMs(DUTY_MAX_RANK + 5), DUTY_MAX_RANK * DUTY_FALLBACK_SECONDS * 1000);
+  assert.equal(dutyDue(0, 1000, 1000), true);
+  assert.equal(dutyDue(1, 1000, 1000 + DUTY_FALLBACK_SECONDS * 1000 - 1), false);
+  assert.equal(dutyDue(1, 1000, 1000 + DUTY_FALLBACK_SECONDS * 1000), true);
+});
+
+test('after an event, no stage is due before the old due or the shortest window from then, whichever is first', () => {
+  // task(): seeded, its claim deadline (the cached due) at 1000.
+  const seeded = cacheEntry(task());
+  assert.equal(seeded.due, 1000);
+  // An event at 900 may have started a stage (claim window at least MIN_STAGE_SECONDS) or not (due stays 1000).
+  assert.equal(dueFloorAfterChange(seeded, undefined, 900), 900 + MIN_STAGE_SECONDS);
+  // An event just before the due: the old due is the bound (a stage that did not change is due then).
+  assert.equal(dueFloorAfterChange(seeded, undefined, 999), 1000);
+  // Successive events keep the lowest bound; a second event with no row read since keeps the first.
+  assert.equal(dueFloorAfterChange(seeded, 950, 990), 950);
+  assert.equal(dueFloorAfterChange(undefined, 950, 990), 950);
+  // Never read, unknown or final: no bound (the row is read).
+  assert.equal(dueFloorAfterChange(undefined, undefined, 900), undefined);
+  assert.equal(dueFloorAfterChange(cacheEntry(null), undefined, 900), undefined);
+  assert.equal(dueFloorAfterChange(cacheEntry(task({ status: 'completed' })), undefined, 900), undefined);
+  assert.ok(MIN_STAGE_SECONDS >= 1);
 });

@@ -5,7 +5,8 @@
  * into. No I/O: the components (duties.ts, executor.ts, verifier-duty.ts) read the chain and
  * the state, ask these functions, and act. Each branch is covered by decisions.test.ts.
  */
-import { TASK_STATES, type TaskInfo } from '../chain/index.ts';
+import { createHash } from 'node:crypto';
+import { TASK_STATES, TASK_WINDOW_BOUNDS, type TaskInfo } from '../chain/index.ts';
 import type { BackendSpec } from '../enclave/index.ts';
 import { FerryError, isRetryable } from '../kernel/index.ts';
 import { CLAIM_ROUNDS, FINAL_STATES, stageDue, timeoutDue } from '../protocol/index.ts';
@@ -61,6 +62,26 @@ export function cacheFresh(c: CachedTask | undefined, now: number): c is CachedT
   return c !== undefined && (c.row === null || FINAL.has(c.row.status) || now <= c.due);
 }
 
+/** The shortest stage window the contract allows, seconds (TASK_WINDOW_BOUNDS: the claim window). */
+export const MIN_STAGE_SECONDS = TASK_WINDOW_BOUNDS.claimWindow.min;
+
+/**
+ * After an event changed a task at chain time ≥ `now`, a lower bound of when any of its stages
+ * can be due: an event that starts a stage gives it a deadline at least MIN_STAGE_SECONDS
+ * later (every window is at least that), one that does not leaves the old stage's (`c.due`);
+ * the expiry is in both. Kept as the lowest of successive changes (`prior`); undefined when the
+ * row was never read (no bound: read it). Final or unknown rows have no stage: undefined too.
+ */
+export function dueFloorAfterChange(
+  c: CachedTask | undefined,
+  prior: number | undefined,
+  now: number,
+): number | undefined {
+  if (c === undefined || c.row === null || FINAL.has(c.row.status)) return prior;
+  const floor = Math.min(c.due, now + MIN_STAGE_SECONDS);
+  return prior === undefined ? floor : Math.min(prior, floor);
+}
+
 /** A watched task at a reconcile: forgotten once gone or final; timed out once its stage is due. */
 export function liveStep(t: TaskInfo | null, now: number): 'drop' | 'timeout' | 'wait' {
   if (!t || FINAL.has(t.status)) return 'drop';
@@ -70,6 +91,54 @@ export function liveStep(t: TaskInfo | null, now: number): 'drop' | 'timeout' | 
 /** Whether a task waits for its next attempt's seed (anyone may seed it). */
 export function awaitsSeed(t: TaskInfo | null): t is TaskInfo {
   return t !== null && (t.status === 'created' || t.status === 'rejected');
+}
+
+// --- duties anyone may do: one designated node, the others as fallbacks (§12) -----------------
+
+/** Seconds each rank below the designated node waits before it does a duty itself. */
+export const DUTY_FALLBACK_SECONDS = 2;
+/** Ranks from this one on all wait the same (the longest wait when the first nodes are absent). */
+export const DUTY_MAX_RANK = 3;
+
+/**
+ * This node's rank for a duty of a task attempt that anyone may do (seeding it, timing out a
+ * stage): the known nodes (this one included) sorted by the hex SHA-256 of the UTF-8 text
+ * `ferry/duty/v1/{duty}/{task}/{attempt}/{lowercase address}`, lowest first. Every node computes the same order from the same set, so
+ * one node is designated (rank 0) and does it at once; rank r waits `dutyDelayMs(r)`, so a
+ * designated node that is absent or hostile (it never does it) delays the task by at most
+ * DUTY_FALLBACK_SECONDS per rank. Nodes with different views of the set at worst both act,
+ * which the contract makes harmless (the second call reverts).
+ */
+export function dutyRank(
+  duty: 'seed' | 'timeout',
+  taskId: bigint,
+  attempt: number,
+  me: string,
+  nodes: Iterable<string>,
+): number {
+  const score = (a: string) =>
+    createHash('sha256')
+      .update(`ferry/duty/v1/${duty}/${taskId}/${attempt}/${a.toLowerCase()}`)
+      .digest('hex');
+  const mine = score(me);
+  const others = new Set([...nodes].map((n) => n.toLowerCase()));
+  others.delete(me.toLowerCase());
+  let rank = 0;
+  for (const n of others) {
+    const s = score(n);
+    if (s < mine || (s === mine && n < me.toLowerCase())) rank++;
+  }
+  return rank;
+}
+
+/** How long a node of this rank waits, ms from when it first saw the duty due, before doing it. */
+export function dutyDelayMs(rank: number): number {
+  return Math.min(rank, DUTY_MAX_RANK) * DUTY_FALLBACK_SECONDS * 1000;
+}
+
+/** Whether a duty first seen due at `since` (local ms) is this node's to do at `nowMs`. */
+export function dutyDue(rank: number, since: number, nowMs: number): boolean {
+  return nowMs - since >= dutyDelayMs(rank);
 }
 
 // --- chain events -------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import {
   getNode,
   getTask,
   heartbeat,
+  listNodes,
   registerNode,
   seedTask,
   setNodeEndpoint,
@@ -26,6 +27,9 @@ import {
   cacheEntry,
   cacheFresh,
   chainTeeKind,
+  dueFloorAfterChange,
+  dutyDue,
+  dutyRank,
   FINAL,
   heartbeatDue,
   jailStep,
@@ -75,9 +79,22 @@ export interface Reconciler {
 export class TaskCache {
   readonly #chain: ChainWriter;
   readonly #rows = new Map<bigint, CachedTask>();
+  /**
+   * Rows an event dropped: the chain time before which no stage of the task can be due (a lower
+   * bound, `decisions.ts` `dueFloorAfterChange`), so the timeout check need not read them at
+   * every tick after every event.
+   */
+  readonly #floors = new Map<bigint, number>();
+  /** The chain time of the last reconcile tick (events arrive after it). */
+  #now = 0;
 
   constructor(c: { chain: ChainWriter }) {
     this.#chain = c.chain;
+  }
+
+  /** The chain time of the current reconcile tick. */
+  tick(now: number): void {
+    this.#now = now;
   }
 
   /** The row to use at chain time `now`: cached (decisions.ts `cacheFresh`) or read. */
@@ -87,16 +104,31 @@ export class TaskCache {
     return this.read(taskId);
   }
 
+  /**
+   * Whether no stage of the task can be due at `now` although an event dropped its row: then a
+   * timeout check may skip it without reading the chain. False when the row is cached (use
+   * `get`) or unknown.
+   */
+  notDueYet(taskId: bigint, now: number): boolean {
+    const floor = this.#floors.get(taskId);
+    return !this.#rows.has(taskId) && floor !== undefined && now <= floor;
+  }
+
   /** Reads the row from the chain and caches it. */
   async read(taskId: bigint): Promise<TaskInfo | null> {
     const row = await getTask(this.#chain, taskId);
     this.#rows.set(taskId, cacheEntry(row));
+    this.#floors.delete(taskId);
     return row;
   }
 
   /** Drops the cached row (an event or a job changed the task). */
   forget(taskId: bigint): void {
+    const c = this.#rows.get(taskId);
     this.#rows.delete(taskId);
+    const floor = dueFloorAfterChange(c, this.#floors.get(taskId), this.#now);
+    if (floor === undefined) this.#floors.delete(taskId);
+    else this.#floors.set(taskId, floor);
   }
 }
 
@@ -107,15 +139,36 @@ export type DutiesComponents = {
   tasks: TaskCache;
   jobs: Jobs;
   log: Logger;
+  /**
+   * How many more attempts this node could take on now, counting the tasks it is seeding or
+   * seeded whose claim window is open (`pending`) as taken (an executor: executor.ts
+   * `capacity`). Absent: no limit. It seeds no more tasks than that.
+   */
+  capacity?: (pending: Iterable<bigint>) => number;
 };
 
-/** Heartbeat, unjail, stage timeouts and seeds (anyone may; every node does). */
+/**
+ * Heartbeat, unjail, stage timeouts and seeds (anyone may; every node does). Seeds and timeouts
+ * are done once per task, not by every node: one designated node does each at once and the
+ * others only if it has not been done after their fallback delay (decisions.ts `dutyRank`), so a
+ * designated node that is absent or hostile delays a task by seconds and never stalls it.
+ */
 export class Duties implements Reconciler {
   readonly #c: DutiesComponents;
   /** Tasks seen created and not final: their stage deadlines are enforced with `timeout`. */
   readonly #live = new Set<bigint>();
-  /** Tasks waiting for their seed. */
-  readonly #toSeed = new Set<bigint>();
+  /** Tasks waiting for their seed: local ms at which this node first saw the seed possible. */
+  readonly #toSeed = new Map<bigint, number>();
+  /** Seeds this node sent or is sending: local ms until which their claim window may be open. */
+  readonly #seeding = new Map<bigint, number>();
+  /** Stages seen due (`task/attempt/status`): local ms at which this node first saw each due. */
+  readonly #timeoutSince = new Map<string, number>();
+  /**
+   * The registry's active nodes (address -> whether an executor), read at the first tick and
+   * again after a registry event; null until read (then this node acts at once, as rank 0).
+   */
+  #nodes: Map<string, boolean> | null = null;
+  #nodesStale = true;
   /** Block time of this node's last heartbeat on chain (0: unknown, checked at the next tick). */
   #lastHeartbeat = 0;
   /** Chain time from which to look again whether the node is jailed. */
@@ -132,31 +185,92 @@ export class Duties implements Reconciler {
 
   /** Seeds the task's next attempt once possible (TaskCreated, AttemptEnded). */
   seed(taskId: bigint): void {
-    this.#toSeed.add(taskId);
+    if (!this.#toSeed.has(taskId)) this.#toSeed.set(taskId, Date.now());
+  }
+
+  /** The registry changed (a node registered, updated, jailed...): its active nodes are read again. */
+  nodesChanged(): void {
+    this.#nodesStale = true;
+  }
+
+  /** This node's rank for a duty of the task attempt among the active nodes (executors for seeds). */
+  #rank(duty: 'seed' | 'timeout', t: TaskInfo): number {
+    if (!this.#nodes) return 0;
+    const nodes = [...this.#nodes].filter(([, executor]) => duty !== 'seed' || executor).map(([a]) => a);
+    return dutyRank(duty, t.taskId, t.attempt, this.#c.address, nodes);
   }
 
   async reconcile(now: number): Promise<void> {
     const { jobs, tasks } = this.#c;
     jobs.enqueue('node', 'heartbeat', () => this.#heartbeat(now), { key: 'heartbeat' });
+    if (this.#nodesStale) {
+      this.#nodesStale = false;
+      jobs.enqueue('node', 'active nodes', () => this.#readNodes(), { key: 'active nodes' });
+    }
+    const ms = Date.now();
+    const due = new Set<string>();
+    tasks.tick(now);
     for (const taskId of [...this.#live]) {
-      const step = liveStep(await tasks.get(taskId, now), now);
+      // Changed by an event less than the shortest stage window ago: nothing can be due yet.
+      if (tasks.notDueYet(taskId, now)) continue;
+      const t = await tasks.get(taskId, now);
+      const step = liveStep(t, now);
       if (step === 'drop') {
         this.#live.delete(taskId);
         tasks.forget(taskId);
-      } else if (step === 'timeout') {
+      } else if (step === 'timeout' && t) {
+        const k = `${taskId}/${t.attempt}/${t.status}`;
+        due.add(k);
+        const since = this.#timeoutSince.get(k) ?? ms;
+        this.#timeoutSince.set(k, since);
+        if (!dutyDue(this.#rank('timeout', t), since, ms)) continue;
         jobs.enqueue(`task ${taskId}`, `timeout ${taskId}`, () => this.#timeout(taskId), {
           key: `timeout ${taskId}`,
         });
       }
     }
-    for (const taskId of [...this.#toSeed]) {
-      if (!awaitsSeed(await tasks.get(taskId, now))) {
+    for (const k of this.#timeoutSince.keys()) if (!due.has(k)) this.#timeoutSince.delete(k);
+    for (const [taskId, until] of this.#seeding) if (until < ms) this.#seeding.delete(taskId);
+    // Room for new seeds, counted once per tick (it reads the state) and spent as seeds go out.
+    let room = Number.NaN;
+    for (const [taskId, since] of [...this.#toSeed]) {
+      const t = await tasks.get(taskId, now);
+      if (!awaitsSeed(t)) {
         this.#toSeed.delete(taskId);
         continue;
       }
+      if (this.#seeding.has(taskId) || !dutyDue(this.#rank('seed', t), since, ms)) continue;
+      // Back-pressure: a seed opens a claim window that ends the attempt if nobody claims, so
+      // this node seeds only what it could claim itself; the rest wait, `created` (no attempt
+      // spent) until it or another executor has room, or the task expires (refunded).
+      if (Number.isNaN(room)) {
+        room = this.#c.capacity ? this.#c.capacity(this.#seeding.keys()) : Number.POSITIVE_INFINITY;
+      }
+      if (room <= 0) continue;
+      room--;
+      this.#seeding.set(taskId, ms + (t.windows.claim + 2) * 1000);
       jobs.enqueue(`task ${taskId}`, `seed ${taskId}`, () => this.#seedNow(taskId), {
         key: `seed ${taskId}`,
       });
+    }
+  }
+
+  /** Reads the registry's active nodes (NodeRegistered events, then each node's entry). */
+  async #readNodes(): Promise<void> {
+    try {
+      const nodes = await listNodes(this.#c.chain);
+      this.#nodes = new Map(
+        nodes
+          .filter((n) => n.status === 'active')
+          .map((n) => [n.address.toLowerCase(), n.roles.includes('executor')]),
+      );
+      this.#c.log.info('active nodes read (seed and timeout designation)', {
+        nodes: this.#nodes.size,
+        executors: [...this.#nodes.values()].filter(Boolean).length,
+      });
+    } catch (e) {
+      this.#nodesStale = true;
+      throw e;
     }
   }
 
@@ -217,11 +331,15 @@ export class Duties implements Reconciler {
     }
   }
 
-  /** Seeds a task's next attempt (anyone may, once the anchor block's successor exists). */
+  /**
+   * Seeds a task's next attempt (anyone may, once the anchor block's successor exists). The
+   * reconcile found it awaiting its seed on the cached row; the contract checks again (a task
+   * seeded meanwhile reverts at estimation, and nothing is sent).
+   */
   async #seedNow(taskId: bigint): Promise<void> {
     const { chain, tasks, log } = this.#c;
-    if (!awaitsSeed(await getTask(chain, taskId))) {
-      this.#toSeed.delete(taskId);
+    if (!this.#toSeed.has(taskId)) {
+      this.#seeding.delete(taskId);
       return;
     }
     try {
@@ -230,6 +348,7 @@ export class Duties implements Reconciler {
       tasks.forget(taskId);
     } catch (e) {
       // Too early (the anchor block's successor is not mined yet) or seeded by someone else.
+      this.#seeding.delete(taskId);
       log.debug('seed not possible yet', { task: String(taskId), code: toFerryError(e).code });
     }
   }

@@ -147,6 +147,8 @@ export class Executor implements Reconciler {
   readonly #c: ExecutorComponents;
   /** Enclaves alive (created for claims won, until their attempt ends), by task/attempt. */
   readonly #enclaves = new Map<string, EnclaveHandle>();
+  /** Attempts whose claim is being sent (from its intent to its outcome). */
+  readonly #claiming = new Set<string>();
   /** Attempts whose run is under way (or was enqueued). */
   readonly #running = new Set<string>();
   /** Chain time at which the reconciler first saw each live enclave's attempt attested. */
@@ -174,6 +176,37 @@ export class Executor implements Reconciler {
   claim(taskId: bigint, attempt: number): void {
     const k = key(taskId, attempt);
     this.#c.jobs.enqueue(k, `claim ${k}`, (ctx) => this.#claim(taskId, attempt, ctx), { key: `claim ${k}` });
+  }
+
+  /**
+   * How many more attempts this node could claim now: maxEnclaves less the attempts it holds or
+   * is claiming (`#committed`) and the tasks in `pending` (seeds it sent whose claim window is
+   * open) that are not among them.
+   */
+  capacity(pending: Iterable<bigint> = []): number {
+    const held = new Set(this.#committedKeys().map((k) => k.split('/')[0]));
+    for (const t of pending) held.add(String(t));
+    return this.#c.config.maxEnclaves - held.size;
+  }
+
+  /**
+   * The attempts this node holds an enclave for or may have to make one for: live enclaves, and
+   * claims confirmed whose evidence is not committed yet (each needs an enclave within the
+   * evidence window, or the node is slashed for missing it). Counted against maxEnclaves when
+   * claiming: counting live enclaves only let a burst of seeds (50 tasks at once) win more
+   * claims than the node could make enclaves for in the evidence window under load (evidence
+   * missed, slashed, jailed: then no claim at all). Claims being sent count too (a burst of
+   * claim jobs runs concurrently); a claim that was not the best counts until the reconcile
+   * settles it as lost.
+   */
+  #committed(): number {
+    return this.#committedKeys().length;
+  }
+
+  #committedKeys(): string[] {
+    const held = new Set([...this.#enclaves.keys(), ...this.#claiming]);
+    for (const c of this.#c.state.claimsAwaitingEvidence()) held.add(key(c.task, c.attempt));
+    return [...held];
   }
 
   /** A new sealed key was stored: when every asset's key is there, the run is enqueued. */
@@ -318,6 +351,15 @@ export class Executor implements Reconciler {
   }
 
   async #claim(taskId: bigint, attempt: number, ctx?: JobContext): Promise<void> {
+    const k = key(taskId, attempt);
+    try {
+      await this.#claimOnce(taskId, attempt, k, ctx);
+    } finally {
+      this.#claiming.delete(k);
+    }
+  }
+
+  async #claimOnce(taskId: bigint, attempt: number, k: string, ctx?: JobContext): Promise<void> {
     const { chain, state, config: cfg, log, address } = this.#c;
     const task = await getTask(chain, taskId);
     if (!claimOpen(task, attempt, chainTeeKind(cfg.tee))) return;
@@ -350,7 +392,7 @@ export class Executor implements Reconciler {
       });
       return;
     }
-    if (!existing && this.#enclaves.size >= cfg.maxEnclaves) {
+    if (!existing && this.#committed() >= cfg.maxEnclaves) {
       log.warn('enclaves at their maximum; not claiming', {
         task: String(taskId),
         attempt,
@@ -358,6 +400,8 @@ export class Executor implements Reconciler {
       });
       return;
     }
+    // Reserved at once (no await since the count): concurrent claim jobs see it.
+    this.#claiming.add(k);
     if (!existing) {
       // The claim rule (§11.3, src/protocol/claim.ts): claim at the start of this node's first
       // eligible round, and not at all when a claim of the attempt is already on chain by then
@@ -370,7 +414,10 @@ export class Executor implements Reconciler {
         target: task.claimTarget,
       });
       if (round < 0) return;
-      const now = Number((await chain.public.getBlock()).timestamp);
+      // Round 0 opens with the seed: claim now (past the deadline, the estimation refuses it and
+      // nothing is sent), without reading the chain's time first.
+      const now =
+        round === 0 ? task.deadline - task.windows.claim : Number((await chain.public.getBlock()).timestamp);
       const timing = claimTiming(task, round, now);
       if (timing.kind === 'closed') return;
       if (timing.kind === 'wait') {
@@ -396,7 +443,7 @@ export class Executor implements Reconciler {
       state.markClaimSent(taskId, attempt, r.hash);
       state.markClaimOutcome(taskId, attempt, 'confirmed', r.best ? 'best so far' : 'not best');
       log.info('claimed', { task: String(taskId), attempt, best: r.best });
-      if (r.best) this.#prepare(taskId, attempt);
+      if (r.best) this.#prepare(task);
     } catch (e) {
       const fe = toFerryError(e);
       const fate = sendFailure(fe.code);
@@ -407,20 +454,29 @@ export class Executor implements Reconciler {
   }
 
   /**
-   * This node's claim is the best so far: the enclave is created now, while the claim window
-   * runs, rather than after it (§11.3, "Evidence prepared during the claim window"). It is made
-   * for the attempt's commitments, fixed once the attempt is seeded; it holds no key and its
-   * evidence is published only with the commitment after the window. It counts against
-   * maxEnclaves like any live enclave, and a claim displaced by a better one destroys it
+   * This node's claim is the best so far: the enclave is created while the claim window runs,
+   * rather than after it (§11.3, "Evidence prepared during the claim window"), PREPARE_LEAD_SECONDS
+   * before the window closes by this machine's clock (at once if that is past): a claim of the
+   * first round that displaces this one usually arrives before, so an enclave is rarely started
+   * for a claim that is then lost (under load, both executors of the devnet started one per
+   * task). It is made for the attempt's commitments, fixed once the attempt is seeded; it holds
+   * no key and its evidence is published only with the commitment after the window. It counts
+   * against maxEnclaves like any live enclave, and a claim displaced by a better one destroys it
    * (`displaced`, and `enclaveStep` at every reconcile). Then the evidence is committed the
    * moment the chain takes it (`#commitAt`).
    */
-  #prepare(taskId: bigint, attempt: number): void {
+  #prepare(task: TaskInfo): void {
+    const { taskId, attempt } = task;
     const k = key(taskId, attempt);
-    this.#c.jobs.enqueue(k, `prepare ${k}`, () => this.#prepareEnclave(taskId, attempt), {
-      key: `prepare ${k}`,
-      pool: 'evidence',
-    });
+    const delay = Math.max(0, (task.deadline - PREPARE_LEAD_SECONDS) * 1000 - Date.now());
+    const timer = setTimeout(() => {
+      if (this.#c.jobs.signal.aborted) return;
+      this.#c.jobs.enqueue(k, `prepare ${k}`, () => this.#prepareEnclave(taskId, attempt), {
+        key: `prepare ${k}`,
+        pool: 'evidence',
+      });
+    }, delay);
+    timer.unref();
   }
 
   /**
@@ -755,6 +811,12 @@ export class Executor implements Reconciler {
     }
   }
 }
+
+/**
+ * Seconds before the claim deadline at which the best claimant starts its enclave (`#prepare`):
+ * enough to take one from the pool or spawn one under load before the window closes.
+ */
+export const PREPARE_LEAD_SECONDS = 2;
 
 /** Statuses in which a live enclave's missing keys decide its step (decisions.ts `enclaveStep`). */
 const ENCLAVE_CHECKS_KEYS: ReadonlySet<string> = new Set(['attested', 'running']);
