@@ -8,6 +8,13 @@ export {
   hashTagged,
 } from './canonical.ts';
 export { EXIT, ERROR_CODES, type ErrorCode, type ExitCode, exitCodeFor, isRetryable } from './codes.ts';
-export { compileCacheDir, envName, ferryHome, type LoadConfigOptions, loadConfig, readConfigFile } from './config.ts';
+export {
+  compileCacheDir,
+  envName,
+  ferryHome,
+  type LoadConfigOptions,
+  loadConfig,
+  readConfigFile,
+} from './config.ts';
 export { describe, FerryError, type FerryErrorOptions, isFerryError, toFerryError } from './errors.ts';
 export { createLogger, type Logger, type LoggerOptions, type LogLevel, redact } from './log.ts';
