@@ -32,8 +32,7 @@ import { join } from 'node:path';
 import type { Hex } from 'viem';
 import { z } from 'zod';
 import type { VerifierRegistry } from '../attestation/index.ts';
-import { ChainDriver, type JobContext } from '../daemon/index.ts';
-import { ThrottledCursor } from '../daemon/cursor.ts';
+import { ChainDriver, type JobContext, ThrottledCursor } from '../daemon/index.ts';
 import {
   type ChainWriter,
   connect,

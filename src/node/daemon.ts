@@ -28,8 +28,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Hex } from 'viem';
-import { ChainDriver, type JobLanes } from '../daemon/index.ts';
-import { ThrottledCursor } from '../daemon/cursor.ts';
+import { ChainDriver, type JobLanes, ThrottledCursor } from '../daemon/index.ts';
 import { EnclavePool } from '../enclave/index.ts';
 import { connect, type FerryEvent, subscribeNewHeads, writer } from '../chain/index.ts';
 import { vrfKeygen, vrfPublicKey } from '../crypto/vrf/index.ts';
