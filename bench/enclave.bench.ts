@@ -94,19 +94,31 @@ function baseline(
         import('node:fs').then((fs) => fs.createReadStream(stdin.file!).pipe(p.stdin!));
       } else p.stdin?.end();
     }
-    let out = '';
-    let err = '';
-    p.stdout?.on('data', (d) => {
-      out += d;
-    });
-    p.stderr?.on('data', (d) => {
-      err += d;
-    });
-    p.on('error', reject);
-    p.on('close', (code) => {
-      if (code !== 0) reject(new Error(`baseline failed: ${err}`));
-      else resolve({ ...JSON.parse(out), wallMs: performance.now() - t0, counted: err.trim() });
-    });
+    collect(p, 'baseline', reject, (out, err) =>
+      resolve({ ...JSON.parse(out), wallMs: performance.now() - t0, counted: err.trim() }),
+    );
+  });
+}
+
+/** Gathers a child's stdout and stderr; `done` with both once it exits 0, else rejects. */
+function collect(
+  p: ReturnType<typeof spawn>,
+  what: string,
+  reject: (e: Error) => void,
+  done: (out: string, err: string) => void,
+): void {
+  let out = '';
+  let err = '';
+  p.stdout?.on('data', (d) => {
+    out += d;
+  });
+  p.stderr?.on('data', (d) => {
+    err += d;
+  });
+  p.on('error', reject);
+  p.on('close', (code) => {
+    if (code !== 0) reject(new Error(`${what} failed: ${err}`));
+    else done(out, err);
   });
 }
 
@@ -178,19 +190,7 @@ function decryptAloneInChild(file: string, key: Uint8Array): Promise<{ cold: Pas
       ['--input-type=module', '-e', DECRYPT_ALONE, ageIndex, file, Buffer.from(key).toString('hex')],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
-    let out = '';
-    let err = '';
-    p.stdout?.on('data', (d) => {
-      out += d;
-    });
-    p.stderr?.on('data', (d) => {
-      err += d;
-    });
-    p.on('error', reject);
-    p.on('close', (code) => {
-      if (code !== 0) reject(new Error(`decryption alone failed: ${err}`));
-      else resolve(JSON.parse(out));
-    });
+    collect(p, 'decryption alone', reject, (out) => resolve(JSON.parse(out)));
   });
 }
 

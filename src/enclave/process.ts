@@ -416,33 +416,25 @@ async function* decrypted(
 ): AsyncGenerator<readonly Uint8Array[]> {
   let out: Buffer[] = [];
   const d = new Decryptor([identity], (p) => out.push(p));
-  const wipeBatch = (b: Buffer[]) => {
-    // A transferred chunk is detached here (length 0): the app's thread zeroes it.
-    for (const p of b) if (p.length > 0) p.fill(0);
-  };
-  for await (const c of raw) {
-    const r = d.write(c);
-    if (r) await r;
-    if (out.length > 0) {
-      const batch = out;
-      out = [];
-      try {
-        yield batch;
-      } finally {
-        wipeBatch(batch);
-      }
-    }
-  }
-  await d.end();
-  if (out.length > 0) {
+  // Hands over what the last step decrypted, if anything; zeroes what is still here after.
+  async function* handOver(): AsyncGenerator<readonly Uint8Array[]> {
+    if (out.length === 0) return;
     const batch = out;
     out = [];
     try {
       yield batch;
     } finally {
-      wipeBatch(batch);
+      // A transferred chunk is detached here (length 0): the app's thread zeroes it.
+      for (const p of batch) if (p.length > 0) p.fill(0);
     }
   }
+  for await (const c of raw) {
+    const r = d.write(c);
+    if (r) await r;
+    yield* handOver();
+  }
+  await d.end();
+  yield* handOver();
 }
 
 function plaintextOf(
