@@ -5,9 +5,19 @@
  * codes, error codes in --json, and no partial plaintext left behind with -o.
  */
 import assert from 'node:assert/strict';
-import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
+import { type SpawnSyncReturns, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  ftruncateSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -305,4 +315,67 @@ test('a read error of the input is IO_READ_FAILED (exit 1) and leaves no output 
     assert.deepEqual(readdirSync(dir).sort(), before, `${args[0]}: no output or temp file left`);
   }
   rmSync(join(dir, 'a-dir'), { recursive: true });
+});
+
+test('stdin redirected from a regular file (read in place, synchronously): both directions against age', (t) => {
+  if (!requireTool(t, 'age')) return;
+  const a = ageKey('age-key-s.txt');
+  for (const n of [0, 65536, 8 * 65536 + 1, 3 * 1024 * 1024 + 5]) {
+    const pt = randomBytes(n);
+    writeFileSync(join(dir, 's.bin'), pt);
+    const fromFile = (args: string[], file: string, env: Record<string, string> = {}): Run => {
+      const fd = openSync(join(dir, file), 'r');
+      try {
+        return spawnSync(FERRY, args, {
+          cwd: dir,
+          stdio: [fd, 'pipe', 'pipe'],
+          maxBuffer: 1 << 28,
+          env: { ...process.env, ...env },
+        });
+      } finally {
+        closeSync(fd);
+      }
+    };
+    for (const workers of ['0', '2']) {
+      const env = { FERRY_AGE_WORKERS: workers };
+      ok(fromFile(['encrypt', '-r', a.recipient, '-o', 's.age'], 's.bin', env), `encrypt < file ${n}`);
+      assert.deepEqual(
+        ok(tool('age', ['-d', '-i', a.path, 's.age']), `age -d ${n}`),
+        pt,
+        `${n}: ferry -> age`,
+      );
+      ok(tool('age', ['-e', '-r', a.recipient, '-o', 's2.age', 's.bin']), `age -e ${n}`);
+      assert.deepEqual(ok(fromFile(['decrypt', '-i', a.path], 's2.age', env), `decrypt < file ${n}`), pt);
+    }
+  }
+  for (const f of ['s.bin', 's.age', 's2.age']) rmSync(join(dir, f));
+});
+
+test('SIGINT during a long encryption from a file (synchronous reads and writes): ABORTED, no output file', async () => {
+  const k = ferryKey('ferry-key-i.txt');
+  // 1 GiB of holes: cheap to make and to read, long enough to encrypt that the signal lands mid-way.
+  const big = join(dir, 'big.bin');
+  const fd = openSync(big, 'w');
+  ftruncateSync(fd, 1024 * 1024 * 1024);
+  closeSync(fd);
+  const before = readdirSync(dir).sort();
+  const child = spawn(FERRY, ['encrypt', '-r', k.recipient, '-o', 'big.age', '--json', 'big.bin'], {
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+  // Once the temporary output exists, the pipeline is running.
+  while (!readdirSync(dir).some((f) => f.startsWith('.big.age.ferry-'))) {
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  child.kill('SIGINT');
+  const code = await exited;
+  assert.notEqual(code, 0, 'the encryption was interrupted');
+  assert.equal((JSON.parse(out.trim()).error as { code: string }).code, 'ABORTED');
+  assert.deepEqual(readdirSync(dir).sort(), before, 'no output or temporary file left');
+  rmSync(big);
 });

@@ -59,17 +59,19 @@ import {
 import { ENC_CHUNK_SIZE, NONCE_SIZE, openChunk, streamNonce, TAG_SIZE } from './stream.ts';
 
 /**
- * Reads into `buf` from offset `off` (at most `buf.length - off` bytes); resolves with the
- * number of bytes read, 0 only at end of input.
+ * Reads into `buf` from offset `off` (at most `buf.length - off` bytes); returns or resolves
+ * with the number of bytes read, 0 only at end of input. A source that reads synchronously
+ * (a regular file) returns the number itself: the pipeline then reads without a round trip
+ * through the event loop and libuv's thread pool.
  */
-export type ByteSource = (buf: Uint8Array, off: number) => Promise<number>;
+export type ByteSource = (buf: Uint8Array, off: number) => number | Promise<number>;
 
 /**
  * Writes `parts` in order; the pipeline awaits it before writing more (backpressure). When
- * the promise resolves the sink must be done with `parts`: they are views into the pipeline's
- * ring (shared memory), reused for later chunks.
+ * it returns (a synchronous sink) or its promise resolves, the sink must be done with `parts`:
+ * they are views into the pipeline's ring (shared memory), reused for later chunks.
  */
-export type ByteSink = (parts: Uint8Array[]) => Promise<void>;
+export type ByteSink = (parts: Uint8Array[]) => void | Promise<void>;
 
 /**
  * Frees a buffer that owns its whole ArrayBuffer now, by detaching it, instead of when the
@@ -130,7 +132,8 @@ export function iterableSource(input: AsyncIterable<unknown>): ByteSource {
 async function fill(source: ByteSource, buf: Uint8Array, from: number): Promise<number> {
   let n = from;
   while (n < buf.length) {
-    const r = await source(buf, n);
+    let r = source(buf, n);
+    if (typeof r !== 'number') r = await r;
     if (r === 0) break;
     n += r;
   }
@@ -138,6 +141,13 @@ async function fill(source: ByteSource, buf: Uint8Array, from: number): Promise<
 }
 
 // --- the ring: reads, publication, ordered writes; chunks sealed or opened by any thread ---
+
+/**
+ * Spans read between two turns of the event loop (16 MiB): with a synchronous source and
+ * sink nothing else would return to it, and a signal (SIGINT) or a worker's 'error' and
+ * 'exit' events are handled there.
+ */
+const YIELD_SPANS = 32;
 
 /** Upper bound of `workers`. */
 const MAX_WORKERS = 8;
@@ -252,9 +262,11 @@ async function runRing(
   const slotOf = (i: number) => i & (SLOTS - 1);
 
   /** Reads the next span into free slots and publishes what it can (a full last chunk is held). */
+  let spans = 0;
   const readSpan = async () => {
     // Without the main thread's help the workers are needed from the first chunk on.
     if (!opts.mainThread && workers.length === 0) startWorkers();
+    if (++spans % YIELD_SPANS === 0) await new Promise((res) => setImmediate(res));
     const slot = slotOf(read);
     const buf = data.subarray(slot * stride, (slot + SPAN) * stride);
     let pre = 0;
@@ -331,7 +343,10 @@ async function runRing(
         parts.push(tags.subarray(slot * TAG_SIZE, (slot + 1) * TAG_SIZE));
       }
     }
-    if (parts.length > 0) await sink(parts);
+    if (parts.length > 0) {
+      const w = sink(parts);
+      if (w !== undefined) await w;
+    }
     for (let i = 0; i < count; i++) Atomics.store(ctrl, cell(slotOf(written + i), STATE), FREE);
     written += count;
   };
