@@ -215,7 +215,21 @@ async function runRing(
 ): Promise<void> {
   const shared = newRing(decrypt);
   const r = mapRing(shared);
-  const processOne = localProcessor(shared);
+  // Encryption: chunks sealed on this thread are written from node:crypto's output buffer
+  // rather than copied back into their slot first (one 64 KiB copy less per chunk).
+  const own: (Uint8Array | null)[] = new Array(SLOTS).fill(null);
+  const processOne = decrypt
+    ? localProcessor(shared)
+    : localProcessor(shared, (slot, ct) => {
+        own[slot] = ct;
+      });
+  const dropOwn = (slot: number) => {
+    const b = own[slot];
+    if (b !== null) {
+      own[slot] = null;
+      release(b);
+    }
+  };
   const { ctrl, stride, data, tags } = r;
   const key = createSecretKey(rawKey);
   const iv = Buffer.alloc(12);
@@ -339,7 +353,7 @@ async function runRing(
       if (decrypt) {
         if (len > TAG_SIZE) parts.push(data.subarray(off, off + len - TAG_SIZE));
       } else {
-        if (len > 0) parts.push(data.subarray(off, off + len));
+        if (len > 0) parts.push(own[slot] ?? data.subarray(off, off + len));
         parts.push(tags.subarray(slot * TAG_SIZE, (slot + 1) * TAG_SIZE));
       }
     }
@@ -347,7 +361,10 @@ async function runRing(
       const w = sink(parts);
       if (w !== undefined) await w;
     }
-    for (let i = 0; i < count; i++) Atomics.store(ctrl, cell(slotOf(written + i), STATE), FREE);
+    for (let i = 0; i < count; i++) {
+      dropOwn(slotOf(written + i));
+      Atomics.store(ctrl, cell(slotOf(written + i), STATE), FREE);
+    }
     written += count;
   };
 
@@ -396,6 +413,7 @@ async function runRing(
     }
   } finally {
     await stop();
+    for (let i = 0; i < SLOTS; i++) dropOwn(i);
     data.fill(0);
     iv.fill(0);
   }

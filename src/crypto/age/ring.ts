@@ -133,8 +133,15 @@ type Crypto = Pick<typeof nodeCrypto, 'createCipheriv' | 'createDecipheriv'>;
  * Opening refuses without trying a chunk shorter than its tag and an empty last chunk that is
  * not the only one (its tag may well verify); the plaintext reaches the shared slot only after
  * final() verified the tag, and a failed chunk keeps its ciphertext.
+ *
+ * Sealing on the thread that writes the output may pass `keep`: the ciphertext buffer is then
+ * handed to it instead of being copied back into the slot (the tag still goes to the ring).
  */
-export function chunkProcessor(crypto: Crypto, s: RingShared): (key: KeyObject, iv: Buffer) => boolean {
+export function chunkProcessor(
+  crypto: Crypto,
+  s: RingShared,
+  keep?: (slot: number, ciphertext: Buffer) => void,
+): (key: KeyObject, iv: Buffer) => boolean {
   const L = s.layout;
   const ctrl = new Int32Array(s.ctrl);
   const data = Buffer.from(s.data);
@@ -160,9 +167,12 @@ export function chunkProcessor(crypto: Crypto, s: RingShared): (key: KeyObject, 
       const c = crypto.createCipheriv('chacha20-poly1305', key, iv, { authTagLength: L.tag });
       const ct = c.update(data.subarray(off, off + len));
       c.final();
-      data.set(ct, off);
-      free(ct);
       tags.set(c.getAuthTag(), slot * L.tag);
+      if (keep) keep(slot, ct);
+      else {
+        data.set(ct, off);
+        free(ct);
+      }
       return true;
     }
     if (len < L.tag || (last && (hi > 0 || lo > 0) && len === L.tag)) return false;
@@ -224,7 +234,10 @@ export function workerSource(): string {
   return `(${workerMain})(require, ${chunkProcessor});`;
 }
 
-/** This thread's processor over ring `s`. */
-export function localProcessor(s: RingShared): (key: KeyObject, iv: Buffer) => boolean {
-  return chunkProcessor(nodeCrypto, s);
+/** This thread's processor over ring `s` (`keep`: see chunkProcessor). */
+export function localProcessor(
+  s: RingShared,
+  keep?: (slot: number, ciphertext: Buffer) => void,
+): (key: KeyObject, iv: Buffer) => boolean {
+  return chunkProcessor(nodeCrypto, s, keep);
 }
