@@ -20,7 +20,7 @@ import {
 import { privateKeyToAccount } from 'viem/accounts';
 import { FerryError } from '../kernel/index.ts';
 import { toChainError } from './errors.ts';
-import { openWsReads, readsOverWebSocket } from './ws-rpc.ts';
+import { openWsReads, readsOverWebSocket, type WsReads } from './ws-rpc.ts';
 import type { Logger } from '../kernel/index.ts';
 import type { ChainReader, ChainWriter, FerryContracts, TxResult } from './types.ts';
 
@@ -56,6 +56,8 @@ export type Clients = {
   public: PublicClient;
   wallet?: WalletClient<Transport, Chain, Account>;
   chain: Chain;
+  /** The WebSocket reads of `wsRpcUrl`, if given (its `live` says whether reads use it now). */
+  wsReads?: WsReads;
   /** Closes the WebSocket of `wsRpcUrl`, if any; idempotent. */
   close(): void;
 };
@@ -89,10 +91,10 @@ export async function connect(options: ConnectOptions): Promise<Clients> {
   const reads = ws ? readsOverWebSocket(rpcUrl, ws, { retryCount: 1 }) : transport;
   const pub = createPublicClient({ chain, transport: reads, pollingInterval }) as PublicClient;
   const close = () => ws?.close();
-  if (privateKey === undefined) return { public: pub, chain, close };
+  if (privateKey === undefined) return { public: pub, chain, wsReads: ws, close };
   const account = privateKeyToAccount(privateKey);
   const wallet = createWalletClient({ account, chain, transport, pollingInterval });
-  return { public: pub, wallet, chain, close };
+  return { public: pub, wallet, chain, wsReads: ws, close };
 }
 
 /** A ChainWriter from clients and deployed addresses. */
