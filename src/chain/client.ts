@@ -93,7 +93,9 @@ export async function connect(options: ConnectOptions): Promise<Clients> {
   const close = () => ws?.close();
   if (privateKey === undefined) return { public: pub, chain, wsReads: ws, close };
   const account = privateKeyToAccount(privateKey);
-  const wallet = createWalletClient({ account, chain, transport, pollingInterval });
+  // The wallet's own reads (filling a transaction) may use the socket too; the transaction
+  // itself is always sent over HTTP (ws-rpc.ts).
+  const wallet = createWalletClient({ account, chain, transport: reads, pollingInterval });
   return { public: pub, wallet, chain, wsReads: ws, close };
 }
 
