@@ -8,7 +8,8 @@
  * after a send can never make one go out twice). It is used once its `eth_chainId` matches the
  * chain the client was made for; until then, while it is down (it reconnects, backing off from
  * 250 ms to 8 s), and for a request it loses (closed before the answer, or no answer within
- * the timeout), the read goes over HTTP instead. Answers are JSON-RPC answers like HTTP's: an
+ * the timeout, after which the socket is dropped and opened again), the read goes over HTTP
+instead. Answers are JSON-RPC answers like HTTP's: an
  * error answer becomes the same viem error as over HTTP, so errors.ts maps it to the same
  * FerryError code. The URL is never logged (provider URLs often carry an API key).
  */
@@ -73,6 +74,12 @@ export function openWsReads(url: string, opts: WsReadsOptions): WsReads {
       const t = setTimeout(() => {
         pending.delete(id);
         reject(new SocketLost());
+        // A socket that stopped answering is dropped (reads go over HTTP until a new one is up).
+        try {
+          sock.close();
+        } catch {
+          // already closing
+        }
       }, timeoutMs);
       t.unref();
       pending.set(id, { resolve, reject, timer: t });
