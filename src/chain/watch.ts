@@ -69,6 +69,19 @@ export type WatchOptions = {
   signal?: AbortSignal;
 };
 
+/**
+ * Each event of Ferry's ABI by its selector (the first of a signature, as viem's own lookup
+ * picks): decoding a log then looks its event up instead of hashing every event's signature
+ * for every log.
+ */
+const EVENT_BY_SELECTOR = new Map<Hex, typeof ferryEventsAbi>();
+for (const item of ferryEventsAbi) {
+  if (item.type !== 'event' || ('anonymous' in item && item.anonymous)) continue;
+  const selector = toEventSelector(item as Parameters<typeof toEventSelector>[0]);
+  if (!EVENT_BY_SELECTOR.has(selector))
+    EVENT_BY_SELECTOR.set(selector, [item] as unknown as typeof ferryEventsAbi);
+}
+
 /** Decodes raw logs of Ferry's contracts; logs of other contracts are skipped. */
 export function decodeFerryLogs(c: Pick<ChainReader, 'contracts'>, logs: readonly Log[]): FerryEvent[] {
   const byAddress = new Map<string, FerryEvent['contract']>(
@@ -80,7 +93,7 @@ export function decodeFerryLogs(c: Pick<ChainReader, 'contracts'>, logs: readonl
     if (!contract) continue;
     try {
       const ev = decodeEventLog({
-        abi: ferryEventsAbi,
+        abi: (log.topics[0] && EVENT_BY_SELECTOR.get(log.topics[0])) || ferryEventsAbi,
         data: log.data,
         topics: log.topics as [Hex, ...Hex[]],
       });
@@ -277,12 +290,16 @@ export function watchFerryEvents(c: ChainReader, options: WatchOptions): Watcher
         });
         if (b === undefined) behind = true;
         else if (b.hash !== last.hash) {
-          throw new FerryError('CHAIN_REORG_TOO_DEEP', `block ${last.number} changed after it was confirmed`, {
-            hints: [
-              `confirmations: ${confirmations}`,
-              'resume from an earlier block, or use a larger confirmation depth',
-            ],
-          });
+          throw new FerryError(
+            'CHAIN_REORG_TOO_DEEP',
+            `block ${last.number} changed after it was confirmed`,
+            {
+              hints: [
+                `confirmations: ${confirmations}`,
+                'resume from an earlier block, or use a larger confirmation depth',
+              ],
+            },
+          );
         }
       }
     }
