@@ -294,7 +294,7 @@ class CpuSampler {
     }
   }
   /** CPU per label in % of one core over the sampled time, highest first; and the machine's busy %. */
-  result(): { procs: [string, number][]; machine: number; cores: number } {
+  result(): { procs: [string, number][]; machine: number; cores: number; seconds: number } {
     const seconds = (this.#t1 - this.#t0) / 1000;
     const hz = 100;
     const by = new Map<string, number>();
@@ -309,7 +309,7 @@ class CpuSampler {
     const cores = readFileSync('/proc/stat', 'utf8')
       .split('\n')
       .filter((l) => /^cpu\d/.test(l)).length;
-    return { procs, machine: total > 0 ? (100 * busy) / total : 0, cores };
+    return { procs, machine: total > 0 ? (100 * busy) / total : 0, cores, seconds };
   }
 }
 
@@ -834,6 +834,41 @@ const bench: Bench = async ({ quick, log }) => {
             .join(', ')}; all devnet processes ${ours.toFixed(0)}`,
         },
       );
+      // What each completed task cost in CPU, by kind of process (CPU-s = share x duration / tasks):
+      // the nine daemons' own threads apart from their enclaves, anvil and this process.
+      if (done.length > 0) {
+        const kinds = new Map<string, number>();
+        for (const [l, v] of usage.procs) {
+          const kind = l.startsWith('enclaves of')
+            ? 'enclaves'
+            : l.startsWith('executor')
+              ? 'executors'
+              : l.startsWith('verifier')
+                ? 'verifiers'
+                : l.startsWith('agent')
+                  ? 'owner agents'
+                  : l.startsWith('anvil')
+                    ? 'anvil'
+                    : 'bench';
+          kinds.set(kind, (kinds.get(kind) ?? 0) + ((v / 100) * usage.seconds) / done.length);
+        }
+        const daemons = ['executors', 'verifiers', 'owner agents'].reduce(
+          (a, k) => a + (kinds.get(k) ?? 0),
+          0,
+        );
+        rows.push({
+          group,
+          name: 'daemon CPU per completed task',
+          value: daemons,
+          unit: 'CPU-s',
+          note: `the 2 executors, 5 verifiers and 2 owner agents (their enclaves apart), CPU over the batch / ${done.length} completed tasks; by kind: ${[
+            ...kinds,
+          ]
+            .sort((a, b) => b[1] - a[1])
+            .map(([k, v]) => `${k} ${v.toFixed(3)}`)
+            .join(', ')}; load average ${loadBefore} before, ${loadAfter} after`,
+        });
+      }
       // What each task cost: transactions mined (createTask excluded) and enclave processes.
       const batchTo = await c.public.getBlockNumber({ cacheTime: 0 });
       const txs = await tasksTxs(c, batchFrom, batchTo);

@@ -123,6 +123,7 @@ export class AgentDaemon {
   #chainId = 0;
   #driver: ChainDriver | null = null;
   #heads: HeadSource | undefined;
+  #closeClients: (() => void) | undefined;
   /** Where a restart resumes, written at most once a second (src/daemon/cursor.ts). */
   #cursor = new ThrottledCursor(() => {});
   #policies: PolicyBook | null = null;
@@ -166,7 +167,11 @@ export class AgentDaemon {
         rpcUrl: c.rpc,
         privateKey: this.#opts.keys.evmPrivateKey,
         pollingInterval: 100,
+        // With FERRY_WS_RPC, reads go over the WebSocket while it is up (src/chain/ws-rpc.ts).
+        wsRpcUrl: c.wsRpc,
+        log: this.#log.child('ws-rpc'),
       });
+      this.#closeClients = clients.close;
       this.#chain = writer(clients, c.contracts);
       this.#chainId = clients.chain.id;
       checkAllowSim({ allowSim: c.allowSim, chainId: this.#chainId, rpcUrl: c.rpc, log: this.#log });
@@ -319,6 +324,8 @@ export class AgentDaemon {
     this.#driver = null;
     this.#heads?.close();
     this.#heads = undefined;
+    this.#closeClients?.();
+    this.#closeClients = undefined;
     this.#cursor.flush();
     await this.#server?.stop();
     this.#server = null;

@@ -20,6 +20,8 @@ import {
 import { privateKeyToAccount } from 'viem/accounts';
 import { FerryError } from '../kernel/index.ts';
 import { toChainError } from './errors.ts';
+import { openWsReads, readsOverWebSocket, type WsReads } from './ws-rpc.ts';
+import type { Logger } from '../kernel/index.ts';
 import type { ChainReader, ChainWriter, FerryContracts, TxResult } from './types.ts';
 
 /** A viem chain definition for any EVM endpoint. */
@@ -40,12 +42,24 @@ export type ConnectOptions = {
   chainId?: number;
   /** Poll interval for receipts and watchers, ms; default 100. */
   pollingInterval?: number;
+  /**
+   * A WebSocket endpoint of the same chain (ws:// or wss://): reads go over it while it is up,
+   * over `rpcUrl` otherwise; transactions always over `rpcUrl` (ws-rpc.ts). Close the clients
+   * (`close`) when done.
+   */
+  wsRpcUrl?: string;
+  /** For the WebSocket's state changes (never its URL). */
+  log?: Logger;
 };
 
 export type Clients = {
   public: PublicClient;
   wallet?: WalletClient<Transport, Chain, Account>;
   chain: Chain;
+  /** The WebSocket reads of `wsRpcUrl`, if given (its `live` says whether reads use it now). */
+  wsReads?: WsReads;
+  /** Closes the WebSocket of `wsRpcUrl`, if any; idempotent. */
+  close(): void;
 };
 
 /** Creates the public (and, with a key, wallet) client for an RPC URL. */
@@ -66,17 +80,23 @@ export async function connect(options: ConnectOptions): Promise<Clients> {
     }
   }
   const chain = chainFor(chainId, rpcUrl);
-  const transport = http(rpcUrl, { batch: false, retryCount: 1 });
-  const pub = createPublicClient({ chain, transport, pollingInterval }) as PublicClient;
-  if (privateKey === undefined) return { public: pub, chain };
-  if (!/^0x[0-9a-fA-F]{64}$/.test(privateKey)) {
+  if (privateKey !== undefined && !/^0x[0-9a-fA-F]{64}$/.test(privateKey)) {
     throw new FerryError('CHAIN_KEY_MISSING', 'the private key is malformed', {
       hints: ['expected: 0x followed by 64 hex digits'],
     });
   }
+  const transport = http(rpcUrl, { batch: false, retryCount: 1 });
+  const ws =
+    options.wsRpcUrl === undefined ? undefined : openWsReads(options.wsRpcUrl, { chainId, log: options.log });
+  const reads = ws ? readsOverWebSocket(rpcUrl, ws, { retryCount: 1 }) : transport;
+  const pub = createPublicClient({ chain, transport: reads, pollingInterval }) as PublicClient;
+  const close = () => ws?.close();
+  if (privateKey === undefined) return { public: pub, chain, wsReads: ws, close };
   const account = privateKeyToAccount(privateKey);
-  const wallet = createWalletClient({ account, chain, transport, pollingInterval });
-  return { public: pub, wallet, chain };
+  // The wallet's own reads (filling a transaction) may use the socket too; the transaction
+  // itself is always sent over HTTP (ws-rpc.ts).
+  const wallet = createWalletClient({ account, chain, transport: reads, pollingInterval });
+  return { public: pub, wallet, chain, wsReads: ws, close };
 }
 
 /** A ChainWriter from clients and deployed addresses. */

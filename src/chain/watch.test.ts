@@ -313,3 +313,40 @@ test('head subscriptions take only ws:// and wss:// URLs', () => {
     (e) => e instanceof FerryError && e.code === 'INVALID_ARGUMENT',
   );
 });
+
+test('attacker: a reorganisation of the last delivered block is detected when the new head is that block or its child', async () => {
+  // The watcher settles its reorg check from the head block's hash and parent hash when it can
+  // (one request per poll): a replaced block at the head, or under a new head, must still be
+  // found out, with no confirmations to hide it.
+  for (const extra of [0, 1]) {
+    const snap = await tc.snapshot();
+    const heads = manualHeads();
+    const from = (await tc.deployer.public.getBlockNumber({ cacheTime: 0 })) + 1n;
+    let error: FerryError | undefined;
+    let delivered = 0;
+    const w = watchFerryEvents(tc.deployer, {
+      fromBlock: from,
+      confirmations: 0,
+      pollIntervalMs: 60_000,
+      heads,
+      onEvents: (evs) => {
+        delivered += evs.length;
+      },
+      onError: (e) => {
+        error = e;
+      },
+    });
+    await app(5n);
+    heads.fire(from);
+    await until(() => delivered === 1);
+    await tc.revert(snap);
+    await app(6n);
+    if (extra) await tc.mine(1);
+    heads.fire(from + BigInt(extra));
+    // A watcher that missed the reorganisation would go on waiting: bounded, then stopped.
+    await Promise.race([w.done, new Promise((r) => setTimeout(r, 5000))]);
+    await w.stop();
+    assert.equal(error?.code, 'CHAIN_REORG_TOO_DEEP', `new head ${extra} block(s) above the replaced one`);
+    assert.equal(delivered, 1, 'nothing of the replacing chain delivered');
+  }
+});

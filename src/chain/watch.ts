@@ -69,6 +69,19 @@ export type WatchOptions = {
   signal?: AbortSignal;
 };
 
+/**
+ * Each event of Ferry's ABI by its selector (the first of a signature, as viem's own lookup
+ * picks): decoding a log then looks its event up instead of hashing every event's signature
+ * for every log.
+ */
+const EVENT_BY_SELECTOR = new Map<Hex, typeof ferryEventsAbi>();
+for (const item of ferryEventsAbi) {
+  if (item.type !== 'event' || ('anonymous' in item && item.anonymous)) continue;
+  const selector = toEventSelector(item as Parameters<typeof toEventSelector>[0]);
+  if (!EVENT_BY_SELECTOR.has(selector))
+    EVENT_BY_SELECTOR.set(selector, [item] as unknown as typeof ferryEventsAbi);
+}
+
 /** Decodes raw logs of Ferry's contracts; logs of other contracts are skipped. */
 export function decodeFerryLogs(c: Pick<ChainReader, 'contracts'>, logs: readonly Log[]): FerryEvent[] {
   const byAddress = new Map<string, FerryEvent['contract']>(
@@ -80,7 +93,7 @@ export function decodeFerryLogs(c: Pick<ChainReader, 'contracts'>, logs: readonl
     if (!contract) continue;
     try {
       const ev = decodeEventLog({
-        abi: ferryEventsAbi,
+        abi: (log.topics[0] && EVENT_BY_SELECTOR.get(log.topics[0])) || ferryEventsAbi,
         data: log.data,
         topics: log.topics as [Hex, ...Hex[]],
       });
@@ -254,25 +267,40 @@ export function watchFerryEvents(c: ChainReader, options: WatchOptions): Watcher
   let last: { number: bigint; hash: Hex } | undefined;
 
   const poll = async () => {
-    const head = await c.public.getBlockNumber({ cacheTime: 0 });
+    // The head block, not only its number: its hash and parent hash often settle the reorg
+    // check and the hash of the range's last block without further requests (one request per
+    // poll instead of two when nothing arrived, two instead of four for a block at the head).
+    const headBlock = await c.public.getBlock({ blockTag: 'latest' });
+    const head = headBlock.number;
     let from: bigint = next ?? head + 1n;
     next = from;
     // The chain is (momentarily) shorter than what we delivered, e.g. during a reorganisation
     // or behind a lagging RPC node: wait until it reaches our last block again.
     let behind = last !== undefined && head < last.number;
     if (last && !behind) {
-      const b = await c.public.getBlock({ blockNumber: last.number }).catch((e: unknown) => {
-        if ((e as { name?: string }).name === 'BlockNotFoundError') return undefined;
-        throw e;
-      });
-      if (b === undefined) behind = true;
-      else if (b.hash !== last.hash) {
-        throw new FerryError('CHAIN_REORG_TOO_DEEP', `block ${last.number} changed after it was confirmed`, {
-          hints: [
-            `confirmations: ${confirmations}`,
-            'resume from an earlier block, or use a larger confirmation depth',
-          ],
+      // The last delivered block is still on the chain if it is the head, or the head's parent;
+      // otherwise (or if either hash differs) it is read and compared as it always was.
+      const known =
+        (head === last.number && headBlock.hash === last.hash) ||
+        (head === last.number + 1n && headBlock.parentHash === last.hash);
+      if (!known) {
+        const b = await c.public.getBlock({ blockNumber: last.number }).catch((e: unknown) => {
+          if ((e as { name?: string }).name === 'BlockNotFoundError') return undefined;
+          throw e;
         });
+        if (b === undefined) behind = true;
+        else if (b.hash !== last.hash) {
+          throw new FerryError(
+            'CHAIN_REORG_TOO_DEEP',
+            `block ${last.number} changed after it was confirmed`,
+            {
+              hints: [
+                `confirmations: ${confirmations}`,
+                'resume from an earlier block, or use a larger confirmation depth',
+              ],
+            },
+          );
+        }
       }
     }
     const safe = head - BigInt(confirmations);
@@ -280,7 +308,7 @@ export function watchFerryEvents(c: ChainReader, options: WatchOptions): Watcher
       const to: bigint = from + maxRange - 1n < safe ? from + maxRange - 1n : safe;
       const [events, toBlock] = await Promise.all([
         getFerryEvents(c, from, to),
-        c.public.getBlock({ blockNumber: to }),
+        to === head ? headBlock : c.public.getBlock({ blockNumber: to }),
       ]);
       // The cursor moves only once `onEvents` has taken the range: if it throws (even with a
       // retryable CHAIN_UNAVAILABLE), the same range is delivered again at the next poll.

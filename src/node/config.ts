@@ -40,7 +40,8 @@ export const NodeConfigSchema = z.object({
   /**
    * A WebSocket endpoint of the same chain (ws:// or wss://, FERRY_WS_RPC): new-head
    * notifications start a poll and a reconcile as soon as a block arrives; polling stays the
-   * fallback (src/chain/heads.ts). Absent: polling only.
+   * fallback (src/chain/heads.ts); reads go over it while it is up, HTTP otherwise, transactions
+   * always over HTTP (src/chain/ws-rpc.ts). Absent: polling only, every read over HTTP.
    */
   wsRpc: z
     .string()

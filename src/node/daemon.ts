@@ -199,7 +199,15 @@ export class NodeDaemon {
         enclavePool = pool;
       }
       signal?.throwIfAborted();
-      const clients = await connect({ rpcUrl: c.rpc, privateKey: keys.evmPrivateKey, pollingInterval: 100 });
+      // With FERRY_WS_RPC, reads go over the WebSocket while it is up (src/chain/ws-rpc.ts).
+      const clients = await connect({
+        rpcUrl: c.rpc,
+        privateKey: keys.evmPrivateKey,
+        pollingInterval: 100,
+        wsRpcUrl: c.wsRpc,
+        log: log.child('ws-rpc'),
+      });
+      undo.push(() => clients.close());
       const chain = writer(clients, c.contracts);
       const chainId = clients.chain.id;
       const address = chain.wallet.account.address;
