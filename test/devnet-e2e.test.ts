@@ -283,26 +283,40 @@ test('devnet: an executor that dies with its enclave gives its attempt up once r
   await withDevnet({ executors: 2, verifiers: 1 }, async (net) => {
     const assets = await registerAssets(net);
     let victim: string | undefined;
-    const {
-      task,
-      chain: c,
-      taskId,
-    } = await runTask(net, assets.appId, assets.datasetId, {
-      runWindow: 8,
-      onPoll: async (t) => {
-        if (
-          victim === undefined &&
-          t.attempt === 1 &&
-          (t.status === 'attesting' || t.status === 'attested')
-        ) {
-          const winner = net.devnet.info.nodes.find(
-            (n) => n.address.toLowerCase() === t.executor?.toLowerCase(),
-          )!;
-          victim = winner.address;
-          process.kill(net.devnet.children().find((x) => x.name === winner.name)!.pid!, 'SIGKILL');
-        }
-      },
-    });
+    // The owner agents are paused from the claim until the kill, so the attempt cannot go past
+    // `attested` (no keys) before this test's poll sees it: with push-woken daemons attesting
+    // and attested can last less than one poll.
+    const agents = net.devnet.children().filter((x) => x.name.startsWith('agent-'));
+    assert.equal(agents.length, 2);
+    let paused = false;
+    const resume = () => {
+      if (!paused) return;
+      paused = false;
+      for (const a of agents) process.kill(a.pid!, 'SIGCONT');
+    };
+    let ran: Awaited<ReturnType<typeof runTask>>;
+    try {
+      ran = await runTask(net, assets.appId, assets.datasetId, {
+        runWindow: 8,
+        onPoll: async (t) => {
+          if (victim !== undefined || t.attempt !== 1) return;
+          if (!paused && (t.status === 'seeded' || t.status === 'claimed')) {
+            paused = true;
+            for (const a of agents) process.kill(a.pid!, 'SIGSTOP');
+          } else if (t.status === 'attesting' || t.status === 'attested') {
+            const winner = net.devnet.info.nodes.find(
+              (n) => n.address.toLowerCase() === t.executor?.toLowerCase(),
+            )!;
+            victim = winner.address;
+            process.kill(net.devnet.children().find((x) => x.name === winner.name)!.pid!, 'SIGKILL');
+            resume();
+          }
+        },
+      });
+    } finally {
+      resume();
+    }
+    const { task, chain: c, taskId } = ran;
     assert.ok(victim, 'the attempt-1 executor was killed after committing its evidence');
     assert.equal(task?.status, 'completed', `task ended as ${task?.status}`);
     assert.equal(task!.attempt, 2);
