@@ -129,18 +129,7 @@ function baselineFile(wasm: string, file: string) {
       const fd = fs.openSync(file, 'r');
       const p = spawn(process.execPath, ['-e', BASELINE, wasm], { stdio: [fd, 'pipe', 'pipe'] });
       fs.closeSync(fd);
-      let out = '';
-      let err = '';
-      p.stdout?.on('data', (d) => {
-        out += d;
-      });
-      p.stderr?.on('data', (d) => {
-        err += d;
-      });
-      p.on('close', (code) => {
-        if (code !== 0) reject(new Error(`baseline failed: ${err}`));
-        else resolve({ ...JSON.parse(out), counted: err.trim() });
-      });
+      collect(p, 'baseline', reject, (out, err) => resolve({ ...JSON.parse(out), counted: err.trim() }));
     });
   });
 }
