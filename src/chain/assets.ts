@@ -402,6 +402,31 @@ export type AppInfo = {
 };
 
 /**
+ * How many datasets (`kind` 'dataset') or apps (`kind` 'app') were ever registered, as of
+ * `opts.blockNumber` or the head: their ids are 1..count (a removed one reads as null).
+ */
+export async function getAssetCount(
+  c: ChainReader,
+  kind: 'dataset' | 'app',
+  opts: ReadAt = {},
+): Promise<bigint> {
+  if (kind !== 'dataset' && kind !== 'app') {
+    throw new FerryError('INVALID_ARGUMENT', `kind: expected 'dataset' or 'app', got ${String(kind)}`);
+  }
+  const at = readAt(opts);
+  try {
+    return await c.public.readContract({
+      address: c.contracts.Assets,
+      abi: assetsAbi,
+      functionName: kind === 'dataset' ? 'datasetCount' : 'appCount',
+      ...at,
+    });
+  } catch (e) {
+    throw toChainError(e, 'getAssetCount');
+  }
+}
+
+/**
  * The app, or null when no app has this id (at that block). `opts.blockNumber` as for
  * getDataset.
  */

@@ -433,11 +433,22 @@ export type TaskInfo = {
 
 const ZERO_ADDRESS = '0x0000000000000000000000000000000000000000';
 
-/** The task, or null when no task has this id. */
-export async function getTask(c: ChainReader, taskId: bigint): Promise<TaskInfo | null> {
+/**
+ * The task, or null when no task has this id (at that block). `opts.blockNumber`: read the state
+ * as of that block; the endpoint must keep it, else CHAIN_UNAVAILABLE.
+ */
+export async function getTask(
+  c: ChainReader,
+  taskId: bigint,
+  opts: { blockNumber?: bigint } = {},
+): Promise<TaskInfo | null> {
   let t: Awaited<ReturnType<typeof readTask>>;
   try {
-    t = await readTask(c, uint(taskId, 'taskId'));
+    t = await readTask(
+      c,
+      uint(taskId, 'taskId'),
+      opts.blockNumber === undefined ? undefined : uint(opts.blockNumber, 'blockNumber'),
+    );
   } catch (e) {
     throw toChainError(e, 'getTask');
   }
@@ -476,13 +487,28 @@ export async function getTask(c: ChainReader, taskId: bigint): Promise<TaskInfo 
   };
 }
 
-function readTask(c: ChainReader, taskId: bigint) {
+function readTask(c: ChainReader, taskId: bigint, blockNumber?: bigint) {
   return c.public.readContract({
     address: c.contracts.Tasks,
     abi: tasksAbi,
     functionName: 'getTask',
     args: [taskId],
+    ...(blockNumber === undefined ? {} : { blockNumber }),
   });
+}
+
+/** How many tasks were ever created, as of `opts.blockNumber` or the head: their ids are 1..count. */
+export async function getTaskCount(c: ChainReader, opts: { blockNumber?: bigint } = {}): Promise<bigint> {
+  try {
+    return await c.public.readContract({
+      address: c.contracts.Tasks,
+      abi: tasksAbi,
+      functionName: 'taskCount',
+      ...(opts.blockNumber === undefined ? {} : { blockNumber: uint(opts.blockNumber, 'blockNumber') }),
+    });
+  } catch (e) {
+    throw toChainError(e, 'getTaskCount');
+  }
 }
 
 /** Wei credited to an account and not yet withdrawn. */

@@ -1,55 +1,61 @@
-/** Chain listings for the `ls` commands: datasets, apps and tasks from their events and getters. */
-import { eventsSince } from '../../audit/index.ts';
+/**
+ * Chain listings for the `ls` commands: datasets, apps and tasks. Their ids are 1..count (the
+ * contracts number them in order), so a listing reads the count and each entry, all at one block
+ * (the head when the listing starts), and never scans events: it costs one read per entry however
+ * long the chain, and a task created during the listing is not half-seen.
+ */
 import {
   type AppInfo,
   type ChainReader,
   type DatasetInfo,
   getApp,
+  getAssetCount,
   getDataset,
   getTask,
+  getTaskCount,
   type NodeInfo,
   type TaskInfo,
+  toChainError,
 } from '../../chain/index.ts';
 
-/** Ids named by one event kind, in order, without repeats. */
-async function ids(c: ChainReader, eventName: string, field: string): Promise<bigint[]> {
-  const seen = new Set<string>();
-  const out: bigint[] = [];
-  for (const e of await eventsSince(c, 0n)) {
-    if (e.eventName !== eventName) continue;
-    const id = e.args[field] as bigint;
-    if (seen.has(id.toString())) continue;
-    seen.add(id.toString());
-    out.push(id);
+/** Reads at most this many entries at once. */
+const READS_AT_ONCE = 16;
+
+/** Entries 1..count read with `get`, in id order, without the ids that read as null. */
+async function entries<T>(count: bigint, get: (id: bigint) => Promise<T | null>): Promise<T[]> {
+  const out: T[] = [];
+  for (let from = 1n; from <= count; from += BigInt(READS_AT_ONCE)) {
+    const ids: bigint[] = [];
+    for (let id = from; id <= count && id < from + BigInt(READS_AT_ONCE); id++) ids.push(id);
+    for (const e of await Promise.all(ids.map(get))) if (e !== null) out.push(e);
   }
   return out;
+}
+
+async function head(c: ChainReader): Promise<bigint> {
+  try {
+    return await c.public.getBlockNumber({ cacheTime: 0 });
+  } catch (e) {
+    throw toChainError(e, 'getBlockNumber');
+  }
 }
 
 export async function listDatasets(c: ChainReader): Promise<DatasetInfo[]> {
-  const out: DatasetInfo[] = [];
-  for (const id of await ids(c, 'DatasetRegistered', 'datasetId')) {
-    const d = await getDataset(c, id);
-    if (d) out.push(d);
-  }
-  return out;
+  const blockNumber = await head(c);
+  const count = await getAssetCount(c, 'dataset', { blockNumber });
+  return entries(count, (id) => getDataset(c, id, { blockNumber }));
 }
 
 export async function listApps(c: ChainReader): Promise<AppInfo[]> {
-  const out: AppInfo[] = [];
-  for (const id of await ids(c, 'AppRegistered', 'appId')) {
-    const a = await getApp(c, id);
-    if (a) out.push(a);
-  }
-  return out;
+  const blockNumber = await head(c);
+  const count = await getAssetCount(c, 'app', { blockNumber });
+  return entries(count, (id) => getApp(c, id, { blockNumber }));
 }
 
 export async function listTasks(c: ChainReader): Promise<TaskInfo[]> {
-  const out: TaskInfo[] = [];
-  for (const id of await ids(c, 'TaskCreated', 'taskId')) {
-    const t = await getTask(c, id);
-    if (t) out.push(t);
-  }
-  return out;
+  const blockNumber = await head(c);
+  const count = await getTaskCount(c, { blockNumber });
+  return entries(count, (id) => getTask(c, id, { blockNumber }));
 }
 
 export function datasetJson(d: DatasetInfo): Record<string, unknown> {
