@@ -1,13 +1,17 @@
 /**
  * `ferry attest verify tpm2` as a process: --json output shape and exit codes 0 / 3 / 2, on the
- * captured quote sets in test/vectors/tpm2 (no swtpm needed).
+ * captured quote sets in test/vectors/tpm2 (no swtpm needed). --event-log: a log of what
+ * generate.sh extended (PCR 16 "debug", PCR 23 "runtime") replays to the quote; a forged one does
+ * not, and a policy pinning other events refuses the true one.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { encodeEventLog } from '../src/attestation/index.ts';
 import { requireTool } from './helpers/tools.ts';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -338,6 +342,79 @@ describe('ferry attest verify tpm2', () => {
     assert.equal(j.valid, true);
     assert.equal(j.reasons[0].code, 'ATTESTATION_MEASUREMENT_MISMATCH');
   });
+  test('--event-log: the true log replays and satisfies a policy pinning it; a forged one does not', () => {
+    const digest = (alg: string, s: string) => createHash(alg).update(s).digest('hex');
+    const ev = (pcr: number, what: string) => ({
+      pcr,
+      type: 'EV_IPL',
+      digests: { sha1: digest('sha1', what), sha256: digest('sha256', what), sha384: digest('sha384', what) },
+    });
+    const log = (debug: string) => {
+      const f = join(tmp, `log-${debug}`);
+      writeFileSync(f, encodeEventLog(['sha1', 'sha256', 'sha384'], [ev(16, debug), ev(23, 'runtime')]));
+      return f;
+    };
+    const pinned = (what: string) => {
+      const f = join(tmp, `events-${what}.json`);
+      writeFileSync(
+        f,
+        JSON.stringify({
+          version: 1,
+          name: 'events-pinned',
+          allowedKinds: ['tpm2'],
+          allowDebug: false,
+          allowedTcbStatuses: ['UpToDate'],
+          maxEvidenceAgeSeconds: 600,
+          referenceValues: {
+            tpm2: { events: { sha256: { '16': [{ type: 'EV_IPL', digest: digest('sha256', what) }] } } },
+          },
+        }),
+      );
+      return f;
+    };
+    const args = [
+      ...base('rsa-sha256'),
+      '--nonce',
+      NONCE,
+      '--pcrs',
+      join(V, 'rsa-sha256/pcrs.bin'),
+      '--json',
+    ];
+
+    const ok = ferry([...args, '--event-log', log('debug'), '--policy', pinned('debug')]);
+    assert.equal(ok.code, 0, ok.out + ok.err);
+    assert.equal(JSON.parse(ok.out).accepted, true);
+
+    // The same true log against a policy that pins another event: valid, not accepted.
+    const other = JSON.parse(ferry([...args, '--event-log', log('debug'), '--policy', pinned('other')]).out);
+    assert.equal(other.valid, true);
+    assert.deepEqual(
+      other.reasons.map((r: { code: string }) => r.code),
+      ['ATTESTATION_MEASUREMENT_MISMATCH'],
+    );
+
+    // A log claiming PCR 16 measured "other": it does not replay to the quoted PCR, so invalid.
+    const forged = ferry([...args, '--event-log', log('other'), '--policy', pinned('other')]);
+    assert.equal(forged.code, 3);
+    const fj = JSON.parse(forged.out);
+    assert.equal(fj.valid, false);
+    assert.ok(
+      fj.reasons.some((r: { code: string }) => r.code === 'ATTESTATION_PCR_MISMATCH'),
+      forged.out,
+    );
+
+    // A policy pinning events and no log: refused, saying so.
+    const none = JSON.parse(ferry([...args, '--policy', pinned('debug')]).out);
+    assert.equal(none.accepted, false);
+    assert.match(none.reasons[0].message, /no event log/);
+
+    // Bytes that are no event log: invalid evidence (exit 3), not a crash.
+    const junk = join(tmp, 'junk-log');
+    writeFileSync(junk, Buffer.from('not an event log'));
+    const bad = ferry([...args, '--event-log', junk]);
+    assert.equal(bad.code, 3, bad.out + bad.err);
+    assert.equal(JSON.parse(bad.out).reasons[0].code, 'ATTESTATION_MALFORMED');
+  });
   test('usage errors: exit 2', () => {
     const cases: string[][] = [
       [...base('rsa-sha256'), '--json'],
@@ -346,6 +423,7 @@ describe('ferry attest verify tpm2', () => {
       [...base('rsa-sha256'), '--nonce', NONCE, '--ca', join(V, 'ca-root.pem'), '--json'],
       [...base('rsa-sha256'), '--nonce', NONCE, '--now', 'yesterday', '--json'],
       [...base('rsa-sha256'), '--nonce', NONCE, '--bogus', '--json'],
+      [...base('rsa-sha256'), '--nonce', NONCE, '--event-log', join(V, 'nonce.hex'), '--json'],
       ['--quote', join(tmp, 'does-not-exist'), ...base('rsa-sha256').slice(2), '--nonce', NONCE, '--json'],
     ];
     for (const c of cases) {

@@ -34,6 +34,13 @@ as TPM2B_PUBLIC or TPMT_PUBLIC, it must also be a restricted, fixedTPM signing k
 TPMT_PUBLIC; the format is detected. --pcrs accepts JSON {"sha256": {"0": hex, ...},
 "sha1": {...}} or tpm2-tools' serialized file ("tpm2_quote -o").
 
+--event-log accepts a TCG crypto-agile event log as Linux exposes it
+(/sys/kernel/security/tpm0/binary_bios_measurements); it needs --pcrs. For every quoted PCR
+of a bank the log has and touches, the log must replay to the value in --pcrs (else the
+evidence is invalid, ATTESTATION_PCR_MISMATCH), and then a policy pinning measured-boot
+events (referenceValues.tpm2.events) judges the log's events. Without it, such a policy
+reports that the evidence carries no event log.
+
 Proving the AK (optional; needs at least one --ca, each file PEM or DER, PEM may hold several):
   --ak-cert F --ca F   the AK certificate (first certificate of F; further ones are
                        intermediates) must be for this AK and chain to a --ca: the AK is proven.
@@ -59,7 +66,7 @@ export default defineCommand({
   name: 'attest verify tpm2',
   summary: 'verify a TPM 2.0 quote (tpm2-tools files) and appraise it against a policy',
   usage:
-    'attest verify tpm2 --quote F --signature F --ak F --nonce HEX [--pcrs F] [--ak-cert F] [--ek-cert F] [--ca F]... [--policy F] [--now ISO8601] [--json]',
+    'attest verify tpm2 --quote F --signature F --ak F --nonce HEX [--pcrs F] [--event-log F] [--ak-cert F] [--ek-cert F] [--ca F]... [--policy F] [--now ISO8601] [--json]',
   description: DESCRIPTION,
   options: {
     quote: { type: 'string', value: 'FILE', description: 'TPMS_ATTEST as written by tpm2_quote -m' },
@@ -75,6 +82,11 @@ export default defineCommand({
       description: "the expected extraData (the quote's qualifying data)",
     },
     pcrs: { type: 'string', value: 'FILE', description: "PCR values: JSON or tpm2-tools' serialized format" },
+    'event-log': {
+      type: 'string',
+      value: 'FILE',
+      description: 'TCG event log (binary_bios_measurements) to replay against --pcrs',
+    },
     'ak-cert': { type: 'string', value: 'FILE', description: 'AK certificate (+ intermediates), PEM or DER' },
     'ek-cert': { type: 'string', value: 'FILE', description: 'EK certificate (+ intermediates), PEM or DER' },
     ca: {
@@ -110,6 +122,12 @@ export default defineCommand({
     const signature = await readFileArg(ctx, 'signature');
     const akBytes = await readFileArg(ctx, 'ak');
     const pcrBytes = await readFileArg(ctx, 'pcrs', { optional: true });
+    const eventLog = await readFileArg(ctx, 'event-log', { optional: true });
+    if (eventLog !== undefined && pcrBytes === undefined) {
+      throw new FerryError('USAGE_MISSING_ARGUMENT', '--event-log needs --pcrs', {
+        hints: ['the log is replayed against the quoted PCR values: give them with --pcrs'],
+      });
+    }
     const caFiles = stringList(ctx, 'ca');
     const hasAkCert = typeof ctx.values['ak-cert'] === 'string';
     const hasEkCert = typeof ctx.values['ek-cert'] === 'string';
@@ -155,6 +173,7 @@ export default defineCommand({
       ak,
       nonce,
       pcrs,
+      eventLog,
       policy,
       now,
       proof: {
