@@ -10,7 +10,7 @@
  * persistent at 0x81010002, credential activation by the caller's activator). `VmEnclaveHost`
  * boots the VM on that state and creates enclaves; `stop` ends QEMU and swtpm whatever happens.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { accessSync, constants, copyFileSync, existsSync, readFileSync } from 'node:fs';
@@ -37,6 +37,7 @@ import { FerryError, toHex } from '../kernel/index.ts';
 import { IMAGE_FILES } from './build.ts';
 import { encodeLine, KIND, lineReader, RELAY_CHUNK, RELAY_WINDOW } from './channel.ts';
 import { DEFAULT_FIRMWARE, DEFAULT_VARS } from './firmware.ts';
+import { spawnTied } from './tied.ts';
 
 /** The PCRs a VM enclave quotes: firmware and boot (0-7) and the EFI stub's command line and initrd (9). */
 export const VM_PCR_SELECTION = 'sha256:0,1,2,3,4,5,6,7,9';
@@ -235,7 +236,7 @@ export class VmEnclaveHost {
       const vars = join(run, 'vars.fd');
       copyFileSync(opts.vars ?? DEFAULT_VARS, vars);
       const tpmSock = join(run, 'swtpm.sock');
-      swtpm = spawn(
+      swtpm = spawnTied(
         'swtpm',
         [
           'socket',
@@ -262,7 +263,7 @@ export class VmEnclaveHost {
         ...['-append', readFileSync(join(opts.image, IMAGE_FILES.cmdline), 'utf8')],
       ];
       const t0 = Date.now();
-      qemu = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      qemu = spawnTied('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';
       qemu.stdout?.on('data', (d: Buffer) => {
         serial = (serial + d.toString('latin1')).slice(-20_000);

@@ -5,7 +5,7 @@
  * a tpm-crb device backed by a fresh swtpm. Collects the serial console and the guest's
  * `FERRY-IMAGE-REPORT` line (guest.ts), and stops QEMU and swtpm whatever happens.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { FerryError } from '../kernel/index.ts';
 import { IMAGE_FILES } from './build.ts';
 import { DEFAULT_FIRMWARE, DEFAULT_VARS } from './firmware.ts';
+import { spawnTied } from './tied.ts';
 
 export type BootOptions = {
   dir: string;
@@ -67,7 +68,7 @@ export async function bootImage(options: BootOptions): Promise<BootResult> {
     const vars = join(state, 'vars.fd');
     copyFileSync(options.vars ?? DEFAULT_VARS, vars);
     const sock = join(state, 'swtpm.sock');
-    swtpm = spawn(
+    swtpm = spawnTied(
       'swtpm',
       ['socket', '--tpm2', '--tpmstate', `dir=${state}`, '--ctrl', `type=unixio,path=${sock}`],
       { stdio: ['ignore', 'ignore', 'pipe'] },
@@ -121,7 +122,7 @@ export async function bootImage(options: BootOptions): Promise<BootResult> {
       readFileSync(join(options.dir, IMAGE_FILES.cmdline), 'utf8'),
     ];
     const t0 = Date.now();
-    const started = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const started = spawnTied('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     qemu = started;
     let serial = '';
     let stderr = '';
